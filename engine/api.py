@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``diagnose()``: patient facts in, ranked differential out (parse -> facts -> infer -> explain).
+
+The compiled knowledge base is cached by content hash (:func:`engine.backends.base.get_matcher`),
+so calling ``diagnose`` in a loop compiles once; each thread gets its own engine instance.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from engine.backends.base import get_matcher
+from engine.differential import Differential, IgnoredInput
+from engine.errors import InputError
+from engine.explain import build_differential
+from engine.facts import build_facts
+from engine.kb.load import KnowledgeBase, load_knowledge_base
+from engine.kb.yamlio import load_patient_file
+from engine.patient import PatientFacts, parse_patient
+
+PatientInput = dict[str, Any] | PatientFacts | str | Path | list[Any]
+
+
+def diagnose(
+    facts: PatientInput,
+    *,
+    kb: KnowledgeBase | str | Path | None = None,
+    backend: str = "experta",
+    today: dt.date | None = None,
+) -> Differential:
+    """Rank the causes of a low white count for one patient.
+
+    ``facts`` is a contract section 1 dict (long form or shorthand), a :class:`PatientFacts`, a
+    path to a YAML/JSON patient or case file, or a FHIR R4 Bundle (dict, or list of resources).
+    Case-file keys (``expected``, ``acceptable``, ``source``, ``notes``) are accepted and ignored.
+    Raises :class:`~engine.errors.InputError` for invalid facts and
+    :class:`~engine.errors.KnowledgeBaseError` for an invalid knowledge base.
+    """
+    knowledge = kb if isinstance(kb, KnowledgeBase) else load_knowledge_base(kb)
+    today = today or dt.date.today()
+    source: str | None = None
+    if isinstance(facts, (str, Path)):
+        source = str(facts)
+        facts = load_patient_file(facts)
+    data, ignored = _from_fhir_if_needed(facts)
+    try:
+        patient = parse_patient(data, today=today)
+    except InputError as exc:
+        raise (exc.with_source(source) if source else exc) from None
+    fact_set = build_facts(patient, knowledge, today=today)
+    matcher = get_matcher(knowledge, backend)
+    firings = matcher.run(fact_set)
+    return build_differential(knowledge, fact_set, firings, patient_id=patient.id,
+                              backend=matcher.backend, ignored=ignored)
+
+
+def _from_fhir_if_needed(data: Any) -> tuple[Any, list[IgnoredInput]]:
+    """A FHIR Bundle or resource list becomes contract facts; anything else passes through."""
+    looks_fhir = (isinstance(data, dict) and "resourceType" in data) or (
+        isinstance(data, list) and bool(data) and all(isinstance(x, dict) for x in data)
+    )
+    if not looks_fhir:
+        if isinstance(data, list):
+            raise InputError("(top level)", "patient facts must be a mapping", got="list",
+                             expected="a mapping, or a list of FHIR resources")
+        return data, []
+    from engine import fhir  # optional path: only FHIR callers pay for it
+
+    if not fhir.is_fhir(data):
+        raise InputError("resourceType", "not a FHIR R4 Bundle or resource list",
+                         expected="a Bundle or a list of FHIR resources")
+    converted = fhir.from_fhir(data)
+    ignored = [IgnoredInput(item=i.resource, reason=i.reason) for i in converted.ignored]
+    return converted.facts, ignored

@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The seam between leukodx and a rule engine.
+
+A backend compiles a :class:`~engine.kb.load.KnowledgeBase` once into a :class:`Matcher`; the
+matcher runs one patient's :class:`~engine.facts.FactSet` and returns the firings (rule id, facts
+matched, facts asserted). Everything after that (findings, scores, explanations) is shared code,
+so every backend gives the same differential by construction, provided its firings agree.
+
+Semantics every backend must implement (docs/rule-language.md):
+* a rule fires at most once per patient; further matches only add to its matched facts;
+* a rule of stratum n fires only after every rule of a lower stratum that can fire has fired;
+* a derive rule asserts the value fact ``d:<rule id>`` (name and value from its effect).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from engine.errors import BackendUnavailableError, LeukodxError
+
+if TYPE_CHECKING:
+    from engine.facts import FactSet
+    from engine.kb.load import KnowledgeBase
+
+#: Backend name -> module implementing ``compile(kb) -> Matcher``.
+BACKENDS: dict[str, str] = {
+    "experta": "engine.backends.experta",
+    "clips": "engine.backends.clips",
+}
+
+DERIVED_PREFIX = "d:"
+
+
+@dataclass(frozen=True)
+class Firing:
+    rule_id: str
+    matched: tuple[str, ...]  # fact ids, sorted
+    asserted: tuple[str, ...]  # derived fact ids
+
+
+class Matcher(Protocol):
+    """A compiled knowledge base. ``run`` must be safe to call from several threads."""
+
+    backend: str
+
+    def run(self, facts: FactSet) -> list[Firing]: ...
+
+
+_MATCHERS: dict[tuple[str, str], Matcher] = {}
+_LOCK = threading.Lock()
+
+
+def get_matcher(kb: KnowledgeBase, backend: str) -> Matcher:
+    """The compiled matcher for ``kb`` on ``backend``, compiled once per KB content hash."""
+    if backend not in BACKENDS:
+        raise LeukodxError(f"backend: unknown backend '{backend}' (expected one of "
+                           f"{', '.join(BACKENDS)})")
+    key = (kb.content_hash, backend)
+    with _LOCK:
+        matcher = _MATCHERS.get(key)
+        if matcher is None:
+            try:
+                module = importlib.import_module(BACKENDS[backend])
+            except ModuleNotFoundError as exc:
+                raise BackendUnavailableError(
+                    f"backend '{backend}' needs the optional dependency '{exc.name}': "
+                    "install it with: pip install 'leukodx[fast]'"
+                ) from exc
+            matcher = module.compile(kb)
+            _MATCHERS[key] = matcher
+    return matcher
+
+
+def derived_fid(rule_id: str) -> str:
+    return DERIVED_PREFIX + rule_id

@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The ``leukodx`` command line: the only module that prints or exits.
+
+Exit codes: 0 success, 2 invalid input or knowledge base (the message names the field or
+``file:line``; no traceback), 1 internal error. Subcommands are registered in :data:`COMMANDS`
+so that later features (batch, report, serve) plug in without touching the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from engine.api import diagnose
+from engine.errors import BackendUnavailableError, InputError, KnowledgeBaseError, LeukodxError
+from engine.kb.load import lint
+from engine.kb.yamlio import YamlError, parse_json, parse_yaml
+from engine.render import consult_note, explain_cause
+from engine.version import __version__
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INVALID = 0, 1, 2
+
+
+def _read_stdin(stream: TextIO) -> object:
+    text = stream.read()
+    try:
+        return parse_json(text, "<stdin>") if text.lstrip().startswith(("{", "[")) else parse_yaml(
+            text, "<stdin>")
+    except YamlError as exc:
+        raise InputError(f"line {exc.line}" if exc.line else "input", exc.message,
+                         source="<stdin>") from exc
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    facts = _read_stdin(sys.stdin) if args.file == "-" else args.file
+    result = diagnose(facts, kb=args.rules, backend=args.backend)  # type: ignore[arg-type]
+    if args.explain:
+        print(explain_cause(result, args.explain))
+    elif args.json:
+        print(result.to_json())
+    else:
+        print(consult_note(result))
+    return EXIT_OK
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    problems = lint(args.rules_dir)
+    errors = [p for p in problems if p.severity == "error"]
+    warnings = [p for p in problems if p.severity == "warning"]
+    shown = problems if args.verbose else [*errors, *(w for w in warnings if not _is_unused(w))]
+    for p in shown:
+        print(p, file=sys.stderr if p.severity == "error" else sys.stdout)
+    hidden = len(problems) - len(shown)
+    note = f", {hidden} unused-reference warning(s) hidden (--verbose shows them)" if hidden else ""
+    if errors:
+        print(f"{len(errors)} error(s), {len(warnings)} warning(s){note}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"knowledge base OK: 0 errors, {len(warnings)} warning(s){note}")
+    return EXIT_OK
+
+
+def _is_unused(problem: object) -> bool:
+    return "not cited by any rule" in str(problem)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="leukodx",
+        description="Citation-backed differential diagnosis of leukopenia and neutropenia. "
+        "Decision support, not a medical device.",
+    )
+    parser.add_argument("--version", action="version", version=f"leukodx {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    d = sub.add_parser("diagnose", help="rank the causes for one patient or case file")
+    d.add_argument("file", help="patient/case file (YAML or JSON, or a FHIR Bundle), or - for stdin")
+    d.add_argument("--json", action="store_true", help="print the Differential as JSON")
+    d.add_argument("--explain", metavar="CAUSE", help="show every step behind one cause's score")
+    d.add_argument("--backend", default="experta", help="inference backend (default: experta)")
+    d.add_argument("--rules", metavar="DIR", help="knowledge base directory (default: bundled)")
+    d.set_defaults(func=cmd_diagnose)
+    lt = sub.add_parser("lint", help="validate a knowledge base and list every problem")
+    lt.add_argument("rules_dir", nargs="?", help="knowledge base directory (default: bundled)")
+    lt.add_argument("--verbose", action="store_true", help="also list unused references")
+    lt.set_defaults(func=cmd_lint)
+    for register in EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+#: Hooks for subcommands defined in other modules: each adds its parser to the subparsers.
+EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except (InputError, KnowledgeBaseError, BackendUnavailableError) as exc:
+        print(f"leukodx: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except LeukodxError as exc:
+        print(f"leukodx: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("leukodx: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence: no traceback
+        print(f"leukodx: internal error: {type(exc).__name__}: {exc} (please report this)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+

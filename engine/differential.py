@@ -1,0 +1,174 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The output: a ranked differential with its complete citation chain (contract section 3).
+
+Pydantic models, serialisable to JSON. Identical input gives byte-identical JSON
+(:meth:`Differential.to_json`): every list here is in a defined order and nothing depends on the
+clock except ``as_of`` when the input gives no date at all.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+Scalar = str | int | float | bool
+
+DISCLAIMER = (
+    "Decision support for clinicians and researchers, not a diagnosis and not a medical device. "
+    "Every conclusion must be checked against the patient and the cited sources."
+)
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class FactRef(BaseModel):
+    """A fact a rule used: its id, name, value, and how it was obtained."""
+
+    model_config = _FROZEN
+    id: str
+    name: str
+    value: Scalar
+    how: str
+
+
+class Link(BaseModel):
+    """One step of a derivation chain: a derived fact, the rule that derived it, and what it used."""
+
+    model_config = _FROZEN
+    fact: FactRef
+    rule_id: str
+    statement: str
+    citations: list[str]
+    used: list[FactRef]
+
+
+class Evidence(BaseModel):
+    model_config = _FROZEN
+    rule_id: str
+    statement: str
+    weight: float
+    facts: list[FactRef]
+    citations: list[str]
+    chain: list[Link]
+
+
+class NextStep(BaseModel):
+    model_config = _FROZEN
+    text: str
+    citations: list[str]
+
+
+class Candidate(BaseModel):
+    model_config = _FROZEN
+    cause: str
+    label: str
+    category: str
+    rank: int
+    score: float
+    prior: float
+    prior_probability: float
+    agents: list[str]
+    evidence_for: list[Evidence]
+    evidence_against: list[Evidence]
+    next_steps: list[NextStep]
+
+
+class Finding(BaseModel):
+    """A derived fact: from a rule (``rule_id``) or from the series arithmetic (``rule_id`` None)."""
+
+    model_config = _FROZEN
+    fact: str
+    value: Scalar
+    rule_id: str | None
+    statement: str
+    citations: list[str]
+    used: list[FactRef]
+
+
+class Alert(BaseModel):
+    model_config = _FROZEN
+    id: str
+    level: str
+    message: str
+    rule_id: str
+    statement: str
+    citations: list[str]
+    facts: list[FactRef]
+    chain: list[Link]
+
+
+class Citation(BaseModel):
+    model_config = _FROZEN
+    id: str
+    kind: str
+    title: str
+    authors: str | None = None
+    source: str | None = None
+    year: int | None = None
+    pmid: str | None = None
+    doi: str | None = None
+    pmcid: str | None = None
+    url: str | None = None
+    label_section: str | None = None
+
+
+class TraceEntry(BaseModel):
+    model_config = _FROZEN
+    seq: int
+    rule_id: str
+    matched: list[str]
+    asserted: list[str]
+    effect: str
+
+
+class KnowledgeBaseInfo(BaseModel):
+    model_config = _FROZEN
+    name: str
+    version: str
+    content_hash: str
+    last_updated: str | None
+
+
+class EngineInfo(BaseModel):
+    model_config = _FROZEN
+    name: str
+    version: str
+    backend: str
+
+
+class IgnoredInput(BaseModel):
+    """Input that was understood but not used (e.g. a FHIR resource with an unknown code)."""
+
+    model_config = _FROZEN
+    item: str
+    reason: str
+
+
+class Differential(BaseModel):
+    """Contract section 3."""
+
+    model_config = _FROZEN
+    schema_version: int
+    patient_id: str | None
+    as_of: str
+    disclaimer: str
+    knowledge_base: KnowledgeBaseInfo
+    engine: EngineInfo
+    findings: list[Finding]
+    alerts: list[Alert]
+    candidates: list[Candidate]
+    citations: list[Citation]
+    facts: list[FactRef]
+    trace: list[TraceEntry]
+    unknown_medications: list[str]
+    ignored_inputs: list[IgnoredInput]
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """Deterministic JSON (same input, same bytes)."""
+        return self.model_dump_json(indent=indent)
+
+    def candidate(self, cause: str) -> Candidate | None:
+        return next((c for c in self.candidates if c.cause == cause), None)
+
+    @property
+    def top(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None

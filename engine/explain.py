@@ -1,0 +1,192 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Firings + facts + ranking -> the :class:`~engine.differential.Differential`.
+
+Shared by every backend: the backend only says which rules fired on which facts; this module turns
+that into findings, alerts, candidates with their evidence and derivation chains, resolved
+citations and the trace. Text rendering lives in :mod:`engine.render`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.version import __version__
+from engine.backends.base import DERIVED_PREFIX, Firing
+from engine.differential import (
+    DISCLAIMER,
+    Alert,
+    Candidate,
+    Citation,
+    Differential,
+    EngineInfo,
+    Evidence,
+    FactRef,
+    Finding,
+    IgnoredInput,
+    KnowledgeBaseInfo,
+    Link,
+    NextStep,
+    TraceEntry,
+)
+from engine.facts import FactSet
+from engine.kb.load import KnowledgeBase
+from engine.kb.schema import AddEvidence, Derive, RaiseAlert, Rule
+from engine.rank import Contribution, Ranked, rank
+
+#: Series facts shown as findings (how they were computed is in their ``how``).
+SERIES_FINDINGS: tuple[str, ...] = (
+    "wbc_trend", "anc_trend", "leukopenia_duration_days", "cycle_period_days",
+)  # fmt: skip
+
+
+@dataclass
+class _Context:
+    kb: KnowledgeBase
+    refs: dict[str, FactRef]
+    firings: dict[str, Firing]
+    cited: set[str]
+
+    def ref(self, fid: str) -> FactRef:
+        return self.refs[fid]
+
+    def chain(self, fids: tuple[str, ...] | list[str]) -> list[Link]:
+        """Depth-first derivation chain of every derived fact among ``fids``, each link once."""
+        links: list[Link] = []
+        seen: set[str] = set()
+
+        def visit(fid: str) -> None:
+            if not fid.startswith(DERIVED_PREFIX) or fid in seen:
+                return
+            seen.add(fid)
+            rule_id = fid[len(DERIVED_PREFIX):]
+            firing = self.firings[rule_id]
+            for used in firing.matched:
+                visit(used)
+            rule = self.kb.rule(rule_id)
+            self.cited.update(rule.cite)
+            links.append(Link(fact=self.ref(fid), rule_id=rule_id, statement=rule.statement,
+                              citations=list(rule.cite), used=[self.ref(u) for u in firing.matched]))
+
+        for fid in fids:
+            visit(fid)
+        return links
+
+
+def build_differential(
+    kb: KnowledgeBase, facts: FactSet, firings: list[Firing], *, patient_id: str | None,
+    backend: str, ignored: list[IgnoredInput] | None = None,
+) -> Differential:  # fmt: skip
+    by_rule = {f.rule_id: f for f in firings}
+    ctx = _Context(kb, _fact_refs(kb, facts, firings), by_rule, set())
+    findings = _findings(ctx, facts, firings)
+    alerts = [_alert(ctx, f, kb.rule(f.rule_id)) for f in firings
+              if isinstance(kb.rule(f.rule_id).then, RaiseAlert)]
+    alerts.sort(key=lambda a: (("critical", "warning", "info").index(a.level), a.id, a.rule_id))
+    contributions = [
+        Contribution(r.then.cause, r.id, r.then.weight)
+        for f in firings if isinstance((r := kb.rule(f.rule_id)).then, AddEvidence)
+    ]
+    priors = {cid: c.prior for cid, c in kb.causes.items()}
+    candidates = [_candidate(ctx, r) for r in rank(contributions, priors)]
+    return Differential(
+        schema_version=1, patient_id=patient_id, as_of=facts.as_of.isoformat(),
+        disclaimer=DISCLAIMER,
+        knowledge_base=KnowledgeBaseInfo(
+            name=kb.name, version=kb.version, content_hash=kb.content_hash,
+            last_updated=kb.manifest.last_updated.isoformat() if kb.manifest.last_updated else None,
+        ),
+        engine=EngineInfo(name="leukodx", version=__version__, backend=backend),
+        findings=findings, alerts=alerts, candidates=candidates,
+        citations=_citations(kb, ctx.cited), facts=sorted(ctx.refs.values(), key=lambda r: r.id),
+        trace=_trace(kb, firings), unknown_medications=list(facts.unknown_medications),
+        ignored_inputs=list(ignored or []),
+    )  # fmt: skip
+
+
+def _fact_refs(kb: KnowledgeBase, facts: FactSet, firings: list[Firing]) -> dict[str, FactRef]:
+    refs = {fid: FactRef(id=fid, name=name, value=value, how=how)
+            for fid, (name, value, how) in facts.describe().items()}
+    for f in firings:
+        rule = kb.rule(f.rule_id)
+        if isinstance(rule.then, Derive):
+            fid = f.asserted[0]
+            refs[fid] = FactRef(id=fid, name=rule.then.fact, value=rule.then.value,
+                                how=f"derived by rule {rule.id}: {rule.statement}")
+    return refs
+
+
+def _findings(ctx: _Context, facts: FactSet, firings: list[Firing]) -> list[Finding]:
+    out = []
+    for v in facts.values:
+        if v.name in SERIES_FINDINGS:
+            out.append(Finding(fact=v.name, value=v.value, rule_id=None, statement=v.how,
+                               citations=[], used=[]))
+    for f in firings:
+        rule = ctx.kb.rule(f.rule_id)
+        if isinstance(rule.then, Derive):
+            ctx.cited.update(rule.cite)
+            out.append(Finding(fact=rule.then.fact, value=rule.then.value, rule_id=rule.id,
+                               statement=rule.statement, citations=list(rule.cite),
+                               used=[ctx.ref(u) for u in f.matched]))
+    return sorted(out, key=lambda x: (x.fact, str(x.value), x.rule_id or ""))
+
+
+def _alert(ctx: _Context, firing: Firing, rule: Rule) -> Alert:
+    assert isinstance(rule.then, RaiseAlert)
+    ctx.cited.update(rule.cite)
+    return Alert(id=rule.then.alert, level=rule.then.level, message=rule.then.message,
+                 rule_id=rule.id, statement=rule.statement, citations=list(rule.cite),
+                 facts=[ctx.ref(u) for u in firing.matched], chain=ctx.chain(firing.matched))
+
+
+def _evidence(ctx: _Context, c: Contribution) -> Evidence:
+    rule = ctx.kb.rule(c.rule_id)
+    firing = ctx.firings[c.rule_id]
+    ctx.cited.update(rule.cite)
+    return Evidence(rule_id=rule.id, statement=rule.statement, weight=c.weight,
+                    facts=[ctx.ref(u) for u in firing.matched], citations=list(rule.cite),
+                    chain=ctx.chain(firing.matched))
+
+
+def _candidate(ctx: _Context, r: Ranked) -> Candidate:
+    cause = ctx.kb.causes[r.cause]
+    pro = [_evidence(ctx, c) for c in r.evidence_for]
+    con = [_evidence(ctx, c) for c in r.evidence_against]
+    agents: list[str] = []
+    if cause.names_agent:
+        agents = sorted({ref.name.removeprefix("medication ") for e in pro for ref in e.facts
+                         if ref.id.startswith("x:")})
+    label = f"{cause.label} ({', '.join(agents)})" if agents else cause.label
+    for cid in (*cause.prior_cite, *(c for s in cause.next_steps for c in s.cite)):
+        ctx.cited.add(cid)
+    return Candidate(
+        cause=r.cause, label=label, category=cause.category, rank=r.rank, score=r.score,
+        prior=cause.prior, prior_probability=cause.prior_probability, agents=agents,
+        evidence_for=pro, evidence_against=con,
+        next_steps=[NextStep(text=s.text, citations=list(s.cite)) for s in cause.next_steps],
+    )  # fmt: skip
+
+
+def _citations(kb: KnowledgeBase, cited: set[str]) -> list[Citation]:
+    out = []
+    for cid in sorted(cited):
+        c = kb.citations[cid]
+        out.append(Citation(id=c.id, kind=c.kind, title=c.title, authors=c.authors,
+                            source=c.source, year=c.year, pmid=c.pmid, doi=c.doi, pmcid=c.pmcid,
+                            url=c.url, label_section=c.label_section))
+    return out
+
+
+def _trace(kb: KnowledgeBase, firings: list[Firing]) -> list[TraceEntry]:
+    out = []
+    for seq, f in enumerate(firings, start=1):
+        effect = kb.rule(f.rule_id).then
+        if isinstance(effect, Derive):
+            text = f"derive {effect.fact} = {effect.value}"
+        elif isinstance(effect, RaiseAlert):
+            text = f"alert {effect.alert} ({effect.level})"
+        else:
+            text = f"evidence {effect.cause} {effect.weight:+g}"
+        out.append(TraceEntry(seq=seq, rule_id=f.rule_id, matched=list(f.matched),
+                              asserted=list(f.asserted), effect=text))
+    return out

@@ -1,0 +1,293 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Validated patient facts -> the backend-neutral facts rules match on (the fact catalogue).
+
+Everything here is arithmetic on the input (latest values, series summaries, medication timing);
+every threshold it needs comes from the knowledge base's ``parameters``. Facts are produced in a
+canonical order so that the same patient gives the same facts whatever order it was written in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from engine import series, vocab
+from engine.kb.catalog import SERIES_SUFFIXES, TREND_TESTS
+from engine.kb.lexicon import Lexicon
+from engine.kb.load import KnowledgeBase
+from engine.patient import Entry, Lab, Medication, PatientFacts
+from engine.series import Computed, Point
+
+Scalar = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class ValueFact:
+    """A named value (``fact:`` atoms). ``fid`` is ``v:<name>``."""
+
+    fid: str
+    name: str
+    value: Scalar
+    how: str
+    dates: tuple[dt.date, ...] = ()
+
+
+@dataclass(frozen=True)
+class MemberFact:
+    """A condition, finding, history or ancestry word with timing fields."""
+
+    fid: str
+    kind: str
+    name: str
+    fields: dict[str, Scalar]
+    how: str
+
+
+@dataclass(frozen=True)
+class CourseFact:
+    """One medication course; rules match it by any of its ``agents`` (drug or class)."""
+
+    fid: str
+    drug: str
+    given: str
+    agents: tuple[str, ...]
+    fields: dict[str, Scalar]
+    how: str
+    known: bool = True
+
+
+@dataclass(frozen=True)
+class FactSet:
+    as_of: dt.date
+    values: tuple[ValueFact, ...]
+    members: tuple[MemberFact, ...]
+    courses: tuple[CourseFact, ...]
+    unknown_medications: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    def describe(self) -> dict[str, tuple[str, Scalar, str]]:
+        """fid -> (name, value, how) for explanations."""
+        out: dict[str, tuple[str, Scalar, str]] = {}
+        for v in self.values:
+            out[v.fid] = (v.name, v.value, v.how)
+        for m in self.members:
+            out[m.fid] = (f"{m.kind} {m.name}", True, m.how)
+        for c in self.courses:
+            out[c.fid] = (f"medication {c.drug}", True, c.how)
+        return out
+
+
+def as_of_date(patient: PatientFacts, today: dt.date) -> dt.date:
+    """``as_of`` if given, else the latest dated fact, else ``today``."""
+    if patient.as_of is not None:
+        return patient.as_of
+    dates = [lab.date for lab in patient.labs if lab.date]
+    dates += [d for m in patient.medications for d in (m.start, m.stop) if d]
+    dates += [d for e in (*patient.conditions, *patient.findings, *patient.history)
+              for d in (e.since, e.until) if d]  # fmt: skip
+    return max(dates) if dates else today
+
+
+def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> FactSet:
+    as_of = as_of_date(patient, today)
+    by_test = _series_by_test(patient.labs, as_of)
+    computed_how = _add_computed_counts(by_test)
+    values = _demographics(patient)
+    values += _lab_values(patient.labs, by_test, computed_how, as_of)
+    lln = _limits(patient, kb)
+    values += _series_values(patient, kb, by_test, as_of, lln)
+    low, normal = series.low_dates([by_test.get("wbc", []), by_test.get("anc", [])],
+                                   [lln["wbc"], lln["anc"]], as_of)
+    courses, unknown = _courses(patient.medications, kb.lexicon, as_of, low, normal)
+    members = _members(patient, as_of)
+    return FactSet(as_of, tuple(sorted(values, key=lambda v: v.fid)), members, courses, unknown)
+
+
+def _series_by_test(labs: Iterable[Lab], as_of: dt.date) -> dict[str, list[Point]]:
+    out: dict[str, list[Point]] = {}
+    for lab in labs:
+        if isinstance(lab.value, (int, float)) and not isinstance(lab.value, bool):
+            out.setdefault(lab.test, []).append(Point(lab.date or as_of, float(lab.value)))
+    return {t: series.collapse(p, as_of) for t, p in out.items()}
+
+
+_DERIVED_COUNTS = (("anc", ("neutrophil_pct", "band_pct"), ("neutrophils", "bands"), "ANC"),
+                   ("alc", ("lymphocyte_pct",), ("lymphocytes",), "ALC"))
+
+
+def _add_computed_counts(by_test: dict[str, list[Point]]) -> dict[str, dict[dt.date, str]]:
+    """ANC = WBC x (neutrophil% + band%) / 100 (and ALC likewise) on dates with no measured count.
+    Returns, per count, the how-sentence of each computed date."""
+    hows: dict[str, dict[dt.date, str]] = {}
+    for target, pcts, names, label in _DERIVED_COUNTS:
+        if "wbc" not in by_test or pcts[0] not in by_test:
+            continue
+        computed = series.absolute_from_percent(
+            by_test["wbc"], [by_test.get(p, []) for p in pcts], label, names=names)
+        have = {p.date for p in by_test.get(target, [])}
+        extra = [Point(d, float(c.value)) for d, c in computed.items() if d not in have]
+        if extra:
+            by_test[target] = sorted([*by_test.get(target, []), *extra], key=lambda p: p.date)
+            hows[target] = {p.date: computed[p.date].how for p in extra}
+    return hows
+
+
+def _demographics(patient: PatientFacts) -> list[ValueFact]:
+    out = []
+    for name in ("age", "sex", "duffy_null", "bmi"):
+        value = getattr(patient, name)
+        if value is not None:
+            out.append(ValueFact(f"v:{name}", name, value, f"given: {name} {value}"))
+    return out
+
+
+def _lab_values(
+    labs: Iterable[Lab], by_test: dict[str, list[Point]],
+    computed_how: dict[str, dict[dt.date, str]], as_of: dt.date,
+) -> list[ValueFact]:  # fmt: skip
+    out: list[ValueFact] = []
+    for test, points in sorted(by_test.items()):
+        hows = computed_how.get(test, {})
+        last = series.latest(points, as_of)
+        if last is not None:
+            how = hows.get(last.dates[-1], last.how)
+            out.append(ValueFact(f"v:{test}", test, float(last.value), how, last.dates))
+    words: dict[str, tuple[dt.date, str]] = {}
+    for lab in labs:
+        if isinstance(lab.value, str) and (lab.date or as_of) <= as_of:
+            when = lab.date or as_of
+            if lab.test not in words or (when, lab.value) > words[lab.test]:
+                words[lab.test] = (when, lab.value)
+    for test, (when, word) in sorted(words.items()):
+        how = f"latest {test} result {word} on {when.isoformat()}"
+        if test == "ana" and ":" in word:
+            titer = int(word.split(":")[1])
+            out.append(ValueFact("v:ana_titer", "ana_titer", titer, how, (when,)))
+            word = "positive"
+        out.append(ValueFact(f"v:{test}", test, word, how, (when,)))
+    return out
+
+
+def _limits(patient: PatientFacts, kb: KnowledgeBase) -> dict[str, float]:
+    """The lower reference limits used to call a count low (Duffy-null limits when stated)."""
+    suffix = "_duffy_null" if patient.duffy_null else ""
+    return {t: kb.parameter(f"{t}_lln{suffix}") for t in ("wbc", "anc")}
+
+
+def _series_values(
+    patient: PatientFacts, kb: KnowledgeBase, by_test: dict[str, list[Point]],
+    as_of: dt.date, lln: dict[str, float],
+) -> list[ValueFact]:  # fmt: skip
+    out: list[ValueFact] = []
+    for test in vocab.COUNT_TESTS:
+        points = by_test.get(test, [])
+        if not points:
+            continue
+        for suffix, fn in zip(SERIES_SUFFIXES[:2], (series.nadir, series.first), strict=True):
+            c = fn(points, as_of)
+            if c is not None:
+                out.append(_vf(test + suffix, c))
+        n = len(points)
+        out.append(ValueFact(f"v:{test}_results", f"{test}_results", n,
+                             f"{n} dated {test} result(s) up to {as_of.isoformat()}"))
+    out += _trends(patient, kb, by_test, as_of, lln)
+    episode = series.low_episode_days([by_test.get("wbc", []), by_test.get("anc", [])],
+                                      [lln["wbc"], lln["anc"]], as_of)
+    if episode is not None:
+        out.append(_vf("leukopenia_duration_days", episode))
+    elif patient.leukopenia_duration_days is not None:
+        out.append(ValueFact("v:leukopenia_duration_days", "leukopenia_duration_days",
+                             patient.leukopenia_duration_days, "given: leukopenia_duration_days "
+                             f"{patient.leukopenia_duration_days} (no dated series)"))
+    return out
+
+
+def _trends(
+    patient: PatientFacts, kb: KnowledgeBase, by_test: dict[str, list[Point]],
+    as_of: dt.date, lln: dict[str, float],
+) -> list[ValueFact]:  # fmt: skip
+    out: list[ValueFact] = []
+    for test in TREND_TESTS:
+        points = by_test.get(test, [])
+        cyc = series.cycle(points, as_of, threshold=lln[test],
+                           min_days=int(kb.parameter("cycle_min_days")),
+                           max_days=int(kb.parameter("cycle_max_days"))) if points else None
+        if cyc is not None:
+            out.append(ValueFact(f"v:{test}_trend", f"{test}_trend", "cyclic", cyc.how, cyc.dates))
+            if not any(v.name == "cycle_period_days" for v in out):
+                out.append(_vf("cycle_period_days", cyc))
+            continue
+        tr = series.trend(points, as_of, window_days=int(kb.parameter("trend_window_days")),
+                          stable_fraction_per_30d=kb.parameter("trend_stable_slope_per_30d"),
+                          unit="10^9/L") if points else None
+        if tr is not None:
+            out.append(_vf(f"{test}_trend", tr))
+        elif test == "wbc" and patient.wbc_trend is not None:
+            out.append(ValueFact("v:wbc_trend", "wbc_trend", patient.wbc_trend,
+                                 f"given: wbc_trend {patient.wbc_trend} (no usable dated series)"))
+    return out
+
+
+def _vf(name: str, c: Computed) -> ValueFact:
+    return ValueFact(f"v:{name}", name, c.value, c.how, c.dates)
+
+
+def _courses(
+    meds: Iterable[Medication], lexicon: Lexicon, as_of: dt.date,
+    low: list[dt.date], normal: list[dt.date],
+) -> tuple[tuple[CourseFact, ...], tuple[str, ...]]:  # fmt: skip
+    resolved = sorted(((lexicon.resolve(m.name), m) for m in meds),
+                      key=lambda rm: (rm[0].name, rm[1].start or dt.date.min,
+                                      rm[1].stop or dt.date.max, rm[0].given))
+    out: list[CourseFact] = []
+    unknown: list[str] = []
+    earlier_low: dict[str, bool] = {}
+    counts: dict[str, int] = {}
+    for drug, med in resolved:
+        counts[drug.name] = counts.get(drug.name, 0) + 1
+        timing = series.exposure(med.start, med.stop, as_of, low, normal)
+        fields: dict[str, Scalar] = {k: c.value for k, c in timing.items()}
+        if "onset_days" in fields and counts[drug.name] > 1:
+            fields["low_on_rechallenge"] = earlier_low.get(drug.name, False)
+        if fields.get("on_drug_at_onset") is True:
+            earlier_low[drug.name] = True
+        how = "; ".join(c.how for c in timing.values()) or "no dates given"
+        label = drug.name if drug.known else f"{drug.given} (not in the lexicon)"
+        out.append(CourseFact(f"x:{drug.name}#{counts[drug.name]}", drug.name, drug.given,
+                              drug.agents, fields, f"{label}: {how}", drug.known))
+        if not drug.known:
+            unknown.append(drug.given)
+    return tuple(out), tuple(sorted(set(unknown)))
+
+
+def _members(patient: PatientFacts, as_of: dt.date) -> tuple[MemberFact, ...]:
+    out: list[MemberFact] = []
+    groups: list[tuple[str, Iterable[Entry]]] = [
+        ("condition", patient.conditions), ("finding", patient.findings),
+        ("history", patient.history),
+        ("ancestry", (Entry(name=a) for a in patient.ancestry)),
+    ]  # fmt: skip
+    for kind, entries in groups:
+        seen: dict[str, int] = {}
+        for entry in entries:
+            seen[entry.name] = seen.get(entry.name, 0) + 1
+            suffix = f"#{seen[entry.name]}" if seen[entry.name] > 1 else ""
+            fields, how = _timing(entry, as_of)
+            out.append(MemberFact(f"m:{kind}:{entry.name}{suffix}", kind, entry.name, fields,
+                                  f"given: {kind} {entry.name}{how}"))
+    return tuple(out)
+
+
+def _timing(entry: Entry, as_of: dt.date) -> tuple[dict[str, Scalar], str]:
+    fields: dict[str, Scalar] = {"active": entry.until is None or entry.until >= as_of}
+    parts = []
+    if entry.since is not None:
+        fields["days_since"] = (as_of - entry.since).days
+        parts.append(f"since {entry.since.isoformat()}")
+    if entry.until is not None:
+        fields["days_since_end"] = max(0, (as_of - entry.until).days)
+        parts.append(f"until {entry.until.isoformat()}")
+    elif entry.since is not None:
+        fields["days_since_end"] = 0
+    return fields, (f" ({', '.join(parts)})" if parts else "")

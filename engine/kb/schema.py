@@ -1,0 +1,183 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The rule language as data (docs/rule-language.md): conditions, effects, rules, causes, citations.
+
+These are plain frozen dataclasses that every backend compiles from; nothing here knows experta
+or CLIPS. :mod:`engine.kb.parse` builds them from YAML and :mod:`engine.kb.load` checks them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Union
+
+#: Comparison operators of a condition, and what they mean on a value ``v``.
+OPERATORS: tuple[str, ...] = ("eq", "ne", "lt", "le", "gt", "ge", "in", "not_in")
+
+Scalar = Union[str, int, float, bool]
+
+
+@dataclass(frozen=True, order=True)
+class Test:
+    """``field <op> value``: one comparison inside an atom (``field`` is ``value`` for values)."""
+
+    field: str
+    op: str
+    value: Scalar | tuple[Scalar, ...]
+
+
+@dataclass(frozen=True)
+class Atom:
+    """One fact pattern. ``kind`` is ``fact``, ``medication`` or a membership kind
+    (``condition``, ``finding``, ``history``, ``ancestry``); ``name`` the fact, agent or word."""
+
+    kind: str
+    name: str
+    tests: tuple[Test, ...] = ()
+    line: int = 0
+
+    def describe(self) -> str:
+        parts = [f"{self.kind} {self.name}"]
+        parts += [f"{t.field} {t.op} {t.value!r}" for t in self.tests]
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Not:
+    child: Condition
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    children: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class AllOf:
+    children: tuple[Condition, ...]
+
+
+Condition = Union[Atom, Not, AnyOf, AllOf]
+
+
+@dataclass(frozen=True)
+class Literal:
+    """An atom that must match (``negated`` False) or must not match any fact."""
+
+    atom: Atom
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Derive:
+    fact: str
+    value: Scalar
+
+
+@dataclass(frozen=True)
+class RaiseAlert:
+    alert: str
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AddEvidence:
+    cause: str
+    weight: float
+
+
+Effect = Union[Derive, RaiseAlert, AddEvidence]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    statement: str
+    when: AllOf
+    then: Effect
+    cite: tuple[str, ...]
+    file: str
+    line: int
+    weight_basis: str | None = None
+    note: str | None = None
+    status: str = "active"
+    branches: tuple[tuple[Literal, ...], ...] = ()  # disjunctive normal form of ``when``
+    stratum: int = 0  # rules fire in ascending stratum: derivations before their users
+
+
+@dataclass(frozen=True)
+class RuleFile:
+    """Provenance header of one rule file."""
+
+    path: str
+    title: str
+    version: str
+    status: str
+    authors: tuple[str, ...]
+    reviewers: tuple[str, ...]
+    last_reviewed: dt.date | None
+    review_by: dt.date | None
+
+
+@dataclass(frozen=True)
+class Citation:
+    id: str
+    kind: str
+    title: str
+    authors: str | None = None
+    source: str | None = None
+    year: int | None = None
+    pmid: str | None = None
+    doi: str | None = None
+    pmcid: str | None = None
+    url: str | None = None
+    label_section: str | None = None
+    evidence_grade: str | None = None
+    verified: str | None = None
+
+
+@dataclass(frozen=True)
+class NextStep:
+    text: str
+    cite: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Cause:
+    id: str
+    label: str
+    category: str
+    prior_probability: float
+    prior: float  # log-odds of prior_probability, rounded to 2 decimals
+    prior_basis: str
+    prior_cite: tuple[str, ...] = ()
+    next_steps: tuple[NextStep, ...] = ()
+    names_agent: bool = False
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Drug:
+    name: str
+    classes: tuple[str, ...]
+    rxnorm: str | None = None
+    brands: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    value: float
+    unit: str
+    cite: tuple[str, ...] = ()
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    version: str
+    last_updated: dt.date | None
+    description: str
+    parameters: dict[str, Parameter] = field(default_factory=dict)

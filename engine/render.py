@@ -1,0 +1,130 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Plain-text renderings of a :class:`~engine.differential.Differential`.
+
+:func:`consult_note` reads like a short consult note (alerts first, then derived findings, the
+ranked causes with their "because" lines, next steps and numbered references);
+:func:`explain_cause` walks one candidate's evidence back to the input, link by link, with the
+citation of every step. Pure functions returning strings: only the CLI prints.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from engine.differential import Candidate, Citation, Differential, Evidence, FactRef, Link
+
+WIDTH = 100
+
+
+class _Refs:
+    """Numbers citations in order of first use, so the note reads [1], [2], ..."""
+
+    def __init__(self, citations: list[Citation]) -> None:
+        self.by_id = {c.id: c for c in citations}
+        self.order: list[str] = []
+
+    def mark(self, ids: list[str]) -> str:
+        nums = []
+        for cid in ids:
+            if cid not in self.order:
+                self.order.append(cid)
+            nums.append(str(self.order.index(cid) + 1))
+        return f" [{','.join(nums)}]" if nums else ""
+
+    def lines(self) -> list[str]:
+        return [_wrap(f"[{i}] {cite_text(self.by_id[cid])}", "    ")
+                for i, cid in enumerate(self.order, start=1)]
+
+
+def cite_text(c: Citation) -> str:
+    """One reference in a readable form with its identifiers."""
+    parts = [p for p in (c.authors, c.title, c.source) if p]
+    ids = [f"PMID {c.pmid}" if c.pmid else "", f"doi:{c.doi}" if c.doi else "",
+           c.pmcid or "", f"section {c.label_section}" if c.label_section else "",
+           c.url if c.url and not (c.pmid or c.doi) else ""]
+    return ". ".join(parts) + ". " + "; ".join(i for i in ids if i) + f" ({c.kind})"
+
+
+def _wrap(text: str, indent: str) -> str:
+    return textwrap.fill(text, WIDTH, subsequent_indent=indent, break_on_hyphens=False)
+
+
+def _value(ref: FactRef) -> str:
+    return f"{ref.name} = {ref.value}"
+
+
+def consult_note(d: Differential) -> str:
+    refs = _Refs(d.citations)
+    out = [f"leukodx {d.engine.version}: differential for {d.patient_id or 'patient'} as of "
+           f"{d.as_of} (knowledge base {d.knowledge_base.name} {d.knowledge_base.version}, "
+           f"backend {d.engine.backend})", _wrap(d.disclaimer, ""), ""]
+    if d.alerts:
+        out.append("ALERTS")
+        for a in d.alerts:
+            out.append(_wrap(f"  [{a.level.upper()}] {a.message}{refs.mark(a.citations)}", "    "))
+        out.append("")
+    out.append("FINDINGS")
+    for f in d.findings:
+        text = f"{f.fact.replace('_', ' ')}: {f.value}"
+        out.append(_wrap(f"  - {text} ({f.statement}){refs.mark(f.citations)}", "    "))
+    out.append("")
+    out.append("DIFFERENTIAL" if d.candidates else "DIFFERENTIAL: no cause has supporting evidence")
+    for c in d.candidates:
+        out.extend(_candidate_lines(c, refs))
+    if d.unknown_medications:
+        out.append(f"Not in the drug lexicon (not used): {', '.join(d.unknown_medications)}")
+    if d.ignored_inputs:
+        out.append(f"Inputs not used: {len(d.ignored_inputs)} (see the JSON output)")
+    out += ["", "REFERENCES", *refs.lines()]
+    return "\n".join(out)
+
+
+def _candidate_lines(c: Candidate, refs: _Refs) -> list[str]:
+    out = [f"  {c.rank}. {c.label}  (score {c.score:+.2f} = prior {c.prior:+.2f} "
+           f"+ evidence {c.score - c.prior:+.2f})"]
+    for e in c.evidence_for:
+        out.append(_wrap(f"     because {e.statement} ({e.weight:+g}){refs.mark(e.citations)}",
+                         "       "))
+    for e in c.evidence_against:
+        out.append(_wrap(f"     against {e.statement} ({e.weight:+g}){refs.mark(e.citations)}",
+                         "       "))
+    for s in c.next_steps:
+        out.append(_wrap(f"     next: {s.text}{refs.mark(s.citations)}", "       "))
+    return out
+
+
+def explain_cause(d: Differential, cause: str) -> str:
+    """Every step from input to this candidate's score, each with its sources."""
+    c = d.candidate(cause)
+    if c is None:
+        return (f"{cause} is not in this differential: no evidence-for rule fired for it.\n"
+                f"Candidates: {', '.join(x.cause for x in d.candidates) or 'none'}")
+    refs = _Refs(d.citations)
+    out = [f"{c.label}: rank {c.rank}, score {c.score:+.4f}",
+           f"  prior log-odds {c.prior:+.2f} (prior probability {c.prior_probability:g})"]
+    for title, items in (("Evidence for", c.evidence_for), ("Evidence against", c.evidence_against)):
+        if items:
+            out.append(f"{title}:")
+            for e in items:
+                out.extend(_evidence_lines(e, refs))
+    total = c.prior + sum(e.weight for e in (*c.evidence_for, *c.evidence_against))
+    out.append(f"Score = {c.prior:+.2f} " + " ".join(
+        f"{e.weight:+g}" for e in (*c.evidence_for, *c.evidence_against)) + f" = {total:+.4f}")
+    out += ["", "REFERENCES", *refs.lines()]
+    return "\n".join(out)
+
+
+def _evidence_lines(e: Evidence, refs: _Refs) -> list[str]:
+    out = [_wrap(f"  {e.weight:+g}  {e.statement}  (rule {e.rule_id}){refs.mark(e.citations)}",
+                 "         ")]
+    for f in e.facts:
+        out.append(_wrap(f"         uses {_value(f)}: {f.how}", "           "))
+    for link in reversed(e.chain):
+        out.extend(_link_lines(link, refs))
+    return out
+
+
+def _link_lines(link: Link, refs: _Refs) -> list[str]:
+    used = "; ".join(f"{_value(u)} ({u.how})" for u in link.used)
+    return [_wrap(f"         <- {_value(link.fact)} by rule {link.rule_id}: {link.statement}"
+                  f"{refs.mark(link.citations)} <- {used}", "            ")]

@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Contract vocabularies (contract sections 1.1, 1.3 and 2) and did-you-mean suggestions.
+
+This module and :mod:`engine.units` are the only places in ``engine/`` that name contract
+words; everything medical beyond the words themselves lives in ``rules/``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+SCHEMA_VERSION = 1
+
+#: Lab tests whose value is a number (contract 1.1); units are in :mod:`engine.units`.
+NUMERIC_TESTS: tuple[str, ...] = (
+    "wbc", "anc", "alc", "amc",
+    "neutrophil_pct", "lymphocyte_pct", "band_pct",
+    "hemoglobin", "platelets", "mcv",
+    "vitamin_b12", "folate", "copper", "ceruloplasmin", "igg", "crp",
+    "lgl_count", "blasts_pct", "atypical_lymphocytes_pct", "reticulocytes",
+    "ldh", "bilirubin", "haptoglobin", "methylmalonic_acid", "homocysteine",
+    "ferritin", "zinc", "alt", "ast", "creatinine", "esr", "c3", "c4",
+)  # fmt: skip
+
+#: Qualitative tests and the words each accepts (contract 1.1). ``ana`` also takes a titer "1:N".
+QUALITATIVE_TESTS: dict[str, tuple[str, ...]] = {
+    **{
+        t: ("positive", "negative")
+        for t in (
+            "ana", "anti_neutrophil_ab", "hiv", "ebv_igm", "cmv_igm", "parvovirus_igm",
+            "anti_dsdna", "direct_coombs", "rheumatoid_factor", "anti_ccp",
+            "ebv_pcr", "sars_cov_2", "hiv_rna", "brucella_serology", "blood_culture",
+        )
+    },  # fmt: skip
+    "tpmt_activity": ("low", "intermediate", "normal"),
+    "tpmt_genotype": ("normal", "heterozygous", "homozygous"),
+    "nudt15_genotype": ("normal", "heterozygous", "homozygous"),
+}
+
+#: Tests whose values form the dated series that trend and duration come from.
+COUNT_TESTS: tuple[str, ...] = ("wbc", "anc", "alc", "amc", "platelets", "hemoglobin")
+
+TESTS: tuple[str, ...] = tuple(sorted((*NUMERIC_TESTS, *QUALITATIVE_TESTS)))
+
+SEXES: tuple[str, ...] = ("female", "male", "other", "unknown")
+TRENDS: tuple[str, ...] = ("falling", "stable", "rising", "fluctuating", "cyclic")
+
+CONDITIONS: tuple[str, ...] = (
+    "cll", "cml", "acute_leukemia", "lymphoma", "mds", "myelofibrosis", "lgl_leukemia",
+    "solid_tumor", "sle", "rheumatoid_arthritis", "sjogren", "ibd", "hiv", "hepatitis_b",
+    "hepatitis_c", "cirrhosis", "portal_hypertension", "alcohol_use_disorder",
+    "anorexia_nervosa", "celiac_disease", "fmf", "hypothyroidism", "hyperthyroidism",
+    "sarcoidosis", "tuberculosis", "leishmaniasis", "malaria", "brucellosis", "pregnancy",
+)  # fmt: skip
+
+FINDINGS: tuple[str, ...] = (
+    "splenomegaly", "hepatomegaly", "lymphadenopathy", "fever", "recurrent_infections",
+    "oral_ulcers", "periodic_fevers", "arthritis", "malar_rash", "weight_loss", "night_sweats",
+    "fatigue", "bleeding", "petechiae", "glossitis", "neuropathy", "jaundice",
+    "recent_viral_illness", "sepsis", "dysmorphic_features",
+    "rash", "diarrhea", "pharyngitis", "hypotension", "abscess", "purpura",
+    "smear_blasts", "smear_dysplasia", "smear_hypersegmented_neutrophils",
+    "smear_atypical_lymphocytes", "smear_large_granular_lymphocytes",
+)  # fmt: skip
+
+HISTORY: tuple[str, ...] = (
+    "chemotherapy", "radiotherapy", "stem_cell_transplant", "gastrectomy", "bariatric_surgery",
+    "zinc_supplementation", "total_parenteral_nutrition", "childhood_onset",
+    "family_history_neutropenia", "recent_travel",
+    "splenectomy", "recent_hepatitis", "endemic_area_residence", "animal_exposure",
+    "sickle_cell_trait", "dialysis", "family_history_leukemia",
+)  # fmt: skip
+
+ANCESTRIES: tuple[str, ...] = (
+    "african", "african_american", "afro_caribbean", "middle_eastern", "yemenite_jewish",
+    "arab", "south_asian", "east_asian", "european", "hispanic", "indigenous", "mixed",
+    "unknown",
+)  # fmt: skip
+
+#: Contract section 2, in the contract's order.
+CAUSES: tuple[str, ...] = (
+    "clozapine_induced", "tki_myelosuppression", "thiopurine_toxicity",
+    "chemotherapy_radiation", "drug_induced_other", "cll", "acute_leukemia", "lymphoma", "mds",
+    "lgl_leukemia", "marrow_infiltration", "aplastic_anemia", "sle", "felty_syndrome",
+    "autoimmune_neutropenia", "hypersplenism", "megaloblastic", "copper_deficiency",
+    "malnutrition", "alcohol", "viral_infection", "hiv", "sepsis", "infection_other",
+    "duffy_null", "cyclic_neutropenia", "congenital_neutropenia",
+    "chronic_idiopathic_neutropenia", "fmf",
+)  # fmt: skip
+
+#: The membership vocabularies, by the key they appear under in patient facts and rules.
+MEMBERSHIP: dict[str, tuple[str, ...]] = {
+    "condition": CONDITIONS,
+    "finding": FINDINGS,
+    "history": HISTORY,
+    "ancestry": ANCESTRIES,
+}
+
+#: Keys of a case file (contract 4) that ``diagnose`` accepts and ignores.
+CASE_FILE_KEYS: tuple[str, ...] = ("expected", "acceptable", "source", "notes")
+
+
+def suggest(word: str, known: Iterable[str]) -> str | None:
+    """The closest known word to ``word`` (for "did you mean"), or None when nothing is close."""
+    candidates = list(known)
+    lowered = word.lower()
+    if lowered in candidates and lowered != word:
+        return lowered
+    matches = difflib.get_close_matches(lowered, candidates, n=1, cutoff=0.6)
+    return matches[0] if matches else None
