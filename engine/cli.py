@@ -9,9 +9,9 @@ so that later features (batch, report, serve) plug in without touching the other
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TextIO
 
 from engine.api import diagnose
@@ -85,13 +85,14 @@ def _parser() -> argparse.ArgumentParser:
     lt.add_argument("rules_dir", nargs="?", help="knowledge base directory (default: bundled)")
     lt.add_argument("--verbose", action="store_true", help="also list unused references")
     lt.set_defaults(func=cmd_lint)
-    for register in EXTRA_COMMANDS:
-        register(sub)
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        module.register(sub)
     return parser
 
 
-#: Hooks for subcommands defined in other modules: each adds its parser to the subparsers.
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+#: Modules that add subcommands (each has ``register(subparsers)``), in --help order.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

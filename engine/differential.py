@@ -112,8 +112,11 @@ class Citation(BaseModel):
 
 
 class TraceEntry(BaseModel):
+    """One rule firing. Rules fire stratum by stratum (derivations before their users)."""
+
     model_config = _FROZEN
     seq: int
+    stratum: int
     rule_id: str
     matched: list[str]
     asserted: list[str]

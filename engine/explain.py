@@ -76,6 +76,7 @@ def build_differential(
     kb: KnowledgeBase, facts: FactSet, firings: list[Firing], *, patient_id: str | None,
     backend: str, ignored: list[IgnoredInput] | None = None,
 ) -> Differential:  # fmt: skip
+    firings = sorted(firings, key=lambda f: (kb.rule(f.rule_id).stratum, f.rule_id))
     by_rule = {f.rule_id: f for f in firings}
     ctx = _Context(kb, _fact_refs(kb, facts, firings), by_rule, set())
     findings = _findings(ctx, facts, firings)
@@ -178,8 +179,12 @@ def _citations(kb: KnowledgeBase, cited: set[str]) -> list[Citation]:
 
 
 def _trace(kb: KnowledgeBase, firings: list[Firing]) -> list[TraceEntry]:
+    """Firings in stratum order. Within a stratum the engines' agenda order is arbitrary (experta's
+    varies with the hash seed) and carries no meaning, so rules are listed by id there: the trace
+    is the same for every run and every backend."""
+    ordered = sorted(firings, key=lambda f: (kb.rule(f.rule_id).stratum, f.rule_id))
     out = []
-    for seq, f in enumerate(firings, start=1):
+    for seq, f in enumerate(ordered, start=1):
         effect = kb.rule(f.rule_id).then
         if isinstance(effect, Derive):
             text = f"derive {effect.fact} = {effect.value}"
@@ -187,6 +192,7 @@ def _trace(kb: KnowledgeBase, firings: list[Firing]) -> list[TraceEntry]:
             text = f"alert {effect.alert} ({effect.level})"
         else:
             text = f"evidence {effect.cause} {effect.weight:+g}"
-        out.append(TraceEntry(seq=seq, rule_id=f.rule_id, matched=list(f.matched),
+        out.append(TraceEntry(seq=seq, stratum=kb.rule(f.rule_id).stratum, rule_id=f.rule_id,
+                              matched=list(f.matched),
                               asserted=list(f.asserted), effect=text))
     return out

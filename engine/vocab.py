@@ -107,5 +107,9 @@ def suggest(word: str, known: Iterable[str]) -> str | None:
     lowered = word.lower()
     if lowered in candidates and lowered != word:
         return lowered
+    # A known word the input starts with ("anc_count" -> "anc") beats a merely similar spelling.
+    stems = [k for k in candidates if lowered.startswith(k + "_") or lowered.endswith("_" + k)]
+    if stems:
+        return max(stems, key=len)
     matches = difflib.get_close_matches(lowered, candidates, n=1, cutoff=0.6)
     return matches[0] if matches else None

@@ -105,7 +105,9 @@ def _build(node: Node, path: str) -> Any:
         mapping.key_lines = {}
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
-            if key_node.tag == "tag:yaml.org,2002:merge":
+            if key_node.tag == "tag:yaml.org,2002:merge" or (
+                key_node.value == "<<" and key_node.style is None
+            ):
                 raise YamlError(path, line, "YAML merge keys ('<<') are not allowed")
             if not isinstance(key_node, ScalarNode):
                 raise YamlError(path, line, "mapping keys must be plain words")

@@ -1,0 +1,137 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The leukodx command in real processes: exit codes 0/1/2, messages without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.version import __version__
+from tests.conftest import MINI_KB
+
+PATIENT = """\
+id: cli-1
+as_of: 2025-03-01
+labs:
+  - {test: wbc, value: 6.1, unit: "10^9/L", date: 2024-11-20}
+  - {test: anc, value: 3.8, unit: "10^9/L", date: 2024-11-20}
+  - {test: wbc, value: 2900, unit: /uL, date: 2025-02-10}
+  - {test: anc, value: 300, unit: /uL, date: 2025-02-10}
+medications:
+  - {name: clozapine, start: 2024-12-01}
+findings: [fever]
+expected: [clozapine_induced]
+source: "test"
+"""
+
+
+def leukodx(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "engine", *args], input=stdin,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture()
+def patient_file(tmp_path: Path) -> Path:
+    path = tmp_path / "patient.yaml"
+    path.write_text(PATIENT)
+    return path
+
+
+def test_version() -> None:
+    result = leukodx("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"leukodx {__version__}"
+
+
+def test_console_script_is_installed() -> None:
+    exe = shutil.which("leukodx") or str(Path(sys.executable).parent / "leukodx")
+    result = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_diagnose_text(patient_file: Path) -> None:
+    result = leukodx("diagnose", str(patient_file), "--rules", str(MINI_KB))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "not a diagnosis and not a medical device" in out
+    assert out.index("ALERTS") < out.index("FINDINGS") < out.index("DIFFERENTIAL")
+    assert "1. clozapine_induced" in out and "because Neutropenia began" in out
+    assert "REFERENCES" in out and "[1]" in out
+
+
+def test_diagnose_json_and_stdin(patient_file: Path) -> None:
+    from_file = leukodx("diagnose", str(patient_file), "--json", "--rules", str(MINI_KB))
+    from_stdin = leukodx("diagnose", "-", "--json", "--rules", str(MINI_KB), stdin=PATIENT)
+    assert from_file.returncode == from_stdin.returncode == 0
+    assert from_file.stdout == from_stdin.stdout
+    data = json.loads(from_file.stdout)
+    assert data["candidates"][0]["cause"] == "clozapine_induced"
+
+
+def test_explain(patient_file: Path) -> None:
+    result = leukodx("diagnose", str(patient_file), "--explain", "clozapine_induced",
+                     "--rules", str(MINI_KB))
+    assert result.returncode == 0
+    assert "<- neutropenia = True by rule find.neutropenia" in result.stdout
+    assert "Score = " in result.stdout
+    missing = leukodx("diagnose", str(patient_file), "--explain", "sle", "--rules", str(MINI_KB))
+    assert "sle is not in this differential" in missing.stdout
+
+
+def test_invalid_input_exits_2_with_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("labs:\n  - {test: wbc, value: 3.1, unit: 10^9/dL, date: 2025-01-01}\n")
+    result = leukodx("diagnose", str(bad), "--rules", str(MINI_KB))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"leukodx: {bad}: labs[0].unit: unknown unit for wbc")
+    assert "Traceback" not in result.stderr
+
+
+def test_misspelt_key_and_yaml_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("wbc: 3\nmedicatons: [clozapine]\n")
+    result = leukodx("diagnose", str(bad), "--rules", str(MINI_KB))
+    assert result.returncode == 2
+    assert "medicatons: unknown field" in result.stderr and "did you mean 'medications'" in result.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("wbc: 3\nwbc: 4\n")
+    result = leukodx("diagnose", str(broken), "--rules", str(MINI_KB))
+    assert result.returncode == 2 and "line 2: duplicate key 'wbc'" in result.stderr
+    result = leukodx("diagnose", str(tmp_path / "nope.yaml"), "--rules", str(MINI_KB))
+    assert result.returncode == 2 and "cannot read file" in result.stderr
+
+
+def test_lint_ok_and_broken(tmp_path: Path) -> None:
+    ok = leukodx("lint", str(MINI_KB))
+    assert ok.returncode == 0 and ok.stdout.startswith("knowledge base OK")
+    broken = tmp_path / "kb"
+    shutil.copytree(MINI_KB, broken)
+    rules = broken / "rules" / "findings.yaml"
+    rules.write_text(rules.read_text().replace("{fact: anc, lt: 1.5}", "{fact: anc_count, lt: 1.5}"))
+    result = leukodx("lint", str(broken))
+    assert result.returncode == 2
+    assert "kb/rules/findings.yaml:12: find.neutropenia: unknown fact 'anc_count'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_backend_exits_2(patient_file: Path) -> None:
+    result = leukodx("diagnose", str(patient_file), "--backend", "nope", "--rules", str(MINI_KB))
+    assert result.returncode == 2 and "unknown backend 'nope'" in result.stderr
+
+
+def test_internal_error_exits_1_without_traceback() -> None:
+    code = ("import sys, engine.cli as c\n"
+            "def boom(*a, **k):\n    raise RuntimeError('kaput')\n"
+            "c.lint = boom\n"
+            "sys.exit(c.main(['lint']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=False, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("leukodx: internal error: RuntimeError: kaput "
+                                     "(please report this)")

@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared fixtures: paths to the bundled and the test knowledge bases, hypothesis profiles."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+ROOT = Path(__file__).resolve().parent.parent
+MINI_KB = ROOT / "tests" / "fixtures" / "mini_kb"
+RULES = ROOT / "rules"
+CASES = ROOT / "cases"
+
+settings.register_profile(
+    "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "slow", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def mini_kb():  # type: ignore[no-untyped-def]
+    from engine.kb.load import load_knowledge_base
+
+    return load_knowledge_base(MINI_KB)
+
+
+@pytest.fixture(scope="session")
+def real_kb():  # type: ignore[no-untyped-def]
+    from engine.kb.load import load_knowledge_base
+
+    return load_knowledge_base(RULES)

@@ -1,0 +1,114 @@
+# SPDX-License-Identifier: Apache-2.0
+"""engine/patient.py: contract section 1, strict validation and the exact error shapes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from engine.errors import InputError
+from engine.patient import parse_patient
+
+TODAY = dt.date(2025, 3, 1)
+
+
+def error_of(data: Any) -> str:
+    with pytest.raises(InputError) as err:
+        parse_patient(data, today=TODAY)
+    return str(err.value)
+
+
+def test_shorthand_means_long_form_today() -> None:
+    short = parse_patient({"wbc": 3.1, "anc": 0.9, "medications": ["clozapine"],
+                           "conditions": ["cll"], "findings": ["splenomegaly"]}, today=TODAY)
+    long = parse_patient({"as_of": "2025-03-01", "labs": [
+        {"test": "wbc", "value": 3.1, "unit": "10^9/L", "date": "2025-03-01"},
+        {"test": "anc", "value": 0.9, "unit": "10^9/L", "date": "2025-03-01"}],
+        "medications": [{"name": "clozapine"}], "conditions": [{"name": "cll"}],
+        "findings": ["splenomegaly"]}, today=TODAY)
+    assert short.model_dump(exclude={"labs"}) == long.model_dump(exclude={"labs"})
+    assert [(x.test, x.value, x.date) for x in short.labs] == [
+        (x.test, x.value, x.date) for x in long.labs]
+
+
+def test_case_file_keys_are_ignored() -> None:
+    p = parse_patient({"wbc": 3.0, "expected": ["x"], "acceptable": [], "source": "s",
+                       "notes": "n"}, today=TODAY)
+    assert p.labs[0].value == 3.0
+
+
+def test_misspelt_top_level_key() -> None:
+    assert error_of({"wbc": 3, "medicatons": []}) == (
+        "medicatons: unknown field (expected a contract section 1 field); "
+        "did you mean 'medications'?")
+
+
+def test_boolean_is_not_a_number() -> None:
+    assert error_of({"wbc": True}).startswith("labs[0].value: input should be a valid number "
+                                              "(got True;")
+    assert error_of({"wbc": 3, "age": True}).startswith("age: input should be a valid number")
+
+
+def test_unknown_vocabulary_word_with_suggestion() -> None:
+    msg = error_of({"wbc": 3, "conditions": ["clll"]})
+    assert msg.startswith("conditions[0]: unknown word (got 'clll'; expected one of cll, cml,")
+    assert msg.endswith("did you mean 'cll'?")
+    assert error_of({"wbc": 3, "findings": [{"name": "fevr"}]}).startswith(
+        "findings[0].name: unknown word (got 'fevr';")
+    assert error_of({"wbc": 3, "sex": "femal"}).endswith("did you mean 'female'?")
+
+
+def test_unknown_test_name() -> None:
+    msg = error_of({"labs": [{"test": "anc_count", "value": 1, "unit": "10^9/L"}]})
+    assert msg.startswith("labs[0].test: unknown word (got 'anc_count';")
+    assert msg.endswith("did you mean 'anc'?")
+
+
+def test_bad_dates() -> None:
+    assert error_of({"wbc": 3, "as_of": "2025-02-30"}).startswith(
+        "as_of: input should be a valid date")
+    assert error_of({"labs": [{"test": "wbc", "value": 3, "unit": "K/uL",
+                               "date": "yesterday"}]}).startswith("labs[0].date:")
+    assert "stop is before start" in error_of(
+        {"wbc": 3, "medications": [{"name": "x", "start": "2025-02-01", "stop": "2025-01-01"}]})
+
+
+def test_requires_a_count() -> None:
+    assert error_of({"age": 40}).startswith("labs: at least one WBC or ANC value is required")
+    ok = parse_patient({"wbc_trend": "falling", "leukopenia_duration_days": 120}, today=TODAY)
+    assert ok.wbc_trend == "falling"
+
+
+def test_qualitative_results() -> None:
+    p = parse_patient({"wbc": 3, "labs": [{"test": "ana", "value": "1:640"},
+                                          {"test": "hiv", "value": "Negative"}]}, today=TODAY)
+    assert {(x.test, x.value) for x in p.labs} >= {("ana", "1:640"), ("hiv", "negative")}
+    assert "needs a word" in error_of({"wbc": 3, "labs": [{"test": "hiv", "value": 1}]})
+    assert "takes no unit" in error_of({"wbc": 3, "labs": [{"test": "hiv", "value": "positive",
+                                                           "unit": "%"}]})
+    msg = error_of({"wbc": 3, "labs": [{"test": "hiv", "value": "postive"}]})
+    assert msg.endswith("did you mean 'positive'?")
+
+
+def test_numeric_test_needs_number() -> None:
+    assert error_of({"labs": [{"test": "wbc", "value": "low", "unit": "K/uL"}]}).startswith(
+        "labs[0].value: wbc needs a number (got 'low'; expected a number)")
+
+
+def test_extra_keys_in_nested_items() -> None:
+    assert error_of({"wbc": 3, "medications": [{"nam": "x"}]}).startswith(
+        "medications[0].nam: extra inputs are not permitted")
+
+
+def test_not_a_mapping() -> None:
+    assert error_of([1, 2]).startswith("(top level): patient facts must be a mapping")
+
+
+def test_order_of_entries_is_canonical() -> None:
+    a = parse_patient({"wbc": 3, "conditions": ["sle", "cll"], "ancestry": ["arab", "african"]},
+                      today=TODAY)
+    b = parse_patient({"wbc": 3, "conditions": ["cll", "sle"], "ancestry": ["african", "arab"]},
+                      today=TODAY)
+    assert a == b
