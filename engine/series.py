@@ -1,0 +1,398 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Pure functions over dated lab series: value as of a date, trend, cycles, low episodes, exposure.
+
+The series facts of ``docs/rule-language.md`` (``<count>_nadir``, ``wbc_trend``,
+``leukopenia_duration_days``, ``cycle_period_days``, medication timing) from the dated results of
+contract section 1. Each is a :class:`Computed` whose ``how`` sentence the clinician sees, so every
+number can be checked against the chart by hand. No medicine here: every clinical threshold is an
+argument, because thresholds live in the knowledge base. Results after ``as_of`` are ignored, and
+several results on one date count as their minimum (conservative, and independent of input order).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import combinations, pairwise
+
+from engine.errors import InputError
+
+Day = dt.date
+Dates = Sequence[dt.date]
+
+#: Fewest results, and days from first to last, for a slope to mean anything (method, not clinic).
+MIN_TREND_RESULTS = 3
+MIN_TREND_SPAN_DAYS = 7
+#: A cycle needs this many nadirs, and intervals whose max - min is at most this share of median.
+MIN_CYCLE_NADIRS = 3
+CYCLE_CONSISTENCY = 0.4
+_PER_DAYS = 30  # trend slopes are reported per 30 days
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One dated numeric result, already in its canonical unit."""
+
+    date: Day
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class Computed:
+    """A derived value with the sentence that says how it was obtained and from which dates."""
+
+    value: float | int | str | bool
+    how: str
+    dates: tuple[Day, ...]
+
+
+def _num(value: float) -> str:
+    """Format a number for a sentence: at most 3 decimals, no trailing zeros, no ``-0``."""
+    if value != 0 and abs(value) < 0.001:
+        return f"{value:.3g}"
+    return f"{round(value, 3) + 0.0:.3f}".rstrip("0").rstrip(".")  # + 0.0 turns -0.0 into 0.0
+
+
+def _low_first(point: Point) -> tuple[float, Day]:
+    """Sort key: lowest value first, and the earliest date among equal values."""
+    return (point.value, point.date)
+
+
+def collapse(points: Iterable[Point], as_of: Day) -> list[Point]:
+    """Results dated on or before ``as_of``, ascending, one per date (the minimum of that date).
+
+    The minimum is the conservative reading of a repeated count and keeps the answer independent
+    of the order in which results arrive.
+    """
+    lowest: dict[Day, float] = {}
+    for point in points:
+        if point.date <= as_of and (point.date not in lowest or point.value < lowest[point.date]):
+            lowest[point.date] = point.value
+    return [Point(date, lowest[date]) for date in sorted(lowest)]
+
+
+def _one(
+    points: Iterable[Point], as_of: Day, pick: Callable[[list[Point]], Point], word: str
+) -> Computed | None:
+    """One chosen result of the collapsed series, with the span of results it was chosen from."""
+    series = collapse(points, as_of)
+    if not series:
+        return None
+    chosen = pick(series)
+    how = (
+        f"{word} result {_num(chosen.value)} on {chosen.date}, of {len(series)} dated result(s) "
+        f"from {series[0].date} to {series[-1].date} (as of {as_of})"
+    )
+    return Computed(chosen.value, how, (chosen.date,))
+
+
+def latest(points: Iterable[Point], as_of: Day) -> Computed | None:
+    """The last result on or before ``as_of`` (the value a rule sees as ``<test>``)."""
+    return _one(points, as_of, lambda series: series[-1], "Latest")
+
+
+def nadir(points: Iterable[Point], as_of: Day) -> Computed | None:
+    """The lowest result on or before ``as_of``; the earliest date wins a tie."""
+    return _one(points, as_of, lambda series: min(series, key=_low_first), "Lowest")
+
+
+def first(points: Iterable[Point], as_of: Day) -> Computed | None:
+    """The earliest result, the nearest thing to a baseline the series holds."""
+    return _one(points, as_of, lambda series: series[0], "Earliest")
+
+
+def absolute_from_percent(
+    wbc: Iterable[Point],
+    percents: Sequence[Iterable[Point]],
+    label: str,
+    *,
+    names: Sequence[str] | None = None,
+) -> dict[Day, Computed]:
+    """Absolute counts from WBC x percentages, e.g. ANC = WBC x (neutrophil% + band%) / 100.
+
+    A date gets a value when it has a WBC and a result of the first percentage; later ones (bands)
+    are added when present that day, and the sentence says whether they were. ``names`` labels the
+    percentages in that sentence (``("neutrophils", "bands")``); without it only the numbers show.
+    """
+    if not percents or (names is not None and len(names) != len(percents)):
+        raise ValueError(f"absolute_from_percent: {len(percents)} series, names {names!r}")
+    wbc_by_date = {p.date: p.value for p in collapse(wbc, dt.date.max)}
+    pct_by_date = [{p.date: p.value for p in collapse(s, dt.date.max)} for s in percents]
+    shown = list(names) if names is not None else [""] * len(percents)
+    return {
+        date: _absolute(label, date, count, pct_by_date, shown)
+        for date, count in wbc_by_date.items()
+        if date in pct_by_date[0]
+    }
+
+
+def _absolute(
+    label: str, date: Day, count: float, pct_by_date: list[dict[Day, float]], names: list[str]
+) -> Computed:
+    """One date's absolute count; a later percentage missing that day is named as not included."""
+    series = list(zip(pct_by_date, names, strict=True))
+    present = [(by_date[date], name) for by_date, name in series if date in by_date]
+    missing = [
+        name or f"percentage {i + 1}" for i, (by, name) in enumerate(series) if date not in by
+    ]
+    terms = [f"{_num(value)}%{' ' + name if name else ''}" for value, name in present]
+    factor = f"({' + '.join(terms)})" if len(terms) > 1 else terms[0]
+    how = f"{label} computed as WBC {_num(count)} x {factor} / 100 on {date}"
+    if missing:
+        how += f" ({', '.join(missing)} not reported that day, not included)"
+    return Computed(round(count * sum(value for value, _ in present) / 100, 3), how, (date,))
+
+
+def _theil_sen(series: Sequence[Point]) -> float:
+    """Median of the slopes (per day) between every pair of results; robust to one outlier."""
+    pairs = combinations(series, 2)  # (earlier, later), since the series is ascending
+    return statistics.median((b.value - a.value) / (b.date - a.date).days for a, b in pairs)
+
+
+def _swings(values: Sequence[float], tolerance: float) -> int:
+    """Count moves larger than ``tolerance`` that alternate in direction (a zig-zag filter)."""
+    low = high = extreme = values[0]
+    direction = swings = 0
+    for value in values[1:]:
+        if direction == 0:
+            low, high = min(low, value), max(high, value)
+            if value - low > tolerance or high - value > tolerance:
+                direction, extreme, swings = (1 if value - low > tolerance else -1), value, 1
+        elif (value - extreme) * direction > 0:
+            extreme = value
+        elif abs(extreme - value) > tolerance:
+            direction, extreme, swings = -direction, value, swings + 1
+    return swings
+
+
+def _relative(slope: float, level: float) -> float:
+    """Slope per 30 days as a fraction of the median level, so that the unit cancels out."""
+    if level == 0:
+        return 0.0 if slope == 0 else math.copysign(math.inf, slope)
+    return slope * _PER_DAYS / abs(level)
+
+
+def _classify(relative: float, stable_fraction: float, reversals: int) -> str:
+    """A clear slope wins; otherwise two large reversals make the series fluctuating."""
+    if relative < 0 and relative <= -stable_fraction:
+        return "falling"
+    if relative > 0 and relative >= stable_fraction:
+        return "rising"
+    return "fluctuating" if reversals >= 2 else "stable"
+
+
+def trend(
+    points: Iterable[Point],
+    as_of: Day,
+    *,
+    window_days: int,
+    stable_fraction_per_30d: float,
+    unit: str | None = None,
+    min_results: int = MIN_TREND_RESULTS,
+    min_span_days: int = MIN_TREND_SPAN_DAYS,
+) -> Computed | None:
+    """Trend class (falling, rising, stable, fluctuating) over the last ``window_days``.
+
+    Theil-Sen rather than least squares, because one outlying count must not set the direction.
+    The slope is judged relative to the median level so that the class does not depend on the
+    unit. "fluctuating" needs two reversals, each larger than the stable band, and no clear slope.
+    """
+    start = as_of - dt.timedelta(days=window_days)
+    series = [p for p in collapse(points, as_of) if p.date >= start]
+    if len(series) < min_results or (series[-1].date - series[0].date).days < min_span_days:
+        return None
+    slope = _theil_sen(series)
+    level = statistics.median(p.value for p in series)
+    relative = _relative(slope, level)
+    tolerance = stable_fraction_per_30d * abs(level)
+    reversals = _swings([p.value for p in series], tolerance) - 1
+    value = _classify(relative, stable_fraction_per_30d, reversals)
+    share = f"{relative:+.0%}" if math.isfinite(relative) else "undefined"
+    how = (
+        f"Theil-Sen trend (median of pairwise slopes): {value}, slope {_num(slope * _PER_DAYS)}"
+        f"{' ' + unit if unit else ''} per {_PER_DAYS} days ({share} of the median "
+        f"{_num(level)}; stable within {stable_fraction_per_30d:.0%}), from {len(series)} "
+        f"results in the {window_days} days before {as_of} ({series[0].date} to {series[-1].date})"
+    )
+    if value == "fluctuating":
+        how += f"; {reversals} reversals each larger than {_num(tolerance)}"
+    return Computed(value, how, tuple(p.date for p in series))
+
+
+def _nadirs(series: Sequence[Point], threshold: float) -> list[Point]:
+    """The lowest result of each run below ``threshold``; runs are split by a result at or above.
+
+    The first and the last result of the series cannot be a nadir: what came before or after
+    them is unknown, so the count may have gone lower (a dip still in progress on ``as_of``).
+    """
+    found: list[Point] = []
+    run: list[Point] = []
+    for point in [*series, None]:
+        if point is not None and point.value < threshold:
+            run.append(point)
+        elif run:
+            found.append(min(run, key=_low_first))
+            run = []
+    return [p for p in found if p.date not in (series[0].date, series[-1].date)]
+
+
+def cycle(
+    points: Iterable[Point],
+    as_of: Day,
+    *,
+    threshold: float,
+    min_days: int,
+    max_days: int,
+    consistency: float = CYCLE_CONSISTENCY,
+    min_nadirs: int = MIN_CYCLE_NADIRS,
+) -> Computed | None:
+    """Median days between nadirs when the count falls below ``threshold`` at regular intervals.
+
+    Needs ``min_nadirs`` nadirs, each pair separated by a recovery to ``threshold`` or above, every
+    interval in ``[min_days, max_days]``, and max - min interval <= ``consistency`` x median.
+    """
+    lows = _nadirs(collapse(points, as_of), threshold)
+    if len(lows) < max(min_nadirs, 2):
+        return None
+    intervals = [(b.date - a.date).days for a, b in pairwise(lows)]
+    middle = statistics.median(intervals)
+    regular = max(intervals) - min(intervals) <= consistency * middle
+    if not regular or not all(min_days <= days <= max_days for days in intervals):
+        return None
+    dates = tuple(p.date for p in lows)
+    how = (
+        f"Cyclic pattern: {len(lows)} nadirs below {_num(threshold)}, separated by recoveries to "
+        f"{_num(threshold)} or above, on {', '.join(map(str, dates))}; intervals "
+        f"{', '.join(map(str, intervals))} days (median {_num(middle)})"
+    )
+    return Computed(round(middle), how, dates)
+
+
+def low_dates(
+    series: Sequence[Iterable[Point]], thresholds: Sequence[float], as_of: Day
+) -> tuple[list[Day], list[Day]]:
+    """Split result dates on or before ``as_of`` into (low dates, normal dates), both ascending.
+
+    A date is low when any series is below its own threshold that day (e.g. WBC or ANC), and
+    normal when it has results and none is low.
+    """
+    if len(series) != len(thresholds):
+        raise ValueError(f"low_dates: {len(series)} series but {len(thresholds)} thresholds")
+    low: set[Day] = set()
+    seen: set[Day] = set()
+    for points, limit in zip(series, thresholds, strict=True):
+        for point in collapse(points, as_of):
+            seen.add(point.date)
+            if point.value < limit:
+                low.add(point.date)
+    return sorted(low), sorted(seen - low)
+
+
+def low_episode_days(
+    series: Sequence[Iterable[Point]], thresholds: Sequence[float], as_of: Day
+) -> Computed | None:
+    """Days from the first low date of the current unbroken low run to ``as_of``.
+
+    The run ends at the latest result; any normal result resets it, since a count that recovered
+    in between makes the current episode a new one.
+    """
+    low, normal = low_dates(series, thresholds, as_of)
+    if not low or (normal and normal[-1] > low[-1]):
+        return None
+    last_normal = normal[-1] if normal else None
+    run = [d for d in low if last_normal is None or d > last_normal]
+    days = (as_of - run[0]).days
+    how = f"Low on {len(run)} consecutive result date(s), {run[0]} to {run[-1]}: {days} days"
+    how += f" to {as_of}"
+    if last_normal is not None:
+        how += f"; last normal result before that on {last_normal}"
+    return Computed(days, how, tuple(run))
+
+
+def _course_timing(start: Day | None, stop: Day | None, as_of: Day) -> dict[str, Computed]:
+    """The date arithmetic of one course: active, days since start, on drug, since stop."""
+    began = start is None or start <= as_of
+    active = began and (stop is None or stop >= as_of)
+    course = f"course from {start or 'an unknown start'} " + (f"to {stop}" if stop else "ongoing")
+    taking = "Taking it" if active else "Not taking it"
+    out = {"active": Computed(active, f"{taking} on {as_of} ({course})", ())}
+    if start is not None and start <= as_of:
+        since = (as_of - start).days
+        out["days_since_start"] = Computed(since, f"{since} days from start {start} to {as_of}", ())
+        end = min(stop, as_of) if stop is not None else as_of
+        on = (end - start).days
+        out["days_on_drug"] = Computed(on, f"{on} days on the drug, {start} to {end}", ())
+    if stop is not None and stop <= as_of:
+        after = (as_of - stop).days
+        out["days_since_stop"] = Computed(after, f"{after} days from stop {stop} to {as_of}", ())
+    return out
+
+
+def _onset(start: Day, stop: Day | None, as_of: Day, low: Dates) -> dict[str, Computed]:
+    """Days from start to the first low result on or after it, and whether still on the drug."""
+    onset = min((d for d in low if start <= d <= as_of), default=None)
+    if onset is None:
+        return {}
+    days = (onset - start).days
+    on_drug = stop is None or onset <= stop
+    where = "on the drug" if on_drug else f"after stopping it on {stop}"
+    how = f"First low result {onset}, {days} days after start {start}"
+    return {
+        "onset_days": Computed(days, how, (onset,)),
+        "on_drug_at_onset": Computed(on_drug, f"First low result {onset} came {where}", (onset,)),
+    }
+
+
+def _baseline(start: Day, low: Dates, normal: Dates) -> dict[str, Computed]:
+    """Whether the last result before the start was already low (then the drug did not cause it)."""
+    before = max((d for d in [*low, *normal] if d < start), default=None)
+    if before is None:
+        return {}
+    was_low = before in set(low)
+    how = f"Last result before start {start} was {'low' if was_low else 'normal'}, on {before}"
+    return {"baseline_low": Computed(was_low, how, (before,))}
+
+
+def _dechallenge(start: Day, stop: Day, as_of: Day, low: Dates, normal: Dates) -> Computed | None:
+    """Low on the drug, and normal at the latest result after stopping it (positive dechallenge)."""
+    after = max((d for d in [*low, *normal] if stop < d <= as_of), default=None)
+    if after is None:
+        return None
+    on_drug = [d for d in low if start <= d <= stop]
+    still_low = after in set(low)
+    how = f"No low result on the drug ({start} to {stop})"
+    if on_drug:
+        word = "low" if still_low else "normal"
+        how = f"Low on the drug on {on_drug[-1]}; latest result after stop {stop} was {word}"
+        how += f", on {after}"
+    return Computed(bool(on_drug) and not still_low, how, tuple(sorted({*on_drug[-1:], after})))
+
+
+def exposure(
+    start: Day | None, stop: Day | None, as_of: Day, low: Dates, normal: Dates
+) -> dict[str, Computed]:
+    """Timing facts of one medication course against the low and normal result dates.
+
+    A key is left out when its value cannot be known (no start date, no result in the period),
+    because a rule on an unknown value must be false, not false-by-default. A course that starts
+    after ``as_of`` has only ``active``. ``low``/``normal`` come from :func:`low_dates`.
+    """
+    if start is not None and stop is not None and stop < start:
+        expected = f"a date on or after start {start}"
+        raise InputError(
+            "medications[].stop", "stop before start", got=str(stop), expected=expected
+        )
+    low = [d for d in low if d <= as_of]
+    normal = [d for d in normal if d <= as_of]
+    out = _course_timing(start, stop, as_of)
+    if start is None or start > as_of:
+        return out
+    out.update(_onset(start, stop, as_of, low))
+    out.update(_baseline(start, low, normal))
+    recovered = _dechallenge(start, stop, as_of, low, normal) if stop and stop <= as_of else None
+    if recovered is not None:
+        out["recovered_after_stop"] = recovered
+    return out
