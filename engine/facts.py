@@ -64,7 +64,7 @@ class FactSet:
     members: tuple[MemberFact, ...]
     courses: tuple[CourseFact, ...]
     unknown_medications: tuple[str, ...] = ()
-    notes: tuple[str, ...] = field(default=())
+    ignored: tuple[tuple[str, str], ...] = field(default=())  # (input item, reason)
 
     def describe(self) -> dict[str, tuple[str, Scalar, str]]:
         """fid -> (name, value, how) for explanations."""
@@ -101,7 +101,23 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
                                    [lln["wbc"], lln["anc"]], as_of)
     courses, unknown = _courses(patient.medications, kb.lexicon, as_of, low, normal)
     members = _members(patient, as_of)
-    return FactSet(as_of, tuple(sorted(values, key=lambda v: v.fid)), members, courses, unknown)
+    return FactSet(as_of, tuple(sorted(values, key=lambda v: v.fid)), members, courses, unknown,
+                   _after_as_of(patient, as_of))
+
+
+def _after_as_of(patient: PatientFacts, as_of: dt.date) -> tuple[tuple[str, str], ...]:
+    """Inputs dated after ``as_of`` are not used (the differential is made as of that date);
+    they are listed so that nothing is dropped silently."""
+    reason = f"dated after as_of {as_of.isoformat()}; not used"
+    out = [(f"labs ({lab.test} on {lab.date.isoformat()})", reason)
+           for lab in patient.labs if lab.date and lab.date > as_of]
+    out += [(f"medications ({m.name} started {m.start.isoformat()})", reason)
+            for m in patient.medications if m.start and m.start > as_of]
+    for kind, entries in (("conditions", patient.conditions), ("findings", patient.findings),
+                          ("history", patient.history)):
+        out += [(f"{kind} ({e.name} since {e.since.isoformat()})", reason)
+                for e in entries if e.since and e.since > as_of]
+    return tuple(sorted(out))
 
 
 def _series_by_test(labs: Iterable[Lab], as_of: dt.date) -> dict[str, list[Point]]:
@@ -192,15 +208,26 @@ def _series_values(
         out.append(ValueFact(f"v:{test}_results", f"{test}_results", n,
                              f"{n} dated {test} result(s) up to {as_of.isoformat()}"))
     out += _trends(patient, kb, by_test, as_of, lln)
+    duration = _duration(patient, by_test, as_of, lln)
+    if duration is not None:
+        out.append(duration)
+    return out
+
+
+def _duration(
+    patient: PatientFacts, by_test: dict[str, list[Point]], as_of: dt.date, lln: dict[str, float]
+) -> ValueFact | None:
+    """Days the count has been low. A series can only show a lower bound (it starts at the first
+    low result it holds), so a stated ``leukopenia_duration_days`` that is longer wins."""
     episode = series.low_episode_days([by_test.get("wbc", []), by_test.get("anc", [])],
                                       [lln["wbc"], lln["anc"]], as_of)
-    if episode is not None:
-        out.append(_vf("leukopenia_duration_days", episode))
-    elif patient.leukopenia_duration_days is not None:
-        out.append(ValueFact("v:leukopenia_duration_days", "leukopenia_duration_days",
-                             patient.leukopenia_duration_days, "given: leukopenia_duration_days "
-                             f"{patient.leukopenia_duration_days} (no dated series)"))
-    return out
+    given = patient.leukopenia_duration_days
+    name = "leukopenia_duration_days"
+    if given is not None and (episode is None or given > int(episode.value)):
+        why = "no low episode in the dated series" if episode is None else (
+            f"longer than the {episode.value} days the dated series shows")
+        return ValueFact(f"v:{name}", name, given, f"given: {name} {given} ({why})")
+    return _vf(name, episode) if episode is not None else None
 
 
 def _trends(

@@ -142,8 +142,8 @@ def _drop_case_keys(data: dict[Any, Any]) -> dict[str, Any]:
         if key in vocab.CASE_FILE_KEYS:
             continue
         if key not in _TOP_KEYS and key not in vocab.TESTS:
-            hint = vocab.suggest(key, (*_TOP_KEYS, *vocab.TESTS))
-            raise InputError(key, "unknown field", expected="a contract section 1 field",
+            hint = vocab.suggest(key, (*_TOP_KEYS, *vocab.TESTS)) if key else None
+            raise InputError(key or "(empty key)", "unknown field", expected="a contract section 1 field",
                              suggestion=hint)
         out[key] = value
     return out

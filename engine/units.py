@@ -142,15 +142,14 @@ def to_canonical(test: str, value: float, unit: str | None, *, field: str) -> tu
         )
     # Decimal arithmetic, so that 2900 /uL and 2.9 10^9/L give the same float (unit invariance).
     exact = Decimal(repr(float(value))) * Decimal(repr(factor))
-    converted = float(exact.quantize(Decimal("0.000001")))
-    if converted < low or converted > high:
+    if exact < Decimal(repr(low)) or exact > Decimal(repr(high)):
         raise InputError(
             f"{field}.value",
             f"impossible value for {test}",
             got=value,
             expected=f"{_fmt(low)} to {_fmt(high)} {rule.canonical if name == test else '%'}",
         )
-    return name, converted
+    return name, float(exact.quantize(Decimal("0.000001")))
 
 
 def _expected(test: str) -> str:

@@ -10,6 +10,7 @@ arbitrary JSON-like values for the "no exception but InputError" property.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from hypothesis import strategies as st
@@ -32,7 +33,9 @@ _UNITS = {"wbc": "10^9/L", "anc": "10^9/L", "alc": "10^9/L", "platelets": "10^9/
           "crp": "mg/L", "folate": "ng/mL", "neutrophil_pct": "%", "band_pct": "%"}
 
 
+@functools.cache
 def _drug_names() -> list[str]:
+    """Lexicon names, read once (a strategy must not depend on state that can change)."""
     kb = load_knowledge_base()
     names = sorted(kb.lexicon.drugs) + sorted(kb.lexicon.classes)
     brands = sorted({b for d in kb.lexicon.drugs.values() for b in d.brands})[:20]

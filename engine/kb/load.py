@@ -13,6 +13,7 @@ import hashlib
 import math
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ class KnowledgeBase:
     def rule(self, rule_id: str) -> Rule:
         return self._by_id[rule_id]
 
-    @property
+    @cached_property
     def _by_id(self) -> dict[str, Rule]:
         return {r.id: r for r in self.rules}
 

@@ -76,3 +76,9 @@ def test_per_microlitre_equals_giga_per_litre_exactly() -> None:
     for n in range(0, 20000, 37):
         assert units.to_canonical("anc", n, "/uL", field="f")[1] == units.to_canonical(
             "anc", n / 1000, "10^9/L", field="f")[1]
+
+
+def test_huge_values_are_impossible_not_a_crash() -> None:
+    """Regression (found by hypothesis): 1e22 overflowed the Decimal quantize step."""
+    with pytest.raises(InputError, match="impossible value"):
+        units.to_canonical("wbc", 1e22, "10^9/L", field="labs[0]")

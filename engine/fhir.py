@@ -1,0 +1,374 @@
+# SPDX-License-Identifier: Apache-2.0
+"""FHIR R4 input: Bundles, resource lists, NDJSON and CDS Hooks prefetch maps -> patient facts.
+
+Produces the long form of contract section 1 by plain dict walking (no FHIR model library).
+Codes are read through data (``rules/terminology/fhir.yaml``, :mod:`engine.fhir_terms`); single
+resources are read by :mod:`engine.fhir_read`. This module walks the input, keeps one patient,
+and assembles the facts: Patient ``gender`` -> ``sex``; ``birthDate`` -> ``age`` at ``as_of``
+(completed months / 12 under 2 years, whole years from then on); ``as_of`` is the argument, else
+the latest date in the facts. Body temperatures at or above the data's threshold make the finding
+``fever`` from the first febrile day until the next afebrile day. Overlapping spans of one word
+or one drug are merged, and every list is sorted, so the input order does not matter.
+
+Nothing is dropped silently: whatever is not used is listed in ``ignored`` with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.errors import InputError
+from engine.fhir_read import (
+    Reading,
+    Resource,
+    Span,
+    read_condition,
+    read_medication,
+    read_observation,
+    read_procedure,
+)
+from engine.fhir_terms import Concept, Terminology, load_terminology, parse_date, path
+from engine.vocab import SCHEMA_VERSION, SEXES
+
+_BUNDLE_TYPES = (
+    "collection", "searchset", "batch-response", "transaction-response", "document", "batch",
+    "transaction",
+)  # fmt: skip
+_EXPECTED = "a Bundle, a resource, a list of resources, or a CDS Hooks prefetch map"
+
+
+@dataclass(frozen=True)
+class IgnoredInput:
+    """A resource (or part of one) that did not become a fact, and why."""
+
+    resource: str  # "Observation/o7", or "entry[3]" when it has no id
+    reason: str
+
+
+@dataclass(frozen=True)
+class FhirConversion:
+    """Contract section 1 facts, and everything that was left out of them."""
+
+    facts: dict[str, Any]
+    ignored: tuple[IgnoredInput, ...]
+
+
+def parse_ndjson(text: str) -> list[dict[str, Any]]:
+    """Read NDJSON (FHIR bulk data): one resource per line; blank lines are skipped."""
+    resources: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"line {number}", f"not valid JSON: {exc.msg}") from exc
+        if not _is_resource(item):
+            raise InputError(f"line {number}", "not a FHIR resource", expected="resourceType")
+        resources.append(item)
+    return resources
+
+
+def is_fhir(data: object) -> bool:
+    """Whether ``data`` is FHIR: a resource or Bundle, a list of resources, or a prefetch map."""
+    if isinstance(data, dict):
+        if "resourceType" in data:
+            return _is_resource(data)
+        values = list(data.values())
+        return any(_is_resource(v) for v in values) and all(
+            v is None or _is_resource(v) for v in values
+        )
+    return isinstance(data, list) and bool(data) and all(_is_resource(i) for i in data)
+
+
+def from_fhir(
+    data: object, *, as_of: dt.date | None = None, terminology: Path | None = None
+) -> FhirConversion:
+    """Convert FHIR R4 data to patient facts (contract section 1); see the module docstring."""
+    if not is_fhir(data):
+        raise InputError("input", "not FHIR R4 data", expected=_EXPECTED)
+    ctx = _Context(load_terminology(terminology))
+    items = _dedupe(_collect(data, ctx))
+    patient = _pick_patient(items, ctx)
+    ctx.index_medications(items)
+    for item in items:
+        _dispatch(item, patient, ctx)
+    for item in items:
+        if item.type == "Medication" and item.where not in ctx.used_medications:
+            ctx.ignore(item.where, "Medication not referenced by a MedicationStatement/Request")
+    facts = _assemble(ctx, patient, as_of)
+    ignored = sorted(set(ctx.ignored), key=lambda i: (i.resource, i.reason))
+    return FhirConversion(facts, tuple(ignored))
+
+
+def _is_resource(value: object) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("resourceType"), str)
+
+
+# --- walking --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Item:
+    where: str  # "Type/id", or the location when the resource has no id
+    resource: Resource
+    full_url: str | None
+    keyed: bool  # where is "Type/id"
+
+    @property
+    def type(self) -> str:
+        return str(self.resource["resourceType"])
+
+
+@dataclass
+class _Context:
+    terms: Terminology
+    labs: list[dict[str, Any]] = field(default_factory=list)
+    courses: dict[str, list[Span]] = field(default_factory=dict)
+    members: dict[Concept, list[Span]] = field(default_factory=dict)
+    temperatures: list[tuple[dt.date, bool]] = field(default_factory=list)
+    ignored: list[IgnoredInput] = field(default_factory=list)
+    medications: dict[str, _Item] = field(default_factory=dict)
+    used_medications: set[str] = field(default_factory=set)
+
+    def ignore(self, where: str, reason: str) -> None:
+        self.ignored.append(IgnoredInput(where, reason))
+
+    def index_medications(self, items: Iterable[_Item]) -> None:
+        for item in items:
+            if item.type == "Medication":
+                if item.keyed:
+                    self.medications[item.where] = item
+                if item.full_url:
+                    self.medications[item.full_url] = item
+
+    def resolve(self, ref: object) -> Resource | None:
+        """The bundled Medication a reference points to (``Medication/id`` or a fullUrl)."""
+        if not isinstance(ref, str):
+            return None
+        target = self.medications.get(ref) or self.medications.get("/".join(ref.split("/")[-2:]))
+        if target is None:
+            return None
+        self.used_medications.add(target.where)
+        return target.resource
+
+    def add(self, reading: Reading) -> None:
+        if reading.lab is not None:
+            self.labs.append(reading.lab)
+        elif reading.member is not None:
+            self.members.setdefault(reading.member[0], []).append(reading.member[1])
+        elif reading.course is not None:
+            self.courses.setdefault(reading.course[0], []).append(reading.course[1])
+        elif reading.temperature is not None:
+            self.temperatures.append(reading.temperature)
+        else:
+            self.ignore(reading.where, reading.ignored or "not understood")
+
+
+def _collect(data: object, ctx: _Context) -> list[_Item]:
+    items: list[_Item] = []
+    if isinstance(data, list):
+        for i, resource in enumerate(data):
+            _add(resource, f"entry[{i}]", None, items, ctx)
+    elif isinstance(data, dict) and "resourceType" in data:
+        _add(data, "resource", None, items, ctx)
+    elif isinstance(data, dict):
+        for key in sorted(data, key=str):
+            if data[key] is not None:
+                _add(data[key], str(key), None, items, ctx)
+    return items
+
+
+def _add(resource: Resource, loc: str, url: object, items: list[_Item], ctx: _Context) -> None:
+    if resource["resourceType"] != "Bundle":
+        rid = resource.get("id")
+        keyed = isinstance(rid, str) and bool(rid)
+        where = f"{resource['resourceType']}/{rid}" if keyed else loc
+        items.append(_Item(where, resource, url if isinstance(url, str) else None, keyed))
+        return
+    if resource.get("type") not in _BUNDLE_TYPES:
+        raise InputError(
+            f"{loc}.type", "unsupported Bundle type", got=resource.get("type"),
+            expected=", ".join(_BUNDLE_TYPES),
+        )  # fmt: skip
+    entries = resource.get("entry") or []
+    prefix = "" if loc == "resource" else f"{loc}."
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        inner = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(inner, dict) and _is_resource(inner):
+            _add(inner, f"{prefix}entry[{i}]", entry.get("fullUrl"), items, ctx)
+            continue
+        status = path(entry, ("response", "status"))
+        ctx.ignore(f"{prefix}entry[{i}]", f"entry has no resource (response status {status})")
+
+
+def _dedupe(items: list[_Item]) -> list[_Item]:
+    """One copy per resource id (the same resource may come in two prefetch bundles)."""
+    by_id: dict[str, _Item] = {}
+    rest: list[_Item] = []
+    for item in items:
+        if not item.keyed:
+            rest.append(item)
+            continue
+        kept = by_id.get(item.where)
+        if kept is None or _canonical(item) > _canonical(kept):
+            by_id[item.where] = item
+    return sorted([*by_id.values(), *rest], key=lambda i: (i.where, _canonical(i)))
+
+
+def _canonical(item: _Item) -> str:
+    return json.dumps(item.resource, sort_keys=True, default=str)
+
+
+def _pick_patient(items: list[_Item], ctx: _Context) -> _Item | None:
+    patients = [i for i in items if i.type == "Patient"]
+    for extra in patients[1:]:
+        ctx.ignore(extra.where, f"a second patient; the facts describe {patients[0].where}")
+    return patients[0] if patients else None
+
+
+_READERS = {
+    "Observation": read_observation, "Condition": read_condition, "Procedure": read_procedure
+}  # fmt: skip
+_MEDICATION_USES = ("MedicationStatement", "MedicationRequest")
+
+
+def _dispatch(item: _Item, patient: _Item | None, ctx: _Context) -> None:
+    if item.type in ("Patient", "Medication"):
+        return
+    ref = path(item.resource, ("subject", "reference"))
+    if item.type not in _READERS and item.type not in _MEDICATION_USES:
+        ctx.ignore(item.where, f"resource type {item.type} is not used")
+    elif patient is not None and isinstance(ref, str) and not _refers_to(ref, patient):
+        ctx.ignore(item.where, f"subject {ref} is not the patient {patient.where}")
+    elif item.type in _MEDICATION_USES:
+        for reading in read_medication(item.where, item.resource, ctx.terms, ctx.resolve):
+            ctx.add(reading)
+    else:
+        for reading in _READERS[item.type](item.where, item.resource, ctx.terms):
+            ctx.add(reading)
+
+
+def _refers_to(ref: str, patient: _Item) -> bool:
+    own = f"Patient/{patient.resource.get('id')}"
+    return ref == own or ref.endswith(f"/{own}") or ref == patient.full_url
+
+
+# --- assembling the facts -------------------------------------------------------------------
+
+
+def _assemble(ctx: _Context, patient: _Item | None, as_of: dt.date | None) -> dict[str, Any]:
+    fever = _fever_spans(ctx.temperatures)
+    if fever:
+        concept = Concept("finding", ctx.terms.fever_finding)
+        ctx.members.setdefault(concept, []).extend(fever)
+    labs = sorted(
+        {json.dumps(lab, sort_keys=True, default=str): lab for lab in ctx.labs}.values(),
+        key=lambda lab: (lab["date"], lab["test"], repr(lab["value"]), lab.get("unit", "")),
+    )
+    medications = [
+        _entry("name", name, span, ("start", "stop"))
+        for name in sorted(ctx.courses)
+        for span in _merge(ctx.courses[name])
+    ]
+    facts: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+    as_of = as_of or _latest(labs, ctx)
+    facts.update(_patient(patient, as_of, ctx))
+    facts["labs"] = labs
+    facts["medications"] = medications
+    for kind, key in (("condition", "conditions"), ("finding", "findings"), ("history", "history")):
+        facts[key] = [
+            _entry("name", c.name, span, ("since", "until"), bare=True)
+            for c in sorted(c for c in ctx.members if c.kind == kind)
+            for span in _merge(ctx.members[c])
+        ]
+    return facts
+
+
+def _entry(key: str, name: str, span: Span, fields: tuple[str, str], *, bare: bool = False) -> Any:
+    if bare and span == (None, None):
+        return name
+    entry: dict[str, Any] = {key: name}
+    entry.update({f: d for f, d in zip(fields, span, strict=True) if d is not None})
+    return entry
+
+
+def _merge(spans: list[Span]) -> list[Span]:
+    """Overlapping spans become one; None is an unknown start or an ongoing end."""
+    timed = sorted(
+        (s for s in set(spans) if s != (None, None)),
+        key=lambda s: (s[0] or dt.date.min, s[1] or dt.date.max),
+    )
+    if not timed:
+        return [(None, None)]
+    merged = [timed[0]]
+    for since, until in timed[1:]:
+        first, last = merged[-1]
+        if last is None or since is None or since <= last:
+            merged[-1] = (first, None if last is None or until is None else max(last, until))
+        else:
+            merged.append((since, until))
+    return merged
+
+
+def _fever_spans(readings: list[tuple[dt.date, bool]]) -> list[Span]:
+    """From the first febrile day until the next day whose readings are all afebrile."""
+    days: dict[dt.date, bool] = {}
+    for day, febrile in readings:
+        days[day] = days.get(day, False) or febrile
+    spans: list[Span] = []
+    start: dt.date | None = None
+    for day in sorted(days):
+        if days[day] and start is None:
+            start = day
+        elif not days[day] and start is not None:
+            spans.append((start, day))
+            start = None
+    return spans + ([(start, None)] if start is not None else [])
+
+
+def _latest(labs: list[dict[str, Any]], ctx: _Context) -> dt.date | None:
+    dates = [lab["date"] for lab in labs]
+    for spans in (*ctx.courses.values(), *ctx.members.values()):
+        dates += [d for span in spans for d in span if d is not None]
+    dates += [day for day, _ in ctx.temperatures]
+    return max(dates, default=None)
+
+
+def _patient(patient: _Item | None, as_of: dt.date | None, ctx: _Context) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    if patient is None:
+        return {"as_of": as_of} if as_of else {}
+    res = patient.resource
+    if isinstance(res.get("id"), str):
+        facts["id"] = res["id"]
+    if as_of:
+        facts["as_of"] = as_of
+    gender = res.get("gender")
+    if gender in SEXES:
+        facts["sex"] = gender
+    elif gender is not None:
+        ctx.ignore(patient.where, f"gender {gender!r} is not one of {', '.join(SEXES)}")
+    born = parse_date(res.get("birthDate"), partial=True)
+    if born is not None:
+        age = _age(born, as_of or dt.date.today())
+        if age is None:
+            ctx.ignore(patient.where, f"birthDate {res['birthDate']} is after as_of {as_of}")
+        else:
+            facts["age"] = age
+    elif res.get("birthDate") is not None:
+        ctx.ignore(patient.where, f"birthDate {res['birthDate']!r} is not a date")
+    return facts
+
+
+def _age(born: dt.date, on: dt.date) -> int | float | None:
+    """Completed months / 12 (two decimals) under 2 years, whole years from then on."""
+    months = (on.year - born.year) * 12 + on.month - born.month - (on.day < born.day)
+    if months < 0:
+        return None
+    return round(months / 12, 2) if months < 24 else months // 12

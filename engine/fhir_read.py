@@ -1,0 +1,305 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What one FHIR R4 resource says, as readings for :mod:`engine.fhir` (contract section 1).
+
+Each reader takes one resource and the terminology tables and returns :class:`Reading` items:
+a lab result, a dated span of a vocabulary word (condition, finding, history), a drug course,
+a body temperature, or the reason why (part of) the resource is not used. Readers never raise
+on odd data: anything they cannot read becomes an ``ignored`` reading.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from engine.fhir_terms import (
+    Concept,
+    Terminology,
+    codings,
+    describe,
+    first_date,
+    is_qualitative,
+    parse_date,
+    path,
+    text_of,
+)
+
+Resource = dict[str, Any]
+Span = tuple[dt.date | None, dt.date | None]
+Resolver = Callable[[object], Resource | None]
+
+_TITER = re.compile(r"^1:[1-9][0-9]*$")
+_EFFECTIVE = (
+    ("effectiveDateTime",), ("effectivePeriod", "start"), ("effectiveInstant",), ("issued",)
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One thing a resource says; exactly one of the optional fields is set."""
+
+    where: str
+    lab: dict[str, Any] | None = None
+    member: tuple[Concept, Span] | None = None
+    course: tuple[str, Span] | None = None
+    temperature: tuple[dt.date, bool] | None = None
+    ignored: str | None = None
+
+
+def _skip(where: str, res: Resource, terms: Terminology) -> list[Reading]:
+    status = res.get("status")
+    if isinstance(status, str) and status in terms.skip_status.get(str(res["resourceType"]), ()):
+        return [Reading(where, ignored=f"status {status}")]
+    return []
+
+
+# --- Observation ----------------------------------------------------------------------------
+
+
+def read_observation(where: str, res: Resource, terms: Terminology) -> list[Reading]:
+    """Labs, a temperature, or findings from an Observation and each of its components."""
+    if skipped := _skip(where, res, terms):
+        return skipped
+    date, raw = first_date(res, _EFFECTIVE, partial=False)
+    if date is None:
+        why = f"effective date {raw!r} is not a full date" if raw else "no effective date"
+        return [Reading(where, ignored=why)]
+    found = res.get("component")
+    components = [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+    valued = any(k.startswith("value") or k == "dataAbsentReason" for k in res)
+    readings: list[Reading] = []
+    if not valued and res.get("hasMember"):
+        readings.append(Reading(where, ignored="a panel: its members are read on their own"))
+    elif valued or not components:
+        readings.append(_measure(where, res, date, terms))
+    for i, component in enumerate(components):
+        readings.append(_measure(f"{where} component[{i}]", component, date, terms))
+    return readings
+
+
+def _measure(where: str, part: Resource, date: dt.date, terms: Terminology) -> Reading:
+    code = part.get("code")
+    loincs = [c for s, c in codings(code) if terms.system_key(s) == "loinc"]
+    tests = [terms.tests[c] for c in loincs if c in terms.tests]
+    not_used = [terms.loinc_not_used[c] for c in loincs if c in terms.loinc_not_used]
+    if terms.fever_loinc in loincs:
+        return _temperature(where, part, date, terms)
+    if tests:
+        return _lab(where, tests[0], part, date, terms)
+    concepts = concepts_of(code, terms) or concepts_of(part.get("valueCodeableConcept"), terms)
+    if concepts:
+        return _observed(where, concepts[0], part, date, terms)
+    if not_used:
+        return Reading(where, ignored=not_used[0])
+    if loincs:
+        return Reading(where, ignored=f"LOINC {loincs[0]} is not a test leukodx uses")
+    return Reading(where, ignored=unmapped(code, terms))
+
+
+def _lab(where: str, test: str, part: Resource, date: dt.date, terms: Terminology) -> Reading:
+    if is_qualitative(test):
+        word = _answer_of_value(test, part, terms)
+        for flag in part.get("interpretation") or []:
+            word = word or answer_of(flag, terms)
+        if word is None:
+            return Reading(where, ignored=f"{test}: {_no_value(part, 'no positive/negative')}")
+        return Reading(where, lab={"test": test, "value": word, "date": date})
+    quantity, problem = _quantity(part)
+    if quantity is None:
+        return Reading(where, ignored=f"{test}: {problem}")
+    value, unit = quantity
+    return Reading(where, lab={"test": test, "value": value, "unit": unit, "date": date})
+
+
+def _quantity(part: Resource) -> tuple[tuple[int | float, str] | None, str]:
+    vq = part.get("valueQuantity")
+    if not isinstance(vq, dict):
+        return None, _no_value(part, "no valueQuantity")
+    value = vq.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None, f"valueQuantity.value {value!r} is not a number"
+    if vq.get("comparator"):
+        return None, f"the value is a bound ({vq['comparator']}{value}), not a result"
+    for key in ("code", "unit"):  # UCUM code first; the free-text unit only without one
+        unit = vq.get(key)
+        if isinstance(unit, str) and unit.strip():
+            return (value, unit), ""
+    return None, "no valueQuantity.code (UCUM) or unit"
+
+
+def _no_value(part: Resource, default: str) -> str:
+    absent = part.get("dataAbsentReason")
+    if absent is not None:
+        return f"no value (dataAbsentReason: {text_of(absent) or describe(absent)})"
+    present = sorted(k for k in part if k.startswith("value"))
+    return f"{default} ({', '.join(present)} not understood)" if present else default
+
+
+def _answer_of_value(test: str, part: Resource, terms: Terminology) -> str | None:
+    if "valueCodeableConcept" in part:
+        return answer_of(part["valueCodeableConcept"], terms)
+    text = part.get("valueString")
+    if isinstance(text, str):
+        titer = "".join(text.split())
+        return titer if test in terms.titer_tests and _TITER.match(titer) else terms.answer(text)
+    ratio = part.get("valueRatio")
+    if test in terms.titer_tests and isinstance(ratio, dict):
+        top, bottom = path(ratio, ("numerator", "value")), path(ratio, ("denominator", "value"))
+        if top == 1 and isinstance(bottom, (int, float)) and bottom >= 1 and bottom == int(bottom):
+            return f"1:{int(bottom)}"
+    return None
+
+
+def answer_of(concept: object, terms: Terminology) -> str | None:
+    """``positive``/``negative`` from a CodeableConcept's codings, else from its text."""
+    for system, code in codings(concept):
+        key = terms.system_key(system)
+        if key is not None and (key, code) in terms.answer_codings:
+            return terms.answer_codings[(key, code)]
+    text = text_of(concept)
+    return terms.answer(text) if text else None
+
+
+def _temperature(where: str, part: Resource, date: dt.date, terms: Terminology) -> Reading:
+    quantity, problem = _quantity(part)
+    if quantity is None:
+        return Reading(where, ignored=f"body temperature: {problem}")
+    value, unit = quantity
+    limit = terms.fever_at_or_above.get(unit)
+    if limit is None:
+        known = ", ".join(sorted(terms.fever_at_or_above))
+        return Reading(where, ignored=f"body temperature unit {unit!r} is not one of {known}")
+    return Reading(where, temperature=(date, value >= limit))
+
+
+def _observed(
+    where: str, concept: Concept, part: Resource, date: dt.date, terms: Terminology
+) -> Reading:
+    flag = part.get("valueBoolean")
+    answer = ("positive" if flag else "negative") if isinstance(flag, bool) else None
+    if answer is None and "valueCodeableConcept" in part:
+        answer = answer_of(part["valueCodeableConcept"], terms)
+    if answer == "negative":
+        return Reading(where, ignored=f"{concept.name} recorded as absent; facts cannot say so")
+    return Reading(where, member=(concept, (date, None)))
+
+
+# --- Condition and Procedure ----------------------------------------------------------------
+
+
+def concepts_of(concept: object, terms: Terminology) -> list[Concept]:
+    """The distinct vocabulary words of a CodeableConcept's SNOMED CT / ICD-10-CM codings."""
+    found: list[Concept] = []
+    for system, code in codings(concept):
+        key = terms.system_key(system)
+        hit = terms.concept(key, code) if key in ("snomed", "icd10cm") else None
+        if hit is not None and hit not in found:
+            found.append(hit)
+    return found
+
+
+def unmapped(concept: object, terms: Terminology) -> str:
+    """Why a CodeableConcept gave no fact."""
+    for system, code in codings(concept):
+        key = terms.system_key(system)
+        reason = terms.not_input(key, code) if key else None
+        if reason:
+            return f"{system}|{code}: {reason}"
+    text = text_of(concept)
+    named = f" (text {text!r})" if text else ""
+    return f"no code leukodx uses: {describe(concept)}{named}"
+
+
+def _status(concept: object) -> str | None:
+    found = codings(concept)
+    return found[0][1] if found else None
+
+
+def read_condition(where: str, res: Resource, terms: Terminology) -> list[Reading]:
+    """Conditions, findings or history from a Condition, timed by onset and abatement."""
+    verification = _status(res.get("verificationStatus"))
+    if verification in terms.verification_skip:
+        return [Reading(where, ignored=f"verificationStatus {verification}")]
+    concepts = concepts_of(res.get("code"), terms)
+    if not concepts:
+        return [Reading(where, ignored=unmapped(res.get("code"), terms))]
+    clinical = _status(res.get("clinicalStatus"))
+    since, _ = first_date(res, (("onsetDateTime",), ("onsetPeriod", "start")), partial=True)
+    until = None
+    if clinical in terms.clinical_past:
+        ends = (("abatementDateTime",), ("abatementPeriod", "end"), ("abatementPeriod", "start"))
+        until, _ = first_date(res, ends, partial=True)
+        if until is None:
+            return [Reading(where, ignored=f"clinicalStatus {clinical} with no abatement date")]
+    elif clinical is not None and clinical not in terms.clinical_current:
+        return [Reading(where, ignored=f"clinicalStatus {clinical} is not understood")]
+    return [Reading(where, member=(c, (since, until))) for c in concepts]
+
+
+def read_procedure(where: str, res: Resource, terms: Terminology) -> list[Reading]:
+    """History (or other words) from a Procedure; a one-day procedure spans that day."""
+    if skipped := _skip(where, res, terms):
+        return skipped
+    concepts = concepts_of(res.get("code"), terms)
+    if not concepts:
+        return [Reading(where, ignored=unmapped(res.get("code"), terms))]
+    day = parse_date(res.get("performedDateTime"), partial=True)
+    since = day or parse_date(path(res, ("performedPeriod", "start")), partial=True)
+    until = day or parse_date(path(res, ("performedPeriod", "end")), partial=True)
+    if res.get("status") == "in-progress":
+        until = None
+    return [Reading(where, member=(c, (since, until))) for c in concepts]
+
+
+# --- MedicationStatement and MedicationRequest ----------------------------------------------
+
+
+def read_medication(
+    where: str, res: Resource, terms: Terminology, resolve: Resolver
+) -> list[Reading]:
+    """A drug course from a MedicationStatement (effective[x]) or MedicationRequest (order)."""
+    if skipped := _skip(where, res, terms):
+        return skipped
+    name, problem = _drug_name(res, terms, resolve)
+    if name is None:
+        return [Reading(where, ignored=problem)]
+    period: tuple[str, ...]
+    starts: tuple[tuple[str, ...], ...]
+    if res.get("resourceType") == "MedicationStatement":
+        period = ("effectivePeriod",)
+        starts = ((*period, "start"), ("effectiveDateTime",))
+    else:
+        period = ("dispenseRequest", "validityPeriod")
+        starts = (("authoredOn",), (*period, "start"))
+    start, _ = first_date(res, starts, partial=True)
+    stop = parse_date(path(res, (*period, "end")), partial=True)
+    if period[0] == "dispenseRequest" and str(res.get("status")) not in terms.request_ended:
+        stop = None  # an open order's validity end is not a stop date
+    return [Reading(where, course=(name, (start, stop)))]
+
+
+def _drug_name(res: Resource, terms: Terminology, resolve: Resolver) -> tuple[str | None, str]:
+    concept = res.get("medicationCodeableConcept")
+    if concept is None:
+        ref = path(res, ("medicationReference", "reference"))
+        target = _contained(res, ref) or resolve(ref)
+        if target is None:
+            return None, f"medicationReference {ref!r} is not a Medication in the input"
+        concept = target.get("code")
+    for system, code in codings(concept):
+        if terms.system_key(system) == "rxnorm":
+            return f"rxnorm:{code}", ""
+    return text_of(concept), f"no RxNorm code or name ({describe(concept)})"
+
+
+def _contained(res: Resource, ref: object) -> Resource | None:
+    if not isinstance(ref, str) or not ref.startswith("#"):
+        return None
+    contained = res.get("contained")
+    for item in contained if isinstance(contained, list) else []:
+        if isinstance(item, dict) and item.get("id") == ref[1:]:
+            return item
+    return None

@@ -1,0 +1,351 @@
+# SPDX-License-Identifier: Apache-2.0
+"""FHIR terminology tables and FHIR datatype readers, for :mod:`engine.fhir`.
+
+The tables (LOINC -> contract test, SNOMED CT / ICD-10-CM -> contract vocabulary words of
+contract section 1.3, qualitative answer codes, the fever threshold, resource statuses) are data
+in ``rules/terminology/fhir.yaml``; this module loads and checks them once per file and answers
+look-ups. It also reads the FHIR datatypes the converter needs (dates, codings), so that
+:mod:`engine.fhir` only walks resources.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import KnowledgeBaseError, Problem
+from engine.kb.paths import default_rules_dir
+from engine.kb.yamlio import YamlError, load_yaml
+from engine.vocab import MEMBERSHIP, QUALITATIVE_TESTS, TESTS
+
+SYSTEM_KEYS: tuple[str, ...] = ("loinc", "snomed", "icd10cm", "rxnorm", "ucum", "interpretation")
+KINDS: tuple[str, ...] = ("condition", "finding", "history")
+ANSWERS: tuple[str, ...] = ("positive", "negative")
+_STATUS_RESOURCES = ("Observation", "MedicationStatement", "MedicationRequest", "Procedure")
+
+
+@dataclass(frozen=True, order=True)
+class Concept:
+    """A contract vocabulary word: ``kind`` is condition, finding or history (contract 1.3)."""
+
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Terminology:
+    """The checked content of ``rules/terminology/fhir.yaml``."""
+
+    source: str
+    systems: Mapping[str, str]  # system key -> URL
+    tests: Mapping[str, str]  # LOINC code -> contract test
+    loinc_not_used: Mapping[str, str]  # LOINC code -> reason
+    fever_loinc: str
+    fever_finding: str
+    fever_at_or_above: Mapping[str, float]  # UCUM unit -> threshold
+    answer_codings: Mapping[tuple[str, str], str]  # (system key, code) -> positive|negative
+    answer_words: Mapping[str, str]
+    concepts: Mapping[tuple[str, str], Concept]  # (system key, code) -> concept
+    icd10cm_prefixes: tuple[tuple[str, Concept], ...]  # longest prefix first
+    not_inputs: Mapping[tuple[str, str], str]  # (system key, code) -> reason
+    skip_status: Mapping[str, frozenset[str]]  # resource type -> statuses to skip
+    verification_skip: frozenset[str]
+    clinical_current: frozenset[str]
+    clinical_past: frozenset[str]
+    request_ended: frozenset[str]
+    titer_tests: frozenset[str]
+
+    def system_key(self, url: object) -> str | None:
+        """The data's key (``loinc``, ``snomed`` ...) of a coding system URL, if known."""
+        for key, known in self.systems.items():
+            if url == known:
+                return key
+        return None
+
+    def concept(self, key: str, code: str) -> Concept | None:
+        """The vocabulary word a SNOMED CT or ICD-10-CM code stands for, if any."""
+        code = normalise_code(key, code)
+        if (key, code) in self.concepts:
+            return self.concepts[(key, code)]
+        if key == "icd10cm":
+            for prefix, concept in self.icd10cm_prefixes:
+                if code.startswith(prefix):
+                    return concept
+        return None
+
+    def not_input(self, key: str, code: str) -> str | None:
+        """Why a known code is deliberately not an input fact, if it is one of those."""
+        return self.not_inputs.get((key, normalise_code(key, code)))
+
+    def answer(self, text: str) -> str | None:
+        """``positive`` or ``negative`` for a result word (valueString or text), if known."""
+        return self.answer_words.get(_word(text))
+
+
+def normalise_code(key: str, code: str) -> str:
+    """ICD-10-CM codes compared upper-case with their dot (``c9110`` -> ``C91.10``)."""
+    code = code.strip()
+    if key == "icd10cm":
+        code = code.upper()
+        if "." not in code and len(code) > 3:
+            code = f"{code[:3]}.{code[3:]}"
+    return code
+
+
+def _word(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def default_path() -> Path:
+    """``rules/terminology/fhir.yaml`` of the bundled knowledge base."""
+    return default_rules_dir() / "terminology" / "fhir.yaml"
+
+
+def load_terminology(path: Path | None = None) -> Terminology:
+    """Load and check the terminology file (cached per resolved path)."""
+    return _load(str((path or default_path()).resolve()))
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str) -> Terminology:
+    try:
+        doc = load_yaml(path)
+    except YamlError as exc:
+        raise KnowledgeBaseError([Problem(exc.path, exc.line, "", exc.message)]) from exc
+    checker = _Checker(path)
+    terms = checker.build(doc)
+    if checker.problems or terms is None:
+        raise KnowledgeBaseError(checker.problems or [Problem(path, 0, "", "empty file")])
+    return terms
+
+
+class _Checker:
+    """Builds a :class:`Terminology`, collecting every problem instead of stopping at one."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.problems: list[Problem] = []
+
+    def bad(self, node: Any, where: str, message: str) -> None:
+        line = getattr(node, "line", 0)
+        self.problems.append(Problem(self.path, line, where, message))
+
+    def get(self, node: Any, key: str, kind: type, where: str) -> Any:
+        value = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            self.bad(node, f"{where}.{key}" if where else key, f"expected {kind.__name__}")
+            return kind()
+        return value
+
+    def strings(self, node: Any, key: str, where: str, *, required: bool = True) -> list[str]:
+        if not required and (not isinstance(node, dict) or key not in node):
+            return []
+        items = self.get(node, key, list, where)
+        if not all(isinstance(i, str) for i in items):
+            self.bad(node, f"{where}.{key}", "expected a list of quoted strings")
+            return [i for i in items if isinstance(i, str)]
+        return list(items)
+
+    def build(self, doc: Any) -> Terminology | None:
+        if not isinstance(doc, dict):
+            self.bad(doc, "", "expected a mapping")
+            return None
+        systems = {k: self.get(doc.get("systems"), k, str, "systems") for k in SYSTEM_KEYS}
+        fever = self.get(doc, "fever", dict, "")
+        concepts, prefixes = self.concepts(doc)
+        answers, words = self.answers(doc)
+        statuses = self.get(doc, "statuses", dict, "")
+        return Terminology(
+            source=self.path,
+            systems=systems,
+            tests=self.tests(doc),
+            loinc_not_used=self.loinc_not_used(doc),
+            fever_loinc=self.get(fever, "loinc", str, "fever"),
+            fever_finding=self.word(fever, "finding", "fever", MEMBERSHIP["finding"]),
+            fever_at_or_above=self.thresholds(fever),
+            answer_codings=answers,
+            answer_words=words,
+            concepts=concepts,
+            icd10cm_prefixes=prefixes,
+            not_inputs=self.not_inputs(doc),
+            skip_status={
+                r: frozenset(self.strings(statuses.get("skip"), r, "statuses.skip"))
+                for r in _STATUS_RESOURCES
+            },
+            verification_skip=frozenset(
+                self.strings(statuses, "condition_verification_skip", "statuses")
+            ),
+            clinical_current=frozenset(self.strings(statuses, "condition_current", "statuses")),
+            clinical_past=frozenset(self.strings(statuses, "condition_past", "statuses")),
+            request_ended=frozenset(self.strings(statuses, "medication_request_ended", "statuses")),
+            titer_tests=frozenset(self.titer_tests(doc)),
+        )
+
+    def titer_tests(self, doc: Any) -> list[str]:
+        tests = self.strings(doc, "titer_tests", "")
+        for test in tests:
+            if test not in QUALITATIVE_TESTS:
+                self.bad(doc, "titer_tests", f"{test!r} is not a qualitative test")
+        return tests
+
+    def word(self, node: Any, key: str, where: str, known: tuple[str, ...]) -> str:
+        value: str = self.get(node, key, str, where)
+        if value not in known:
+            self.bad(node, f"{where}.{key}", f"unknown word {value!r}")
+        return value
+
+    def tests(self, doc: Any) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for i, row in enumerate(self.get(doc, "observations", list, "")):
+            where = f"observations[{i}]"
+            code = self.get(row, "loinc", str, where)
+            test = self.word(row, "test", where, TESTS)
+            if out.setdefault(code, test) != test:
+                self.bad(row, where, f"LOINC {code} is mapped to two tests")
+        return out
+
+    def loinc_not_used(self, doc: Any) -> dict[str, str]:
+        rows = self.get(doc, "loinc_not_used", list, "")
+        return {
+            self.get(row, "loinc", str, f"loinc_not_used[{i}]"): self.get(
+                row, "reason", str, f"loinc_not_used[{i}]"
+            )
+            for i, row in enumerate(rows)
+        }
+
+    def thresholds(self, fever: Any) -> dict[str, float]:
+        table = self.get(fever, "at_or_above", dict, "fever")
+        out = {str(k): float(v) for k, v in table.items() if isinstance(v, (int, float))}
+        if len(out) != len(table) or not out:
+            self.bad(fever, "fever.at_or_above", "expected unit: number pairs")
+        if not self.strings(fever, "cite", "fever"):
+            self.bad(fever, "fever.cite", "the fever threshold needs a citation id")
+        return out
+
+    def answers(self, doc: Any) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
+        codings: dict[tuple[str, str], str] = {}
+        words: dict[str, str] = {}
+        table = self.get(doc, "answers", dict, "")
+        for answer in ANSWERS:
+            where = f"answers.{answer}"
+            node = self.get(table, answer, dict, "answers")
+            for row in self.get(node, "codings", list, where):
+                key = self.word(row, "system", where, SYSTEM_KEYS)
+                codings[(key, self.get(row, "code", str, where))] = answer
+            words.update({_word(w): answer for w in self.strings(node, "words", where)})
+        return codings, words
+
+    def concepts(
+        self, doc: Any
+    ) -> tuple[dict[tuple[str, str], Concept], tuple[tuple[str, Concept], ...]]:
+        codes: dict[tuple[str, str], Concept] = {}
+        prefixes: list[tuple[str, Concept]] = []
+        for i, row in enumerate(self.get(doc, "concepts", list, "")):
+            where = f"concepts[{i}]"
+            kind = self.word(row, "kind", where, KINDS)
+            known = MEMBERSHIP.get(kind, ())
+            concept = Concept(kind, self.word(row, "name", where, known))
+            for key, code in self.codes(row, where):
+                if codes.setdefault((key, code), concept) != concept:
+                    self.bad(row, where, f"{key} {code} is mapped to two words")
+            prefixes += [
+                (normalise_code("icd10cm", p), concept)
+                for p in self.strings(row, "icd10cm_prefixes", where, required=False)
+            ]
+        prefixes.sort(key=lambda pair: (-len(pair[0]), pair[0]))
+        return codes, tuple(prefixes)
+
+    def codes(self, row: Any, where: str) -> Iterator[tuple[str, str]]:
+        for key in ("snomed", "icd10cm"):
+            for code in self.strings(row, key, where, required=False):
+                yield key, normalise_code(key, code)
+
+    def not_inputs(self, doc: Any) -> dict[tuple[str, str], str]:
+        out: dict[tuple[str, str], str] = {}
+        for i, row in enumerate(self.get(doc, "not_inputs", list, "")):
+            reason = self.get(row, "reason", str, f"not_inputs[{i}]")
+            out.update({code: reason for code in self.codes(row, f"not_inputs[{i}]")})
+        return out
+
+
+# --- FHIR datatypes -------------------------------------------------------------------------
+
+_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+
+def parse_date(value: object, *, partial: bool = False) -> dt.date | None:
+    """The calendar date of a FHIR date, dateTime or instant, as written (no time-zone shift).
+
+    ``2025-02-10T23:30:00-05:00`` is 2025-02-10. A partial date (``2019``, ``2019-04``) gives its
+    first day when ``partial`` is true, else None. Anything unreadable gives None.
+    """
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    match = _DATE.match(text)
+    try:
+        if match is None:
+            return dt.datetime.fromisoformat(text).date() if "T" in text else None
+        year, month, day = match.groups()
+        if day is None and not partial:
+            return None
+        return dt.date(int(year), int(month or 1), int(day or 1))
+    except ValueError:
+        return None
+
+
+def path(node: object, keys: tuple[str, ...]) -> Any:
+    """``node[k1][k2]...``, or None where a step is missing."""
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def first_date(
+    node: object, paths: tuple[tuple[str, ...], ...], *, partial: bool
+) -> tuple[dt.date | None, object]:
+    """(date, raw value) of the first of ``paths`` that is present; (None, None) if none is."""
+    for keys in paths:
+        raw = path(node, keys)
+        if raw is not None:
+            return parse_date(raw, partial=partial), raw
+    return None, None
+
+
+def codings(concept: object) -> list[tuple[str, str]]:
+    """``(system URL, code)`` of each coding of a CodeableConcept that has both."""
+    found = path(concept, ("coding",))
+    pairs = [
+        (path(c, ("system",)), path(c, ("code",)))
+        for c in (found if isinstance(found, list) else [])
+    ]
+    return [(s, c) for s, c in pairs if isinstance(s, str) and isinstance(c, str)]
+
+
+def text_of(concept: object) -> str | None:
+    """A CodeableConcept's ``text``, else the first coding ``display``, if any."""
+    if not isinstance(concept, dict):
+        return None
+    if isinstance(concept.get("text"), str) and concept["text"].strip():
+        return str(concept["text"]).strip()
+    found = concept.get("coding")
+    for coding in found if isinstance(found, list) else []:
+        if isinstance(coding, dict) and isinstance(coding.get("display"), str):
+            return str(coding["display"]).strip() or None
+    return None
+
+
+def describe(concept: object) -> str:
+    """Codings for a message: ``http://snomed.info/sct|123, ...`` or ``no coding``."""
+    shown = [f"{system}|{code}" for system, code in codings(concept)]
+    return ", ".join(shown) if shown else "no coding"
+
+
+def is_qualitative(test: str) -> bool:
+    """Whether a contract test takes a word rather than a number (contract 1.1)."""
+    return test in QUALITATIVE_TESTS

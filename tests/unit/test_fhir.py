@@ -1,0 +1,798 @@
+# SPDX-License-Identifier: Apache-2.0
+"""FHIR R4 input (engine/fhir.py, engine/fhir_read.py, engine/fhir_terms.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.errors import InputError, KnowledgeBaseError
+from engine.fhir import FhirConversion, IgnoredInput, from_fhir, is_fhir, parse_ndjson
+from engine.fhir_terms import load_terminology, parse_date
+from engine.kb.yamlio import load_yaml
+from engine.units import to_canonical
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "fhir"
+LOINC = "http://loinc.org"
+SCT = "http://snomed.info/sct"
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+RX = "http://www.nlm.nih.gov/research/umls/rxnorm"
+UCUM = "http://unitsofmeasure.org"
+V3 = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+D = dt.date
+
+
+# --- builders -------------------------------------------------------------------------------
+
+
+def cc(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    coding = {"system": system, "code": code}
+    if display:
+        coding["display"] = display
+    return {"coding": [coding]}
+
+
+def obs(oid: str | None, loinc: str, when: str = "2025-01-02", **extra: Any) -> dict[str, Any]:
+    res: dict[str, Any] = {"resourceType": "Observation", "status": "final"}
+    if oid:
+        res["id"] = oid
+    res.update(code=cc(LOINC, loinc), effectiveDateTime=when, **extra)
+    return res
+
+
+def qty(value: Any, code: str | None = None, unit: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"value": value, "system": UCUM}
+    if code is not None:
+        out["code"] = code
+    if unit is not None:
+        out["unit"] = unit
+    return out
+
+
+def cond(cid: str, system: str, code: str, **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Condition", "id": cid, "code": cc(system, code), **extra}
+
+
+def status(system: str, code: str) -> dict[str, Any]:
+    return cc(system, code)
+
+
+def bundle(*resources: dict[str, Any], kind: str = "collection") -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": kind, "entry": [{"resource": r} for r in resources]}
+
+
+def convert(*resources: dict[str, Any], **kwargs: Any) -> FhirConversion:
+    return from_fhir(bundle(*resources), **kwargs)
+
+
+def reasons(result: FhirConversion) -> dict[str, str]:
+    return {i.resource: i.reason for i in result.ignored}
+
+
+def example(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+    return data
+
+
+# --- labs -----------------------------------------------------------------------------------
+
+
+def test_loinc_codes_map_to_contract_tests_and_ucum_units_pass_through() -> None:
+    result = convert(
+        obs("w", "6690-2", valueQuantity=qty(3.1, "10*3/uL", "K/uL")),
+        obs("n", "26499-4", valueQuantity=qty(800, "{cells}/uL")),
+        obs("h", "59260-0", valueQuantity=qty(6.1, "mmol/L")),
+    )
+    assert result.facts["labs"] == [
+        {"test": "anc", "value": 800, "unit": "{cells}/uL", "date": D(2025, 1, 2)},
+        {"test": "hemoglobin", "value": 6.1, "unit": "mmol/L", "date": D(2025, 1, 2)},
+        {"test": "wbc", "value": 3.1, "unit": "10*3/uL", "date": D(2025, 1, 2)},
+    ]
+    assert result.ignored == ()
+    for lab in result.facts["labs"]:  # the engine's unit table accepts every passed-through unit
+        to_canonical(lab["test"], lab["value"], lab["unit"], field="labs")
+
+
+def test_free_text_unit_is_used_only_without_a_ucum_code() -> None:
+    result = convert(obs("w", "6690-2", valueQuantity={"value": 2.9, "unit": "K/uL"}))
+    assert result.facts["labs"][0]["unit"] == "K/uL"
+    assert to_canonical("wbc", 2.9, "K/uL", field="labs[0]") == ("wbc", 2.9)
+
+
+@pytest.mark.parametrize(
+    ("quantity", "reason"),
+    [
+        ({"value": 3.1}, "wbc: no valueQuantity.code (UCUM) or unit"),
+        ({"value": "3.1", "code": "10*9/L"}, "wbc: valueQuantity.value '3.1' is not a number"),
+        ({"value": True, "code": "10*9/L"}, "wbc: valueQuantity.value True is not a number"),
+        (
+            {"value": 0.5, "comparator": "<", "code": "10*9/L"},
+            "wbc: the value is a bound (<0.5), not a result",
+        ),
+    ],
+)
+def test_unreadable_quantities_are_ignored_with_the_reason(
+    quantity: dict[str, Any], reason: str
+) -> None:
+    result = convert(obs("w", "6690-2", valueQuantity=quantity))
+    assert result.facts["labs"] == []
+    assert reasons(result) == {"Observation/w": reason}
+
+
+def test_missing_values_say_what_was_there() -> None:
+    absent: dict[str, Any] = {"dataAbsentReason": {"text": "specimen clotted"}}
+    result = convert(obs("a", "751-8", **absent), obs("b", "751-8", valueString="low"))
+    assert reasons(result) == {
+        "Observation/a": "anc: no value (dataAbsentReason: specimen clotted)",
+        "Observation/b": "anc: no valueQuantity (valueString not understood)",
+    }
+
+
+def test_unknown_loinc_and_the_hiv_panel_trap_are_ignored() -> None:
+    result = convert(
+        obs("g", "2345-7", valueQuantity=qty(96, "mg/dL")),
+        obs("p", "75622-1", valueString="negative"),
+        {"resourceType": "Observation", "id": "s", "status": "final", "code": cc(SCT, "1"),
+         "effectiveDateTime": "2025-01-02"},
+    )  # fmt: skip
+    found = reasons(result)
+    assert found["Observation/g"] == "LOINC 2345-7 is not a test leukodx uses"
+    assert "75622-1" in found["Observation/p"] and "panel" in found["Observation/p"]
+    assert found["Observation/s"] == f"no code leukodx uses: {SCT}|1"
+
+
+@pytest.mark.parametrize("state", ["entered-in-error", "cancelled"])
+def test_observation_status_filtering(state: str) -> None:
+    result = convert(
+        obs("x", "6690-2", status=state, valueQuantity=qty(9.0, "10*9/L")),
+        obs("y", "6690-2", "2025-01-03", status="preliminary", valueQuantity=qty(3.0, "10*9/L")),
+    )
+    assert [lab["value"] for lab in result.facts["labs"]] == [3.0]
+    assert reasons(result) == {"Observation/x": f"status {state}"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("effectiveDateTime", "2025-02-10T23:30:00-05:00", D(2025, 2, 10)),
+        ("effectiveDateTime", "2025-02-10T00:30:00+09:00", D(2025, 2, 10)),
+        ("effectiveDateTime", "2025-02-10T07:00:00.000Z", D(2025, 2, 10)),
+        ("effectivePeriod", {"start": "2025-02-11T08:00:00Z"}, D(2025, 2, 11)),
+        ("effectiveInstant", "2025-02-12T08:00:00.123+01:00", D(2025, 2, 12)),
+        ("issued", "2025-02-13T08:00:00Z", D(2025, 2, 13)),
+    ],
+)
+def test_dates_are_the_calendar_day_as_written(field: str, value: Any, expected: D) -> None:
+    res = obs("w", "6690-2", valueQuantity=qty(3.0, "10*9/L"))
+    del res["effectiveDateTime"]
+    res[field] = value
+    assert convert(res).facts["labs"][0]["date"] == expected
+
+
+def test_lab_dates_must_be_full_dates() -> None:
+    result = convert(
+        obs("p", "6690-2", "2025-02", valueQuantity=qty(3.0, "10*9/L")),
+        {**obs("n", "6690-2", valueQuantity=qty(3.0, "10*9/L")), "effectiveDateTime": None},
+    )
+    assert result.facts["labs"] == []
+    assert reasons(result) == {
+        "Observation/p": "effective date '2025-02' is not a full date",
+        "Observation/n": "no effective date",
+    }
+
+
+def test_parse_date_forms() -> None:
+    assert parse_date("2019", partial=True) == D(2019, 1, 1)
+    assert parse_date("2019-04", partial=True) == D(2019, 4, 1)
+    assert parse_date("2019-04") is None
+    assert parse_date("2019-02-30") is None
+    assert parse_date("yesterday") is None
+    assert parse_date(20190401) is None
+
+
+# --- qualitative results --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("loinc", "value", "expected"),
+    [
+        ("56888-1", {"valueCodeableConcept": cc(LOINC, "LA6577-6")}, "negative"),
+        ("7918-6", {"valueCodeableConcept": cc(SCT, "10828004")}, "positive"),
+        ("49539-0", {"valueCodeableConcept": {"text": "Not detected"}}, "negative"),
+        ("5159-9", {"valueString": " Reactive "}, "positive"),
+        ("8061-4", {"valueString": "1 : 160"}, "1:160"),
+        ("5048-4", {"valueRatio": {"numerator": {"value": 1}, "denominator": {"value": 320}}},
+         "1:320"),
+        ("5126-8", {"valueQuantity": qty(2.4, "[arb'U]/mL"),
+                    "interpretation": [cc(V3, "POS")]}, "positive"),
+        ("5274-6", {"interpretation": [cc(V3, "NEG")]}, "negative"),
+    ],
+)  # fmt: skip
+def test_qualitative_results(loinc: str, value: dict[str, Any], expected: str) -> None:
+    result = convert(obs("q", loinc, **value))
+    assert [lab["value"] for lab in result.facts["labs"]] == [expected]
+    assert "unit" not in result.facts["labs"][0]
+    assert result.ignored == ()
+
+
+def test_unreadable_qualitative_results_are_ignored() -> None:
+    result = convert(
+        obs("a", "7917-8", valueString="see comment"),
+        obs("b", "5126-8", valueQuantity=qty(2.4, "[arb'U]/mL")),
+        obs("c", "56888-1", valueString="1:160"),  # a titer is only read for titer tests
+    )
+    found = reasons(result)
+    assert found["Observation/a"] == "hiv: no positive/negative (valueString not understood)"
+    assert found["Observation/b"] == "cmv_igm: no positive/negative (valueQuantity not understood)"
+    assert found["Observation/c"].startswith("hiv: no positive/negative")
+
+
+# --- components, panels, findings from Observations -----------------------------------------
+
+
+def test_components_are_read_like_observations() -> None:
+    panel = obs("cbc", "58410-2")
+    panel["component"] = [
+        {"code": cc(LOINC, "6690-2"), "valueQuantity": qty(3.3, "10*9/L")},
+        {"code": cc(LOINC, "5905-5"), "valueQuantity": qty(12, "%")},
+    ]
+    result = convert(panel, {**obs("grp", "58410-2"), "hasMember": [{"reference": "x"}]})
+    assert result.facts["labs"] == [
+        {"test": "wbc", "value": 3.3, "unit": "10*9/L", "date": D(2025, 1, 2)}
+    ]
+    assert reasons(result) == {
+        "Observation/cbc component[1]": "LOINC 5905-5 is not a test leukodx uses",
+        "Observation/grp": "a panel: its members are read on their own",
+    }
+
+
+def test_observations_coded_as_findings() -> None:
+    present = {**obs("s", "x"), "code": cc(SCT, "16294009"), "valueBoolean": True}
+    absent = {
+        **obs("h", "x"),
+        "code": cc(ICD, "R16.0"),
+        "valueCodeableConcept": cc(SCT, "260385009"),
+    }
+    exam = {**obs("e", "29545-1"), "valueCodeableConcept": cc(ICD, "R59.1")}
+    result = convert(present, absent, exam)
+    assert result.facts["findings"] == [
+        {"name": "lymphadenopathy", "since": D(2025, 1, 2)},
+        {"name": "splenomegaly", "since": D(2025, 1, 2)},
+    ]
+    assert reasons(result) == {
+        "Observation/h": "hepatomegaly recorded as absent; facts cannot say so"
+    }
+
+
+# --- fever ----------------------------------------------------------------------------------
+
+
+def temperature(oid: str, value: float, unit: str, when: str) -> dict[str, Any]:
+    return obs(oid, "8310-5", when, valueQuantity=qty(value, unit))
+
+
+def test_fever_from_body_temperature() -> None:
+    result = convert(
+        temperature("t1", 37.2, "Cel", "2025-02-08T09:00:00Z"),
+        temperature("t2", 38.0, "Cel", "2025-02-09T22:00:00-05:00"),
+        temperature("t3", 36.9, "Cel", "2025-02-09T06:00:00-05:00"),  # same day: still febrile
+        temperature("t4", 99.1, "[degF]", "2025-02-12"),
+        temperature("t5", 100.4, "[degF]", "2025-03-01"),
+    )
+    assert result.facts["findings"] == [
+        {"name": "fever", "since": D(2025, 2, 9), "until": D(2025, 2, 12)},
+        {"name": "fever", "since": D(2025, 3, 1)},
+    ]
+    assert result.facts["labs"] == [] and result.ignored == ()
+
+
+def test_afebrile_temperatures_and_unknown_units() -> None:
+    result = convert(
+        temperature("t1", 37.9, "Cel", "2025-02-08"),
+        temperature("t2", 311.0, "K", "2025-02-09"),
+        temperature("t3", 101.0, "degF", "2025-02-09"),
+    )
+    assert result.facts["findings"] == []
+    assert reasons(result) == {
+        "Observation/t2": "body temperature unit 'K' is not one of Cel, [degF]",
+        "Observation/t3": "body temperature unit 'degF' is not one of Cel, [degF]",
+    }
+
+
+def test_the_fever_threshold_is_cited_data() -> None:
+    terms = load_terminology()
+    assert terms.fever_at_or_above == {"Cel": 38.0, "[degF]": 100.4}
+    cited = load_yaml(ROOT / "rules" / "terminology" / "fhir.yaml")["fever"]["cite"]
+    known = {
+        ref["id"]
+        for path in sorted((ROOT / "rules" / "citations").glob("*.yaml"))
+        for ref in load_yaml(path)["references"]
+    }
+    assert cited == ["freifeld2011"] and set(cited) <= known
+
+
+# --- medications ----------------------------------------------------------------------------
+
+
+def statement(mid: str, medication: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "MedicationStatement", "id": mid, "status": "active",
+            **medication, **extra}  # fmt: skip
+
+
+def request(mid: str, medication: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "MedicationRequest", "id": mid, "status": "active",
+            "intent": "order", **medication, **extra}  # fmt: skip
+
+
+def test_medication_names_and_dates() -> None:
+    rx = {"medicationCodeableConcept": cc(RX, "2626", "clozapine")}
+    text = {"medicationCodeableConcept": {"text": "Clozaril 100 mg tablet"}}
+    result = convert(
+        statement("a", rx, effectivePeriod={"start": "2024-12-01", "end": "2025-02-11"}),
+        statement("b", text, effectiveDateTime="2025-01-15T10:00:00+02:00"),
+        request("c", {"medicationCodeableConcept": cc(RX, "42355")}, authoredOn="2025-01-20"),
+    )
+    assert result.facts["medications"] == [
+        {"name": "Clozaril 100 mg tablet", "start": D(2025, 1, 15)},
+        {"name": "rxnorm:2626", "start": D(2024, 12, 1), "stop": D(2025, 2, 11)},
+        {"name": "rxnorm:42355", "start": D(2025, 1, 20)},
+    ]
+
+
+def test_medication_references_resolve_to_contained_or_bundled_medications() -> None:
+    med = {"resourceType": "Medication", "id": "m1", "code": cc(RX, "282388")}
+    contained = {"resourceType": "Medication", "id": "c1", "code": cc(RX, "1256")}
+    spare = {"resourceType": "Medication", "id": "m9", "code": cc(RX, "2002")}
+    result = convert(
+        med, spare,
+        statement("a", {"medicationReference": {"reference": "Medication/m1"}}),
+        statement("b", {"medicationReference": {"reference": "#c1"}}, contained=[contained]),
+        statement("c", {"medicationReference": {"reference": "Medication/nope"}}),
+        statement("d", {"medicationCodeableConcept": cc("http://example.org", "1")}),
+    )  # fmt: skip
+    assert [m["name"] for m in result.facts["medications"]] == ["rxnorm:1256", "rxnorm:282388"]
+    assert reasons(result) == {
+        "Medication/m9": "Medication not referenced by a MedicationStatement/Request",
+        "MedicationStatement/c": "medicationReference 'Medication/nope' is not a Medication "
+        "in the input",
+        "MedicationStatement/d": "no RxNorm code or name (http://example.org|1)",
+    }
+
+
+def test_medication_status_filtering_and_request_stop_dates() -> None:
+    rx = {"medicationCodeableConcept": cc(RX, "2626")}
+    validity = {"validityPeriod": {"start": "2024-01-01", "end": "2024-06-30"}}
+    result = convert(
+        request("draft", rx, status="draft", authoredOn="2025-01-01"),
+        request("gone", rx, status="cancelled"),
+        statement("no", rx, status="not-taken"),
+        statement("err", rx, status="entered-in-error"),
+        request("done", rx, status="completed", dispenseRequest=validity),
+        request("open", {"medicationCodeableConcept": cc(RX, "6851")}, dispenseRequest=validity),
+    )
+    assert result.facts["medications"] == [
+        {"name": "rxnorm:2626", "start": D(2024, 1, 1), "stop": D(2024, 6, 30)},
+        {"name": "rxnorm:6851", "start": D(2024, 1, 1)},
+    ]
+    assert reasons(result) == {
+        "MedicationRequest/draft": "status draft",
+        "MedicationRequest/gone": "status cancelled",
+        "MedicationStatement/no": "status not-taken",
+        "MedicationStatement/err": "status entered-in-error",
+    }
+
+
+def test_overlapping_courses_of_one_drug_merge_and_separate_courses_stay() -> None:
+    rx = {"medicationCodeableConcept": cc(RX, "2626")}
+    result = convert(
+        statement("a", rx, effectivePeriod={"start": "2024-01-01", "end": "2024-03-01"}),
+        statement("b", rx, effectivePeriod={"start": "2024-02-01", "end": "2024-04-01"}),
+        statement("c", rx, effectivePeriod={"start": "2024-09-01"}),
+        statement("d", rx),
+    )
+    assert result.facts["medications"] == [
+        {"name": "rxnorm:2626", "start": D(2024, 1, 1), "stop": D(2024, 4, 1)},
+        {"name": "rxnorm:2626", "start": D(2024, 9, 1)},
+    ]
+
+
+# --- conditions and procedures --------------------------------------------------------------
+
+
+def test_condition_codes_map_to_the_vocabularies() -> None:
+    result = convert(
+        cond("a", SCT, "92814006"),
+        cond("b", ICD, "C92.11", onsetDateTime="2023-05-04T10:00:00Z"),
+        cond("c", ICD, "m3210", onsetPeriod={"start": "2019"}),  # no dot, lower case
+        cond("d", ICD, "R16.1"),
+        cond("e", ICD, "Z92.21"),
+    )
+    assert result.facts["conditions"] == [
+        "cll",
+        {"name": "cml", "since": D(2023, 5, 4)},
+        {"name": "sle", "since": D(2019, 1, 1)},
+    ]
+    assert result.facts["findings"] == ["splenomegaly"]
+    assert result.facts["history"] == ["chemotherapy"]
+
+
+def test_condition_clinical_and_verification_status() -> None:
+    inactive = status(CLINICAL, "resolved")
+    result = convert(
+        cond("a", ICD, "B20", clinicalStatus=inactive, abatementDateTime="2024-01-02"),
+        cond("b", SCT, "19943007", clinicalStatus=status(CLINICAL, "inactive")),
+        cond("c", SCT, "55464009", verificationStatus=status(VERIFICATION, "refuted")),
+        cond("d", SCT, "55464009", verificationStatus=status(VERIFICATION, "provisional")),
+        cond("e", SCT, "69896004", clinicalStatus=status(CLINICAL, "remission")),
+        cond("f", SCT, "69896004", clinicalStatus=status(CLINICAL, "bogus")),
+    )
+    assert result.facts["conditions"] == [
+        {"name": "hiv", "until": D(2024, 1, 2)},
+        "rheumatoid_arthritis",
+    ]
+    assert reasons(result) == {
+        "Condition/b": "clinicalStatus inactive with no abatement date",
+        "Condition/c": "verificationStatus refuted",
+        "Condition/d": "verificationStatus provisional",
+        "Condition/f": "clinicalStatus bogus is not understood",
+    }
+
+
+def test_codes_that_are_not_inputs_and_unknown_codes() -> None:
+    result = convert(
+        cond("a", ICD, "D70.9"),
+        cond("b", ICD, "D70.4"),
+        {**cond("c", SCT, "1234"), "code": {"coding": [], "text": "odd thing"}},
+    )
+    found = reasons(result)
+    assert (
+        found["Condition/a"] == f"{ICD}|D70.9: describes the low count itself; leukodx "
+        "derives it from the counts"
+    )
+    assert "a final diagnosis is not an input fact" in found["Condition/b"]
+    assert found["Condition/c"] == "no code leukodx uses: no coding (text 'odd thing')"
+
+
+def test_timed_entries_of_one_word_merge() -> None:
+    result = convert(
+        cond("a", SCT, "92814006"),
+        cond("b", ICD, "C91.10", onsetDateTime="2020-03-01"),
+        cond("c", ICD, "C91.12", onsetDateTime="2021-03-01"),
+    )
+    assert result.facts["conditions"] == [{"name": "cll", "since": D(2020, 3, 1)}]
+
+
+def procedure(pid: str, code: str, **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "Procedure", "id": pid, "status": "completed",
+            "code": cc(SCT, code), **extra}  # fmt: skip
+
+
+def test_procedures_become_history() -> None:
+    result = convert(
+        procedure("a", "367336001", performedPeriod={"start": "2024-06-01", "end": "2024-09-30"}),
+        procedure("b", "234319005", performedDateTime="2010-05-05T12:00:00Z"),
+        procedure("c", "108290001", status="in-progress", performedPeriod={"start": "2025-01-05"}),
+        procedure("d", "430715008", status="not-done"),
+        procedure("e", "80146002"),
+    )
+    assert result.facts["history"] == [
+        {"name": "chemotherapy", "since": D(2024, 6, 1), "until": D(2024, 9, 30)},
+        {"name": "radiotherapy", "since": D(2025, 1, 5)},
+        {"name": "splenectomy", "since": D(2010, 5, 5), "until": D(2010, 5, 5)},
+    ]
+    assert reasons(result) == {
+        "Procedure/d": "status not-done",
+        "Procedure/e": f"no code leukodx uses: {SCT}|80146002",
+    }
+
+
+# --- patient, as_of, subjects ---------------------------------------------------------------
+
+
+def patient(born: str | None = None, **extra: Any) -> dict[str, Any]:
+    res = {"resourceType": "Patient", "id": "p1", "gender": "female", **extra}
+    if born:
+        res["birthDate"] = born
+    return res
+
+
+@pytest.mark.parametrize(
+    ("born", "on", "age"),
+    [
+        ("1990-05-01", D(2025, 4, 30), 34),
+        ("1990-05-01", D(2025, 5, 1), 35),
+        ("2024-05-10", D(2025, 2, 10), 0.75),  # 9 completed months
+        ("2024-05-10", D(2025, 2, 9), 0.67),  # 8 completed months: 0.666.. -> 0.67
+        ("2023-03-01", D(2025, 2, 28), 1.92),  # 23 months
+        ("2023-03-01", D(2025, 3, 1), 2),
+        ("2024-02-29", D(2025, 2, 28), 0.92),
+        ("1950", D(2025, 6, 1), 75),
+    ],
+)
+def test_age_at_as_of(born: str, on: D, age: float) -> None:
+    facts = convert(patient(born), as_of=on).facts
+    assert facts["age"] == age and facts["as_of"] == on
+    assert isinstance(facts["age"], int) == (age >= 2)
+
+
+def test_age_nine_months_is_three_quarters() -> None:
+    assert convert(patient("2024-05-01"), as_of=D(2025, 2, 1)).facts["age"] == 0.75
+
+
+def test_as_of_defaults_to_the_latest_dated_fact() -> None:
+    result = convert(
+        patient("1990-05-01"),
+        obs("w", "6690-2", "2025-02-10", valueQuantity=qty(2.9, "10*9/L")),
+        cond("c", ICD, "C91.10", onsetDateTime="2025-03-01"),
+    )
+    assert result.facts["as_of"] == D(2025, 3, 1)
+    assert result.facts["id"] == "p1" and result.facts["sex"] == "female"
+    assert result.facts["age"] == 34
+
+
+def test_patient_problems_are_reported() -> None:
+    result = convert(patient("2030-01-01", gender="f"), as_of=D(2025, 1, 1))
+    assert "age" not in result.facts and "sex" not in result.facts
+    assert result.ignored == (
+        IgnoredInput("Patient/p1", "birthDate 2030-01-01 is after as_of 2025-01-01"),
+        IgnoredInput("Patient/p1", "gender 'f' is not one of female, male, other, unknown"),
+    )
+    bad = convert(patient("01/02/1990"))
+    assert reasons(bad) == {"Patient/p1": "birthDate '01/02/1990' is not a date"}
+
+
+def test_other_patients_and_other_resource_types_are_ignored() -> None:
+    other = {**patient("1980-01-01"), "id": "p2"}
+    mine = obs("a", "6690-2", valueQuantity=qty(3.0, "10*9/L"), subject={"reference": "Patient/p1"})
+    url = obs("b", "751-8", valueQuantity=qty(1.0, "10*9/L"),
+              subject={"reference": "https://fhir.example.org/r4/Patient/p1"})  # fmt: skip
+    theirs = obs(
+        "c", "6690-2", valueQuantity=qty(9.0, "10*9/L"), subject={"reference": "Patient/p2"}
+    )
+    result = convert(patient("1990-01-01"), other, mine, url, theirs, {"resourceType": "Encounter"})
+    assert [lab["value"] for lab in result.facts["labs"]] == [1.0, 3.0]
+    assert reasons(result) == {
+        "Patient/p2": "a second patient; the facts describe Patient/p1",
+        "Observation/c": "subject Patient/p2 is not the patient Patient/p1",
+        "entry[5]": "resource type Encounter is not used",
+    }
+
+
+# --- input shapes ---------------------------------------------------------------------------
+
+
+def test_is_fhir() -> None:
+    assert is_fhir(bundle())
+    assert is_fhir({"resourceType": "Observation"})
+    assert is_fhir([{"resourceType": "Patient"}])
+    assert is_fhir({"patient": {"resourceType": "Patient"}, "labs": None})
+    assert not is_fhir({"wbc": 3.1, "anc": 0.9})
+    assert not is_fhir({"labs": None})
+    assert not is_fhir([])
+    assert not is_fhir([{"resourceType": "Patient"}, {"test": "wbc"}])
+    assert not is_fhir("Bundle")
+
+
+def test_non_fhir_and_unsupported_bundles_are_errors() -> None:
+    with pytest.raises(InputError, match="not FHIR R4 data"):
+        from_fhir({"wbc": 3.1})
+    with pytest.raises(InputError, match=r"type: unsupported Bundle type \(got 'history'"):
+        from_fhir(bundle(kind="history"))
+
+
+def test_a_single_resource_and_a_list() -> None:
+    one = from_fhir(obs(None, "6690-2", valueQuantity=qty(3.0, "10*9/L")))
+    assert one.facts["labs"][0]["value"] == 3.0
+    listed = from_fhir([patient("1990-01-01"), {"resourceType": "Flag"}])
+    assert reasons(listed) == {"entry[1]": "resource type Flag is not used"}
+
+
+def test_batch_response_with_nested_searchsets_and_missing_entries() -> None:
+    inner = bundle(obs("w", "6690-2", valueQuantity=qty(3.0, "10*9/L")), kind="searchset")
+    batch = {"resourceType": "Bundle", "type": "batch-response", "entry": [
+        {"resource": inner, "response": {"status": "200 OK"}},
+        {"response": {"status": "404 Not Found"}},
+    ]}  # fmt: skip
+    result = from_fhir(batch)
+    assert [lab["test"] for lab in result.facts["labs"]] == ["wbc"]
+    assert reasons(result) == {"entry[1]": "entry has no resource (response status 404 Not Found)"}
+
+
+def test_prefetch_map_with_the_same_resource_twice() -> None:
+    wbc = obs("w", "6690-2", valueQuantity=qty(3.0, "10*9/L"))
+    prefetch = {
+        "patient": patient("1990-01-01"),
+        "wbc": bundle(wbc, kind="searchset"),
+        "labs": bundle(wbc, obs(None, "751-8", valueQuantity=qty(1.0, "10*9/L")), kind="searchset"),
+        "missing": None,
+    }
+    result = from_fhir(prefetch)
+    assert [lab["test"] for lab in result.facts["labs"]] == ["anc", "wbc"]
+    assert result.ignored == ()
+
+
+def test_ndjson() -> None:
+    lines = [json.dumps(patient("1990-01-01")), "",
+             json.dumps(obs("w", "6690-2", valueQuantity=qty(3.0, "10*9/L")))]  # fmt: skip
+    resources = parse_ndjson("\n".join(lines) + "\n")
+    assert [r["resourceType"] for r in resources] == ["Patient", "Observation"]
+    assert from_fhir(resources).facts["labs"][0]["value"] == 3.0
+    with pytest.raises(InputError, match="^line 2: not valid JSON"):
+        parse_ndjson('{"resourceType": "Patient"}\n{oops\n')
+    with pytest.raises(InputError, match="^line 1: not a FHIR resource"):
+        parse_ndjson("[1, 2]\n")
+
+
+# --- terminology data -----------------------------------------------------------------------
+
+
+def test_terminology_content() -> None:
+    terms = load_terminology()
+    assert terms.tests["6690-2"] == "wbc" and terms.tests["751-8"] == "anc"
+    assert "75622-1" not in terms.tests and "75622-1" in terms.loinc_not_used
+    assert terms.concept("icd10cm", "C91.19") is not None  # prefix C91.1
+    assert terms.concept("icd10cm", "C91.2") is None
+    assert load_terminology() is terms  # cached
+
+
+def test_a_bad_terminology_file_is_a_knowledge_base_error(tmp_path: Path) -> None:
+    text = (ROOT / "rules" / "terminology" / "fhir.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "fhir.yaml"
+    bad.write_text(text.replace("test: wbc,", "test: wbcc,", 1), encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError, match="observations\\[0\\].test: unknown word 'wbcc'"):
+        load_terminology(bad)
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("a: 1\na: 2\n", encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError, match="duplicate key"):
+        load_terminology(dup)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("[]\n", encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError, match="expected a mapping"):
+        load_terminology(empty)
+
+
+# --- examples and the contract --------------------------------------------------------------
+
+
+def test_clozapine_example() -> None:
+    result = from_fhir(example("clozapine-patient-bundle.json"))
+    facts = result.facts
+    assert (facts["id"], facts["sex"], facts["age"]) == ("case-017", "female", 34)
+    assert facts["as_of"] == D(2025, 2, 10)
+    assert [m["name"] for m in facts["medications"]] == ["rxnorm:2626", "rxnorm:42355"]
+    assert facts["conditions"] == ["cll"]
+    assert facts["findings"] == [{"name": "fever", "since": D(2025, 2, 9)}]
+    wbc = [
+        (lab["date"], lab["value"], lab["unit"]) for lab in facts["labs"] if lab["test"] == "wbc"
+    ]
+    assert wbc[-1] == (D(2025, 2, 10), 2900, "{cells}/uL")
+    assert result.ignored == ()
+
+
+@pytest.mark.parametrize(
+    "name", ["clozapine-patient-bundle.json", "cml-tki-bundle.json", "patient-view-prefetch.json"]
+)
+def test_examples_give_valid_patient_facts(name: str) -> None:
+    patient_module = pytest.importorskip("engine.patient")
+    result = from_fhir(example(name))
+    assert patient_module.parse_patient(result.facts).labs
+    if name == "patient-view-prefetch.json":
+        assert {i.resource for i in result.ignored} == {
+            "Condition/pv-neutropenia", "Observation/pv-anc-x", "Observation/pv-glucose",
+            "OperationOutcome/pv-outcome",
+        }  # fmt: skip
+    else:
+        assert result.ignored == ()
+
+
+# --- order does not matter ------------------------------------------------------------------
+
+_ALL_EXAMPLE_ENTRIES = (
+    example("clozapine-patient-bundle.json")["entry"]
+    + [{"resource": r} for r in (
+        cond("x1", ICD, "C91.10", onsetDateTime="2020-01-01"),
+        cond("x2", SCT, "92814006"),
+        statement("x3", {"medicationCodeableConcept": cc(RX, "2626")},
+                  effectivePeriod={"start": "2024-11-01", "end": "2024-12-15"}),
+        obs("x4", "6690-2", "2025-01-02", valueQuantity=qty(3.1, "10*9/L")),
+        obs(None, "2345-7", valueQuantity=qty(96, "mg/dL")),
+    )]
+)  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.permutations(_ALL_EXAMPLE_ENTRIES))
+def test_shuffled_entries_give_the_same_facts(entries: list[dict[str, Any]]) -> None:
+    reference = from_fhir({"resourceType": "Bundle", "type": "collection",
+                           "entry": list(_ALL_EXAMPLE_ENTRIES)})  # fmt: skip
+    shuffled = from_fhir({"resourceType": "Bundle", "type": "collection", "entry": entries})
+    assert shuffled.facts == reference.facts
+    assert {i.reason for i in shuffled.ignored} == {i.reason for i in reference.ignored}
+
+
+def test_every_terminology_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = (ROOT / "rules" / "terminology" / "fhir.yaml").read_text(encoding="utf-8")
+    edits = {
+        'loinc: "http://loinc.org"': "loinc: 5",
+        '{loinc: "26464-8", test: wbc': '{loinc: "6690-2", test: anc',
+        'at_or_above: {Cel: 38.0, "[degF]": 100.4}': "at_or_above: {Cel: high}",
+        "cite: [freifeld2011]": "cite: []",
+        'snomed: ["92818009"]': 'snomed: ["92814006"]',
+        'icd10cm: ["B18.1"]': "icd10cm: [18]",
+        "titer_tests: [ana]": "titer_tests: [wbc]",
+    }
+    for old, new in edits.items():
+        assert old in text
+        text = text.replace(old, new, 1)
+    bad = tmp_path / "fhir.yaml"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError) as caught:
+        load_terminology(bad)
+    message = str(caught.value)
+    for expected in (
+        "systems.loinc: expected str",
+        "LOINC 6690-2 is mapped to two tests",
+        "fever.at_or_above: expected unit: number pairs",
+        "fever.cite: the fever threshold needs a citation id",
+        "snomed 92814006 is mapped to two words",
+        ".icd10cm: expected a list of quoted strings",
+        "titer_tests: 'wbc' is not a qualitative test",
+    ):
+        assert expected in message
+
+
+def test_odd_medication_and_temperature_resources() -> None:
+    display_only = {"coding": [{"system": "http://example.org/ndc", "code": "1",
+                                "display": "Fluvoxamine 50 mg"}]}  # fmt: skip
+    result = convert(
+        statement("a", {"medicationCodeableConcept": display_only}),
+        statement("b", {"medicationReference": {"display": "no reference"}}),
+        statement("c", {"medicationReference": {"reference": "#gone"}}, contained=["x"]),
+        obs("t", "8310-5", valueString="warm"),
+    )
+    assert result.facts["medications"] == [{"name": "Fluvoxamine 50 mg"}]
+    assert reasons(result) == {
+        "MedicationStatement/b": "medicationReference None is not a Medication in the input",
+        "MedicationStatement/c": "medicationReference '#gone' is not a Medication in the input",
+        "Observation/t": "body temperature: no valueQuantity (valueString not understood)",
+    }
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(node, (dict, list)):
+        for key, child in node.items() if isinstance(node, dict) else enumerate(node):
+            found += _paths(child, (*prefix, key))
+    return found
+
+
+_JUNK = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=True), st.text(max_size=4),
+    st.builds(list), st.builds(dict), st.sampled_from(["2025-13-45", "2025-01-02T25:00Z", "#x"]),
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_malformed_resources_are_ignored_not_crashed_on(data: st.DataObject) -> None:
+    entries = json.loads(json.dumps(list(_ALL_EXAMPLE_ENTRIES), default=str))
+    for _ in range(data.draw(st.integers(1, 6))):
+        where = data.draw(st.sampled_from([p for p in _paths(entries) if p[-1] != "resourceType"]))
+        node = entries
+        for key in where[:-1]:
+            node = node[key]
+        node[where[-1]] = data.draw(_JUNK)
+    try:
+        result = from_fhir({"resourceType": "Bundle", "type": "collection", "entry": entries})
+    except InputError:
+        return  # e.g. an entry list that is no longer FHIR
+    assert isinstance(result.facts["labs"], list)
