@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """The knowledge base compiled to an experta ``KnowledgeEngine`` (the default backend).
 
-Each rule becomes one experta rule per branch of its disjunctive normal form; every branch's
+Each rule becomes one experta rule whose LHS is an OR of its DNF branches; every branch's
 action calls :meth:`_LeukodxEngine.leukodx_fire`, which records the firing once per rule id and,
 for derive rules, declares the derived value fact (forward chaining). Salience follows the rule's
 stratum, so derivations complete before the rules that use them. The engine class is built once
@@ -100,13 +100,14 @@ def engine_class(kb: KnowledgeBase) -> type[_LeukodxEngine]:
     top = max((r.stratum for r in kb.rules), default=0)
     attrs: dict[str, Any] = {"effects": {r.id: r.then for r in kb.rules}}
     for index, rule in enumerate(kb.rules):
-        for b, branch in enumerate(rule.branches):
+        branches = []
+        for branch in rule.branches:
             patterns = _branch_patterns(branch)
             if all(isinstance(p, experta.NOT) for p in patterns):
                 patterns.insert(0, experta.InitialFact())
-            attrs[f"r{index:04d}_{b}"] = experta.Rule(*patterns, salience=top - rule.stratum)(
-                _action(rule.id)
-            )
+            branches.append(experta.AND(*patterns))
+        lhs = branches[0] if len(branches) == 1 else experta.OR(*branches)
+        attrs[f"r{index:04d}"] = experta.Rule(lhs, salience=top - rule.stratum)(_action(rule.id))
     return type("CompiledKnowledgeBase", (_LeukodxEngine,), attrs)
 
 
