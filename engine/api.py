@@ -53,25 +53,40 @@ def diagnose(
     matcher = get_matcher(knowledge, backend)
     firings = matcher.run(fact_set)
     ignored += [IgnoredInput(item=item, reason=reason) for item, reason in fact_set.ignored]
-    return build_differential(knowledge, fact_set, firings, patient_id=patient.id,
-                              backend=matcher.backend, ignored=ignored)
+    return build_differential(
+        knowledge,
+        fact_set,
+        firings,
+        patient_id=patient.id,
+        backend=matcher.backend,
+        ignored=ignored,
+    )
 
 
 def _from_fhir_if_needed(data: Any) -> tuple[Any, list[IgnoredInput]]:
     """A FHIR Bundle or resource list becomes contract facts; anything else passes through."""
     from engine import fhir  # FHIR detection and conversion: only FHIR callers pay for more
 
-    looks_fhir = fhir.is_fhir(data) or (isinstance(data, dict) and "resourceType" in data) or (
-        isinstance(data, list) and bool(data) and all(isinstance(x, dict) for x in data)
+    looks_fhir = (
+        fhir.is_fhir(data)
+        or (isinstance(data, dict) and "resourceType" in data)
+        or (isinstance(data, list) and bool(data) and all(isinstance(x, dict) for x in data))
     )
     if not looks_fhir:
         if isinstance(data, list):
-            raise InputError("(top level)", "patient facts must be a mapping", got="list",
-                             expected="a mapping, or a list of FHIR resources")
+            raise InputError(
+                "(top level)",
+                "patient facts must be a mapping",
+                got="list",
+                expected="a mapping, or a list of FHIR resources",
+            )
         return data, []
     if not fhir.is_fhir(data):
-        raise InputError("resourceType", "not a FHIR R4 Bundle or resource list",
-                         expected="a Bundle or a list of FHIR resources")
+        raise InputError(
+            "resourceType",
+            "not a FHIR R4 Bundle or resource list",
+            expected="a Bundle or a list of FHIR resources",
+        )
     converted = fhir.from_fhir(data)
     ignored = [IgnoredInput(item=i.resource, reason=i.reason) for i in converted.ignored]
     return converted.facts, ignored

@@ -27,11 +27,15 @@ EXIT_OK, EXIT_INTERNAL, EXIT_INVALID = 0, 1, 2
 def _read_stdin(stream: TextIO) -> object:
     text = stream.read()
     try:
-        return parse_json(text, "<stdin>") if text.lstrip().startswith(("{", "[")) else parse_yaml(
-            text, "<stdin>")
+        return (
+            parse_json(text, "<stdin>")
+            if text.lstrip().startswith(("{", "["))
+            else parse_yaml(text, "<stdin>")
+        )
     except YamlError as exc:
-        raise InputError(f"line {exc.line}" if exc.line else "input", exc.message,
-                         source="<stdin>") from exc
+        raise InputError(
+            f"line {exc.line}" if exc.line else "input", exc.message, source="<stdin>"
+        ) from exc
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
@@ -75,7 +79,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"leukodx {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     d = sub.add_parser("diagnose", help="rank the causes for one patient or case file")
-    d.add_argument("file", help="patient/case file (YAML or JSON, or a FHIR Bundle), or - for stdin")
+    d.add_argument(
+        "file", help="patient/case file (YAML or JSON, or a FHIR Bundle), or - for stdin"
+    )
     d.add_argument("--json", action="store_true", help="print the Differential as JSON")
     d.add_argument("--explain", metavar="CAUSE", help="show every step behind one cause's score")
     d.add_argument("--backend", default="experta", help="inference backend (default: experta)")
@@ -92,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 #: Modules that add subcommands (each has ``register(subparsers)``), in --help order.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("engine.batch_cli",)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,8 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence: no traceback
-        print(f"leukodx: internal error: {type(exc).__name__}: {exc} (please report this)",
-              file=sys.stderr)
+        print(
+            f"leukodx: internal error: {type(exc).__name__}: {exc} (please report this)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
-
-

@@ -31,7 +31,7 @@ class FactRef(BaseModel):
 
 
 class Link(BaseModel):
-    """One step of a derivation chain: a derived fact, the rule that derived it, and what it used."""
+    """One derivation step: a derived fact, the rule that derived it, and what it used."""
 
     model_config = _FROZEN
     fact: FactRef
@@ -73,7 +73,7 @@ class Candidate(BaseModel):
 
 
 class Finding(BaseModel):
-    """A derived fact: from a rule (``rule_id``) or from the series arithmetic (``rule_id`` None)."""
+    """A derived fact, from a rule (``rule_id``) or from series arithmetic (``rule_id`` None)."""
 
     model_config = _FROZEN
     fact: str

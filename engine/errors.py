@@ -7,7 +7,7 @@ did-you-mean suggestion when one exists. The CLI prints these messages verbatim 
 
     LeukodxError
     ├── InputError(ValueError)          invalid patient facts or case file (contract section 1)
-    ├── KnowledgeBaseError              the rules/ directory failed to load or lint; holds all problems
+    ├── KnowledgeBaseError              rules/ failed to load or lint; holds every problem
     └── BackendUnavailableError         a requested inference backend is not installed
 """
 

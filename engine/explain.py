@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.version import __version__
 from engine.backends.base import DERIVED_PREFIX, Firing
 from engine.differential import (
     DISCLAIMER,
@@ -32,6 +31,7 @@ from engine.facts import FactSet
 from engine.kb.load import KnowledgeBase
 from engine.kb.schema import AddEvidence, Derive, RaiseAlert, Rule
 from engine.rank import Contribution, Ranked, rank
+from engine.version import __version__
 
 #: Series facts shown as findings (how they were computed is in their ``how``).
 SERIES_FINDINGS: tuple[str, ...] = (
@@ -58,14 +58,21 @@ class _Context:
             if not fid.startswith(DERIVED_PREFIX) or fid in seen:
                 return
             seen.add(fid)
-            rule_id = fid[len(DERIVED_PREFIX):]
+            rule_id = fid[len(DERIVED_PREFIX) :]
             firing = self.firings[rule_id]
             for used in firing.matched:
                 visit(used)
             rule = self.kb.rule(rule_id)
             self.cited.update(rule.cite)
-            links.append(Link(fact=self.ref(fid), rule_id=rule_id, statement=rule.statement,
-                              citations=list(rule.cite), used=[self.ref(u) for u in firing.matched]))
+            links.append(
+                Link(
+                    fact=self.ref(fid),
+                    rule_id=rule_id,
+                    statement=rule.statement,
+                    citations=list(rule.cite),
+                    used=[self.ref(u) for u in firing.matched],
+                )
+            )
 
         for fid in fids:
             visit(fid)
@@ -80,12 +87,16 @@ def build_differential(
     by_rule = {f.rule_id: f for f in firings}
     ctx = _Context(kb, _fact_refs(kb, facts, firings), by_rule, set())
     findings = _findings(ctx, facts, firings)
-    alerts = [_alert(ctx, f, kb.rule(f.rule_id)) for f in firings
-              if isinstance(kb.rule(f.rule_id).then, RaiseAlert)]
+    alerts = [
+        _alert(ctx, f, kb.rule(f.rule_id))
+        for f in firings
+        if isinstance(kb.rule(f.rule_id).then, RaiseAlert)
+    ]
     alerts.sort(key=lambda a: (("critical", "warning", "info").index(a.level), a.id, a.rule_id))
     contributions = [
         Contribution(r.then.cause, r.id, r.then.weight)
-        for f in firings if isinstance((r := kb.rule(f.rule_id)).then, AddEvidence)
+        for f in firings
+        if isinstance((r := kb.rule(f.rule_id)).then, AddEvidence)
     ]
     priors = {cid: c.prior for cid, c in kb.causes.items()}
     candidates = [_candidate(ctx, r) for r in rank(contributions, priors)]
@@ -105,14 +116,20 @@ def build_differential(
 
 
 def _fact_refs(kb: KnowledgeBase, facts: FactSet, firings: list[Firing]) -> dict[str, FactRef]:
-    refs = {fid: FactRef(id=fid, name=name, value=value, how=how)
-            for fid, (name, value, how) in facts.describe().items()}
+    refs = {
+        fid: FactRef(id=fid, name=name, value=value, how=how)
+        for fid, (name, value, how) in facts.describe().items()
+    }
     for f in firings:
         rule = kb.rule(f.rule_id)
         if isinstance(rule.then, Derive):
             fid = f.asserted[0]
-            refs[fid] = FactRef(id=fid, name=rule.then.fact, value=rule.then.value,
-                                how=f"derived by rule {rule.id}: {rule.statement}")
+            refs[fid] = FactRef(
+                id=fid,
+                name=rule.then.fact,
+                value=rule.then.value,
+                how=f"derived by rule {rule.id}: {rule.statement}",
+            )
     return refs
 
 
@@ -120,33 +137,55 @@ def _findings(ctx: _Context, facts: FactSet, firings: list[Firing]) -> list[Find
     out = []
     for v in facts.values:
         if v.name in SERIES_FINDINGS:
-            out.append(Finding(fact=v.name, value=v.value, rule_id=None, statement=v.how,
-                               citations=[], used=[]))
+            out.append(
+                Finding(
+                    fact=v.name, value=v.value, rule_id=None, statement=v.how, citations=[], used=[]
+                )
+            )
     for f in firings:
         rule = ctx.kb.rule(f.rule_id)
         if isinstance(rule.then, Derive):
             ctx.cited.update(rule.cite)
-            out.append(Finding(fact=rule.then.fact, value=rule.then.value, rule_id=rule.id,
-                               statement=rule.statement, citations=list(rule.cite),
-                               used=[ctx.ref(u) for u in f.matched]))
+            out.append(
+                Finding(
+                    fact=rule.then.fact,
+                    value=rule.then.value,
+                    rule_id=rule.id,
+                    statement=rule.statement,
+                    citations=list(rule.cite),
+                    used=[ctx.ref(u) for u in f.matched],
+                )
+            )
     return sorted(out, key=lambda x: (x.fact, str(x.value), x.rule_id or ""))
 
 
 def _alert(ctx: _Context, firing: Firing, rule: Rule) -> Alert:
     assert isinstance(rule.then, RaiseAlert)
     ctx.cited.update(rule.cite)
-    return Alert(id=rule.then.alert, level=rule.then.level, message=rule.then.message,
-                 rule_id=rule.id, statement=rule.statement, citations=list(rule.cite),
-                 facts=[ctx.ref(u) for u in firing.matched], chain=ctx.chain(firing.matched))
+    return Alert(
+        id=rule.then.alert,
+        level=rule.then.level,
+        message=rule.then.message,
+        rule_id=rule.id,
+        statement=rule.statement,
+        citations=list(rule.cite),
+        facts=[ctx.ref(u) for u in firing.matched],
+        chain=ctx.chain(firing.matched),
+    )
 
 
 def _evidence(ctx: _Context, c: Contribution) -> Evidence:
     rule = ctx.kb.rule(c.rule_id)
     firing = ctx.firings[c.rule_id]
     ctx.cited.update(rule.cite)
-    return Evidence(rule_id=rule.id, statement=rule.statement, weight=c.weight,
-                    facts=[ctx.ref(u) for u in firing.matched], citations=list(rule.cite),
-                    chain=ctx.chain(firing.matched))
+    return Evidence(
+        rule_id=rule.id,
+        statement=rule.statement,
+        weight=c.weight,
+        facts=[ctx.ref(u) for u in firing.matched],
+        citations=list(rule.cite),
+        chain=ctx.chain(firing.matched),
+    )
 
 
 def _candidate(ctx: _Context, r: Ranked) -> Candidate:
@@ -155,8 +194,14 @@ def _candidate(ctx: _Context, r: Ranked) -> Candidate:
     con = [_evidence(ctx, c) for c in r.evidence_against]
     agents: list[str] = []
     if cause.names_agent:
-        agents = sorted({ref.name.removeprefix("medication ") for e in pro for ref in e.facts
-                         if ref.id.startswith("x:")})
+        agents = sorted(
+            {
+                ref.name.removeprefix("medication ")
+                for e in pro
+                for ref in e.facts
+                if ref.id.startswith("x:")
+            }
+        )
     label = f"{cause.label} ({', '.join(agents)})" if agents else cause.label
     for cid in (*cause.prior_cite, *(c for s in cause.next_steps for c in s.cite)):
         ctx.cited.add(cid)
@@ -172,9 +217,21 @@ def _citations(kb: KnowledgeBase, cited: set[str]) -> list[Citation]:
     out = []
     for cid in sorted(cited):
         c = kb.citations[cid]
-        out.append(Citation(id=c.id, kind=c.kind, title=c.title, authors=c.authors,
-                            source=c.source, year=c.year, pmid=c.pmid, doi=c.doi, pmcid=c.pmcid,
-                            url=c.url, label_section=c.label_section))
+        out.append(
+            Citation(
+                id=c.id,
+                kind=c.kind,
+                title=c.title,
+                authors=c.authors,
+                source=c.source,
+                year=c.year,
+                pmid=c.pmid,
+                doi=c.doi,
+                pmcid=c.pmcid,
+                url=c.url,
+                label_section=c.label_section,
+            )
+        )
     return out
 
 
@@ -192,7 +249,14 @@ def _trace(kb: KnowledgeBase, firings: list[Firing]) -> list[TraceEntry]:
             text = f"alert {effect.alert} ({effect.level})"
         else:
             text = f"evidence {effect.cause} {effect.weight:+g}"
-        out.append(TraceEntry(seq=seq, stratum=kb.rule(f.rule_id).stratum, rule_id=f.rule_id,
-                              matched=list(f.matched),
-                              asserted=list(f.asserted), effect=text))
+        out.append(
+            TraceEntry(
+                seq=seq,
+                stratum=kb.rule(f.rule_id).stratum,
+                rule_id=f.rule_id,
+                matched=list(f.matched),
+                asserted=list(f.asserted),
+                effect=text,
+            )
+        )
     return out

@@ -97,26 +97,45 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     values += _lab_values(patient.labs, by_test, computed_how, as_of)
     lln = _limits(patient, kb)
     values += _series_values(patient, kb, by_test, as_of, lln)
-    low, normal = series.low_dates([by_test.get("wbc", []), by_test.get("anc", [])],
-                                   [lln["wbc"], lln["anc"]], as_of)
+    low, normal = series.low_dates(
+        [by_test.get("wbc", []), by_test.get("anc", [])], [lln["wbc"], lln["anc"]], as_of
+    )
     courses, unknown = _courses(patient.medications, kb.lexicon, as_of, low, normal)
     members = _members(patient, as_of)
-    return FactSet(as_of, tuple(sorted(values, key=lambda v: v.fid)), members, courses, unknown,
-                   _after_as_of(patient, as_of))
+    return FactSet(
+        as_of,
+        tuple(sorted(values, key=lambda v: v.fid)),
+        members,
+        courses,
+        unknown,
+        _after_as_of(patient, as_of),
+    )
 
 
 def _after_as_of(patient: PatientFacts, as_of: dt.date) -> tuple[tuple[str, str], ...]:
     """Inputs dated after ``as_of`` are not used (the differential is made as of that date);
     they are listed so that nothing is dropped silently."""
     reason = f"dated after as_of {as_of.isoformat()}; not used"
-    out = [(f"labs ({lab.test} on {lab.date.isoformat()})", reason)
-           for lab in patient.labs if lab.date and lab.date > as_of]
-    out += [(f"medications ({m.name} started {m.start.isoformat()})", reason)
-            for m in patient.medications if m.start and m.start > as_of]
-    for kind, entries in (("conditions", patient.conditions), ("findings", patient.findings),
-                          ("history", patient.history)):
-        out += [(f"{kind} ({e.name} since {e.since.isoformat()})", reason)
-                for e in entries if e.since and e.since > as_of]
+    out = [
+        (f"labs ({lab.test} on {lab.date.isoformat()})", reason)
+        for lab in patient.labs
+        if lab.date and lab.date > as_of
+    ]
+    out += [
+        (f"medications ({m.name} started {m.start.isoformat()})", reason)
+        for m in patient.medications
+        if m.start and m.start > as_of
+    ]
+    for kind, entries in (
+        ("conditions", patient.conditions),
+        ("findings", patient.findings),
+        ("history", patient.history),
+    ):
+        out += [
+            (f"{kind} ({e.name} since {e.since.isoformat()})", reason)
+            for e in entries
+            if e.since and e.since > as_of
+        ]
     return tuple(sorted(out))
 
 
@@ -128,8 +147,10 @@ def _series_by_test(labs: Iterable[Lab], as_of: dt.date) -> dict[str, list[Point
     return {t: series.collapse(p, as_of) for t, p in out.items()}
 
 
-_DERIVED_COUNTS = (("anc", ("neutrophil_pct", "band_pct"), ("neutrophils", "bands"), "ANC"),
-                   ("alc", ("lymphocyte_pct",), ("lymphocytes",), "ALC"))
+_DERIVED_COUNTS = (
+    ("anc", ("neutrophil_pct", "band_pct"), ("neutrophils", "bands"), "ANC"),
+    ("alc", ("lymphocyte_pct",), ("lymphocytes",), "ALC"),
+)
 
 
 def _add_computed_counts(by_test: dict[str, list[Point]]) -> dict[str, dict[dt.date, str]]:
@@ -140,7 +161,8 @@ def _add_computed_counts(by_test: dict[str, list[Point]]) -> dict[str, dict[dt.d
         if "wbc" not in by_test or pcts[0] not in by_test:
             continue
         computed = series.absolute_from_percent(
-            by_test["wbc"], [by_test.get(p, []) for p in pcts], label, names=names)
+            by_test["wbc"], [by_test.get(p, []) for p in pcts], label, names=names
+        )
         have = {p.date for p in by_test.get(target, [])}
         extra = [Point(d, float(c.value)) for d, c in computed.items() if d not in have]
         if extra:
@@ -205,8 +227,14 @@ def _series_values(
             if c is not None:
                 out.append(_vf(test + suffix, c))
         n = len(points)
-        out.append(ValueFact(f"v:{test}_results", f"{test}_results", n,
-                             f"{n} dated {test} result(s) up to {as_of.isoformat()}"))
+        out.append(
+            ValueFact(
+                f"v:{test}_results",
+                f"{test}_results",
+                n,
+                f"{n} dated {test} result(s) up to {as_of.isoformat()}",
+            )
+        )
     out += _trends(patient, kb, by_test, as_of, lln)
     duration = _duration(patient, by_test, as_of, lln)
     if duration is not None:
@@ -219,13 +247,17 @@ def _duration(
 ) -> ValueFact | None:
     """Days the count has been low. A series can only show a lower bound (it starts at the first
     low result it holds), so a stated ``leukopenia_duration_days`` that is longer wins."""
-    episode = series.low_episode_days([by_test.get("wbc", []), by_test.get("anc", [])],
-                                      [lln["wbc"], lln["anc"]], as_of)
+    episode = series.low_episode_days(
+        [by_test.get("wbc", []), by_test.get("anc", [])], [lln["wbc"], lln["anc"]], as_of
+    )
     given = patient.leukopenia_duration_days
     name = "leukopenia_duration_days"
     if given is not None and (episode is None or given > int(episode.value)):
-        why = "no low episode in the dated series" if episode is None else (
-            f"longer than the {episode.value} days the dated series shows")
+        why = (
+            "no low episode in the dated series"
+            if episode is None
+            else (f"longer than the {episode.value} days the dated series shows")
+        )
         return ValueFact(f"v:{name}", name, given, f"given: {name} {given} ({why})")
     return _vf(name, episode) if episode is not None else None
 
@@ -237,22 +269,44 @@ def _trends(
     out: list[ValueFact] = []
     for test in TREND_TESTS:
         points = by_test.get(test, [])
-        cyc = series.cycle(points, as_of, threshold=lln[test],
-                           min_days=int(kb.parameter("cycle_min_days")),
-                           max_days=int(kb.parameter("cycle_max_days"))) if points else None
+        cyc = (
+            series.cycle(
+                points,
+                as_of,
+                threshold=lln[test],
+                min_days=int(kb.parameter("cycle_min_days")),
+                max_days=int(kb.parameter("cycle_max_days")),
+            )
+            if points
+            else None
+        )
         if cyc is not None:
             out.append(ValueFact(f"v:{test}_trend", f"{test}_trend", "cyclic", cyc.how, cyc.dates))
             if not any(v.name == "cycle_period_days" for v in out):
                 out.append(_vf("cycle_period_days", cyc))
             continue
-        tr = series.trend(points, as_of, window_days=int(kb.parameter("trend_window_days")),
-                          stable_fraction_per_30d=kb.parameter("trend_stable_slope_per_30d"),
-                          unit="10^9/L") if points else None
+        tr = (
+            series.trend(
+                points,
+                as_of,
+                window_days=int(kb.parameter("trend_window_days")),
+                stable_fraction_per_30d=kb.parameter("trend_stable_slope_per_30d"),
+                unit="10^9/L",
+            )
+            if points
+            else None
+        )
         if tr is not None:
             out.append(_vf(f"{test}_trend", tr))
         elif test == "wbc" and patient.wbc_trend is not None:
-            out.append(ValueFact("v:wbc_trend", "wbc_trend", patient.wbc_trend,
-                                 f"given: wbc_trend {patient.wbc_trend} (no usable dated series)"))
+            out.append(
+                ValueFact(
+                    "v:wbc_trend",
+                    "wbc_trend",
+                    patient.wbc_trend,
+                    f"given: wbc_trend {patient.wbc_trend} (no usable dated series)",
+                )
+            )
     return out
 
 
@@ -264,9 +318,15 @@ def _courses(
     meds: Iterable[Medication], lexicon: Lexicon, as_of: dt.date,
     low: list[dt.date], normal: list[dt.date],
 ) -> tuple[tuple[CourseFact, ...], tuple[str, ...]]:  # fmt: skip
-    resolved = sorted(((lexicon.resolve(m.name), m) for m in meds),
-                      key=lambda rm: (rm[0].name, rm[1].start or dt.date.min,
-                                      rm[1].stop or dt.date.max, rm[0].given))
+    resolved = sorted(
+        ((lexicon.resolve(m.name), m) for m in meds),
+        key=lambda rm: (
+            rm[0].name,
+            rm[1].start or dt.date.min,
+            rm[1].stop or dt.date.max,
+            rm[0].given,
+        ),
+    )
     out: list[CourseFact] = []
     unknown: list[str] = []
     earlier_low: dict[str, bool] = {}
@@ -281,8 +341,17 @@ def _courses(
             earlier_low[drug.name] = True
         how = "; ".join(c.how for c in timing.values()) or "no dates given"
         label = drug.name if drug.known else f"{drug.given} (not in the lexicon)"
-        out.append(CourseFact(f"x:{drug.name}#{counts[drug.name]}", drug.name, drug.given,
-                              drug.agents, fields, f"{label}: {how}", drug.known))
+        out.append(
+            CourseFact(
+                f"x:{drug.name}#{counts[drug.name]}",
+                drug.name,
+                drug.given,
+                drug.agents,
+                fields,
+                f"{label}: {how}",
+                drug.known,
+            )
+        )
         if not drug.known:
             unknown.append(drug.given)
     return tuple(out), tuple(sorted(set(unknown)))
@@ -301,8 +370,15 @@ def _members(patient: PatientFacts, as_of: dt.date) -> tuple[MemberFact, ...]:
             seen[entry.name] = seen.get(entry.name, 0) + 1
             suffix = f"#{seen[entry.name]}" if seen[entry.name] > 1 else ""
             fields, how = _timing(entry, as_of)
-            out.append(MemberFact(f"m:{kind}:{entry.name}{suffix}", kind, entry.name, fields,
-                                  f"given: {kind} {entry.name}{how}"))
+            out.append(
+                MemberFact(
+                    f"m:{kind}:{entry.name}{suffix}",
+                    kind,
+                    entry.name,
+                    fields,
+                    f"given: {kind} {entry.name}{how}",
+                )
+            )
     return tuple(out)
 
 

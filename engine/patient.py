@@ -127,8 +127,12 @@ def parse_patient(data: object, *, today: dt.date | None = None) -> PatientFacts
     if isinstance(data, PatientFacts):
         return data
     if not isinstance(data, dict):
-        raise InputError("(top level)", "patient facts must be a mapping", got=type(data).__name__,
-                         expected="a dict / YAML mapping / JSON object")
+        raise InputError(
+            "(top level)",
+            "patient facts must be a mapping",
+            got=type(data).__name__,
+            expected="a dict / YAML mapping / JSON object",
+        )
     body = _expand_shorthand(_drop_case_keys(data), today or dt.date.today())
     raw = _validate_shape(body)
     return _finish(raw)
@@ -143,8 +147,12 @@ def _drop_case_keys(data: dict[Any, Any]) -> dict[str, Any]:
             continue
         if key not in _TOP_KEYS and key not in vocab.TESTS:
             hint = vocab.suggest(key, (*_TOP_KEYS, *vocab.TESTS)) if key else None
-            raise InputError(key or "(empty key)", "unknown field", expected="a contract section 1 field",
-                             suggestion=hint)
+            raise InputError(
+                key or "(empty key)",
+                "unknown field",
+                expected="a contract section 1 field",
+                suggestion=hint,
+            )
         out[key] = value
     return out
 
@@ -185,8 +193,9 @@ def _input_error(exc: ValidationError, body: dict[str, Any]) -> InputError:
 
 
 def _is_union_tag(part: object) -> bool:
-    return isinstance(part, str) and (part in ("str", "float", "int") or part[:1].isupper()
-                                      or part.startswith("function-"))
+    return isinstance(part, str) and (
+        part in ("str", "float", "int") or part[:1].isupper() or part.startswith("function-")
+    )
 
 
 def _path(loc: list[Any]) -> str:
@@ -211,8 +220,12 @@ def _expected_for(path: str) -> str | None:
 
 def _finish(raw: _RawPatient) -> PatientFacts:
     if raw.schema_version != vocab.SCHEMA_VERSION:
-        raise InputError("schema_version", "unsupported schema version", got=raw.schema_version,
-                         expected=str(vocab.SCHEMA_VERSION))
+        raise InputError(
+            "schema_version",
+            "unsupported schema version",
+            got=raw.schema_version,
+            expected=str(vocab.SCHEMA_VERSION),
+        )
     _check_word("sex", raw.sex, vocab.SEXES)
     _check_word("wbc_trend", raw.wbc_trend, vocab.TRENDS)
     for i, word in enumerate(raw.ancestry):
@@ -236,8 +249,13 @@ def _finish(raw: _RawPatient) -> PatientFacts:
 
 def _check_word(field: str, word: str | None, known: tuple[str, ...]) -> None:
     if word is not None and word not in known:
-        raise InputError(field, "unknown word", got=word, expected="one of " + ", ".join(known),
-                         suggestion=vocab.suggest(word, known))
+        raise InputError(
+            field,
+            "unknown word",
+            got=word,
+            expected="one of " + ", ".join(known),
+            suggestion=vocab.suggest(word, known),
+        )
 
 
 def _canonical_lab(i: int, lab: LabResult) -> Lab:
@@ -246,8 +264,9 @@ def _canonical_lab(i: int, lab: LabResult) -> Lab:
     given = f"{lab.value} {lab.unit}" if lab.unit else str(lab.value)
     if lab.test in vocab.NUMERIC_TESTS:
         if isinstance(lab.value, str):
-            raise InputError(f"{field}.value", f"{lab.test} needs a number", got=lab.value,
-                             expected="a number")
+            raise InputError(
+                f"{field}.value", f"{lab.test} needs a number", got=lab.value, expected="a number"
+            )
         name, value = units.to_canonical(lab.test, lab.value, lab.unit, field=field)
         unit = "%" if name == units.RETICULOCYTE_PCT else units.canonical_unit(lab.test)
         return Lab(test=name, value=value, unit=unit, date=lab.date, given=given)
@@ -258,19 +277,33 @@ def _canonical_lab(i: int, lab: LabResult) -> Lab:
 def _qualitative(field: str, lab: LabResult) -> str:
     allowed = vocab.QUALITATIVE_TESTS[lab.test]
     if lab.unit:
-        raise InputError(f"{field}.unit", f"{lab.test} is qualitative and takes no unit",
-                         got=lab.unit, expected="no unit")
+        raise InputError(
+            f"{field}.unit",
+            f"{lab.test} is qualitative and takes no unit",
+            got=lab.unit,
+            expected="no unit",
+        )
     if not isinstance(lab.value, str):
-        raise InputError(f"{field}.value", f"{lab.test} needs a word", got=lab.value,
-                         expected="one of " + ", ".join(allowed))
+        raise InputError(
+            f"{field}.value",
+            f"{lab.test} needs a word",
+            got=lab.value,
+            expected="one of " + ", ".join(allowed),
+        )
     text = lab.value.strip().lower()
     if lab.test == "ana" and _is_titer(text):
         return text
     if text in allowed or lab.test in ("tpmt_genotype", "nudt15_genotype") and text.startswith("*"):
         return text
-    raise InputError(f"{field}.value", f"unknown result for {lab.test}", got=lab.value,
-                     expected="one of " + ", ".join(allowed) + (" or a titer '1:N'"
-                     if lab.test == "ana" else ""), suggestion=vocab.suggest(text, allowed))
+    raise InputError(
+        f"{field}.value",
+        f"unknown result for {lab.test}",
+        got=lab.value,
+        expected="one of "
+        + ", ".join(allowed)
+        + (" or a titer '1:N'" if lab.test == "ana" else ""),
+        suggestion=vocab.suggest(text, allowed),
+    )
 
 
 def _is_titer(text: str) -> bool:
@@ -284,8 +317,12 @@ def _medication(i: int, med: Medication | str) -> Medication:
             raise InputError(f"medications[{i}]", "empty drug name", expected="a drug name")
         return Medication(name=med.strip())
     if med.start and med.stop and med.stop < med.start:
-        raise InputError(f"medications[{i}].stop", "stop is before start", got=med.stop.isoformat(),
-                         expected=f"a date on or after {med.start.isoformat()}")
+        raise InputError(
+            f"medications[{i}].stop",
+            "stop is before start",
+            got=med.stop.isoformat(),
+            expected=f"a date on or after {med.start.isoformat()}",
+        )
     return med
 
 
@@ -295,10 +332,16 @@ def _entries(field: str, items: list[Entry | str], known: tuple[str, ...]) -> tu
         entry = Entry(name=item) if isinstance(item, str) else item
         _check_word(f"{field}[{i}]" + ("" if isinstance(item, str) else ".name"), entry.name, known)
         if entry.since and entry.until and entry.until < entry.since:
-            raise InputError(f"{field}[{i}].until", "until is before since",
-                             got=entry.until.isoformat(), expected="a date on or after since")
+            raise InputError(
+                f"{field}[{i}].until",
+                "until is before since",
+                got=entry.until.isoformat(),
+                expected="a date on or after since",
+            )
         out.append(entry)
-    return tuple(sorted(out, key=lambda e: (e.name, e.since or dt.date.min, e.until or dt.date.max)))
+    return tuple(
+        sorted(out, key=lambda e: (e.name, e.since or dt.date.min, e.until or dt.date.max))
+    )
 
 
 def _check_has_count(facts: PatientFacts) -> None:
@@ -307,6 +350,8 @@ def _check_has_count(facts: PatientFacts) -> None:
         return
     if facts.wbc_trend is not None and facts.leukopenia_duration_days is not None:
         return
-    raise InputError("labs", "at least one WBC or ANC value is required",
-                     expected="a lab with test 'wbc' or 'anc', or wbc_trend plus "
-                     "leukopenia_duration_days")
+    raise InputError(
+        "labs",
+        "at least one WBC or ANC value is required",
+        expected="a lab with test 'wbc' or 'anc', or wbc_trend plus leukopenia_duration_days",
+    )

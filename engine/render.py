@@ -32,16 +32,22 @@ class _Refs:
         return f" [{','.join(nums)}]" if nums else ""
 
     def lines(self) -> list[str]:
-        return [_wrap(f"[{i}] {cite_text(self.by_id[cid])}", "    ")
-                for i, cid in enumerate(self.order, start=1)]
+        return [
+            _wrap(f"[{i}] {cite_text(self.by_id[cid])}", "    ")
+            for i, cid in enumerate(self.order, start=1)
+        ]
 
 
 def cite_text(c: Citation) -> str:
     """One reference in a readable form with its identifiers."""
     parts = [p for p in (c.authors, c.title, c.source) if p]
-    ids = [f"PMID {c.pmid}" if c.pmid else "", f"doi:{c.doi}" if c.doi else "",
-           c.pmcid or "", f"section {c.label_section}" if c.label_section else "",
-           c.url if c.url and not (c.pmid or c.doi) else ""]
+    ids = [
+        f"PMID {c.pmid}" if c.pmid else "",
+        f"doi:{c.doi}" if c.doi else "",
+        c.pmcid or "",
+        f"section {c.label_section}" if c.label_section else "",
+        c.url if c.url and not (c.pmid or c.doi) else "",
+    ]
     return ". ".join(parts) + ". " + "; ".join(i for i in ids if i) + f" ({c.kind})"
 
 
@@ -55,9 +61,13 @@ def _value(ref: FactRef) -> str:
 
 def consult_note(d: Differential) -> str:
     refs = _Refs(d.citations)
-    out = [f"leukodx {d.engine.version}: differential for {d.patient_id or 'patient'} as of "
-           f"{d.as_of} (knowledge base {d.knowledge_base.name} {d.knowledge_base.version}, "
-           f"backend {d.engine.backend})", _wrap(d.disclaimer, ""), ""]
+    out = [
+        f"leukodx {d.engine.version}: differential for {d.patient_id or 'patient'} as of "
+        f"{d.as_of} (knowledge base {d.knowledge_base.name} {d.knowledge_base.version}, "
+        f"backend {d.engine.backend})",
+        _wrap(d.disclaimer, ""),
+        "",
+    ]
     if d.alerts:
         out.append("ALERTS")
         for a in d.alerts:
@@ -80,14 +90,18 @@ def consult_note(d: Differential) -> str:
 
 
 def _candidate_lines(c: Candidate, refs: _Refs) -> list[str]:
-    out = [f"  {c.rank}. {c.label}  (score {c.score:+.2f} = prior {c.prior:+.2f} "
-           f"+ evidence {c.score - c.prior:+.2f})"]
+    out = [
+        f"  {c.rank}. {c.label}  (score {c.score:+.2f} = prior {c.prior:+.2f} "
+        f"+ evidence {c.score - c.prior:+.2f})"
+    ]
     for e in c.evidence_for:
-        out.append(_wrap(f"     because {e.statement} ({e.weight:+g}){refs.mark(e.citations)}",
-                         "       "))
+        out.append(
+            _wrap(f"     because {e.statement} ({e.weight:+g}){refs.mark(e.citations)}", "       ")
+        )
     for e in c.evidence_against:
-        out.append(_wrap(f"     against {e.statement} ({e.weight:+g}){refs.mark(e.citations)}",
-                         "       "))
+        out.append(
+            _wrap(f"     against {e.statement} ({e.weight:+g}){refs.mark(e.citations)}", "       ")
+        )
     for s in c.next_steps:
         out.append(_wrap(f"     next: {s.text}{refs.mark(s.citations)}", "       "))
     return out
@@ -97,26 +111,40 @@ def explain_cause(d: Differential, cause: str) -> str:
     """Every step from input to this candidate's score, each with its sources."""
     c = d.candidate(cause)
     if c is None:
-        return (f"{cause} is not in this differential: no evidence-for rule fired for it.\n"
-                f"Candidates: {', '.join(x.cause for x in d.candidates) or 'none'}")
+        return (
+            f"{cause} is not in this differential: no evidence-for rule fired for it.\n"
+            f"Candidates: {', '.join(x.cause for x in d.candidates) or 'none'}"
+        )
     refs = _Refs(d.citations)
-    out = [f"{c.label}: rank {c.rank}, score {c.score:+.4f}",
-           f"  prior log-odds {c.prior:+.2f} (prior probability {c.prior_probability:g})"]
-    for title, items in (("Evidence for", c.evidence_for), ("Evidence against", c.evidence_against)):
+    out = [
+        f"{c.label}: rank {c.rank}, score {c.score:+.4f}",
+        f"  prior log-odds {c.prior:+.2f} (prior probability {c.prior_probability:g})",
+    ]
+    for title, items in (
+        ("Evidence for", c.evidence_for),
+        ("Evidence against", c.evidence_against),
+    ):
         if items:
             out.append(f"{title}:")
             for e in items:
                 out.extend(_evidence_lines(e, refs))
     total = c.prior + sum(e.weight for e in (*c.evidence_for, *c.evidence_against))
-    out.append(f"Score = {c.prior:+.2f} " + " ".join(
-        f"{e.weight:+g}" for e in (*c.evidence_for, *c.evidence_against)) + f" = {total:+.4f}")
+    out.append(
+        f"Score = {c.prior:+.2f} "
+        + " ".join(f"{e.weight:+g}" for e in (*c.evidence_for, *c.evidence_against))
+        + f" = {total:+.4f}"
+    )
     out += ["", "REFERENCES", *refs.lines()]
     return "\n".join(out)
 
 
 def _evidence_lines(e: Evidence, refs: _Refs) -> list[str]:
-    out = [_wrap(f"  {e.weight:+g}  {e.statement}  (rule {e.rule_id}){refs.mark(e.citations)}",
-                 "         ")]
+    out = [
+        _wrap(
+            f"  {e.weight:+g}  {e.statement}  (rule {e.rule_id}){refs.mark(e.citations)}",
+            "         ",
+        )
+    ]
     for f in e.facts:
         out.append(_wrap(f"         uses {_value(f)}: {f.how}", "           "))
     for link in reversed(e.chain):
@@ -126,5 +154,10 @@ def _evidence_lines(e: Evidence, refs: _Refs) -> list[str]:
 
 def _link_lines(link: Link, refs: _Refs) -> list[str]:
     used = "; ".join(f"{_value(u)} ({u.how})" for u in link.used)
-    return [_wrap(f"         <- {_value(link.fact)} by rule {link.rule_id}: {link.statement}"
-                  f"{refs.mark(link.citations)} <- {used}", "            ")]
+    return [
+        _wrap(
+            f"         <- {_value(link.fact)} by rule {link.rule_id}: {link.statement}"
+            f"{refs.mark(link.citations)} <- {used}",
+            "            ",
+        )
+    ]

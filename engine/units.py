@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
 from dataclasses import dataclass
+from decimal import Decimal
 
 from engine.errors import InputError
 from engine.vocab import NUMERIC_TESTS, suggest

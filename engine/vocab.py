@@ -28,9 +28,21 @@ QUALITATIVE_TESTS: dict[str, tuple[str, ...]] = {
     **{
         t: ("positive", "negative")
         for t in (
-            "ana", "anti_neutrophil_ab", "hiv", "ebv_igm", "cmv_igm", "parvovirus_igm",
-            "anti_dsdna", "direct_coombs", "rheumatoid_factor", "anti_ccp",
-            "ebv_pcr", "sars_cov_2", "hiv_rna", "brucella_serology", "blood_culture",
+            "ana",
+            "anti_neutrophil_ab",
+            "hiv",
+            "ebv_igm",
+            "cmv_igm",
+            "parvovirus_igm",
+            "anti_dsdna",
+            "direct_coombs",
+            "rheumatoid_factor",
+            "anti_ccp",
+            "ebv_pcr",
+            "sars_cov_2",
+            "hiv_rna",
+            "brucella_serology",
+            "blood_culture",
         )
     },  # fmt: skip
     "tpmt_activity": ("low", "intermediate", "normal"),

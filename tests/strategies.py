@@ -27,10 +27,24 @@ _COUNT_RANGES = {
     "igg": (200.0, 1600.0), "reticulocytes": (5.0, 150.0), "crp": (0.0, 250.0),
     "folate": (1.0, 25.0), "neutrophil_pct": (0.0, 90.0), "band_pct": (0.0, 15.0),
 }  # fmt: skip
-_UNITS = {"wbc": "10^9/L", "anc": "10^9/L", "alc": "10^9/L", "platelets": "10^9/L",
-          "hemoglobin": "g/dL", "mcv": "fL", "vitamin_b12": "pg/mL", "lgl_count": "10^9/L",
-          "blasts_pct": "%", "copper": "ug/dL", "igg": "mg/dL", "reticulocytes": "10^9/L",
-          "crp": "mg/L", "folate": "ng/mL", "neutrophil_pct": "%", "band_pct": "%"}
+_UNITS = {
+    "wbc": "10^9/L",
+    "anc": "10^9/L",
+    "alc": "10^9/L",
+    "platelets": "10^9/L",
+    "hemoglobin": "g/dL",
+    "mcv": "fL",
+    "vitamin_b12": "pg/mL",
+    "lgl_count": "10^9/L",
+    "blasts_pct": "%",
+    "copper": "ug/dL",
+    "igg": "mg/dL",
+    "reticulocytes": "10^9/L",
+    "crp": "mg/L",
+    "folate": "ng/mL",
+    "neutrophil_pct": "%",
+    "band_pct": "%",
+}
 
 
 @functools.cache
@@ -118,9 +132,36 @@ _scalars = st.one_of(
 
 def junk() -> st.SearchStrategy[Any]:
     """Arbitrary JSON-like values, biased toward keys and words of the contract."""
-    keys = st.one_of(st.sampled_from(["labs", "medications", "conditions", "findings", "history",
-                                      "age", "sex", "wbc", "anc", "as_of", "test", "value", "unit",
-                                      "date", "name", "start", "stop", "since", "ancestry"]),
-                     st.text(max_size=8))
-    return st.recursive(_scalars, lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)), max_leaves=20)
+    keys = st.one_of(
+        st.sampled_from(
+            [
+                "labs",
+                "medications",
+                "conditions",
+                "findings",
+                "history",
+                "age",
+                "sex",
+                "wbc",
+                "anc",
+                "as_of",
+                "test",
+                "value",
+                "unit",
+                "date",
+                "name",
+                "start",
+                "stop",
+                "since",
+                "ancestry",
+            ]
+        ),
+        st.text(max_size=8),
+    )
+    return st.recursive(
+        _scalars,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)
+        ),
+        max_leaves=20,
+    )

@@ -18,7 +18,8 @@ LAYERS: dict[str, int] = {
     "errors": 0, "version": 0,
     "vocab": 1, "units": 1, "differential": 1,
     "patient": 2, "kb.yamlio": 2, "kb.schema": 2, "kb.paths": 2, "kb.parse": 2, "kb.catalog": 2,
-    "series": 3, "kb.lexicon": 3, "kb.check": 3, "kb.load": 3, "facts": 3,
+    "series": 3, "kb.lexicon": 3, "kb.check": 3, "kb.registry": 3, "kb.texts": 3,
+    "kb.load": 3, "facts": 3, "audience": 5,
     "backends.base": 4, "backends.predicates": 4, "backends.experta_compat": 4,
     "backends.experta": 4, "backends.clips": 4, "backends.clips_compile": 4,
     "rank": 5, "explain": 5, "render": 5,
@@ -79,9 +80,19 @@ def test_only_backend_modules_import_their_engine() -> None:
 def test_public_surface_is_pinned() -> None:
     assert sorted(engine.__all__) == engine.__all__
     assert engine.__all__ == [
-        "BackendUnavailableError", "Candidate", "Differential", "Evidence", "InputError",
-        "KnowledgeBase", "KnowledgeBaseError", "LeukodxError", "PatientFacts", "__version__",
-        "diagnose", "load_knowledge_base", "parse_patient",
+        "BackendUnavailableError",
+        "Candidate",
+        "Differential",
+        "Evidence",
+        "InputError",
+        "KnowledgeBase",
+        "KnowledgeBaseError",
+        "LeukodxError",
+        "PatientFacts",
+        "__version__",
+        "diagnose",
+        "load_knowledge_base",
+        "parse_patient",
     ]
     for name in engine.__all__:
         assert hasattr(engine, name)
@@ -100,16 +111,28 @@ def test_only_the_cli_prints_or_exits() -> None:
 
 def test_no_medicine_in_python() -> None:
     """Cause ids, drug names and thresholds live in rules/ (vocab.py and units.py excepted)."""
-    words = {"clozapine", "imatinib", "azathioprine", "fluvoxamine", "neutropenia_severity",
-             "clozapine_induced", "febrile_neutropenia", "duffy_null_possible"}
+    words = {
+        "clozapine",
+        "imatinib",
+        "azathioprine",
+        "fluvoxamine",
+        "neutropenia_severity",
+        "clozapine_induced",
+        "febrile_neutropenia",
+        "duffy_null_possible",
+    }
     for name, path in modules().items():
         if name in ("vocab", "units") or name.startswith("fhir"):
             continue
-        code = "\n".join(line for line in path.read_text().splitlines()
-                         if not line.strip().startswith("#"))
+        code = "\n".join(
+            line for line in path.read_text().splitlines() if not line.strip().startswith("#")
+        )
         tree = ast.parse(code)
-        strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
-                   and isinstance(n.value, str)}
+        strings = {
+            n.value
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str)
+        }
         for s in strings:
             for w in words:
                 assert w not in s.lower().split(), f"{name} names {w!r}"

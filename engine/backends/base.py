@@ -56,8 +56,9 @@ _LOCK = threading.Lock()
 def get_matcher(kb: KnowledgeBase, backend: str) -> Matcher:
     """The compiled matcher for ``kb`` on ``backend``, compiled once per KB content hash."""
     if backend not in BACKENDS:
-        raise LeukodxError(f"backend: unknown backend '{backend}' (expected one of "
-                           f"{', '.join(BACKENDS)})")
+        raise LeukodxError(
+            f"backend: unknown backend '{backend}' (expected one of {', '.join(BACKENDS)})"
+        )
     key = (kb.content_hash, backend)
     with _LOCK:
         matcher = _MATCHERS.get(key)

@@ -17,7 +17,7 @@ from engine.backends.base import Firing, derived_fid
 from engine.backends.experta_compat import import_experta
 from engine.backends.predicates import Predicate, all_of, test_predicate
 from engine.kb.catalog import MEDICATION_FIELDS, MEMBERSHIP_FIELDS
-from engine.kb.schema import Atom, Derive, Literal, Rule
+from engine.kb.schema import Atom, Derive, Literal
 
 if TYPE_CHECKING:
     from engine.facts import FactSet
@@ -83,7 +83,9 @@ def _branch_patterns(branch: tuple[Literal, ...]) -> list[Any]:
     patterns = []
     for i, lit in enumerate(branch):
         pattern = _pattern(lit.atom)
-        patterns.append(experta.NOT(pattern) if lit.negated else getattr(experta.AS, f"f{i}") << pattern)
+        patterns.append(
+            experta.NOT(pattern) if lit.negated else getattr(experta.AS, f"f{i}") << pattern
+        )
     return patterns
 
 
@@ -134,7 +136,11 @@ class ExpertaMatcher:
         engine.declare(*experta_facts(facts))  # one agenda update for all input facts
         engine.run()
         return [
-            Firing(rid, tuple(sorted(engine.leukodx_matched[rid])), engine.leukodx_asserted.get(rid, ()))
+            Firing(
+                rid,
+                tuple(sorted(engine.leukodx_matched[rid])),
+                engine.leukodx_asserted.get(rid, ()),
+            )
             for rid in engine.leukodx_order
         ]
 

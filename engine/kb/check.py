@@ -50,8 +50,14 @@ def derived_types(rules: list[Rule], problems: list[Problem]) -> dict[str, FactT
     for rule in rules:
         if isinstance(rule.then, Derive):
             if rule.then.fact in INPUT_VALUES:
-                problems.append(Problem(rule.file, rule.line, rule.id,
-                                        f"derives '{rule.then.fact}', which is an input fact"))
+                problems.append(
+                    Problem(
+                        rule.file,
+                        rule.line,
+                        rule.id,
+                        f"derives '{rule.then.fact}', which is an input fact",
+                    )
+                )
                 continue
             values.setdefault(rule.then.fact, set()).add(rule.then.value)
     out: dict[str, FactType] = {}
@@ -90,8 +96,12 @@ class RuleChecker:
         before = len(self.problems)
         for cid in rule.cite:
             if cid not in self.citations:
-                self.error(rule, rule.line, f"cites '{cid}', which is not in the citations registry"
-                           + _dym(cid, self.citations))
+                self.error(
+                    rule,
+                    rule.line,
+                    f"cites '{cid}', which is not in the citations registry"
+                    + _dym(cid, self.citations),
+                )
         self._effect(rule)
         for atom in _atoms(rule.when):
             self._atom(rule, atom)
@@ -99,8 +109,12 @@ class RuleChecker:
             return None
         branches = to_dnf(rule.when)
         if len(branches) > MAX_BRANCHES:
-            self.error(rule, rule.line, f"'when' expands to {len(branches)} alternatives "
-                       f"(at most {MAX_BRANCHES}); split the rule")
+            self.error(
+                rule,
+                rule.line,
+                f"'when' expands to {len(branches)} alternatives "
+                f"(at most {MAX_BRANCHES}); split the rule",
+            )
             return None
         possible = tuple(b for b in branches if _satisfiable(b))
         if not possible:
@@ -111,36 +125,59 @@ class RuleChecker:
     def _effect(self, rule: Rule) -> None:
         if isinstance(rule.then, AddEvidence):
             if rule.then.cause not in self.causes:
-                self.error(rule, rule.line, f"unknown cause '{rule.then.cause}'"
-                           + _dym(rule.then.cause, self.causes))
+                self.error(
+                    rule,
+                    rule.line,
+                    f"unknown cause '{rule.then.cause}'" + _dym(rule.then.cause, self.causes),
+                )
             if not rule.weight_basis:
-                self.error(rule, rule.line, "an evidence rule needs a weight_basis (the figure "
-                           "from the source, or 'expert judgement')")
+                self.error(
+                    rule,
+                    rule.line,
+                    "an evidence rule needs a weight_basis (the figure "
+                    "from the source, or 'expert judgement')",
+                )
 
     def _atom(self, rule: Rule, atom: Atom) -> None:
         if atom.kind == "fact":
             ftype = self.values.get(atom.name)
             if ftype is None:
-                self.error(rule, atom.line, f"unknown fact '{atom.name}'; no input or rule "
-                           "provides it" + _dym(atom.name, self.values))
+                self.error(
+                    rule,
+                    atom.line,
+                    f"unknown fact '{atom.name}'; no input or rule "
+                    "provides it" + _dym(atom.name, self.values),
+                )
                 return
             fields = {"value": ftype}
         elif atom.kind == "medication":
             if atom.name not in self.agents:
-                self.error(rule, atom.line, f"unknown drug or class '{atom.name}' (not in the "
-                           "lexicon)" + _dym(atom.name, self.agents))
+                self.error(
+                    rule,
+                    atom.line,
+                    f"unknown drug or class '{atom.name}' (not in the "
+                    "lexicon)" + _dym(atom.name, self.agents),
+                )
             fields = MEDICATION_FIELDS
         else:
             known = vocab.MEMBERSHIP[atom.kind]
             if atom.name not in known:
-                self.error(rule, atom.line, f"unknown {atom.kind} '{atom.name}'; the rule can "
-                           "never fire" + _dym(atom.name, known))
+                self.error(
+                    rule,
+                    atom.line,
+                    f"unknown {atom.kind} '{atom.name}'; the rule can "
+                    "never fire" + _dym(atom.name, known),
+                )
             fields = MEMBERSHIP_FIELDS
         for test in atom.tests:
             ftype = fields.get(test.field)
             if ftype is None:
-                self.error(rule, atom.line, f"unknown field '{test.field}' for {atom.kind} "
-                           f"(expected one of {', '.join(fields)})" + _dym(test.field, fields))
+                self.error(
+                    rule,
+                    atom.line,
+                    f"unknown field '{test.field}' for {atom.kind} "
+                    f"(expected one of {', '.join(fields)})" + _dym(test.field, fields),
+                )
                 continue
             self._test_type(rule, atom, test.field, test.op, test.value, ftype)
 
@@ -155,14 +192,20 @@ class RuleChecker:
             elif ftype.kind == "bool" and not isinstance(v, bool):
                 self.error(rule, atom.line, f"{what} is true/false; cannot compare with {v!r}")
             elif ftype.kind in ("word", "bool") and op in ("lt", "le", "gt", "ge"):
-                self.error(rule, atom.line, f"'{op}' needs a number, but {what} is "
-                           f"{ftype.describe()}")
+                self.error(
+                    rule, atom.line, f"'{op}' needs a number, but {what} is {ftype.describe()}"
+                )
             elif ftype.kind == "word" and ftype.words and str(v) not in ftype.words:
-                self.error(rule, atom.line, f"{what} is never {v!r} ({ftype.describe()}); the "
-                           "rule can never fire" + _dym(str(v), ftype.words))
+                self.error(
+                    rule,
+                    atom.line,
+                    f"{what} is never {v!r} ({ftype.describe()}); the "
+                    "rule can never fire" + _dym(str(v), ftype.words),
+                )
             elif ftype.kind == "bool" and ftype.words and str(v) not in ftype.words and op == "eq":
-                self.error(rule, atom.line, f"no rule derives {what} = {v!r}; the rule can "
-                           "never fire")
+                self.error(
+                    rule, atom.line, f"no rule derives {what} = {v!r}; the rule can never fire"
+                )
 
 
 def _dym(word: str, known: object) -> str:
@@ -247,8 +290,14 @@ def assign_strata(rules: list[Rule], problems: list[Problem]) -> list[Rule]:
         try:
             out.append(replace(rule, stratum=stratum(rule)))
         except _Cycle as cyc:
-            problems.append(Problem(rule.file, rule.line, rule.id, "derivation cycle through "
-                                    f"rule '{cyc.rule.id}': a fact depends on itself"))
+            problems.append(
+                Problem(
+                    rule.file,
+                    rule.line,
+                    rule.id,
+                    f"derivation cycle through rule '{cyc.rule.id}': a fact depends on itself",
+                )
+            )
             visiting.clear()
     return out
 

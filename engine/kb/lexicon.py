@@ -41,7 +41,7 @@ class Lexicon:
     def resolve(self, given: str) -> ResolvedDrug:
         key = given.strip().lower()
         if key.startswith(RXNORM_PREFIX):
-            key = RXNORM_PREFIX + key[len(RXNORM_PREFIX):].strip()
+            key = RXNORM_PREFIX + key[len(RXNORM_PREFIX) :].strip()
         generic = self.index.get(key)
         if generic is not None:
             drug = self.drugs[generic]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.errors import Problem
@@ -37,9 +37,12 @@ from engine.vocab import MEMBERSHIP
 ATOM_KINDS: tuple[str, ...] = ("fact", "medication", *MEMBERSHIP)
 RULE_KEYS: tuple[str, ...] = ("id", "statement", "when", "then", "cite", "weight_basis", "note")
 HEADER_KEYS: tuple[str, ...] = (
-    "title", "version", "status", "authors", "reviewers", "last_reviewed", "review_by", "rules",
+    "title", "version", "status", "review_status", "authors", "reviewers", "last_reviewed",
+    "last_updated", "review_by", "rules",
 )  # fmt: skip
 STATUSES: tuple[str, ...] = ("draft", "active", "retired")
+#: Clinical review status of a rule file (``lint --strict`` rejects ``draft``).
+REVIEW_STATUSES: tuple[str, ...] = ("draft", "under_review", "approved")
 ALERT_LEVELS: tuple[str, ...] = ("critical", "warning", "info")
 ID_PATTERN = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
 
@@ -90,15 +93,18 @@ def parse_rule_file(ctx: Ctx, doc: Any) -> tuple[RuleFile | None, list[Rule]]:
         return None, []
     for key in doc:
         if key not in HEADER_KEYS:
-            ctx.error(doc.line_of(key), key, f"unknown key (expected one of {', '.join(HEADER_KEYS)})")
+            ctx.error(
+                doc.line_of(key), key, f"unknown key (expected one of {', '.join(HEADER_KEYS)})"
+            )
     header = _header(ctx, doc)
     rules_node = doc.get("rules")
     if not isinstance(rules_node, YamlList):
         ctx.error(doc.line_of("rules"), "rules", "expected a list of rules")
         return header, []
     status = header.status if header else "active"
+    review = header.review_status if header else "draft"
     rules = [
-        r
+        replace(r, review_status=review)
         for i, node in enumerate(rules_node)
         if (r := parse_rule(ctx, node, f"rules[{i}]", rules_node.line_of(i), status)) is not None
     ]
@@ -106,14 +112,23 @@ def parse_rule_file(ctx: Ctx, doc: Any) -> tuple[RuleFile | None, list[Rule]]:
 
 
 def _header(ctx: Ctx, doc: YamlMap) -> RuleFile | None:
-    missing = [k for k in ("title", "version", "status", "authors", "last_reviewed") if k not in doc]
+    missing = [
+        k for k in ("title", "version", "status", "authors", "last_reviewed") if k not in doc
+    ]
     for key in missing:
         ctx.error(doc.line, key, "provenance field is required")
     status = doc.get("status", "active")
     if status not in STATUSES:
         ctx.error(doc.line_of("status"), "status", f"expected one of {', '.join(STATUSES)}")
+    review = doc.get("review_status", "draft")
+    if review not in REVIEW_STATUSES:
+        ctx.error(
+            doc.line_of("review_status"),
+            "review_status",
+            f"expected one of {', '.join(REVIEW_STATUSES)}",
+        )
     dates = {}
-    for key in ("last_reviewed", "review_by"):
+    for key in ("last_reviewed", "review_by", "last_updated"):
         value = doc.get(key)
         if value is not None and not isinstance(value, dt.date):
             ctx.error(doc.line_of(key), key, "expected a date YYYY-MM-DD")
@@ -130,6 +145,8 @@ def _header(ctx: Ctx, doc: YamlMap) -> RuleFile | None:
         reviewers=str_list(ctx, doc.get("reviewers"), "reviewers", doc.line_of("reviewers")),
         last_reviewed=dates["last_reviewed"],
         review_by=dates["review_by"],
+        review_status=str(review),
+        last_updated=dates["last_updated"] or dates["last_reviewed"],
     )
 
 
@@ -140,14 +157,19 @@ def parse_rule(ctx: Ctx, node: Any, where: str, line: int, status: str) -> Rule 
     before = len(ctx.problems)
     for key in node:
         if key not in RULE_KEYS:
-            ctx.error(node.line_of(key), f"{where}.{key}", "unknown rule key (expected one of "
-                      f"{', '.join(RULE_KEYS)})")
+            ctx.error(
+                node.line_of(key),
+                f"{where}.{key}",
+                f"unknown rule key (expected one of {', '.join(RULE_KEYS)})",
+            )
     for key in ("id", "statement", "when", "then", "cite"):
         if key not in node:
             ctx.error(node.line, f"{where}.{key}", "required rule key is missing")
     rule_id = node.get("id")
     if "id" in node and (not isinstance(rule_id, str) or not ID_PATTERN.match(rule_id)):
-        ctx.error(node.line_of("id"), f"{where}.id", "expected an id of [a-z0-9_] words joined by '.'")
+        ctx.error(
+            node.line_of("id"), f"{where}.id", "expected an id of [a-z0-9_] words joined by '.'"
+        )
     statement = node.get("statement")
     if "statement" in node and (not isinstance(statement, str) or not statement.strip()):
         ctx.error(node.line_of("statement"), f"{where}.statement", "expected one sentence")
@@ -173,7 +195,9 @@ def parse_when(ctx: Ctx, node: Any, where: str, line: int) -> AllOf | None:
     if not isinstance(node, YamlList) or not node:
         ctx.error(line, where, "expected a non-empty list of conditions")
         return None
-    children = [parse_condition(ctx, c, f"{where}[{i}]", node.line_of(i)) for i, c in enumerate(node)]
+    children = [
+        parse_condition(ctx, c, f"{where}[{i}]", node.line_of(i)) for i, c in enumerate(node)
+    ]
     if any(c is None for c in children):
         return None
     return AllOf(tuple(c for c in children if c is not None))
@@ -185,8 +209,11 @@ def parse_condition(ctx: Ctx, node: Any, where: str, line: int) -> Condition | N
         return None
     heads = [k for k in node if k in (*ATOM_KINDS, "not", "any", "all")]
     if len(heads) != 1:
-        ctx.error(node.line, where, "a condition needs exactly one of "
-                  f"{', '.join((*ATOM_KINDS, 'not', 'any', 'all'))}")
+        ctx.error(
+            node.line,
+            where,
+            f"a condition needs exactly one of {', '.join((*ATOM_KINDS, 'not', 'any', 'all'))}",
+        )
         return None
     head = heads[0]
     if head in ("not", "any", "all"):
@@ -205,7 +232,9 @@ def _compound(ctx: Ctx, node: YamlMap, head: str, where: str) -> Condition | Non
     if not isinstance(body, YamlList) or not body:
         ctx.error(line, f"{where}.{head}", "expected a non-empty list of conditions")
         return None
-    kids = [parse_condition(ctx, c, f"{where}.{head}[{i}]", body.line_of(i)) for i, c in enumerate(body)]
+    kids = [
+        parse_condition(ctx, c, f"{where}.{head}[{i}]", body.line_of(i)) for i, c in enumerate(body)
+    ]
     if any(k is None for k in kids):
         return None
     items = tuple(k for k in kids if k is not None)
@@ -227,13 +256,17 @@ def _atom(ctx: Ctx, node: YamlMap, kind: str, where: str) -> Atom | None:
             ok &= _add_test(ctx, tests, "value", key, value, f"{where}.{key}", line)
         elif isinstance(value, YamlMap):
             for op, operand in value.items():
-                ok &= _add_test(ctx, tests, key, op, operand, f"{where}.{key}.{op}", value.line_of(op))
+                ok &= _add_test(
+                    ctx, tests, key, op, operand, f"{where}.{key}.{op}", value.line_of(op)
+                )
         else:
             ok &= _add_test(ctx, tests, key, "eq", value, f"{where}.{key}", line)
     return Atom(kind, name, tuple(sorted(tests)), node.line) if ok else None
 
 
-def _add_test(ctx: Ctx, tests: list[Test], fld: str, op: str, value: Any, where: str, line: int) -> bool:
+def _add_test(
+    ctx: Ctx, tests: list[Test], fld: str, op: str, value: Any, where: str, line: int
+) -> bool:
     if op not in OPERATORS:
         ctx.error(line, where, f"unknown operator '{op}' (expected one of {', '.join(OPERATORS)})")
         return False
@@ -246,7 +279,9 @@ def _add_test(ctx: Ctx, tests: list[Test], fld: str, op: str, value: Any, where:
     if not is_scalar(value):
         ctx.error(line, where, f"'{op}' takes one value (a number, word or true/false)")
         return False
-    if op in ("lt", "le", "gt", "ge") and (isinstance(value, bool) or not isinstance(value, (int, float))):
+    if op in ("lt", "le", "gt", "ge") and (
+        isinstance(value, bool) or not isinstance(value, (int, float))
+    ):
         ctx.error(line, where, f"'{op}' compares numbers; got {value!r}")
         return False
     tests.append(Test(fld, op, value))
@@ -255,8 +290,11 @@ def _add_test(ctx: Ctx, tests: list[Test], fld: str, op: str, value: Any, where:
 
 def parse_effect(ctx: Ctx, node: Any, where: str, line: int) -> Effect | None:
     if not isinstance(node, YamlMap):
-        ctx.error(line, where, "expected one effect: {derive, value}, {alert, level, message} "
-                  "or {cause, weight}")
+        ctx.error(
+            line,
+            where,
+            "expected one effect: {derive, value}, {alert, level, message} or {cause, weight}",
+        )
         return None
     shapes: dict[str, tuple[str, ...]] = {
         "derive": ("derive", "value"), "alert": ("alert", "level", "message"),
@@ -264,8 +302,11 @@ def parse_effect(ctx: Ctx, node: Any, where: str, line: int) -> Effect | None:
     }  # fmt: skip
     kinds = [k for k in shapes if k in node]
     if len(kinds) != 1 or set(node) != set(shapes[kinds[0]]):
-        ctx.error(node.line, where, "expected exactly one of {derive, value}, "
-                  "{alert, level, message} or {cause, weight}")
+        ctx.error(
+            node.line,
+            where,
+            "expected exactly one of {derive, value}, {alert, level, message} or {cause, weight}",
+        )
         return None
     kind = kinds[0]
     if kind == "derive":
@@ -273,13 +314,21 @@ def parse_effect(ctx: Ctx, node: Any, where: str, line: int) -> Effect | None:
     if kind == "alert":
         level = node["level"]
         if level not in ALERT_LEVELS:
-            ctx.error(node.line_of("level"), f"{where}.level", f"expected one of {', '.join(ALERT_LEVELS)}")
+            ctx.error(
+                node.line_of("level"),
+                f"{where}.level",
+                f"expected one of {', '.join(ALERT_LEVELS)}",
+            )
             return None
         return RaiseAlert(str(node["alert"]), str(level), str(node["message"]).strip())
     weight = node["weight"]
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight == 0:
-        ctx.error(node.line_of("weight"), f"{where}.weight", "expected a non-zero number "
-                  "(natural-log likelihood ratio; negative = evidence against)")
+        ctx.error(
+            node.line_of("weight"),
+            f"{where}.weight",
+            "expected a non-zero number "
+            "(natural-log likelihood ratio; negative = evidence against)",
+        )
         return None
     return AddEvidence(str(node["cause"]), float(weight))
 

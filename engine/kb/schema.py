@@ -102,6 +102,8 @@ class Rule:
     weight_basis: str | None = None
     note: str | None = None
     status: str = "active"
+    review_status: str = "draft"
+    plain: str | None = None  # plain-language statement for the patient audience
     branches: tuple[tuple[Literal, ...], ...] = ()  # disjunctive normal form of ``when``
     stratum: int = 0  # rules fire in ascending stratum: derivations before their users
 
@@ -118,6 +120,8 @@ class RuleFile:
     reviewers: tuple[str, ...]
     last_reviewed: dt.date | None
     review_by: dt.date | None
+    review_status: str = "draft"
+    last_updated: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +159,9 @@ class Cause:
     next_steps: tuple[NextStep, ...] = ()
     names_agent: bool = False
     line: int = 0
+    considerations: tuple[NextStep, ...] = ()
+    plain_label: str | None = None
+    plain_summary: str | None = None
 
 
 @dataclass(frozen=True)

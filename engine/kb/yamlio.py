@@ -114,7 +114,9 @@ def _build(node: Node, path: str) -> Any:
             key = key_node.value
             if key in mapping:
                 first = mapping.key_lines[key]
-                raise YamlError(path, line, f"duplicate key '{key}' (first defined on line {first})")
+                raise YamlError(
+                    path, line, f"duplicate key '{key}' (first defined on line {first})"
+                )
             mapping[key] = _build(value_node, path)
             mapping.key_lines[key] = line
         return mapping
@@ -147,7 +149,7 @@ def load_yaml(path: str | Path) -> Any:
 
 
 def load_patient_file(path: str | Path) -> Any:
-    """Read a patient or case file (YAML or JSON), turning reader errors into :class:`InputError`."""
+    """Read a patient or case file (YAML or JSON); reader errors become :class:`InputError`."""
     try:
         return load_yaml(path)
     except YamlError as exc:

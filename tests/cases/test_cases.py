@@ -66,4 +66,5 @@ def test_accuracy_over_all_cases() -> None:
     misses = [f"{p.stem}: rank {r}" for p, r in zip(FILES, ranks, strict=True) if r != 1]
     assert top3 >= TOP3_MIN and top1 >= TOP1_MIN, (
         f"top-1 {top1:.2f} (min {TOP1_MIN}), top-3 {top3:.2f} (min {TOP3_MIN}); misses:\n"
-        + "\n".join(misses))
+        + "\n".join(misses)
+    )

@@ -31,8 +31,14 @@ source: "test"
 
 
 def leukodx(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "engine", *args], input=stdin,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.fixture()
@@ -74,8 +80,9 @@ def test_diagnose_json_and_stdin(patient_file: Path) -> None:
 
 
 def test_explain(patient_file: Path) -> None:
-    result = leukodx("diagnose", str(patient_file), "--explain", "clozapine_induced",
-                     "--rules", str(MINI_KB))
+    result = leukodx(
+        "diagnose", str(patient_file), "--explain", "clozapine_induced", "--rules", str(MINI_KB)
+    )
     assert result.returncode == 0
     assert "<- neutropenia = True by rule find.neutropenia" in result.stdout
     assert "Score = " in result.stdout
@@ -98,7 +105,10 @@ def test_misspelt_key_and_yaml_error(tmp_path: Path) -> None:
     bad.write_text("wbc: 3\nmedicatons: [clozapine]\n")
     result = leukodx("diagnose", str(bad), "--rules", str(MINI_KB))
     assert result.returncode == 2
-    assert "medicatons: unknown field" in result.stderr and "did you mean 'medications'" in result.stderr
+    assert (
+        "medicatons: unknown field" in result.stderr
+        and "did you mean 'medications'" in result.stderr
+    )
     broken = tmp_path / "broken.yaml"
     broken.write_text("wbc: 3\nwbc: 4\n")
     result = leukodx("diagnose", str(broken), "--rules", str(MINI_KB))
@@ -113,7 +123,9 @@ def test_lint_ok_and_broken(tmp_path: Path) -> None:
     broken = tmp_path / "kb"
     shutil.copytree(MINI_KB, broken)
     rules = broken / "rules" / "findings.yaml"
-    rules.write_text(rules.read_text().replace("{fact: anc, lt: 1.5}", "{fact: anc_count, lt: 1.5}"))
+    rules.write_text(
+        rules.read_text().replace("{fact: anc, lt: 1.5}", "{fact: anc_count, lt: 1.5}")
+    )
     result = leukodx("lint", str(broken))
     assert result.returncode == 2
     assert "kb/rules/findings.yaml:12: find.neutropenia: unknown fact 'anc_count'" in result.stderr
@@ -126,12 +138,16 @@ def test_unknown_backend_exits_2(patient_file: Path) -> None:
 
 
 def test_internal_error_exits_1_without_traceback() -> None:
-    code = ("import sys, engine.cli as c\n"
-            "def boom(*a, **k):\n    raise RuntimeError('kaput')\n"
-            "c.lint = boom\n"
-            "sys.exit(c.main(['lint']))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=False, timeout=60)
+    code = (
+        "import sys, engine.cli as c\n"
+        "def boom(*a, **k):\n    raise RuntimeError('kaput')\n"
+        "c.lint = boom\n"
+        "sys.exit(c.main(['lint']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
     assert result.returncode == 1
-    assert result.stderr.strip() == ("leukodx: internal error: RuntimeError: kaput "
-                                     "(please report this)")
+    assert result.stderr.strip() == (
+        "leukodx: internal error: RuntimeError: kaput (please report this)"
+    )

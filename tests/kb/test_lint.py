@@ -46,21 +46,27 @@ def test_mini_kb_is_clean() -> None:
 
 
 def test_unknown_fact_with_suggestion(kb_dir: Path) -> None:
-    add_rules(kb_dir, """  - id: x.one
+    add_rules(
+        kb_dir,
+        """  - id: x.one
     statement: s.
     when:
       - {fact: anc_count, lt: 1}
     then: {cause: sle, weight: 1}
     weight_basis: test
     cite: [ctcae5]
-""")
+""",
+    )
     assert messages(kb_dir) == [
         "kb/rules/broken.yaml:12: x.one: unknown fact 'anc_count'; no input or rule provides it "
-        "(did you mean 'anc'?)"]
+        "(did you mean 'anc'?)"
+    ]
 
 
 def test_dangling_citation_and_missing_keys(kb_dir: Path) -> None:
-    add_rules(kb_dir, """  - id: x.one
+    add_rules(
+        kb_dir,
+        """  - id: x.one
     statement: s.
     when:
       - {fact: anc, lt: 1}
@@ -72,16 +78,21 @@ def test_dangling_citation_and_missing_keys(kb_dir: Path) -> None:
       - {fact: anc, lt: 1}
     then: {cause: sle, weight: 1}
     cite: []
-""")
+""",
+    )
     got = messages(kb_dir)
-    assert ("kb/rules/broken.yaml:9: x.one: cites 'ctcae6', which is not in the citations "
-            "registry (did you mean 'ctcae5'?)") in got
+    assert (
+        "kb/rules/broken.yaml:9: x.one: cites 'ctcae6', which is not in the citations "
+        "registry (did you mean 'ctcae5'?)"
+    ) in got
     assert "kb/rules/broken.yaml:16: rules[1].statement: required rule key is missing" in got
     assert "kb/rules/broken.yaml:20: rules[1].cite: a rule needs at least one citation" in got
 
 
 def test_never_fire_rules(kb_dir: Path) -> None:
-    add_rules(kb_dir, """  - id: x.vocab
+    add_rules(
+        kb_dir,
+        """  - id: x.vocab
     statement: s.
     when: [{condition: clll}]
     then: {cause: sle, weight: 1}
@@ -105,19 +116,25 @@ def test_never_fire_rules(kb_dir: Path) -> None:
     then: {cause: sle, weight: 1}
     weight_basis: test
     cite: [ctcae5]
-""")
+""",
+    )
     got = "\n".join(messages(kb_dir))
     assert "x.vocab: unknown condition 'clll'; the rule can never fire (did you mean 'cll'?)" in got
     assert "x.range: can never fire: its conditions contradict each other" in got
-    assert ("x.value: neutropenia_severity is never 'extreme' (one of severe); the rule can "
-            "never fire") in got
-    assert "x.drug: unknown drug or class 'clozapin' (not in the lexicon) (did you mean " \
-           "'clozapine'?)" in got
+    assert (
+        "x.value: neutropenia_severity is never 'extreme' (one of severe); the rule can never fire"
+    ) in got
+    assert (
+        "x.drug: unknown drug or class 'clozapin' (not in the lexicon) (did you mean "
+        "'clozapine'?)" in got
+    )
     assert "clozapin.active is true/false; cannot compare with 'yes'" in got
 
 
 def test_duplicate_ids_cycles_and_types(kb_dir: Path) -> None:
-    add_rules(kb_dir, """  - id: find.neutropenia
+    add_rules(
+        kb_dir,
+        """  - id: find.neutropenia
     statement: dup.
     when: [{fact: anc, lt: 1}]
     then: {derive: neutropenia, value: true}
@@ -137,7 +154,8 @@ def test_duplicate_ids_cycles_and_types(kb_dir: Path) -> None:
     when: [{fact: sex, lt: 3}]
     then: {derive: anc, value: 1}
     cite: [ctcae5]
-""")
+""",
+    )
     got = "\n".join(messages(kb_dir))
     assert "find.neutropenia: duplicate rule id (first at kb/rules/broken.yaml:9)" in got
     assert "derivation cycle" in got
@@ -164,7 +182,8 @@ def test_review_by_in_the_past_is_a_warning(kb_dir: Path) -> None:
     path.write_text(path.read_text().replace("review_by: 2099-01-01", "review_by: 2020-01-01"))
     problems = lint(kb_dir, today=dt.date(2026, 11, 21))
     assert [str(p) for p in problems] == [
-        "kb/rules/findings.yaml: warning: review_by: review was due 2020-01-01"]
+        "kb/rules/findings.yaml: warning: review_by: review was due 2020-01-01"
+    ]
     assert load_knowledge_base(kb_dir).name == "mini-kb"
 
 
@@ -180,5 +199,6 @@ def test_cache_by_content(kb_dir: Path) -> None:
     first = load_knowledge_base(kb_dir)
     assert load_knowledge_base(kb_dir) is first
     (kb_dir / "rules" / "findings.yaml").write_text(
-        (kb_dir / "rules" / "findings.yaml").read_text().replace("0.0.1", "0.0.2"))
+        (kb_dir / "rules" / "findings.yaml").read_text().replace("0.0.1", "0.0.2")
+    )
     assert load_knowledge_base(kb_dir) is not first

@@ -94,7 +94,7 @@ def monotone_words() -> list[tuple[str, str]]:
                 seen[key] = False
                 continue
             key = (atom.kind, atom.name)
-            ok = (isinstance(rule.then, AddEvidence) and rule.then.weight > 0 and not negated)
+            ok = isinstance(rule.then, AddEvidence) and rule.then.weight > 0 and not negated
             seen[key] = seen.get(key, True) and ok
             if isinstance(rule.then, (Derive, RaiseAlert)):
                 seen[key] = False
@@ -134,9 +134,13 @@ def test_junk_raises_only_input_error(data: Any) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from(["wbc", "anc", "alc", "hemoglobin", "platelets", "mcv"]),
-                       st.one_of(st.floats(allow_nan=True), st.integers(), st.booleans(),
-                                 st.text(max_size=5)), min_size=1))
+@given(
+    st.dictionaries(
+        st.sampled_from(["wbc", "anc", "alc", "hemoglobin", "platelets", "mcv"]),
+        st.one_of(st.floats(allow_nan=True), st.integers(), st.booleans(), st.text(max_size=5)),
+        min_size=1,
+    )
+)
 def test_shorthand_junk_raises_only_input_error(data: dict[str, Any]) -> None:
     try:
         run(data)

@@ -21,7 +21,21 @@ def test_json_identical_across_hash_seeds(tmp_path: Path) -> None:
     for seed in ("1", "2", "3", "4"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
         result = subprocess.run(
-            [sys.executable, "-m", "engine", "diagnose", str(path), "--json", "--rules",
-             str(MINI_KB)], capture_output=True, text=True, env=env, check=True, timeout=120)
+            [
+                sys.executable,
+                "-m",
+                "engine",
+                "diagnose",
+                str(path),
+                "--json",
+                "--rules",
+                str(MINI_KB),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            timeout=120,
+        )
         outputs.add(result.stdout)
     assert len(outputs) == 1

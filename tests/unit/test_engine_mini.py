@@ -59,11 +59,19 @@ def test_negation_waits_for_derivations() -> None:
 
 
 def test_alerts_any_branch_fires_once() -> None:
-    d = run(clozapine_patient(findings=["fever", "sepsis"],
-                              medications=[{"name": "clozapine", "start": "2024-12-01"},
-                                           {"name": "fluvoxamine", "start": "2025-01-15"}]))
+    d = run(
+        clozapine_patient(
+            findings=["fever", "sepsis"],
+            medications=[
+                {"name": "clozapine", "start": "2024-12-01"},
+                {"name": "fluvoxamine", "start": "2025-01-15"},
+            ],
+        )
+    )
     assert [(a.id, a.level) for a in d.alerts] == [
-        ("febrile_neutropenia", "critical"), ("clozapine_cyp1a2", "warning")]
+        ("febrile_neutropenia", "critical"),
+        ("clozapine_cyp1a2", "warning"),
+    ]
     febrile = [t for t in d.trace if t.rule_id == "alert.febrile"]
     assert len(febrile) == 1
     assert set(febrile[0].matched) >= {"m:finding:fever", "m:finding:sepsis"}

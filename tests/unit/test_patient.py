@@ -21,33 +21,53 @@ def error_of(data: Any) -> str:
 
 
 def test_shorthand_means_long_form_today() -> None:
-    short = parse_patient({"wbc": 3.1, "anc": 0.9, "medications": ["clozapine"],
-                           "conditions": ["cll"], "findings": ["splenomegaly"]}, today=TODAY)
-    long = parse_patient({"as_of": "2025-03-01", "labs": [
-        {"test": "wbc", "value": 3.1, "unit": "10^9/L", "date": "2025-03-01"},
-        {"test": "anc", "value": 0.9, "unit": "10^9/L", "date": "2025-03-01"}],
-        "medications": [{"name": "clozapine"}], "conditions": [{"name": "cll"}],
-        "findings": ["splenomegaly"]}, today=TODAY)
+    short = parse_patient(
+        {
+            "wbc": 3.1,
+            "anc": 0.9,
+            "medications": ["clozapine"],
+            "conditions": ["cll"],
+            "findings": ["splenomegaly"],
+        },
+        today=TODAY,
+    )
+    long = parse_patient(
+        {
+            "as_of": "2025-03-01",
+            "labs": [
+                {"test": "wbc", "value": 3.1, "unit": "10^9/L", "date": "2025-03-01"},
+                {"test": "anc", "value": 0.9, "unit": "10^9/L", "date": "2025-03-01"},
+            ],
+            "medications": [{"name": "clozapine"}],
+            "conditions": [{"name": "cll"}],
+            "findings": ["splenomegaly"],
+        },
+        today=TODAY,
+    )
     assert short.model_dump(exclude={"labs"}) == long.model_dump(exclude={"labs"})
     assert [(x.test, x.value, x.date) for x in short.labs] == [
-        (x.test, x.value, x.date) for x in long.labs]
+        (x.test, x.value, x.date) for x in long.labs
+    ]
 
 
 def test_case_file_keys_are_ignored() -> None:
-    p = parse_patient({"wbc": 3.0, "expected": ["x"], "acceptable": [], "source": "s",
-                       "notes": "n"}, today=TODAY)
+    p = parse_patient(
+        {"wbc": 3.0, "expected": ["x"], "acceptable": [], "source": "s", "notes": "n"}, today=TODAY
+    )
     assert p.labs[0].value == 3.0
 
 
 def test_misspelt_top_level_key() -> None:
     assert error_of({"wbc": 3, "medicatons": []}) == (
         "medicatons: unknown field (expected a contract section 1 field); "
-        "did you mean 'medications'?")
+        "did you mean 'medications'?"
+    )
 
 
 def test_boolean_is_not_a_number() -> None:
-    assert error_of({"wbc": True}).startswith("labs[0].value: input should be a valid number "
-                                              "(got True;")
+    assert error_of({"wbc": True}).startswith(
+        "labs[0].value: input should be a valid number (got True;"
+    )
     assert error_of({"wbc": 3, "age": True}).startswith("age: input should be a valid number")
 
 
@@ -56,7 +76,8 @@ def test_unknown_vocabulary_word_with_suggestion() -> None:
     assert msg.startswith("conditions[0]: unknown word (got 'clll'; expected one of cll, cml,")
     assert msg.endswith("did you mean 'cll'?")
     assert error_of({"wbc": 3, "findings": [{"name": "fevr"}]}).startswith(
-        "findings[0].name: unknown word (got 'fevr';")
+        "findings[0].name: unknown word (got 'fevr';"
+    )
     assert error_of({"wbc": 3, "sex": "femal"}).endswith("did you mean 'female'?")
 
 
@@ -68,11 +89,14 @@ def test_unknown_test_name() -> None:
 
 def test_bad_dates() -> None:
     assert error_of({"wbc": 3, "as_of": "2025-02-30"}).startswith(
-        "as_of: input should be a valid date")
-    assert error_of({"labs": [{"test": "wbc", "value": 3, "unit": "K/uL",
-                               "date": "yesterday"}]}).startswith("labs[0].date:")
+        "as_of: input should be a valid date"
+    )
+    assert error_of(
+        {"labs": [{"test": "wbc", "value": 3, "unit": "K/uL", "date": "yesterday"}]}
+    ).startswith("labs[0].date:")
     assert "stop is before start" in error_of(
-        {"wbc": 3, "medications": [{"name": "x", "start": "2025-02-01", "stop": "2025-01-01"}]})
+        {"wbc": 3, "medications": [{"name": "x", "start": "2025-02-01", "stop": "2025-01-01"}]}
+    )
 
 
 def test_requires_a_count() -> None:
@@ -82,24 +106,32 @@ def test_requires_a_count() -> None:
 
 
 def test_qualitative_results() -> None:
-    p = parse_patient({"wbc": 3, "labs": [{"test": "ana", "value": "1:640"},
-                                          {"test": "hiv", "value": "Negative"}]}, today=TODAY)
+    p = parse_patient(
+        {
+            "wbc": 3,
+            "labs": [{"test": "ana", "value": "1:640"}, {"test": "hiv", "value": "Negative"}],
+        },
+        today=TODAY,
+    )
     assert {(x.test, x.value) for x in p.labs} >= {("ana", "1:640"), ("hiv", "negative")}
     assert "needs a word" in error_of({"wbc": 3, "labs": [{"test": "hiv", "value": 1}]})
-    assert "takes no unit" in error_of({"wbc": 3, "labs": [{"test": "hiv", "value": "positive",
-                                                           "unit": "%"}]})
+    assert "takes no unit" in error_of(
+        {"wbc": 3, "labs": [{"test": "hiv", "value": "positive", "unit": "%"}]}
+    )
     msg = error_of({"wbc": 3, "labs": [{"test": "hiv", "value": "postive"}]})
     assert msg.endswith("did you mean 'positive'?")
 
 
 def test_numeric_test_needs_number() -> None:
     assert error_of({"labs": [{"test": "wbc", "value": "low", "unit": "K/uL"}]}).startswith(
-        "labs[0].value: wbc needs a number (got 'low'; expected a number)")
+        "labs[0].value: wbc needs a number (got 'low'; expected a number)"
+    )
 
 
 def test_extra_keys_in_nested_items() -> None:
     assert error_of({"wbc": 3, "medications": [{"nam": "x"}]}).startswith(
-        "medications[0].nam: extra inputs are not permitted")
+        "medications[0].nam: extra inputs are not permitted"
+    )
 
 
 def test_not_a_mapping() -> None:
@@ -107,8 +139,10 @@ def test_not_a_mapping() -> None:
 
 
 def test_order_of_entries_is_canonical() -> None:
-    a = parse_patient({"wbc": 3, "conditions": ["sle", "cll"], "ancestry": ["arab", "african"]},
-                      today=TODAY)
-    b = parse_patient({"wbc": 3, "conditions": ["cll", "sle"], "ancestry": ["african", "arab"]},
-                      today=TODAY)
+    a = parse_patient(
+        {"wbc": 3, "conditions": ["sle", "cll"], "ancestry": ["arab", "african"]}, today=TODAY
+    )
+    b = parse_patient(
+        {"wbc": 3, "conditions": ["cll", "sle"], "ancestry": ["african", "arab"]}, today=TODAY
+    )
     assert a == b

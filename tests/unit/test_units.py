@@ -57,10 +57,15 @@ def test_missing_unit_is_never_guessed() -> None:
         units.to_canonical("anc", 0.8, None, field="labs[0]")
 
 
-@pytest.mark.parametrize(("test", "value", "unit"), [
-    ("wbc", 3100, "10^9/L"), ("wbc", -1, "/uL"), ("neutrophil_pct", 101, "%"),
-    ("hemoglobin", 95, "g/dL"),
-])
+@pytest.mark.parametrize(
+    ("test", "value", "unit"),
+    [
+        ("wbc", 3100, "10^9/L"),
+        ("wbc", -1, "/uL"),
+        ("neutrophil_pct", 101, "%"),
+        ("hemoglobin", 95, "g/dL"),
+    ],
+)
 def test_impossible_values_rejected(test: str, value: float, unit: str) -> None:
     with pytest.raises(InputError, match=r"impossible value"):
         units.to_canonical(test, value, unit, field="labs[0]")
@@ -74,8 +79,10 @@ def test_booleans_and_nan_are_not_numbers() -> None:
 
 def test_per_microlitre_equals_giga_per_litre_exactly() -> None:
     for n in range(0, 20000, 37):
-        assert units.to_canonical("anc", n, "/uL", field="f")[1] == units.to_canonical(
-            "anc", n / 1000, "10^9/L", field="f")[1]
+        assert (
+            units.to_canonical("anc", n, "/uL", field="f")[1]
+            == units.to_canonical("anc", n / 1000, "10^9/L", field="f")[1]
+        )
 
 
 def test_huge_values_are_impossible_not_a_crash() -> None:

@@ -14,14 +14,29 @@ from engine.kb.yamlio import YamlError, load_patient_file, load_yaml, parse_json
 
 def test_no_implicit_typing() -> None:
     doc = parse_yaml("a: 1:40\nb: no\nc: yes\nd: on\ne: 0x1F\nf: 1_000\ng: 0o17\nh: .inf\n")
-    assert doc == {"a": "1:40", "b": "no", "c": "yes", "d": "on", "e": "0x1F", "f": "1_000",
-                   "g": "0o17", "h": ".inf"}
+    assert doc == {
+        "a": "1:40",
+        "b": "no",
+        "c": "yes",
+        "d": "on",
+        "e": "0x1F",
+        "f": "1_000",
+        "g": "0o17",
+        "h": ".inf",
+    }
 
 
 def test_plain_scalars() -> None:
     doc = parse_yaml("a: 12\nb: -3.5\nc: 1e-3\nd: true\ne: null\nf: 2025-01-02\ng: '12'\n")
-    assert doc == {"a": 12, "b": -3.5, "c": 0.001, "d": True, "e": None,
-                   "f": dt.date(2025, 1, 2), "g": "12"}
+    assert doc == {
+        "a": 12,
+        "b": -3.5,
+        "c": 0.001,
+        "d": True,
+        "e": None,
+        "f": dt.date(2025, 1, 2),
+        "g": "12",
+    }
 
 
 def test_duplicate_key_is_an_error_with_line() -> None:

@@ -1,0 +1,226 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The registries of a knowledge base: the manifest (kb.yaml), references and causes.
+
+Each parser adds its problems to the context and returns what could be read, so that one lint run
+reports everything. Citation kinds (source types) are fixed here: evidence is presented grouped by
+them, strongest first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Any
+
+from engine import vocab
+from engine.errors import Problem
+from engine.kb.parse import Ctx, str_list
+from engine.kb.schema import Cause, Citation, Manifest, NextStep, Parameter
+from engine.kb.yamlio import YamlError, YamlList, YamlMap, load_yaml
+
+#: Source types, strongest first (the order evidence is shown in).
+CITATION_KINDS: tuple[str, ...] = (
+    "guideline", "drug_label", "systematic_review", "cohort", "case_series", "case_report",
+    "narrative_review", "expert_opinion",
+)  # fmt: skip
+
+#: Parameters the input side needs (:mod:`engine.facts`), all read from ``kb.yaml``.
+REQUIRED_PARAMETERS: tuple[str, ...] = (
+    "wbc_lln", "anc_lln", "wbc_lln_duffy_null", "anc_lln_duffy_null", "chronic_days",
+    "trend_window_days", "trend_stable_slope_per_30d", "cycle_min_days", "cycle_max_days",
+)  # fmt: skip
+
+
+def read_doc(root: Path, path: Path, problems: list[Problem]) -> tuple[Ctx, Any]:
+    """Read one YAML file of the knowledge base; a reader error becomes a problem."""
+    ctx = Ctx(display(root, path), problems)
+    try:
+        return ctx, load_yaml(path)
+    except YamlError as exc:
+        ctx.error(exc.line, "", exc.message)
+        return ctx, None
+
+
+def display(root: Path, path: Path) -> str:
+    """A path as shown in problems: the KB directory name, then the relative path."""
+    try:
+        return (Path(root.name) / path.relative_to(root)).as_posix()
+    except ValueError:  # pragma: no cover
+        return str(path)
+
+
+def parse_manifest(ctx: Ctx, doc: Any) -> Manifest | None:
+    if not isinstance(doc, YamlMap):
+        ctx.error(0, "", "kb.yaml must be a mapping with name, version, last_updated, parameters")
+        return None
+    for key in ("name", "version", "parameters"):
+        if key not in doc:
+            ctx.error(doc.line, key, "required")
+    params: dict[str, Parameter] = {}
+    node = doc.get("parameters")
+    if isinstance(node, YamlMap):
+        for name, body in node.items():
+            param = _parameter(ctx, name, body, node.line_of(name))
+            if param is not None:
+                params[name] = param
+    for name in REQUIRED_PARAMETERS:
+        if name not in params:
+            ctx.error(doc.line_of("parameters"), f"parameters.{name}", "required parameter missing")
+    updated = doc.get("last_updated")
+    return Manifest(
+        name=str(doc.get("name", "")), version=str(doc.get("version", "")),
+        last_updated=updated if isinstance(updated, dt.date) else None,
+        description=str(doc.get("description", "")), parameters=params,
+    )  # fmt: skip
+
+
+def _parameter(ctx: Ctx, name: str, body: Any, line: int) -> Parameter | None:
+    value = body.get("value") if isinstance(body, YamlMap) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        ctx.error(line, f"parameters.{name}", "expected {value: number, unit, cite, note}")
+        return None
+    return Parameter(
+        name,
+        float(value),
+        str(body.get("unit", "")),
+        str_list(ctx, body.get("cite"), f"parameters.{name}.cite", line),
+        body.get("note"),
+    )
+
+
+def parse_citations(root: Path, files: list[Path], problems: list[Problem]) -> dict[str, Citation]:
+    out: dict[str, Citation] = {}
+    paths = [p for p in files if p == root / "citations.yaml" or p.parent == root / "citations"]
+    if not paths:
+        problems.append(
+            Problem(display(root, root / "citations.yaml"), 0, "", "no citations registry")
+        )
+    for path in paths:
+        ctx, doc = read_doc(root, path, problems)
+        node = doc.get("references") if isinstance(doc, YamlMap) else None
+        if not isinstance(node, YamlList):
+            ctx.error(getattr(doc, "line", 0), "references", "expected a list of references")
+            continue
+        for i, item in enumerate(node):
+            cit = _citation(ctx, item, f"references[{i}]", node.line_of(i))
+            if cit is None:
+                continue
+            if cit.id in out:
+                ctx.error(
+                    node.line_of(i), f"references[{i}]", f"citation id '{cit.id}' defined twice"
+                )
+            out[cit.id] = cit
+    return out
+
+
+_CITATION_KEYS = (
+    "id",
+    "kind",
+    "title",
+    "authors",
+    "source",
+    "year",
+    "pmid",
+    "doi",
+    "pmcid",
+    "url",
+    "label_section",
+    "evidence_grade",
+    "verified",
+    "note",
+)
+
+
+def _citation(ctx: Ctx, item: Any, where: str, line: int) -> Citation | None:
+    if not isinstance(item, YamlMap):
+        ctx.error(line, where, "expected a reference mapping")
+        return None
+    for key in item:
+        if key not in _CITATION_KEYS:
+            ctx.error(
+                item.line_of(key),
+                f"{where}.{key}",
+                f"unknown key (expected one of {', '.join(_CITATION_KEYS)})",
+            )
+    before = len(ctx.problems)
+    for key in ("id", "kind", "title"):
+        if not isinstance(item.get(key), str):
+            ctx.error(item.line, f"{where}.{key}", "required text is missing")
+    if item.get("kind") not in CITATION_KINDS and isinstance(item.get("kind"), str):
+        ctx.error(
+            item.line_of("kind"), f"{where}.kind", f"expected one of {', '.join(CITATION_KINDS)}"
+        )
+    ids = {k: item.get(k) for k in ("pmid", "doi", "pmcid", "url")}
+    for key, value in ids.items():
+        if value is not None and not isinstance(value, str):
+            ctx.error(item.line_of(key), f"{where}.{key}", "identifiers are quoted strings")
+    if not any(isinstance(v, str) and v for v in ids.values()):
+        ctx.error(item.line, where, "a reference needs a pmid, doi, pmcid or url")
+    if len(ctx.problems) > before:
+        return None
+    year = item.get("year")
+    text = {k: (str(item[k]) if item.get(k) is not None else None) for k in _CITATION_KEYS}
+    return Citation(
+        id=item["id"], kind=item["kind"], title=item["title"], authors=text["authors"],
+        source=text["source"], year=year if isinstance(year, int) else None, pmid=text["pmid"],
+        doi=text["doi"], pmcid=text["pmcid"], url=text["url"], label_section=text["label_section"],
+        evidence_grade=text["evidence_grade"], verified=text["verified"],
+    )  # fmt: skip
+
+
+def parse_causes(ctx: Ctx, doc: Any) -> dict[str, Cause]:
+    node = doc.get("causes") if isinstance(doc, YamlMap) else None
+    if not isinstance(node, YamlList):
+        ctx.error(getattr(doc, "line", 0), "causes", "expected a list of causes")
+        return {}
+    out: dict[str, Cause] = {}
+    for i, item in enumerate(node):
+        cause = _cause(ctx, item, f"causes[{i}]", node.line_of(i))
+        if cause is None:
+            continue
+        if cause.id in out:
+            ctx.error(cause.line, f"causes[{i}]", f"cause '{cause.id}' listed twice")
+        out[cause.id] = cause
+    for cid in vocab.CAUSES:
+        if cid not in out:
+            ctx.error(node.line, "causes", f"cause '{cid}' of contract section 2 is missing")
+    return out
+
+
+def _cause(ctx: Ctx, item: Any, where: str, line: int) -> Cause | None:
+    if not isinstance(item, YamlMap):
+        ctx.error(line, where, "expected a cause mapping")
+        return None
+    cid, p = item.get("id"), item.get("prior_probability")
+    if cid not in vocab.CAUSES:
+        ctx.error(
+            line,
+            f"{where}.id",
+            f"'{cid}' is not a contract cause id"
+            + (f" (did you mean '{s}'?)" if (s := vocab.suggest(str(cid), vocab.CAUSES)) else ""),
+        )
+        return None
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p < 1:
+        ctx.error(
+            item.line_of("prior_probability"),
+            f"{where}.prior_probability",
+            "expected a probability between 0 and 1 (exclusive)",
+        )
+        return None
+    for key in ("label", "category", "prior_basis"):
+        if not isinstance(item.get(key), str):
+            ctx.error(item.line_of(key), f"{where}.{key}", "required text is missing")
+            return None
+    steps = item.get("next_steps")
+    next_steps = tuple(
+        NextStep(str(s.get("text")), str_list(ctx, s.get("cite"), f"{where}.next_steps", line))
+        for s in (steps if isinstance(steps, list) else [])
+        if isinstance(s, YamlMap)
+    )
+    return Cause(
+        id=cid, label=item["label"], category=item["category"], prior_probability=float(p),
+        prior=round(math.log(p / (1 - p)), 2), prior_basis=item["prior_basis"],
+        prior_cite=str_list(ctx, item.get("prior_cite"), f"{where}.prior_cite", line),
+        next_steps=next_steps, names_agent=item.get("names_agent") is True, line=line,
+    )  # fmt: skip
