@@ -11,6 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from engine.audience import AUDIENCES, for_patient
 from engine.backends.base import get_matcher
 from engine.differential import Differential, IgnoredInput
 from engine.errors import InputError
@@ -29,15 +30,22 @@ def diagnose(
     kb: KnowledgeBase | str | Path | None = None,
     backend: str = "experta",
     today: dt.date | None = None,
+    audience: str = "clinician",
 ) -> Differential:
     """Rank the causes of a low white count for one patient.
 
     ``facts`` is a contract section 1 dict (long form or shorthand), a :class:`PatientFacts`, a
     path to a YAML/JSON patient or case file, or a FHIR R4 Bundle (dict, or list of resources).
     Case-file keys (``expected``, ``acceptable``, ``source``, ``notes``) are accepted and ignored.
+    ``audience="patient"`` gives the plain-language view (:mod:`engine.audience`); the clinician
+    view is the default.
     Raises :class:`~engine.errors.InputError` for invalid facts and
     :class:`~engine.errors.KnowledgeBaseError` for an invalid knowledge base.
     """
+    if audience not in AUDIENCES:
+        raise InputError(
+            "audience", "unknown audience", got=audience, expected=" or ".join(AUDIENCES)
+        )
     knowledge = kb if isinstance(kb, KnowledgeBase) else load_knowledge_base(kb)
     today = today or dt.date.today()
     source: str | None = None
@@ -53,7 +61,7 @@ def diagnose(
     matcher = get_matcher(knowledge, backend)
     firings = matcher.run(fact_set)
     ignored += [IgnoredInput(item=item, reason=reason) for item, reason in fact_set.ignored]
-    return build_differential(
+    result = build_differential(
         knowledge,
         fact_set,
         firings,
@@ -61,6 +69,7 @@ def diagnose(
         backend=matcher.backend,
         ignored=ignored,
     )
+    return for_patient(result, knowledge) if audience == "patient" else result
 
 
 def _from_fhir_if_needed(data: Any) -> tuple[Any, list[IgnoredInput]]:

@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from engine.api import diagnose
+from engine.audience import AUDIENCES
 from engine.errors import BackendUnavailableError, InputError, KnowledgeBaseError, LeukodxError
 from engine.kb.load import lint
 from engine.kb.yamlio import YamlError, parse_json, parse_yaml
-from engine.render import consult_note, explain_cause
+from engine.render import consult_note, explain_cause, patient_note
 from engine.version import __version__
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID = 0, 1, 2
@@ -40,8 +41,10 @@ def _read_stdin(stream: TextIO) -> object:
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     facts = _read_stdin(sys.stdin) if args.file == "-" else args.file
-    result = diagnose(facts, kb=args.rules, backend=args.backend)  # type: ignore[arg-type]
-    if args.explain:
+    result = diagnose(facts, kb=args.rules, backend=args.backend, audience=args.audience)  # type: ignore[arg-type]
+    if args.audience == "patient" and not args.json:
+        print(patient_note(result))
+    elif args.explain:
         print(explain_cause(result, args.explain))
     elif args.json:
         print(result.to_json())
@@ -51,14 +54,18 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    problems = lint(args.rules_dir)
+    problems = lint(args.rules_dir, strict=args.strict)
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
-    shown = problems if args.verbose else [*errors, *(w for w in warnings if not _is_unused(w))]
-    for p in shown:
-        print(p, file=sys.stderr if p.severity == "error" else sys.stdout)
-    hidden = len(problems) - len(shown)
-    note = f", {hidden} unused-reference warning(s) hidden (--verbose shows them)" if hidden else ""
+    quiet = [w for w in warnings if w.code in _SUMMARISED and not args.verbose]
+    for p in errors:
+        print(p, file=sys.stderr)
+    for w in warnings:
+        if w not in quiet:
+            print(w)
+    counts = {code: sum(1 for w in quiet if w.code == code) for code in _SUMMARISED}
+    notes = [f"{n} {_SUMMARISED[code]}" for code, n in counts.items() if n]
+    note = f" ({'; '.join(notes)}: --verbose lists them)" if notes else ""
     if errors:
         print(f"{len(errors)} error(s), {len(warnings)} warning(s){note}", file=sys.stderr)
         return EXIT_INVALID
@@ -66,8 +73,12 @@ def cmd_lint(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _is_unused(problem: object) -> bool:
-    return "not cited by any rule" in str(problem)
+#: Warning codes shown as a count unless --verbose.
+_SUMMARISED = {
+    "unused-reference": "unused reference(s)",
+    "draft": "draft rule file(s), which --strict rejects",
+    "plain-missing": "note on rules without plain-language text",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,10 +97,21 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--explain", metavar="CAUSE", help="show every step behind one cause's score")
     d.add_argument("--backend", default="experta", help="inference backend (default: experta)")
     d.add_argument("--rules", metavar="DIR", help="knowledge base directory (default: bundled)")
+    d.add_argument(
+        "--audience",
+        choices=AUDIENCES,
+        default="clinician",
+        help="clinician (default) or patient: plain language, no scores or jargon",
+    )
     d.set_defaults(func=cmd_diagnose)
     lt = sub.add_parser("lint", help="validate a knowledge base and list every problem")
     lt.add_argument("rules_dir", nargs="?", help="knowledge base directory (default: bundled)")
-    lt.add_argument("--verbose", action="store_true", help="also list unused references")
+    lt.add_argument("--verbose", action="store_true", help="list every warning")
+    lt.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat draft rule files and past review-by dates as errors",
+    )
     lt.set_defaults(func=cmd_lint)
     for name in COMMAND_MODULES:
         module = importlib.import_module(name)
@@ -98,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 #: Modules that add subcommands (each has ``register(subparsers)``), in --help order.
-COMMAND_MODULES: tuple[str, ...] = ("engine.batch_cli",)
+COMMAND_MODULES: tuple[str, ...] = ("engine.batch_cli", "engine.service_cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

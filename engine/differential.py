@@ -41,7 +41,15 @@ class Link(BaseModel):
     used: list[FactRef]
 
 
+#: How evidence is grouped for reading, by the source type of its strongest citation.
+EVIDENCE_GROUPS: tuple[str, ...] = ("guidelines", "drug_label", "research")
+
+
 class Evidence(BaseModel):
+    """A rule that moved a candidate's score. ``source_kind`` is the strongest type among its
+    citations (guideline > drug_label > systematic_review > cohort > case_series > case_report >
+    narrative_review > expert_opinion) and ``group`` the reading group it belongs to."""
+
     model_config = _FROZEN
     rule_id: str
     statement: str
@@ -49,6 +57,9 @@ class Evidence(BaseModel):
     facts: list[FactRef]
     citations: list[str]
     chain: list[Link]
+    source_kind: str
+    group: str
+    review_status: str
 
 
 class NextStep(BaseModel):
@@ -70,6 +81,8 @@ class Candidate(BaseModel):
     evidence_for: list[Evidence]
     evidence_against: list[Evidence]
     next_steps: list[NextStep]
+    considerations: list[NextStep]
+    summary: str | None = None
 
 
 class Finding(BaseModel):
@@ -100,6 +113,7 @@ class Citation(BaseModel):
     model_config = _FROZEN
     id: str
     kind: str
+    evidence_grade: str | None = None
     title: str
     authors: str | None = None
     source: str | None = None
@@ -138,6 +152,17 @@ class EngineInfo(BaseModel):
     backend: str
 
 
+class RuleStatus(BaseModel):
+    """Review status of a rule that contributed to this result (its file's header)."""
+
+    model_config = _FROZEN
+    rule_id: str
+    file: str
+    review_status: str
+    last_reviewed: str | None
+    review_by: str | None
+
+
 class IgnoredInput(BaseModel):
     """Input that was understood but not used (e.g. a FHIR resource with an unknown code)."""
 
@@ -153,6 +178,7 @@ class Differential(BaseModel):
     schema_version: int
     patient_id: str | None
     as_of: str
+    audience: str
     disclaimer: str
     knowledge_base: KnowledgeBaseInfo
     engine: EngineInfo
@@ -162,6 +188,7 @@ class Differential(BaseModel):
     citations: list[Citation]
     facts: list[FactRef]
     trace: list[TraceEntry]
+    rules_used: list[RuleStatus]
     unknown_medications: list[str]
     ignored_inputs: list[IgnoredInput]
 

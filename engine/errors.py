@@ -81,6 +81,7 @@ class Problem:
     where: str
     message: str
     severity: str = "error"  # "error" or "warning"
+    code: str = ""  # a stable tag for warnings that ``lint --strict`` turns into errors
 
     def __str__(self) -> str:
         loc = f"{self.file}:{self.line}" if self.line else self.file

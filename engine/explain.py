@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from engine.backends.base import DERIVED_PREFIX, Firing
 from engine.differential import (
     DISCLAIMER,
+    EVIDENCE_GROUPS,
     Alert,
     Candidate,
     Citation,
@@ -25,11 +26,14 @@ from engine.differential import (
     KnowledgeBaseInfo,
     Link,
     NextStep,
+    RuleStatus,
     TraceEntry,
 )
 from engine.facts import FactSet
 from engine.kb.load import KnowledgeBase
+from engine.kb.registry import CITATION_KINDS
 from engine.kb.schema import AddEvidence, Derive, RaiseAlert, Rule
+from engine.kb.schema import NextStep as KbStep
 from engine.rank import Contribution, Ranked, rank
 from engine.version import __version__
 
@@ -102,7 +106,7 @@ def build_differential(
     candidates = [_candidate(ctx, r) for r in rank(contributions, priors)]
     return Differential(
         schema_version=1, patient_id=patient_id, as_of=facts.as_of.isoformat(),
-        disclaimer=DISCLAIMER,
+        audience="clinician", disclaimer=DISCLAIMER,
         knowledge_base=KnowledgeBaseInfo(
             name=kb.name, version=kb.version, content_hash=kb.content_hash,
             last_updated=kb.manifest.last_updated.isoformat() if kb.manifest.last_updated else None,
@@ -110,7 +114,8 @@ def build_differential(
         engine=EngineInfo(name="leukodx", version=__version__, backend=backend),
         findings=findings, alerts=alerts, candidates=candidates,
         citations=_citations(kb, ctx.cited), facts=sorted(ctx.refs.values(), key=lambda r: r.id),
-        trace=_trace(kb, firings), unknown_medications=list(facts.unknown_medications),
+        trace=_trace(kb, firings), rules_used=_rules_used(kb, firings),
+        unknown_medications=list(facts.unknown_medications),
         ignored_inputs=list(ignored or []),
     )  # fmt: skip
 
@@ -178,6 +183,7 @@ def _evidence(ctx: _Context, c: Contribution) -> Evidence:
     rule = ctx.kb.rule(c.rule_id)
     firing = ctx.firings[c.rule_id]
     ctx.cited.update(rule.cite)
+    kind = source_kind(ctx.kb, rule.cite)
     return Evidence(
         rule_id=rule.id,
         statement=rule.statement,
@@ -185,13 +191,39 @@ def _evidence(ctx: _Context, c: Contribution) -> Evidence:
         facts=[ctx.ref(u) for u in firing.matched],
         citations=list(rule.cite),
         chain=ctx.chain(firing.matched),
+        source_kind=kind,
+        group=evidence_group(kind),
+        review_status=rule.review_status,
+    )
+
+
+def source_kind(kb: KnowledgeBase, cite: tuple[str, ...]) -> str:
+    """The strongest source type among a rule's citations."""
+    return min((kb.citations[c].kind for c in cite), key=CITATION_KINDS.index)
+
+
+def evidence_group(kind: str) -> str:
+    """Guidelines, the drug label, or the research (every other source type)."""
+    return {"guideline": "guidelines", "drug_label": "drug_label"}.get(kind, "research")
+
+
+def _reading_order(items: list[Evidence]) -> list[Evidence]:
+    """Grouped (guidelines, drug label, research), strongest source first, then by weight."""
+    return sorted(
+        items,
+        key=lambda e: (
+            EVIDENCE_GROUPS.index(e.group),
+            CITATION_KINDS.index(e.source_kind),
+            -abs(e.weight),
+            e.rule_id,
+        ),
     )
 
 
 def _candidate(ctx: _Context, r: Ranked) -> Candidate:
     cause = ctx.kb.causes[r.cause]
-    pro = [_evidence(ctx, c) for c in r.evidence_for]
-    con = [_evidence(ctx, c) for c in r.evidence_against]
+    pro = _reading_order([_evidence(ctx, c) for c in r.evidence_for])
+    con = _reading_order([_evidence(ctx, c) for c in r.evidence_against])
     agents: list[str] = []
     if cause.names_agent:
         agents = sorted(
@@ -203,14 +235,19 @@ def _candidate(ctx: _Context, r: Ranked) -> Candidate:
             }
         )
     label = f"{cause.label} ({', '.join(agents)})" if agents else cause.label
-    for cid in (*cause.prior_cite, *(c for s in cause.next_steps for c in s.cite)):
+    steps = (*cause.next_steps, *cause.considerations)
+    for cid in (*cause.prior_cite, *(c for s in steps for c in s.cite)):
         ctx.cited.add(cid)
     return Candidate(
         cause=r.cause, label=label, category=cause.category, rank=r.rank, score=r.score,
         prior=cause.prior, prior_probability=cause.prior_probability, agents=agents,
         evidence_for=pro, evidence_against=con,
-        next_steps=[NextStep(text=s.text, citations=list(s.cite)) for s in cause.next_steps],
+        next_steps=_steps(cause.next_steps), considerations=_steps(cause.considerations),
     )  # fmt: skip
+
+
+def _steps(steps: tuple[KbStep, ...]) -> list[NextStep]:
+    return [NextStep(text=s.text, citations=list(s.cite)) for s in steps]
 
 
 def _citations(kb: KnowledgeBase, cited: set[str]) -> list[Citation]:
@@ -257,6 +294,26 @@ def _trace(kb: KnowledgeBase, firings: list[Firing]) -> list[TraceEntry]:
                 matched=list(f.matched),
                 asserted=list(f.asserted),
                 effect=text,
+            )
+        )
+    return out
+
+
+def _rules_used(kb: KnowledgeBase, firings: list[Firing]) -> list[RuleStatus]:
+    headers = {f.path: f for f in kb.files}
+    out = []
+    for rule_id in sorted({f.rule_id for f in firings}):
+        rule = kb.rule(rule_id)
+        header = headers.get(rule.file)
+        reviewed = header.last_reviewed.isoformat() if header and header.last_reviewed else None
+        due = header.review_by.isoformat() if header and header.review_by else None
+        out.append(
+            RuleStatus(
+                rule_id=rule_id,
+                file=rule.file,
+                review_status=rule.review_status,
+                last_reviewed=reviewed,
+                review_by=due,
             )
         )
     return out

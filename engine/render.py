@@ -40,7 +40,7 @@ class _Refs:
 
 def cite_text(c: Citation) -> str:
     """One reference in a readable form with its identifiers."""
-    parts = [p for p in (c.authors, c.title, c.source) if p]
+    parts = [p.strip().rstrip(".") for p in (c.authors, c.title, c.source) if p]
     ids = [
         f"PMID {c.pmid}" if c.pmid else "",
         f"doi:{c.doi}" if c.doi else "",
@@ -81,12 +81,21 @@ def consult_note(d: Differential) -> str:
     out.append("DIFFERENTIAL" if d.candidates else "DIFFERENTIAL: no cause has supporting evidence")
     for c in d.candidates:
         out.extend(_candidate_lines(c, refs))
+    out.append("")
+    out.extend(_considerations(d, refs))
     if d.unknown_medications:
         out.append(f"Not in the drug lexicon (not used): {', '.join(d.unknown_medications)}")
     if d.ignored_inputs:
         out.append(f"Inputs not used: {len(d.ignored_inputs)} (see the JSON output)")
-    out += ["", "REFERENCES", *refs.lines()]
+    out += ["", "REFERENCES", *refs.lines(), "", _wrap(_currency(d), "")]
     return "\n".join(out)
+
+
+GROUP_TITLES = {
+    "guidelines": "from the guidelines",
+    "drug_label": "from the drug label",
+    "research": "from the research",
+}
 
 
 def _candidate_lines(c: Candidate, refs: _Refs) -> list[str]:
@@ -94,17 +103,40 @@ def _candidate_lines(c: Candidate, refs: _Refs) -> list[str]:
         f"  {c.rank}. {c.label}  (score {c.score:+.2f} = prior {c.prior:+.2f} "
         f"+ evidence {c.score - c.prior:+.2f})"
     ]
-    for e in c.evidence_for:
-        out.append(
-            _wrap(f"     because {e.statement} ({e.weight:+g}){refs.mark(e.citations)}", "       ")
-        )
-    for e in c.evidence_against:
-        out.append(
-            _wrap(f"     against {e.statement} ({e.weight:+g}){refs.mark(e.citations)}", "       ")
-        )
+    for word, items in (("because", c.evidence_for), ("against", c.evidence_against)):
+        for group in GROUP_TITLES:
+            chosen = [e for e in items if e.group == group]
+            if chosen:
+                out.append(f"     {word}, {GROUP_TITLES[group]}:")
+            for e in chosen:
+                text = (
+                    f"       {e.statement} ({e.weight:+g}; {e.source_kind}){refs.mark(e.citations)}"
+                )
+                out.append(_wrap(text, "         "))
     for s in c.next_steps:
         out.append(_wrap(f"     next: {s.text}{refs.mark(s.citations)}", "       "))
     return out
+
+
+def _considerations(d: Differential, refs: _Refs) -> list[str]:
+    out = []
+    for c in d.candidates:
+        if c.considerations:
+            out.append(f"  {c.label}:")
+            out += [
+                _wrap(f"    - {s.text}{refs.mark(s.citations)}", "      ") for s in c.considerations
+            ]
+    return ["CLINICAL CONSIDERATIONS", *out, ""] if out else []
+
+
+def _currency(d: Differential) -> str:
+    kb = d.knowledge_base
+    statuses = [r.review_status for r in d.rules_used]
+    counts = ", ".join(f"{statuses.count(s)} {s}" for s in sorted(set(statuses)))
+    return (
+        f"Knowledge base {kb.name} {kb.version}, last updated {kb.last_updated or 'unknown'}; "
+        f"{len(statuses)} rules contributed ({counts or 'none'})."
+    )
 
 
 def explain_cause(d: Differential, cause: str) -> str:
@@ -161,3 +193,28 @@ def _link_lines(link: Link, refs: _Refs) -> list[str]:
             "            ",
         )
     ]
+
+
+def patient_note(d: Differential) -> str:
+    """The plain-language summary for ``audience="patient"``: no scores, numbers or references."""
+    out = [d.disclaimer, ""]
+    if d.alerts:
+        out.append("Needs attention now:")
+        out += [_wrap(f"  - {a.message}", "    ") for a in d.alerts]
+        out.append("")
+    if d.findings:
+        out.append("What the results show:")
+        out += [_wrap(f"  - {f.statement}", "    ") for f in d.findings]
+        out.append("")
+    if d.candidates:
+        out.append("Possible explanations, the most likely first:")
+        for c in d.candidates:
+            out.append(_wrap(f"  {c.rank}. {c.label}", "     "))
+            if c.summary:
+                out.append(_wrap(f"     {c.summary}", "     "))
+            for e in c.evidence_for:
+                out.append(_wrap(f"     - {e.statement}", "       "))
+    else:
+        out.append("No particular explanation stands out from the information given.")
+    out += ["", "Please talk these results over with your clinician before making any decision."]
+    return "\n".join(out)

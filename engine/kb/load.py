@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -29,9 +29,12 @@ from engine.kb.registry import (
     read_doc,
 )
 from engine.kb.schema import AddEvidence, Cause, Citation, Manifest, Rule, RuleFile
+from engine.kb.texts import Texts, check_texts, read_texts
 
-_NOT_RULE_DIRS = ("lexicon", "terminology", "citations")
-_DATA_FILES = ("kb.yaml", "citations.yaml", "causes.yaml")
+_NOT_RULE_DIRS = ("lexicon", "terminology", "citations", "plain")
+_DATA_FILES = ("kb.yaml", "citations.yaml", "causes.yaml", "considerations.yaml")
+#: Warnings that ``lint --strict`` treats as errors (deployments that run approved knowledge only).
+STRICT_CODES: frozenset[str] = frozenset({"draft", "review-due"})
 
 
 @dataclass(frozen=True)
@@ -94,12 +97,21 @@ def load_knowledge_base(
     return kb
 
 
-def lint(path: str | Path | None = None, *, today: dt.date | None = None) -> list[Problem]:
-    """Every problem (errors and warnings) of a knowledge base, sorted by file and line."""
+def lint(
+    path: str | Path | None = None, *, today: dt.date | None = None, strict: bool = False
+) -> list[Problem]:
+    """Every problem (errors and warnings) of a knowledge base, sorted by file and line.
+
+    ``strict`` turns the currency warnings (draft rule files, review-by dates in the past) into
+    errors, for deployments that must only run approved, current knowledge.
+    """
     try:
-        return list(load_knowledge_base(path, today=today).warnings)
+        problems = list(load_knowledge_base(path, today=today).warnings)
     except KnowledgeBaseError as exc:
-        return exc.problems
+        problems = exc.problems
+    if strict:
+        problems = [replace(p, severity="error") if p.code in STRICT_CODES else p for p in problems]
+    return problems
 
 
 def _yaml_files(root: Path) -> list[Path]:
@@ -125,6 +137,7 @@ def _build(root: Path, files: list[Path], digest: str, today: dt.date) -> Knowle
     causes = parse_causes(*read_doc(root, root / "causes.yaml", problems))
     lexicon = _lexicon(root, files, problems)
     headers, rules = _rules(root, files, problems)
+    texts = read_texts(root, files, problems)
     _check_ids(rules, problems)
     derived = derived_types(rules, problems)
     checker = RuleChecker(
@@ -135,14 +148,26 @@ def _build(root: Path, files: list[Path], digest: str, today: dt.date) -> Knowle
     _check_manifest_cites(manifest, citations, problems, root)
     _check_causes(causes, citations, ordered, problems, root)
     _check_currency(headers, today, problems)
-    _check_unused_citations(citations, ordered, causes, manifest, problems, root)
+    check_texts(texts, {r.id for r in rules}, set(causes), set(citations), problems, root)
+    _check_unused_citations(citations, ordered, causes, manifest, texts, problems, root)
     if any(p.severity == "error" for p in problems) or manifest is None:
         raise KnowledgeBaseError(problems)
+    ordered = [replace(r, plain=texts.rules.get(r.id)) for r in ordered]
+    causes = {cid: _with_texts(c, texts) for cid, c in causes.items()}
     return KnowledgeBase(
         root=str(root), manifest=manifest, citations=citations, causes=causes, lexicon=lexicon,
         rules=tuple(ordered), files=tuple(headers), derived=derived, content_hash=digest,
         warnings=tuple(sorted(problems)),
     )  # fmt: skip
+
+
+def _with_texts(cause: Cause, texts: Texts) -> Cause:
+    return replace(
+        cause,
+        considerations=texts.considerations.get(cause.id, ()),
+        plain_label=texts.cause_labels.get(cause.id),
+        plain_summary=texts.cause_summaries.get(cause.id),
+    )
 
 
 def _lexicon(root: Path, files: list[Path], problems: list[Problem]) -> Lexicon:
@@ -232,24 +257,30 @@ def _check_causes(
 
 
 def _check_currency(headers: list[RuleFile], today: dt.date, problems: list[Problem]) -> None:
+    """Past review-by dates and draft files are warnings (errors under ``lint --strict``)."""
     for header in headers:
         if header.review_by is not None and header.review_by < today:
+            due = f"review was due {header.review_by.isoformat()}"
+            problems.append(Problem(header.path, 0, "review_by", due, "warning", "review-due"))
+        if header.review_status == "draft":
             problems.append(
                 Problem(
                     header.path,
                     0,
-                    "review_by",
-                    f"review was due {header.review_by.isoformat()}",
+                    "review_status",
+                    "the rules of this file are a draft (not reviewed)",
                     "warning",
+                    "draft",
                 )
             )
 
 
 def _check_unused_citations(
     citations: dict[str, Citation], rules: list[Rule], causes: dict[str, Cause],
-    manifest: Manifest | None, problems: list[Problem], root: Path,
+    manifest: Manifest | None, texts: Texts, problems: list[Problem], root: Path,
 ) -> None:  # fmt: skip
     used = {c for r in rules for c in r.cite}
+    used |= {c for steps in texts.considerations.values() for s in steps for c in s.cite}
     used |= {
         c
         for cause in causes.values()
@@ -264,5 +295,6 @@ def _check_unused_citations(
                 cid,
                 "reference is not cited by any rule",
                 "warning",
+                "unused-reference",
             )
         )
