@@ -23,24 +23,26 @@ if TYPE_CHECKING:
     from engine.facts import FactSet
     from engine.kb.load import KnowledgeBase
 
-experta = import_experta()
+experta: Any = import_experta()
+_Fact: Any = experta.Fact
+_KnowledgeEngine: Any = experta.KnowledgeEngine
 
 NAME = "experta"
 
 
-class V(experta.Fact):  # type: ignore[misc]
+class V(_Fact):  # type: ignore[misc]
     """A value fact: fid, name, value."""
 
 
-class M(experta.Fact):  # type: ignore[misc]
+class M(_Fact):  # type: ignore[misc]
     """A membership fact: fid, kind, name and the timing fields."""
 
 
-class X(experta.Fact):  # type: ignore[misc]
+class X(_Fact):  # type: ignore[misc]
     """A medication course, once per agent (the drug and each of its classes)."""
 
 
-class _LeukodxEngine(experta.KnowledgeEngine):  # type: ignore[misc]
+class _LeukodxEngine(_KnowledgeEngine):  # type: ignore[misc]
     effects: dict[str, Any] = {}
 
     def leukodx_start(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import collections.abc
+import importlib
 import logging
 import threading
 from types import ModuleType
@@ -51,7 +52,7 @@ def import_experta() -> ModuleType:
 
         logging.basicConfig = _no_basic_config
         try:
-            import experta
+            module = importlib.import_module("experta")
         finally:
             logging.basicConfig = real
-    return experta
+    return module
