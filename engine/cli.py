@@ -125,6 +125,10 @@ COMMAND_MODULES: tuple[str, ...] = ("engine.batch_cli", "engine.service_cli")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         code: int = args.func(args)
         return code
