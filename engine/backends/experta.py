@@ -10,6 +10,7 @@ per knowledge base; each thread gets its own instance, reset between patients.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +43,34 @@ class X(_Fact):  # type: ignore[misc]
     """A medication course, once per agent (the drug and each of its classes)."""
 
 
+class _ExactRemovalStrategy(experta.strategies.DepthStrategy):  # type: ignore[misc]
+    """experta's depth strategy with a correct removal of withdrawn activations.
+
+    experta 1.9.4 removes a withdrawn activation by bisecting to the first activation with an
+    equal key and looking only there and at its two neighbours; with three or more activations
+    sharing a key (same salience, same facts) the withdrawn one can sit further right, stays on
+    the agenda and fires although its rule no longer matches (a ``not`` that became false). Found
+    by the experta/CLIPS equivalence property; see tests/regressions/test_experta_agenda_removal.
+    This version searches the whole run of equal keys.
+    """
+
+    def _update_agenda(self, agenda: Any, added: list[Any], removed: list[Any]) -> None:
+        activations = agenda.activations
+        for act in removed:
+            act.key = self.get_key(act)
+            low = bisect.bisect_left(activations, act)
+            high = bisect.bisect_right(activations, act)
+            for index in range(low, high):
+                if activations[index] == act:
+                    del activations[index]
+                    break
+        for act in added:
+            act.key = self.get_key(act)
+            bisect.insort(activations, act)
+
+
 class _LeukodxEngine(_KnowledgeEngine):  # type: ignore[misc]
+    __strategy__ = _ExactRemovalStrategy
     effects: dict[str, Any] = {}
 
     def leukodx_start(self) -> None:
