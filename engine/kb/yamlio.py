@@ -141,7 +141,7 @@ def load_yaml(path: str | Path) -> Any:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
         raise YamlError(str(p), 0, f"cannot read file: {exc}") from exc
     if p.suffix.lower() == ".json":
         return parse_json(text, str(p))
