@@ -1,0 +1,226 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Accuracy of a batch against the case files' ``expected`` and ``acceptable`` (contract 4).
+
+Everything is computed in one streaming pass over the result lines (:func:`summarize`), so memory
+does not grow with the number of cases; the lists of misses and errors are streamed again from
+the same lines when they are written out (:func:`iter_misses`, :func:`iter_errors`,
+:func:`write_summary`). The definitions of every figure are written into the summary itself
+(:data:`DEFINITIONS`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+DEFINITIONS: dict[str, str] = {
+    "n": "cases that carry 'expected' (including cases that ended in an error, which count as "
+         "misses everywhere)",
+    "hit": "a case is a hit at rank k when any of its expected causes is ranked k or better",
+    "top1": "hits at rank 1 / n",
+    "top3": "hits at rank 3 or better / n",
+    "mrr": "mean over n of 1/rank of the best-ranked expected cause (0 when none is ranked)",
+    "top1_acceptable": "cases whose rank-1 cause is in expected or acceptable / n; 'acceptable' "
+                       "is counted only here, never in top1, top3, mrr or the per-cause figures",
+    "recall_at_1": "per cause: hits at rank 1 among the cases that list it in expected",
+    "precision_at_1": "per cause: cases ranking it first that list it in expected / cases "
+                      "ranking it first",
+    "confusion": "rows: the expected cause (the one ranked first when it is a hit, else the "
+                 "first listed); columns: the rank-1 cause, or '(none)'; error cases left out",
+    "rank_distribution": "rank of the best-ranked expected cause; 'not ranked' when no expected "
+                         "cause is a candidate, 'error' when the case failed",
+}  # fmt: skip
+
+NONE = "(none)"
+
+
+@dataclass
+class Summary:
+    """The aggregate figures of a batch (the lists of misses and errors are streamed apart)."""
+
+    n_cases: int = 0
+    n_ok: int = 0
+    n_failed: int = 0
+    n: int = 0
+    hits1: int = 0
+    hits3: int = 0
+    hits1_acceptable: int = 0
+    reciprocal_sum: float = 0.0
+    misses: int = 0
+    knowledge_base: dict[str, Any] | None = None
+    support: Counter[str] = field(default_factory=Counter)
+    recalled: Counter[str] = field(default_factory=Counter)
+    predicted: Counter[str] = field(default_factory=Counter)
+    correct: Counter[str] = field(default_factory=Counter)
+    confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
+    ranks: Counter[str] = field(default_factory=Counter)
+
+    def ratio(self, hits: float) -> float | None:
+        return round(hits / self.n, 4) if self.n else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON-ready figures (without the misses and errors lists)."""
+        return {
+            "n": self.n, "n_cases": self.n_cases, "n_ok": self.n_ok, "n_failed": self.n_failed,
+            "top1": self.ratio(self.hits1), "top3": self.ratio(self.hits3),
+            "mrr": self.ratio(self.reciprocal_sum),
+            "top1_acceptable": self.ratio(self.hits1_acceptable),
+            "hits": {"top1": self.hits1, "top3": self.hits3,
+                     "top1_acceptable": self.hits1_acceptable, "misses": self.misses},
+            "per_cause": self.per_cause(), "confusion": self.confusion_table(),
+            "rank_distribution": dict(sorted(self.ranks.items(), key=lambda kv: _rank_key(kv[0]))),
+            "knowledge_base": self.knowledge_base, "definitions": DEFINITIONS,
+        }  # fmt: skip
+
+    def per_cause(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for cause in sorted(set(self.support) | set(self.predicted)):
+            support, predicted = self.support[cause], self.predicted[cause]
+            out[cause] = {
+                "support": support,
+                "recall_at_1": round(self.recalled[cause] / support, 4) if support else None,
+                "predicted_at_1": predicted,
+                "precision_at_1": round(self.correct[cause] / predicted, 4) if predicted else None,
+            }
+        return out
+
+    def confusion_table(self) -> dict[str, Any]:
+        rows = sorted({r for r, _ in self.confusion})
+        cols = sorted({c for _, c in self.confusion}, key=lambda c: (c == NONE, c))
+        return {"rows": rows, "columns": cols,
+                "counts": [[self.confusion[(r, c)] for c in cols] for r in rows]}
+
+
+def _rank_key(label: str) -> tuple[int, int]:
+    return (0, int(label)) if label.isdigit() else (1, 0 if label == "not ranked" else 1)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One result line as the metrics see it."""
+
+    record: dict[str, Any]
+    expected: tuple[str, ...]
+    acceptable: tuple[str, ...]
+    top1: str | None
+    rank: int | None  # best rank of an expected cause
+
+
+def score(record: dict[str, Any]) -> Scored:
+    expected = tuple(record.get("expected") or ())
+    acceptable = tuple(record.get("acceptable") or ())
+    candidates = (record.get("differential") or {}).get("candidates") or []
+    top1 = candidates[0]["cause"] if candidates else None
+    ranks = [c["rank"] for c in candidates if c["cause"] in expected]
+    return Scored(record, expected, acceptable, top1, min(ranks) if ranks else None)
+
+
+def iter_records(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The result lines of a batch output file, parsed one at a time."""
+    with Path(path).open("rb") as fh:
+        for raw in fh:
+            if raw.strip():
+                yield json.loads(raw)
+
+
+def summarize(records: Iterable[dict[str, Any]]) -> Summary:
+    """Aggregate figures over result records (one pass)."""
+    s = Summary()
+    for record in records:
+        _add(s, score(record))
+    return s
+
+
+def _add(s: Summary, sc: Scored) -> None:
+    s.n_cases += 1
+    ok = bool(sc.record.get("ok"))
+    s.n_ok += ok
+    s.n_failed += not ok
+    if ok and s.knowledge_base is None:
+        s.knowledge_base = sc.record["differential"].get("knowledge_base")
+    if not sc.expected:
+        return
+    s.n += 1
+    s.support.update(set(sc.expected))
+    if not ok:
+        s.ranks["error"] += 1
+        return
+    hit1 = sc.rank == 1
+    s.hits1 += hit1
+    s.misses += not hit1
+    s.hits3 += sc.rank is not None and sc.rank <= 3
+    s.reciprocal_sum += 1.0 / sc.rank if sc.rank else 0.0
+    s.hits1_acceptable += sc.top1 is not None and sc.top1 in (*sc.expected, *sc.acceptable)
+    s.ranks[str(sc.rank) if sc.rank else "not ranked"] += 1
+    if hit1:
+        s.recalled.update(set(sc.expected))
+    if sc.top1 is not None:
+        s.predicted[sc.top1] += 1
+        s.correct[sc.top1] += sc.top1 in sc.expected
+    row = sc.top1 if hit1 and sc.top1 is not None else sc.expected[0]
+    s.confusion[(row, sc.top1 or NONE)] += 1
+
+
+def iter_misses(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Successful cases with ``expected`` whose rank-1 cause is not expected."""
+    for record in records:
+        sc = score(record)
+        if record.get("ok") and sc.expected and sc.rank != 1:
+            yield {"id": record["id"], "source_file": record.get("source_file"),
+                   "expected": list(sc.expected), "top1": sc.top1, "rank": sc.rank}
+
+
+def iter_errors(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Cases that ended in an error, with the field and message."""
+    for record in records:
+        if not record.get("ok"):
+            error = record.get("error") or {}
+            yield {"id": record["id"], "source_file": record.get("source_file"),
+                   "field": error.get("field"), "message": error.get("message")}
+
+
+def write_summary(summary: Summary, results: str | Path, out: TextIO) -> None:
+    """The summary JSON: the figures, then the misses and errors streamed from ``results``."""
+    head = json.dumps(summary.as_dict(), indent=2, ensure_ascii=False)
+    out.write(head[: head.rstrip().rfind("}")].rstrip() + ',\n  "misses": [')
+    _write_list(iter_misses(iter_records(results)), out)
+    out.write('],\n  "errors": [')
+    _write_list(iter_errors(iter_records(results)), out)
+    out.write("]\n}\n")
+
+
+def _write_list(items: Iterable[dict[str, Any]], out: TextIO) -> None:
+    for i, item in enumerate(items):
+        out.write(("," if i else "") + "\n    " + json.dumps(item, ensure_ascii=False))
+
+
+def pct(value: float | None) -> str:
+    """A ratio as a percentage for people ('-' when there is nothing to divide by)."""
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def format_summary(summary: Summary, *, max_misses: int = 10,
+                   misses: Iterable[dict[str, Any]] = ()) -> str:
+    """A plain-text table of the figures (for the terminal)."""
+    d = summary.as_dict()
+    lines = [f"cases {d['n_cases']}: {d['n_ok']} ok, {d['n_failed']} failed; "
+             f"{d['n']} with expected causes",
+             f"top-1 {pct(d['top1'])}  top-3 {pct(d['top3'])}  MRR "
+             f"{'-' if d['mrr'] is None else format(d['mrr'], '.3f')}  top-1 incl. acceptable "
+             f"{pct(d['top1_acceptable'])}"]
+    if d["per_cause"]:
+        lines += ["", f"{'cause':32} {'n':>5} {'recall@1':>9} {'ranked 1st':>10} "
+                      f"{'precision@1':>11}"]
+        for cause, row in d["per_cause"].items():
+            lines.append(f"{cause:32} {row['support']:>5} {pct(row['recall_at_1']):>9} "
+                         f"{row['predicted_at_1']:>10} {pct(row['precision_at_1']):>11}")
+    shown = [m for _, m in zip(range(max_misses), misses, strict=False)]
+    if shown:
+        lines += ["", f"misses (first {len(shown)} of {summary.misses}):"]
+        lines += [f"  {m['id']}: expected {', '.join(m['expected'])}; rank 1 {m['top1'] or NONE}; "
+                  f"expected at rank {m['rank'] or 'not ranked'}" for m in shown]
+    return "\n".join(lines)

@@ -1,0 +1,27 @@
+# SPDX-License-Identifier: Apache-2.0
+"""engine.batch_dask on a real LocalCluster: a crashing or hanging case costs only itself."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+
+from tests.conftest import MINI_KB
+from tests.unit.test_batch_support import Misbehaving, patient
+
+pytest.importorskip("distributed")
+
+
+def test_crash_and_hang_on_dask_cost_their_case_only() -> None:
+    from engine.batch_dask import DaskRunner
+
+    ids = ["a", "crash", "b", "hang", "c", "d"]
+    tasks = [(i, {**patient(i), "id": case_id}) for i, case_id in enumerate(ids)]
+    runner = DaskRunner(partial(Misbehaving, str(MINI_KB), "experta"), workers=2, timeout=3.0,
+                        chunk_size=2, scheduler=None)
+    outcomes = {o.seq: o for o in runner.run(iter(tasks))}
+    assert sorted(outcomes) == list(range(len(ids)))
+    assert outcomes[1].field == "(crash)" and not outcomes[1].ok
+    assert outcomes[3].field == "(timeout)" and "3 s" in outcomes[3].message
+    assert all(outcomes[i].ok for i in (0, 2, 4, 5))

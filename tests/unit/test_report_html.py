@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: Apache-2.0
+"""engine.report_batch, engine.report_patient, engine.charts: content, escaping, thresholds."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import charts
+from engine.api import diagnose
+from engine.batch_io import CaseError, CaseInput, error_record, ok_record
+from engine.metrics import iter_records, summarize
+from engine.report_batch import write_batch_report
+from engine.report_patient import patient_report, thresholds
+from tests.unit.test_batch_support import patient
+
+EVIL = "<script>alert(1)</script>"
+
+
+def make_results(path: Path, kb: Any) -> Path:
+    """A small batch output: hits, a miss with a hostile id, an error."""
+    cases = [({**patient(1)}, ("clozapine_induced",)),
+             ({**patient(2), "id": EVIL}, ("tki_myelosuppression",)),
+             ({**patient(3, anc=0.9)}, ("clozapine_induced",))]
+    lines = []
+    for data, expected in cases:
+        case = CaseInput(str(data["id"]), "in.jsonl", 1, data, expected)
+        lines.append(ok_record(case, diagnose(data, kb=kb).to_json(indent=None)))
+    lines.append(error_record(CaseInput("broken", "in.jsonl", 4, None, ("sle",)),
+                              CaseError("labs[0].unit", "unknown unit <b>")))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture()
+def batch_html(tmp_path: Path, mini_kb: Any) -> tuple[str, dict[str, Any]]:
+    results = make_results(tmp_path / "r.jsonl", mini_kb)
+    summary = summarize(iter_records(results))
+    buf = io.StringIO()
+    write_batch_report(summary, results, buf)
+    return buf.getvalue(), summary.as_dict()
+
+
+def test_batch_report_shows_the_summary_numbers(batch_html: tuple[str, dict[str, Any]]) -> None:
+    html, d = batch_html
+    for key in ("n", "top1", "top3", "mrr", "top1_acceptable", "n_failed"):
+        shown = re.search(rf'data-metric="{key}" data-value="([^"]*)"', html)
+        assert shown is not None and shown.group(1) == str(d[key]), key
+    for name in ("per-cause", "confusion", "ranks"):
+        assert f'data-chart="{name}"' in html
+    assert html.count('data-role="disclaimer"') == 2
+
+
+def test_batch_report_escapes_text_and_links_misses(batch_html: tuple[str, dict[str, Any]]) -> None:
+    html, _ = batch_html
+    assert EVIL not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "unknown unit &lt;b&gt;" in html
+    assert '<a href="#case-0">' in html and 'id="case-0"' in html
+    assert "<script" not in html.lower()
+    assert "http-equiv=\"Content-Security-Policy\"" in html
+
+
+def test_patient_report_thresholds_come_from_the_knowledge_base(mini_kb: Any) -> None:
+    anc = thresholds(mini_kb, "anc")
+    assert [(ln.value, ln.text) for ln in anc] == [
+        (1.5, "LLN (anc_lln)"), (0.5, "neutropenia_severity severe")]
+    assert [ln.value for ln in thresholds(mini_kb, "anc", duffy_null=True)] == [1.21, 0.5]
+    assert [ln.value for ln in thresholds(mini_kb, "wbc")] == [4.0]
+    assert thresholds(mini_kb, "platelets") == []
+
+
+def test_patient_report_page(mini_kb: Any) -> None:
+    data = {**patient(7), "id": EVIL, "findings": ["fever"],
+            "labs": [*patient(7)["labs"],
+                     {"test": "anc", "value": 2.5, "unit": "10^9/L", "date": "2025-01-01"},
+                     {"test": "platelets", "value": 90, "unit": "10^9/L", "date": "2025-02-20"}]}
+    html = patient_report(data, kb=mini_kb)
+    assert EVIL not in html and "<script" not in html.lower()
+    for chart in ("timeline-wbc", "timeline-anc", "timeline-platelets", "medications"):
+        assert f'data-chart="{chart}"' in html
+    assert 'class="threshold"' in html and 'data-value="0.5"' in html
+    assert html.index('data-role="alert"') < html.index("timeline-anc") < html.index("Ranked")
+    assert 'data-role="evidence-for"' in html and '<details class="chain">' in html
+    assert "https://dailymed.nlm.nih.gov/" in html and 'id="p-ref-1"' in html
+    assert "not a medical device" in html
+
+
+def test_patient_report_without_dated_results(mini_kb: Any) -> None:
+    html = patient_report({"wbc": 2.0, "anc": 0.4}, kb=mini_kb)
+    assert 'data-chart="timeline-anc"' in html  # shorthand: one result dated today
+
+
+def test_citation_links_are_made_only_for_http() -> None:
+    from engine.differential import Citation
+    from engine.report_html import citation_html
+
+    c = Citation(id="x", kind="cohort", title="T <i>", pmid="123", doi="10.1/x")
+    html = citation_html(c)
+    assert 'href="https://pubmed.ncbi.nlm.nih.gov/123/"' in html
+    assert 'href="https://doi.org/10.1/x"' in html and "T &lt;i&gt;" in html
+    js = citation_html(Citation(id="y", kind="cohort", title="t", url="javascript:alert(1)"))
+    assert "href" not in js
+
+
+def test_charts_carry_their_numbers() -> None:
+    svg = charts.hbar_chart("c", "label", [("a", 0.25, "(4)"), ("b", None, "")])
+    assert 'data-value="0.2500"' in svg and "n/a" in svg
+    heat = charts.heatmap("h", "l", ["r"], ["c1", "c2"], [[0, 3]])
+    assert heat.count('class="cell"') == 2 and 'data-value="3"' in heat
+    assert charts.vbar_chart("v", "l", [("1", 5)]).count('class="bar"') == 1
+
+
+def test_patient_report_from_a_fhir_bundle(mini_kb: Any) -> None:
+    from tests.conftest import ROOT
+
+    bundle = ROOT / "examples" / "fhir" / "clozapine-patient-bundle.json"
+    if not bundle.exists():
+        pytest.skip("no FHIR example bundle")
+    html = patient_report(bundle, kb=mini_kb)
+    assert 'data-chart="timeline-anc"' in html and 'data-chart="medications"' in html
