@@ -1,0 +1,355 @@
+# SPDX-License-Identifier: Apache-2.0
+"""CDS Hooks cards from a :class:`~engine.differential.Differential` (CDS Hooks 2.0, "Card").
+
+* every alert becomes a card whose indicator is the alert's level in the knowledge base
+  (``critical`` alerts -> ``critical`` cards);
+* the ranked differential becomes one ``warning`` card (when an alert of level ``warning`` or
+  ``critical`` fired) or ``info`` card, whose summary names the top cause;
+* a drafted medication order that the knowledge base's rules connect with the current counts
+  becomes one card (:func:`order_card`).
+
+:func:`services` builds the discovery entries: the prefetch templates take their LOINC codes from
+the FHIR terminology data and the order-select description lists the drugs and classes that the
+knowledge base's rules name.
+
+Each card's ``detail`` is GitHub-flavoured Markdown in which every statement carries numbered
+markers that link to its source (PubMed, DOI, PMC or the label URL), followed by the numbered
+reference list and the decision-support disclaimer. ``source`` names the knowledge base and
+version and links to the card's main citation. Pure functions: nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from engine.cds_models import INDICATOR_ORDER, SUMMARY_LIMIT, Card, Indicator, Service, Source
+from engine.differential import (
+    DISCLAIMER,
+    Alert,
+    Candidate,
+    Citation,
+    Differential,
+    Evidence,
+    FactRef,
+)
+from engine.fhir_terms import Terminology
+from engine.kb.load import KnowledgeBase
+from engine.kb.schema import AddEvidence, RaiseAlert, Rule
+
+TOP_CAUSES = 3  # causes shown in the differential card
+MAX_FOR, MAX_AGAINST, MAX_NEXT = 3, 2, 3  # evidence and next steps shown per cause
+
+_INDICATORS: dict[str, Indicator] = {"info": "info", "warning": "warning", "critical": "critical"}
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
+
+PATIENT_VIEW, ORDER_SELECT = "leukodx-patient-view", "leukodx-order-select"
+HOOKS = {PATIENT_VIEW: "patient-view", ORDER_SELECT: "order-select"}
+#: Contract tests whose Observations are prefetched (the LOINC codes come from the terminology).
+PREFETCH_TESTS = ("wbc", "anc", "alc", "hemoglobin", "platelets", "mcv", "vitamin_b12")
+_PID = "{{context.patientId}}"
+
+
+@dataclass(frozen=True)
+class PrefetchKey:
+    """One prefetch template; a missing ``required`` key makes the service answer 412."""
+
+    key: str
+    template: str
+    required: bool
+    purpose: str
+
+
+def prefetch_keys(terms: Terminology) -> tuple[PrefetchKey, ...]:
+    """The prefetch templates of both services (R4 search syntax, newest first)."""
+    loinc = terms.systems["loinc"]
+    codes = sorted((c for c, t in terms.tests.items() if t in PREFETCH_TESTS),
+                   key=lambda c: PREFETCH_TESTS.index(terms.tests[c]))  # stable: file order
+    labs = ",".join(f"{loinc}|{code}" for code in codes)
+    return (
+        PrefetchKey("patient", f"Patient/{_PID}", True, "age and sex"),
+        PrefetchKey("labs", f"Observation?patient={_PID}&code={labs}&_sort=-date&_count=200",
+                    True, "blood counts"),
+        PrefetchKey("temperature", f"Observation?patient={_PID}&code={loinc}|"
+                    f"{terms.fever_loinc}&_sort=-date&_count=20", False, "body temperature"),
+        PrefetchKey("medications", f"MedicationRequest?patient={_PID}", True, "medication orders"),
+        PrefetchKey("medicationStatements", f"MedicationStatement?patient={_PID}", False,
+                    "medications taken"),
+        PrefetchKey("conditions", f"Condition?patient={_PID}", True, "conditions and findings"),
+    )  # fmt: skip
+
+
+def drug_rules(kb: KnowledgeBase, agents: Sequence[str]) -> frozenset[str]:
+    """Ids of the alert and evidence rules that name one of ``agents`` (a drug or its classes)."""
+    wanted = set(agents)
+    return frozenset(r.id for r in kb.rules if _relevant(r) and _named(r) & wanted)
+
+
+def _relevant(rule: Rule) -> bool:
+    return isinstance(rule.then, (RaiseAlert, AddEvidence))
+
+
+def _named(rule: Rule) -> set[str]:
+    return {lit.atom.name for branch in rule.branches for lit in branch
+            if lit.atom.kind == "medication" and not lit.negated}
+
+
+def services(kb: KnowledgeBase, terms: Terminology) -> list[Service]:
+    """The discovery entries of the two services."""
+    prefetch = {k.key: k.template for k in prefetch_keys(terms)}
+    agents = sorted({a for r in kb.rules if _relevant(r) for a in _named(r)})
+    return [
+        Service(hook="patient-view", id=PATIENT_VIEW, prefetch=prefetch,
+                title="Leukopenia and neutropenia differential (leukodx)",
+                description="Ranks the causes of a low white cell or neutrophil count from the "
+                "prefetched counts, medications and conditions, with urgent alerts (e.g. febrile "
+                "neutropenia) as separate cards; every statement links to its published source."),
+        Service(hook="order-select", id=ORDER_SELECT, prefetch=prefetch,
+                title="Drug order check against the blood count (leukodx)",
+                description="Checks a selected draft MedicationRequest against the patient's "
+                "latest counts, for the drugs and drug classes the knowledge base's rules name: "
+                + ", ".join(a.replace("_", " ") for a in agents) + "."),
+    ]  # fmt: skip
+
+
+def citation_url(c: Citation) -> str | None:
+    """The web address of a reference: PubMed, else DOI, else PMC, else its URL."""
+    if c.pmid:
+        return f"https://pubmed.ncbi.nlm.nih.gov/{c.pmid}/"
+    if c.doi:
+        return _safe(f"https://doi.org/{c.doi}")
+    if c.pmcid:
+        return f"https://www.ncbi.nlm.nih.gov/pmc/articles/{c.pmcid}/"
+    return _safe(c.url) if c.url else None
+
+
+def _safe(url: str) -> str:
+    """A URL that cannot end a Markdown link or autolink early."""
+    for char, code in ((" ", "%20"), ("(", "%28"), (")", "%29"), ("<", "%3C"), (">", "%3E")):
+        url = url.replace(char, code)
+    return url
+
+
+def md(text: str) -> str:
+    """Plain text made safe for Markdown (special characters escaped, whitespace collapsed)."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def fit(text: str, limit: int = SUMMARY_LIMIT - 1) -> str:
+    """``text`` on one line, cut at a word boundary with an ellipsis when longer than ``limit``."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:-(")
+    return cut + "…"
+
+
+class References:
+    """Numbers citations in order of first use; markers link straight to the source."""
+
+    def __init__(self, citations: Sequence[Citation]) -> None:
+        self._by_id = {c.id: c for c in citations}
+        self.order: list[str] = []
+
+    def mark(self, ids: Sequence[str]) -> str:
+        marks = []
+        for cid in ids:
+            if cid not in self._by_id:
+                continue
+            if cid not in self.order:
+                self.order.append(cid)
+            number = self.order.index(cid) + 1
+            url = citation_url(self._by_id[cid])
+            marks.append(f"[[{number}]]({url})" if url else f"\\[{number}\\]")
+        return (" " + "".join(marks)) if marks else ""
+
+    def main_url(self, ids: Sequence[str]) -> str | None:
+        """The link of the first resolvable citation in ``ids``."""
+        for cid in ids:
+            if cid in self._by_id:
+                return citation_url(self._by_id[cid])
+        return None
+
+    def markdown(self) -> str:
+        lines = ["**References**", ""]
+        for number, cid in enumerate(self.order, start=1):
+            lines.append(f"{number}. {_reference(self._by_id[cid])}")
+        return "\n".join(lines)
+
+
+def _reference(c: Citation) -> str:
+    parts = [md(p).rstrip(".") for p in (c.authors, c.title) if p]
+    year = c.year if c.year and str(c.year) not in (c.source or "") else None
+    where = ", ".join(md(str(p)) for p in (c.source, year) if p)
+    if c.label_section:
+        where += f"{', ' if where else ''}section {md(c.label_section)}"
+    links = []
+    if c.pmid:
+        links.append(f"[PMID {md(c.pmid)}](https://pubmed.ncbi.nlm.nih.gov/{c.pmid}/)")
+    if c.doi:
+        links.append(f"[doi:{md(c.doi)}]({_safe('https://doi.org/' + c.doi)})")
+    if c.pmcid:
+        links.append(f"[{md(c.pmcid)}](https://www.ncbi.nlm.nih.gov/pmc/articles/{c.pmcid}/)")
+    if c.url and not (c.pmid or c.doi or c.pmcid):
+        links.append(f"<{_safe(c.url)}>")
+    text = ". ".join([*parts, *([where.rstrip(".")] if where else [])])
+    return f"{text}. {' · '.join(links)} ({md(c.kind.replace('_', ' '))})"
+
+
+@dataclass(frozen=True)
+class DrugFindings:
+    """What the knowledge base says about one drafted drug, given the current counts."""
+
+    drug: str  # the generic name (or the name as ordered when unknown)
+    alerts: tuple[Alert, ...]  # alerts whose rules name the drug or one of its classes
+    evidence: tuple[tuple[Candidate, Evidence], ...]  # evidence items whose rules name it
+    other_alerts: tuple[Alert, ...]  # every other alert that fired
+
+    @classmethod
+    def of(cls, d: Differential, drug: str, rules: frozenset[str]) -> DrugFindings:
+        """Split ``d`` into what the rules in ``rules`` (the drug's rules) found and the rest."""
+        return cls(
+            drug=drug,
+            alerts=tuple(a for a in d.alerts if a.rule_id in rules),
+            evidence=tuple((c, e) for c in d.candidates
+                           for e in (*c.evidence_for, *c.evidence_against) if e.rule_id in rules),
+            other_alerts=tuple(a for a in d.alerts if a.rule_id not in rules),
+        )  # fmt: skip
+
+    @property
+    def risky(self) -> bool:
+        return bool(self.alerts) or any(e.weight > 0 for _, e in self.evidence)
+
+
+def alert_card(d: Differential, alert: Alert) -> Card:
+    """One alert: indicator = the alert's level; summary = the head of its message."""
+    refs = References(d.citations)
+    body = [
+        f"**{md(alert.level.capitalize())} alert** (rule `{alert.rule_id}`): "
+        f"{md(alert.statement)}{refs.mark(alert.citations)}",
+        f"{md(alert.message)}{refs.mark(alert.citations)}",
+        _facts_block("Patient facts used", alert.facts),
+    ]
+    return _card(d, _alert_summary(alert), indicator(alert.level), body, refs, alert.citations)
+
+
+def differential_card(d: Differential, not_prefetched: Sequence[str] = ()) -> Card | None:
+    """The ranked differential as one card naming the top cause; None without candidates."""
+    top = d.top
+    if top is None:
+        return None
+    refs = References(d.citations)
+    n = len(d.candidates)
+    others = f" ({n - 1} other cause{'s' if n > 2 else ''} ranked below)" if n > 1 else ""
+    summary = fit(f"Top-ranked cause of the low count: {top.label}{others}")
+    body = [f"leukodx ranked {n} candidate cause{'s' if n != 1 else ''} as of {d.as_of}; "
+            f"the top {min(n, TOP_CAUSES)} with their key evidence:"]
+    for cand in d.candidates[:TOP_CAUSES]:
+        body.append(_candidate_block(cand, refs, next_steps=cand is top))
+    body.append(_findings_block(d, refs))
+    if not_prefetched:
+        absent = md(", ".join(not_prefetched))
+        body.append(f"Not prefetched by the EHR, so not considered: {absent}.")
+    urgent = any(a.level in ("warning", "critical") for a in d.alerts)
+    level: Indicator = "warning" if urgent else "info"
+    best = max(top.evidence_for, key=lambda e: e.weight, default=None)
+    return _card(d, summary, level, body, refs, best.citations if best else ())
+
+
+def order_card(d: Differential, found: DrugFindings) -> Card:
+    """A drafted order the knowledge base flags, given the current counts (order-select)."""
+    refs = References(d.citations)
+    alerts = sorted(found.alerts, key=lambda a: -_rank(a.level))
+    level: Indicator = indicator(alerts[0].level) if alerts else "warning"
+    head = _alert_summary(alerts[0]) if alerts else (
+        f"the current counts match {len(found.evidence)} knowledge-base rule(s) for this drug")
+    summary = fit(f"Order for {found.drug}: {head[0].lower()}{head[1:]}")
+    lines = [f"- **{md(a.level.capitalize())}**: {md(a.message)}{refs.mark(a.citations)}"
+             for a in alerts]
+    lines += [f"- Evidence {'for' if e.weight > 0 else 'against'} *{md(c.label)}* "
+              f"({e.weight:+g}): {md(e.statement)}{refs.mark(e.citations)}"
+              for c, e in found.evidence]
+    body = [f"The draft order for **{md(found.drug)}** was added as an active medication "
+            f"starting {d.as_of} and checked against the patient's latest counts.",
+            "\n".join(lines)]
+    if found.other_alerts:
+        body.append("**Other alerts for this patient**\n" + "\n".join(
+            f"- **{md(a.level.capitalize())}**: {md(a.statement)}{refs.mark(a.citations)}"
+            for a in found.other_alerts))
+    facts = {f.id: f for a in found.alerts for f in a.facts}
+    facts.update({f.id: f for _, e in found.evidence for f in e.facts})
+    body.append(_facts_block("Patient facts used", list(facts.values())))
+    cites = [c for a in alerts for c in a.citations]
+    cites += [c for _, e in found.evidence for c in e.citations]
+    return _card(d, summary, level, body, refs, cites)
+
+
+def notice_card(kb: KnowledgeBase, summary: str, text: str) -> Card:
+    """An ``info`` card without a differential (e.g. an order that cannot be checked)."""
+    return Card(uuid=str(uuid.uuid4()), summary=fit(summary), indicator="info",
+                detail=f"{md(text)}\n\n*{md(DISCLAIMER)}*",
+                source=Source(label=f"{kb.name} {kb.version}"))
+
+
+def _card(d: Differential, summary: str, level: Indicator, body: list[str], refs: References,
+          main: Sequence[str]) -> Card:  # fmt: skip
+    parts = [p for p in body if p]
+    if refs.order:
+        parts.append(refs.markdown())
+    parts.append(f"*{md(d.disclaimer)}*")
+    kb = d.knowledge_base
+    source = Source(label=f"{kb.name} {kb.version}", url=refs.main_url(main))
+    return Card(uuid=str(uuid.uuid4()), summary=fit(summary), detail="\n\n".join(parts),
+                indicator=level, source=source)
+
+
+def _rank(level: str) -> int:
+    return INDICATOR_ORDER.index(level) if level in INDICATOR_ORDER else 1
+
+
+def indicator(level: str) -> Indicator:
+    """A knowledge-base alert level as a card indicator (an unknown level counts as warning)."""
+    return _INDICATORS.get(level, "warning")
+
+
+def _alert_summary(alert: Alert) -> str:
+    """The head of the alert's message (up to its first colon), plus the numbers it used."""
+    message = " ".join(alert.message.split())
+    head = message.split(": ", 1)[0] if ": " in message else message.split(". ", 1)[0]
+    values = [f"{f.name} = {f.value:g}" for f in alert.facts
+              if isinstance(f.value, (int, float)) and not isinstance(f.value, bool)]
+    text = f"{fit(head, 110)} ({'; '.join(values)})" if values else head
+    return fit(text.rstrip(". "))
+
+
+def _candidate_block(cand: Candidate, refs: References, *, next_steps: bool) -> str:
+    lines = [f"**{cand.rank}. {md(cand.label)}** (score {cand.score:+.2f})"]
+    strongest = sorted(cand.evidence_for, key=lambda e: -e.weight)[:MAX_FOR]
+    against = sorted(cand.evidence_against, key=lambda e: e.weight)[:MAX_AGAINST]
+    for label, items in (("For", strongest), ("Against", against)):
+        lines += [f"- {label} ({e.weight:+g}): {md(e.statement)}{refs.mark(e.citations)}"
+                  for e in items]
+    if next_steps:
+        lines += [f"- Next step: {md(s.text)}{refs.mark(s.citations)}"
+                  for s in cand.next_steps[:MAX_NEXT]]
+    return "\n".join(lines)
+
+
+def _findings_block(d: Differential, refs: References) -> str:
+    lines = ["**Derived findings**"]
+    for f in d.findings:
+        how = refs.mark(f.citations) if f.citations else f" ({md(f.statement)})"
+        lines.append(f"- {md(f.fact.replace('_', ' '))}: {md(str(f.value))}{how}")
+    return "\n".join(lines) if len(lines) > 1 else ""
+
+
+def _facts_block(title: str, facts: Sequence[FactRef]) -> str:
+    if not facts:
+        return ""
+    lines = [f"**{title}**"]
+    for f in facts:
+        value = "" if f.value is True else f" = {md(str(f.value))}"
+        lines.append(f"- {md(f.name)}{value}: {md(f.how)}")
+    return "\n".join(lines)

@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: Apache-2.0
+"""engine.cds: cards from a Differential (summary length, indicators, linked sources, disclaimer).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from engine import cds  # noqa: E402
+from engine.api import diagnose  # noqa: E402
+from engine.differential import Citation, Differential  # noqa: E402
+from tests.conftest import ROOT  # noqa: E402
+from tests.service.conftest import check_card  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def clozapine() -> Differential:
+    bundle = json.loads((ROOT / "examples" / "fhir" / "clozapine-patient-bundle.json").read_text())
+    return diagnose(bundle)
+
+
+def label(d: Differential) -> str:
+    return f"{d.knowledge_base.name} {d.knowledge_base.version}"
+
+
+def test_fit_keeps_short_text_and_cuts_long_text_at_a_word() -> None:
+    assert cds.fit("  a  short\ntext ") == "a short text"
+    long = "word " * 60
+    cut = cds.fit(long)
+    assert len(cut) <= 139 and cut.endswith("…") and cut[:-1].endswith("word")
+
+
+def test_markdown_is_escaped() -> None:
+    assert cds.md("ANC < 0.5 *x* [1] a_b") == "ANC \\< 0.5 \\*x\\* \\[1\\] a\\_b"
+
+
+@pytest.mark.parametrize(("fields", "url"), [
+    ({"pmid": "1", "doi": "10.1/x"}, "https://pubmed.ncbi.nlm.nih.gov/1/"),
+    ({"doi": "10.1/a(b)"}, "https://doi.org/10.1/a%28b%29"),
+    ({"pmcid": "PMC9"}, "https://www.ncbi.nlm.nih.gov/pmc/articles/PMC9/"),
+    ({"url": "https://x.org/a b"}, "https://x.org/a%20b"),
+])  # fmt: skip
+def test_citation_url_prefers_pubmed_then_doi_then_pmc_then_url(fields: dict[str, Any],
+                                                                url: str) -> None:
+    assert cds.citation_url(Citation(id="c", kind="cohort", title="t", **fields)) == url
+
+
+def test_reference_markers_number_in_order_of_use() -> None:
+    refs = cds.References([Citation(id="a", kind="cohort", title="A", pmid="1"),
+                           Citation(id="b", kind="cohort", title="B", url="https://b.org")])
+    assert refs.mark(["b", "a", "missing"]) == (" [[1]](https://b.org)"
+                                                "[[2]](https://pubmed.ncbi.nlm.nih.gov/1/)")
+    assert refs.mark([]) == ""
+    assert refs.main_url(["missing", "a"]) == "https://pubmed.ncbi.nlm.nih.gov/1/"
+    text = refs.markdown()
+    assert "1. B. <https://b.org> (cohort)" in text and "[PMID 1]" in text
+
+
+def test_every_alert_becomes_a_card_at_its_level(clozapine: Differential) -> None:
+    assert clozapine.alerts
+    for alert in clozapine.alerts:
+        card = check_card(cds.alert_card(clozapine, alert).model_dump(exclude_none=True),
+                          label(clozapine))
+        assert card.indicator == cds.indicator(alert.level)
+        assert alert.rule_id in (card.detail or "")
+
+
+def test_differential_card_names_the_top_cause_even_when_long(clozapine: Differential) -> None:
+    top = clozapine.candidates[0]
+    card = cds.differential_card(clozapine, ["temperature"])
+    assert card is not None and top.label in card.summary
+    assert "Not prefetched" in (card.detail or "") and card.indicator == "warning"
+    check_card(card.model_dump(exclude_none=True), label(clozapine))
+    renamed = top.model_copy(update={"label": "A very long cause label " * 8})
+    long = clozapine.model_copy(update={"candidates": [renamed, *clozapine.candidates[1:]]})
+    card = cds.differential_card(long)
+    assert card is not None and len(card.summary) < 140 and card.summary.endswith("…")
+
+
+def test_no_candidates_no_differential_card(clozapine: Differential) -> None:
+    assert cds.differential_card(clozapine.model_copy(update={"candidates": []})) is None
+    quiet = clozapine.model_copy(update={"alerts": []})
+    card = cds.differential_card(quiet)
+    assert card is not None and card.indicator == "info"
+
+
+def test_order_card_from_evidence_alone(clozapine: Differential) -> None:
+    top = clozapine.candidates[0]
+    found = cds.DrugFindings("somedrug", (), tuple((top, e) for e in top.evidence_for), ())
+    assert found.risky
+    card = cds.order_card(clozapine, found)
+    assert card.indicator == "warning" and "somedrug" in card.summary
+    check_card(card.model_dump(exclude_none=True), label(clozapine))
+    assert not cds.DrugFindings("x", (), (), tuple(clozapine.alerts)).risky
+
+
+def test_indicator_and_notice_card() -> None:
+    assert [cds.indicator(x) for x in ("info", "critical", "odd")] == ["info", "critical",
+                                                                        "warning"]
+    from engine.kb.load import load_knowledge_base
+
+    kb = load_knowledge_base()
+    card = cds.notice_card(kb, "Nothing to check", "No counts on file.")
+    assert card.indicator == "info" and card.source.label == f"{kb.name} {kb.version}"
+    check_card(card.model_dump(exclude_none=True), f"{kb.name} {kb.version}")

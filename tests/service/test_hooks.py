@@ -1,0 +1,165 @@
+# SPDX-License-Identifier: Apache-2.0
+"""engine.service.Hooks without HTTP: prefetch rules, draft orders, the knowledge-base notion of a
+risky drug, and the discovery entries built from the terminology and the rules."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from engine import cds  # noqa: E402
+from engine.cds_models import CdsRequest  # noqa: E402
+from engine.errors import InputError  # noqa: E402
+from engine.fhir_terms import load_terminology  # noqa: E402
+from engine.kb.load import load_knowledge_base  # noqa: E402
+from engine.service import Hooks, PrefetchMissing, ServiceSettings  # noqa: E402
+from tests.service.conftest import load_example  # noqa: E402
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+TODAY = dt.date(2025, 10, 1)
+
+
+@pytest.fixture(scope="module")
+def hooks() -> Hooks:
+    return Hooks(load_knowledge_base(), ServiceSettings(today=lambda: TODAY))
+
+
+def order_select(**context: Any) -> dict[str, Any]:
+    request = load_example("order-select-clozapine.json")
+    request["context"].update(context)
+    return request
+
+
+def draft(code: str | None, text: str, rid: str = "d1", **extra: Any) -> dict[str, Any]:
+    concept: dict[str, Any] = {"text": text}
+    if code:
+        concept["coding"] = [{"system": RXNORM, "code": code}]
+    resource = {"resourceType": "MedicationRequest", "id": rid, "status": "draft",
+                "intent": "order", "medicationCodeableConcept": concept,
+                "subject": {"reference": "Patient/ra-felty-01"}}
+    resource.update(extra)
+    return resource
+
+
+def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "collection",
+            "entry": [{"resource": r} for r in resources]}
+
+
+def call(hooks: Hooks, service: str, body: dict[str, Any]) -> list[Any]:
+    return hooks.call(service, CdsRequest.model_validate(body)).cards
+
+
+def test_prefetch_templates_come_from_the_terminology() -> None:
+    terms = load_terminology()
+    keys = {k.key: k for k in cds.prefetch_keys(terms)}
+    assert {k for k, v in keys.items() if v.required} == {"patient", "labs", "medications",
+                                                           "conditions"}
+    query = dict(part.split("=", 1) for part in keys["labs"].template.split("?")[1].split("&"))
+    listed = {coding.split("|")[1] for coding in query["code"].split(",")}
+    assert listed == {c for c, test in terms.tests.items() if test in cds.PREFETCH_TESTS}
+    assert query["_sort"] == "-date"
+    assert terms.fever_loinc in keys["temperature"].template
+    assert all("{{context.patientId}}" in k.template for k in keys.values())
+
+
+def test_order_select_description_lists_the_drugs_the_rules_name(hooks: Hooks) -> None:
+    order = next(s for s in hooks.services.services if s.hook == "order-select")
+    for agent in ("clozapine", "thiopurine", "tki"):
+        assert agent in order.description
+        assert cds.drug_rules(hooks.kb, [agent])
+    assert not cds.drug_rules(hooks.kb, ["no-such-drug"])
+
+
+def test_missing_optional_prefetch_is_reported_in_the_card(hooks: Hooks) -> None:
+    cards = call(hooks, cds.PATIENT_VIEW, load_example("patient-view.json"))
+    assert "temperature" in (cards[-1].detail or "")
+
+
+def test_missing_required_prefetch_raises_412(hooks: Hooks) -> None:
+    body = load_example("patient-view.json")
+    body["prefetch"].pop("conditions")
+    with pytest.raises(PrefetchMissing) as exc:
+        call(hooks, cds.PATIENT_VIEW, body)
+    assert exc.value.missing == ["conditions"] and "conditions" in str(exc.value)
+
+
+def test_selected_drafts_only(hooks: Hooks) -> None:
+    body = order_select(selections=["MedicationRequest/something-else"])
+    assert call(hooks, cds.ORDER_SELECT, body) == []
+    body = order_select()
+    body["context"].pop("selections")  # no selections: every draft order counts
+    assert len(call(hooks, cds.ORDER_SELECT, body)) == 1
+
+
+def test_a_draft_by_medication_reference_is_resolved(hooks: Hooks) -> None:
+    medication = {"resourceType": "Medication", "id": "m1",
+                  "code": {"coding": [{"system": RXNORM, "code": "2626"}]}}
+    order = draft(None, "", medicationReference={"reference": "Medication/m1"})
+    order.pop("medicationCodeableConcept")
+    body = order_select(draftOrders=bundle(order, medication), selections=[])
+    cards = call(hooks, cds.ORDER_SELECT, body)
+    assert len(cards) == 1 and cards[0].indicator in ("warning", "critical")
+
+
+@pytest.mark.parametrize("order", [
+    draft(None, "paracetamol 500 mg"),  # not in the lexicon: no rules
+    draft(None, ""),  # no drug at all
+])  # fmt: skip
+def test_drugs_without_rules_get_no_card(hooks: Hooks, order: dict[str, Any]) -> None:
+    body = order_select(draftOrders=bundle(order), selections=["MedicationRequest/d1"])
+    assert call(hooks, cds.ORDER_SELECT, body) == []
+
+
+def test_non_medication_drafts_are_ignored(hooks: Hooks) -> None:
+    service_request = {"resourceType": "ServiceRequest", "id": "s1", "status": "draft"}
+    body = order_select(draftOrders=bundle(service_request), selections=[])
+    assert call(hooks, cds.ORDER_SELECT, body) == []
+
+
+@pytest.mark.parametrize(("context", "field"), [
+    ({"selections": "MedicationRequest/d1"}, "context.selections"),
+    ({"draftOrders": {"resourceType": "Patient"}}, "context.draftOrders"),
+    ({"patientId": ""}, "context.patientId"),
+])  # fmt: skip
+def test_invalid_order_context(hooks: Hooks, context: dict[str, Any], field: str) -> None:
+    with pytest.raises(InputError) as exc:
+        call(hooks, cds.ORDER_SELECT, order_select(**context))
+    assert exc.value.field == field
+
+
+def test_the_draft_is_active_from_today_and_the_stored_orders_are_kept(hooks: Hooks) -> None:
+    body = order_select()
+    original = copy.deepcopy(body)
+    card = call(hooks, cds.ORDER_SELECT, body)[0]
+    assert TODAY.isoformat() in (card.detail or "")
+    assert body == original  # the request is not modified
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    (lambda r: r.update(hook="order-select"), "hook"),
+    (lambda r: r["prefetch"].update(labs="Observation?code=751-8"), "prefetch.labs"),
+    (lambda r: r["context"].update(patientId="another"), "prefetch.patient.id"),
+])  # fmt: skip
+def test_patient_view_refuses_inconsistent_requests(hooks: Hooks, change: Any,
+                                                    field: str) -> None:
+    body = load_example("patient-view.json")
+    change(body)
+    with pytest.raises(InputError) as exc:
+        call(hooks, cds.PATIENT_VIEW, body)
+    assert exc.value.field == field
+
+
+def test_no_counts_means_no_cards_or_an_unchecked_order(hooks: Hooks) -> None:
+    body = load_example("patient-view.json")
+    body["prefetch"]["labs"] = None
+    assert call(hooks, cds.PATIENT_VIEW, body) == []
+    body = order_select()
+    body["prefetch"]["labs"] = None
+    cards = call(hooks, cds.ORDER_SELECT, body)
+    assert [c.indicator for c in cards] == ["info"] and "not checked" in cards[0].summary
