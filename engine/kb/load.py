@@ -72,6 +72,7 @@ class KnowledgeBase:
 
 
 _CACHE: dict[tuple[str, str], KnowledgeBase] = {}
+_BY_SIGNATURE: dict[tuple[str, tuple[tuple[str, int, int], ...]], KnowledgeBase] = {}
 _LOCK = threading.Lock()
 
 
@@ -85,16 +86,28 @@ def load_knowledge_base(
     """
     root = Path(path) if path is not None else default_rules_dir()
     files = _yaml_files(root)
+    # A cheap signature (names, sizes, modification times) finds an unchanged KB without reading
+    # it; the content hash identifies it for compiled backends and in every result.
+    signature = (str(root.resolve()), tuple((str(p), *_stat(p)) for p in files))
+    with _LOCK:
+        cached = _BY_SIGNATURE.get(signature)
+    if cached is not None and today is None:
+        return cached
     digest = _hash(root, files)
     key = (str(root.resolve()), digest)
     with _LOCK:
         cached = _CACHE.get(key)
-    if cached is not None:
-        return cached
-    kb = _build(root, files, digest, today or dt.date.today())
+    if cached is None:
+        cached = _build(root, files, digest, today or dt.date.today())
     with _LOCK:
-        _CACHE[key] = kb
-    return kb
+        _CACHE[key] = cached
+        _BY_SIGNATURE[signature] = cached
+    return cached
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_size, info.st_mtime_ns
 
 
 def lint(

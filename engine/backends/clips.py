@@ -1,0 +1,216 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The knowledge base compiled to CLIPS 6.4 through clipspy (``backend="clips"``, extra ``fast``).
+
+:mod:`engine.backends.clips_compile` turns ``kb.rules`` into CLIPS constructs; this module builds
+them into one ``clips.Environment`` per thread (``threading.local``). Per patient it resets the
+environment, asserts the patient's facts with one call of the loader deffunction (only facts
+some rule mentions: no other can match), runs the rules and reads the ``firing`` facts back
+with one more call. Semantics are those of
+:mod:`engine.backends.base`; equivalence with the experta backend is a property test
+(tests/property/test_backend_equivalence.py).
+
+Costs that shaped this module (measured, see benchmarks/README.md): each value crossing the
+clipspy boundary costs about 1.5 microseconds, so facts go in as one argument list and firings
+come back as one string; ``Template.assert_fact`` leaves state behind in CLIPS that makes every
+later API call slower, so it is not used; and text that CLIPS parses (``eval``, ``build``) is
+read character by character through clipspy's Python error router, so nothing is parsed per
+patient. That router is replaced by one that keeps CLIPS's messages for the exception instead of
+also echoing them to the terminal.
+
+Patient fact ids are passed to CLIPS as small integers (indices into this patient's fact list)
+and mapped back, so no caller-supplied text needs to round-trip through CLIPS.
+
+CLIPS prints ``[ENVRNMNT8] Environment data not fully deallocated`` straight to the C stdout when
+an environment is destroyed while the host still holds references into it, typically at
+interpreter exit. At exit the environments of this module are therefore left to the operating
+system instead of being destroyed (:func:`_forget_environments`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import threading
+import weakref
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from engine.backends.base import Firing
+from engine.backends.clips_compile import (
+    LOAD_FACTS,
+    READ_FIRINGS,
+    Mentioned,
+    content,
+    mentioned,
+    rule_constructs,
+    support_constructs,
+)
+from engine.errors import LeukodxError
+from engine.kb.catalog import MEDICATION_FIELDS, MEMBERSHIP_FIELDS
+
+try:
+    import clips
+except ModuleNotFoundError as exc:  # the import name differs from the distribution name
+    raise ModuleNotFoundError("No module named 'clips' (from the 'clipspy' package)",
+                              name="clipspy") from exc
+
+if TYPE_CHECKING:
+    from engine.facts import FactSet
+    from engine.kb.load import KnowledgeBase
+
+NAME = "clips"
+
+_word = functools.lru_cache(maxsize=4096)(content)
+_INT64 = range(-(2**63), 2**63)
+
+
+class _Session:
+    """One thread's environment (a weak-referenceable holder: Environment has ``__slots__``)."""
+
+    __slots__ = ("env", "__weakref__")
+
+    def __init__(self, env: Any) -> None:
+        self.env = env
+
+
+_SESSIONS: weakref.WeakSet[_Session] = weakref.WeakSet()
+
+
+@atexit.register
+def _forget_environments() -> None:
+    """Leave live environments to the OS at exit, so CLIPS's ENVRNMNT8 report never prints."""
+    for session in list(_SESSIONS):
+        try:
+            del session.env._env  # clipspy's Environment.__del__ then skips DestroyEnvironment
+        except AttributeError:
+            pass
+
+
+class ClipsMatcher:
+    """Runs patients on per-thread CLIPS environments built from the same constructs."""
+
+    backend = NAME
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.constructs: tuple[str, ...] = (*support_constructs(), *rule_constructs(kb.rules))
+        self._rule_ids = {content(r.id): r.id for r in kb.rules}
+        self.mentioned = mentioned(kb.rules)
+        self._local = threading.local()
+        self.environment()  # build now: a construct CLIPS rejects fails at compile time
+
+    def environment(self) -> Any:
+        """This thread's ``clips.Environment`` (built on first use)."""
+        session: _Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = _Session(build_environment(self.constructs))
+            _SESSIONS.add(session)
+            self._local.session = session
+        return session.env
+
+    def run(self, facts: FactSet) -> list[Firing]:
+        env = self.environment()
+        records, fids = fact_records(facts, self.mentioned)
+        try:
+            env.reset()
+            env.call(LOAD_FACTS, *records)
+            env.run()
+            text = env.call(READ_FIRINGS)
+        except clips.CLIPSError as exc:
+            raise LeukodxError(f"clips backend: {exc}") from exc
+        return read_firings(text, fids, self._rule_ids)
+
+
+class _QuietErrorRouter(clips.routers.ErrorRouter):  # type: ignore[misc]
+    """clipspy's error router without the echo: CLIPS error text ends up in the CLIPSError
+    (and so in our LeukodxError), never on the terminal (a library does not print)."""
+
+    def write(self, name: str, message: str) -> None:
+        self._last_message += message
+
+
+def build_environment(constructs: Iterable[str]) -> Any:
+    """A fresh ``clips.Environment`` with ``constructs`` built, one construct per call."""
+    env = clips.Environment()
+    quiet = _QuietErrorRouter()
+    for router in list(env.routers()):
+        if router.name == quiet.name:  # clipspy's own, which CLIPSError reads by this name
+            router.delete()
+    env.add_router(quiet)
+    for construct in constructs:
+        try:
+            env.build(construct)
+        except clips.CLIPSError as exc:
+            raise LeukodxError(f"clips backend: CLIPS rejected a generated construct: {exc}\n"
+                               f"{construct}") from exc
+    return env
+
+
+def fact_records(facts: FactSet, mentioned: Mentioned) -> tuple[list[Any], list[str]]:
+    """The loader's argument list for the facts rules mention, and their ids by the number the
+    loader gives them (``fid`` in CLIPS): values, memberships and courses, in that order.
+
+    A course lists its mentioned agents (the drug and its classes); CLIPS asserts one ``x`` fact
+    per agent, all with the course's number. An absent field is None, which clipspy passes as the
+    symbol ``nil``. See :data:`~engine.backends.clips_compile.RECORDS`.
+    """
+    fids: list[str] = []
+    values = [v for v in facts.values if v.name in mentioned.values]
+    out: list[Any] = [len(values)]
+    for v in values:
+        out += (_word(v.name), _value(v.value))
+        fids.append(v.fid)
+    members = [m for m in facts.members if (m.kind, m.name) in mentioned.members]
+    out.append(len(members))
+    for m in members:
+        out += (_word(m.kind), _word(m.name))
+        out += (_value(m.fields.get(k)) for k in MEMBERSHIP_FIELDS)
+        fids.append(m.fid)
+    courses = [(c, [a for a in c.agents if a in mentioned.agents]) for c in facts.courses]
+    courses = [(c, agents) for c, agents in courses if agents]
+    out.append(len(courses))
+    for c, agents in courses:
+        out += (len(agents), *(_word(a) for a in agents), _word(c.drug))
+        out += (_value(c.fields.get(k)) for k in MEDICATION_FIELDS)
+        fids.append(c.fid)
+    return out, fids
+
+
+def _value(value: Any) -> Any:
+    """A fact value as clipspy should pass it: a word as its :func:`content` (a STRING), a bool
+    as the symbol TRUE/FALSE, a number as INTEGER/FLOAT (an int beyond 64 bits as a FLOAT)."""
+    if isinstance(value, str):
+        return _word(value)
+    if type(value) is int and value not in _INT64:
+        return float(value)
+    return value
+
+
+def read_firings(text: str, fids: list[str], rule_ids: dict[str, str]) -> list[Firing]:
+    """Decode ``(seq "rule" n matched... k asserted...)*`` (the implode$ of the firing facts)
+    into one firing per rule, in order of first firing, matched facts of all its activations
+    unioned. Matched ids are patient fact indices or quoted derived fact ids."""
+    tokens = text.split()
+    records = []
+    i = 0
+    while i < len(tokens):
+        n = int(tokens[i + 2])
+        matched = tokens[i + 3:i + 3 + n]
+        k = int(tokens[i + 3 + n])
+        asserted = tokens[i + 4 + n:i + 4 + n + k]
+        records.append((int(tokens[i]), rule_ids[tokens[i + 1].strip('"')], matched, asserted))
+        i += 4 + n + k
+    records.sort(key=lambda r: r[0])
+    used: dict[str, set[str]] = {}
+    made: dict[str, tuple[str, ...]] = {}
+    for _, rule, matched, asserted in records:
+        ids = {t.strip('"') if t.startswith('"') else fids[int(t)] for t in matched}
+        if rule in used:
+            used[rule] |= ids
+        else:
+            used[rule] = ids
+            made[rule] = tuple(t.strip('"') for t in asserted)
+    return [Firing(rule, tuple(sorted(ids)), made[rule]) for rule, ids in used.items()]
+
+
+def compile(kb: KnowledgeBase) -> ClipsMatcher:  # noqa: A001 - the seam's verb (backends/base.py)
+    return ClipsMatcher(kb)

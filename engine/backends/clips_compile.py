@@ -1,0 +1,243 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The knowledge base as CLIPS source text (used by :mod:`engine.backends.clips`).
+
+Pure text generation, no clipspy: every construct is derived from ``kb.rules`` and the fact
+catalogue (:mod:`engine.kb.catalog`), so nothing is written twice by hand.
+
+Facts (one deftemplate each): ``v`` value facts (fid, name, value); ``m`` memberships (fid, kind,
+name + :data:`~engine.kb.catalog.MEMBERSHIP_FIELDS`); ``x`` medication courses, once per agent
+(fid, agent, drug + :data:`~engine.kb.catalog.MEDICATION_FIELDS`); ``firing``, the trace the
+rules write (seq, rule, matched fact ids, asserted fact ids).
+
+Values keep their rule-language type in distinct CLIPS types, so the semantics of
+:mod:`engine.backends.predicates` carry over: words are STRINGs, booleans the SYMBOLs ``TRUE`` and
+``FALSE``, numbers INTEGER or FLOAT, and a missing field is the SYMBOL ``nil`` (which no test
+accepts). A word ``"true"`` is therefore never the boolean ``TRUE``, and a boolean never a number.
+Numbers compare with ``=``/``<``, which is numeric across INTEGER and FLOAT (``1 = 1.0``), like
+Python; ``eq`` is only used for words and booleans.
+
+Each DNF branch of a rule becomes one defrule with salience ``top - stratum`` (as in the experta
+backend). Its action asserts one ``firing`` fact per activation and, for a derive rule, the value
+fact ``d:<rule id>``; CLIPS ignores a duplicate assert, so the derived fact exists once however
+often the rule matches. The matcher reads the firing facts back once per patient.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from engine.backends.base import derived_fid
+from engine.errors import LeukodxError
+from engine.kb.catalog import MEDICATION_FIELDS, MEMBERSHIP_FIELDS
+from engine.kb.schema import Atom, Derive, Literal, Rule, Scalar, Test
+
+VALUE, MEMBER, COURSE, FIRING = "v", "m", "x", "firing"
+#: The patient fact templates and their slots, in template order. The slots rules discriminate
+#: on come first (CLIPS tests slots in this order); ``fid`` is only bound, so it comes last.
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    VALUE: ("name", "value", "fid"),
+    MEMBER: ("kind", "name", *MEMBERSHIP_FIELDS, "fid"),
+    COURSE: ("agent", "drug", *MEDICATION_FIELDS, "fid"),
+}
+#: What the loader reads per fact, after ``fid`` (which it numbers itself, from 0): a course
+#: is one record (agents first, as a count and the names) and becomes one ``x`` fact per agent.
+RECORDS: dict[str, tuple[str, ...]] = {
+    VALUE: ("name", "value"),
+    MEMBER: ("kind", "name", *MEMBERSHIP_FIELDS),
+    COURSE: ("drug", *MEDICATION_FIELDS),
+}
+#: Deffunction asserting a patient's facts from one flat argument list: for each template in
+#: RECORDS order, a count and then that many records.
+LOAD_FACTS = "leukodx-assert"
+#: Deffunction returning the firings as one string ``seq "rule" n matched... k asserted...``.
+READ_FIRINGS = "leukodx-firings"
+SEQ = "?*leukodx-seq*"
+
+_ORDER = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+def content(text: str) -> str:
+    """An injective, printable-ASCII image of ``text``: what a word is inside CLIPS.
+
+    Non-ASCII and control characters (and backslashes) are escaped Python-style, so that no
+    input (quotes, NUL, newlines, unicode) can break a literal, be cut short by the C API or
+    collide with another word. Rule literals and patient values both go through it.
+    """
+    if text.isascii() and text.isprintable() and "\\" not in text:
+        return text  # what unicode_escape would return, only faster
+    return text.encode("unicode_escape").decode("ascii")
+
+
+def string(text: str) -> str:
+    """A CLIPS STRING literal whose content is :func:`content` of ``text``."""
+    return '"' + content(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def number(value: int | float) -> str:
+    if isinstance(value, int):
+        return str(value) if abs(value) < 2**63 else number(float(value))
+    if math.isnan(value):
+        raise LeukodxError("clips backend: NaN cannot be represented")
+    if math.isinf(value):
+        return "1e999" if value > 0 else "-1e999"  # CLIPS reads these as FLOAT +/-inf
+    text = repr(value)
+    return text if any(c in text for c in ".e") else text + ".0"
+
+
+def literal(value: Scalar) -> str:
+    """A rule-language scalar as a CLIPS constant of its own type."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, str):
+        return string(value)
+    return number(value)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _equals(var: str, value: Scalar) -> str:
+    if _is_number(value):
+        assert not isinstance(value, (bool, str))
+        return f"(and (numberp {var}) (= {var} {number(value)}))"
+    return f"(eq {var} {literal(value)})"
+
+
+def test_expression(var: str, test: Test) -> str:
+    """One test on the field bound to ``var`` as a CLIPS boolean expression."""
+    value = test.value
+    if test.op == "eq":
+        assert not isinstance(value, tuple)
+        return _equals(var, value)
+    if test.op == "ne":
+        assert not isinstance(value, tuple)
+        return f"(and (neq {var} nil) (not {_equals(var, value)}))"
+    if test.op in ("in", "not_in"):
+        options = value if isinstance(value, tuple) else (value,)
+        tests = [_equals(var, o) for o in options]
+        member = tests[0] if len(tests) == 1 else "(or " + " ".join(tests) + ")"
+        return member if test.op == "in" else f"(and (neq {var} nil) (not {member}))"
+    if test.op in _ORDER and _is_number(value):
+        assert not isinstance(value, (bool, str, tuple))
+        return f"(and (numberp {var}) ({_ORDER[test.op]} {var} {number(float(value))}))"
+    raise LeukodxError(f"clips backend: cannot compile test {test.field} {test.op} {value!r}")
+
+
+def _slot(field: str, var: str, tests: list[Test]) -> str:
+    """A slot constraint: a literal for a single word/boolean ``eq``, else a predicate."""
+    if len(tests) == 1 and tests[0].op == "eq" and isinstance(tests[0].value, (str, bool)):
+        return f"({field} {literal(tests[0].value)})"
+    exprs = [test_expression(var, t) for t in tests]
+    joined = exprs[0] if len(exprs) == 1 else "(and " + " ".join(exprs) + ")"
+    return f"({field} {var}&:{joined})"
+
+
+def pattern(atom: Atom, index: int, bind: bool) -> str:
+    """The pattern of one atom; ``bind`` binds its fid to ``?f<index>``."""
+    if atom.kind == "fact":
+        head = [VALUE, f"(name {string(atom.name)})"]
+    elif atom.kind == "medication":
+        head = [COURSE, f"(agent {string(atom.name)})"]
+    else:
+        head = [MEMBER, f"(kind {string(atom.kind)})", f"(name {string(atom.name)})"]
+    if bind:
+        head.insert(1, f"(fid ?f{index})")
+    by_field: dict[str, list[Test]] = {}
+    for test in atom.tests:
+        by_field.setdefault(test.field, []).append(test)
+    slots = [_slot(fld, f"?x{index}_{n}", tests)
+             for n, (fld, tests) in enumerate(sorted(by_field.items()))]
+    return "(" + " ".join(head + slots) + ")"
+
+
+def defrule(rule: Rule, name: str, branch: tuple[Literal, ...], salience: int) -> str:
+    """One branch of ``rule`` as a defrule that records its firing."""
+    lhs = []
+    matched = []
+    for i, lit in enumerate(branch):
+        if lit.negated:
+            lhs.append(f"(not {pattern(lit.atom, i, bind=False)})")
+        else:
+            lhs.append(pattern(lit.atom, i, bind=True))
+            matched.append(f"?f{i}")
+    rhs = [f"(bind {SEQ} (+ {SEQ} 1))"]
+    asserted = ""
+    if isinstance(rule.then, Derive):
+        fid = string(derived_fid(rule.id))
+        asserted = fid
+        rhs.append(f"(assert ({VALUE} (fid {fid}) (name {string(rule.then.fact)}) "
+                   f"(value {literal(rule.then.value)})))")
+    rhs.insert(1, f"(assert ({FIRING} (seq {SEQ}) (rule {string(rule.id)}) "
+                  f"(matched {' '.join(matched)}) (asserted {asserted})))")
+    return (f"(defrule {name} (declare (salience {salience}))\n  " + "\n  ".join(lhs)
+            + "\n  =>\n  " + "\n  ".join(rhs) + ")")
+
+
+def _template(name: str, slots: tuple[str, ...], multi: tuple[str, ...] = ()) -> str:
+    parts = [f"(slot {s} (default nil))" for s in slots]
+    parts += [f"(multislot {s})" for s in multi]
+    return f"(deftemplate {name} " + " ".join(parts) + ")"
+
+
+def _loader() -> str:
+    """The loader deffunction (one call through the C API costs far less than one per fact).
+    ``?i`` walks the arguments, ``?id`` numbers the facts in the order the caller listed them."""
+    body = []
+    for name, slots in RECORDS.items():
+        if name == COURSE:  # ?k agents, then the course's fields from ?c on
+            put = " ".join(f"({s} (nth$ (+ ?c {n}) ?d))" for n, s in enumerate(slots))
+            each = (f"(bind ?k (nth$ ?i ?d)) (bind ?c (+ ?i ?k 1))"
+                    f" (loop-for-count (?a 1 ?k) (assert ({name} (agent (nth$ (+ ?i ?a) ?d))"
+                    f" {put} (fid ?id)))) (bind ?i (+ ?c {len(slots)}))")
+        else:
+            put = " ".join(f"({s} (nth$ (+ ?i {n}) ?d))" for n, s in enumerate(slots))
+            each = f"(assert ({name} {put} (fid ?id))) (bind ?i (+ ?i {len(slots)}))"
+        body.append(f"(bind ?n (nth$ ?i ?d)) (bind ?i (+ ?i 1))"
+                    f" (loop-for-count ?n {each} (bind ?id (+ ?id 1)))")
+    return (f"(deffunction {LOAD_FACTS} ($?d) (bind ?i 1) (bind ?id 0) "
+            + " ".join(body) + " TRUE)")
+
+
+@dataclass(frozen=True)
+class Mentioned:
+    """What the rules mention. A fact outside this cannot match any pattern (every pattern
+    names its fact, membership or agent), so the matcher need not assert it."""
+
+    values: frozenset[str]
+    members: frozenset[tuple[str, str]]
+    agents: frozenset[str]
+
+
+def mentioned(rules: tuple[Rule, ...]) -> Mentioned:
+    atoms = [lit.atom for rule in rules for branch in rule.branches for lit in branch]
+    return Mentioned(
+        frozenset(a.name for a in atoms if a.kind == "fact"),
+        frozenset((a.kind, a.name) for a in atoms if a.kind not in ("fact", "medication")),
+        frozenset(a.name for a in atoms if a.kind == "medication"),
+    )
+
+
+def support_constructs() -> list[str]:
+    """Templates, the firing counter, the fact loader and the function reading firings back."""
+    return [
+        *(_template(name, slots) for name, slots in TEMPLATES.items()),
+        _template(FIRING, ("seq", "rule"), ("matched", "asserted")),
+        f"(defglobal {SEQ} = 0)",
+        _loader(),
+        f"(deffunction {READ_FIRINGS} () (bind ?out (create$))"
+        f" (do-for-all-facts ((?f {FIRING})) TRUE"
+        " (bind ?out (create$ ?out ?f:seq ?f:rule (length$ ?f:matched) ?f:matched"
+        " (length$ ?f:asserted) ?f:asserted))) (implode$ ?out))",
+    ]
+
+
+def rule_constructs(rules: tuple[Rule, ...]) -> list[str]:
+    """One defrule per DNF branch of every rule, salience from its stratum."""
+    top = max((r.stratum for r in rules), default=0)
+    return [
+        defrule(rule, f"r{index:04d}_{b}", branch, top - rule.stratum)
+        for index, rule in enumerate(rules)
+        for b, branch in enumerate(rule.branches)
+    ]
