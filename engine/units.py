@@ -132,7 +132,7 @@ def to_canonical(test: str, value: float, unit: str | None, *, field: str) -> tu
     elif key in rule.factors:
         factor, low, high = rule.factors[key], rule.low, rule.high
     else:
-        hint = suggest(unit, [u for u in rule.factors])
+        hint = _suggest_unit(test, unit)
         raise InputError(
             f"{field}.unit",
             f"unknown unit for {test}",
@@ -150,6 +150,15 @@ def to_canonical(test: str, value: float, unit: str | None, *, field: str) -> tu
             expected=f"{_fmt(low)} to {_fmt(high)} {rule.canonical if name == test else '%'}",
         )
     return name, float(exact.quantize(Decimal("0.000001")))
+
+
+def _suggest_unit(test: str, unit: str) -> str | None:
+    """The closest accepted spelling, shown as people write it (``10^9/L``, not ``10^9/l``)."""
+    shown = {_key(u): u for u in (CONVERSIONS[test].canonical, *_DISPLAY.get(test, ()))}
+    for key in CONVERSIONS[test].factors:
+        shown.setdefault(key, key)
+    hint = suggest(_key(unit), list(shown))
+    return shown[hint] if hint is not None else None
 
 
 def _expected(test: str) -> str:

@@ -50,6 +50,7 @@ def test_unknown_unit_names_field_and_suggests() -> None:
         units.to_canonical("wbc", 3.1, "10^9/dL", field="labs[3]")
     assert str(err.value).startswith("labs[3].unit: unknown unit for wbc (got '10^9/dL'; expected")
     assert err.value.field == "labs[3].unit"
+    assert str(err.value).endswith("did you mean '10^9/L'?")  # shown as written, not normalised
 
 
 def test_missing_unit_is_never_guessed() -> None:
