@@ -80,5 +80,6 @@ def _candidate(c: Candidate, kb: KnowledgeBase) -> Candidate:
             "evidence_against": _evidence(c.evidence_against, kb),
             "next_steps": [],
             "considerations": [],
+            "ask_next": [],
         }
     )

@@ -68,6 +68,17 @@ class NextStep(BaseModel):
     citations: list[str]
 
 
+class AskNext(BaseModel):
+    """An unknown fact (a lab not measured, a finding not recorded) whose rules could move this
+    candidate's score by up to ``could_add`` or ``could_remove`` (see engine/ask.py)."""
+
+    model_config = _FROZEN
+    fact: str
+    could_add: float
+    could_remove: float
+    rules: list[str]
+
+
 class Candidate(BaseModel):
     model_config = _FROZEN
     cause: str
@@ -82,6 +93,7 @@ class Candidate(BaseModel):
     evidence_against: list[Evidence]
     next_steps: list[NextStep]
     considerations: list[NextStep]
+    ask_next: list[AskNext]
     summary: str | None = None
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.ask import ask_next
 from engine.backends.base import DERIVED_PREFIX, Firing
 from engine.differential import (
     DISCLAIMER,
     EVIDENCE_GROUPS,
     Alert,
+    AskNext,
     Candidate,
     Citation,
     Differential,
@@ -36,6 +38,9 @@ from engine.kb.schema import AddEvidence, Derive, RaiseAlert, Rule
 from engine.kb.schema import NextStep as KbStep
 from engine.rank import Contribution, Ranked, rank
 from engine.version import __version__
+
+#: Candidates (by rank) for which the unknown facts that matter most are listed.
+ASK_RANKS = 3
 
 #: Series facts shown as findings (how they were computed is in their ``how``).
 SERIES_FINDINGS: tuple[str, ...] = (
@@ -103,7 +108,7 @@ def build_differential(
         if isinstance((r := kb.rule(f.rule_id)).then, AddEvidence)
     ]
     priors = {cid: c.prior for cid, c in kb.causes.items()}
-    candidates = [_candidate(ctx, r) for r in rank(contributions, priors)]
+    candidates = [_candidate(ctx, r, facts, firings) for r in rank(contributions, priors)]
     return Differential(
         schema_version=1, patient_id=patient_id, as_of=facts.as_of.isoformat(),
         audience="clinician", disclaimer=DISCLAIMER,
@@ -220,7 +225,7 @@ def _reading_order(items: list[Evidence]) -> list[Evidence]:
     )
 
 
-def _candidate(ctx: _Context, r: Ranked) -> Candidate:
+def _candidate(ctx: _Context, r: Ranked, facts: FactSet, firings: list[Firing]) -> Candidate:
     cause = ctx.kb.causes[r.cause]
     pro = _reading_order([_evidence(ctx, c) for c in r.evidence_for])
     con = _reading_order([_evidence(ctx, c) for c in r.evidence_against])
@@ -243,6 +248,11 @@ def _candidate(ctx: _Context, r: Ranked) -> Candidate:
         prior=cause.prior, prior_probability=cause.prior_probability, agents=agents,
         evidence_for=pro, evidence_against=con,
         next_steps=_steps(cause.next_steps), considerations=_steps(cause.considerations),
+        ask_next=[
+            AskNext(fact=x.fact, could_add=x.could_add, could_remove=x.could_remove,
+                    rules=sorted(x.rules))
+            for x in (ask_next(ctx.kb, facts, firings, r.cause) if r.rank <= ASK_RANKS else [])
+        ],
     )  # fmt: skip
 
 

@@ -115,7 +115,17 @@ def _candidate_lines(c: Candidate, refs: _Refs) -> list[str]:
                 out.append(_wrap(text, "         "))
     for s in c.next_steps:
         out.append(_wrap(f"     next: {s.text}{refs.mark(s.citations)}", "       "))
+    if c.ask_next:
+        asks = ", ".join(
+            f"{a.fact.replace('_', ' ')} ({_span(a.could_add, a.could_remove)})" for a in c.ask_next
+        )
+        out.append(_wrap(f"     unknown facts that would change this most: {asks}", "       "))
     return out
+
+
+def _span(add: float, remove: float) -> str:
+    parts = [f"up to {add:+g}" if add else "", f"down to {remove:+g}" if remove else ""]
+    return " / ".join(p for p in parts if p)
 
 
 def _considerations(d: Differential, refs: _Refs) -> list[str]:

@@ -22,7 +22,7 @@ LAYERS: dict[str, int] = {
     "kb.load": 3, "facts": 3, "audience": 5,
     "backends.base": 4, "backends.predicates": 4, "backends.experta_compat": 4,
     "backends.experta": 4, "backends.clips": 4, "backends.clips_compile": 4,
-    "rank": 5, "explain": 5, "render": 5,
+    "rank": 5, "explain": 5, "render": 5, "ask": 5,
     "api": 6,
 }  # fmt: skip
 TOP_LAYER = 7  # batch, reports, service, cli, __main__, __init__
