@@ -37,19 +37,45 @@ def fallback_patients(n: int, seed: int) -> Iterator[dict[str, Any]]:
     rng = random.Random(seed)
     for i in range(n):
         anc = round(rng.uniform(0.1, 2.0), 2)
-        yield {"id": f"bench-{i:06d}", "as_of": "2025-03-01",
-               "labs": [{"test": "wbc", "value": round(anc + rng.uniform(0.5, 3), 2),
-                         "unit": "10^9/L", "date": "2025-02-20"},
-                        {"test": "anc", "value": anc, "unit": "10^9/L", "date": "2025-02-20"}],
-               "medications": [{"name": rng.choice(["clozapine", "imatinib", "methimazole"]),
-                                "start": "2025-01-10"}]}
+        yield {
+            "id": f"bench-{i:06d}",
+            "as_of": "2025-03-01",
+            "labs": [
+                {
+                    "test": "wbc",
+                    "value": round(anc + rng.uniform(0.5, 3), 2),
+                    "unit": "10^9/L",
+                    "date": "2025-02-20",
+                },
+                {"test": "anc", "value": anc, "unit": "10^9/L", "date": "2025-02-20"},
+            ],
+            "medications": [
+                {
+                    "name": rng.choice(["clozapine", "imatinib", "methimazole"]),
+                    "start": "2025-01-10",
+                }
+            ],
+        }
 
 
 def make_input(n: int, seed: int, folder: Path) -> tuple[Path, str]:
     target = folder / f"synthetic-{n}.jsonl"
     try:
-        subprocess.run([sys.executable, "-m", "benchmarks.synthetic", str(n), "--seed", str(seed),
-                        "-o", str(target)], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.synthetic",
+                str(n),
+                "--seed",
+                str(seed),
+                "-o",
+                str(target),
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         return target, "benchmarks.synthetic"
     except subprocess.CalledProcessError:
         with target.open("w") as fh:
@@ -78,8 +104,19 @@ def sample(proc: psutil.Process, cpu: dict[int, float]) -> tuple[int, int]:
 
 def run(inputs: Path, workers: int, rules: str | None, folder: Path) -> dict[str, Any]:
     out = folder / f"out-{workers}.jsonl"
-    cmd = [sys.executable, "-m", "engine", "batch", str(inputs), "--out", str(out), "--quiet",
-           "--workers", str(workers), *(["--rules", rules] if rules else [])]
+    cmd = [
+        sys.executable,
+        "-m",
+        "engine",
+        "batch",
+        str(inputs),
+        "--out",
+        str(out),
+        "--quiet",
+        "--workers",
+        str(workers),
+        *(["--rules", rules] if rules else []),
+    ]
     start = time.perf_counter()
     popen = subprocess.Popen(cmd, cwd=ROOT)
     proc = psutil.Process(popen.pid)
@@ -92,13 +129,19 @@ def run(inputs: Path, workers: int, rules: str | None, folder: Path) -> dict[str
     seconds = time.perf_counter() - start
     cases = sum(1 for _ in out.open("rb"))
     out.unlink()
-    return {"workers": workers, "cases": cases, "exit": popen.returncode,
-            "seconds": round(seconds, 1), "cases_per_s": round(cases / seconds, 1),
-            "main_cpu_ms_per_case": round(1000 * cpu.get(popen.pid, 0.0) / max(cases, 1), 2),
-            "other_cpu_ms_per_case": round(1000 * (sum(cpu.values()) - cpu.get(popen.pid, 0.0))
-                                           / max(cases, 1), 2),
-            "peak_rss_main_mb": round(peak_main / 2**20, 1),
-            "peak_rss_tree_mb": round(peak_tree / 2**20, 1)}
+    return {
+        "workers": workers,
+        "cases": cases,
+        "exit": popen.returncode,
+        "seconds": round(seconds, 1),
+        "cases_per_s": round(cases / seconds, 1),
+        "main_cpu_ms_per_case": round(1000 * cpu.get(popen.pid, 0.0) / max(cases, 1), 2),
+        "other_cpu_ms_per_case": round(
+            1000 * (sum(cpu.values()) - cpu.get(popen.pid, 0.0)) / max(cases, 1), 2
+        ),
+        "peak_rss_main_mb": round(peak_main / 2**20, 1),
+        "peak_rss_tree_mb": round(peak_tree / 2**20, 1),
+    }
 
 
 def main() -> None:
@@ -115,12 +158,17 @@ def main() -> None:
         one = run(inputs, 1, args.rules, folder)
         two = run(inputs, 2, args.rules, folder)
         print(json.dumps(one), json.dumps(two), sep="\n", flush=True)
-        print(f"speed-up 2 workers / 1 worker: {two['cases_per_s'] / one['cases_per_s']:.2f}x "
-              "(target >= 1.7x)", flush=True)
+        print(
+            f"speed-up 2 workers / 1 worker: {two['cases_per_s'] / one['cases_per_s']:.2f}x "
+            "(target >= 1.7x)",
+            flush=True,
+        )
         work, main_cpu = one["other_cpu_ms_per_case"], one["main_cpu_ms_per_case"]
-        print(f"CPU bound on 2 idle cores: 2 x {work} / ({work} + {main_cpu}) = "
-              f"{2 * work / (work + main_cpu):.2f}x (workers' CPU per case vs the main process's)",
-              flush=True)
+        print(
+            f"CPU bound on 2 idle cores: 2 x {work} / ({work} + {main_cpu}) = "
+            f"{2 * work / (work + main_cpu):.2f}x (workers' CPU per case vs the main process's)",
+            flush=True,
+        )
         memory = []
         for n in args.sizes:
             inputs, _ = make_input(n, args.seed, folder)
@@ -128,8 +176,10 @@ def main() -> None:
             print(json.dumps(memory[-1]), flush=True)
         first, last = memory[0], memory[-1]
         for key in ("peak_rss_main_mb", "peak_rss_tree_mb"):
-            print(f"{key} at {last['n']} / at {first['n']}: {last[key] / first[key]:.2f}x "
-                  "(target <= 1.3x)")
+            print(
+                f"{key} at {last['n']} / at {first['n']}: {last[key] / first[key]:.2f}x "
+                "(target <= 1.3x)"
+            )
 
 
 if __name__ == "__main__":

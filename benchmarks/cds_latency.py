@@ -63,8 +63,9 @@ class Tokens:
     def header(self, aud: str) -> dict[str, str]:
         now = int(time.time())
         claims = {"iss": ISSUER, "aud": aud, "exp": now + 120, "iat": now, "jti": str(uuid.uuid4())}
-        token = self._jwt.encode(claims, self.key, algorithm="ES384",
-                                 headers={"kid": "bench", "typ": "JWT"})
+        token = self._jwt.encode(
+            claims, self.key, algorithm="ES384", headers={"kid": "bench", "typ": "JWT"}
+        )
         return {"Authorization": f"Bearer {token}"}
 
 
@@ -122,16 +123,25 @@ def summary(times: list[float], wall: float) -> dict[str, float]:
     def pct(p: float) -> float:
         return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
-    return {"requests": len(times), "p50_ms": round(statistics.median(ordered), 1),
-            "p95_ms": round(pct(95), 1), "p99_ms": round(pct(99), 1),
-            "max_ms": round(ordered[-1], 1), "throughput_rps": round(len(times) / wall, 1)}
+    return {
+        "requests": len(times),
+        "p50_ms": round(statistics.median(ordered), 1),
+        "p95_ms": round(pct(95), 1),
+        "p99_ms": round(pct(99), 1),
+        "max_ms": round(ordered[-1], 1),
+        "throughput_rps": round(len(times) / wall, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=200, help="sequential calls (default 200)")
-    parser.add_argument("--concurrent-requests", type=int, default=400,
-                        help="calls in the concurrent run (default 400)")
+    parser.add_argument(
+        "--concurrent-requests",
+        type=int,
+        default=400,
+        help="calls in the concurrent run (default 400)",
+    )
     parser.add_argument("--concurrency", type=int, default=8, help="parallel clients (default 8)")
     parser.add_argument("--warmup", type=int, default=20, help="uncounted calls first")
     parser.add_argument("--request", type=Path, default=ROOT / "examples/cds/patient-view.json")
@@ -151,9 +161,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             run(url, body, args.warmup, 1, auth)
             run(url, body, args.warmup, args.concurrency, auth)
-            results = {"sequential": summary(*run(url, body, args.requests, 1, auth)),
-                       f"concurrent_{args.concurrency}": summary(
-                           *run(url, body, args.concurrent_requests, args.concurrency, auth))}
+            results = {
+                "sequential": summary(*run(url, body, args.requests, 1, auth)),
+                f"concurrent_{args.concurrency}": summary(
+                    *run(url, body, args.concurrent_requests, args.concurrency, auth)
+                ),
+            }
         finally:
             process.terminate()
             process.wait(timeout=30)
@@ -164,15 +177,19 @@ def main(argv: list[str] | None = None) -> int:
 def report(results: dict[str, dict[str, float]], args: argparse.Namespace, size: int) -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     auth = "JWT ES384" if args.jwt else "no auth"
-    print(f"CDS Hooks patient-view latency over loopback ({args.request.name}, {size} bytes, "
-          f"backend {args.backend}, {args.workers} worker thread(s), {auth}, {os.cpu_count()} "
-          f"CPUs, load average {load}); CDS Hooks guidance ~{GUIDANCE_MS:.0f} ms")
+    print(
+        f"CDS Hooks patient-view latency over loopback ({args.request.name}, {size} bytes, "
+        f"backend {args.backend}, {args.workers} worker thread(s), {auth}, {os.cpu_count()} "
+        f"CPUs, load average {load}); CDS Hooks guidance ~{GUIDANCE_MS:.0f} ms"
+    )
     print("| load | requests | p50 ms | p95 ms | p99 ms | max ms | req/s | p99 within 500 ms |")
     print("|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         ok = "yes" if r["p99_ms"] <= GUIDANCE_MS else "NO"
-        print(f"| {name.replace('_', ' ')} | {r['requests']:.0f} | {r['p50_ms']} | {r['p95_ms']} "
-              f"| {r['p99_ms']} | {r['max_ms']} | {r['throughput_rps']} | {ok} |")
+        print(
+            f"| {name.replace('_', ' ')} | {r['requests']:.0f} | {r['p50_ms']} | {r['p95_ms']} "
+            f"| {r['p99_ms']} | {r['max_ms']} | {r['throughput_rps']} | {ok} |"
+        )
     if args.json:
         print(json.dumps(results, indent=2))
 

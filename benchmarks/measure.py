@@ -76,13 +76,15 @@ class Pipeline:
         t2 = time.process_time()
         firings = self.matcher.run(facts) if self.matcher else []
         t3 = time.process_time()
-        diff = build_differential(self.kb, facts, firings, patient_id=patient.id,
-                                  backend=self.backend)
+        diff = build_differential(
+            self.kb, facts, firings, patient_id=patient.id, backend=self.backend
+        )
         t4 = time.process_time()
         text = diff.to_json()
         t5 = time.process_time()
-        for stage, (a, b) in zip(STAGES, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5)),
-                                 strict=True):
+        for stage, (a, b) in zip(
+            STAGES, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5)), strict=True
+        ):
             self.stages[stage] += b - a
         self.fired.update(f.rule_id for f in firings)
         return text
@@ -131,8 +133,12 @@ def latency(pipeline: Pipeline, patients: list[dict[str, Any]]) -> dict[str, Any
         cpu.append(time.process_time() - c)
         wall.append(time.perf_counter() - w)
     cpu_p = _percentiles(cpu)
-    return {**_percentiles(wall), "cpu_p50_ms": cpu_p["p50_ms"], "cpu_p99_ms": cpu_p["p99_ms"],
-            "calls": len(patients)}
+    return {
+        **_percentiles(wall),
+        "cpu_p50_ms": cpu_p["p50_ms"],
+        "cpu_p99_ms": cpu_p["p99_ms"],
+        "calls": len(patients),
+    }
 
 
 def default_kb_latency(backend: str, patients: list[dict[str, Any]]) -> float:
@@ -172,8 +178,11 @@ def throughput(pipeline: Pipeline, patients: Iterable[dict[str, Any]], checkpoin
             wall, cpu = time.perf_counter() - w0, time.process_time() - c0
             marks[str(i)] = {"n": i, "cases_per_s": i / wall, "cpu_ms_per_case": cpu / i * 1e3,
                              "wall_s": wall, "peak_rss_mb": _rss_mb()}  # fmt: skip
-    return {"marks": marks, "call": _percentiles(calls),
-            "stage_ms_per_case": {s: t / n * 1e3 for s, t in pipeline.stages.items()}}
+    return {
+        "marks": marks,
+        "call": _percentiles(calls),
+        "stage_ms_per_case": {s: t / n * 1e3 for s, t in pipeline.stages.items()},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,11 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     check_faithful(kb, pipeline, patients[:20])
     result: dict[str, Any] = {"config": args.config, "cold": cold, "rules": len(kb.rules)}
     if args.latency:  # naive: every call is a cold call, see throughput["call"] instead
-        result["latency"] = latency(pipeline, patients[:args.latency])
+        result["latency"] = latency(pipeline, patients[: args.latency])
     if args.config in ("clips", "experta"):
         result["default_kb_p50_ms"] = default_kb_latency(args.config, patients[:20])
-    result["throughput"] = throughput(pipeline, stream(args.patients, args.n), args.checkpoint,
-                                      args.n)
+    result["throughput"] = throughput(
+        pipeline, stream(args.patients, args.n), args.checkpoint, args.n
+    )
     result["rules_fired"] = len(pipeline.fired)
     result["peak_rss_mb"] = _rss_mb()
     with open(args.out, "w", encoding="utf-8") as fh:

@@ -98,22 +98,24 @@ def ratios(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         out["clips_vs_experta_inference_only"] = infer["experta"] / infer["clips"]
     if "floor" in cpu and "clips" in cpu:
         out["clips_vs_floor"] = cpu["clips"] / cpu["floor"]
+
     def met(key: str, ok: Callable[[float], bool]) -> bool | None:
         return ok(out[key]) if key in out else None  # None: not measured in this run
 
     out["targets_met"] = {
         "clips >= 20x naive": met("clips_vs_naive", lambda r: r >= TARGETS["clips_vs_naive"]),
-        "experta >= 3x naive": met("experta_vs_naive",
-                                   lambda r: r >= TARGETS["experta_vs_naive"]),
+        "experta >= 3x naive": met("experta_vs_naive", lambda r: r >= TARGETS["experta_vs_naive"]),
         "clips <= 3x floor": met("clips_vs_floor", lambda r: r <= TARGETS["clips_vs_floor_max"]),
     }
     return out
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
-    head = (f"{'config':<8} {'n':>6} {'case/s@1k':>9} {'case/s@N':>9} {'cpu ms':>7} "
-            f"{'p50 ms':>7} {'p99 ms':>7} {'cold s':>7} {'RSS@1k':>7} {'RSS@N':>7}  "
-            "stage ms: parse facts infer explain json")
+    head = (
+        f"{'config':<8} {'n':>6} {'case/s@1k':>9} {'case/s@N':>9} {'cpu ms':>7} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'cold s':>7} {'RSS@1k':>7} {'RSS@N':>7}  "
+        "stage ms: parse facts infer explain json"
+    )
     lines = [head, "-" * len(head)]
     for name, r in results.items():
         marks = r["throughput"]["marks"]
@@ -124,7 +126,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             f"{name:<8} {last['n']:>6} {first['cases_per_s']:>9.1f} {last['cases_per_s']:>9.1f} "
             f"{last['cpu_ms_per_case']:>7.2f} {lat['p50_ms']:>7.2f} {lat['p99_ms']:>7.2f} "
             f"{r['cold']['time_to_first_answer_s']:>7.2f} {first['peak_rss_mb']:>7.1f} "
-            f"{r['child_max_rss_mb']:>7.1f}  " + " ".join(f"{st[s]:.2f}" for s in st))
+            f"{r['child_max_rss_mb']:>7.1f}  " + " ".join(f"{st[s]:.2f}" for s in st)
+        )
     return "\n".join(lines)
 
 
@@ -141,8 +144,11 @@ def machine() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="1k patients (about a minute)")
     parser.add_argument("--seed", type=int, default=20251)
     parser.add_argument("--kb", default=None, help="knowledge base directory (default: bundled)")

@@ -86,12 +86,13 @@ class Builder:
         base = {"wbc": r.gauss(6.8, 1.4), "alc": r.gauss(2.0, 0.5), "platelets": r.gauss(260, 50),
                 "hemoglobin": r.gauss(13.8, 1.2)}  # fmt: skip
         n = r.randint(1, 12)
-        days = sorted({r.randint(0, self.window) for _ in range(n)} | {r.randint(0, 3)},
-                      reverse=True)
+        days = sorted(
+            {r.randint(0, self.window) for _ in range(n)} | {r.randint(0, 3)}, reverse=True
+        )
         for d in days:
             f = self.shape(d)
             wbc = max(0.3, base["wbc"] * f * self.lines["wbc"] * r.uniform(0.92, 1.08))
-            anc = max(0.0, wbc * self.lines["anc"] * r.uniform(0.45, 0.65) * f ** 0.5)
+            anc = max(0.0, wbc * self.lines["anc"] * r.uniform(0.45, 0.65) * f**0.5)
             self._count("wbc", wbc, d)
             self._count("anc", min(anc, wbc * 0.95), d)
             if r.random() < 0.6:
@@ -112,12 +113,14 @@ class Builder:
 
 def _onset_shape(start: int, stop: int | None, depth: float) -> Shape:
     """Normal before ``start``; falls to ``depth`` within weeks; recovers after ``stop``."""
+
     def shape(d: int) -> float:
         if d > start:
             return 1.0
         if stop is not None and d < stop - 10:
             return 0.95
         return max(depth, 1.0 - (start - d) / 30.0 * (1.0 - depth))
+
     return shape
 
 
@@ -341,15 +344,22 @@ def workup(b: Builder) -> None:
         b.lab(test, round(r.uniform(low, high), 1), unit)
     for test in r.sample(sorted(vocab.QUALITATIVE_TESTS), r.choice((0, 0, 1, 2))):
         b.lab(test, r.choice(vocab.QUALITATIVE_TESTS[test]))
-    for kind, words in (("finding", vocab.FINDINGS), ("condition", vocab.CONDITIONS),
-                        ("history", vocab.HISTORY)):
+    for kind, words in (
+        ("finding", vocab.FINDINGS),
+        ("condition", vocab.CONDITIONS),
+        ("history", vocab.HISTORY),
+    ):
         if r.random() < 0.25:
             since = r.randint(10, 1500)
             until = r.choice((None, r.randint(0, since)))
             b.add(kind, r.choice(words), since, until)
     if r.random() < 0.15:
-        b.lines.update(wbc=r.uniform(0.2, 0.6), platelets=r.uniform(0.05, 0.5),
-                       hemoglobin=r.uniform(0.5, 0.8), alc=r.uniform(0.05, 0.5))
+        b.lines.update(
+            wbc=r.uniform(0.2, 0.6),
+            platelets=r.uniform(0.05, 0.5),
+            hemoglobin=r.uniform(0.5, 0.8),
+            alc=r.uniform(0.05, 0.5),
+        )
     if r.random() < 0.05:
         b.p["bmi"] = round(r.uniform(16, 35), 1)
 

@@ -47,8 +47,11 @@ def generate(n: int, seed: int) -> Iterator[Patient]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.synthetic", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.synthetic",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("n", type=int, help="number of patients")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", default="-", help="JSONL file (default: stdout)")

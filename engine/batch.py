@@ -77,8 +77,9 @@ def run_batch(
     """
     opts = options or BatchOptions()
     if opts.executor not in EXECUTORS:
-        raise InputError("executor", f"unknown executor '{opts.executor}'",
-                         expected=" or ".join(EXECUTORS))
+        raise InputError(
+            "executor", f"unknown executor '{opts.executor}'", expected=" or ".join(EXECUTORS)
+        )
     paths = list(paths)
     load_knowledge_base(opts.rules)  # fail fast (exit 2) before any worker starts
     guard = IdGuard(read_done_ids(out) if resume else ())
@@ -98,19 +99,26 @@ def _executor(opts: BatchOptions) -> Callable[[Iterator[Task]], Iterator[Outcome
     if opts.executor == "dask":
         from engine.batch_dask import DaskRunner  # optional extra: imported only when asked for
 
-        return DaskRunner(factory, workers=opts.worker_count, timeout=opts.timeout,
-                          chunk_size=opts.chunk_size, scheduler=opts.scheduler).run
+        return DaskRunner(
+            factory,
+            workers=opts.worker_count,
+            timeout=opts.timeout,
+            chunk_size=opts.chunk_size,
+            scheduler=opts.scheduler,
+        ).run
     from engine.batch_pool import LocalPool
 
-    return LocalPool(factory, workers=opts.worker_count, timeout=opts.timeout,
-                     chunk_size=opts.chunk_size).run
+    return LocalPool(
+        factory, workers=opts.worker_count, timeout=opts.timeout, chunk_size=opts.chunk_size
+    ).run
 
 
 class _Sink:
     """Writes each result line at once and reports it."""
 
-    def __init__(self, writer: ResultWriter, stats: BatchStats,
-                 on_record: RecordCallback | None) -> None:
+    def __init__(
+        self, writer: ResultWriter, stats: BatchStats, on_record: RecordCallback | None
+    ) -> None:
         self.writer = writer
         self.stats = stats
         self.on_record = on_record
@@ -129,8 +137,9 @@ class _Sink:
             self.on_record(line, ok)
 
 
-def _tasks(cases: Iterator[CaseInput], guard: IdGuard, pending: dict[int, CaseInput],
-           sink: _Sink) -> Iterator[Task]:
+def _tasks(
+    cases: Iterator[CaseInput], guard: IdGuard, pending: dict[int, CaseInput], sink: _Sink
+) -> Iterator[Task]:
     """The cases to evaluate; unreadable and duplicate cases are recorded on the way."""
     for seq, case in enumerate(cases):
         admitted = guard.admit(case)

@@ -31,31 +31,63 @@ EXIT_OK, EXIT_INVALID, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``batch`` and ``report`` to the ``leukodx`` command."""
-    b = sub.add_parser("batch", help="evaluate many cases: one JSON line per case, metrics, report",
-                       description="Evaluate case files, directories of them (recursive) and JSONL "
-                       "files (one patient per line). Exit 0 all ok, 3 some cases failed, "
-                       "2 invalid arguments or knowledge base.")
+    b = sub.add_parser(
+        "batch",
+        help="evaluate many cases: one JSON line per case, metrics, report",
+        description="Evaluate case files, directories of them (recursive) and JSONL "
+        "files (one patient per line). Exit 0 all ok, 3 some cases failed, "
+        "2 invalid arguments or knowledge base.",
+    )
     b.add_argument("paths", nargs="+", metavar="PATH", help="case file, directory or JSONL file")
-    b.add_argument("--out", metavar="FILE",
-                   help="results JSONL (default: stdout when it is a pipe or a file)")
+    b.add_argument(
+        "--out", metavar="FILE", help="results JSONL (default: stdout when it is a pipe or a file)"
+    )
     b.add_argument("--summary", metavar="FILE", help="write the metrics as JSON")
     b.add_argument("--report", metavar="FILE", help="write a self-contained HTML report")
-    b.add_argument("--report-cases", type=int, default=500, metavar="N",
-                   help="explanations embedded in the report (default: 500)")
-    b.add_argument("--workers", type=int, default=0, metavar="N",
-                   help="worker processes (default: the number of cores)")
+    b.add_argument(
+        "--report-cases",
+        type=int,
+        default=500,
+        metavar="N",
+        help="explanations embedded in the report (default: 500)",
+    )
+    b.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="worker processes (default: the number of cores)",
+    )
     b.add_argument("--backend", default="experta", help="inference backend (default: experta)")
     b.add_argument("--rules", metavar="DIR", help="knowledge base directory (default: bundled)")
-    b.add_argument("--resume", action="store_true",
-                   help="skip the ids already in --out and append the rest")
-    b.add_argument("--executor", choices=EXECUTORS, default="local",
-                   help="local process pool (default) or a Dask cluster")
-    b.add_argument("--scheduler", metavar="ADDRESS",
-                   help="Dask scheduler, e.g. tcp://host:8786 (default: a local cluster)")
-    b.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                   help=f"time limit per case (default: {DEFAULT_TIMEOUT:g}; 0: none)")
-    b.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK, metavar="N",
-                   help=f"cases sent to a worker at a time (default: {DEFAULT_CHUNK})")
+    b.add_argument(
+        "--resume", action="store_true", help="skip the ids already in --out and append the rest"
+    )
+    b.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local process pool (default) or a Dask cluster",
+    )
+    b.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler, e.g. tcp://host:8786 (default: a local cluster)",
+    )
+    b.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"time limit per case (default: {DEFAULT_TIMEOUT:g}; 0: none)",
+    )
+    b.add_argument(
+        "--chunk-size",
+        type=int,
+        default=DEFAULT_CHUNK,
+        metavar="N",
+        help=f"cases sent to a worker at a time (default: {DEFAULT_CHUNK})",
+    )
     b.add_argument("--quiet", action="store_true", help="no progress and no table")
     b.set_defaults(func=cmd_batch)
     r = sub.add_parser("report", help="an HTML report for one patient or case file")
@@ -83,33 +115,51 @@ def _check(args: argparse.Namespace) -> None:
         raise InputError("--scheduler", "only applies with --executor dask")
     for name in ("workers", "chunk_size", "report_cases"):
         if getattr(args, name) < 0 or (name == "chunk_size" and args.chunk_size == 0):
-            raise InputError(f"--{name.replace('_', '-')}", "must be a positive number",
-                             got=getattr(args, name))
+            raise InputError(
+                f"--{name.replace('_', '-')}", "must be a positive number", got=getattr(args, name)
+            )
     if args.timeout < 0:
-        raise InputError("--timeout", "must be 0 (no limit) or a number of seconds",
-                         got=args.timeout)
+        raise InputError(
+            "--timeout", "must be 0 (no limit) or a number of seconds", got=args.timeout
+        )
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
     _check(args)
-    options = BatchOptions(rules=args.rules, backend=args.backend, workers=args.workers,
-                           timeout=args.timeout or None, chunk_size=args.chunk_size,
-                           executor=args.executor, scheduler=args.scheduler)
+    options = BatchOptions(
+        rules=args.rules,
+        backend=args.backend,
+        workers=args.workers,
+        timeout=args.timeout or None,
+        chunk_size=args.chunk_size,
+        executor=args.executor,
+        scheduler=args.scheduler,
+    )
     with _results_file(args.out) as out:
         total = count_cases(args.paths) - (len(read_done_ids(out)) if args.resume else 0)
         reporter = Reporter(total, quiet=args.quiet)
         echo = args.out is None and not sys.stdout.isatty()  # JSONL on a terminal helps no one
         if args.out is None and not echo and not args.quiet:
-            print("leukodx: results are not kept on a terminal (use --out FILE, or pipe stdout)",
-                  file=sys.stderr)
+            print(
+                "leukodx: results are not kept on a terminal (use --out FILE, or pipe stdout)",
+                file=sys.stderr,
+            )
         try:
             with _sigterm_as_interrupt(), reporter:
-                run_batch(args.paths, out, options, resume=args.resume,
-                          on_record=lambda line, ok: _on_record(reporter, line, ok, echo))
+                run_batch(
+                    args.paths,
+                    out,
+                    options,
+                    resume=args.resume,
+                    on_record=lambda line, ok: _on_record(reporter, line, ok, echo),
+                )
         except KeyboardInterrupt:
             where = f"in {out}" if args.out else "on stdout"
-            print(f"leukodx: interrupted; {reporter.done} case(s) of this run recorded {where}"
-                  + (" (run again with --resume to finish)" if args.out else ""), file=sys.stderr)
+            print(
+                f"leukodx: interrupted; {reporter.done} case(s) of this run recorded {where}"
+                + (" (run again with --resume to finish)" if args.out else ""),
+                file=sys.stderr,
+            )
             return EXIT_INTERRUPTED
         return _finish(args, out, table_to_stdout=not echo)
 
@@ -130,8 +180,11 @@ def _finish(args: argparse.Namespace, out: Path, *, table_to_stdout: bool) -> in
         with open(args.report, "w", encoding="utf-8") as fh:
             write_batch_report(summary, out, fh, max_cases=args.report_cases)
     if not args.quiet:
-        table = format_summary(summary, misses=iter_misses(iter_records(out))) if summary.n else (
-            f"cases {summary.n_cases}: {summary.n_ok} ok, {summary.n_failed} failed")
+        table = (
+            format_summary(summary, misses=iter_misses(iter_records(out)))
+            if summary.n
+            else (f"cases {summary.n_cases}: {summary.n_ok} ok, {summary.n_failed} failed")
+        )
         print(table, file=sys.stdout if table_to_stdout else sys.stderr)
     return EXIT_SOME_FAILED if summary.n_failed else EXIT_OK
 
@@ -149,6 +202,7 @@ def _results_file(out: str | None) -> Iterator[Path]:
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     """A ``kill`` (SIGTERM) stops the run like Ctrl-C: workers stopped, output left valid."""
+
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 

@@ -24,15 +24,23 @@ def _distributed() -> Any:
     except ImportError as exc:
         raise BackendUnavailableError(
             "--executor dask needs the optional dependency 'distributed': "
-            "install it with: pip install 'leukodx[distributed]'") from exc
+            "install it with: pip install 'leukodx[distributed]'"
+        ) from exc
     return distributed
 
 
 class DaskRunner:
     """Runs chunks on ``scheduler`` (an address), or on a LocalCluster of ``workers`` processes."""
 
-    def __init__(self, factory: EvaluatorFactory, *, workers: int, timeout: float | None,
-                 chunk_size: int, scheduler: str | None) -> None:
+    def __init__(
+        self,
+        factory: EvaluatorFactory,
+        *,
+        workers: int,
+        timeout: float | None,
+        chunk_size: int,
+        scheduler: str | None,
+    ) -> None:
         self.factory = factory
         self.workers = max(1, workers)
         self.timeout = timeout if timeout and timeout > 0 else None
@@ -53,9 +61,15 @@ class DaskRunner:
         import dask
 
         with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-            cluster = stack.enter_context(dd.LocalCluster(
-                n_workers=self.workers, threads_per_worker=1, processes=True,
-                dashboard_address=None, silence_logs=logging.ERROR))
+            cluster = stack.enter_context(
+                dd.LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+            )
         return stack.enter_context(dd.Client(cluster, set_as_default=False))
 
     def _drive(self, dd: Any, client: Any, tasks: Iterator[Task]) -> Iterator[Outcome]:
@@ -64,8 +78,9 @@ class DaskRunner:
         queue: Any = None
 
         def submit(chunk: list[Task]) -> None:
-            future = client.submit(evaluate_chunk_guarded, chunk, self.factory, self.timeout,
-                                   pure=False)
+            future = client.submit(
+                evaluate_chunk_guarded, chunk, self.factory, self.timeout, pure=False
+            )
             flying[future] = chunk
             if queue is not None:
                 queue.add(future)
@@ -86,8 +101,9 @@ class DaskRunner:
             yield from self._settle(dd, client, future, chunk, submit)
             refill()
 
-    def _settle(self, dd: Any, client: Any, future: Any, chunk: list[Task],
-                submit: Any) -> Iterator[Outcome]:
+    def _settle(
+        self, dd: Any, client: Any, future: Any, chunk: list[Task], submit: Any
+    ) -> Iterator[Outcome]:
         if future.status == "finished":
             result: ChunkResult = future.result()
             yield from result.outcomes
@@ -108,5 +124,6 @@ class DaskRunner:
             submit(chunk)
             return
         del self._attempts[seq]
-        yield Outcome(seq, False, field="(crash)",
-                      message="the Dask worker died while evaluating this case")
+        yield Outcome(
+            seq, False, field="(crash)", message="the Dask worker died while evaluating this case"
+        )

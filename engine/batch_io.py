@@ -63,8 +63,11 @@ def iter_sources(paths: Iterable[str | Path]) -> Iterator[Path]:
     given = [Path(p) for p in paths]
     for p in given:
         if not p.exists():
-            raise InputError(str(p), "no such file or directory",
-                             expected="case files, directories of them, or JSONL files")
+            raise InputError(
+                str(p),
+                "no such file or directory",
+                expected="case files, directories of them, or JSONL files",
+            )
     seen: set[Path] = set()
     for p in given:
         found = sorted(x for x in p.rglob("*") if x.is_file() and _is_input(x))
@@ -156,9 +159,13 @@ def _causes(data: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
         raise InputError(key, "expected a list of cause ids", got=value, source=where)
     for i, cause in enumerate(items):
         if cause not in vocab.CAUSES:
-            raise InputError(f"{key}[{i}]", f"unknown cause id '{cause}'", source=where,
-                             expected="a cause id of contract section 2",
-                             suggestion=vocab.suggest(cause, vocab.CAUSES))
+            raise InputError(
+                f"{key}[{i}]",
+                f"unknown cause id '{cause}'",
+                source=where,
+                expected="a cause id of contract section 2",
+                suggestion=vocab.suggest(cause, vocab.CAUSES),
+            )
     return tuple(items)
 
 
@@ -231,8 +238,11 @@ class IdGuard:
         if new_id in self.done:
             return None
         self.seen.add(new_id)
-        error = CaseError("id", f"{where}: id: duplicate id '{case.id}' (ids must be unique "
-                                "within a batch; this case was recorded under its position)")
+        error = CaseError(
+            "id",
+            f"{where}: id: duplicate id '{case.id}' (ids must be unique "
+            "within a batch; this case was recorded under its position)",
+        )
         return replace(case, id=new_id, data=None, error=error)
 
 
@@ -265,8 +275,9 @@ class ResultWriter:
 
     def __init__(self, path: str | Path, *, append: bool) -> None:
         self.path = Path(path)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else
-                                                                  os.O_TRUNC), 0o644)
+        self._fd = os.open(
+            self.path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC), 0o644
+        )
 
     def write(self, line: str) -> None:
         data = (line + "\n").encode("utf-8")
@@ -309,8 +320,11 @@ def read_done_ids(path: str | Path) -> DigestSet:
                 fh.truncate(offset)
                 break
             if record is None:
-                raise InputError(f"{p}:{number}", "not a batch result line",
-                                 expected='a JSON object with "id" and "ok"')
+                raise InputError(
+                    f"{p}:{number}",
+                    "not a batch result line",
+                    expected='a JSON object with "id" and "ok"',
+                )
             if not raw.endswith(b"\n"):
                 fh.write(b"\n")
             done.add(record)

@@ -52,8 +52,9 @@ class LocalPool:
     """``workers`` processes; :meth:`run` yields an :class:`Outcome` for every task, in the
     order cases finish."""
 
-    def __init__(self, factory: EvaluatorFactory, *, workers: int, timeout: float | None,
-                 chunk_size: int) -> None:
+    def __init__(
+        self, factory: EvaluatorFactory, *, workers: int, timeout: float | None, chunk_size: int
+    ) -> None:
         self.factory = factory
         self.size = max(1, workers)
         self.timeout = timeout if timeout and timeout > 0 else None
@@ -77,8 +78,9 @@ class LocalPool:
 
     def _start(self) -> _Worker:
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=serve, args=(child, self.factory), daemon=True,
-                                    name="leukodx-batch-worker")
+        process = self._ctx.Process(
+            target=serve, args=(child, self.factory), daemon=True, name="leukodx-batch-worker"
+        )
         process.start()
         child.close()
         return _Worker(process, parent)
@@ -153,8 +155,10 @@ class LocalPool:
         worker.conn.close()
         self._workers.remove(worker)
         if not worker.ready:
-            raise LeukodxError("batch worker could not start (exit code "
-                               f"{worker.process.exitcode}); is the knowledge base valid?")
+            raise LeukodxError(
+                "batch worker could not start (exit code "
+                f"{worker.process.exitcode}); is the knowledge base valid?"
+            )
         self._workers.append(self._start())
         if not worker.queue:
             return
@@ -164,8 +168,10 @@ class LocalPool:
             message = f"timed out: no result after {self.timeout:g} s (worker stopped)"
             yield Outcome(seq, False, field="(timeout)", message=message)
         else:
-            message = (f"the worker process died while evaluating this case "
-                       f"(exit code {worker.process.exitcode})")
+            message = (
+                f"the worker process died while evaluating this case "
+                f"(exit code {worker.process.exitcode})"
+            )
             yield Outcome(seq, False, field="(crash)", message=message)
 
     def _shutdown(self) -> None:

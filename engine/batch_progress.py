@@ -35,8 +35,14 @@ class _Speed(ProgressColumn):
 class Reporter:
     """Counts finished cases and shows them; use as a context manager around the run."""
 
-    def __init__(self, total: int, *, quiet: bool = False, stream: TextIO | None = None,
-                 interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        total: int,
+        *,
+        quiet: bool = False,
+        stream: TextIO | None = None,
+        interval: float = 5.0,
+    ) -> None:
         self.total = max(total, 0)
         self.stream = stream or sys.stderr
         self.done = self.failed = 0
@@ -50,9 +56,16 @@ class Reporter:
         if self.mode == "bar":
             console = Console(file=self.stream)
             self._progress = Progress(
-                TextColumn("leukodx batch"), BarColumn(), MofNCompleteColumn(), _Speed(),
-                TextColumn("{task.fields[failed]} failed"), TextColumn("ETA"),
-                TimeRemainingColumn(), console=console, transient=False)
+                TextColumn("leukodx batch"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                _Speed(),
+                TextColumn("{task.fields[failed]} failed"),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=False,
+            )
             self._progress.start()
             self._task = self._progress.add_task("cases", total=self.total or None, failed=0)
         return self
@@ -77,8 +90,10 @@ class Reporter:
         share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
         left = max(self.total - self.done, 0)
         eta = f", ETA {_duration(left / rate)}" if self.total and rate > 0 else ""
-        self.stream.write(f"leukodx batch: {self.done}/{self.total or '?'} cases{share}, "
-                          f"{rate:.1f} cases/s{eta}, {self.failed} failed\n")
+        self.stream.write(
+            f"leukodx batch: {self.done}/{self.total or '?'} cases{share}, "
+            f"{rate:.1f} cases/s{eta}, {self.failed} failed\n"
+        )
         self.stream.flush()
 
 

@@ -59,8 +59,9 @@ class Evaluator:
         except LeukodxError as exc:
             return Outcome(seq, False, field="(engine)", message=str(exc))
         except Exception as exc:  # noqa: BLE001 - one case's failure must not stop the batch
-            return Outcome(seq, False, field="(engine)",
-                           message=f"internal error: {type(exc).__name__}: {exc}")
+            return Outcome(
+                seq, False, field="(engine)", message=f"internal error: {type(exc).__name__}: {exc}"
+            )
         return Outcome(seq, True, body=result.to_json(indent=None))
 
 
@@ -127,8 +128,14 @@ class _Guarded:
             except FutureTimeout:
                 self.pool.shutdown(wait=False)
                 self.pool, stuck = None, True
-                outcomes.append(Outcome(seq, False, field="(timeout)", message=(
-                    f"timed out: no result after {timeout:g} s (worker restarted)")))
+                outcomes.append(
+                    Outcome(
+                        seq,
+                        False,
+                        field="(timeout)",
+                        message=(f"timed out: no result after {timeout:g} s (worker restarted)"),
+                    )
+                )
         return ChunkResult(outcomes, _worker_address() if stuck else None)
 
 
@@ -143,8 +150,9 @@ class ChunkResult:
 _GUARDS = threading.local()
 
 
-def evaluate_chunk_guarded(chunk: Sequence[Task], factory: EvaluatorFactory,
-                           timeout: float | None) -> ChunkResult:
+def evaluate_chunk_guarded(
+    chunk: Sequence[Task], factory: EvaluatorFactory, timeout: float | None
+) -> ChunkResult:
     """A Dask task with a per-case time limit (``None``: no limit)."""
     if timeout is None:
         return ChunkResult(evaluate_chunk(chunk, factory))

@@ -65,8 +65,10 @@ class PrefetchKey:
 def prefetch_keys(terms: Terminology) -> tuple[PrefetchKey, ...]:
     """The prefetch templates of both services (R4 search syntax, newest first)."""
     loinc = terms.systems["loinc"]
-    codes = sorted((c for c, t in terms.tests.items() if t in PREFETCH_TESTS),
-                   key=lambda c: PREFETCH_TESTS.index(terms.tests[c]))  # stable: file order
+    codes = sorted(
+        (c for c, t in terms.tests.items() if t in PREFETCH_TESTS),
+        key=lambda c: PREFETCH_TESTS.index(terms.tests[c]),
+    )  # stable: file order
     labs = ",".join(f"{loinc}|{code}" for code in codes)
     return (
         PrefetchKey("patient", f"Patient/{_PID}", True, "age and sex"),
@@ -92,8 +94,12 @@ def _relevant(rule: Rule) -> bool:
 
 
 def _named(rule: Rule) -> set[str]:
-    return {lit.atom.name for branch in rule.branches for lit in branch
-            if lit.atom.kind == "medication" and not lit.negated}
+    return {
+        lit.atom.name
+        for branch in rule.branches
+        for lit in branch
+        if lit.atom.kind == "medication" and not lit.negated
+    }
 
 
 def services(kb: KnowledgeBase, terms: Terminology) -> list[Service]:
@@ -244,8 +250,10 @@ def differential_card(d: Differential, not_prefetched: Sequence[str] = ()) -> Ca
     n = len(d.candidates)
     others = f" ({n - 1} other cause{'s' if n > 2 else ''} ranked below)" if n > 1 else ""
     summary = fit(f"Top-ranked cause of the low count: {top.label}{others}")
-    body = [f"leukodx ranked {n} candidate cause{'s' if n != 1 else ''} as of {d.as_of}; "
-            f"the top {min(n, TOP_CAUSES)} with their key evidence:"]
+    body = [
+        f"leukodx ranked {n} candidate cause{'s' if n != 1 else ''} as of {d.as_of}; "
+        f"the top {min(n, TOP_CAUSES)} with their key evidence:"
+    ]
     for cand in d.candidates[:TOP_CAUSES]:
         body.append(_candidate_block(cand, refs, next_steps=cand is top))
     body.append(_findings_block(d, refs))
@@ -263,21 +271,35 @@ def order_card(d: Differential, found: DrugFindings) -> Card:
     refs = References(d.citations)
     alerts = sorted(found.alerts, key=lambda a: -_rank(a.level))
     level: Indicator = indicator(alerts[0].level) if alerts else "warning"
-    head = _alert_summary(alerts[0]) if alerts else (
-        f"the current counts match {len(found.evidence)} knowledge-base rule(s) for this drug")
+    head = (
+        _alert_summary(alerts[0])
+        if alerts
+        else (
+            f"the current counts match {len(found.evidence)} knowledge-base rule(s) for this drug"
+        )
+    )
     summary = fit(f"Order for {found.drug}: {head[0].lower()}{head[1:]}")
-    lines = [f"- **{md(a.level.capitalize())}**: {md(a.message)}{refs.mark(a.citations)}"
-             for a in alerts]
-    lines += [f"- Evidence {'for' if e.weight > 0 else 'against'} *{md(c.label)}* "
-              f"({e.weight:+g}): {md(e.statement)}{refs.mark(e.citations)}"
-              for c, e in found.evidence]
-    body = [f"The draft order for **{md(found.drug)}** was added as an active medication "
-            f"starting {d.as_of} and checked against the patient's latest counts.",
-            "\n".join(lines)]
+    lines = [
+        f"- **{md(a.level.capitalize())}**: {md(a.message)}{refs.mark(a.citations)}" for a in alerts
+    ]
+    lines += [
+        f"- Evidence {'for' if e.weight > 0 else 'against'} *{md(c.label)}* "
+        f"({e.weight:+g}): {md(e.statement)}{refs.mark(e.citations)}"
+        for c, e in found.evidence
+    ]
+    body = [
+        f"The draft order for **{md(found.drug)}** was added as an active medication "
+        f"starting {d.as_of} and checked against the patient's latest counts.",
+        "\n".join(lines),
+    ]
     if found.other_alerts:
-        body.append("**Other alerts for this patient**\n" + "\n".join(
-            f"- **{md(a.level.capitalize())}**: {md(a.statement)}{refs.mark(a.citations)}"
-            for a in found.other_alerts))
+        body.append(
+            "**Other alerts for this patient**\n"
+            + "\n".join(
+                f"- **{md(a.level.capitalize())}**: {md(a.statement)}{refs.mark(a.citations)}"
+                for a in found.other_alerts
+            )
+        )
     facts = {f.id: f for a in found.alerts for f in a.facts}
     facts.update({f.id: f for _, e in found.evidence for f in e.facts})
     body.append(_facts_block("Patient facts used", list(facts.values())))
@@ -288,9 +310,13 @@ def order_card(d: Differential, found: DrugFindings) -> Card:
 
 def notice_card(kb: KnowledgeBase, summary: str, text: str) -> Card:
     """An ``info`` card without a differential (e.g. an order that cannot be checked)."""
-    return Card(uuid=str(uuid.uuid4()), summary=fit(summary), indicator="info",
-                detail=f"{md(text)}\n\n*{md(DISCLAIMER)}*",
-                source=Source(label=f"{kb.name} {kb.version}"))
+    return Card(
+        uuid=str(uuid.uuid4()),
+        summary=fit(summary),
+        indicator="info",
+        detail=f"{md(text)}\n\n*{md(DISCLAIMER)}*",
+        source=Source(label=f"{kb.name} {kb.version}"),
+    )
 
 
 def _card(d: Differential, summary: str, level: Indicator, body: list[str], refs: References,
@@ -301,8 +327,13 @@ def _card(d: Differential, summary: str, level: Indicator, body: list[str], refs
     parts.append(f"*{md(d.disclaimer)}*")
     kb = d.knowledge_base
     source = Source(label=f"{kb.name} {kb.version}", url=refs.main_url(main))
-    return Card(uuid=str(uuid.uuid4()), summary=fit(summary), detail="\n\n".join(parts),
-                indicator=level, source=source)
+    return Card(
+        uuid=str(uuid.uuid4()),
+        summary=fit(summary),
+        detail="\n\n".join(parts),
+        indicator=level,
+        source=source,
+    )
 
 
 def _rank(level: str) -> int:
@@ -318,8 +349,11 @@ def _alert_summary(alert: Alert) -> str:
     """The head of the alert's message (up to its first colon), plus the numbers it used."""
     message = " ".join(alert.message.split())
     head = message.split(": ", 1)[0] if ": " in message else message.split(". ", 1)[0]
-    values = [f"{f.name} = {f.value:g}" for f in alert.facts
-              if isinstance(f.value, (int, float)) and not isinstance(f.value, bool)]
+    values = [
+        f"{f.name} = {f.value:g}"
+        for f in alert.facts
+        if isinstance(f.value, (int, float)) and not isinstance(f.value, bool)
+    ]
     text = f"{fit(head, 110)} ({'; '.join(values)})" if values else head
     return fit(text.rstrip(". "))
 
@@ -329,11 +363,13 @@ def _candidate_block(cand: Candidate, refs: References, *, next_steps: bool) -> 
     strongest = sorted(cand.evidence_for, key=lambda e: -e.weight)[:MAX_FOR]
     against = sorted(cand.evidence_against, key=lambda e: e.weight)[:MAX_AGAINST]
     for label, items in (("For", strongest), ("Against", against)):
-        lines += [f"- {label} ({e.weight:+g}): {md(e.statement)}{refs.mark(e.citations)}"
-                  for e in items]
+        lines += [
+            f"- {label} ({e.weight:+g}): {md(e.statement)}{refs.mark(e.citations)}" for e in items
+        ]
     if next_steps:
-        lines += [f"- Next step: {md(s.text)}{refs.mark(s.citations)}"
-                  for s in cand.next_steps[:MAX_NEXT]]
+        lines += [
+            f"- Next step: {md(s.text)}{refs.mark(s.citations)}" for s in cand.next_steps[:MAX_NEXT]
+        ]
     return "\n".join(lines)
 
 

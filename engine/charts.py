@@ -19,10 +19,12 @@ HOT = (47, 111, 159)
 
 
 def _svg(name: str, width: float, height: float, label: str, body: list[str]) -> str:
-    return (f'<svg class="chart" data-chart="{escape(name)}" role="img" '
-            f'aria-label="{escape(label)}" width="{width:.0f}" height="{height:.0f}" '
-            f'viewBox="0 0 {width:.0f} {height:.0f}" xmlns="http://www.w3.org/2000/svg" {FONT}>'
-            f"<title>{escape(label)}</title>{''.join(body)}</svg>")
+    return (
+        f'<svg class="chart" data-chart="{escape(name)}" role="img" '
+        f'aria-label="{escape(label)}" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" xmlns="http://www.w3.org/2000/svg" {FONT}>'
+        f"<title>{escape(label)}</title>{''.join(body)}</svg>"
+    )
 
 
 def _text(x: float, y: float, text: str, anchor: str = "start", extra: str = "") -> str:
@@ -32,47 +34,60 @@ def _text(x: float, y: float, text: str, anchor: str = "start", extra: str = "")
 def hbar_chart(name: str, label: str, rows: Sequence[tuple[str, float | None, str]]) -> str:
     """Horizontal bars of ratios 0..1: ``rows`` are (label, ratio or None, note)."""
     left, width, step = 230.0, 320.0, 20.0
-    body = [_text(left + width * t, 12, f"{t:.0%}", "middle", ' fill="#666"')
-            for t in (0, 0.5, 1)]
+    body = [_text(left + width * t, 12, f"{t:.0%}", "middle", ' fill="#666"') for t in (0, 0.5, 1)]
     for i, (text, value, note) in enumerate(rows):
         y = 20 + i * step
         body.append(_text(left - 6, y + 13, text, "end"))
         if value is None:
             body.append(_text(left + 4, y + 13, "n/a", extra=' fill="#999"'))
             continue
-        body.append(f'<rect class="bar" x="{left:.1f}" y="{y + 3:.1f}" '
-                    f'width="{max(width * value, 0.5):.1f}" height="{step - 6:.1f}" fill="{BAR}" '
-                    f'data-label="{escape(text)}" data-value="{value:.4f}">'
-                    f"<title>{escape(text)}: {value:.1%} {escape(note)}</title></rect>")
+        body.append(
+            f'<rect class="bar" x="{left:.1f}" y="{y + 3:.1f}" '
+            f'width="{max(width * value, 0.5):.1f}" height="{step - 6:.1f}" fill="{BAR}" '
+            f'data-label="{escape(text)}" data-value="{value:.4f}">'
+            f"<title>{escape(text)}: {value:.1%} {escape(note)}</title></rect>"
+        )
         body.append(_text(left + width * value + 4, y + 13, f"{value:.0%} {note}"))
     return _svg(name, left + width + 110, 30 + step * len(rows), label, body)
 
 
-def heatmap(name: str, label: str, rows: Sequence[str], cols: Sequence[str],
-            counts: Sequence[Sequence[int]]) -> str:
+def heatmap(
+    name: str, label: str, rows: Sequence[str], cols: Sequence[str], counts: Sequence[Sequence[int]]
+) -> str:
     """A matrix of counts as shaded cells, rows down the left, columns rotated along the top."""
     cell, left, top = 22.0, 200.0, 170.0
     peak = max((v for row in counts for v in row), default=0) or 1
     body = []
     for j, col in enumerate(cols):
         x = left + j * cell + cell / 2
-        body.append(f'<text transform="translate({x + 4:.1f},{top - 6:.1f}) rotate(-60)">'
-                    f"{escape(col)}</text>")
+        body.append(
+            f'<text transform="translate({x + 4:.1f},{top - 6:.1f}) rotate(-60)">'
+            f"{escape(col)}</text>"
+        )
     for i, row in enumerate(rows):
         y = top + i * cell
         body.append(_text(left - 6, y + 15, row, "end"))
         for j, value in enumerate(counts[i]):
             shade = 1 - value / peak
             rgb = ",".join(str(round(c + (255 - c) * shade)) for c in HOT)
-            body.append(f'<rect class="cell" x="{left + j * cell:.1f}" y="{y:.1f}" '
-                        f'width="{cell - 1:.1f}" height="{cell - 1:.1f}" fill="rgb({rgb})" '
-                        f'data-row="{escape(row)}" data-col="{escape(cols[j])}" '
-                        f'data-value="{value}"><title>expected {escape(row)}, ranked first '
-                        f"{escape(cols[j])}: {value}</title></rect>")
+            body.append(
+                f'<rect class="cell" x="{left + j * cell:.1f}" y="{y:.1f}" '
+                f'width="{cell - 1:.1f}" height="{cell - 1:.1f}" fill="rgb({rgb})" '
+                f'data-row="{escape(row)}" data-col="{escape(cols[j])}" '
+                f'data-value="{value}"><title>expected {escape(row)}, ranked first '
+                f"{escape(cols[j])}: {value}</title></rect>"
+            )
             if value:
                 colour = "#fff" if shade < 0.5 else "#000"
-                body.append(_text(left + j * cell + cell / 2, y + 15, str(value), "middle",
-                                  f' fill="{colour}" font-size="10"'))
+                body.append(
+                    _text(
+                        left + j * cell + cell / 2,
+                        y + 15,
+                        str(value),
+                        "middle",
+                        f' fill="{colour}" font-size="10"',
+                    )
+                )
     return _svg(name, left + cell * len(cols) + 130, top + cell * len(rows) + 10, label, body)
 
 
@@ -83,9 +98,11 @@ def vbar_chart(name: str, label: str, bars: Sequence[tuple[str, int]]) -> str:
     body = [f'<line x1="30" y1="{base}" x2="{30 + step * len(bars)}" y2="{base}" stroke="#999"/>']
     for i, (text, value) in enumerate(bars):
         x, h = 40 + i * step, height * value / peak
-        body.append(f'<rect class="bar" x="{x:.1f}" y="{base - h:.1f}" width="{step - 20:.1f}" '
-                    f'height="{max(h, 0.5):.1f}" fill="{BAR}" data-label="{escape(text)}" '
-                    f'data-value="{value}"><title>{escape(text)}: {value}</title></rect>')
+        body.append(
+            f'<rect class="bar" x="{x:.1f}" y="{base - h:.1f}" width="{step - 20:.1f}" '
+            f'height="{max(h, 0.5):.1f}" fill="{BAR}" data-label="{escape(text)}" '
+            f'data-value="{value}"><title>{escape(text)}: {value}</title></rect>'
+        )
         body.append(_text(x + (step - 20) / 2, base - h - 4, str(value), "middle"))
         body.append(_text(x + (step - 20) / 2, base + 15, text, "middle"))
     return _svg(name, 50 + step * len(bars), base + 25, label, body)
@@ -133,8 +150,9 @@ class TimeAxis:
         return [_text(self.x(d), 0, d.isoformat(), "middle", ' fill="#666"') for d in days]
 
 
-def line_panel(axis: TimeAxis, series: Sequence[Series], lines: Sequence[Line],
-               name: str, label: str) -> str:
+def line_panel(
+    axis: TimeAxis, series: Sequence[Series], lines: Sequence[Line], name: str, label: str
+) -> str:
     """Lab values over time, with threshold lines; the y axis starts at 0."""
     top, height = 14.0, 150.0
     values = [v for s in series for _, v in s.points] + [ln.value for ln in lines]
@@ -143,30 +161,50 @@ def line_panel(axis: TimeAxis, series: Sequence[Series], lines: Sequence[Line],
     def y(v: float) -> float:
         return top + height * (1 - v / peak)
 
-    body = [f'<line x1="{axis.left}" y1="{top + height}" x2="{axis.left + axis.width}" '
-            f'y2="{top + height}" stroke="#999"/>',
-            _text(axis.left - 6, top + height + 4, "0", "end"),
-            _text(axis.left - 6, top + 8, f"{peak:.3g}", "end")]
+    body = [
+        f'<line x1="{axis.left}" y1="{top + height}" x2="{axis.left + axis.width}" '
+        f'y2="{top + height}" stroke="#999"/>',
+        _text(axis.left - 6, top + height + 4, "0", "end"),
+        _text(axis.left - 6, top + 8, f"{peak:.3g}", "end"),
+    ]
     for ln in lines:
-        body.append(f'<line class="threshold" x1="{axis.left}" x2="{axis.left + axis.width}" '
-                    f'y1="{y(ln.value):.1f}" y2="{y(ln.value):.1f}" stroke="#c0392b" '
-                    f'stroke-dasharray="4 3" data-value="{ln.value:g}"><title>{escape(ln.text)}'
-                    f"</title></line>")
-        body.append(_text(axis.left + axis.width + 4, y(ln.value) + 4, f"{ln.value:g} {ln.text}",
-                          extra=' fill="#c0392b" font-size="10"'))
+        body.append(
+            f'<line class="threshold" x1="{axis.left}" x2="{axis.left + axis.width}" '
+            f'y1="{y(ln.value):.1f}" y2="{y(ln.value):.1f}" stroke="#c0392b" '
+            f'stroke-dasharray="4 3" data-value="{ln.value:g}"><title>{escape(ln.text)}'
+            f"</title></line>"
+        )
+        body.append(
+            _text(
+                axis.left + axis.width + 4,
+                y(ln.value) + 4,
+                f"{ln.value:g} {ln.text}",
+                extra=' fill="#c0392b" font-size="10"',
+            )
+        )
     colours = ("#2f6f9f", "#e67e22", "#27ae60", "#8e44ad")
     for k, s in enumerate(series):
         colour = colours[k % len(colours)]
         pts = " ".join(f"{axis.x(d):.1f},{y(v):.1f}" for d, v in s.points)
-        body.append(f'<polyline class="series" data-series="{escape(s.name)}" points="{pts}" '
-                    f'fill="none" stroke="{colour}" stroke-width="2"/>')
+        body.append(
+            f'<polyline class="series" data-series="{escape(s.name)}" points="{pts}" '
+            f'fill="none" stroke="{colour}" stroke-width="2"/>'
+        )
         for d, v in s.points:
-            body.append(f'<circle class="point" cx="{axis.x(d):.1f}" cy="{y(v):.1f}" r="3" '
-                        f'fill="{colour}" data-series="{escape(s.name)}" data-value="{v:g}">'
-                        f"<title>{escape(s.name)} {v:g} {escape(s.unit)} on {d.isoformat()}"
-                        f"</title></circle>")
-        body.append(_text(axis.left + 4 + 90 * k, top - 2, f"{s.name} ({s.unit})",
-                          extra=f' fill="{colour}" font-weight="bold"'))
+            body.append(
+                f'<circle class="point" cx="{axis.x(d):.1f}" cy="{y(v):.1f}" r="3" '
+                f'fill="{colour}" data-series="{escape(s.name)}" data-value="{v:g}">'
+                f"<title>{escape(s.name)} {v:g} {escape(s.unit)} on {d.isoformat()}"
+                f"</title></circle>"
+            )
+        body.append(
+            _text(
+                axis.left + 4 + 90 * k,
+                top - 2,
+                f"{s.name} ({s.unit})",
+                extra=f' fill="{colour}" font-weight="bold"',
+            )
+        )
     body += [t.replace('y="0.0"', f'y="{top + height + 16:.1f}"') for t in axis.ticks()]
     return _svg(name, axis.left + axis.width + 220, top + height + 24, label, body)
 
@@ -181,9 +219,11 @@ def span_panel(axis: TimeAxis, spans: Sequence[Span], name: str, label: str) -> 
         x1 = axis.x(sp.end) if sp.end else axis.left + axis.width
         dates = f"{sp.start or 'start unknown'} to {sp.end or 'ongoing'}"
         body.append(_text(axis.left - 6, y + 13, sp.text, "end"))
-        body.append(f'<rect class="span" x="{x0:.1f}" y="{y + 3:.1f}" '
-                    f'width="{max(x1 - x0, 2):.1f}" height="{step - 8:.1f}" rx="3" '
-                    f'fill="{BAR}" fill-opacity="{0.85 if sp.start else 0.35}" '
-                    f'data-label="{escape(sp.text)}"><title>{escape(sp.text)}: {escape(dates)}'
-                    f"</title></rect>")
+        body.append(
+            f'<rect class="span" x="{x0:.1f}" y="{y + 3:.1f}" '
+            f'width="{max(x1 - x0, 2):.1f}" height="{step - 8:.1f}" rx="3" '
+            f'fill="{BAR}" fill-opacity="{0.85 if sp.start else 0.35}" '
+            f'data-label="{escape(sp.text)}"><title>{escape(sp.text)}: {escape(dates)}'
+            f"</title></rect>"
+        )
     return _svg(name, axis.left + axis.width + 220, 8 + step * len(spans), label, body)

@@ -91,8 +91,11 @@ class Summary:
     def confusion_table(self) -> dict[str, Any]:
         rows = sorted({r for r, _ in self.confusion})
         cols = sorted({c for _, c in self.confusion}, key=lambda c: (c == NONE, c))
-        return {"rows": rows, "columns": cols,
-                "counts": [[self.confusion[(r, c)] for c in cols] for r in rows]}
+        return {
+            "rows": rows,
+            "columns": cols,
+            "counts": [[self.confusion[(r, c)] for c in cols] for r in rows],
+        }
 
 
 def _rank_key(label: str) -> tuple[int, int]:
@@ -170,8 +173,13 @@ def iter_misses(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for record in records:
         sc = score(record)
         if record.get("ok") and sc.expected and sc.rank != 1:
-            yield {"id": record["id"], "source_file": record.get("source_file"),
-                   "expected": list(sc.expected), "top1": sc.top1, "rank": sc.rank}
+            yield {
+                "id": record["id"],
+                "source_file": record.get("source_file"),
+                "expected": list(sc.expected),
+                "top1": sc.top1,
+                "rank": sc.rank,
+            }
 
 
 def iter_errors(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -179,8 +187,12 @@ def iter_errors(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for record in records:
         if not record.get("ok"):
             error = record.get("error") or {}
-            yield {"id": record["id"], "source_file": record.get("source_file"),
-                   "field": error.get("field"), "message": error.get("message")}
+            yield {
+                "id": record["id"],
+                "source_file": record.get("source_file"),
+                "field": error.get("field"),
+                "message": error.get("message"),
+            }
 
 
 def write_summary(summary: Summary, results: str | Path, out: TextIO) -> None:
@@ -203,24 +215,34 @@ def pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def format_summary(summary: Summary, *, max_misses: int = 10,
-                   misses: Iterable[dict[str, Any]] = ()) -> str:
+def format_summary(
+    summary: Summary, *, max_misses: int = 10, misses: Iterable[dict[str, Any]] = ()
+) -> str:
     """A plain-text table of the figures (for the terminal)."""
     d = summary.as_dict()
-    lines = [f"cases {d['n_cases']}: {d['n_ok']} ok, {d['n_failed']} failed; "
-             f"{d['n']} with expected causes",
-             f"top-1 {pct(d['top1'])}  top-3 {pct(d['top3'])}  MRR "
-             f"{'-' if d['mrr'] is None else format(d['mrr'], '.3f')}  top-1 incl. acceptable "
-             f"{pct(d['top1_acceptable'])}"]
+    lines = [
+        f"cases {d['n_cases']}: {d['n_ok']} ok, {d['n_failed']} failed; "
+        f"{d['n']} with expected causes",
+        f"top-1 {pct(d['top1'])}  top-3 {pct(d['top3'])}  MRR "
+        f"{'-' if d['mrr'] is None else format(d['mrr'], '.3f')}  top-1 incl. acceptable "
+        f"{pct(d['top1_acceptable'])}",
+    ]
     if d["per_cause"]:
-        lines += ["", f"{'cause':32} {'n':>5} {'recall@1':>9} {'ranked 1st':>10} "
-                      f"{'precision@1':>11}"]
+        lines += [
+            "",
+            f"{'cause':32} {'n':>5} {'recall@1':>9} {'ranked 1st':>10} {'precision@1':>11}",
+        ]
         for cause, row in d["per_cause"].items():
-            lines.append(f"{cause:32} {row['support']:>5} {pct(row['recall_at_1']):>9} "
-                         f"{row['predicted_at_1']:>10} {pct(row['precision_at_1']):>11}")
+            lines.append(
+                f"{cause:32} {row['support']:>5} {pct(row['recall_at_1']):>9} "
+                f"{row['predicted_at_1']:>10} {pct(row['precision_at_1']):>11}"
+            )
     shown = [m for _, m in zip(range(max_misses), misses, strict=False)]
     if shown:
         lines += ["", f"misses (first {len(shown)} of {summary.misses}):"]
-        lines += [f"  {m['id']}: expected {', '.join(m['expected'])}; rank 1 {m['top1'] or NONE}; "
-                  f"expected at rank {m['rank'] or 'not ranked'}" for m in shown]
+        lines += [
+            f"  {m['id']}: expected {', '.join(m['expected'])}; rank 1 {m['top1'] or NONE}; "
+            f"expected at rank {m['rank'] or 'not ranked'}"
+            for m in shown
+        ]
     return "\n".join(lines)

@@ -28,8 +28,9 @@ HEADLINE: tuple[tuple[str, str], ...] = (
 )  # fmt: skip
 
 
-def write_batch_report(summary: Summary, results: str | Path, out: TextIO, *,
-                       max_cases: int = 500) -> None:
+def write_batch_report(
+    summary: Summary, results: str | Path, out: TextIO, *, max_cases: int = 500
+) -> None:
     """Write the report for ``results`` (a batch JSONL) and its ``summary``."""
     note = f'<p class="disclaimer" data-role="disclaimer">{escape(DISCLAIMER)}</p>'
     out.write("<!DOCTYPE html>\n" + head(TITLE) + note)
@@ -49,56 +50,86 @@ def _headline(d: dict[str, Any]) -> str:
     boxes = []
     for key, text in HEADLINE:
         value = d[key]
-        shown = pct(value) if key in ("top1", "top3", "top1_acceptable") else (
-            "-" if value is None else (f"{value:.3f}" if key == "mrr" else str(value)))
+        shown = (
+            pct(value)
+            if key in ("top1", "top3", "top1_acceptable")
+            else ("-" if value is None else (f"{value:.3f}" if key == "mrr" else str(value)))
+        )
         raw = "" if value is None else str(value)
-        boxes.append(f'<div class="metric" data-metric="{key}" data-value="{escape(raw)}">'
-                     f'<div class="v">{escape(shown)}</div><div class="k">{escape(text)}</div>'
-                     "</div>")
-    source = (f"knowledge base {kb.get('name')} {kb.get('version')}" if kb else "no result")
-    return (f'<p class="muted">{d["n_cases"]} case(s): {d["n_ok"]} ok, {d["n_failed"]} failed; '
-            f"{escape(source)}. Definitions are below the tables and in the summary JSON."
-            f'</p><div class="metrics">{"".join(boxes)}</div>')
+        boxes.append(
+            f'<div class="metric" data-metric="{key}" data-value="{escape(raw)}">'
+            f'<div class="v">{escape(shown)}</div><div class="k">{escape(text)}</div>'
+            "</div>"
+        )
+    source = f"knowledge base {kb.get('name')} {kb.get('version')}" if kb else "no result"
+    return (
+        f'<p class="muted">{d["n_cases"]} case(s): {d["n_ok"]} ok, {d["n_failed"]} failed; '
+        f"{escape(source)}. Definitions are below the tables and in the summary JSON."
+        f'</p><div class="metrics">{"".join(boxes)}</div>'
+    )
 
 
 def _charts(d: dict[str, Any]) -> str:
-    rows = [(cause, row["recall_at_1"], f"({row['support']})")
-            for cause, row in d["per_cause"].items() if row["support"]]
+    rows = [
+        (cause, row["recall_at_1"], f"({row['support']})")
+        for cause, row in d["per_cause"].items()
+        if row["support"]
+    ]
     conf = d["confusion"]
     ranks = list(d["rank_distribution"].items())
     parts = ["<h2>Recall at rank 1 by expected cause</h2>"]
-    parts.append(charts.hbar_chart("per-cause", "recall at rank 1 per cause", rows) if rows
-                 else '<p class="muted">No case has an expected cause.</p>')
+    parts.append(
+        charts.hbar_chart("per-cause", "recall at rank 1 per cause", rows)
+        if rows
+        else '<p class="muted">No case has an expected cause.</p>'
+    )
     parts.append("<h2>Confusion: expected cause (rows) vs rank-1 cause (columns)</h2>")
-    parts.append(charts.heatmap("confusion", "confusion matrix", conf["rows"], conf["columns"],
-                                conf["counts"]) if conf["rows"] else '<p class="muted">Empty.</p>')
+    parts.append(
+        charts.heatmap(
+            "confusion", "confusion matrix", conf["rows"], conf["columns"], conf["counts"]
+        )
+        if conf["rows"]
+        else '<p class="muted">Empty.</p>'
+    )
     parts.append("<h2>Rank of the best-ranked expected cause</h2>")
-    parts.append(charts.vbar_chart("ranks", "rank distribution", ranks) if ranks
-                 else '<p class="muted">Empty.</p>')
+    parts.append(
+        charts.vbar_chart("ranks", "rank distribution", ranks)
+        if ranks
+        else '<p class="muted">Empty.</p>'
+    )
     return "".join(parts)
 
 
 def _misses_table(misses: Iterator[dict[str, Any]], total: int, cap: int) -> str:
     rows = []
     for k, m in enumerate(islice(misses, cap)):
-        rows.append(f'<tr data-role="miss"><td><a href="#case-{k}">{escape(m["id"])}</a></td>'
-                    f"<td>{escape(', '.join(m['expected']))}</td>"
-                    f"<td>{escape(m['top1'] or NONE)}</td>"
-                    f"<td>{m['rank'] if m['rank'] else 'not ranked'}</td></tr>")
-    more = (f'<p class="muted">{total - cap} more in the summary JSON.</p>' if total > cap else "")
+        rows.append(
+            f'<tr data-role="miss"><td><a href="#case-{k}">{escape(m["id"])}</a></td>'
+            f"<td>{escape(', '.join(m['expected']))}</td>"
+            f"<td>{escape(m['top1'] or NONE)}</td>"
+            f"<td>{m['rank'] if m['rank'] else 'not ranked'}</td></tr>"
+        )
+    more = f'<p class="muted">{total - cap} more in the summary JSON.</p>' if total > cap else ""
     if not rows:
         return "<h2>Misses</h2><p>No miss.</p>"
-    return (f"<h2>Misses ({total})</h2><table><tr><th>case</th><th>expected</th><th>rank 1</th>"
-            f"<th>rank of expected</th></tr>{''.join(rows)}</table>{more}")
+    return (
+        f"<h2>Misses ({total})</h2><table><tr><th>case</th><th>expected</th><th>rank 1</th>"
+        f"<th>rank of expected</th></tr>{''.join(rows)}</table>{more}"
+    )
 
 
 def _errors_table(errors: Iterator[dict[str, Any]], total: int, cap: int) -> str:
-    rows = [f'<tr data-role="error"><td>{escape(e["id"])}</td><td>{escape(str(e["field"]))}</td>'
-            f"<td>{escape(str(e['message']))}</td></tr>" for e in islice(errors, cap)]
+    rows = [
+        f'<tr data-role="error"><td>{escape(e["id"])}</td><td>{escape(str(e["field"]))}</td>'
+        f"<td>{escape(str(e['message']))}</td></tr>"
+        for e in islice(errors, cap)
+    ]
     if not rows:
         return "<h2>Errors</h2><p>No error.</p>"
-    return (f"<h2>Errors ({total})</h2><table><tr><th>case</th><th>field</th><th>message</th>"
-            f"</tr>{''.join(rows)}</table>")
+    return (
+        f"<h2>Errors ({total})</h2><table><tr><th>case</th><th>field</th><th>message</th>"
+        f"</tr>{''.join(rows)}</table>"
+    )
 
 
 def _missed_records(results: str | Path) -> Iterator[dict[str, Any]]:
@@ -111,13 +142,16 @@ def _missed_records(results: str | Path) -> Iterator[dict[str, Any]]:
 def _case_section(k: int, record: dict[str, Any]) -> str:
     d = Differential.model_validate(record["differential"])
     expected = ", ".join(record.get("expected") or [])
-    return (f'<section class="case" id="case-{k}" data-case="{escape(record["id"])}">'
-            f"<h2>{escape(record['id'])}</h2><p>Source {escape(str(record.get('source_file')))}; "
-            f"expected <b>{escape(expected)}</b></p>{differential_html(d, f'case-{k}-', level=3)}"
-            "</section>")
+    return (
+        f'<section class="case" id="case-{k}" data-case="{escape(record["id"])}">'
+        f"<h2>{escape(record['id'])}</h2><p>Source {escape(str(record.get('source_file')))}; "
+        f"expected <b>{escape(expected)}</b></p>{differential_html(d, f'case-{k}-', level=3)}"
+        "</section>"
+    )
 
 
 def _definitions(d: dict[str, Any]) -> str:
-    items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>"
-                    for k, v in d["definitions"].items())
+    items = "".join(
+        f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in d["definitions"].items()
+    )
     return f'<h2>Definitions</h2><dl class="definitions">{items}</dl>'

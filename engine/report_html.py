@@ -35,16 +35,17 @@ sup a{text-decoration:none}
 def page(title: str, body: list[str]) -> str:
     """A whole HTML document with the disclaimer at the top and the bottom."""
     note = f'<p class="disclaimer" data-role="disclaimer">{escape(DISCLAIMER)}</p>'
-    return ("<!DOCTYPE html>\n" + head(title) + note + "".join(body) + note
-            + "</body></html>\n")
+    return "<!DOCTYPE html>\n" + head(title) + note + "".join(body) + note + "</body></html>\n"
 
 
 def head(title: str) -> str:
     """The start of a page, up to the opening of ``<body>``."""
-    return (f'<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-            "style-src 'unsafe-inline'; img-src data:\">"
-            f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>")
+    return (
+        f'<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; img-src data:\">"
+        f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>"
+    )
 
 
 def safe_url(url: str | None) -> str | None:
@@ -97,9 +98,12 @@ class Refs:
         return f"<sup>[{','.join(marks)}]</sup>" if marks else ""
 
     def html(self) -> str:
-        items = [f'<li id="{self.prefix}ref-{i}" data-citation="{escape(cid)}">'
-                 + (citation_html(self.by_id[cid]) if cid in self.by_id else escape(cid))
-                 + "</li>" for i, cid in enumerate(self.order, start=1)]
+        items = [
+            f'<li id="{self.prefix}ref-{i}" data-citation="{escape(cid)}">'
+            + (citation_html(self.by_id[cid]) if cid in self.by_id else escape(cid))
+            + "</li>"
+            for i, cid in enumerate(self.order, start=1)
+        ]
         return f'<h3>References</h3><ol class="refs">{"".join(items)}</ol>' if items else ""
 
 
@@ -113,40 +117,53 @@ def differential_parts(d: Differential, prefix: str = "", *, level: int = 2) -> 
     ``findings``, ``references``), numbered together so that a page can place them apart."""
     refs = Refs(d.citations, prefix)
     h = f"h{level}"
-    parts = {"meta": f'<p class="muted">As of {escape(d.as_of)}; knowledge base '
-                     f"{escape(d.knowledge_base.name)} {escape(d.knowledge_base.version)} "
-                     f"({escape(d.knowledge_base.content_hash[:12])}); backend "
-                     f"{escape(d.engine.backend)}; leukodx {escape(d.engine.version)}</p>"}
-    alerts = [f'<div class="alert {escape(a.level)}" data-role="alert"><b>'
-              f"{escape(a.level.upper())}</b> {escape(a.message)} <span class=muted>"
-              f"({escape(a.statement)})</span>{refs.mark(a.citations)}</div>" for a in d.alerts]
+    parts = {
+        "meta": f'<p class="muted">As of {escape(d.as_of)}; knowledge base '
+        f"{escape(d.knowledge_base.name)} {escape(d.knowledge_base.version)} "
+        f"({escape(d.knowledge_base.content_hash[:12])}); backend "
+        f"{escape(d.engine.backend)}; leukodx {escape(d.engine.version)}</p>"
+    }
+    alerts = [
+        f'<div class="alert {escape(a.level)}" data-role="alert"><b>'
+        f"{escape(a.level.upper())}</b> {escape(a.message)} <span class=muted>"
+        f"({escape(a.statement)})</span>{refs.mark(a.citations)}</div>"
+        for a in d.alerts
+    ]
     parts["alerts"] = f"<{h}>Alerts</{h}>" + ("".join(alerts) or '<p class="muted">No alert.</p>')
     candidates = "".join(_candidate_html(c, refs) for c in d.candidates)
     parts["candidates"] = f"<{h}>Ranked differential</{h}>" + (
-        candidates or '<p class="muted">No cause has supporting evidence.</p>')
+        candidates or '<p class="muted">No cause has supporting evidence.</p>'
+    )
     findings = "".join(
         f"<li>{escape(f.fact.replace('_', ' '))}: <b>{escape(str(f.value))}</b> "
         f"<span class=muted>({escape(f.statement)})</span>{refs.mark(f.citations)}</li>"
-        for f in d.findings)
+        for f in d.findings
+    )
     parts["findings"] = f"<{h}>Derived findings</{h}><ul>{findings}</ul>"
     if d.unknown_medications:
-        parts["findings"] += (f"<p>Not in the drug lexicon (not used): "
-                              f"{escape(', '.join(d.unknown_medications))}</p>")
+        parts["findings"] += (
+            f"<p>Not in the drug lexicon (not used): {escape(', '.join(d.unknown_medications))}</p>"
+        )
     parts["references"] = refs.html()
     return parts
 
 
 def _candidate_html(c: Candidate, refs: Refs) -> str:
-    out = [f'<div class="cand" data-cause="{escape(c.cause)}" data-rank="{c.rank}">'
-           f"<b>{c.rank}. {escape(c.label)}</b> <code>{escape(c.cause)}</code> "
-           f'<span class="muted">score {c.score:+.2f} = prior {c.prior:+.2f} + evidence '
-           f"{c.score - c.prior:+.2f}</span><ul>"]
+    out = [
+        f'<div class="cand" data-cause="{escape(c.cause)}" data-rank="{c.rank}">'
+        f"<b>{c.rank}. {escape(c.label)}</b> <code>{escape(c.cause)}</code> "
+        f'<span class="muted">score {c.score:+.2f} = prior {c.prior:+.2f} + evidence '
+        f"{c.score - c.prior:+.2f}</span><ul>"
+    ]
     out += [_evidence_html(e, refs, "for") for e in c.evidence_for]
     out += [_evidence_html(e, refs, "against") for e in c.evidence_against]
     out.append("</ul>")
     if c.next_steps:
-        out.append("<p>Next steps:</p><ul>" + "".join(
-            f"<li>{escape(s.text)}{refs.mark(s.citations)}</li>" for s in c.next_steps) + "</ul>")
+        out.append(
+            "<p>Next steps:</p><ul>"
+            + "".join(f"<li>{escape(s.text)}{refs.mark(s.citations)}</li>" for s in c.next_steps)
+            + "</ul>"
+        )
     return "".join(out) + "</div>"
 
 
@@ -154,14 +171,20 @@ def _evidence_html(e: Evidence, refs: Refs, side: str) -> str:
     word = "because" if side == "for" else "against"
     used = "; ".join(f"{f.name} = {f.value}" for f in e.facts)
     chain = "".join(_link_html(link, refs) for link in reversed(e.chain))
-    detail = (f'<details class="chain"><summary>uses {escape(used)} (rule '
-              f"{escape(e.rule_id)})</summary><ul>{chain}</ul></details>")
-    return (f'<li class="{side}" data-role="evidence-{side}">{word} {escape(e.statement)} '
-            f"({e.weight:+g}){refs.mark(e.citations)}{detail}</li>")
+    detail = (
+        f'<details class="chain"><summary>uses {escape(used)} (rule '
+        f"{escape(e.rule_id)})</summary><ul>{chain}</ul></details>"
+    )
+    return (
+        f'<li class="{side}" data-role="evidence-{side}">{word} {escape(e.statement)} '
+        f"({e.weight:+g}){refs.mark(e.citations)}{detail}</li>"
+    )
 
 
 def _link_html(link: Link, refs: Refs) -> str:
     used = "; ".join(f"{u.name} = {u.value} ({u.how})" for u in link.used)
-    return (f"<li>{escape(link.fact.name)} = {escape(str(link.fact.value))} by rule "
-            f"{escape(link.rule_id)}: {escape(link.statement)}{refs.mark(link.citations)} "
-            f"&larr; {escape(used)}</li>")
+    return (
+        f"<li>{escape(link.fact.name)} = {escape(str(link.fact.value))} by rule "
+        f"{escape(link.rule_id)}: {escape(link.statement)}{refs.mark(link.citations)} "
+        f"&larr; {escape(used)}</li>"
+    )

@@ -56,9 +56,14 @@ def _cut_offs(branches: Any, test: str) -> list[float]:
             atom = literal.atom
             if literal.negated or atom.kind != "fact" or atom.name != test:
                 continue
-            out += [float(t.value) for t in atom.tests
-                    if t.op == "lt" and t.field == "value" and isinstance(t.value, (int, float))
-                    and not isinstance(t.value, bool)]
+            out += [
+                float(t.value)
+                for t in atom.tests
+                if t.op == "lt"
+                and t.field == "value"
+                and isinstance(t.value, (int, float))
+                and not isinstance(t.value, bool)
+            ]
     return out
 
 
@@ -80,9 +85,15 @@ def patient_report(
 def render_patient(d: Differential, patient: PatientFacts, kb: KnowledgeBase) -> str:
     """Alerts, timeline, differential with evidence and chains, findings, references."""
     parts = differential_parts(d, "p-", level=2)
-    body = [parts["meta"], parts["alerts"], "<h2>Timeline</h2>",
-            timeline_html(patient, kb, dt.date.fromisoformat(d.as_of)),
-            parts["candidates"], parts["findings"], parts["references"]]
+    body = [
+        parts["meta"],
+        parts["alerts"],
+        "<h2>Timeline</h2>",
+        timeline_html(patient, kb, dt.date.fromisoformat(d.as_of)),
+        parts["candidates"],
+        parts["findings"],
+        parts["references"],
+    ]
     return page(f"leukodx patient report: {d.patient_id or 'patient'}", body)
 
 
@@ -101,8 +112,11 @@ def timeline_html(patient: PatientFacts, kb: KnowledgeBase, as_of: dt.date) -> s
     for test, pts in series.items():
         s = charts.Series(test.upper() if len(test) <= 3 else test, units.get(test, ""), tuple(pts))
         lines = thresholds(kb, test, duffy_null=duffy)
-        parts.append(charts.line_panel(axis, [s], lines, f"timeline-{test}",
-                                       f"{test} over time with thresholds"))
+        parts.append(
+            charts.line_panel(
+                axis, [s], lines, f"timeline-{test}", f"{test} over time with thresholds"
+            )
+        )
     spans = [charts.Span(m.name, m.start, m.stop) for m in patient.medications]
     if spans:
         parts.append("<h3>Medications</h3>")
@@ -111,6 +125,9 @@ def timeline_html(patient: PatientFacts, kb: KnowledgeBase, as_of: dt.date) -> s
 
 
 def _points(patient: PatientFacts, test: str) -> list[tuple[dt.date, float]]:
-    pts = [(lab.date, float(lab.value)) for lab in patient.labs
-           if lab.test == test and lab.date is not None and isinstance(lab.value, (int, float))]
+    pts = [
+        (lab.date, float(lab.value))
+        for lab in patient.labs
+        if lab.test == test and lab.date is not None and isinstance(lab.value, (int, float))
+    ]
     return sorted(pts)

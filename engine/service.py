@@ -65,8 +65,10 @@ class PrefetchMissing(LeukodxError):
 
     def __init__(self, missing: list[str]) -> None:
         self.missing = missing
-        super().__init__("this service does not query FHIR servers; the request must prefetch: "
-                         + ", ".join(missing))
+        super().__init__(
+            "this service does not query FHIR servers; the request must prefetch: "
+            + ", ".join(missing)
+        )
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,12 @@ class Hooks:
 
     def call(self, service_id: str, req: CdsRequest) -> CdsResponse:
         if req.hook != cds.HOOKS[service_id]:
-            raise InputError("hook", "this service answers another hook", got=req.hook,
-                             expected=cds.HOOKS[service_id])
+            raise InputError(
+                "hook",
+                "this service answers another hook",
+                got=req.hook,
+                expected=cds.HOOKS[service_id],
+            )
         patient_id = _context_text(req.context, "patientId")
         data, absent = self._prefetch(req, patient_id)
         if service_id == cds.PATIENT_VIEW:
@@ -112,8 +118,11 @@ class Hooks:
         for key in (k.key for k in self.keys if given.get(k.key) is not None):
             value = given[key]
             if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
-                raise InputError(f"prefetch.{key}", "not a FHIR resource",
-                                 expected="a FHIR resource, a Bundle or null")
+                raise InputError(
+                    f"prefetch.{key}",
+                    "not a FHIR resource",
+                    expected="a FHIR resource, a Bundle or null",
+                )
             data[f"prefetch.{key}"] = value
         patient = data.get("prefetch.patient", {})
         if patient.get("resourceType") == "Patient" and patient.get("id") not in (None, patient_id):
@@ -140,8 +149,11 @@ class Hooks:
         orders, medications = _draft_orders(context, self.settings.today())
         if not orders:
             return CdsResponse(cards=[])
-        drafts = {"resourceType": "Bundle", "type": "collection",
-                  "entry": [{"resource": r} for r in (*orders, *medications)]}
+        drafts = {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": r} for r in (*orders, *medications)],
+        }
         drugs = [self.kb.lexicon.resolve(name) for name in _drug_names(orders, medications)]
         scoped = [(drug, cds.drug_rules(self.kb, drug.agents)) for drug in drugs]
         scoped = [(drug, rules) for drug, rules in scoped if rules]
@@ -149,10 +161,17 @@ class Hooks:
             return CdsResponse(cards=[])
         d = self._diagnose({**data, "context.draftOrders": drafts})
         if d is None:
-            return CdsResponse(cards=[cds.notice_card(
-                self.kb, f"No WBC or ANC on file: the {drug.name} order was not checked",
-                f"leukodx has rules for {drug.name} that depend on the blood count, and the "
-                "prefetched data hold no white cell or neutrophil count.") for drug, _ in scoped])
+            return CdsResponse(
+                cards=[
+                    cds.notice_card(
+                        self.kb,
+                        f"No WBC or ANC on file: the {drug.name} order was not checked",
+                        f"leukodx has rules for {drug.name} that depend on the blood count, "
+                        "and the prefetched data hold no white cell or neutrophil count.",
+                    )
+                    for drug, _ in scoped
+                ]
+            )
         found = [cds.DrugFindings.of(d, drug.name, rules) for drug, rules in scoped]
         return CdsResponse(cards=[cds.order_card(d, f) for f in found if f.risky])
 
@@ -171,16 +190,29 @@ def _draft_orders(context: dict[str, Any], today: dt.date) -> tuple[list[Any], l
         raise InputError("context.draftOrders", "required", expected="a Bundle of draft orders")
     selections = context.get("selections")
     if selections is not None and not (
-            isinstance(selections, list) and all(isinstance(s, str) for s in selections)):
-        raise InputError("context.selections", "not a list of references",
-                         expected='e.g. ["MedicationRequest/103"]')
+        isinstance(selections, list) and all(isinstance(s, str) for s in selections)
+    ):
+        raise InputError(
+            "context.selections",
+            "not a list of references",
+            expected='e.g. ["MedicationRequest/103"]',
+        )
     entries = bundle.get("entry")
-    resources = [e["resource"] for e in (entries if isinstance(entries, list) else [])
-                 if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
-    orders = [r for r in resources if r.get("resourceType") == "MedicationRequest" and (
-        not selections or f"MedicationRequest/{r.get('id')}" in selections)]
-    active = [{**r, "id": f"draft-{i}", "status": "active", "authoredOn": today.isoformat()}
-              for i, r in enumerate(orders)]
+    resources = [
+        e["resource"]
+        for e in (entries if isinstance(entries, list) else [])
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+    ]
+    orders = [
+        r
+        for r in resources
+        if r.get("resourceType") == "MedicationRequest"
+        and (not selections or f"MedicationRequest/{r.get('id')}" in selections)
+    ]
+    active = [
+        {**r, "id": f"draft-{i}", "status": "active", "authoredOn": today.isoformat()}
+        for i, r in enumerate(orders)
+    ]
     return active, [r for r in resources if r.get("resourceType") == "Medication"]
 
 
@@ -243,23 +275,32 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if verifier is None:
-            log.warning("AUTHENTICATION DISABLED (--insecure-no-auth): any caller can use this "
-                        "service. For local prototyping only; never expose it to a network.")
+            log.warning(
+                "AUTHENTICATION DISABLED (--insecure-no-auth): any caller can use this "
+                "service. For local prototyping only; never expose it to a network."
+            )
         await asyncio.to_thread(runner.warm, warmup)
         yield
         runner.close()
 
-    app = FastAPI(title="leukodx CDS Hooks service", version=__version__, lifespan=lifespan,
-                  description="CDS Hooks 2.0 services and a /diagnose endpoint for the leukodx "
-                  "differential of leukopenia and neutropenia. Decision support, not a diagnosis.")
+    app = FastAPI(
+        title="leukodx CDS Hooks service",
+        version=__version__,
+        lifespan=lifespan,
+        description="CDS Hooks 2.0 services and a /diagnose endpoint for the leukodx "
+        "differential of leukopenia and neutropenia. Decision support, not a diagnosis.",
+    )
     deps = [Depends(_authenticate(verifier, settings.public_url))] if verifier else []
     _add_error_handlers(app)
     _add_routes(app, hooks, runner, deps)
     app.add_middleware(Guard, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
-                           allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     return app
 
 
@@ -283,13 +324,18 @@ def _audience(request: Request, public_url: str | None) -> str:
     if not public_url:
         return str(request.url.replace(query="", fragment=""))
     path, root = request.url.path, str(request.scope.get("root_path", ""))
-    return public_url.rstrip("/") + (path[len(root):] if root and path.startswith(root) else path)
+    return public_url.rstrip("/") + (path[len(root) :] if root and path.startswith(root) else path)
 
 
 def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    text = {400: "malformed JSON", 401: "missing or invalid client JWT", 404: "unknown service",
-            412: "required prefetch data missing", 413: "request body too large",
-            422: "invalid request or patient facts (the field is named)"}
+    text = {
+        400: "malformed JSON",
+        401: "missing or invalid client JWT",
+        404: "unknown service",
+        412: "required prefetch data missing",
+        413: "request body too large",
+        422: "invalid request or patient facts (the field is named)",
+    }
     return {code: {"model": ErrorBody, "description": text[code]} for code in codes}
 
 
@@ -301,30 +347,57 @@ def _add_routes(app: FastAPI, hooks: Hooks, runner: Runner, deps: list[Any]) -> 
     async def discovery() -> Services:
         return hooks.services
 
-    @app.post("/cds-services/{service_id}", response_model=CdsResponse,
-              responses=_responses(400, *auth, 404, 412, 413, 422), **common)
+    @app.post(
+        "/cds-services/{service_id}",
+        response_model=CdsResponse,
+        responses=_responses(400, *auth, 404, 412, 413, 422),
+        **common,
+    )
     async def call_service(service_id: str, request: CdsRequest) -> CdsResponse:
         _known(service_id)
         response = await runner.run(hooks.call, service_id, request)
-        log.info("%s: %d card(s) [%s]", service_id, len(response.cards),
-                 ",".join(c.indicator for c in response.cards))
+        log.info(
+            "%s: %d card(s) [%s]",
+            service_id,
+            len(response.cards),
+            ",".join(c.indicator for c in response.cards),
+        )
         return response
 
-    @app.post("/cds-services/{service_id}/feedback", response_model=FeedbackReceipt,
-              responses=_responses(400, *auth, 404, 413, 422), **common)
+    @app.post(
+        "/cds-services/{service_id}/feedback",
+        response_model=FeedbackReceipt,
+        responses=_responses(400, *auth, 404, 413, 422),
+        **common,
+    )
     async def feedback(service_id: str, body: Feedback) -> FeedbackReceipt:
         _known(service_id)
         outcomes = Counter(item.outcome for item in body.feedback)
         reasons = sum(item.overrideReason is not None for item in body.feedback)
-        log.info("feedback for %s: %s; %d with an override reason", service_id,
-                 dict(sorted(outcomes.items())), reasons)
+        log.info(
+            "feedback for %s: %s; %d with an override reason",
+            service_id,
+            dict(sorted(outcomes.items())),
+            reasons,
+        )
         return FeedbackReceipt(received=len(body.feedback))
 
-    @app.post("/diagnose", response_model=Differential, dependencies=deps,
-              responses=_responses(400, *auth, 413, 422))
-    async def diagnose_facts(facts: Annotated[dict[str, Any], Body(
-            description="Patient facts (contract section 1: long form or shorthand), or a FHIR "
-            "R4 Bundle", examples=[_WARMUP])]) -> Differential:
+    @app.post(
+        "/diagnose",
+        response_model=Differential,
+        dependencies=deps,
+        responses=_responses(400, *auth, 413, 422),
+    )
+    async def diagnose_facts(
+        facts: Annotated[
+            dict[str, Any],
+            Body(
+                description="Patient facts (contract section 1: long form or shorthand), or a FHIR "
+                "R4 Bundle",
+                examples=[_WARMUP],
+            ),
+        ],
+    ) -> Differential:
         run = functools.partial(diagnose, facts, kb=hooks.kb, backend=hooks.settings.backend)
         return await runner.run(run)
 

@@ -115,7 +115,7 @@ class KeySet:
         data = _read_jwks(self.source)
         keys = data.get("keys") if isinstance(data, dict) else None
         if not isinstance(keys, list):
-            raise AuthConfigError(f"{self.source}: not a JWK Set (expected {{\"keys\": [...]}})")
+            raise AuthConfigError(f'{self.source}: not a JWK Set (expected {{"keys": [...]}})')
         found: dict[str, _Key] = {}
         for jwk in keys:
             if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
@@ -235,7 +235,11 @@ def _header(token: str) -> dict[str, Any]:
 
 
 def error_response(
-    status: int, error: str, message: str, *, headers: Mapping[str, str] | None = None,
+    status: int,
+    error: str,
+    message: str,
+    *,
+    headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
     """An :class:`~engine.cds_models.ErrorBody` answer (401 adds ``WWW-Authenticate``)."""
@@ -268,8 +272,13 @@ class Guard:
             await body(scope, receive, sending)
         else:
             await self._call(scope, _replay(body, receive), sending, status)
-        log.info("%s %s %d %.1f ms", scope["method"], scope["path"], status[0],
-                 (time.perf_counter() - started) * 1000)
+        log.info(
+            "%s %s %d %.1f ms",
+            scope["method"],
+            scope["path"],
+            status[0],
+            (time.perf_counter() - started) * 1000,
+        )
 
     async def _read(self, scope: Scope, receive: Receive) -> bytes | JSONResponse:
         declared = dict(scope["headers"]).get(b"content-length", b"0")
@@ -285,16 +294,18 @@ class Guard:
             chunks.append(chunk)
             more = message.get("more_body", False)
         if int(declared) > self.limit or size > self.limit:
-            return error_response(413, "payload_too_large",
-                                  f"the request body is larger than {self.limit} bytes")
+            return error_response(
+                413, "payload_too_large", f"the request body is larger than {self.limit} bytes"
+            )
         return b"".join(chunks)
 
     async def _call(self, scope: Scope, receive: Receive, send: Send, status: list[int]) -> None:
         try:
             await self.app(scope, receive, send)
         except Exception as exc:  # noqa: BLE001 - logged by type only: messages may hold data
-            log.error("internal error %s on %s %s", type(exc).__name__, scope["method"],
-                      scope["path"])
+            log.error(
+                "internal error %s on %s %s", type(exc).__name__, scope["method"], scope["path"]
+            )
             if status[0] == 0:
                 await error_response(500, "internal_error", "internal error")(scope, receive, send)
 

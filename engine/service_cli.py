@@ -31,22 +31,47 @@ def register(subparsers: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080)")
     p.add_argument("--jwks", metavar="PATH_OR_URL", help="JWK Set of the trusted CDS clients")
-    p.add_argument("--issuer", action="append", default=[], metavar="ISS",
-                   help="allowed JWT issuer (iss); repeat for several clients")
-    p.add_argument("--public-url", metavar="URL",
-                   help="base URL the clients call, e.g. https://cds.example.org (the JWT 'aud' "
-                   "is this plus the path; default: the URL of each request)")
-    p.add_argument("--insecure-no-auth", action="store_true",
-                   help="accept unauthenticated calls (local prototyping only)")
+    p.add_argument(
+        "--issuer",
+        action="append",
+        default=[],
+        metavar="ISS",
+        help="allowed JWT issuer (iss); repeat for several clients",
+    )
+    p.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="base URL the clients call, e.g. https://cds.example.org (the JWT 'aud' "
+        "is this plus the path; default: the URL of each request)",
+    )
+    p.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="accept unauthenticated calls (local prototyping only)",
+    )
     p.add_argument("--rules", metavar="DIR", help="knowledge base directory (default: bundled)")
     p.add_argument("--backend", default="experta", help="inference backend (default: experta)")
-    p.add_argument("--max-body-bytes", type=int, default=2_000_000, metavar="N",
-                   help="larger request bodies get 413 (default: 2000000)")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="diagnosis threads (default: 1; the engine is CPU-bound, so more threads "
-                   "seldom help)")
-    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
-                   help="allow browser clients from ORIGIN (e.g. a CDS Hooks sandbox); repeatable")
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=2_000_000,
+        metavar="N",
+        help="larger request bodies get 413 (default: 2000000)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="diagnosis threads (default: 1; the engine is CPU-bound, so more threads seldom help)",
+    )
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="allow browser clients from ORIGIN (e.g. a CDS Hooks sandbox); repeatable",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_serve)
 
@@ -65,16 +90,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise LeukodxError(f"{_INSTALL} ({exc})") from exc
     auth = None if args.insecure_no_auth else JwtSettings(args.jwks, tuple(args.issuer))
     if auth is None:
-        print("leukodx serve: WARNING: authentication is disabled (--insecure-no-auth); any "
-              "caller can use this service. Use it for local prototyping only.", file=sys.stderr)
+        print(
+            "leukodx serve: WARNING: authentication is disabled (--insecure-no-auth); any "
+            "caller can use this service. Use it for local prototyping only.",
+            file=sys.stderr,
+        )
     settings = ServiceSettings(
         rules=args.rules, backend=args.backend, auth=auth, public_url=args.public_url,
         max_body_bytes=args.max_body_bytes, workers=args.workers,
         cors_origins=tuple(args.cors_origin),
     )  # fmt: skip
     app = create_app(settings)
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False,
-                log_config=_log_config(args.log_level.upper()), log_level=args.log_level)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=False,
+        log_config=_log_config(args.log_level.upper()),
+        log_level=args.log_level,
+    )
     return EXIT_OK
 
 
@@ -84,8 +118,10 @@ def _auth_problem(args: argparse.Namespace) -> str | None:
             return "--insecure-no-auth cannot be combined with --jwks or --issuer"
         return None
     if not args.jwks or not args.issuer:
-        return ("client authentication needs --jwks PATH_OR_URL and at least one --issuer; "
-                "for local prototyping only, pass --insecure-no-auth instead")
+        return (
+            "client authentication needs --jwks PATH_OR_URL and at least one --issuer; "
+            "for local prototyping only, pass --insecure-no-auth instead"
+        )
     return None
 
 

@@ -51,8 +51,9 @@ from engine.kb.catalog import MEDICATION_FIELDS, MEMBERSHIP_FIELDS
 try:
     import clips
 except ModuleNotFoundError as exc:  # the import name differs from the distribution name
-    raise ModuleNotFoundError("No module named 'clips' (from the 'clipspy' package)",
-                              name="clipspy") from exc
+    raise ModuleNotFoundError(
+        "No module named 'clips' (from the 'clipspy' package)", name="clipspy"
+    ) from exc
 
 if TYPE_CHECKING:
     from engine.facts import FactSet
@@ -140,8 +141,9 @@ def build_environment(constructs: Iterable[str]) -> Any:
         try:
             env.build(construct)
         except clips.CLIPSError as exc:
-            raise LeukodxError(f"clips backend: CLIPS rejected a generated construct: {exc}\n"
-                               f"{construct}") from exc
+            raise LeukodxError(
+                f"clips backend: CLIPS rejected a generated construct: {exc}\n{construct}"
+            ) from exc
     return env
 
 
@@ -194,9 +196,9 @@ def read_firings(text: str, fids: list[str], rule_ids: dict[str, str]) -> list[F
     i = 0
     while i < len(tokens):
         n = int(tokens[i + 2])
-        matched = tokens[i + 3:i + 3 + n]
+        matched = tokens[i + 3 : i + 3 + n]
         k = int(tokens[i + 3 + n])
-        asserted = tokens[i + 4 + n:i + 4 + n + k]
+        asserted = tokens[i + 4 + n : i + 4 + n + k]
         records.append((int(tokens[i]), rule_ids[tokens[i + 1].strip('"')], matched, asserted))
         i += 4 + n + k
     records.sort(key=lambda r: r[0])

@@ -147,8 +147,10 @@ def pattern(atom: Atom, index: int, bind: bool) -> str:
     by_field: dict[str, list[Test]] = {}
     for test in atom.tests:
         by_field.setdefault(test.field, []).append(test)
-    slots = [_slot(fld, f"?x{index}_{n}", tests)
-             for n, (fld, tests) in enumerate(sorted(by_field.items()))]
+    slots = [
+        _slot(fld, f"?x{index}_{n}", tests)
+        for n, (fld, tests) in enumerate(sorted(by_field.items()))
+    ]
     return "(" + " ".join(head + slots) + ")"
 
 
@@ -167,12 +169,22 @@ def defrule(rule: Rule, name: str, branch: tuple[Literal, ...], salience: int) -
     if isinstance(rule.then, Derive):
         fid = string(derived_fid(rule.id))
         asserted = fid
-        rhs.append(f"(assert ({VALUE} (fid {fid}) (name {string(rule.then.fact)}) "
-                   f"(value {literal(rule.then.value)})))")
-    rhs.insert(1, f"(assert ({FIRING} (seq {SEQ}) (rule {string(rule.id)}) "
-                  f"(matched {' '.join(matched)}) (asserted {asserted})))")
-    return (f"(defrule {name} (declare (salience {salience}))\n  " + "\n  ".join(lhs)
-            + "\n  =>\n  " + "\n  ".join(rhs) + ")")
+        rhs.append(
+            f"(assert ({VALUE} (fid {fid}) (name {string(rule.then.fact)}) "
+            f"(value {literal(rule.then.value)})))"
+        )
+    rhs.insert(
+        1,
+        f"(assert ({FIRING} (seq {SEQ}) (rule {string(rule.id)}) "
+        f"(matched {' '.join(matched)}) (asserted {asserted})))",
+    )
+    return (
+        f"(defrule {name} (declare (salience {salience}))\n  "
+        + "\n  ".join(lhs)
+        + "\n  =>\n  "
+        + "\n  ".join(rhs)
+        + ")"
+    )
 
 
 def _template(name: str, slots: tuple[str, ...], multi: tuple[str, ...] = ()) -> str:
@@ -188,16 +200,19 @@ def _loader() -> str:
     for name, slots in RECORDS.items():
         if name == COURSE:  # ?k agents, then the course's fields from ?c on
             put = " ".join(f"({s} (nth$ (+ ?c {n}) ?d))" for n, s in enumerate(slots))
-            each = (f"(bind ?k (nth$ ?i ?d)) (bind ?c (+ ?i ?k 1))"
-                    f" (loop-for-count (?a 1 ?k) (assert ({name} (agent (nth$ (+ ?i ?a) ?d))"
-                    f" {put} (fid ?id)))) (bind ?i (+ ?c {len(slots)}))")
+            each = (
+                f"(bind ?k (nth$ ?i ?d)) (bind ?c (+ ?i ?k 1))"
+                f" (loop-for-count (?a 1 ?k) (assert ({name} (agent (nth$ (+ ?i ?a) ?d))"
+                f" {put} (fid ?id)))) (bind ?i (+ ?c {len(slots)}))"
+            )
         else:
             put = " ".join(f"({s} (nth$ (+ ?i {n}) ?d))" for n, s in enumerate(slots))
             each = f"(assert ({name} {put} (fid ?id))) (bind ?i (+ ?i {len(slots)}))"
-        body.append(f"(bind ?n (nth$ ?i ?d)) (bind ?i (+ ?i 1))"
-                    f" (loop-for-count ?n {each} (bind ?id (+ ?id 1)))")
-    return (f"(deffunction {LOAD_FACTS} ($?d) (bind ?i 1) (bind ?id 0) "
-            + " ".join(body) + " TRUE)")
+        body.append(
+            f"(bind ?n (nth$ ?i ?d)) (bind ?i (+ ?i 1))"
+            f" (loop-for-count ?n {each} (bind ?id (+ ?id 1)))"
+        )
+    return f"(deffunction {LOAD_FACTS} ($?d) (bind ?i 1) (bind ?id 0) " + " ".join(body) + " TRUE)"
 
 
 @dataclass(frozen=True)

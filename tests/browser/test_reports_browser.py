@@ -29,22 +29,39 @@ from tests.unit.test_report_html import make_results
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = ROOT / "artifacts"
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-         "--enable-logging=stderr", "--v=0"]
+    CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)"
+)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--enable-logging=stderr",
+    "--v=0",
+]
 
 
 def chromium(page: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     with tempfile.TemporaryDirectory(prefix="leukodx-chromium-") as profile:
-        return subprocess.run([str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", *extra,
-                               page.resolve().as_uri()], capture_output=True, text=True,
-                              timeout=120, check=False)
+        return subprocess.run(
+            [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
 
 def console_problems(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines()
-            if "CONSOLE" in line or "Refused to" in line or "Uncaught" in line]
+    return [
+        line
+        for line in stderr.splitlines()
+        if "CONSOLE" in line or "Refused to" in line or "Uncaught" in line
+    ]
 
 
 class Dom(HTMLParser):
@@ -96,8 +113,11 @@ def render(page: Path, shot: str) -> Dom:
 
 
 def visible(marks: list[dict[str, str]]) -> list[dict[str, str]]:
-    return [m for m in marks if m["tag"] != "rect" or float(m.get("width", 0)) > 0
-            and float(m.get("height", 0)) > 0]
+    return [
+        m
+        for m in marks
+        if m["tag"] != "rect" or float(m.get("width", 0)) > 0 and float(m.get("height", 0)) > 0
+    ]
 
 
 def test_batch_report_renders_with_the_summary_numbers(tmp_path: Path, mini_kb: Any) -> None:
@@ -126,18 +146,27 @@ def test_batch_report_renders_with_the_summary_numbers(tmp_path: Path, mini_kb: 
             assert cells[(row, col)] == conf["counts"][i][j]
     bars = {m["data-label"]: int(m["data-value"]) for m in dom.charts["ranks"]}
     assert bars == doc["rank_distribution"]
-    recall = {m["data-label"]: float(m["data-value"]) for m in dom.charts["per-cause"]
-              if m["tag"] == "rect"}
-    assert recall == {c: row["recall_at_1"] for c, row in doc["per_cause"].items()
-                      if row["support"]}
+    recall = {
+        m["data-label"]: float(m["data-value"])
+        for m in dom.charts["per-cause"]
+        if m["tag"] == "rect"
+    }
+    assert recall == {
+        c: row["recall_at_1"] for c, row in doc["per_cause"].items() if row["support"]
+    }
 
 
 def test_patient_report_renders_timeline_and_thresholds(tmp_path: Path, mini_kb: Any) -> None:
-    data = {**patient(9), "findings": ["fever"],
-            "labs": [*patient(9)["labs"],
-                     {"test": "anc", "value": 2.4, "unit": "10^9/L", "date": "2025-01-05"},
-                     {"test": "wbc", "value": 5.1, "unit": "10^9/L", "date": "2025-01-05"},
-                     {"test": "hemoglobin", "value": 11.2, "unit": "g/dL", "date": "2025-02-20"}]}
+    data = {
+        **patient(9),
+        "findings": ["fever"],
+        "labs": [
+            *patient(9)["labs"],
+            {"test": "anc", "value": 2.4, "unit": "10^9/L", "date": "2025-01-05"},
+            {"test": "wbc", "value": 5.1, "unit": "10^9/L", "date": "2025-01-05"},
+            {"test": "hemoglobin", "value": 11.2, "unit": "g/dL", "date": "2025-02-20"},
+        ],
+    }
     page = tmp_path / "patient.html"
     page.write_text(patient_report(data, kb=mini_kb), encoding="utf-8")
     dom = render(page, "patient-report.png")

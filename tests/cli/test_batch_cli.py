@@ -22,8 +22,9 @@ BASE = [sys.executable, "-m", "engine"]
 
 
 def leukodx(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*BASE, *args], capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    return subprocess.run(
+        [*BASE, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 @pytest.fixture()
@@ -39,12 +40,25 @@ def cases_dir(tmp_path: Path) -> Path:
 
 def test_batch_with_a_corrupt_file(cases_dir: Path, tmp_path: Path) -> None:
     out, summary, report = tmp_path / "r.jsonl", tmp_path / "s.json", tmp_path / "r.html"
-    run = leukodx("batch", str(cases_dir), "--rules", str(MINI_KB), "--out", str(out),
-                  "--summary", str(summary), "--report", str(report), "--workers", "2")
+    run = leukodx(
+        "batch",
+        str(cases_dir),
+        "--rules",
+        str(MINI_KB),
+        "--out",
+        str(out),
+        "--summary",
+        str(summary),
+        "--report",
+        str(report),
+        "--workers",
+        "2",
+    )
     assert run.returncode == 3, run.stderr
     records = read_lines(out)
     assert Counter(r["id"] for r in records) == Counter(
-        [*(f"p{i:04d}" for i in (0, 1, 2, *range(10, 16))), f"{cases_dir}/corrupt.yaml"])
+        [*(f"p{i:04d}" for i in (0, 1, 2, *range(10, 16))), f"{cases_dir}/corrupt.yaml"]
+    )
     doc = json.loads(summary.read_text())
     assert (doc["n_cases"], doc["n_failed"], doc["n"]) == (10, 1, 9)
     assert doc["errors"][0]["field"] == "line 3"
@@ -66,8 +80,12 @@ def test_sigkill_then_resume_records_every_case_once(tmp_path: Path) -> None:
     inputs = write_jsonl(tmp_path / "in.jsonl", [patient(i) for i in range(60)])
     out = tmp_path / "out.jsonl"
     args = ["batch", str(inputs), "--rules", str(MINI_KB), "--out", str(out), "--quiet"]
-    proc = subprocess.Popen([*BASE, *args, "--workers", "2"], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*BASE, *args, "--workers", "2"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_for_lines(out, 5, proc)
         os.kill(proc.pid, signal.SIGKILL)  # the main process only: workers must go by themselves
@@ -130,8 +148,13 @@ def test_sigterm_stops_cleanly_and_resume_finishes(tmp_path: Path) -> None:
     inputs = write_jsonl(tmp_path / "in.jsonl", [patient(i) for i in range(60)])
     out = tmp_path / "out.jsonl"
     args = ["batch", str(inputs), "--rules", str(MINI_KB), "--out", str(out), "--workers", "1"]
-    proc = subprocess.Popen([*BASE, *args], start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*BASE, *args],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for_lines(out, 3, proc)
         proc.terminate()
@@ -164,8 +187,17 @@ def _rules_lint() -> bool:
 
 @pytest.mark.skipif(not _rules_lint(), reason="rules/ does not lint yet (KB being written)")
 def test_smoke_over_the_bundled_cases(tmp_path: Path) -> None:
-    run = leukodx("batch", str(CASES), "--out", str(tmp_path / "r.jsonl"), "--summary",
-                  str(tmp_path / "s.json"), "--report", str(tmp_path / "r.html"), timeout=580)
+    run = leukodx(
+        "batch",
+        str(CASES),
+        "--out",
+        str(tmp_path / "r.jsonl"),
+        "--summary",
+        str(tmp_path / "s.json"),
+        "--report",
+        str(tmp_path / "r.html"),
+        timeout=580,
+    )
     assert run.returncode in (0, 3), run.stderr
     doc = json.loads((tmp_path / "s.json").read_text())
     assert doc["n_cases"] == len(list(CASES.glob("*.yaml")))

@@ -91,8 +91,11 @@ def test_case_files_agree(case: Path, which: str) -> None:
         pytest.skip(f"not a valid case file: {exc}")
 
 
-@pytest.mark.skipif(isinstance(_load_bundled(), str), reason="tests/strategies.py reads the "
-                    "bundled lexicon, and the bundled knowledge base does not load yet")
+@pytest.mark.skipif(
+    isinstance(_load_bundled(), str),
+    reason="tests/strategies.py reads the "
+    "bundled lexicon, and the bundled knowledge base does not load yet",
+)
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(patient=st.deferred(patients))
 def test_generated_patients_agree(patient: dict[str, Any]) -> None:

@@ -78,4 +78,5 @@ def test_the_found_patient_gives_the_same_firings_on_both_backends() -> None:
     slow = diagnose(PATIENT, kb=kb, backend="experta", today=today)
     assert sorted(t.rule_id for t in fast.trace) == sorted(t.rule_id for t in slow.trace)
     assert fast.model_dump(exclude={"engine", "trace"}) == slow.model_dump(
-        exclude={"engine", "trace"})
+        exclude={"engine", "trace"}
+    )

@@ -51,9 +51,11 @@ class Keys:
     """An ES384 and an RS384 client key pair; the public halves form the service's JWK Set."""
 
     ec_key: ec.EllipticCurvePrivateKey = field(
-        default_factory=lambda: ec.generate_private_key(ec.SECP384R1()))
+        default_factory=lambda: ec.generate_private_key(ec.SECP384R1())
+    )
     rsa_key: rsa.RSAPrivateKey = field(
-        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
 
     def jwks(self) -> dict[str, Any]:
         ec_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.ec_key.public_key()))
@@ -64,17 +66,18 @@ class Keys:
 
     def claims(self, aud: str | list[str], **changes: Any) -> dict[str, Any]:
         now = int(time.time())
-        claims = {"iss": ISSUER, "aud": aud, "exp": now + 300, "iat": now,
-                  "jti": str(uuid.uuid4())}
+        claims = {"iss": ISSUER, "aud": aud, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}
         claims.update(changes)
         return {k: v for k, v in claims.items() if v is not None}
 
-    def token(self, aud: str | list[str], *, alg: str = "ES384", kid: str | None = None,
-              **changes: Any) -> str:
+    def token(
+        self, aud: str | list[str], *, alg: str = "ES384", kid: str | None = None, **changes: Any
+    ) -> str:
         key = self.ec_key if alg.startswith("ES") else self.rsa_key
         kid = kid or ("ec-1" if alg.startswith("ES") else "rsa-1")
-        return jwt.encode(self.claims(aud, **changes), key, algorithm=alg,
-                          headers={"kid": kid, "typ": "JWT"})
+        return jwt.encode(
+            self.claims(aud, **changes), key, algorithm=alg, headers={"kid": kid, "typ": "JWT"}
+        )
 
     def unsigned(self, aud: str) -> str:
         """A token with ``alg: none`` (built by hand: libraries rightly refuse to make one)."""
@@ -188,8 +191,9 @@ def insecure_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
 
 @pytest.fixture(scope="session")
 def jwt_server(jwks_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_server(tmp_path_factory.mktemp("serve") / "jwt.log",
-                          "--jwks", str(jwks_file), "--issuer", ISSUER)
+    server = start_server(
+        tmp_path_factory.mktemp("serve") / "jwt.log", "--jwks", str(jwks_file), "--issuer", ISSUER
+    )
     yield server
     stop_server(server)
 

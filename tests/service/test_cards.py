@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""engine.cds: cards from a Differential (summary length, indicators, linked sources, disclaimer).
-"""
+"""engine.cds: cards from a Differential (summary length, indicators, linked sources,
+disclaimer)."""
 
 from __future__ import annotations
 
@@ -45,16 +45,22 @@ def test_markdown_is_escaped() -> None:
     ({"pmcid": "PMC9"}, "https://www.ncbi.nlm.nih.gov/pmc/articles/PMC9/"),
     ({"url": "https://x.org/a b"}, "https://x.org/a%20b"),
 ])  # fmt: skip
-def test_citation_url_prefers_pubmed_then_doi_then_pmc_then_url(fields: dict[str, Any],
-                                                                url: str) -> None:
+def test_citation_url_prefers_pubmed_then_doi_then_pmc_then_url(
+    fields: dict[str, Any], url: str
+) -> None:
     assert cds.citation_url(Citation(id="c", kind="cohort", title="t", **fields)) == url
 
 
 def test_reference_markers_number_in_order_of_use() -> None:
-    refs = cds.References([Citation(id="a", kind="cohort", title="A", pmid="1"),
-                           Citation(id="b", kind="cohort", title="B", url="https://b.org")])
-    assert refs.mark(["b", "a", "missing"]) == (" [[1]](https://b.org)"
-                                                "[[2]](https://pubmed.ncbi.nlm.nih.gov/1/)")
+    refs = cds.References(
+        [
+            Citation(id="a", kind="cohort", title="A", pmid="1"),
+            Citation(id="b", kind="cohort", title="B", url="https://b.org"),
+        ]
+    )
+    assert refs.mark(["b", "a", "missing"]) == (
+        " [[1]](https://b.org)[[2]](https://pubmed.ncbi.nlm.nih.gov/1/)"
+    )
     assert refs.mark([]) == ""
     assert refs.main_url(["missing", "a"]) == "https://pubmed.ncbi.nlm.nih.gov/1/"
     text = refs.markdown()
@@ -64,8 +70,9 @@ def test_reference_markers_number_in_order_of_use() -> None:
 def test_every_alert_becomes_a_card_at_its_level(clozapine: Differential) -> None:
     assert clozapine.alerts
     for alert in clozapine.alerts:
-        card = check_card(cds.alert_card(clozapine, alert).model_dump(exclude_none=True),
-                          label(clozapine))
+        card = check_card(
+            cds.alert_card(clozapine, alert).model_dump(exclude_none=True), label(clozapine)
+        )
         assert card.indicator == cds.indicator(alert.level)
         assert alert.rule_id in (card.detail or "")
 
@@ -100,8 +107,11 @@ def test_order_card_from_evidence_alone(clozapine: Differential) -> None:
 
 
 def test_indicator_and_notice_card() -> None:
-    assert [cds.indicator(x) for x in ("info", "critical", "odd")] == ["info", "critical",
-                                                                        "warning"]
+    assert [cds.indicator(x) for x in ("info", "critical", "odd")] == [
+        "info",
+        "critical",
+        "warning",
+    ]
     from engine.kb.load import load_knowledge_base
 
     kb = load_knowledge_base()

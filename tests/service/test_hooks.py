@@ -39,16 +39,24 @@ def draft(code: str | None, text: str, rid: str = "d1", **extra: Any) -> dict[st
     concept: dict[str, Any] = {"text": text}
     if code:
         concept["coding"] = [{"system": RXNORM, "code": code}]
-    resource = {"resourceType": "MedicationRequest", "id": rid, "status": "draft",
-                "intent": "order", "medicationCodeableConcept": concept,
-                "subject": {"reference": "Patient/ra-felty-01"}}
+    resource = {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": concept,
+        "subject": {"reference": "Patient/ra-felty-01"},
+    }
     resource.update(extra)
     return resource
 
 
 def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "collection",
-            "entry": [{"resource": r} for r in resources]}
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": r} for r in resources],
+    }
 
 
 def call(hooks: Hooks, service: str, body: dict[str, Any]) -> list[Any]:
@@ -58,8 +66,12 @@ def call(hooks: Hooks, service: str, body: dict[str, Any]) -> list[Any]:
 def test_prefetch_templates_come_from_the_terminology() -> None:
     terms = load_terminology()
     keys = {k.key: k for k in cds.prefetch_keys(terms)}
-    assert {k for k, v in keys.items() if v.required} == {"patient", "labs", "medications",
-                                                           "conditions"}
+    assert {k for k, v in keys.items() if v.required} == {
+        "patient",
+        "labs",
+        "medications",
+        "conditions",
+    }
     query = dict(part.split("=", 1) for part in keys["labs"].template.split("?")[1].split("&"))
     listed = {coding.split("|")[1] for coding in query["code"].split(",")}
     assert listed == {c for c, test in terms.tests.items() if test in cds.PREFETCH_TESTS}
@@ -98,8 +110,11 @@ def test_selected_drafts_only(hooks: Hooks) -> None:
 
 
 def test_a_draft_by_medication_reference_is_resolved(hooks: Hooks) -> None:
-    medication = {"resourceType": "Medication", "id": "m1",
-                  "code": {"coding": [{"system": RXNORM, "code": "2626"}]}}
+    medication = {
+        "resourceType": "Medication",
+        "id": "m1",
+        "code": {"coding": [{"system": RXNORM, "code": "2626"}]},
+    }
     order = draft(None, "", medicationReference={"reference": "Medication/m1"})
     order.pop("medicationCodeableConcept")
     body = order_select(draftOrders=bundle(order, medication), selections=[])
@@ -146,8 +161,7 @@ def test_the_draft_is_active_from_today_and_the_stored_orders_are_kept(hooks: Ho
     (lambda r: r["prefetch"].update(labs="Observation?code=751-8"), "prefetch.labs"),
     (lambda r: r["context"].update(patientId="another"), "prefetch.patient.id"),
 ])  # fmt: skip
-def test_patient_view_refuses_inconsistent_requests(hooks: Hooks, change: Any,
-                                                    field: str) -> None:
+def test_patient_view_refuses_inconsistent_requests(hooks: Hooks, change: Any, field: str) -> None:
     body = load_example("patient-view.json")
     change(body)
     with pytest.raises(InputError) as exc:

@@ -26,8 +26,11 @@ Target = Server | InProcess
 
 @pytest.fixture(scope="module")
 def in_process(jwks_file: Path) -> InProcess:
-    settings = ServiceSettings(auth=JwtSettings(str(jwks_file), (ISSUER,)), workers=1,
-                               public_url="https://cds.example.org/")
+    settings = ServiceSettings(
+        auth=JwtSettings(str(jwks_file), (ISSUER,)),
+        workers=1,
+        public_url="https://cds.example.org/",
+    )
     return InProcess(create_app(settings), "https://cds.example.org")
 
 
@@ -87,8 +90,7 @@ def test_hmac_tokens_are_refused(target: Target, keys: Keys, secret: bytes) -> N
 
 
 def test_unsigned_token_is_refused(target: Target, keys: Keys) -> None:
-    assert_401(get(target, "/cds-services", keys.unsigned(target.aud("/cds-services"))),
-               "'none'")
+    assert_401(get(target, "/cds-services", keys.unsigned(target.aud("/cds-services"))), "'none'")
 
 
 def test_expired_token_is_refused(target: Target, keys: Keys) -> None:
@@ -112,8 +114,9 @@ def test_token_for_another_endpoint_is_refused(target: Target, keys: Keys) -> No
     ({"jti": None}, "jti"),
     ({"alg": "RS384", "kid": "ec-1"}, "does not fit"),
 ])  # fmt: skip
-def test_bad_header_or_claims_are_refused(target: Target, keys: Keys,
-                                          change: dict[str, Any], reason: str) -> None:
+def test_bad_header_or_claims_are_refused(
+    target: Target, keys: Keys, change: dict[str, Any], reason: str
+) -> None:
     token = keys.token(target.aud("/cds-services"), **change)
     assert_401(get(target, "/cds-services", token), reason)
 

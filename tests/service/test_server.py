@@ -79,8 +79,9 @@ def test_patient_view_example_names_the_top_cause(insecure_server: Server, kb_la
     assert "References" in (summary.detail or "")
 
 
-def test_patient_view_alerts_become_cards_at_their_level(insecure_server: Server,
-                                                          kb_label: str) -> None:
+def test_patient_view_alerts_become_cards_at_their_level(
+    insecure_server: Server, kb_label: str
+) -> None:
     request = load_example("patient-view-clozapine.json")
     result = differential(insecure_server, request["prefetch"])
     assert any(a.level == "critical" for a in result.alerts), "the example should alert"
@@ -93,8 +94,7 @@ def test_patient_view_alerts_become_cards_at_their_level(insecure_server: Server
     assert cards[-1].indicator == "warning"  # the differential, once alerts of concern fired
 
 
-def test_order_select_flags_a_draft_clozapine_order(insecure_server: Server,
-                                                     kb_label: str) -> None:
+def test_order_select_flags_a_draft_clozapine_order(insecure_server: Server, kb_label: str) -> None:
     cards = cds_response(post(insecure_server, OS, load_example("order-select-clozapine.json")))
     assert len(cards.cards) == 1
     card = check_card(cards.cards[0].model_dump(exclude_none=True), kb_label)
@@ -107,8 +107,10 @@ def test_order_select_is_silent_with_normal_counts(insecure_server: Server) -> N
     request = load_example("order-select-clozapine.json")
     labs = request["prefetch"]["labs"]
     for entry in labs["entry"]:
-        if entry["resource"]["resourceType"] == "Observation" and "valueQuantity" in entry[
-                "resource"]:
+        if (
+            entry["resource"]["resourceType"] == "Observation"
+            and "valueQuantity" in entry["resource"]
+        ):
             entry["resource"]["valueQuantity"]["value"] = 6.0
     request["prefetch"]["conditions"] = None
     request["prefetch"]["medications"] = None
@@ -131,7 +133,11 @@ def test_missing_prefetch_is_412(insecure_server: Server) -> None:
     assert body.missing == ["labs"] and "labs" in body.message
     del request["prefetch"]
     assert set(error(post(insecure_server, PV, request), 412).missing or []) >= {
-        "patient", "labs", "medications", "conditions"}
+        "patient",
+        "labs",
+        "medications",
+        "conditions",
+    }
 
 
 def test_null_prefetch_means_no_data(insecure_server: Server) -> None:
@@ -148,8 +154,7 @@ def test_null_prefetch_means_no_data(insecure_server: Server) -> None:
     (lambda r: r["prefetch"].update(labs=[1, 2]), "prefetch.labs"),
     (lambda r: r["prefetch"]["labs"].update(type="message"), "prefetch.labs.type"),
 ])  # fmt: skip
-def test_invalid_requests_name_the_field(insecure_server: Server, change: Any,
-                                         field: str) -> None:
+def test_invalid_requests_name_the_field(insecure_server: Server, change: Any, field: str) -> None:
     request = load_example("patient-view.json")
     change(request)
     body = error(post(insecure_server, PV, request), 422)
@@ -163,11 +168,19 @@ def test_order_select_needs_draft_orders(insecure_server: Server) -> None:
 
 
 def test_malformed_json_is_400_and_large_bodies_413(insecure_server: Server) -> None:
-    bad = httpx.post(insecure_server.url(PV), content=b'{"hook": ', timeout=30,
-                     headers={"Content-Type": "application/json"})
+    bad = httpx.post(
+        insecure_server.url(PV),
+        content=b'{"hook": ',
+        timeout=30,
+        headers={"Content-Type": "application/json"},
+    )
     assert error(bad, 400).error == "malformed_json"
-    big = httpx.post(insecure_server.url("/diagnose"), content=b" " * 2_100_000, timeout=30,
-                     headers={"Content-Type": "application/json"})
+    big = httpx.post(
+        insecure_server.url("/diagnose"),
+        content=b" " * 2_100_000,
+        timeout=30,
+        headers={"Content-Type": "application/json"},
+    )
     assert error(big, 413).error == "payload_too_large"
 
 
@@ -191,13 +204,19 @@ def test_feedback_is_accepted(insecure_server: Server) -> None:
     assert FeedbackReceipt.model_validate(response.json()).received == 2
     feedback["feedback"][0]["outcome"] = "ignored"
     assert error(post(insecure_server, PV + "/feedback", feedback), 422).field == (
-        "feedback[0].outcome")
+        "feedback[0].outcome"
+    )
 
 
 def test_diagnose_takes_contract_facts(insecure_server: Server) -> None:
-    facts: dict[str, Any] = {"id": "svc-1", "as_of": "2025-03-01", "labs": [
-        {"test": "wbc", "value": 2.9, "unit": "10^9/L", "date": "2025-02-10"},
-        {"test": "anc", "value": 800, "unit": "/uL", "date": "2025-02-10"}]}
+    facts: dict[str, Any] = {
+        "id": "svc-1",
+        "as_of": "2025-03-01",
+        "labs": [
+            {"test": "wbc", "value": 2.9, "unit": "10^9/L", "date": "2025-02-10"},
+            {"test": "anc", "value": 800, "unit": "/uL", "date": "2025-02-10"},
+        ],
+    }
     result = differential(insecure_server, facts)
     assert result.patient_id == "svc-1" and result.as_of == "2025-03-01"
     facts["labs"][1]["unit"] = "furlongs"
@@ -209,8 +228,12 @@ def test_diagnose_takes_contract_facts(insecure_server: Server) -> None:
 def test_openapi_is_served(insecure_server: Server) -> None:
     schema = httpx.get(insecure_server.url("/openapi.json"), timeout=30).json()
     assert schema["openapi"].startswith("3.")
-    assert {"/cds-services", "/cds-services/{service_id}", "/cds-services/{service_id}/feedback",
-            "/diagnose"} <= set(schema["paths"])
+    assert {
+        "/cds-services",
+        "/cds-services/{service_id}",
+        "/cds-services/{service_id}/feedback",
+        "/diagnose",
+    } <= set(schema["paths"])
 
 
 def test_the_log_holds_no_patient_data(insecure_server: Server) -> None:
@@ -225,6 +248,13 @@ def test_the_log_holds_no_patient_data(insecure_server: Server) -> None:
     log = insecure_server.log()
     assert "AUTHENTICATION DISABLED" in log
     assert "POST /cds-services/leukodx-patient-view 200" in log
-    for secret in ("ra-felty-01", "case-017", "1961-02-27", "Patient-SECRET-42", "clozapine",
-                   "private-comment-do-not-log", "methotrexate"):
+    for secret in (
+        "ra-felty-01",
+        "case-017",
+        "1961-02-27",
+        "Patient-SECRET-42",
+        "clozapine",
+        "private-comment-do-not-log",
+        "methotrexate",
+    ):
         assert secret not in log, secret

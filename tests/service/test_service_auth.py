@@ -60,8 +60,9 @@ def write(tmp_path: Path, data: object) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("data", ["not json", {"keys": "x"}, {"keys": [{"kty": "oct", "kid": "a",
-                                                                        "k": "c2VjcmV0"}]}])
+@pytest.mark.parametrize(
+    "data", ["not json", {"keys": "x"}, {"keys": [{"kty": "oct", "kid": "a", "k": "c2VjcmV0"}]}]
+)
 def test_unusable_jwk_sets_are_refused(tmp_path: Path, data: object) -> None:
     with pytest.raises(AuthConfigError):
         KeySet(write(tmp_path, data))
@@ -142,11 +143,17 @@ def verifier(tmp_path: Path) -> tuple[JwtVerifier, Keys]:
 def test_header_checks(verifier: tuple[JwtVerifier, Keys]) -> None:
     check, keys = verifier
     claims = keys.claims(AUD)
-    wrong_typ = jwt.encode(claims, keys.ec_key, algorithm="ES384",
-                           headers={"kid": "ec-1", "typ": "at+jwt"})
+    wrong_typ = jwt.encode(
+        claims, keys.ec_key, algorithm="ES384", headers={"kid": "ec-1", "typ": "at+jwt"}
+    )
     no_kid = jwt.encode(claims, keys.ec_key, algorithm="ES384", headers={"typ": "JWT"})
-    for token, reason in ((wrong_typ, "typ"), (no_kid, "kid"), ("not-a-token", "malformed"),
-                          (keys.token(AUD, jti=7), "jti"), (keys.token("https://x"), "aud")):
+    for token, reason in (
+        (wrong_typ, "typ"),
+        (no_kid, "kid"),
+        ("not-a-token", "malformed"),
+        (keys.token(AUD, jti=7), "jti"),
+        (keys.token("https://x"), "aud"),
+    ):
         with pytest.raises(AuthError, match=reason):
             check.verify(token, AUD)
     forged = keys.token(AUD).rsplit(".", 1)[0] + "." + b64(b"x" * 96)
@@ -161,8 +168,12 @@ def test_eddsa_keys_work(tmp_path: Path) -> None:
     jwk["kid"] = "ed"
     check = JwtVerifier(JwtSettings(write(tmp_path, {"keys": [jwk]}), (ISSUER,)))
     now = int(time.time())
-    token = jwt.encode({"iss": ISSUER, "aud": AUD, "exp": now + 60, "iat": now, "jti": "1"},
-                       key, algorithm="EdDSA", headers={"kid": "ed", "typ": "JWT"})
+    token = jwt.encode(
+        {"iss": ISSUER, "aud": AUD, "exp": now + 60, "iat": now, "jti": "1"},
+        key,
+        algorithm="EdDSA",
+        headers={"kid": "ed", "typ": "JWT"},
+    )
     assert check.verify(token, AUD)["jti"] == "1"
 
 
@@ -175,8 +186,10 @@ async def echo(request: Request) -> JSONResponse:
 
 
 def guarded(method: str, path: str, **kwargs: Any) -> httpx.Response:
-    app = Starlette(routes=[Route("/boom", boom), Route("/echo", echo, methods=["POST"])],
-                    middleware=[Middleware(Guard, max_body_bytes=100)])  # as in create_app
+    app = Starlette(
+        routes=[Route("/boom", boom), Route("/echo", echo, methods=["POST"])],
+        middleware=[Middleware(Guard, max_body_bytes=100)],
+    )  # as in create_app
 
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

@@ -130,9 +130,11 @@ def _operator_rules() -> str:
     out = []
     for fact, ops in OPERATOR_RULES.items():
         for n, (op, operand) in enumerate(ops):
-            out.append(f"  - id: t.{fact}.{n}\n    statement: {fact} {op}.\n"
-                       f"    when:\n      - {{fact: {fact}, {op}: {_yaml(operand)}}}\n"
-                       f"    then: {{derive: t_{fact}_{n}, value: true}}\n    cite: [ctcae5]\n")
+            out.append(
+                f"  - id: t.{fact}.{n}\n    statement: {fact} {op}.\n"
+                f"    when:\n      - {{fact: {fact}, {op}: {_yaml(operand)}}}\n"
+                f"    then: {{derive: t_{fact}_{n}, value: true}}\n    cite: [ctcae5]\n"
+            )
     return "".join(out)
 
 
@@ -159,8 +161,7 @@ def _facts(values: dict[str, Any] | None = None, members: tuple[MemberFact, ...]
 
 
 def _run(kb: KnowledgeBase, facts: FactSet, backend: str = "clips") -> dict[str, Firing]:
-    return {f.rule_id: f for f in get_matcher(kb, backend).run(facts)
-            if f.rule_id.startswith("t.")}
+    return {f.rule_id: f for f in get_matcher(kb, backend).run(facts) if f.rule_id.startswith("t.")}
 
 
 def _course(n: int, agents: tuple[str, ...], **fields: Any) -> CourseFact:
@@ -234,8 +235,12 @@ def test_membership_and_course_fields(kb: KnowledgeBase) -> None:
     assert "t.member.timing" in timed and "t.member.not_timing" not in timed
     on = _course(1, ("imatinib", "tki"), active=True, onset_days=30)
     assert "t.course.fields" in _run(kb, _facts(courses=(on,)))
-    for fields in ({"active": True}, {"active": False, "onset_days": 30},
-                   {"active": True, "onset_days": 200}, {"active": 1, "onset_days": 30}):
+    for fields in (
+        {"active": True},
+        {"active": False, "onset_days": 30},
+        {"active": True, "onset_days": 200},
+        {"active": 1, "onset_days": 30},
+    ):
         assert "t.course.fields" not in _run(kb, _facts(courses=(_course(1, ("tki",), **fields),)))
 
 
@@ -251,7 +256,8 @@ def test_every_scenario_agrees_with_experta(kb: KnowledgeBase) -> None:
         clips_run = get_matcher(kb, "clips").run(facts)
         experta_run = get_matcher(kb, "experta").run(facts)
         assert sorted(clips_run, key=lambda f: f.rule_id) == sorted(
-            experta_run, key=lambda f: f.rule_id)
+            experta_run, key=lambda f: f.rule_id
+        )
 
 
 def test_mini_kb_end_to_end_matches_experta(cb: ModuleType) -> None:
@@ -271,7 +277,8 @@ def test_mini_kb_end_to_end_matches_experta(cb: ModuleType) -> None:
     assert {a.id for a in fast.alerts} == {"febrile_neutropenia", "clozapine_cyp1a2"}
     assert fast.top is not None and fast.top.cause == "clozapine_induced"
     assert fast.model_dump(exclude={"engine", "trace"}) == slow.model_dump(
-        exclude={"engine", "trace"})
+        exclude={"engine", "trace"}
+    )
     assert sorted(t.rule_id for t in fast.trace) == sorted(t.rule_id for t in slow.trace)
 
 
@@ -297,9 +304,11 @@ def test_threads_get_their_own_environment(cb: ModuleType, kb: KnowledgeBase) ->
 
 
 def test_only_facts_some_rule_mentions_go_into_clips(cb: ModuleType, kb: KnowledgeBase) -> None:
-    facts = _facts({"age": 3, "wbc_nadir": 1.0},
-                   (_member("fever"), _member("glossitis"), _member("pregnancy", "condition")),
-                   (_course(1, ("imatinib", "tki")), _course(2, ("fluvoxamine",))))
+    facts = _facts(
+        {"age": 3, "wbc_nadir": 1.0},
+        (_member("fever"), _member("glossitis"), _member("pregnancy", "condition")),
+        (_course(1, ("imatinib", "tki")), _course(2, ("fluvoxamine",))),
+    )
     records, fids = cb.fact_records(facts, cb.compile(kb).mentioned)
     assert fids == ["v:age", "m:finding:fever", "m:condition:pregnancy", "x:drug1#1"]
     nil = [None] * 3
@@ -321,8 +330,9 @@ def test_string_literals_are_injective_and_safe() -> None:
         clips_compile.number(float("nan"))
 
 
-def test_a_rejected_construct_is_a_leukodx_error(cb: ModuleType,
-                                                 capfd: pytest.CaptureFixture[str]) -> None:
+def test_a_rejected_construct_is_a_leukodx_error(
+    cb: ModuleType, capfd: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(LeukodxError, match=r"rejected a generated construct: \[PRNTUTIL2\]"):
         cb.build_environment(["(defrule broken (v (name)) => )"])
     assert capfd.readouterr() == ("", "")  # CLIPS's own message is in the error, not printed
@@ -335,10 +345,11 @@ def test_uncompilable_test_is_a_leukodx_error() -> None:
         clips_compile.test_expression("?x", Test("value", "lt", "word"))
 
 
-def test_runtime_clips_error_is_a_leukodx_error(cb: ModuleType, kb: KnowledgeBase,
-                                               capfd: pytest.CaptureFixture[str]) -> None:
+def test_runtime_clips_error_is_a_leukodx_error(
+    cb: ModuleType, kb: KnowledgeBase, capfd: pytest.CaptureFixture[str]
+) -> None:
     matcher = cb.ClipsMatcher(kb)
-    matcher.environment().build("(deffunction leukodx-firings () (bind ?x \"a\") (+ ?x 1))")
+    matcher.environment().build('(deffunction leukodx-firings () (bind ?x "a") (+ ?x 1))')
     with pytest.raises(LeukodxError, match=r"clips backend: \[ARGACCES"):
         matcher.run(_facts())
     assert capfd.readouterr() == ("", "")
@@ -357,7 +368,8 @@ def test_missing_clipspy_raises_backend_unavailable(monkeypatch: pytest.MonkeyPa
 def test_no_clips_messages_at_exit(cb: ModuleType, tmp_path: Path) -> None:
     """CLIPS's ENVRNMNT8 deallocation report must never reach the user."""
     script = tmp_path / "run.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import threading
         from engine.api import diagnose
         from engine.backends.base import get_matcher
@@ -374,9 +386,16 @@ def test_no_clips_messages_at_exit(cb: ModuleType, tmp_path: Path) -> None:
         env.reset()
         env.eval('(assert (v (fid 1) (name "anc") (value 0.3)))')
         seen += [str(f) for f in env.facts()]
-    """))
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120, check=False)
+    """)
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "ENVRNMNT" not in done.stdout + done.stderr
     assert done.stdout == ""

@@ -24,13 +24,15 @@ def inputs(tmp_path: Path) -> Path:
     write_jsonl(root / "many.jsonl", [patient(i, anc=0.2 + 0.1 * (i % 15)) for i in range(24)])
     (root / "corrupt.yaml").write_text("id: broken\nlabs: [\n")
     (root / "invalid.yaml").write_text(
-        "id: bad-unit\nlabs:\n  - {test: anc, value: 1, unit: furlongs, date: 2025-01-01}\n")
+        "id: bad-unit\nlabs:\n  - {test: anc, value: 1, unit: furlongs, date: 2025-01-01}\n"
+    )
     (root / "dup.json").write_text(json.dumps(patient(3)))
     return root
 
 
-def test_every_case_is_recorded_once_and_errors_name_the_field(inputs: Path,
-                                                               tmp_path: Path) -> None:
+def test_every_case_is_recorded_once_and_errors_name_the_field(
+    inputs: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out.jsonl"
     seen: list[bool] = []
     stats = run_batch([inputs], out, OPTS, on_record=lambda line, ok: seen.append(ok))

@@ -18,8 +18,13 @@ def test_crash_and_hang_on_dask_cost_their_case_only() -> None:
 
     ids = ["a", "crash", "b", "hang", "c", "d"]
     tasks = [(i, {**patient(i), "id": case_id}) for i, case_id in enumerate(ids)]
-    runner = DaskRunner(partial(Misbehaving, str(MINI_KB), "experta"), workers=2, timeout=3.0,
-                        chunk_size=2, scheduler=None)
+    runner = DaskRunner(
+        partial(Misbehaving, str(MINI_KB), "experta"),
+        workers=2,
+        timeout=3.0,
+        chunk_size=2,
+        scheduler=None,
+    )
     outcomes = {o.seq: o for o in runner.run(iter(tasks))}
     assert sorted(outcomes) == list(range(len(ids)))
     assert outcomes[1].field == "(crash)" and not outcomes[1].ok

@@ -40,8 +40,15 @@ def test_mixed_inputs_are_read_lazily_in_sorted_order(inputs: Path) -> None:
     cases = list(iter_cases([inputs]))
     ids = [c.id for c in cases]
     root = str(inputs)
-    assert ids == ["a", "p0001", f"{root}/c.jsonl:3", f"{root}/c.jsonl:4", f"{root}/c.jsonl:5",
-                   f"{root}/sub/b.json", f"{root}/sub/bad.yaml"]
+    assert ids == [
+        "a",
+        "p0001",
+        f"{root}/c.jsonl:3",
+        f"{root}/c.jsonl:4",
+        f"{root}/c.jsonl:5",
+        f"{root}/sub/b.json",
+        f"{root}/sub/bad.yaml",
+    ]
     by_id = {c.id: c for c in cases}
     assert by_id["a"].expected == ("clozapine_induced",) and by_id["a"].error is None
     assert by_id["p0001"].line == 1 and by_id["p0001"].source_file == f"{root}/c.jsonl"
@@ -84,12 +91,20 @@ def test_duplicate_ids_become_errors_and_done_ids_are_skipped(tmp_path: Path) ->
 def test_records_are_json_lines(tmp_path: Path) -> None:
     [case] = iter_cases([write_jsonl(tmp_path / "x.jsonl", [patient(1)])])
     ok = json.loads(ok_record(case, '{"candidates": []}'))
-    assert ok == {"id": "p0001", "source_file": str(tmp_path / "x.jsonl"), "line": 1,
-                  "expected": ["clozapine_induced"], "acceptable": [], "ok": True,
-                  "differential": {"candidates": []}}
+    assert ok == {
+        "id": "p0001",
+        "source_file": str(tmp_path / "x.jsonl"),
+        "line": 1,
+        "expected": ["clozapine_induced"],
+        "acceptable": [],
+        "ok": True,
+        "differential": {"candidates": []},
+    }
     bad = json.loads(error_record(case, CaseError("labs[0].unit", 'bad "unit"\n')))
-    assert bad["ok"] is False and bad["error"] == {"field": "labs[0].unit",
-                                                   "message": 'bad "unit"\n'}
+    assert bad["ok"] is False and bad["error"] == {
+        "field": "labs[0].unit",
+        "message": 'bad "unit"\n',
+    }
 
 
 def test_resume_repairs_a_line_cut_by_a_kill(tmp_path: Path) -> None:

@@ -19,8 +19,9 @@ def _tasks(ids: list[str]) -> list[tuple[int, dict[str, object]]]:
 
 def test_a_crash_and_a_hang_cost_their_case_only() -> None:
     ids = ["a", "crash", "b", "hang", "c", "d", "e"]
-    pool = LocalPool(partial(Misbehaving, str(MINI_KB), "experta"), workers=2, timeout=2.0,
-                     chunk_size=3)
+    pool = LocalPool(
+        partial(Misbehaving, str(MINI_KB), "experta"), workers=2, timeout=2.0, chunk_size=3
+    )
     outcomes = {o.seq: o for o in pool.run(iter(_tasks(ids)))}
     assert sorted(outcomes) == list(range(len(ids)))
     crash, hang = outcomes[1], outcomes[3]
@@ -30,8 +31,9 @@ def test_a_crash_and_a_hang_cost_their_case_only() -> None:
 
 
 def test_an_invalid_case_is_an_outcome_not_an_exception() -> None:
-    pool = LocalPool(partial(Misbehaving, str(MINI_KB), "experta"), workers=1, timeout=None,
-                     chunk_size=4)
+    pool = LocalPool(
+        partial(Misbehaving, str(MINI_KB), "experta"), workers=1, timeout=None, chunk_size=4
+    )
     bad = {**patient(0), "labs": [{"test": "anc", "value": 1, "unit": "furlongs"}]}
     [outcome] = list(pool.run(iter([(0, bad)])))
     assert not outcome.ok and outcome.field.startswith("labs[0]")

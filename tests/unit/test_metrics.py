@@ -11,13 +11,26 @@ from typing import Any
 from engine.metrics import format_summary, iter_misses, summarize, write_summary
 
 
-def rec(case_id: str, expected: list[str], ranked: list[str], *, ok: bool = True,
-        acceptable: list[str] | None = None) -> dict[str, Any]:
-    r: dict[str, Any] = {"id": case_id, "source_file": "f", "expected": expected,
-                         "acceptable": acceptable or [], "ok": ok}
+def rec(
+    case_id: str,
+    expected: list[str],
+    ranked: list[str],
+    *,
+    ok: bool = True,
+    acceptable: list[str] | None = None,
+) -> dict[str, Any]:
+    r: dict[str, Any] = {
+        "id": case_id,
+        "source_file": "f",
+        "expected": expected,
+        "acceptable": acceptable or [],
+        "ok": ok,
+    }
     if ok:
-        r["differential"] = {"knowledge_base": {"name": "kb", "version": "1"}, "candidates": [
-            {"cause": c, "rank": i} for i, c in enumerate(ranked, start=1)]}
+        r["differential"] = {
+            "knowledge_base": {"name": "kb", "version": "1"},
+            "candidates": [{"cause": c, "rank": i} for i, c in enumerate(ranked, start=1)],
+        }
     else:
         r["error"] = {"field": "labs[0].unit", "message": "bad unit"}
     return r
@@ -50,14 +63,25 @@ def test_headline_figures() -> None:
 def test_per_cause_and_confusion() -> None:
     d = summarize(RECORDS).as_dict()
     pc = d["per_cause"]
-    assert pc["sle"] == {"support": 2, "recall_at_1": 0.5, "predicted_at_1": 2,
-                         "precision_at_1": 0.5}  # the case without 'expected' is not counted
+    assert pc["sle"] == {
+        "support": 2,
+        "recall_at_1": 0.5,
+        "predicted_at_1": 2,
+        "precision_at_1": 0.5,
+    }  # the case without 'expected' is not counted
     assert pc["fmf"]["recall_at_1"] == 0.0 and pc["fmf"]["support"] == 2
-    assert pc["sepsis"] == {"support": 0, "recall_at_1": None, "predicted_at_1": 1,
-                            "precision_at_1": 0.0}
+    assert pc["sepsis"] == {
+        "support": 0,
+        "recall_at_1": None,
+        "predicted_at_1": 1,
+        "precision_at_1": 0.0,
+    }
     conf = d["confusion"]
-    cell = {(r, c): conf["counts"][i][j] for i, r in enumerate(conf["rows"])
-            for j, c in enumerate(conf["columns"])}
+    cell = {
+        (r, c): conf["counts"][i][j]
+        for i, r in enumerate(conf["rows"])
+        for j, c in enumerate(conf["columns"])
+    }
     assert cell[("sle", "sle")] == 1 and cell[("hiv", "sepsis")] == 1
     assert cell[("fmf", "sle")] == 1 and cell[("fmf", "(none)")] == 1
     assert conf["columns"][-1] == "(none)"
@@ -76,11 +100,16 @@ def test_summary_json_streams_misses_and_errors(tmp_path: Path) -> None:
     write_summary(summarize(RECORDS), results, buf)
     doc = json.loads(buf.getvalue())
     assert [m["id"] for m in doc["misses"]] == ["second", "third", "absent", "empty"]
-    assert doc["misses"][0] == {"id": "second", "source_file": "f",
-                                "expected": ["hiv", "viral_infection"], "top1": "sepsis",
-                                "rank": 2}
-    assert doc["errors"] == [{"id": "error", "source_file": "f", "field": "labs[0].unit",
-                              "message": "bad unit"}]
+    assert doc["misses"][0] == {
+        "id": "second",
+        "source_file": "f",
+        "expected": ["hiv", "viral_infection"],
+        "top1": "sepsis",
+        "rank": 2,
+    }
+    assert doc["errors"] == [
+        {"id": "error", "source_file": "f", "field": "labs[0].unit", "message": "bad unit"}
+    ]
     assert doc["top3"] == 0.5
 
 

@@ -23,15 +23,21 @@ EVIL = "<script>alert(1)</script>"
 
 def make_results(path: Path, kb: Any) -> Path:
     """A small batch output: hits, a miss with a hostile id, an error."""
-    cases = [({**patient(1)}, ("clozapine_induced",)),
-             ({**patient(2), "id": EVIL}, ("tki_myelosuppression",)),
-             ({**patient(3, anc=0.9)}, ("clozapine_induced",))]
+    cases = [
+        ({**patient(1)}, ("clozapine_induced",)),
+        ({**patient(2), "id": EVIL}, ("tki_myelosuppression",)),
+        ({**patient(3, anc=0.9)}, ("clozapine_induced",)),
+    ]
     lines = []
     for data, expected in cases:
         case = CaseInput(str(data["id"]), "in.jsonl", 1, data, expected)
         lines.append(ok_record(case, diagnose(data, kb=kb).to_json(indent=None)))
-    lines.append(error_record(CaseInput("broken", "in.jsonl", 4, None, ("sle",)),
-                              CaseError("labs[0].unit", "unknown unit <b>")))
+    lines.append(
+        error_record(
+            CaseInput("broken", "in.jsonl", 4, None, ("sle",)),
+            CaseError("labs[0].unit", "unknown unit <b>"),
+        )
+    )
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -61,23 +67,31 @@ def test_batch_report_escapes_text_and_links_misses(batch_html: tuple[str, dict[
     assert "unknown unit &lt;b&gt;" in html
     assert '<a href="#case-0">' in html and 'id="case-0"' in html
     assert "<script" not in html.lower()
-    assert "http-equiv=\"Content-Security-Policy\"" in html
+    assert 'http-equiv="Content-Security-Policy"' in html
 
 
 def test_patient_report_thresholds_come_from_the_knowledge_base(mini_kb: Any) -> None:
     anc = thresholds(mini_kb, "anc")
     assert [(ln.value, ln.text) for ln in anc] == [
-        (1.5, "LLN (anc_lln)"), (0.5, "neutropenia_severity severe")]
+        (1.5, "LLN (anc_lln)"),
+        (0.5, "neutropenia_severity severe"),
+    ]
     assert [ln.value for ln in thresholds(mini_kb, "anc", duffy_null=True)] == [1.21, 0.5]
     assert [ln.value for ln in thresholds(mini_kb, "wbc")] == [4.0]
     assert thresholds(mini_kb, "platelets") == []
 
 
 def test_patient_report_page(mini_kb: Any) -> None:
-    data = {**patient(7), "id": EVIL, "findings": ["fever"],
-            "labs": [*patient(7)["labs"],
-                     {"test": "anc", "value": 2.5, "unit": "10^9/L", "date": "2025-01-01"},
-                     {"test": "platelets", "value": 90, "unit": "10^9/L", "date": "2025-02-20"}]}
+    data = {
+        **patient(7),
+        "id": EVIL,
+        "findings": ["fever"],
+        "labs": [
+            *patient(7)["labs"],
+            {"test": "anc", "value": 2.5, "unit": "10^9/L", "date": "2025-01-01"},
+            {"test": "platelets", "value": 90, "unit": "10^9/L", "date": "2025-02-20"},
+        ],
+    }
     html = patient_report(data, kb=mini_kb)
     assert EVIL not in html and "<script" not in html.lower()
     for chart in ("timeline-wbc", "timeline-anc", "timeline-platelets", "medications"):
