@@ -20,7 +20,7 @@ from engine.backends.predicates import test_predicate
 from engine.facts import FactSet
 from engine.kb.catalog import INPUT_VALUES
 from engine.kb.load import KnowledgeBase
-from engine.kb.schema import AddEvidence, Atom, Literal
+from engine.kb.schema import AddEvidence, Atom, Derive, Literal
 
 #: How many unknown facts to list per candidate.
 LIMIT = 5
@@ -37,15 +37,13 @@ class Lead:
     rules: set[str] = field(default_factory=set)
 
 
-def ask_next(kb: KnowledgeBase, facts: FactSet, firings: list[Firing], cause: str) -> list[Lead]:
+def ask_next(kb: KnowledgeBase, known: KnownFacts, cause: str) -> list[Lead]:
     """The unknown facts with the largest possible effect on ``cause``, largest first."""
-    fired = {f.rule_id for f in firings}
-    derived = {(kb.rule(f.rule_id).then.fact, kb.rule(f.rule_id).then.value)  # type: ignore[union-attr]
-               for f in firings if f.asserted}  # fmt: skip
-    known = _Known(facts, derived)
     leads: dict[str, Lead] = {}
     for rule in kb.rules:
-        if rule.id in fired or not isinstance(rule.then, AddEvidence) or rule.then.cause != cause:
+        if rule.id in known.fired or not isinstance(rule.then, AddEvidence):
+            continue
+        if rule.then.cause != cause:
             continue
         for branch in rule.branches:
             unknown = _unknown_facts(branch, known)
@@ -60,12 +58,15 @@ def ask_next(kb: KnowledgeBase, facts: FactSet, firings: list[Firing], cause: st
     return ranked[:LIMIT]
 
 
-class _Known:
-    """Evaluates atoms against the patient's facts: satisfied, unsatisfied or unknown."""
+class KnownFacts:
+    """What one patient's run established, built once and shared by every candidate: evaluates
+    atoms as satisfied, unsatisfied or unknown."""
 
-    def __init__(self, facts: FactSet, derived: set[tuple[str, object]]) -> None:
+    def __init__(self, kb: KnowledgeBase, facts: FactSet, firings: list[Firing]) -> None:
+        self.fired = {f.rule_id for f in firings}
+        effects = [kb.rule(f.rule_id).then for f in firings]
+        self.derived = {(e.fact, e.value) for e in effects if isinstance(e, Derive)}
         self.values = {v.name: v.value for v in facts.values}
-        self.derived = derived
         self.members = facts.members
         self.courses = facts.courses
         self.kinds_given = {m.kind for m in facts.members}
@@ -95,7 +96,7 @@ def _passes(atom: Atom, fields: Mapping[str, object]) -> bool:
     return all(test_predicate(t)(fields.get(t.field)) for t in atom.tests)
 
 
-def _unknown_facts(branch: tuple[Literal, ...], known: _Known) -> list[str] | None:
+def _unknown_facts(branch: tuple[Literal, ...], known: KnownFacts) -> list[str] | None:
     """The unknown facts of a branch that could still fire; None if it cannot fire."""
     unknown: list[str] = []
     for lit in branch:

@@ -8,9 +8,9 @@ citations and the trace. Text rendering lives in :mod:`engine.render`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from engine.ask import ask_next
+from engine.ask import KnownFacts, ask_next
 from engine.backends.base import DERIVED_PREFIX, Firing
 from engine.differential import (
     DISCLAIMER,
@@ -54,9 +54,26 @@ class _Context:
     refs: dict[str, FactRef]
     firings: dict[str, Firing]
     cited: set[str]
+    links: dict[str, Link] = field(default_factory=dict)  # one Link per derived fact, built once
 
     def ref(self, fid: str) -> FactRef:
         return self.refs[fid]
+
+    def link(self, fid: str) -> Link:
+        """The derivation step of one derived fact (shared by every chain that reaches it)."""
+        if fid not in self.links:
+            rule_id = fid[len(DERIVED_PREFIX) :]
+            firing = self.firings[rule_id]
+            rule = self.kb.rule(rule_id)
+            self.cited.update(rule.cite)
+            self.links[fid] = Link(
+                fact=self.ref(fid),
+                rule_id=rule_id,
+                statement=rule.statement,
+                citations=list(rule.cite),
+                used=[self.ref(u) for u in firing.matched],
+            )
+        return self.links[fid]
 
     def chain(self, fids: tuple[str, ...] | list[str]) -> list[Link]:
         """Depth-first derivation chain of every derived fact among ``fids``, each link once."""
@@ -67,21 +84,9 @@ class _Context:
             if not fid.startswith(DERIVED_PREFIX) or fid in seen:
                 return
             seen.add(fid)
-            rule_id = fid[len(DERIVED_PREFIX) :]
-            firing = self.firings[rule_id]
-            for used in firing.matched:
+            for used in self.firings[fid[len(DERIVED_PREFIX) :]].matched:
                 visit(used)
-            rule = self.kb.rule(rule_id)
-            self.cited.update(rule.cite)
-            links.append(
-                Link(
-                    fact=self.ref(fid),
-                    rule_id=rule_id,
-                    statement=rule.statement,
-                    citations=list(rule.cite),
-                    used=[self.ref(u) for u in firing.matched],
-                )
-            )
+            links.append(self.link(fid))
 
         for fid in fids:
             visit(fid)
@@ -108,7 +113,8 @@ def build_differential(
         if isinstance((r := kb.rule(f.rule_id)).then, AddEvidence)
     ]
     priors = {cid: c.prior for cid, c in kb.causes.items()}
-    candidates = [_candidate(ctx, r, facts, firings) for r in rank(contributions, priors)]
+    known = KnownFacts(kb, facts, firings)
+    candidates = [_candidate(ctx, r, known) for r in rank(contributions, priors)]
     return Differential(
         schema_version=1, patient_id=patient_id, as_of=facts.as_of.isoformat(),
         audience="clinician", disclaimer=DISCLAIMER,
@@ -225,7 +231,7 @@ def _reading_order(items: list[Evidence]) -> list[Evidence]:
     )
 
 
-def _candidate(ctx: _Context, r: Ranked, facts: FactSet, firings: list[Firing]) -> Candidate:
+def _candidate(ctx: _Context, r: Ranked, known: KnownFacts) -> Candidate:
     cause = ctx.kb.causes[r.cause]
     pro = _reading_order([_evidence(ctx, c) for c in r.evidence_for])
     con = _reading_order([_evidence(ctx, c) for c in r.evidence_against])
@@ -251,7 +257,7 @@ def _candidate(ctx: _Context, r: Ranked, facts: FactSet, firings: list[Firing]) 
         ask_next=[
             AskNext(fact=x.fact, could_add=x.could_add, could_remove=x.could_remove,
                     rules=sorted(x.rules))
-            for x in (ask_next(ctx.kb, facts, firings, r.cause) if r.rank <= ASK_RANKS else [])
+            for x in (ask_next(ctx.kb, known, r.cause) if r.rank <= ASK_RANKS else [])
         ],
     )  # fmt: skip
 

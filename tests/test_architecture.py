@@ -19,10 +19,10 @@ LAYERS: dict[str, int] = {
     "vocab": 1, "units": 1, "differential": 1,
     "patient": 2, "kb.yamlio": 2, "kb.schema": 2, "kb.paths": 2, "kb.parse": 2, "kb.catalog": 2,
     "series": 3, "kb.lexicon": 3, "kb.check": 3, "kb.registry": 3, "kb.texts": 3,
-    "kb.load": 3, "facts": 3, "audience": 5,
+    "kb.load": 3, "facts": 3,
     "backends.base": 4, "backends.predicates": 4, "backends.experta_compat": 4,
     "backends.experta": 4, "backends.clips": 4, "backends.clips_compile": 4,
-    "rank": 5, "explain": 5, "render": 5, "ask": 5,
+    "rank": 5, "explain": 5, "render": 5, "ask": 5, "audience": 5,
     "api": 6,
 }  # fmt: skip
 TOP_LAYER = 7  # batch, reports, service, cli, __main__, __init__
