@@ -208,9 +208,10 @@ def _lab_values(
 
 
 def _limits(patient: PatientFacts, kb: KnowledgeBase) -> dict[str, float]:
-    """The lower reference limits used to call a count low (Duffy-null limits when stated)."""
+    """The lower reference limits used to call a count low: for the patient's age, and the
+    Duffy-null limits when Duffy-null status is stated."""
     suffix = "_duffy_null" if patient.duffy_null else ""
-    return {t: kb.parameter(f"{t}_lln{suffix}") for t in ("wbc", "anc")}
+    return {t: kb.parameter(f"{t}_lln{suffix}", age=patient.age) for t in ("wbc", "anc")}
 
 
 def _series_values(

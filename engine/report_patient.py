@@ -30,13 +30,16 @@ from engine.report_html import differential_parts, page
 TIMELINE_TESTS: tuple[str, ...] = ("wbc", "anc", "hemoglobin", "platelets")
 
 
-def thresholds(kb: KnowledgeBase, test: str, *, duffy_null: bool = False) -> list[charts.Line]:
-    """The reference lines for ``test``: its LLN parameter and the grade/severity cut-offs."""
+def thresholds(
+    kb: KnowledgeBase, test: str, *, duffy_null: bool = False, age: float | None = None
+) -> list[charts.Line]:
+    """The reference lines for ``test``: its LLN parameter (for the patient's age) and the
+    grade/severity cut-offs."""
     lines: dict[float, list[str]] = {}
     suffix = "_duffy_null" if duffy_null else ""
     for name in (f"{test}_lln{suffix}", f"{test}_lln"):
         if name in kb.manifest.parameters:
-            lines.setdefault(kb.parameter(name), []).append(f"LLN ({name})")
+            lines.setdefault(kb.parameter(name, age=age), []).append(f"LLN ({name})")
             break
     for rule in sorted(kb.rules, key=lambda r: r.id):
         effect = rule.then
@@ -111,7 +114,7 @@ def timeline_html(patient: PatientFacts, kb: KnowledgeBase, as_of: dt.date) -> s
     parts = []
     for test, pts in series.items():
         s = charts.Series(test.upper() if len(test) <= 3 else test, units.get(test, ""), tuple(pts))
-        lines = thresholds(kb, test, duffy_null=duffy)
+        lines = thresholds(kb, test, duffy_null=duffy, age=patient.age)
         parts.append(
             charts.line_panel(
                 axis, [s], lines, f"timeline-{test}", f"{test} over time with thresholds"

@@ -60,8 +60,9 @@ class KnowledgeBase:
     def version(self) -> str:
         return self.manifest.version
 
-    def parameter(self, name: str) -> float:
-        return self.manifest.parameters[name].value
+    def parameter(self, name: str, *, age: float | None = None) -> float:
+        """A parameter's value, for a patient of ``age`` years when it has age bands."""
+        return self.manifest.parameters[name].at(age)
 
     def rule(self, rule_id: str) -> Rule:
         return self._by_id[rule_id]

@@ -16,7 +16,7 @@ from typing import Any
 from engine import vocab
 from engine.errors import Problem
 from engine.kb.parse import Ctx, str_list
-from engine.kb.schema import Cause, Citation, Manifest, NextStep, Parameter
+from engine.kb.schema import AgeBand, Cause, Citation, Manifest, NextStep, Parameter
 from engine.kb.yamlio import YamlError, YamlList, YamlMap, load_yaml
 
 #: Source types, strongest first (the order evidence is shown in).
@@ -86,7 +86,40 @@ def _parameter(ctx: Ctx, name: str, body: Any, line: int) -> Parameter | None:
         str(body.get("unit", "")),
         str_list(ctx, body.get("cite"), f"parameters.{name}.cite", line),
         body.get("note"),
+        _age_bands(ctx, name, body.get("by_age"), line),
     )
+
+
+def _age_bands(ctx: Ctx, name: str, node: Any, line: int) -> tuple[AgeBand, ...]:
+    """``by_age: [{below: years, value: number}, ...]`` with strictly increasing ``below``."""
+    if node is None:
+        return ()
+    where = f"parameters.{name}.by_age"
+    if not isinstance(node, YamlList):
+        ctx.error(line, where, "expected a list of {below: years, value: number}")
+        return ()
+    bands: list[AgeBand] = []
+    for i, item in enumerate(node):
+        below = item.get("below") if isinstance(item, YamlMap) else None
+        value = item.get("value") if isinstance(item, YamlMap) else None
+        if not (_is_number(below) and _is_number(value)):
+            ctx.error(line, f"{where}[{i}]", "expected {below: years, value: number}")
+            return ()
+        assert isinstance(below, (int, float)) and isinstance(value, (int, float))
+        extra = sorted(set(item) - {"below", "value"})
+        if extra:
+            ctx.error(line, f"{where}[{i}]", f"unknown key(s) {', '.join(extra)}")
+            return ()
+        previous = bands[-1].below if bands else 0.0
+        if not float(below) > previous:
+            ctx.error(line, f"{where}[{i}].below", f"must be greater than {previous:g}")
+            return ()
+        bands.append(AgeBand(float(below), float(value)))
+    return tuple(bands)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def parse_citations(root: Path, files: list[Path], problems: list[Problem]) -> dict[str, Citation]:

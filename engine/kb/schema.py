@@ -173,12 +173,37 @@ class Drug:
 
 
 @dataclass(frozen=True)
+class AgeBand:
+    """A parameter's value for ages below ``below`` years (and above the previous band)."""
+
+    below: float
+    value: float
+
+
+@dataclass(frozen=True)
 class Parameter:
+    """A number the input side needs (a reference limit, a window), with its source.
+
+    ``by_age`` holds bands for children, in increasing ``below`` order: the first band whose
+    ``below`` exceeds the patient's age gives the value; past the last band, or when the age is
+    unknown, ``value`` applies. Reference limits that change with age must agree with the rules
+    that derive the same finding, or a child's count could be low by the rule and normal by the
+    series (tests/kb/test_paediatric_ranges.py checks that they agree).
+    """
+
     name: str
     value: float
     unit: str
     cite: tuple[str, ...] = ()
     note: str | None = None
+    by_age: tuple[AgeBand, ...] = ()
+
+    def at(self, age: float | None) -> float:
+        if age is not None:
+            for band in self.by_age:
+                if age < band.below:
+                    return band.value
+        return self.value
 
 
 @dataclass(frozen=True)

@@ -204,3 +204,43 @@ def test_cache_by_content(kb_dir: Path) -> None:
         (kb_dir / "rules" / "findings.yaml").read_text().replace("0.0.1", "0.0.2")
     )
     assert load_knowledge_base(kb_dir) is not first
+
+
+def _with_wbc_lln(kb_dir: Path, body: str) -> None:
+    path = kb_dir / "kb.yaml"
+    text = path.read_text()
+    old = '  wbc_lln: {value: 4.0, unit: "10^9/L", cite: [ctcae5]}\n'
+    assert old in text
+    path.write_text(text.replace(old, body))
+
+
+def test_age_banded_parameter_is_read_and_applied(kb_dir: Path) -> None:
+    _with_wbc_lln(
+        kb_dir,
+        '  wbc_lln:\n    value: 4.0\n    unit: "10^9/L"\n    cite: [ctcae5]\n'
+        "    by_age:\n      - {below: 2, value: 6.0}\n      - {below: 11, value: 4.5}\n",
+    )
+    kb = load_knowledge_base(kb_dir)
+    assert [kb.parameter("wbc_lln", age=a) for a in (0.5, 2, 10.9, 11, None)] == [
+        6.0, 4.5, 4.5, 4.0, 4.0,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("bands", "message"),
+    [
+        (
+            "[{below: 11, value: 4.5}, {below: 2, value: 6.0}]",
+            "by_age[1].below: must be greater than 11",
+        ),
+        ("[{below: 2}]", "by_age[0]: expected {below: years, value: number}"),
+        ("[{below: 2, value: 6.0, above: 1}]", "by_age[0]: unknown key(s) above"),
+        ("{below: 2, value: 6.0}", "by_age: expected a list"),
+        ("[{below: true, value: 6.0}]", "by_age[0]: expected {below: years, value: number}"),
+    ],
+)
+def test_bad_age_bands_are_errors(kb_dir: Path, bands: str, message: str) -> None:
+    _with_wbc_lln(
+        kb_dir, f'  wbc_lln: {{value: 4.0, unit: "10^9/L", cite: [ctcae5], by_age: {bands}}}\n'
+    )
+    assert any(message in m for m in messages(kb_dir)), messages(kb_dir)
