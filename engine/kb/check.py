@@ -15,6 +15,7 @@ from dataclasses import replace
 from engine import vocab
 from engine.errors import Problem
 from engine.kb.catalog import INPUT_VALUES, MEDICATION_FIELDS, MEMBERSHIP_FIELDS, FactType
+from engine.kb.parse import is_number
 from engine.kb.schema import (
     AddEvidence,
     AllOf,
@@ -187,7 +188,7 @@ class RuleChecker:
         values = value if isinstance(value, tuple) else (value,)
         what = atom.name if fld == "value" else f"{atom.name}.{fld}"
         for v in values:
-            if ftype.kind == "number" and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            if ftype.kind == "number" and not is_number(v):
                 self.error(rule, atom.line, f"{what} is a number; cannot compare with {v!r}")
             elif ftype.kind == "bool" and not isinstance(v, bool):
                 self.error(rule, atom.line, f"{what} is true/false; cannot compare with {v!r}")
@@ -246,7 +247,7 @@ def _interval_ok(tests: list[tuple[str, object]]) -> bool:
     if len(eqs) > 1:
         return False
     for op, v in tests:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
+        if not is_number(v):
             continue
         if op in ("gt", "ge") and (v > low or (v == low and op == "gt")):
             low, low_open = float(v), op == "gt"

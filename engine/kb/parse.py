@@ -12,7 +12,7 @@ import datetime as dt
 import math
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 from engine.errors import Problem
 from engine.kb.schema import (
@@ -73,6 +73,11 @@ def is_scalar(value: object) -> bool:
     return isinstance(value, (str, int, float, bool)) and not (
         isinstance(value, float) and not math.isfinite(value)
     )
+
+
+def is_number(value: object) -> TypeGuard[int | float]:
+    """A YAML number: ``true``/``false`` are booleans here, not 1 and 0."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def str_list(ctx: Ctx, node: Any, where: str, line: int) -> tuple[str, ...]:
@@ -279,9 +284,7 @@ def _add_test(
     if not is_scalar(value):
         ctx.error(line, where, f"'{op}' takes one value (a number, word or true/false)")
         return False
-    if op in ("lt", "le", "gt", "ge") and (
-        isinstance(value, bool) or not isinstance(value, (int, float))
-    ):
+    if op in ("lt", "le", "gt", "ge") and not is_number(value):
         ctx.error(line, where, f"'{op}' compares numbers; got {value!r}")
         return False
     tests.append(Test(fld, op, value))
@@ -322,7 +325,7 @@ def parse_effect(ctx: Ctx, node: Any, where: str, line: int) -> Effect | None:
             return None
         return RaiseAlert(str(node["alert"]), str(level), str(node["message"]).strip())
     weight = node["weight"]
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight == 0:
+    if not is_number(weight) or weight == 0:
         ctx.error(
             node.line_of("weight"),
             f"{where}.weight",

@@ -15,7 +15,7 @@ from typing import Any
 
 from engine import vocab
 from engine.errors import Problem
-from engine.kb.parse import Ctx, str_list
+from engine.kb.parse import Ctx, is_number, str_list
 from engine.kb.schema import AgeBand, Cause, Citation, Manifest, NextStep, Parameter
 from engine.kb.yamlio import YamlError, YamlList, YamlMap, load_yaml
 
@@ -77,7 +77,7 @@ def parse_manifest(ctx: Ctx, doc: Any) -> Manifest | None:
 
 def _parameter(ctx: Ctx, name: str, body: Any, line: int) -> Parameter | None:
     value = body.get("value") if isinstance(body, YamlMap) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):
         ctx.error(line, f"parameters.{name}", "expected {value: number, unit, cite, note}")
         return None
     return Parameter(
@@ -102,10 +102,9 @@ def _age_bands(ctx: Ctx, name: str, node: Any, line: int) -> tuple[AgeBand, ...]
     for i, item in enumerate(node):
         below = item.get("below") if isinstance(item, YamlMap) else None
         value = item.get("value") if isinstance(item, YamlMap) else None
-        if not (_is_number(below) and _is_number(value)):
+        if not (is_number(below) and is_number(value)):
             ctx.error(line, f"{where}[{i}]", "expected {below: years, value: number}")
             return ()
-        assert isinstance(below, (int, float)) and isinstance(value, (int, float))
         extra = sorted(set(item) - {"below", "value"})
         if extra:
             ctx.error(line, f"{where}[{i}]", f"unknown key(s) {', '.join(extra)}")
@@ -116,10 +115,6 @@ def _age_bands(ctx: Ctx, name: str, node: Any, line: int) -> tuple[AgeBand, ...]
             return ()
         bands.append(AgeBand(float(below), float(value)))
     return tuple(bands)
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def parse_citations(root: Path, files: list[Path], problems: list[Problem]) -> dict[str, Citation]:
@@ -234,7 +229,7 @@ def _cause(ctx: Ctx, item: Any, where: str, line: int) -> Cause | None:
             + (f" (did you mean '{s}'?)" if (s := vocab.suggest(str(cid), vocab.CAUSES)) else ""),
         )
         return None
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p < 1:
+    if not is_number(p) or not 0 < p < 1:
         ctx.error(
             item.line_of("prior_probability"),
             f"{where}.prior_probability",
