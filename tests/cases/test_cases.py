@@ -4,28 +4,16 @@ knowledge base's accuracy over the whole set (issue: top-3 >= 0.90 and top-1 >= 
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 import pytest
 
-from engine import Differential, diagnose
-from engine.kb.yamlio import load_yaml
 from engine.vocab import CAUSES
+from tests.cases.scoring import accuracy, check_case_file, expected_of, rank_of
 from tests.conftest import CASES
 
 FILES = sorted(CASES.glob("*.yaml"))
 TOP1_MIN, TOP3_MIN = 0.70, 0.90
-
-
-@cache
-def result(path: Path) -> Differential:
-    return diagnose(path)
-
-
-def expected_of(path: Path) -> tuple[set[str], set[str]]:
-    data = load_yaml(path)
-    return set(data.get("expected") or []), set(data.get("acceptable") or [])
 
 
 def test_there_are_enough_cases() -> None:
@@ -34,15 +22,7 @@ def test_there_are_enough_cases() -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_case_is_valid_and_sourced(path: Path) -> None:
-    data = load_yaml(path)
-    assert data["id"] == path.stem
-    assert str(data.get("source", "")).strip(), "every case cites where it comes from"
-    expected, acceptable = expected_of(path)
-    assert expected and expected | acceptable <= set(CAUSES)
-    d = result(path)
-    for c in d.candidates:
-        weights = [e.weight for e in (*c.evidence_for, *c.evidence_against)]
-        assert round(c.prior + sum(weights), 4) == c.score
+    check_case_file(path)
 
 
 #: Causes with fewer than two cases, and why. When cases are added, remove the entry: the test
@@ -66,16 +46,9 @@ def test_every_cause_has_at_least_two_cases() -> None:
     assert {c: n for c, n in counts.items() if n < 2} == KNOWN_GAPS
 
 
-def rank_of(path: Path) -> int | None:
-    expected, _ = expected_of(path)
-    causes = [c.cause for c in result(path).candidates]
-    return next((i + 1 for i, c in enumerate(causes) if c in expected), None)
-
-
 def test_accuracy_over_all_cases() -> None:
     ranks = [rank_of(p) for p in FILES]
-    top1 = sum(r == 1 for r in ranks) / len(ranks)
-    top3 = sum(r is not None and r <= 3 for r in ranks) / len(ranks)
+    top1, top3 = accuracy(ranks)
     misses = [f"{p.stem}: rank {r}" for p, r in zip(FILES, ranks, strict=True) if r != 1]
     assert top3 >= TOP3_MIN and top1 >= TOP1_MIN, (
         f"top-1 {top1:.2f} (min {TOP1_MIN}), top-3 {top3:.2f} (min {TOP3_MIN}); misses:\n"

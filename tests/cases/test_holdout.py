@@ -11,24 +11,17 @@ change that moves it must also update the document (and is seen doing so).
 from __future__ import annotations
 
 import re
-from functools import cache
 from pathlib import Path
 
 import pytest
 
-from engine import Differential, diagnose
 from engine.kb.yamlio import load_yaml
-from engine.vocab import CAUSES
+from tests.cases.scoring import accuracy, check_case_file, rank_of
 from tests.conftest import ROOT
 
 HOLDOUT = ROOT / "evaluation" / "holdout"
 README = ROOT / "evaluation" / "README.md"
 FILES = sorted(HOLDOUT.glob("*.yaml"))
-
-
-@cache
-def result(path: Path) -> Differential:
-    return diagnose(path)
 
 
 def test_there_is_a_holdout_set() -> None:
@@ -37,15 +30,7 @@ def test_there_is_a_holdout_set() -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_holdout_case_is_valid_and_sourced(path: Path) -> None:
-    data = load_yaml(path)
-    assert data["id"] == path.stem
-    assert str(data.get("source", "")).strip()
-    expected = set(data.get("expected") or [])
-    assert expected and expected | set(data.get("acceptable") or []) <= set(CAUSES)
-    d = result(path)
-    for c in d.candidates:
-        weights = [e.weight for e in (*c.evidence_for, *c.evidence_against)]
-        assert round(c.prior + sum(weights), 4) == c.score
+    check_case_file(path)
 
 
 def test_holdout_sources_are_not_reused_from_the_development_set() -> None:
@@ -54,16 +39,8 @@ def test_holdout_sources_are_not_reused_from_the_development_set() -> None:
     assert not reused
 
 
-def rank_of(path: Path) -> int | None:
-    expected = set(load_yaml(path).get("expected") or [])
-    causes = [c.cause for c in result(path).candidates]
-    return next((i + 1 for i, c in enumerate(causes) if c in expected), None)
-
-
 def test_readme_states_the_current_holdout_figures() -> None:
-    ranks = [rank_of(p) for p in FILES]
-    top1 = sum(r == 1 for r in ranks) / len(ranks)
-    top3 = sum(r is not None and r <= 3 for r in ranks) / len(ranks)
+    top1, top3 = accuracy([rank_of(p) for p in FILES])
     text = README.read_text()
     stated = re.search(r"held-out: (\d+) cases, top-1 ([\d.]+), top-3 ([\d.]+)", text)
     assert stated, "evaluation/README.md must state 'held-out: N cases, top-1 X, top-3 Y'"
