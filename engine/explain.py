@@ -175,16 +175,27 @@ def _findings(ctx: _Context, facts: FactSet, firings: list[Firing]) -> list[Find
     return sorted(out, key=lambda x: (x.fact, str(x.value), x.rule_id or ""))
 
 
+def _cites(ctx: _Context, rule: Rule, firing: Firing) -> list[str]:
+    """The rule's citations, then those of any lexicon drug the firing matched (the sources for
+    that drug's class membership), each once."""
+    out = list(rule.cite)
+    for fid in firing.matched:
+        if fid.startswith("x:"):
+            drug = ctx.kb.lexicon.drugs.get(fid[2:].partition("#")[0])
+            out.extend(c for c in (drug.cite if drug else ()) if c not in out)
+    ctx.cited.update(out)
+    return out
+
+
 def _alert(ctx: _Context, firing: Firing, rule: Rule) -> Alert:
     assert isinstance(rule.then, RaiseAlert)
-    ctx.cited.update(rule.cite)
     return Alert(
         id=rule.then.alert,
         level=rule.then.level,
         message=rule.then.message,
         rule_id=rule.id,
         statement=rule.statement,
-        citations=list(rule.cite),
+        citations=_cites(ctx, rule, firing),
         facts=[ctx.ref(u) for u in firing.matched],
         chain=ctx.chain(firing.matched),
     )
@@ -193,14 +204,14 @@ def _alert(ctx: _Context, firing: Firing, rule: Rule) -> Alert:
 def _evidence(ctx: _Context, c: Contribution) -> Evidence:
     rule = ctx.kb.rule(c.rule_id)
     firing = ctx.firings[c.rule_id]
-    ctx.cited.update(rule.cite)
-    kind = source_kind(ctx.kb, rule.cite)
+    cites = _cites(ctx, rule, firing)
+    kind = source_kind(ctx.kb, tuple(cites))
     return Evidence(
         rule_id=rule.id,
         statement=rule.statement,
         weight=c.weight,
         facts=[ctx.ref(u) for u in firing.matched],
-        citations=list(rule.cite),
+        citations=cites,
         chain=ctx.chain(firing.matched),
         source_kind=kind,
         group=evidence_group(kind),

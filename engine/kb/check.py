@@ -101,7 +101,7 @@ class RuleChecker:
                     rule,
                     rule.line,
                     f"cites '{cid}', which is not in the citations registry"
-                    + _dym(cid, self.citations),
+                    + dym(cid, self.citations),
                 )
         self._effect(rule)
         for atom in _atoms(rule.when):
@@ -129,7 +129,7 @@ class RuleChecker:
                 self.error(
                     rule,
                     rule.line,
-                    f"unknown cause '{rule.then.cause}'" + _dym(rule.then.cause, self.causes),
+                    f"unknown cause '{rule.then.cause}'" + dym(rule.then.cause, self.causes),
                 )
             if not rule.weight_basis:
                 self.error(
@@ -147,7 +147,7 @@ class RuleChecker:
                     rule,
                     atom.line,
                     f"unknown fact '{atom.name}'; no input or rule "
-                    "provides it" + _dym(atom.name, self.values),
+                    "provides it" + dym(atom.name, self.values),
                 )
                 return
             fields = {"value": ftype}
@@ -157,7 +157,7 @@ class RuleChecker:
                     rule,
                     atom.line,
                     f"unknown drug or class '{atom.name}' (not in the "
-                    "lexicon)" + _dym(atom.name, self.agents),
+                    "lexicon)" + dym(atom.name, self.agents),
                 )
             fields = MEDICATION_FIELDS
         else:
@@ -167,7 +167,7 @@ class RuleChecker:
                     rule,
                     atom.line,
                     f"unknown {atom.kind} '{atom.name}'; the rule can "
-                    "never fire" + _dym(atom.name, known),
+                    "never fire" + dym(atom.name, known),
                 )
             fields = MEMBERSHIP_FIELDS
         for test in atom.tests:
@@ -177,7 +177,7 @@ class RuleChecker:
                     rule,
                     atom.line,
                     f"unknown field '{test.field}' for {atom.kind} "
-                    f"(expected one of {', '.join(fields)})" + _dym(test.field, fields),
+                    f"(expected one of {', '.join(fields)})" + dym(test.field, fields),
                 )
                 continue
             self._test_type(rule, atom, test.field, test.op, test.value, ftype)
@@ -201,7 +201,7 @@ class RuleChecker:
                     rule,
                     atom.line,
                     f"{what} is never {v!r} ({ftype.describe()}); the "
-                    "rule can never fire" + _dym(str(v), ftype.words),
+                    "rule can never fire" + dym(str(v), ftype.words),
                 )
             elif ftype.kind == "bool" and ftype.words and str(v) not in ftype.words and op == "eq":
                 self.error(
@@ -209,7 +209,8 @@ class RuleChecker:
                 )
 
 
-def _dym(word: str, known: object) -> str:
+def dym(word: str, known: object) -> str:
+    """A " (did you mean ...?)" suffix for a lint message, or "" when nothing is close."""
     hint = vocab.suggest(word, list(known))  # type: ignore[call-overload]
     return f" (did you mean '{hint}'?)" if hint else ""
 

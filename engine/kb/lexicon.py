@@ -96,10 +96,10 @@ def _classes(ctx: Ctx, node: object, classes: dict[str, str]) -> None:
 
 def _drug(ctx: Ctx, item: object, where: str, line: int) -> Drug | None:
     if not isinstance(item, YamlMap) or not isinstance(item.get("name"), str):
-        ctx.error(line, where, "expected {name, classes, rxnorm?, brands?}")
+        ctx.error(line, where, "expected {name, classes, rxnorm?, brands?, cite?}")
         return None
     for key in item:
-        if key not in ("name", "classes", "rxnorm", "brands", "note"):
+        if key not in ("name", "classes", "rxnorm", "brands", "cite", "note"):
             ctx.error(item.line_of(key), f"{where}.{key}", "unknown key")
     rxnorm = item.get("rxnorm")
     if rxnorm is not None and not (isinstance(rxnorm, str) and rxnorm.isdigit()):
@@ -110,6 +110,9 @@ def _drug(ctx: Ctx, item: object, where: str, line: int) -> Drug | None:
         classes=str_list(ctx, item.get("classes"), f"{where}.classes", item.line_of("classes")),
         rxnorm=rxnorm,
         brands=str_list(ctx, item.get("brands"), f"{where}.brands", item.line_of("brands")),
+        cite=str_list(ctx, item.get("cite"), f"{where}.cite", item.line_of("cite")),
+        file=ctx.file,
+        line=line,
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from engine.errors import KnowledgeBaseError, Problem
 from engine.kb.catalog import FactType
-from engine.kb.check import RuleChecker, assign_strata, derived_types
+from engine.kb.check import RuleChecker, assign_strata, derived_types, dym
 from engine.kb.lexicon import Lexicon, parse_lexicon
 from engine.kb.parse import parse_rule_file
 from engine.kb.paths import default_rules_dir
@@ -160,10 +160,11 @@ def _build(root: Path, files: list[Path], digest: str, today: dt.date) -> Knowle
     checked = [r for r in (checker.check(rule) for rule in rules) if r is not None]
     ordered = sorted(assign_strata(checked, problems), key=lambda r: (r.stratum, r.id))
     _check_manifest_cites(manifest, citations, problems, root)
+    _check_lexicon_cites(lexicon, citations, problems)
     _check_causes(causes, citations, ordered, problems, root)
     _check_currency(headers, today, problems)
     check_texts(texts, {r.id for r in rules}, set(causes), set(citations), problems, root)
-    _check_unused_citations(citations, ordered, causes, manifest, texts, problems, root)
+    _check_unused_citations(citations, ordered, causes, manifest, texts, lexicon, problems, root)
     if any(p.severity == "error" for p in problems) or manifest is None:
         raise KnowledgeBaseError(problems)
     ordered = [replace(r, plain=texts.rules.get(r.id)) for r in ordered]
@@ -239,6 +240,23 @@ def _check_manifest_cites(
                 )
 
 
+def _check_lexicon_cites(
+    lexicon: Lexicon, citations: dict[str, Citation], problems: list[Problem]
+) -> None:
+    for drug in lexicon.drugs.values():
+        for cid in drug.cite:
+            if cid not in citations:
+                problems.append(
+                    Problem(
+                        drug.file,
+                        drug.line,
+                        drug.name,
+                        f"cites '{cid}', which is not in the citations registry"
+                        + dym(cid, citations),
+                    )
+                )
+
+
 def _check_causes(
     causes: dict[str, Cause], citations: dict[str, Citation], rules: list[Rule],
     problems: list[Problem], root: Path,
@@ -291,7 +309,8 @@ def _check_currency(headers: list[RuleFile], today: dt.date, problems: list[Prob
 
 def _check_unused_citations(
     citations: dict[str, Citation], rules: list[Rule], causes: dict[str, Cause],
-    manifest: Manifest | None, texts: Texts, problems: list[Problem], root: Path,
+    manifest: Manifest | None, texts: Texts, lexicon: Lexicon, problems: list[Problem],
+    root: Path,
 ) -> None:  # fmt: skip
     used = {c for r in rules for c in r.cite}
     used |= {c for steps in texts.considerations.values() for s in steps for c in s.cite}
@@ -301,6 +320,7 @@ def _check_unused_citations(
         for c in (*cause.prior_cite, *(x for s in cause.next_steps for x in s.cite))
     }
     used |= {c for p in (manifest.parameters.values() if manifest else ()) for c in p.cite}
+    used |= {c for d in lexicon.drugs.values() for c in d.cite}
     for cid in sorted(set(citations) - used):
         problems.append(
             Problem(

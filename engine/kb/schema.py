@@ -166,10 +166,17 @@ class Cause:
 
 @dataclass(frozen=True)
 class Drug:
+    """A lexicon entry. ``cite`` backs the drug's class membership when the class's own sources
+    do not name it (e.g. a neutropenia signal reported only in case reports); explanations add
+    these citations to every evidence item that used the drug."""
+
     name: str
     classes: tuple[str, ...]
     rxnorm: str | None = None
     brands: tuple[str, ...] = ()
+    cite: tuple[str, ...] = ()
+    file: str = ""
+    line: int = 0
 
 
 @dataclass(frozen=True)

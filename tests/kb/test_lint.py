@@ -244,3 +244,17 @@ def test_bad_age_bands_are_errors(kb_dir: Path, bands: str, message: str) -> Non
         kb_dir, f'  wbc_lln: {{value: 4.0, unit: "10^9/L", cite: [ctcae5], by_age: {bands}}}\n'
     )
     assert any(message in m for m in messages(kb_dir)), messages(kb_dir)
+
+
+def test_lexicon_drug_citations_must_resolve(kb_dir: Path) -> None:
+    """A drug's ``cite:`` (sources for its class membership) is checked like a rule's."""
+    lexicon = kb_dir / "lexicon" / "drugs.yaml"
+    lexicon.write_text(
+        lexicon.read_text()
+        + "  - {name: mesalazine, brands: [mesalamine], classes: [], cite: [ctcae6]}\n"
+    )
+    got = messages(kb_dir)
+    assert got == [
+        "kb/lexicon/drugs.yaml:8: mesalazine: cites 'ctcae6', which is not in the citations "
+        "registry (did you mean 'ctcae5'?)"
+    ]
