@@ -100,7 +100,9 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     low, normal = series.low_dates(
         [by_test.get("wbc", []), by_test.get("anc", [])], [lln["wbc"], lln["anc"]], as_of
     )
-    courses, unknown = _courses(patient.medications, kb.lexicon, as_of, low, normal)
+    courses, unknown = _courses(
+        patient.medications, kb.lexicon, as_of, low, normal, by_test.get("anc", [])
+    )
     members = _members(patient, as_of)
     return FactSet(
         as_of,
@@ -317,7 +319,7 @@ def _vf(name: str, c: Computed) -> ValueFact:
 
 def _courses(
     meds: Iterable[Medication], lexicon: Lexicon, as_of: dt.date,
-    low: list[dt.date], normal: list[dt.date],
+    low: list[dt.date], normal: list[dt.date], anc: list[Point],
 ) -> tuple[tuple[CourseFact, ...], tuple[str, ...]]:  # fmt: skip
     resolved = sorted(
         ((lexicon.resolve(m.name), m) for m in meds),
@@ -335,6 +337,10 @@ def _courses(
     for drug, med in resolved:
         counts[drug.name] = counts.get(drug.name, 0) + 1
         timing = series.exposure(med.start, med.stop, as_of, low, normal)
+        if med.start is not None and med.start <= as_of:
+            baseline = series.baseline_value(med.start, anc, as_of, "ANC")
+            if baseline is not None:
+                timing["baseline_anc"] = baseline
         fields: dict[str, Scalar] = {k: c.value for k, c in timing.items()}
         if "onset_days" in fields and counts[drug.name] > 1:
             fields["low_on_rechallenge"] = earlier_low.get(drug.name, False)

@@ -356,6 +356,20 @@ def _baseline(start: Day, low: Dates, normal: Dates) -> dict[str, Computed]:
     return {"baseline_low": Computed(was_low, how, (before,))}
 
 
+def baseline_value(start: Day, points: Iterable[Point], as_of: Day, what: str) -> Computed | None:
+    """The latest result on or before a drug's start date (the pre-drug baseline a label asks for).
+
+    A result on the start day still counts: a drug cannot lower a count within hours, and labels
+    ask for the baseline before the first dose, which is usually drawn that day.
+    """
+    before = [p for p in collapse(points, min(start, as_of)) if p.date <= start]
+    if not before:
+        return None
+    last = before[-1]
+    how = f"Last {what} on or before start {start}: {last.value:g} on {last.date}"
+    return Computed(last.value, how, (last.date,))
+
+
 def _dechallenge(start: Day, stop: Day, as_of: Day, low: Dates, normal: Dates) -> Computed | None:
     """Low on the drug, and normal at the latest result after stopping it (positive dechallenge)."""
     after = max((d for d in [*low, *normal] if stop < d <= as_of), default=None)

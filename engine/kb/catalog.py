@@ -77,6 +77,7 @@ MEDICATION_FIELDS: dict[str, FactType] = {
     "onset_days": NUMBER,
     "on_drug_at_onset": BOOL,
     "baseline_low": BOOL,
+    "baseline_anc": NUMBER,
     "recovered_after_stop": BOOL,
     "low_on_rechallenge": BOOL,
 }
