@@ -100,9 +100,11 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     low, normal = series.low_dates(
         [by_test.get("wbc", []), by_test.get("anc", [])], [lln["wbc"], lln["anc"]], as_of
     )
+    episode_start = _episode_start(values, as_of)
     courses, unknown = _courses(
-        patient.medications, kb.lexicon, as_of, low, normal, by_test.get("anc", [])
-    )
+        patient.medications, kb.lexicon, as_of, (low, normal, episode_start),
+        by_test.get("anc", []),
+    )  # fmt: skip
     members = _members(patient, as_of)
     return FactSet(
         as_of,
@@ -317,10 +319,21 @@ def _vf(name: str, c: Computed) -> ValueFact:
     return ValueFact(f"v:{name}", name, c.value, c.how, c.dates)
 
 
+def _episode_start(values: list[ValueFact], as_of: dt.date) -> dt.date | None:
+    """When the current low episode began, from ``leukopenia_duration_days`` (series or given)."""
+    days = next((v.value for v in values if v.name == "leukopenia_duration_days"), None)
+    if not isinstance(days, int | float) or isinstance(days, bool):
+        return None
+    return as_of - dt.timedelta(days=int(days))
+
+
 def _courses(
     meds: Iterable[Medication], lexicon: Lexicon, as_of: dt.date,
-    low: list[dt.date], normal: list[dt.date], anc: list[Point],
+    results: tuple[list[dt.date], list[dt.date], dt.date | None], anc: list[Point],
 ) -> tuple[tuple[CourseFact, ...], tuple[str, ...]]:  # fmt: skip
+    """One course fact per medication. ``results`` is (low dates, normal dates, start of the
+    current low episode)."""
+    low, normal, episode_start = results
     resolved = sorted(
         ((lexicon.resolve(m.name), m) for m in meds),
         key=lambda rm: (
@@ -336,7 +349,7 @@ def _courses(
     counts: dict[str, int] = {}
     for drug, med in resolved:
         counts[drug.name] = counts.get(drug.name, 0) + 1
-        timing = series.exposure(med.start, med.stop, as_of, low, normal)
+        timing = series.exposure(med.start, med.stop, as_of, low, normal, episode_start)
         if med.start is not None and med.start <= as_of:
             baseline = series.baseline_value(med.start, anc, as_of, "ANC")
             if baseline is not None:

@@ -356,6 +356,17 @@ def _baseline(start: Day, low: Dates, normal: Dates) -> dict[str, Computed]:
     return {"baseline_low": Computed(was_low, how, (before,))}
 
 
+def _low_before_start(
+    start: Day, episode_start: Day, baseline: dict[str, Computed]
+) -> dict[str, Computed]:
+    """The current low episode began before the start: no onset on the drug, and (unless a dated
+    result before the start says otherwise) the count was already low at baseline."""
+    how = f"The current low episode began by {episode_start}, before start {start}"
+    out = {"on_drug_at_onset": Computed(False, how, (episode_start,))}
+    out["baseline_low"] = baseline.get("baseline_low") or Computed(True, how, (episode_start,))
+    return out
+
+
 def baseline_value(start: Day, points: Iterable[Point], as_of: Day, what: str) -> Computed | None:
     """The latest result on or before a drug's start date (the pre-drug baseline a label asks for).
 
@@ -386,13 +397,17 @@ def _dechallenge(start: Day, stop: Day, as_of: Day, low: Dates, normal: Dates) -
 
 
 def exposure(
-    start: Day | None, stop: Day | None, as_of: Day, low: Dates, normal: Dates
-) -> dict[str, Computed]:
+    start: Day | None, stop: Day | None, as_of: Day, low: Dates, normal: Dates,
+    episode_start: Day | None = None,
+) -> dict[str, Computed]:  # fmt: skip
     """Timing facts of one medication course against the low and normal result dates.
 
     A key is left out when its value cannot be known (no start date, no result in the period),
     because a rule on an unknown value must be false, not false-by-default. A course that starts
     after ``as_of`` has only ``active``. ``low``/``normal`` come from :func:`low_dates`.
+    ``episode_start`` is when the current low episode began as far as anything shows (the
+    dated series, or a longer stated duration); an episode that began before the drug was
+    started was not started by it, whatever the first low result after the start says.
     """
     if start is not None and stop is not None and stop < start:
         expected = f"a date on or after start {start}"
@@ -404,8 +419,12 @@ def exposure(
     out = _course_timing(start, stop, as_of)
     if start is None or start > as_of:
         return out
-    out.update(_onset(start, stop, as_of, low))
-    out.update(_baseline(start, low, normal))
+    baseline = _baseline(start, low, normal)
+    if episode_start is not None and episode_start < start:
+        out.update(_low_before_start(start, episode_start, baseline))
+    else:
+        out.update(_onset(start, stop, as_of, low))
+        out.update(baseline)
     recovered = _dechallenge(start, stop, as_of, low, normal) if stop and stop <= as_of else None
     if recovered is not None:
         out["recovered_after_stop"] = recovered

@@ -51,6 +51,7 @@ from engine.differential import Differential
 from engine.errors import InputError, LeukodxError
 from engine.fhir import from_fhir
 from engine.fhir_terms import load_terminology
+from engine.kb.lexicon import UNLISTED
 from engine.kb.load import KnowledgeBase, load_knowledge_base
 from engine.service_auth import AuthError, Guard, JwtSettings, JwtVerifier, error_response
 from engine.version import __version__
@@ -155,7 +156,12 @@ class Hooks:
             "entry": [{"resource": r} for r in (*orders, *medications)],
         }
         drugs = [self.kb.lexicon.resolve(name) for name in _drug_names(orders, medications)]
-        scoped = [(drug, cds.drug_rules(self.kb, drug.agents)) for drug in drugs]
+        # Only what the knowledge base knows about a drug scopes an order: rules about any
+        # unlisted drug (its timing against a low count) cannot apply to a drug not yet given.
+        scoped = [
+            (drug, cds.drug_rules(self.kb, [a for a in drug.agents if a != UNLISTED]))
+            for drug in drugs
+        ]
         scoped = [(drug, rules) for drug, rules in scoped if rules]
         if not scoped:
             return CdsResponse(cards=[])

@@ -16,6 +16,10 @@ from engine.kb.yamlio import YamlList, YamlMap
 
 RXNORM_PREFIX = "rxnorm:"
 
+#: The class every name the lexicon does not know belongs to, when the lexicon defines it: rules
+#: can then reason about "some other drug" (e.g. its timing) without knowing what it is.
+UNLISTED = "unlisted_drug"
+
 
 @dataclass(frozen=True)
 class ResolvedDrug:
@@ -29,7 +33,7 @@ class ResolvedDrug:
 
     @property
     def agents(self) -> tuple[str, ...]:
-        return tuple(sorted({self.name, *self.classes})) if self.known else (self.name,)
+        return tuple(sorted({self.name, *self.classes}))
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class Lexicon:
             return ResolvedDrug(given, generic, drug.classes, True, drug.rxnorm)
         if key in self.classes:
             return ResolvedDrug(given, key, (key,), True)
-        return ResolvedDrug(given, key, (), False)
+        return ResolvedDrug(given, key, (UNLISTED,) if UNLISTED in self.classes else (), False)
 
     @property
     def agents(self) -> frozenset[str]:

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A lexicon drug's own citations travel with the evidence that used it, and the timing rule for
-a signal drug stopped shortly before the first low count (bundled knowledge base)."""
+"""A lexicon drug's own citations travel with the evidence that used it; timing rules for a signal
+drug stopped shortly before the first low count, for a drug the lexicon does not know, and for a
+low episode that began before the drug (bundled knowledge base)."""
 
 from __future__ import annotations
 
@@ -58,3 +59,38 @@ def test_signal_drug_stopped_long_before_does_not() -> None:
     stopped = _patient({"name": "mesalamine", "start": "2023-10-01", "stop": "2024-01-10"})
     d = diagnose(stopped, today=TODAY)
     assert "drug_induced_other" not in {c.cause for c in d.candidates}
+
+
+def test_an_unlisted_drug_in_the_onset_window_is_a_suspect() -> None:
+    d = diagnose(_patient({"name": "vancomycin", "start": "2024-01-30"}), today=TODAY)
+    rules = _evidence(d, "drug_induced_other")
+    assert set(rules) == {"drug_induced_other.unlisted_drug_in_onset_window"}
+    cand = next(c for c in d.candidates if c.cause == "drug_induced_other")
+    assert cand.agents == ["vancomycin"]
+    assert d.unknown_medications == ["vancomycin"]  # still reported as unknown
+
+
+def test_an_unlisted_drug_outside_the_window_or_a_listed_inert_drug_is_not() -> None:
+    for med in (
+        {"name": "vancomycin", "start": "2024-02-20"},  # 10 days: too early
+        {"name": "vancomycin", "start": "2023-11-01"},  # 121 days: too late
+        {"name": "fluvoxamine", "start": "2024-01-30"},  # in the lexicon, no signal
+    ):
+        d = diagnose(_patient(med), today=TODAY)
+        assert "drug_induced_other" not in {c.cause for c in d.candidates}, med
+
+
+def test_a_low_episode_that_began_before_the_drug_is_not_its_onset() -> None:
+    """A stated 4-year neutropenia was not started by a drug begun a month ago."""
+    patient = _patient({"name": "Pentasa", "start": "2024-01-30"})
+    patient["leukopenia_duration_days"] = 1461
+    d = diagnose(patient, today=TODAY)
+    rules = _evidence(d, "drug_induced_other")
+    assert "drug_induced_other.onset_19_to_60_days" not in rules
+    against = {
+        e.rule_id
+        for c in d.candidates
+        if c.cause == "drug_induced_other"
+        for e in c.evidence_against
+    }
+    assert "drug_induced_other.baseline_low" in against
