@@ -54,6 +54,7 @@ class _Context:
     refs: dict[str, FactRef]
     firings: dict[str, Firing]
     cited: set[str]
+    drugs: dict[str, str]  # medication-course fact id -> generic drug name
     links: dict[str, Link] = field(default_factory=dict)  # one Link per derived fact, built once
 
     def ref(self, fid: str) -> FactRef:
@@ -99,7 +100,8 @@ def build_differential(
 ) -> Differential:  # fmt: skip
     firings = sorted(firings, key=lambda f: (kb.rule(f.rule_id).stratum, f.rule_id))
     by_rule = {f.rule_id: f for f in firings}
-    ctx = _Context(kb, _fact_refs(kb, facts, firings), by_rule, set())
+    drugs = {c.fid: c.drug for c in facts.courses}
+    ctx = _Context(kb, _fact_refs(kb, facts, firings), by_rule, set(), drugs)
     findings = _findings(ctx, facts, firings)
     alerts = [
         _alert(ctx, f, kb.rule(f.rule_id))
@@ -180,9 +182,8 @@ def _cites(ctx: _Context, rule: Rule, firing: Firing) -> list[str]:
     that drug's class membership), each once."""
     out = list(rule.cite)
     for fid in firing.matched:
-        if fid.startswith("x:"):
-            drug = ctx.kb.lexicon.drugs.get(fid[2:].partition("#")[0])
-            out.extend(c for c in (drug.cite if drug else ()) if c not in out)
+        drug = ctx.kb.lexicon.drugs.get(ctx.drugs.get(fid, ""))
+        out.extend(c for c in (drug.cite if drug else ()) if c not in out)
     ctx.cited.update(out)
     return out
 
@@ -248,14 +249,7 @@ def _candidate(ctx: _Context, r: Ranked, known: KnownFacts) -> Candidate:
     con = _reading_order([_evidence(ctx, c) for c in r.evidence_against])
     agents: list[str] = []
     if cause.names_agent:
-        agents = sorted(
-            {
-                ref.name.removeprefix("medication ")
-                for e in pro
-                for ref in e.facts
-                if ref.id.startswith("x:")
-            }
-        )
+        agents = sorted({ctx.drugs[ref.id] for e in pro for ref in e.facts if ref.id in ctx.drugs})
     label = f"{cause.label} ({', '.join(agents)})" if agents else cause.label
     steps = (*cause.next_steps, *cause.considerations)
     for cid in (*cause.prior_cite, *(c for s in steps for c in s.cite)):

@@ -102,9 +102,8 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     )
     episode_start = _episode_start(values, as_of)
     courses, unknown = _courses(
-        patient.medications, kb.lexicon, as_of, (low, normal, episode_start),
-        by_test.get("anc", []),
-    )  # fmt: skip
+        patient.medications, kb.lexicon, as_of, low, normal, episode_start, by_test.get("anc", [])
+    )
     members = _members(patient, as_of)
     return FactSet(
         as_of,
@@ -328,12 +327,11 @@ def _episode_start(values: list[ValueFact], as_of: dt.date) -> dt.date | None:
 
 
 def _courses(
-    meds: Iterable[Medication], lexicon: Lexicon, as_of: dt.date,
-    results: tuple[list[dt.date], list[dt.date], dt.date | None], anc: list[Point],
+    meds: Iterable[Medication], lexicon: Lexicon, as_of: dt.date, low: list[dt.date],
+    normal: list[dt.date], episode_start: dt.date | None, anc: list[Point],
 ) -> tuple[tuple[CourseFact, ...], tuple[str, ...]]:  # fmt: skip
-    """One course fact per medication. ``results`` is (low dates, normal dates, start of the
-    current low episode)."""
-    low, normal, episode_start = results
+    """One course fact per medication; ``episode_start`` is when the current low episode began,
+    ``anc`` the ANC series for the pre-start baseline."""
     resolved = sorted(
         ((lexicon.resolve(m.name), m) for m in meds),
         key=lambda rm: (

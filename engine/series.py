@@ -373,7 +373,7 @@ def baseline_value(start: Day, points: Iterable[Point], as_of: Day, what: str) -
     A result on the start day still counts: a drug cannot lower a count within hours, and labels
     ask for the baseline before the first dose, which is usually drawn that day.
     """
-    before = [p for p in collapse(points, min(start, as_of)) if p.date <= start]
+    before = collapse(points, min(start, as_of))
     if not before:
         return None
     last = before[-1]
