@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -227,34 +228,32 @@ def _check_ids(rules: list[Rule], problems: list[Problem]) -> None:
 def _check_manifest_cites(
     manifest: Manifest | None, citations: dict[str, Citation], problems: list[Problem], root: Path
 ) -> None:
+    file = display(root, root / "kb.yaml")
     for param in manifest.parameters.values() if manifest else ():
-        for cid in param.cite:
-            if cid not in citations:
-                problems.append(
-                    Problem(
-                        display(root, root / "kb.yaml"),
-                        0,
-                        f"parameters.{param.name}",
-                        f"cites '{cid}', which is not in the citations registry",
-                    )
-                )
+        _check_cites(file, 0, f"parameters.{param.name}", param.cite, citations, problems)
 
 
 def _check_lexicon_cites(
     lexicon: Lexicon, citations: dict[str, Citation], problems: list[Problem]
 ) -> None:
     for drug in lexicon.drugs.values():
-        for cid in drug.cite:
-            if cid not in citations:
-                problems.append(
-                    Problem(
-                        drug.file,
-                        drug.line,
-                        drug.name,
-                        f"cites '{cid}', which is not in the citations registry"
-                        + dym(cid, citations),
-                    )
+        _check_cites(drug.file, drug.line, drug.name, drug.cite, citations, problems)
+
+
+def _check_cites(
+    file: str, line: int, where: str, cite: Iterable[str], citations: dict[str, Citation],
+    problems: list[Problem],
+) -> None:  # fmt: skip
+    """One message for a dangling citation id outside the rule files (kb.yaml parameters,
+    lexicon entries), with the same "did you mean" hint the rule checker gives."""
+    for cid in cite:
+        if cid not in citations:
+            problems.append(
+                Problem(
+                    file, line, where,
+                    f"cites '{cid}', which is not in the citations registry" + dym(cid, citations),
                 )
+            )  # fmt: skip
 
 
 def _check_causes(

@@ -258,3 +258,12 @@ def test_lexicon_drug_citations_must_resolve(kb_dir: Path) -> None:
         "kb/lexicon/drugs.yaml:8: mesalazine: cites 'ctcae6', which is not in the citations "
         "registry (did you mean 'ctcae5'?)"
     ]
+
+
+def test_parameter_citations_must_resolve(kb_dir: Path) -> None:
+    """A kb.yaml parameter's ``cite:`` gets the same message (and hint) as a rule's."""
+    _with_wbc_lln(kb_dir, '  wbc_lln: {value: 4.0, unit: "10^9/L", cite: [ctcae6]}\n')
+    assert (
+        "kb/kb.yaml: parameters.wbc_lln: cites 'ctcae6', which is not in the citations "
+        "registry (did you mean 'ctcae5'?)"
+    ) in messages(kb_dir)
