@@ -24,7 +24,12 @@ from tests.conftest import ROOT
 EVALUATION = ROOT / "evaluation"
 README = EVALUATION / "README.md"
 #: Set number -> directory, in the order the sets were collected.
-SETS = {1: EVALUATION / "holdout", 2: EVALUATION / "holdout2", 3: EVALUATION / "holdout3"}
+SETS = {
+    1: EVALUATION / "holdout",
+    2: EVALUATION / "holdout2",
+    3: EVALUATION / "holdout3",
+    4: EVALUATION / "holdout4",
+}
 FILES = {n: sorted(d.glob("*.yaml")) for n, d in SETS.items()}
 ALL = [p for files in FILES.values() for p in files]
 
