@@ -82,6 +82,7 @@ HISTORY: tuple[str, ...] = (
     "family_history_neutropenia", "recent_travel",
     "splenectomy", "recent_hepatitis", "endemic_area_residence", "animal_exposure",
     "sickle_cell_trait", "dialysis", "family_history_leukemia",
+    "tick_bite",
 )  # fmt: skip
 
 ANCESTRIES: tuple[str, ...] = (
