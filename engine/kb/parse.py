@@ -60,6 +60,18 @@ class Ctx:
     def warn(self, line: int, where: str, message: str) -> None:
         self.problems.append(Problem(self.file, line, where, message, "warning"))
 
+    def reject_unknown_keys(
+        self, node: YamlMap, allowed: tuple[str, ...], where: str = "", what: str = "key"
+    ) -> None:
+        """One error per key of ``node`` outside ``allowed``, naming the keys that are allowed."""
+        for key in node:
+            if key not in allowed:
+                self.error(
+                    node.line_of(key),
+                    f"{where}.{key}" if where else key,
+                    f"unknown {what} (expected one of {', '.join(allowed)})",
+                )
+
 
 def line_of(node: Any, key: str | int) -> int:
     if isinstance(node, YamlMap) and isinstance(key, str):
@@ -96,11 +108,7 @@ def parse_rule_file(ctx: Ctx, doc: Any) -> tuple[RuleFile | None, list[Rule]]:
     if not isinstance(doc, YamlMap):
         ctx.error(0, "", "a rule file must be a mapping with a provenance header and 'rules'")
         return None, []
-    for key in doc:
-        if key not in HEADER_KEYS:
-            ctx.error(
-                doc.line_of(key), key, f"unknown key (expected one of {', '.join(HEADER_KEYS)})"
-            )
+    ctx.reject_unknown_keys(doc, HEADER_KEYS)
     header = _header(ctx, doc)
     rules_node = doc.get("rules")
     if not isinstance(rules_node, YamlList):
@@ -160,13 +168,7 @@ def parse_rule(ctx: Ctx, node: Any, where: str, line: int, status: str) -> Rule 
         ctx.error(line, where, "a rule must be a mapping")
         return None
     before = len(ctx.problems)
-    for key in node:
-        if key not in RULE_KEYS:
-            ctx.error(
-                node.line_of(key),
-                f"{where}.{key}",
-                f"unknown rule key (expected one of {', '.join(RULE_KEYS)})",
-            )
+    ctx.reject_unknown_keys(node, RULE_KEYS, where, "rule key")
     for key in ("id", "statement", "when", "then", "cite"):
         if key not in node:
             ctx.error(node.line, f"{where}.{key}", "required rule key is missing")

@@ -164,13 +164,7 @@ def _citation(ctx: Ctx, item: Any, where: str, line: int) -> Citation | None:
     if not isinstance(item, YamlMap):
         ctx.error(line, where, "expected a reference mapping")
         return None
-    for key in item:
-        if key not in _CITATION_KEYS:
-            ctx.error(
-                item.line_of(key),
-                f"{where}.{key}",
-                f"unknown key (expected one of {', '.join(_CITATION_KEYS)})",
-            )
+    ctx.reject_unknown_keys(item, _CITATION_KEYS, where)
     before = len(ctx.problems)
     for key in ("id", "kind", "title"):
         if not isinstance(item.get(key), str):
