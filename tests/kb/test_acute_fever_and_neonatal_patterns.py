@@ -17,6 +17,7 @@ import pytest
 from engine import diagnose
 from engine.differential import Differential
 from engine.errors import InputError
+from tests.kb.differential_reading import fired_rules, rule_weights
 
 TODAY = dt.date(2024, 6, 3)
 BACKENDS = ["experta", "clips"]
@@ -44,17 +45,13 @@ def _run(backend: str, **facts: Any) -> Differential:
     return diagnose(patient, today=TODAY, backend=backend)
 
 
-def _fired(d: Differential) -> set[str]:
-    return {e.rule_id for c in d.candidates for e in c.evidence_for + c.evidence_against}
-
-
 def _fever(days: int) -> dict[str, str]:
     return {"name": "fever", "since": (TODAY - dt.timedelta(days=days)).isoformat()}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_acute_fever_cytopenias_and_raised_alt_count_for_tick_borne_infection(backend: str) -> None:
-    fired = _fired(_run(backend, labs=ACUTE_LABS, findings=[_fever(3)]))
+    fired = fired_rules(_run(backend, labs=ACUTE_LABS, findings=[_fever(3)]))
     assert TRIAD in fired
     assert TICK not in fired  # no tick bite on record
     assert DENGUE not in fired  # no travel or endemic residence on record
@@ -66,26 +63,26 @@ def test_the_triad_needs_every_part(backend: str) -> None:
     normal_plt = [lab for lab in ACUTE_LABS if lab["test"] != "platelets"] + [
         _lab("platelets", 250, "10^9/L")
     ]
-    assert TRIAD not in _fired(_run(backend, labs=normal_alt, findings=[_fever(3)]))
-    assert TRIAD not in _fired(_run(backend, labs=normal_plt, findings=[_fever(3)]))
-    assert TRIAD not in _fired(_run(backend, labs=ACUTE_LABS))  # no fever
+    assert TRIAD not in fired_rules(_run(backend, labs=normal_alt, findings=[_fever(3)]))
+    assert TRIAD not in fired_rules(_run(backend, labs=normal_plt, findings=[_fever(3)]))
+    assert TRIAD not in fired_rules(_run(backend, labs=ACUTE_LABS))  # no fever
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_long_or_periodic_fever_is_not_the_acute_pattern(backend: str) -> None:
     travel = {"name": "recent_travel", "since": "2024-05-01", "until": "2024-05-20"}
     long_fever = _run(backend, labs=ACUTE_LABS, findings=[_fever(42)], history=[travel])
-    assert not {TRIAD, DENGUE} & _fired(long_fever)
+    assert not {TRIAD, DENGUE} & fired_rules(long_fever)
     periodic = _run(
         backend, labs=ACUTE_LABS, findings=[_fever(3), "periodic_fevers"], history=[travel]
     )
-    assert not {TRIAD, DENGUE} & _fired(periodic)
+    assert not {TRIAD, DENGUE} & fired_rules(periodic)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_travel_adds_dengue_to_the_acute_pattern(backend: str) -> None:
     travel = {"name": "recent_travel", "since": "2024-05-01", "until": "2024-05-20"}
-    fired = _fired(_run(backend, labs=ACUTE_LABS, findings=[_fever(3)], history=[travel]))
+    fired = fired_rules(_run(backend, labs=ACUTE_LABS, findings=[_fever(3)], history=[travel]))
     assert {TRIAD, DENGUE} <= fired
 
 
@@ -93,15 +90,9 @@ def test_travel_adds_dengue_to_the_acute_pattern(backend: str) -> None:
 def test_a_tick_bite_with_fever_and_a_low_count_is_presumptive(backend: str) -> None:
     labs = [_lab("wbc", 3.2, "10^9/L")]
     d = _run(backend, labs=labs, findings=[_fever(2)], history=["tick_bite"])
-    weights = {
-        e.rule_id: e.weight
-        for c in d.candidates
-        if c.cause == "infection_other"
-        for e in c.evidence_for
-    }
-    assert weights.get(TICK) == pytest.approx(1.6)
+    assert rule_weights(d, "infection_other").get(TICK) == pytest.approx(1.6)
     # without the bite the same patient gets no tick-borne evidence
-    assert TICK not in _fired(_run(backend, labs=labs, findings=[_fever(2)]))
+    assert TICK not in fired_rules(_run(backend, labs=labs, findings=[_fever(2)]))
 
 
 def test_tick_bite_is_in_the_history_vocabulary_and_typos_are_named() -> None:
@@ -124,16 +115,16 @@ NEONATE_ANC = [
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_isolated_neutropenia_in_a_neonate_raises_immune_neonatal_neutropenia(backend: str) -> None:
     d = _neonate(backend, 0.008, NEONATE_ANC)
-    assert NEONATAL in _fired(d)
+    assert NEONATAL in fired_rules(d)
     # the congenital rule for the same age window still counts: both are on the list
-    assert "congenital_neutropenia.neonatal_onset" in _fired(d)
+    assert "congenital_neutropenia.neonatal_onset" in fired_rules(d)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_neonatal_rule_is_limited_to_the_first_month_and_to_one_line(backend: str) -> None:
-    assert NEONATAL not in _fired(_neonate(backend, 0.5, NEONATE_ANC))
+    assert NEONATAL not in fired_rules(_neonate(backend, 0.5, NEONATE_ANC))
     multilineage = NEONATE_ANC + [
         {"test": "platelets", "value": 40, "unit": "10^9/L", "date": "2017-01-03"},
         {"test": "hemoglobin", "value": 9.0, "unit": "g/dL", "date": "2017-01-03"},
     ]
-    assert NEONATAL not in _fired(_neonate(backend, 0.008, multilineage))
+    assert NEONATAL not in fired_rules(_neonate(backend, 0.008, multilineage))

@@ -14,6 +14,7 @@ import pytest
 
 from engine import diagnose
 from engine.differential import Differential
+from tests.kb.differential_reading import rule_weights
 
 TODAY = dt.date(2024, 3, 1)
 BACKENDS = ["experta", "clips"]
@@ -39,13 +40,6 @@ def _finding(d: Differential, fact: str) -> tuple[Any, str | None] | None:
         if f.fact == fact:
             return f.value, f.rule_id
     return None
-
-
-def _weights(d: Differential, cause: str) -> dict[str, float]:
-    for c in d.candidates:
-        if c.cause == cause:
-            return {e.rule_id: e.weight for e in c.evidence_for + c.evidence_against}
-    return {}
 
 
 WBC_LOW = _lab("wbc", 3.0, "10^9/L")
@@ -94,16 +88,16 @@ HIV_RULE = "hiv.low_count_with_indicator_features"
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_hiv_indicator_picture_counts_until_a_result_is_known(backend: str) -> None:
-    assert HIV_RULE in _weights(_run([WBC_LOW], backend, findings=["weight_loss"]), "hiv")
+    assert HIV_RULE in rule_weights(_run([WBC_LOW], backend, findings=["weight_loss"]), "hiv")
     tested = _run([WBC_LOW, _lab("hiv", "negative", None)], backend, findings=["weight_loss"])
-    assert HIV_RULE not in _weights(tested, "hiv")
+    assert HIV_RULE not in rule_weights(tested, "hiv")
 
 
 def test_hiv_indicator_rule_leaves_severe_neutropenia_and_lymphopenia_to_other_rules() -> None:
     severe = _run([WBC_LOW, _lab("anc", 0.4, "10^9/L")], "clips", findings=["weight_loss"])
-    assert HIV_RULE not in _weights(severe, "hiv")
+    assert HIV_RULE not in rule_weights(severe, "hiv")
     lympho = _run([WBC_LOW, _lab("alc", 0.5, "10^9/L")], "clips", findings=["weight_loss"])
-    weights = _weights(lympho, "hiv")
+    weights = rule_weights(lympho, "hiv")
     assert HIV_RULE not in weights
     assert "hiv.lymphopenia_with_constitutional_features" in weights
 
@@ -118,11 +112,11 @@ def _chronic_with_fever(backend: str, *more: dict[str, Any]) -> Differential:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_chronic_low_count_with_fever_asks_for_an_ana(backend: str) -> None:
-    assert _weights(_chronic_with_fever(backend), "sle")[SLE_RULE] == pytest.approx(0.4)
+    assert rule_weights(_chronic_with_fever(backend), "sle")[SLE_RULE] == pytest.approx(0.4)
     negative = _chronic_with_fever(backend, _lab("ana", "negative", None))
-    assert SLE_RULE not in _weights(negative, "sle")
+    assert SLE_RULE not in rule_weights(negative, "sle")
 
 
 def test_a_new_low_count_with_fever_is_not_an_sle_pattern() -> None:
     d = _run([WBC_LOW], "clips", findings=[{"name": "fever", "since": "2024-02-25"}])
-    assert SLE_RULE not in _weights(d, "sle")
+    assert SLE_RULE not in rule_weights(d, "sle")
