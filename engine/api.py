@@ -74,7 +74,9 @@ def diagnose(
 
 def _from_fhir_if_needed(data: Any) -> tuple[Any, list[IgnoredInput]]:
     """A FHIR Bundle or resource list becomes contract facts; anything else passes through."""
-    from engine import fhir  # FHIR detection and conversion: only FHIR callers pay for more
+    from engine.fhir import (
+        convert as fhir,  # FHIR detection and conversion: only FHIR callers pay for more
+    )
 
     looks_fhir = (
         fhir.is_fhir(data)

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from engine.metrics import iter_records, pct, summarize, write_summary
-from engine.report_batch import write_batch_report
-from engine.report_patient import patient_report
+from engine.batch.metrics import iter_records, pct, summarize, write_summary
+from engine.report.batch import write_batch_report
+from engine.report.patient import patient_report
 from tests.conftest import ROOT
 from tests.unit.test_batch_support import patient
 from tests.unit.test_report_html import make_results

@@ -140,7 +140,7 @@ def test_unknown_backend_exits_2(patient_file: Path) -> None:
 
 def test_internal_error_exits_1_without_traceback() -> None:
     code = (
-        "import sys, engine.cli as c\n"
+        "import sys, engine.cli.main as c\n"
         "def boom(*a, **k):\n    raise RuntimeError('kaput')\n"
         "c.lint = boom\n"
         "sys.exit(c.main(['lint']))"

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The CLIPS backend gives the same differential as the experta backend (issue 5).
+"""The CLIPS backend gives the same differential as the experta backend.
 
 Compared: the whole ``Differential.to_json()`` (candidates, ranks, scores, evidence, findings,
 alerts, citations, facts, trace) after two normalisations, and nothing else:

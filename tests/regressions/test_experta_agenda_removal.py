@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Regression: experta fired a rule whose ``not`` had become false (found by the backend
-equivalence property, issue 5).
+equivalence property).
 
 experta 1.9.4's ``DepthStrategy._update_agenda`` removes a retracted activation by bisecting
 to the first activation with an equal key (salience, fact ids) and then looking only at that

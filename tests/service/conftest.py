@@ -28,8 +28,8 @@ import httpx  # noqa: E402
 import jwt  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
 
-from engine.cds_models import Card  # noqa: E402
 from engine.differential import DISCLAIMER  # noqa: E402
+from engine.service.models import Card  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
 EXAMPLES = ROOT / "examples" / "cds"

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""engine.cds: cards from a Differential (summary length, indicators, linked sources,
+"""engine.service.cards: cards from a Differential (summary length, indicators, linked sources,
 disclaimer)."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from engine import cds  # noqa: E402
 from engine.api import diagnose  # noqa: E402
 from engine.differential import Citation, Differential  # noqa: E402
+from engine.service import cards as cds  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 from tests.service.conftest import check_card  # noqa: E402
 

@@ -12,12 +12,12 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from engine import cds  # noqa: E402
-from engine.cds_models import CdsRequest  # noqa: E402
 from engine.errors import InputError  # noqa: E402
-from engine.fhir_terms import load_terminology  # noqa: E402
+from engine.fhir.terms import load_terminology  # noqa: E402
 from engine.kb.load import load_knowledge_base  # noqa: E402
-from engine.service import Hooks, PrefetchMissing, ServiceSettings  # noqa: E402
+from engine.service import cards as cds  # noqa: E402
+from engine.service.hooks import Hooks, PrefetchMissing, ServiceSettings  # noqa: E402
+from engine.service.models import CdsRequest  # noqa: E402
 from tests.service.conftest import load_example  # noqa: E402
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"

@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from engine.cds_models import ErrorBody, Services
-from engine.service import ServiceSettings, create_app
-from engine.service_auth import JwtSettings
+from engine.service.app import create_app
+from engine.service.auth import JwtSettings
+from engine.service.hooks import ServiceSettings
+from engine.service.models import ErrorBody, Services
 from tests.service.conftest import ISSUER, InProcess, Keys, Server, b64, load_example
 
 PV = "/cds-services/leukodx-patient-view"

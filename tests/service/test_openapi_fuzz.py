@@ -17,7 +17,8 @@ pytest.importorskip("fastapi")
 from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
 
-from engine.service import ServiceSettings, create_app  # noqa: E402
+from engine.service.app import create_app  # noqa: E402
+from engine.service.hooks import ServiceSettings  # noqa: E402
 
 APP = create_app(ServiceSettings(workers=1))
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from engine.cds_models import CdsResponse, ErrorBody, FeedbackReceipt, Services
 from engine.differential import Differential
+from engine.service.models import CdsResponse, ErrorBody, FeedbackReceipt, Services
 from tests.conftest import ROOT
 from tests.service.conftest import Server, assert_no_empty_values, check_card, load_example
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""engine.service_auth in process: key selection, JWK Sets from files and URLs, the replay cache,
+"""engine.service.auth in process: key selection, JWK Sets from files and URLs, the replay cache,
 token checks the HTTP tests do not reach, and the request guard (400/413/500 without data)."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from starlette.requests import Request  # noqa: E402
 from starlette.responses import JSONResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
-from engine.service_auth import (  # noqa: E402
+from engine.service.auth import (  # noqa: E402
     AuthConfigError,
     AuthError,
     Guard,

@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from engine import cli  # noqa: E402
+from engine.cli import main as cli  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.batch import BatchOptions, run_batch
+from engine.batch.run import BatchOptions, run_batch
 from engine.errors import InputError, KnowledgeBaseError
 from tests.conftest import MINI_KB
 from tests.unit.test_batch_support import patient, read_lines, write_jsonl

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""engine.batch_dask on a real LocalCluster: a crashing or hanging case costs only itself."""
+"""engine.batch.cluster on a real LocalCluster: a crashing or hanging case costs only itself."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ pytest.importorskip("distributed")
 
 
 def test_crash_and_hang_on_dask_cost_their_case_only() -> None:
-    from engine.batch_dask import DaskRunner
+    from engine.batch.cluster import DaskRunner
 
     ids = ["a", "crash", "b", "hang", "c", "d"]
     tasks = [(i, {**patient(i), "id": case_id}) for i, case_id in enumerate(ids)]

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""engine.batch_io: reading mixed inputs lazily, unique ids, result lines, resume repair."""
+"""engine.batch.cases: reading mixed inputs lazily, unique ids, result lines, resume repair."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.batch_io import (
+from engine.batch.cases import (
     CaseError,
     DigestSet,
     IdGuard,

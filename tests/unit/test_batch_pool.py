@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""engine.batch_pool: a crashing or hanging case costs only itself (real worker processes)."""
+"""engine.batch.pool: a crashing or hanging case costs only itself (real worker processes)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from functools import partial
 
 import pytest
 
-from engine.batch_pool import LocalPool
+from engine.batch.pool import LocalPool
 from engine.errors import LeukodxError
 from tests.conftest import MINI_KB
 from tests.unit.test_batch_support import FailsToStart, Misbehaving, patient

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""engine.batch_progress: a rich bar on a terminal, plain lines otherwise, nothing when quiet."""
+"""engine.cli.progress: a rich bar on a terminal, plain lines otherwise, nothing when quiet."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from engine.batch_progress import Reporter
+from engine.cli.progress import Reporter
 
 
 class Terminal(io.StringIO):

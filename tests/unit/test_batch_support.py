@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.batch_worker import Evaluator, Outcome
+from engine.batch.worker import Evaluator, Outcome
 
 
 def patient(i: int, *, anc: float = 0.3, expected: str = "clozapine_induced") -> dict[str, Any]:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""FHIR R4 input (engine/fhir.py, engine/fhir_read.py, engine/fhir_terms.py)."""
+"""FHIR R4 input (engine/fhir/convert.py, engine/fhir/read.py, engine/fhir/terms.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import InputError, KnowledgeBaseError
-from engine.fhir import FhirConversion, IgnoredInput, from_fhir, is_fhir, parse_ndjson
-from engine.fhir_terms import load_terminology, parse_date
+from engine.fhir.convert import FhirConversion, IgnoredInput, from_fhir, is_fhir, parse_ndjson
+from engine.fhir.terms import load_terminology, parse_date
 from engine.kb.yamlio import load_yaml
 from engine.units import to_canonical
 

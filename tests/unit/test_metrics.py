@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""engine.metrics: figures computed by hand on a handful of records."""
+"""engine.batch.metrics: figures computed by hand on a handful of records."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.metrics import format_summary, iter_misses, summarize, write_summary
+from engine.batch.metrics import format_summary, iter_misses, summarize, write_summary
 
 
 def rec(

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""engine.report_batch, engine.report_patient, engine.charts: content, escaping, thresholds."""
+"""The batch and patient reports and their charts: content, escaping, thresholds."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from engine import charts
 from engine.api import diagnose
-from engine.batch_io import CaseError, CaseInput, error_record, ok_record
-from engine.metrics import iter_records, summarize
-from engine.report_batch import write_batch_report
-from engine.report_patient import patient_report, thresholds
+from engine.batch.cases import CaseError, CaseInput, error_record, ok_record
+from engine.batch.metrics import iter_records, summarize
+from engine.report import charts
+from engine.report.batch import write_batch_report
+from engine.report.patient import patient_report, thresholds
 from tests.unit.test_batch_support import patient
 
 EVIL = "<script>alert(1)</script>"
@@ -110,7 +110,7 @@ def test_patient_report_without_dated_results(mini_kb: Any) -> None:
 
 def test_citation_links_are_made_only_for_http() -> None:
     from engine.differential import Citation
-    from engine.report_html import citation_html
+    from engine.report.html import citation_html
 
     c = Citation(id="x", kind="cohort", title="T <i>", pmid="123", doi="10.1/x")
     html = citation_html(c)

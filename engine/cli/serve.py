@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""``leukodx serve``: run the CDS Hooks service (:mod:`engine.service`) with uvicorn.
+"""``leukodx serve``: run the CDS Hooks service (:mod:`engine.service.app`) with uvicorn.
 
 Client authentication is on by default: the service refuses to start without ``--jwks`` and at
 least one ``--issuer`` unless ``--insecure-no-auth`` is given, which is for local prototyping and
@@ -84,8 +84,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from engine.service import ServiceSettings, create_app
-        from engine.service_auth import JwtSettings
+        from engine.service.app import create_app
+        from engine.service.auth import JwtSettings
+        from engine.service.hooks import ServiceSettings
     except ImportError as exc:
         raise LeukodxError(f"{_INSTALL} ({exc})") from exc
     auth = None if args.insecure_no_auth else JwtSettings(args.jwks, tuple(args.issuer))

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The per-patient report (issue 4): the page a clinician opens first.
+"""The per-patient report: the page a clinician opens first.
 
 Alerts on top; a timeline of WBC and ANC (and haemoglobin and platelets when present) with the
 knowledge base's thresholds drawn in; one bar per medication course; the ranked differential with
@@ -17,14 +17,15 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from engine import charts, fhir
 from engine.api import diagnose
 from engine.differential import Differential
+from engine.fhir import convert as fhir
 from engine.kb.load import KnowledgeBase, load_knowledge_base
 from engine.kb.schema import Derive
 from engine.kb.yamlio import load_patient_file
 from engine.patient import PatientFacts, parse_patient
-from engine.report_html import differential_parts, page
+from engine.report import charts
+from engine.report.html import differential_parts, page
 
 #: Lab tests drawn on the timeline, in panel order (the first two always, when dated).
 TIMELINE_TESTS: tuple[str, ...] = ("wbc", "anc", "hemoglobin", "platelets")

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""HTML building blocks shared by the batch and patient reports (issue 4).
+"""HTML building blocks shared by the batch and patient reports.
 
 Self-contained pages (inline CSS and SVG, no script, no network), every text escaped with
 :func:`html.escape`, the disclaimer on every page. :func:`differential_html` renders one

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Batches on a Dask distributed cluster (issue 4; the optional extra ``leukodx[distributed]``).
+"""Batches on a Dask distributed cluster (the optional extra ``leukodx[distributed]``).
 
-The same chunks and the same worker code as the local pool (:mod:`engine.batch_worker`), so the
+The same chunks and the same worker code as the local pool (:mod:`engine.batch.worker`), so the
 results are identical. A bounded number of chunks is in flight at any time (memory stays flat).
 A chunk whose worker died is split and its cases retried one by one, so a crashing case costs
 only itself; a case past the time limit is recorded as timed out and its worker restarted.
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
-from engine.batch_worker import ChunkResult, EvaluatorFactory, Outcome, Task, evaluate_chunk_guarded
+from engine.batch.worker import ChunkResult, EvaluatorFactory, Outcome, Task, evaluate_chunk_guarded
 from engine.errors import BackendUnavailableError, LeukodxError
 
 

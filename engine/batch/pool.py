@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A local process pool for batches that survives crashing and hanging cases (issue 4).
+"""A local process pool for batches that survives crashing and hanging cases.
 
 ``concurrent.futures`` and ``multiprocessing.Pool`` lose or hang on a task whose worker dies,
 and cannot stop a task that never returns. This pool keeps one pipe per worker process, sends
@@ -11,7 +11,7 @@ answer per case. It therefore always knows which case a worker is on and since w
 * a case that runs past ``timeout`` seconds gets its worker killed, with the same recovery.
 
 Workers start from a fork server that has the engine imported, and each compiles the knowledge
-base once (:class:`~engine.batch_worker.Evaluator`).
+base once (:class:`~engine.batch.worker.Evaluator`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from engine.batch_worker import EvaluatorFactory, Outcome, Task, serve
+from engine.batch.worker import EvaluatorFactory, Outcome, Task, serve
 from engine.errors import LeukodxError
 
 _START_TIMEOUT = 600.0  # seconds a new worker may take to load and compile the knowledge base
@@ -34,7 +34,7 @@ _START_TIMEOUT = 600.0  # seconds a new worker may take to load and compile the 
 def _context() -> Any:
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["engine.batch_worker"])
+        ctx.set_forkserver_preload(["engine.batch.worker"])
         return ctx
     return mp.get_context("spawn")  # pragma: no cover - platforms without fork
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Batch input and output: cases in, one JSON line per case out (issue 4; contract section 4).
+"""Batch input and output: cases in, one JSON line per case out (contract section 4).
 
 Inputs are case files (YAML or JSON), directories of them (searched recursively, in sorted
 order) and JSONL files with one patient per line, in any mix. :func:`iter_cases` reads them

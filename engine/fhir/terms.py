@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""FHIR terminology tables and FHIR datatype readers, for :mod:`engine.fhir`.
+"""FHIR terminology tables and FHIR datatype readers, for :mod:`engine.fhir.convert`.
 
 The tables (LOINC -> contract test, SNOMED CT / ICD-10-CM -> contract vocabulary words of
 contract section 1.3, qualitative answer codes, the fever threshold, resource statuses) are data
 in ``rules/terminology/fhir.yaml``; this module loads and checks them once per file and answers
 look-ups. It also reads the FHIR datatypes the converter needs (dates, codings), so that
-:mod:`engine.fhir` only walks resources.
+:mod:`engine.fhir.convert` only walks resources.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""``run_batch()``: many cases in, one JSON line per case out, streaming end to end (issue 4).
+"""``run_batch()``: many cases in, one JSON line per case out, streaming end to end.
 
-Cases are read lazily (:mod:`engine.batch_io`), evaluated in worker processes
-(:mod:`engine.batch_pool`, or a Dask cluster with :mod:`engine.batch_dask`) and written the moment
-each one finishes, so memory stays flat whatever the number of cases, and an interrupted run
+Cases are read lazily (:mod:`engine.batch.cases`), evaluated in worker processes
+(:mod:`engine.batch.pool`, or a Dask cluster with :mod:`engine.batch.cluster`) and written the
+moment each one finishes, so memory stays flat whatever the number of cases, and an interrupted run
 leaves a valid JSONL of every finished case. ``resume=True`` skips the ids already in ``out`` and
 appends the rest. A case that is invalid, crashes its worker or runs out of time becomes an error
 record; only an unusable knowledge base or backend stops the batch (it raises).
@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
-from engine.batch_io import (
+from engine.batch.cases import (
     CaseError,
     CaseInput,
     IdGuard,
@@ -27,7 +27,7 @@ from engine.batch_io import (
     ok_record,
     read_done_ids,
 )
-from engine.batch_worker import Evaluator, Outcome, Task
+from engine.batch.worker import Evaluator, Outcome, Task
 from engine.errors import InputError
 from engine.kb.load import load_knowledge_base
 
@@ -97,7 +97,7 @@ def _executor(opts: BatchOptions) -> Callable[[Iterator[Task]], Iterator[Outcome
     rules = str(opts.rules) if opts.rules is not None else None
     factory = partial(Evaluator, rules, opts.backend)
     if opts.executor == "dask":
-        from engine.batch_dask import DaskRunner  # optional extra: imported only when asked for
+        from engine.batch.cluster import DaskRunner  # optional extra: imported only when asked for
 
         return DaskRunner(
             factory,
@@ -106,7 +106,7 @@ def _executor(opts: BatchOptions) -> Callable[[Iterator[Task]], Iterator[Outcome
             chunk_size=opts.chunk_size,
             scheduler=opts.scheduler,
         ).run
-    from engine.batch_pool import LocalPool
+    from engine.batch.pool import LocalPool
 
     return LocalPool(
         factory, workers=opts.worker_count, timeout=opts.timeout, chunk_size=opts.chunk_size

@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.cds_models import INDICATOR_ORDER, SUMMARY_LIMIT, Card, Indicator, Service, Source
 from engine.differential import (
     DISCLAIMER,
     Alert,
@@ -35,9 +34,10 @@ from engine.differential import (
     Evidence,
     FactRef,
 )
-from engine.fhir_terms import Terminology
+from engine.fhir.terms import Terminology
 from engine.kb.load import KnowledgeBase
 from engine.kb.schema import AddEvidence, RaiseAlert, Rule
+from engine.service.models import INDICATOR_ORDER, SUMMARY_LIMIT, Card, Indicator, Service, Source
 
 TOP_CAUSES = 3  # causes shown in the differential card
 MAX_FOR, MAX_AGAINST, MAX_NEXT = 3, 2, 3  # evidence and next steps shown per cause

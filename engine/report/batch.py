@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The batch report (issue 4): one self-contained HTML file for a whole run.
+"""The batch report: one self-contained HTML file for a whole run.
 
 Headline metrics, per-cause recall at rank 1, the confusion matrix as a heat map, the rank
 distribution, the misses and errors, and for each listed miss its full explanation in the same
@@ -16,10 +16,10 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
 
-from engine import charts
+from engine.batch.metrics import NONE, Summary, iter_errors, iter_misses, iter_records, pct, score
 from engine.differential import DISCLAIMER, Differential
-from engine.metrics import NONE, Summary, iter_errors, iter_misses, iter_records, pct, score
-from engine.report_html import differential_html, head
+from engine.report import charts
+from engine.report.html import differential_html, head
 
 TITLE = "leukodx batch evaluation"
 HEADLINE: tuple[tuple[str, str], ...] = (

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The ``leukodx batch`` and ``leukodx report`` subcommands (issue 4); part of the command line.
+"""The ``leukodx batch`` and ``leukodx report`` subcommands; part of the command line.
 
 ``batch`` exit codes: 0 every case ok, 3 some cases failed (each failure is an error record in
 the output), 2 invalid arguments, inputs or knowledge base, 130 interrupted (every finished case
@@ -18,13 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from engine.batch import DEFAULT_CHUNK, DEFAULT_TIMEOUT, EXECUTORS, BatchOptions, run_batch
-from engine.batch_io import count_cases, read_done_ids
-from engine.batch_progress import Reporter
+from engine.batch.cases import count_cases, read_done_ids
+from engine.batch.metrics import format_summary, iter_misses, iter_records, summarize, write_summary
+from engine.batch.run import DEFAULT_CHUNK, DEFAULT_TIMEOUT, EXECUTORS, BatchOptions, run_batch
+from engine.cli.progress import Reporter
 from engine.errors import InputError
-from engine.metrics import format_summary, iter_misses, iter_records, summarize, write_summary
-from engine.report_batch import write_batch_report
-from engine.report_patient import patient_report
+from engine.report.batch import write_batch_report
+from engine.report.patient import patient_report
 
 EXIT_OK, EXIT_INVALID, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
 

@@ -2,8 +2,8 @@
 """FHIR R4 input: Bundles, resource lists, NDJSON and CDS Hooks prefetch maps -> patient facts.
 
 Produces the long form of contract section 1 by plain dict walking (no FHIR model library).
-Codes are read through data (``rules/terminology/fhir.yaml``, :mod:`engine.fhir_terms`); single
-resources are read by :mod:`engine.fhir_read`. This module walks the input, keeps one patient,
+Codes are read through data (``rules/terminology/fhir.yaml``, :mod:`engine.fhir.terms`); single
+resources are read by :mod:`engine.fhir.read`. This module walks the input, keeps one patient,
 and assembles the facts: Patient ``gender`` -> ``sex``; ``birthDate`` -> ``age`` at ``as_of``
 (completed months / 12 under 2 years, whole years from then on); ``as_of`` is the argument, else
 the latest date in the facts. Body temperatures at or above the data's threshold make the finding
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InputError
-from engine.fhir_read import (
+from engine.fhir.read import (
     Reading,
     Resource,
     Span,
@@ -32,7 +32,7 @@ from engine.fhir_read import (
     read_observation,
     read_procedure,
 )
-from engine.fhir_terms import Concept, Terminology, load_terminology, parse_date, path
+from engine.fhir.terms import Concept, Terminology, load_terminology, parse_date, path
 from engine.vocab import SCHEMA_VERSION, SEXES
 
 _BUNDLE_TYPES = (

@@ -36,8 +36,8 @@ import jwt
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.cds_models import ErrorBody
 from engine.errors import LeukodxError
+from engine.service.models import ErrorBody
 
 log = logging.getLogger("leukodx.service")
 
@@ -242,7 +242,7 @@ def error_response(
     headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    """An :class:`~engine.cds_models.ErrorBody` answer (401 adds ``WWW-Authenticate``)."""
+    """An :class:`~engine.service.models.ErrorBody` answer (401 adds ``WWW-Authenticate``)."""
     body = ErrorBody(error=error, message=message, **extra)
     head = dict(headers or {})
     if status == 401:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The worker side of a batch (issue 4): evaluate cases with a knowledge base compiled once.
+"""The worker side of a batch: evaluate cases with a knowledge base compiled once.
 
 :class:`Evaluator` loads and compiles the knowledge base when it is made (once per worker
 process) and turns one case into an :class:`Outcome`: the differential as compact JSON, or the

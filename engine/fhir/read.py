@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What one FHIR R4 resource says, as readings for :mod:`engine.fhir` (contract section 1).
+"""What one FHIR R4 resource says, as readings for :mod:`engine.fhir.convert` (contract section 1).
 
 Each reader takes one resource and the terminology tables and returns :class:`Reading` items:
 a lab result, a dated span of a vocabulary word (condition, finding, history), a drug course,
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.fhir_terms import (
+from engine.fhir.terms import (
     Concept,
     Terminology,
     codings,

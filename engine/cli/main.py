@@ -1,21 +1,23 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The ``leukodx`` command line: the only module that prints or exits.
+"""The ``leukodx`` entry point: argument parsing, ``diagnose`` and ``lint``, and exit codes.
 
 Exit codes: 0 success, 2 invalid input or knowledge base (the message names the field or
-``file:line``; no traceback), 1 internal error. Subcommands are registered in :data:`COMMANDS`
-so that later features (batch, report, serve) plug in without touching the others.
+``file:line``; no traceback), 1 internal error. The ``batch``/``report`` and ``serve``
+subcommands live in :mod:`engine.cli.batch` and :mod:`engine.cli.serve`, each with a
+``register(subparsers)``; they are imported plainly so that the layer test sees every arrow.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
 from engine.api import diagnose
 from engine.audience import AUDIENCES
+from engine.cli import batch as batch_command
+from engine.cli import serve as serve_command
 from engine.errors import BackendUnavailableError, InputError, KnowledgeBaseError, LeukodxError
 from engine.kb.load import lint
 from engine.kb.yamlio import YamlError, parse_json, parse_yaml
@@ -113,14 +115,9 @@ def _parser() -> argparse.ArgumentParser:
         help="treat draft rule files and past review-by dates as errors",
     )
     lt.set_defaults(func=cmd_lint)
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
-        module.register(sub)
+    for command in (batch_command, serve_command):  # in --help order
+        command.register(sub)
     return parser
-
-
-#: Modules that add subcommands (each has ``register(subparsers)``), in --help order.
-COMMAND_MODULES: tuple[str, ...] = ("engine.batch_cli", "engine.service_cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
