@@ -48,7 +48,11 @@ EVIDENCE_GROUPS: tuple[str, ...] = ("guidelines", "drug_label", "research")
 class Evidence(BaseModel):
     """A rule that moved a candidate's score. ``source_kind`` is the strongest type among its
     citations (guideline > drug_label > systematic_review > cohort > case_series > case_report >
-    narrative_review > expert_opinion) and ``group`` the reading group it belongs to."""
+    narrative_review > expert_opinion) and ``group`` the reading group it belongs to.
+
+    ``weight`` is the natural log of the likelihood ratio ``lr``; ``origin`` says where the
+    ratio comes from (literature, fitted or judgement); a fitted ratio keeps the authored one in
+    ``prior_lr`` and the number of development cases it was fitted on in ``fitted_cases``."""
 
     model_config = _FROZEN
     rule_id: str
@@ -60,6 +64,10 @@ class Evidence(BaseModel):
     source_kind: str
     group: str
     review_status: str
+    lr: float = 1.0
+    origin: str = "judgement"
+    prior_lr: float | None = None
+    fitted_cases: int | None = None
 
 
 class NextStep(BaseModel):
@@ -95,6 +103,8 @@ class Candidate(BaseModel):
     considerations: list[NextStep]
     ask_next: list[AskNext]
     summary: str | None = None
+    #: softmax of the scores over every cause and "none of them" (engine/rank.py)
+    probability: float = 0.0
 
 
 class Finding(BaseModel):

@@ -116,7 +116,9 @@ def build_differential(
     ]
     priors = {cid: c.prior for cid, c in kb.causes.items()}
     known = KnownFacts(kb, facts, firings)
-    candidates = [_candidate(ctx, r, known) for r in rank(contributions, priors)]
+    model = kb.manifest.model
+    ranked = rank(contributions, priors, other=model.other_log_odds, list_floor=model.list_floor)
+    candidates = [_candidate(ctx, r, known) for r in ranked]
     return Differential(
         schema_version=1, patient_id=patient_id, as_of=facts.as_of.isoformat(),
         audience="clinician", disclaimer=DISCLAIMER,
@@ -207,10 +209,16 @@ def _evidence(ctx: _Context, c: Contribution) -> Evidence:
     firing = ctx.firings[c.rule_id]
     cites = _cites(ctx, rule, firing)
     kind = source_kind(ctx.kb, tuple(cites))
+    effect = rule.then
+    assert isinstance(effect, AddEvidence)
     return Evidence(
         rule_id=rule.id,
         statement=rule.statement,
         weight=c.weight,
+        lr=effect.lr,
+        origin=effect.origin,
+        prior_lr=effect.prior_lr,
+        fitted_cases=effect.fitted_cases,
         facts=[ctx.ref(u) for u in firing.matched],
         citations=cites,
         chain=ctx.chain(firing.matched),
@@ -256,7 +264,8 @@ def _candidate(ctx: _Context, r: Ranked, known: KnownFacts) -> Candidate:
         ctx.cited.add(cid)
     return Candidate(
         cause=r.cause, label=label, category=cause.category, rank=r.rank, score=r.score,
-        prior=cause.prior, prior_probability=cause.prior_probability, agents=agents,
+        probability=r.probability, prior=cause.prior,
+        prior_probability=cause.prior_probability, agents=agents,
         evidence_for=pro, evidence_against=con,
         next_steps=_steps(cause.next_steps), considerations=_steps(cause.considerations),
         ask_next=[

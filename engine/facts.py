@@ -382,19 +382,24 @@ def _members(patient: PatientFacts, as_of: dt.date) -> tuple[MemberFact, ...]:
         ("history", patient.history),
         ("ancestry", (Entry(name=a) for a in patient.ancestry)),
     ]  # fmt: skip
-    for kind, entries in groups:
+    for given_kind, entries in groups:
         seen: dict[str, int] = {}
         for entry in entries:
-            seen[entry.name] = seen.get(entry.name, 0) + 1
-            suffix = f"#{seen[entry.name]}" if seen[entry.name] > 1 else ""
+            # a recorded absence is its own kind of fact: rules that ask for the item never see it
+            kind = given_kind if entry.present else f"absent_{given_kind}"
+            seen[f"{kind}:{entry.name}"] = seen.get(f"{kind}:{entry.name}", 0) + 1
+            count = seen[f"{kind}:{entry.name}"]
+            suffix = f"#{count}" if count > 1 else ""
             fields, how = _timing(entry, as_of)
+            said = f"{given_kind} {entry.name}"
+            said = said if entry.present else f"no {said}"
             out.append(
                 MemberFact(
                     f"m:{kind}:{entry.name}{suffix}",
                     kind,
                     entry.name,
                     fields,
-                    f"given: {kind} {entry.name}{how}",
+                    f"given: {said}{how}",
                 )
             )
     return tuple(out)

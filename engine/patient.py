@@ -65,12 +65,17 @@ class Medication(BaseModel):
 
 
 class Entry(BaseModel):
-    """A condition, finding or history item: a vocabulary word with optional timing."""
+    """A condition, finding or history item: a vocabulary word with optional timing.
+
+    ``present: false`` records that the item was looked for and is absent (no splenomegaly on
+    examination, no history of chemotherapy): a known negative, which rules may weigh, unlike an
+    item that is simply not mentioned (unknown)."""
 
     model_config = _STRICT
     name: str
     since: Date | None = None
     until: Date | None = None
+    present: bool = True
 
 
 class PatientFacts(BaseModel):
@@ -339,8 +344,20 @@ def _entries(field: str, items: list[Entry | str], known: tuple[str, ...]) -> tu
                 expected="a date on or after since",
             )
         out.append(entry)
+    both = {e.name for e in out if e.present} & {e.name for e in out if not e.present}
+    if both:
+        name = min(both)
+        raise InputError(
+            field,
+            f"{name} is recorded both present and absent",
+            got=name,
+            expected="one entry per item: present, or {name, present: false}",
+        )
     return tuple(
-        sorted(out, key=lambda e: (e.name, e.since or dt.date.min, e.until or dt.date.max))
+        sorted(
+            out,
+            key=lambda e: (e.name, not e.present, e.since or dt.date.min, e.until or dt.date.max),
+        )
     )
 
 

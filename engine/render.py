@@ -100,8 +100,8 @@ GROUP_TITLES = {
 
 def _candidate_lines(c: Candidate, refs: _Refs) -> list[str]:
     out = [
-        f"  {c.rank}. {c.label}  (score {c.score:+.2f} = prior {c.prior:+.2f} "
-        f"+ evidence {c.score - c.prior:+.2f})"
+        f"  {c.rank}. {c.label}  (probability {_percent(c.probability)}; score {c.score:+.2f} "
+        f"= prior {c.prior:+.2f} + evidence {c.score - c.prior:+.2f})"
     ]
     for word, items in (("because", c.evidence_for), ("against", c.evidence_against)):
         for group in GROUP_TITLES:
@@ -110,7 +110,7 @@ def _candidate_lines(c: Candidate, refs: _Refs) -> list[str]:
                 out.append(f"     {word}, {GROUP_TITLES[group]}:")
             for e in chosen:
                 text = (
-                    f"       {e.statement} ({e.weight:+g}; {e.source_kind}){refs.mark(e.citations)}"
+                    f"       {e.statement} ({lr_text(e)}; {e.source_kind}){refs.mark(e.citations)}"
                 )
                 out.append(_wrap(text, "         "))
     for s in c.next_steps:
@@ -159,7 +159,7 @@ def explain_cause(d: Differential, cause: str) -> str:
         )
     refs = _Refs(d.citations)
     out = [
-        f"{c.label}: rank {c.rank}, score {c.score:+.4f}",
+        f"{c.label}: rank {c.rank}, score {c.score:+.4f}, probability {_percent(c.probability)}",
         f"  prior log-odds {c.prior:+.2f} (prior probability {c.prior_probability:g})",
     ]
     for title, items in (
@@ -173,17 +173,31 @@ def explain_cause(d: Differential, cause: str) -> str:
     total = c.prior + sum(e.weight for e in (*c.evidence_for, *c.evidence_against))
     out.append(
         f"Score = {c.prior:+.2f} "
-        + " ".join(f"{e.weight:+g}" for e in (*c.evidence_for, *c.evidence_against))
+        + " ".join(f"{e.weight:+.4f}" for e in (*c.evidence_for, *c.evidence_against))
         + f" = {total:+.4f}"
     )
     out += ["", "REFERENCES", *refs.lines()]
     return "\n".join(out)
 
 
+def lr_text(e: Evidence) -> str:
+    """The likelihood ratio with where it comes from: 'LR 3 (judgement)', 'LR 4.1 (fitted on 12
+    cases; authored 3)'."""
+    text = f"LR {e.lr:.3g} ({e.origin}"
+    if e.origin == "fitted" and e.prior_lr is not None:
+        text += f" on {e.fitted_cases} cases; authored {e.prior_lr:.3g}"
+    return text + ")"
+
+
+def _percent(p: float) -> str:
+    return "<0.1%" if p < 0.001 else f"{100 * p:.1f}%" if p < 0.1 else f"{100 * p:.0f}%"
+
+
 def _evidence_lines(e: Evidence, refs: _Refs) -> list[str]:
     out = [
         _wrap(
-            f"  {e.weight:+g}  {e.statement}  (rule {e.rule_id}){refs.mark(e.citations)}",
+            f"  {e.weight:+.4f}  {e.statement}  (rule {e.rule_id}; {lr_text(e)})"
+            f"{refs.mark(e.citations)}",
             "         ",
         )
     ]

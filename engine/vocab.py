@@ -108,6 +108,10 @@ MEMBERSHIP: dict[str, tuple[str, ...]] = {
     "finding": FINDINGS,
     "history": HISTORY,
     "ancestry": ANCESTRIES,
+    # recorded absences ({name: X, present: false}): known negatives, distinct from "not mentioned"
+    "absent_condition": CONDITIONS,
+    "absent_finding": FINDINGS,
+    "absent_history": HISTORY,
 }
 
 #: Keys of a case file (contract 4) that ``diagnose`` accepts and ignores.

@@ -17,6 +17,7 @@ from typing import TextIO
 from engine.api import diagnose
 from engine.audience import AUDIENCES
 from engine.cli import batch as batch_command
+from engine.cli import calibrate as calibrate_command
 from engine.cli import serve as serve_command
 from engine.errors import BackendUnavailableError, InputError, KnowledgeBaseError, LeukodxError
 from engine.kb.load import lint
@@ -115,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
         help="treat draft rule files and past review-by dates as errors",
     )
     lt.set_defaults(func=cmd_lint)
-    for command in (batch_command, serve_command):  # in --help order
+    for command in (batch_command, serve_command, calibrate_command):  # in --help order
         command.register(sub)
     return parser
 

@@ -19,9 +19,13 @@ from pathlib import Path
 from engine.errors import KnowledgeBaseError, Problem
 from engine.kb.catalog import FactType
 from engine.kb.check import RuleChecker, assign_strata, derived_types, dym
+from engine.kb.fitted import FILE_NAME as FITTED_FILE
+from engine.kb.fitted import apply_fitted, parse_fitted
 from engine.kb.lexicon import Lexicon, parse_lexicon
 from engine.kb.parse import parse_rule_file
 from engine.kb.paths import default_rules_dir
+from engine.kb.profiles import CATALOGUE_FILE as PROFILE_CATALOGUE
+from engine.kb.profiles import ProfileDoc, check_counted_once, load_profiles
 from engine.kb.registry import (
     display,
     parse_causes,
@@ -31,9 +35,13 @@ from engine.kb.registry import (
 )
 from engine.kb.schema import AddEvidence, Cause, Citation, Manifest, Rule, RuleFile
 from engine.kb.texts import Texts, check_texts, read_texts
+from engine.kb.yamlio import YamlMap
 
 _NOT_RULE_DIRS = ("lexicon", "terminology", "citations", "plain")
-_DATA_FILES = ("kb.yaml", "citations.yaml", "causes.yaml", "considerations.yaml")
+_DATA_FILES = (
+    "kb.yaml", "citations.yaml", "causes.yaml", "considerations.yaml", FITTED_FILE,
+    PROFILE_CATALOGUE,
+)  # fmt: skip
 #: Warnings that ``lint --strict`` treats as errors (deployments that run approved knowledge only).
 STRICT_CODES: frozenset[str] = frozenset({"draft", "review-due"})
 
@@ -151,7 +159,10 @@ def _build(root: Path, files: list[Path], digest: str, today: dt.date) -> Knowle
     citations = parse_citations(root, files, problems)
     causes = parse_causes(*read_doc(root, root / "causes.yaml", problems))
     lexicon = _lexicon(root, files, problems)
-    headers, rules = _rules(root, files, problems)
+    headers, rules, profile_docs = _rules(root, files, problems)
+    presentation = manifest.model.presentation if manifest else ()
+    profiles = load_profiles(root, profile_docs, causes, presentation, problems)
+    rules += [r for entries, compiled in profiles.values() for r in compiled]
     texts = read_texts(root, files, problems)
     _check_ids(rules, problems)
     derived = derived_types(rules, problems)
@@ -160,7 +171,14 @@ def _build(root: Path, files: list[Path], digest: str, today: dt.date) -> Knowle
     )
     checked = [r for r in (checker.check(rule) for rule in rules) if r is not None]
     ordered = sorted(assign_strata(checked, problems), key=lambda r: (r.stratum, r.id))
+    check_counted_once(root, profiles, ordered, problems)
     _check_manifest_cites(manifest, citations, problems, root)
+    for name in manifest.model.presentation if manifest else ():
+        if name not in derived:
+            problems.append(
+                Problem(display(root, root / "kb.yaml"), 0, "model.presentation",
+                        f"{name!r} is not a fact any rule derives")
+            )  # fmt: skip
     _check_lexicon_cites(lexicon, citations, problems)
     _check_causes(causes, citations, ordered, problems, root)
     _check_currency(headers, today, problems)
@@ -168,6 +186,14 @@ def _build(root: Path, files: list[Path], digest: str, today: dt.date) -> Knowle
     _check_unused_citations(citations, ordered, causes, manifest, texts, lexicon, problems, root)
     if any(p.severity == "error" for p in problems) or manifest is None:
         raise KnowledgeBaseError(problems)
+    if (root / FITTED_FILE).exists() and manifest is not None:
+        ctx, doc = read_doc(root, root / FITTED_FILE, problems)
+        fitted = parse_fitted(ctx, doc)
+        if fitted is not None:
+            ordered, causes, model = apply_fitted(ctx, fitted, ordered, causes, manifest.model)
+            manifest = replace(manifest, model=model)
+        if any(p.severity == "error" for p in problems):
+            raise KnowledgeBaseError(problems)
     ordered = [replace(r, plain=texts.rules.get(r.id)) for r in ordered]
     causes = {cid: _with_texts(c, texts) for cid, c in causes.items()}
     return KnowledgeBase(
@@ -195,18 +221,22 @@ def _lexicon(root: Path, files: list[Path], problems: list[Problem]) -> Lexicon:
 
 def _rules(
     root: Path, files: list[Path], problems: list[Problem]
-) -> tuple[list[RuleFile], list[Rule]]:
+) -> tuple[list[RuleFile], list[Rule], list[ProfileDoc]]:
     headers: list[RuleFile] = []
     rules: list[Rule] = []
+    profile_docs: list[ProfileDoc] = []
     for path in files:
         rel = path.relative_to(root)
         if rel.parts[0] in _NOT_RULE_DIRS or (len(rel.parts) == 1 and rel.name in _DATA_FILES):
             continue
-        header, found = parse_rule_file(*read_doc(root, path, problems))
+        ctx, doc = read_doc(root, path, problems)
+        header, found = parse_rule_file(ctx, doc)
         if header is not None:
             headers.append(header)
+            if isinstance(doc, YamlMap) and "profile" in doc:
+                profile_docs.append((path, ctx, doc, header))
         rules.extend(r for r in found if r.status != "retired")
-    return headers, rules
+    return headers, rules, profile_docs
 
 
 def _check_ids(rules: list[Rule], problems: list[Problem]) -> None:

@@ -16,7 +16,9 @@ from typing import Any, TypeGuard
 
 from engine.errors import Problem
 from engine.kb.schema import (
+    MAX_LR,
     OPERATORS,
+    WEIGHT_ORIGINS,
     AddEvidence,
     AllOf,
     AnyOf,
@@ -35,10 +37,12 @@ from engine.kb.yamlio import YamlList, YamlMap
 from engine.vocab import MEMBERSHIP
 
 ATOM_KINDS: tuple[str, ...] = ("fact", "medication", *MEMBERSHIP)
-RULE_KEYS: tuple[str, ...] = ("id", "statement", "when", "then", "cite", "weight_basis", "note")
+RULE_KEYS: tuple[str, ...] = (
+    "id", "statement", "when", "then", "cite", "weight_basis", "origin", "note",
+)  # fmt: skip
 HEADER_KEYS: tuple[str, ...] = (
     "title", "version", "status", "review_status", "authors", "reviewers", "last_reviewed",
-    "last_updated", "review_by", "rules",
+    "last_updated", "review_by", "rules", "profile",
 )  # fmt: skip
 STATUSES: tuple[str, ...] = ("draft", "active", "retired")
 #: Clinical review status of a rule file (``lint --strict`` rejects ``draft``).
@@ -185,6 +189,10 @@ def parse_rule(ctx: Ctx, node: Any, where: str, line: int, status: str) -> Rule 
     cite = str_list(ctx, node.get("cite"), f"{where}.cite", node.line_of("cite"))
     if "cite" in node and not cite:
         ctx.error(node.line_of("cite"), f"{where}.cite", "a rule needs at least one citation")
+    if isinstance(then, AddEvidence):
+        then = _with_origin(ctx, node, then, where)
+    elif "origin" in node:
+        ctx.error(node.line_of("origin"), f"{where}.origin", "only evidence rules have an origin")
     if len(ctx.problems) > before or when is None or then is None:
         return None
     return Rule(
@@ -192,6 +200,27 @@ def parse_rule(ctx: Ctx, node: Any, where: str, line: int, status: str) -> Rule 
         file=ctx.file, line=node.line, status=status,
         weight_basis=_opt_text(node.get("weight_basis")), note=_opt_text(node.get("note")),
     )  # fmt: skip
+
+
+def _with_origin(ctx: Ctx, node: YamlMap, then: AddEvidence, where: str) -> AddEvidence:
+    origin = node.get("origin")
+    if origin is None:
+        ctx.error(
+            node.line,
+            f"{where}.origin",
+            "an evidence rule needs an origin: literature (a figure quoted from a cited source), "
+            "fitted or judgement",
+        )
+        return then
+    if origin not in WEIGHT_ORIGINS or origin == "fitted":
+        ctx.error(
+            node.line_of("origin"),
+            f"{where}.origin",
+            f"expected literature or judgement (got {origin!r}; fitted weights live in "
+            "fitted.yaml, written by leukodx calibrate)",
+        )
+        return then
+    return replace(then, origin=str(origin))
 
 
 def _opt_text(value: object) -> str | None:
@@ -298,19 +327,19 @@ def parse_effect(ctx: Ctx, node: Any, where: str, line: int) -> Effect | None:
         ctx.error(
             line,
             where,
-            "expected one effect: {derive, value}, {alert, level, message} or {cause, weight}",
+            "expected one effect: {derive, value}, {alert, level, message} or {cause, lr}",
         )
         return None
     shapes: dict[str, tuple[str, ...]] = {
         "derive": ("derive", "value"), "alert": ("alert", "level", "message"),
-        "cause": ("cause", "weight"),
+        "cause": ("cause", "lr"),
     }  # fmt: skip
     kinds = [k for k in shapes if k in node]
     if len(kinds) != 1 or set(node) != set(shapes[kinds[0]]):
         ctx.error(
             node.line,
             where,
-            "expected exactly one of {derive, value}, {alert, level, message} or {cause, weight}",
+            "expected exactly one of {derive, value}, {alert, level, message} or {cause, lr}",
         )
         return None
     kind = kinds[0]
@@ -326,16 +355,16 @@ def parse_effect(ctx: Ctx, node: Any, where: str, line: int) -> Effect | None:
             )
             return None
         return RaiseAlert(str(node["alert"]), str(level), str(node["message"]).strip())
-    weight = node["weight"]
-    if not is_number(weight) or weight == 0:
+    lr = node["lr"]
+    if not is_number(lr) or not (1 / MAX_LR <= lr <= MAX_LR) or lr == 1:
         ctx.error(
-            node.line_of("weight"),
-            f"{where}.weight",
-            "expected a non-zero number "
-            "(natural-log likelihood ratio; negative = evidence against)",
+            node.line_of("lr"),
+            f"{where}.lr",
+            f"expected a likelihood ratio between {1 / MAX_LR:g} and {MAX_LR:g}, not 1 "
+            "(above 1 is evidence for, below 1 evidence against)",
         )
         return None
-    return AddEvidence(str(node["cause"]), float(weight))
+    return AddEvidence(str(node["cause"]), round(math.log(lr), 6), lr=float(lr))
 
 
 def _derive(ctx: Ctx, node: YamlMap, where: str) -> Derive | None:

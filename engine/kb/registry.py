@@ -16,7 +16,15 @@ from typing import Any
 from engine import vocab
 from engine.errors import Problem
 from engine.kb.parse import Ctx, is_number, str_list
-from engine.kb.schema import AgeBand, Cause, Citation, Manifest, NextStep, Parameter
+from engine.kb.schema import (
+    AgeBand,
+    Cause,
+    Citation,
+    Manifest,
+    NextStep,
+    Parameter,
+    ScoringModel,
+)
 from engine.kb.yamlio import YamlError, YamlList, YamlMap, load_yaml
 
 #: Source types, strongest first (the order evidence is shown in).
@@ -72,7 +80,32 @@ def parse_manifest(ctx: Ctx, doc: Any) -> Manifest | None:
         name=str(doc.get("name", "")), version=str(doc.get("version", "")),
         last_updated=updated if isinstance(updated, dt.date) else None,
         description=str(doc.get("description", "")), parameters=params,
+        model=_scoring_model(ctx, doc.get("model"), doc.line_of("model") if "model" in doc else 0),
     )  # fmt: skip
+
+
+def _scoring_model(ctx: Ctx, node: Any, line: int) -> ScoringModel:
+    """``model: {other_log_odds, list_floor, basis}``; absent, the defaults of ScoringModel."""
+    if node is None:
+        return ScoringModel()
+    if not isinstance(node, YamlMap):
+        ctx.error(line, "model", "expected {other_log_odds, list_floor, presentation, basis}")
+        return ScoringModel()
+    keys = ("other_log_odds", "list_floor", "presentation", "basis")
+    ctx.reject_unknown_keys(node, keys, "model", "model key")
+    other, floor = node.get("other_log_odds", 0.0), node.get("list_floor", 0.01)
+    if not is_number(other) or not -20 <= other <= 20:
+        ctx.error(node.line_of("other_log_odds"), "model.other_log_odds", "expected -20 to 20")
+        other = 0.0
+    if not is_number(floor) or not 0 < floor < 1:
+        ctx.error(
+            node.line_of("list_floor"), "model.list_floor", "expected a probability in (0, 1)"
+        )
+        floor = 0.01
+    presentation = str_list(ctx, node.get("presentation", []), "model.presentation", line)
+    return ScoringModel(
+        float(other), float(floor), presentation, str(node.get("basis", "")).strip()
+    )
 
 
 def _parameter(ctx: Ctx, name: str, body: Any, line: int) -> Parameter | None:

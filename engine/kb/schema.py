@@ -81,10 +81,26 @@ class RaiseAlert:
     message: str
 
 
+#: Where an evidence weight comes from (issue 15): a figure quoted from a cited source, a fit to
+#: the development cases (``leukodx calibrate``), or a clinician's judgement, said plainly.
+WEIGHT_ORIGINS: tuple[str, ...] = ("literature", "fitted", "judgement")
+#: Authored likelihood ratios must lie in [1/MAX_LR, MAX_LR]: beyond that a single finding would
+#: settle a diagnosis, which no finding in this domain does, and exp() stays far from overflow.
+MAX_LR = 1000.0
+
+
 @dataclass(frozen=True)
 class AddEvidence:
+    """Evidence for (``lr`` > 1) or against (``lr`` < 1) a cause. Authors write the likelihood
+    ratio; ``weight`` is its natural log, what the score adds. A weight moved by calibration keeps
+    the authored value in ``prior_lr`` and the number of development cases in ``fitted_cases``."""
+
     cause: str
     weight: float
+    lr: float = 1.0
+    origin: str = "judgement"
+    prior_lr: float | None = None
+    fitted_cases: int | None = None
 
 
 Effect = Union[Derive, RaiseAlert, AddEvidence]
@@ -153,7 +169,7 @@ class Cause:
     label: str
     category: str
     prior_probability: float
-    prior: float  # log-odds of prior_probability, rounded to 2 decimals
+    prior: float  # log-odds of prior_probability, rounded to 2 decimals (or the fitted value)
     prior_basis: str
     prior_cite: tuple[str, ...] = ()
     next_steps: tuple[NextStep, ...] = ()
@@ -220,3 +236,25 @@ class Manifest:
     last_updated: dt.date | None
     description: str
     parameters: dict[str, Parameter] = field(default_factory=dict)
+    model: ScoringModel = field(default_factory=lambda: ScoringModel())
+
+
+@dataclass(frozen=True)
+class ScoringModel:
+    """The knowledge base's scoring constants (``model:`` in kb.yaml, or ``rules/fitted.yaml``).
+
+    ``other_log_odds`` is the log-odds of "none of the known causes", the extra class of the
+    softmax that gives each cause its probability; ``list_floor`` is the probability at or above
+    which a cause is listed even when no evidence-for rule fired for it, provided the patient
+    has one of the ``presentation`` findings (derived facts, e.g. a low white count): a patient
+    without the presentation the knowledge base explains gets no such list.
+    """
+
+    other_log_odds: float = 0.0
+    list_floor: float = 0.01
+    presentation: tuple[str, ...] = ()
+    basis: str = ""
+    origin: str = "judgement"
+    prior_other_log_odds: float | None = None  # the authored value, once a fit replaced it
+    fitted_on: dt.date | None = None
+    fitted_cases: int | None = None

@@ -1,0 +1,219 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The ranking model of issue 15 on the bundled knowledge base, both backends:
+
+* recorded absences (``{name: X, present: false}``) are known negatives that profile rules weigh,
+  while an unmentioned finding adds nothing;
+* each profile finding contributes once per cause (groups: only the strongest member);
+* every evidence weight has an origin, authored as a likelihood ratio;
+* the fitted overlay replaces weights and priors and records what they were;
+* lint refuses a profile that counts a finding twice or alongside one it implies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import diagnose, load_knowledge_base
+from engine.errors import InputError, KnowledgeBaseError
+from engine.kb.load import lint
+from engine.kb.schema import AddEvidence
+from tests.conftest import ROOT
+
+TODAY = dt.date(2025, 3, 1)
+BACKENDS = ["experta", "clips"]
+RULES = ROOT / "rules"
+
+
+def patient(**extra: Any) -> dict[str, Any]:
+    labs = [{"test": "wbc", "value": 2.4, "unit": "10^9/L", "date": "2025-03-01"}]
+    return {"as_of": "2025-03-01", "age": 55, "sex": "male", "labs": labs, **extra}
+
+
+def weights(facts: dict[str, Any], backend: str) -> dict[str, float]:
+    """Every evidence rule that fired (listed or not), from the trace, with its weight."""
+    kb = load_knowledge_base(None)
+    d = diagnose(facts, backend=backend, today=TODAY)
+    out = {}
+    for entry in d.trace:
+        effect = kb.rule(entry.rule_id).then
+        if isinstance(effect, AddEvidence):
+            out[entry.rule_id] = effect.weight
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_recorded_absence_counts_and_an_unmentioned_finding_does_not(backend: str) -> None:
+    silent = weights(patient(), backend)
+    absent = weights(patient(findings=[{"name": "splenomegaly", "present": False}]), backend)
+    present = weights(patient(findings=["splenomegaly"]), backend)
+    assert not any("splenomegaly" in r for r in silent)
+    assert absent["hypersplenism.profile.no_splenomegaly"] < -1.5  # LR- about 1/18
+    assert "hypersplenism.profile.no_splenomegaly" not in present
+    assert "felty_syndrome.profile.no_splenomegaly" in absent
+    assert not any(r.endswith(".profile.no_splenomegaly") for r in present)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_normal_measured_value_is_a_recorded_absence(backend: str) -> None:
+    labs = patient()["labs"] + [
+        {"test": "platelets", "value": 250, "unit": "10^9/L", "date": "2025-03-01"},
+        {"test": "hemoglobin", "value": 14.5, "unit": "g/dL", "date": "2025-03-01"},
+    ]
+    fired = weights(patient(labs=labs), backend)
+    assert fired["aplastic_anemia.profile.no_thrombocytopenia"] < 0
+    assert fired["aplastic_anemia.profile.no_anemia"] < 0
+    assert "aplastic_anemia.profile.no_thrombocytopenia" not in weights(patient(), backend)
+
+
+GROUP = ("fever", "night_sweats", "weight_loss")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_group_counts_only_its_strongest_member(backend: str) -> None:
+    """All three constitutional findings present (or all absent): per cause, one rule counts."""
+    for facts in (
+        patient(findings=list(GROUP)),
+        patient(findings=[{"name": n, "present": False} for n in GROUP]),
+    ):
+        per_cause: dict[str, list[str]] = {}
+        for rule_id in weights(facts, backend):
+            cause, _, rest = rule_id.partition(".profile.")
+            if rest.removeprefix("no_") in GROUP:
+                per_cause.setdefault(cause, []).append(rule_id)
+        assert per_cause, "no constitutional profile rule fired"
+        assert all(len(rules) == 1 for rules in per_cause.values()), per_cause
+    kb = load_knowledge_base(None)
+    # lymphoma counts the three by its own rules: only the absent side comes from its profile
+    assert {r.id for r in kb.rules if r.id.startswith("lymphoma.profile.")} >= {
+        "lymphoma.profile.no_fever",
+        "lymphoma.profile.no_night_sweats",
+    }
+    assert "lymphoma.profile.night_sweats" not in {r.id for r in kb.rules}
+
+
+def test_profile_ratios_come_from_the_frequency_pair() -> None:
+    kb = load_knowledge_base(None)
+    rule = kb.rule("hypersplenism.profile.no_splenomegaly")
+    assert isinstance(rule.then, AddEvidence)
+    assert rule.then.lr == pytest.approx((1 - 0.95) / (1 - 0.12), rel=0.05)
+    assert rule.then.origin == "judgement"
+    assert "frequency pair" in (rule.weight_basis or "")
+
+
+def test_every_evidence_weight_has_an_origin_and_its_log_is_the_weight() -> None:
+    kb = load_knowledge_base(None)
+    evidence = [r for r in kb.rules if isinstance(r.then, AddEvidence)]
+    assert len(evidence) > 400
+    for rule in evidence:
+        assert isinstance(rule.then, AddEvidence)
+        assert rule.then.origin in ("literature", "fitted", "judgement"), rule.id
+        assert rule.then.weight == pytest.approx(math.log(rule.then.lr), abs=1e-5), rule.id
+
+
+def test_the_explanation_shows_each_weights_origin() -> None:
+    d = diagnose(ROOT / "cases" / "clozapine_induced-01.yaml", today=TODAY)
+    top = d.candidates[0]
+    assert top.evidence_for and all(e.origin in ("judgement", "fitted") for e in top.evidence_for)
+    assert 0 < top.probability <= 1
+
+
+def test_contradictory_presence_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="findings: splenomegaly is recorded both present"):
+        diagnose(patient(findings=["splenomegaly", {"name": "splenomegaly", "present": False}]))
+
+
+# --- knowledge-base files: a copy of rules/ per test ------------------------------------------
+
+
+@pytest.fixture
+def kb_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "rules"
+    shutil.copytree(RULES, target)
+    return target
+
+
+def _problems(root: Path) -> list[str]:
+    return [f"{p.where}: {p.message}" for p in lint(root) if p.severity == "error"]
+
+
+def test_an_evidence_rule_without_an_origin_is_refused(kb_copy: Path) -> None:
+    path = kb_copy / "evidence" / "sle.yaml"
+    path.write_text(path.read_text().replace("    origin: judgement\n", "", 1))
+    assert any("needs an origin" in p for p in _problems(kb_copy))
+
+
+def test_a_likelihood_ratio_outside_the_range_is_refused(kb_copy: Path) -> None:
+    path = kb_copy / "evidence" / "sle.yaml"
+    path.write_text(path.read_text().replace("lr: 10}", "lr: 5000}", 1))
+    assert any(
+        "expected a likelihood ratio between 0.001 and 1000" in p for p in _problems(kb_copy)
+    )
+
+
+def test_a_log_weight_is_refused_with_the_new_form_named(kb_copy: Path) -> None:
+    path = kb_copy / "evidence" / "sle.yaml"
+    path.write_text(
+        path.read_text().replace("then: {cause: sle, lr: 10}", "then: {cause: sle, weight: 2.3}", 1)
+    )
+    assert any("{cause, lr}" in p for p in _problems(kb_copy))
+
+
+def test_a_finding_counted_by_an_authored_rule_must_be_declared(kb_copy: Path) -> None:
+    path = kb_copy / "evidence" / "hypersplenism.yaml"
+    text = path.read_text()
+    start = text.index("\n  - finding: splenomegaly\n", text.index("\nprofile:")) + 1
+    block_end = text.index("\n  - finding:", start) + 1
+    block = text[start:block_end]
+    stripped = "\n".join(line for line in block.splitlines() if "present_counted_by" not in line)
+    path.write_text(text[:start] + stripped + "\n" + text[block_end:])
+    assert any("already counted by hypersplenism." in p for p in _problems(kb_copy))
+
+
+def test_a_finding_beside_one_it_implies_is_refused(kb_copy: Path) -> None:
+    catalogue = kb_copy / "profiles.yaml"
+    text = catalogue.read_text()
+    catalogue.write_text(
+        text.replace(
+            "  - id: hepatomegaly\n", "  - id: hepatomegaly\n    implies: [anemia]\n"
+        ).replace(
+            '    group: organomegaly\n    atoms: ["finding:hepatomegaly"]',
+            '    atoms: ["finding:hepatomegaly"]',
+        )
+    )
+    assert any("which it implies" in p for p in _problems(kb_copy))
+
+
+def test_the_fitted_overlay_replaces_weights_and_priors_and_keeps_the_authored(
+    kb_copy: Path,
+) -> None:
+    (kb_copy / "fitted.yaml").write_text(
+        "fitted_on: 2026-12-06\nmethod: test\ncases: 12\nother_log_odds: -1.5\n"
+        "rules:\n  sle.ana_positive: {lr: 4.5, prior_lr: 3.0, cases: 7}\n"
+        "priors:\n  sle: {log_odds: -3.1, prior_log_odds: -3.89}\n"
+    )
+    kb = load_knowledge_base(kb_copy)
+    effect = kb.rule("sle.ana_positive").then
+    assert isinstance(effect, AddEvidence)
+    assert (effect.origin, effect.lr, effect.prior_lr, effect.fitted_cases) == (
+        "fitted",
+        4.5,
+        3.0,
+        7,
+    )
+    assert effect.weight == pytest.approx(math.log(4.5), abs=1e-6)
+    assert kb.causes["sle"].prior == -3.1
+    assert kb.manifest.model.other_log_odds == -1.5
+
+
+def test_a_fitted_overlay_naming_an_unknown_rule_is_an_error(kb_copy: Path) -> None:
+    (kb_copy / "fitted.yaml").write_text(
+        "cases: 1\nrules:\n  sle.no_such_rule: {lr: 2, prior_lr: 3, cases: 1}\n"
+    )
+    with pytest.raises(KnowledgeBaseError, match="not an evidence rule of this knowledge base"):
+        load_knowledge_base(kb_copy)
