@@ -117,7 +117,15 @@ def build_differential(
     priors = {cid: c.prior for cid, c in kb.causes.items()}
     known = KnownFacts(kb, facts, firings)
     model = kb.manifest.model
-    ranked = rank(contributions, priors, other=model.other_log_odds, list_floor=model.list_floor)
+    derived = {
+        r.then.fact
+        for f in firings
+        if isinstance((r := kb.rule(f.rule_id)).then, Derive) and r.then.value is True
+    }
+    ranked = rank(
+        contributions, priors, other=model.other_log_odds, list_floor=model.list_floor,
+        presentation=bool(derived & set(model.presentation)),
+    )  # fmt: skip
     candidates = [_candidate(ctx, r, known) for r in ranked]
     return Differential(
         schema_version=1, patient_id=patient_id, as_of=facts.as_of.isoformat(),

@@ -44,9 +44,7 @@ def test_the_wheel_holds_every_sub_package_py_typed_and_the_rules(wheel: Path) -
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "engine").rglob("*.py")}
     assert modules <= names, sorted(modules - names)
     assert "engine/py.typed" in names
-    rules = {
-        "engine/" + p.relative_to(ROOT).as_posix() for p in (ROOT / "rules").rglob("*.yaml")
-    }
+    rules = {"engine/" + p.relative_to(ROOT).as_posix() for p in (ROOT / "rules").rglob("*.yaml")}
     assert rules and rules <= names, sorted(rules - names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 

@@ -181,10 +181,10 @@ def load_cases(
 
 
 def _presentation(kb: KnowledgeBase, fired: list[str], shown: tuple[str, ...]) -> bool:
-    """Whether a presentation finding (e.g. a low count) was derived; True when the knowledge
-    base names none (then every cause may be listed by its probability)."""
+    """Whether a presentation finding (e.g. a low count) was derived. A knowledge base that names
+    none lists causes only by their evidence, as engine/explain.py does."""
     if not shown:
-        return True
+        return False
     effects = (kb.rule(rid).then for rid in fired)
     return any(isinstance(e, Derive) and e.fact in shown and e.value is True for e in effects)
 

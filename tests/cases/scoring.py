@@ -4,6 +4,7 @@ pass, and rank/accuracy arithmetic (used by test_cases.py and test_holdout.py al
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -32,7 +33,7 @@ def check_case_file(path: Path) -> None:
     assert expected and expected | acceptable <= set(CAUSES)
     for c in result(path).candidates:
         weights = [e.weight for e in (*c.evidence_for, *c.evidence_against)]
-        assert round(c.prior + sum(weights), 4) == c.score
+        assert round(c.prior + math.fsum(weights), 4) == c.score
 
 
 def rank_of(path: Path) -> int | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import math
 import random
 from typing import Any
 
@@ -68,7 +69,7 @@ def test_score_is_prior_plus_listed_weights(patient: dict[str, Any]) -> None:
     for c in d.candidates:
         assert c.evidence_for, "a candidate needs evidence for it"
         listed = [e.weight for e in (*c.evidence_for, *c.evidence_against)]
-        assert round(c.prior + sum(listed), 4) == c.score
+        assert round(c.prior + math.fsum(listed), 4) == c.score
     scores = [(-c.score, c.cause) for c in d.candidates]
     assert scores == sorted(scores)
 

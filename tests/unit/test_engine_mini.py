@@ -5,6 +5,7 @@ alerts, evidence against, score = prior + weights, derivation chains, determinis
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from engine import diagnose
@@ -48,7 +49,7 @@ def test_score_is_prior_plus_listed_weights() -> None:
     d = run(clozapine_patient())
     for c in d.candidates:
         weights = [e.weight for e in (*c.evidence_for, *c.evidence_against)]
-        assert round(c.prior + sum(weights), 4) == c.score
+        assert round(c.prior + math.fsum(weights), 4) == c.score
 
 
 def test_negation_waits_for_derivations() -> None:
