@@ -161,9 +161,9 @@ def _build(root: Path, files: list[Path], digest: str, today: dt.date) -> Knowle
     lexicon = _lexicon(root, files, problems)
     headers, rules, profile_docs = _rules(root, files, problems)
     presentation = manifest.model.presentation if manifest else ()
-    profiles = load_profiles(root, profile_docs, causes, presentation, problems)
-    rules += [r for entries, compiled in profiles.values() for r in compiled]
     texts = read_texts(root, files, problems)
+    profiles = load_profiles(root, profile_docs, causes, presentation, texts.cause_labels, problems)
+    rules += [r for entries, compiled in profiles.values() for r in compiled]
     _check_ids(rules, problems)
     derived = derived_types(rules, problems)
     checker = RuleChecker(
@@ -182,7 +182,9 @@ def _build(root: Path, files: list[Path], digest: str, today: dt.date) -> Knowle
     _check_lexicon_cites(lexicon, citations, problems)
     _check_causes(causes, citations, ordered, problems, root)
     _check_currency(headers, today, problems)
-    check_texts(texts, {r.id for r in rules}, set(causes), set(citations), problems, root)
+    # profile rules carry a generated plain statement; every other rule needs one in plain/
+    authored_ids = {r.id for r in rules if r.plain is None}
+    check_texts(texts, authored_ids, set(causes), set(citations), problems, root)
     _check_unused_citations(citations, ordered, causes, manifest, texts, lexicon, problems, root)
     if any(p.severity == "error" for p in problems) or manifest is None:
         raise KnowledgeBaseError(problems)
@@ -194,7 +196,7 @@ def _build(root: Path, files: list[Path], digest: str, today: dt.date) -> Knowle
             manifest = replace(manifest, model=model)
         if any(p.severity == "error" for p in problems):
             raise KnowledgeBaseError(problems)
-    ordered = [replace(r, plain=texts.rules.get(r.id)) for r in ordered]
+    ordered = [replace(r, plain=texts.rules.get(r.id, r.plain)) for r in ordered]
     causes = {cid: _with_texts(c, texts) for cid, c in causes.items()}
     return KnowledgeBase(
         root=str(root), manifest=manifest, citations=citations, causes=causes, lexicon=lexicon,

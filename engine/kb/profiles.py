@@ -37,8 +37,8 @@ CATALOGUE_FILE = "profiles.yaml"
 FREQUENCY_RANGE = (0.01, 0.99)
 #: A side whose likelihood ratio is this close to 1 carries no information and gets no rule.
 MIN_LOG_LR = 0.05
-_FINDING_KEYS = ("id", "label", "present", "absent", "base_frequency", "basis", "cite", "group",
-                 "implies", "atoms")  # fmt: skip
+_FINDING_KEYS = ("id", "label", "plain", "present", "absent", "base_frequency", "basis", "cite",
+                 "group", "implies", "atoms")  # fmt: skip
 _ENTRY_KEYS = ("finding", "frequency", "origin", "basis", "cite", "present_counted_by")
 
 
@@ -54,6 +54,7 @@ class ProfileFinding:
     group: str | None = None
     implies: tuple[str, ...] = ()
     atoms: tuple[str, ...] = ()  # "kind:name" patterns that count as this finding in a rule
+    plain: str = ""  # the finding in everyday words, for the patient view ("an enlarged spleen")
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ def parse_catalogue(ctx: Ctx, doc: Any) -> Catalogue:
         ctx.reject_unknown_keys(item, _FINDING_KEYS, where, "key")
         base = item.get("base_frequency")
         ok = isinstance(item.get("id"), str) and isinstance(item.get("label"), str)
+        ok = ok and isinstance(item.get("plain"), str)
         ok = ok and isinstance(item.get("present"), YamlList)
         ok = ok and isinstance(item.get("absent"), YamlList)
         if not ok or not (is_number(base) and FREQUENCY_RANGE[0] <= base <= FREQUENCY_RANGE[1]):
@@ -113,6 +115,7 @@ def parse_catalogue(ctx: Ctx, doc: Any) -> Catalogue:
             group=item.get("group"),
             implies=str_list(ctx, item.get("implies", []), f"{where}.implies", line),
             atoms=str_list(ctx, item.get("atoms", []), f"{where}.atoms", line),
+            plain=item["plain"],
         )  # fmt: skip
     for f in out.values():
         for other in f.implies:
@@ -179,6 +182,7 @@ def compile_profile(
     entries: list[ProfileEntry],
     presentation: tuple[str, ...],
     status: str,
+    plain_label: str | None = None,
 ) -> list[Rule]:
     """The evidence rules of one cause's profile (see the module docstring)."""
     rules: list[Rule] = []
@@ -193,14 +197,16 @@ def compile_profile(
             if math.log(e.lr_present) < MIN_LOG_LR:
                 continue
             stronger = [_not(x.finding.present) for x in present[:k]]
-            rules += _rule(ctx, cause, cause_label, e, True, presentation, stronger, status)
+            rules += _rule(ctx, cause, cause_label, e, True, presentation, stronger, status,
+                           plain_label)  # fmt: skip
         absent = sorted(members, key=lambda e: (e.lr_absent, e.finding.id))
         for k, e in enumerate(absent):
             if -math.log(e.lr_absent) < MIN_LOG_LR:
                 continue
             others = [_not(x.finding.present) for x in members]
             others += [_not(x.finding.absent) for x in absent[:k]]
-            rules += _rule(ctx, cause, cause_label, e, False, presentation, others, status)
+            rules += _rule(ctx, cause, cause_label, e, False, presentation, others, status,
+                           plain_label)  # fmt: skip
     return rules
 
 
@@ -219,6 +225,7 @@ def _rule(
     presentation: tuple[str, ...],
     extra: list[YamlMap],
     status: str,
+    plain_label: str | None,
 ) -> list[Rule]:
     f = e.finding
     lr = e.lr_present if present else e.lr_absent
@@ -254,7 +261,25 @@ def _rule(
         e.line,
     )
     rule = parse_rule(ctx, node, f"profile.{f.id}", e.line, status)
-    return [rule] if rule is not None else []
+    if rule is None:
+        return []
+    return [replace(rule, plain=_plain(f.plain, present, lr, plain_label or cause_label))]
+
+
+def _plain(finding: str, present: bool, lr: float, cause: str) -> str:
+    """The patient-view sentence of a profile rule: what was found and which way it points."""
+    cause = _in_sentence(cause)
+    if present:
+        return (
+            f"You have {finding}, which is more common when the cause is {cause}."
+            if lr > 1
+            else f"You have {finding}, which is less common when the cause is {cause}."
+        )
+    return (
+        f"You do not have {finding}, which makes this cause a little less likely: {cause}."
+        if lr < 1
+        else f"You do not have {finding}, which fits this cause: {cause}."
+    )
 
 
 def _in_sentence(label: str) -> str:
@@ -289,6 +314,7 @@ def load_profiles(
     docs: list[ProfileDoc],
     causes: dict[str, Cause],
     presentation: tuple[str, ...],
+    plain_labels: dict[str, str],
     problems: list[Problem],
 ) -> dict[str, tuple[list[ProfileEntry], list[Rule]]]:
     """Each cause's profile entries and the rules compiled from them (see engine.kb.profiles)."""
@@ -302,7 +328,10 @@ def load_profiles(
             ctx.error(doc.line_of("profile"), "profile", "only evidence/<cause>.yaml has a profile")
             continue
         entries = parse_profile(ctx, doc["profile"], catalogue)
-        compiled = compile_profile(ctx, cause.id, cause.label, entries, presentation, header.status)
+        compiled = compile_profile(
+            ctx, cause.id, cause.label, entries, presentation, header.status,
+            plain_labels.get(cause.id),
+        )  # fmt: skip
         out[cause.id] = (
             entries,
             [replace(r, review_status=header.review_status) for r in compiled],

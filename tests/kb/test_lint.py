@@ -54,8 +54,9 @@ def test_unknown_fact_with_suggestion(kb_dir: Path) -> None:
     statement: s.
     when:
       - {fact: anc_count, lt: 1}
-    then: {cause: sle, weight: 1}
+    then: {cause: sle, lr: 2.718}
     weight_basis: test
+    origin: judgement
     cite: [ctcae5]
 """,
     )
@@ -72,13 +73,14 @@ def test_dangling_citation_and_missing_keys(kb_dir: Path) -> None:
     statement: s.
     when:
       - {fact: anc, lt: 1}
-    then: {cause: sle, weight: 1}
+    then: {cause: sle, lr: 2.718}
     weight_basis: test
+    origin: judgement
     cite: [ctcae6]
   - id: x.two
     when:
       - {fact: anc, lt: 1}
-    then: {cause: sle, weight: 1}
+    then: {cause: sle, lr: 2.718}
     cite: []
 """,
     )
@@ -87,8 +89,8 @@ def test_dangling_citation_and_missing_keys(kb_dir: Path) -> None:
         "kb/rules/broken.yaml:10: x.one: cites 'ctcae6', which is not in the citations "
         "registry (did you mean 'ctcae5'?)"
     ) in got
-    assert "kb/rules/broken.yaml:17: rules[1].statement: required rule key is missing" in got
-    assert "kb/rules/broken.yaml:21: rules[1].cite: a rule needs at least one citation" in got
+    assert "kb/rules/broken.yaml:18: rules[1].statement: required rule key is missing" in got
+    assert "kb/rules/broken.yaml:22: rules[1].cite: a rule needs at least one citation" in got
 
 
 def test_never_fire_rules(kb_dir: Path) -> None:
@@ -97,26 +99,30 @@ def test_never_fire_rules(kb_dir: Path) -> None:
         """  - id: x.vocab
     statement: s.
     when: [{condition: clll}]
-    then: {cause: sle, weight: 1}
+    then: {cause: sle, lr: 2.718}
     weight_basis: test
+    origin: judgement
     cite: [ctcae5]
   - id: x.range
     statement: s.
     when: [{fact: anc, lt: 0.5, gt: 1.0}]
-    then: {cause: sle, weight: 1}
+    then: {cause: sle, lr: 2.718}
     weight_basis: test
+    origin: judgement
     cite: [ctcae5]
   - id: x.value
     statement: s.
     when: [{fact: neutropenia_severity, eq: extreme}]
-    then: {cause: sle, weight: 1}
+    then: {cause: sle, lr: 2.718}
     weight_basis: test
+    origin: judgement
     cite: [ctcae5]
   - id: x.drug
     statement: s.
     when: [{medication: clozapin, active: yes}]
-    then: {cause: sle, weight: 1}
+    then: {cause: sle, lr: 2.718}
     weight_basis: test
+    origin: judgement
     cite: [ctcae5]
 """,
     )
