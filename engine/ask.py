@@ -69,7 +69,6 @@ class KnownFacts:
         self.values = {v.name: v.value for v in facts.values}
         self.members = facts.members
         self.courses = facts.courses
-        self.kinds_given = {m.kind for m in facts.members}
 
     def atom(self, atom: Atom) -> str:
         if atom.kind == "fact":

@@ -132,6 +132,10 @@ class Alert(BaseModel):
 
 
 class Citation(BaseModel):
+    """A resolved reference. The engine builds it from the knowledge base's
+    :meth:`engine.kb.schema.Citation.published`, whose fields these are (a test holds the two
+    together), so a field cannot be added to one and forgotten in the other."""
+
     model_config = _FROZEN
     id: str
     kind: str

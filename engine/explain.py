@@ -289,25 +289,8 @@ def _steps(steps: tuple[KbStep, ...]) -> list[NextStep]:
 
 
 def _citations(kb: KnowledgeBase, cited: set[str]) -> list[Citation]:
-    out = []
-    for cid in sorted(cited):
-        c = kb.citations[cid]
-        out.append(
-            Citation(
-                id=c.id,
-                kind=c.kind,
-                title=c.title,
-                authors=c.authors,
-                source=c.source,
-                year=c.year,
-                pmid=c.pmid,
-                doi=c.doi,
-                pmcid=c.pmcid,
-                url=c.url,
-                label_section=c.label_section,
-            )
-        )
-    return out
+    """Every cited reference, resolved from the knowledge base by id, in id order."""
+    return [Citation.model_validate(kb.citations[cid].published()) for cid in sorted(cited)]
 
 
 def _trace(kb: KnowledgeBase, firings: list[Firing]) -> list[TraceEntry]:

@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """Validated patient facts -> the backend-neutral facts rules match on (the fact catalogue).
 
-Everything here is arithmetic on the input (latest values, series summaries, medication timing);
-every threshold it needs comes from the knowledge base's ``parameters``. Facts are produced in a
-canonical order so that the same patient gives the same facts whatever order it was written in.
+Every backend matches the same :class:`FactSet`, so the facts are computed once, here, and the
+backends only compile rules. Everything is arithmetic on the input: latest values, demographics,
+series summaries (:mod:`engine.series`), medication timing (:mod:`engine.courses`) and the timing
+of conditions and findings; every threshold it needs comes from the knowledge base's
+``parameters``. Facts are produced in a canonical order so that the same patient gives the same
+facts whatever order it was written in.
 """
 
 from __future__ import annotations
@@ -13,13 +16,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from engine import series, vocab
+from engine.courses import CourseFact, course_facts
 from engine.kb.catalog import SERIES_SUFFIXES, TREND_TESTS
-from engine.kb.lexicon import Lexicon
 from engine.kb.load import KnowledgeBase
-from engine.patient import Entry, Lab, Medication, PatientFacts
+from engine.kb.schema import Scalar
+from engine.patient import Entry, Lab, PatientFacts
 from engine.series import Computed, Point
-
-Scalar = str | int | float | bool
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,6 @@ class ValueFact:
     name: str
     value: Scalar
     how: str
-    dates: tuple[dt.date, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,20 +46,9 @@ class MemberFact:
 
 
 @dataclass(frozen=True)
-class CourseFact:
-    """One medication course; rules match it by any of its ``agents`` (drug or class)."""
-
-    fid: str
-    drug: str
-    given: str
-    agents: tuple[str, ...]
-    fields: dict[str, Scalar]
-    how: str
-    known: bool = True
-
-
-@dataclass(frozen=True)
 class FactSet:
+    """Everything one patient's rules can match, as of one date, with what was left unused."""
+
     as_of: dt.date
     values: tuple[ValueFact, ...]
     members: tuple[MemberFact, ...]
@@ -90,6 +80,7 @@ def as_of_date(patient: PatientFacts, today: dt.date) -> dt.date:
 
 
 def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> FactSet:
+    """The fact set of one patient; ``today`` is the ``as_of`` of an input with no date at all."""
     as_of = as_of_date(patient, today)
     by_test = _series_by_test(patient.labs, as_of)
     computed_how = _add_computed_counts(by_test)
@@ -101,7 +92,7 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
         [by_test.get("wbc", []), by_test.get("anc", [])], [lln["wbc"], lln["anc"]], as_of
     )
     episode_start = _episode_start(values, as_of)
-    courses, unknown = _courses(
+    courses, unknown = course_facts(
         patient.medications, kb.lexicon, as_of, low, normal, episode_start, by_test.get("anc", [])
     )
     members = _members(patient, as_of)
@@ -193,7 +184,7 @@ def _lab_values(
         last = series.latest(points, as_of)
         if last is not None:
             how = hows.get(last.dates[-1], last.how)
-            out.append(ValueFact(f"v:{test}", test, float(last.value), how, last.dates))
+            out.append(ValueFact(f"v:{test}", test, float(last.value), how))
     words: dict[str, tuple[dt.date, str]] = {}
     for lab in labs:
         if isinstance(lab.value, str) and (lab.date or as_of) <= as_of:
@@ -204,9 +195,9 @@ def _lab_values(
         how = f"latest {test} result {word} on {when.isoformat()}"
         if test == "ana" and ":" in word:
             titer = int(word.split(":")[1])
-            out.append(ValueFact("v:ana_titer", "ana_titer", titer, how, (when,)))
+            out.append(ValueFact("v:ana_titer", "ana_titer", titer, how))
             word = "positive"
-        out.append(ValueFact(f"v:{test}", test, word, how, (when,)))
+        out.append(ValueFact(f"v:{test}", test, word, how))
     return out
 
 
@@ -285,7 +276,7 @@ def _trends(
             else None
         )
         if cyc is not None:
-            out.append(ValueFact(f"v:{test}_trend", f"{test}_trend", "cyclic", cyc.how, cyc.dates))
+            out.append(ValueFact(f"v:{test}_trend", f"{test}_trend", "cyclic", cyc.how))
             if not any(v.name == "cycle_period_days" for v in out):
                 out.append(_vf("cycle_period_days", cyc))
             continue
@@ -315,7 +306,7 @@ def _trends(
 
 
 def _vf(name: str, c: Computed) -> ValueFact:
-    return ValueFact(f"v:{name}", name, c.value, c.how, c.dates)
+    return ValueFact(f"v:{name}", name, c.value, c.how)
 
 
 def _episode_start(values: list[ValueFact], as_of: dt.date) -> dt.date | None:
@@ -324,55 +315,6 @@ def _episode_start(values: list[ValueFact], as_of: dt.date) -> dt.date | None:
     if not isinstance(days, int | float) or isinstance(days, bool):
         return None
     return as_of - dt.timedelta(days=int(days))
-
-
-def _courses(
-    meds: Iterable[Medication], lexicon: Lexicon, as_of: dt.date, low: list[dt.date],
-    normal: list[dt.date], episode_start: dt.date | None, anc: list[Point],
-) -> tuple[tuple[CourseFact, ...], tuple[str, ...]]:  # fmt: skip
-    """One course fact per medication; ``episode_start`` is when the current low episode began,
-    ``anc`` the ANC series for the pre-start baseline."""
-    resolved = sorted(
-        ((lexicon.resolve(m.name), m) for m in meds),
-        key=lambda rm: (
-            rm[0].name,
-            rm[1].start or dt.date.min,
-            rm[1].stop or dt.date.max,
-            rm[0].given,
-        ),
-    )
-    out: list[CourseFact] = []
-    unknown: list[str] = []
-    earlier_low: dict[str, bool] = {}
-    counts: dict[str, int] = {}
-    for drug, med in resolved:
-        counts[drug.name] = counts.get(drug.name, 0) + 1
-        timing = series.exposure(med.start, med.stop, as_of, low, normal, episode_start)
-        if med.start is not None and med.start <= as_of:
-            baseline = series.baseline_value(med.start, anc, as_of, "ANC")
-            if baseline is not None:
-                timing["baseline_anc"] = baseline
-        fields: dict[str, Scalar] = {k: c.value for k, c in timing.items()}
-        if "onset_days" in fields and counts[drug.name] > 1:
-            fields["low_on_rechallenge"] = earlier_low.get(drug.name, False)
-        if fields.get("on_drug_at_onset") is True:
-            earlier_low[drug.name] = True
-        how = "; ".join(c.how for c in timing.values()) or "no dates given"
-        label = drug.name if drug.known else f"{drug.given} (not in the lexicon)"
-        out.append(
-            CourseFact(
-                f"x:{drug.name}#{counts[drug.name]}",
-                drug.name,
-                drug.given,
-                drug.agents,
-                fields,
-                f"{label}: {how}",
-                drug.known,
-            )
-        )
-        if not drug.known:
-            unknown.append(drug.given)
-    return tuple(out), tuple(sorted(set(unknown)))
 
 
 def _members(patient: PatientFacts, as_of: dt.date) -> tuple[MemberFact, ...]:

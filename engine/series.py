@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Pure functions over dated lab series: value as of a date, trend, cycles, low episodes, exposure.
+"""Pure functions over dated lab series: value as of a date, trend, cycles, low episodes.
 
 The series facts of ``docs/rule-language.md`` (``<count>_nadir``, ``wbc_trend``,
-``leukopenia_duration_days``, ``cycle_period_days``, medication timing) from the dated results of
-contract section 1. Each is a :class:`Computed` whose ``how`` sentence the clinician sees, so every
-number can be checked against the chart by hand. No medicine here: every clinical threshold is an
-argument, because thresholds live in the knowledge base. Results after ``as_of`` are ignored, and
-several results on one date count as their minimum (conservative, and independent of input order).
+``leukopenia_duration_days``, ``cycle_period_days``) from the dated results of contract section 1.
+They live in one module of plain functions so that each can be tested alone and every number can
+be checked against the chart by hand: each is a :class:`Computed` whose ``how`` sentence the
+clinician sees. No medicine here: every clinical threshold is an argument, because thresholds live
+in the knowledge base. Results after ``as_of`` are ignored, and several results on one date count
+as their minimum (conservative, and independent of input order). The timing of medication courses
+against these series is :mod:`engine.courses`.
 """
 
 from __future__ import annotations
@@ -18,10 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations, pairwise
 
-from engine.errors import InputError
-
 Day = dt.date
-Dates = Sequence[dt.date]
 
 #: Fewest results, and days from first to last, for a slope to mean anything (method, not clinic).
 MIN_TREND_RESULTS = 3
@@ -310,122 +309,3 @@ def low_episode_days(
     if last_normal is not None:
         how += f"; last normal result before that on {last_normal}"
     return Computed(days, how, tuple(run))
-
-
-def _course_timing(start: Day | None, stop: Day | None, as_of: Day) -> dict[str, Computed]:
-    """The date arithmetic of one course: active, days since start, on drug, since stop."""
-    began = start is None or start <= as_of
-    active = began and (stop is None or stop >= as_of)
-    course = f"course from {start or 'an unknown start'} " + (f"to {stop}" if stop else "ongoing")
-    taking = "Taking it" if active else "Not taking it"
-    out = {"active": Computed(active, f"{taking} on {as_of} ({course})", ())}
-    if start is not None and start <= as_of:
-        since = (as_of - start).days
-        out["days_since_start"] = Computed(since, f"{since} days from start {start} to {as_of}", ())
-        end = min(stop, as_of) if stop is not None else as_of
-        on = (end - start).days
-        out["days_on_drug"] = Computed(on, f"{on} days on the drug, {start} to {end}", ())
-    if stop is not None and stop <= as_of:
-        after = (as_of - stop).days
-        out["days_since_stop"] = Computed(after, f"{after} days from stop {stop} to {as_of}", ())
-    return out
-
-
-def _onset(start: Day, stop: Day | None, as_of: Day, low: Dates) -> dict[str, Computed]:
-    """Days from start to the first low result on or after it, and whether still on the drug."""
-    onset = min((d for d in low if start <= d <= as_of), default=None)
-    if onset is None:
-        return {}
-    days = (onset - start).days
-    on_drug = stop is None or onset <= stop
-    where = "on the drug" if on_drug else f"after stopping it on {stop}"
-    how = f"First low result {onset}, {days} days after start {start}"
-    return {
-        "onset_days": Computed(days, how, (onset,)),
-        "on_drug_at_onset": Computed(on_drug, f"First low result {onset} came {where}", (onset,)),
-    }
-
-
-def _baseline(start: Day, low: Dates, normal: Dates) -> dict[str, Computed]:
-    """Whether the last result before the start was already low (then the drug did not cause it)."""
-    before = max((d for d in [*low, *normal] if d < start), default=None)
-    if before is None:
-        return {}
-    was_low = before in set(low)
-    how = f"Last result before start {start} was {'low' if was_low else 'normal'}, on {before}"
-    return {"baseline_low": Computed(was_low, how, (before,))}
-
-
-def _low_before_start(
-    start: Day, episode_start: Day, baseline: dict[str, Computed]
-) -> dict[str, Computed]:
-    """The current low episode began before the start: no onset on the drug, and (unless a dated
-    result before the start says otherwise) the count was already low at baseline."""
-    how = f"The current low episode began by {episode_start}, before start {start}"
-    out = {"on_drug_at_onset": Computed(False, how, (episode_start,))}
-    out["baseline_low"] = baseline.get("baseline_low") or Computed(True, how, (episode_start,))
-    return out
-
-
-def baseline_value(start: Day, points: Iterable[Point], as_of: Day, what: str) -> Computed | None:
-    """The latest result on or before a drug's start date (the pre-drug baseline a label asks for).
-
-    A result on the start day still counts: a drug cannot lower a count within hours, and labels
-    ask for the baseline before the first dose, which is usually drawn that day.
-    """
-    before = collapse(points, min(start, as_of))
-    if not before:
-        return None
-    last = before[-1]
-    how = f"Last {what} on or before start {start}: {last.value:g} on {last.date}"
-    return Computed(last.value, how, (last.date,))
-
-
-def _dechallenge(start: Day, stop: Day, as_of: Day, low: Dates, normal: Dates) -> Computed | None:
-    """Low on the drug, and normal at the latest result after stopping it (positive dechallenge)."""
-    after = max((d for d in [*low, *normal] if stop < d <= as_of), default=None)
-    if after is None:
-        return None
-    on_drug = [d for d in low if start <= d <= stop]
-    still_low = after in set(low)
-    how = f"No low result on the drug ({start} to {stop})"
-    if on_drug:
-        word = "low" if still_low else "normal"
-        how = f"Low on the drug on {on_drug[-1]}; latest result after stop {stop} was {word}"
-        how += f", on {after}"
-    return Computed(bool(on_drug) and not still_low, how, tuple(sorted({*on_drug[-1:], after})))
-
-
-def exposure(
-    start: Day | None, stop: Day | None, as_of: Day, low: Dates, normal: Dates,
-    episode_start: Day | None = None,
-) -> dict[str, Computed]:  # fmt: skip
-    """Timing facts of one medication course against the low and normal result dates.
-
-    A key is left out when its value cannot be known (no start date, no result in the period),
-    because a rule on an unknown value must be false, not false-by-default. A course that starts
-    after ``as_of`` has only ``active``. ``low``/``normal`` come from :func:`low_dates`.
-    ``episode_start`` is when the current low episode began as far as anything shows (the
-    dated series, or a longer stated duration); an episode that began before the drug was
-    started was not started by it, whatever the first low result after the start says.
-    """
-    if start is not None and stop is not None and stop < start:
-        expected = f"a date on or after start {start}"
-        raise InputError(
-            "medications[].stop", "stop before start", got=str(stop), expected=expected
-        )
-    low = [d for d in low if d <= as_of]
-    normal = [d for d in normal if d <= as_of]
-    out = _course_timing(start, stop, as_of)
-    if start is None or start > as_of:
-        return out
-    baseline = _baseline(start, low, normal)
-    if episode_start is not None and episode_start < start:
-        out.update(_low_before_start(start, episode_start, baseline))
-    else:
-        out.update(_onset(start, stop, as_of, low))
-        out.update(baseline)
-    recovered = _dechallenge(start, stop, as_of, low, normal) if stop and stop <= as_of else None
-    if recovered is not None:
-        out["recovered_after_stop"] = recovered
-    return out

@@ -8,8 +8,8 @@ or CLIPS. :mod:`engine.kb.parse` builds them from YAML and :mod:`engine.kb.load`
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from typing import Union
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Union
 
 #: Comparison operators of a condition, and what they mean on a value ``v``.
 OPERATORS: tuple[str, ...] = ("eq", "ne", "lt", "le", "gt", "ge", "in", "not_in")
@@ -142,6 +142,14 @@ class RuleFile:
 
 @dataclass(frozen=True)
 class Citation:
+    """One reference of ``rules/citations/``. This is the single definition of a citation's
+    fields: the output model (:class:`engine.differential.Citation`) is built from
+    :meth:`published`, so a field added here is either published or named in ``UNPUBLISHED``."""
+
+    #: Fields for the knowledge base's own reviewers, not part of a result: ``verified`` records
+    #: where the rule's author saw the identifier (CONTRIBUTING.md), the authoring trail.
+    UNPUBLISHED: ClassVar[frozenset[str]] = frozenset({"verified"})
+
     id: str
     kind: str
     title: str
@@ -155,6 +163,10 @@ class Citation:
     label_section: str | None = None
     evidence_grade: str | None = None
     verified: str | None = None
+
+    def published(self) -> dict[str, Any]:
+        """Every field a result shows (all but ``UNPUBLISHED``), by name."""
+        return {k: v for k, v in asdict(self).items() if k not in self.UNPUBLISHED}
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.courses import exposure
 from engine.series import (
     Point,
     absolute_from_percent,
     collapse,
     cycle,
-    exposure,
     first,
     latest,
     low_dates,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from engine.courses import exposure
 from engine.errors import InputError
 from engine.series import (
     Computed,
@@ -16,7 +17,6 @@ from engine.series import (
     absolute_from_percent,
     collapse,
     cycle,
-    exposure,
     first,
     latest,
     low_dates,

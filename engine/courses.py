@@ -1,0 +1,215 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Medication courses against the count series: the ``medication:`` facts rules match on.
+
+A drug is suspected of lowering a count by its timing: how long after the start the first low
+result came (onset), whether the count was already low before the start (baseline), whether it
+recovered after the stop (dechallenge), and whether an earlier course of the same drug was also
+followed by a low count (rechallenge). This module does that date arithmetic for each course and
+turns it into one :class:`CourseFact` per medication. It lives apart from :mod:`engine.series`
+(which knows nothing of drugs) and from :mod:`engine.facts` (which assembles every kind of fact),
+because this is the one part of the fact catalogue whose reasoning is about drug exposure.
+
+No medicine here either: "low" and "normal" dates arrive already split by the knowledge base's
+limits (:func:`engine.series.low_dates`). A timing field whose value cannot be known is left out
+rather than defaulted, so that a rule testing it is false, never false-by-default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from engine.errors import InputError
+from engine.kb.lexicon import Lexicon
+from engine.kb.schema import Scalar
+from engine.patient import Medication
+from engine.series import Computed, Point, collapse
+
+Day = dt.date
+Dates = Sequence[dt.date]
+
+
+@dataclass(frozen=True)
+class CourseFact:
+    """One medication course; rules match it by any of its ``agents`` (drug or class)."""
+
+    fid: str
+    drug: str
+    given: str
+    agents: tuple[str, ...]
+    fields: dict[str, Scalar]
+    how: str
+
+
+def course_facts(
+    meds: Iterable[Medication], lexicon: Lexicon, as_of: Day, low: list[Day],
+    normal: list[Day], episode_start: Day | None, anc: list[Point],
+) -> tuple[tuple[CourseFact, ...], tuple[str, ...]]:  # fmt: skip
+    """One course fact per medication, and the names the lexicon does not know (sorted, once).
+
+    ``episode_start`` is when the current low episode began, ``anc`` the ANC series for the
+    pre-start baseline. Courses are ordered by drug, then start and stop, so that the same
+    patient gives the same facts in any input order; a repeated course of one drug is numbered
+    (``x:<drug>#2``) and knows whether an earlier course was followed by a low count.
+    """
+    resolved = sorted(
+        ((lexicon.resolve(m.name), m) for m in meds),
+        key=lambda rm: (
+            rm[0].name,
+            rm[1].start or dt.date.min,
+            rm[1].stop or dt.date.max,
+            rm[0].given,
+        ),
+    )
+    out: list[CourseFact] = []
+    unknown: list[str] = []
+    earlier_low: dict[str, bool] = {}
+    counts: dict[str, int] = {}
+    for drug, med in resolved:
+        counts[drug.name] = counts.get(drug.name, 0) + 1
+        timing = exposure(med.start, med.stop, as_of, low, normal, episode_start)
+        if med.start is not None and med.start <= as_of:
+            baseline = baseline_value(med.start, anc, as_of, "ANC")
+            if baseline is not None:
+                timing["baseline_anc"] = baseline
+        fields: dict[str, Scalar] = {k: c.value for k, c in timing.items()}
+        if "onset_days" in fields and counts[drug.name] > 1:
+            fields["low_on_rechallenge"] = earlier_low.get(drug.name, False)
+        if fields.get("on_drug_at_onset") is True:
+            earlier_low[drug.name] = True
+        how = "; ".join(c.how for c in timing.values())  # never empty: ``active`` is always known
+        label = drug.name if drug.known else f"{drug.given} (not in the lexicon)"
+        out.append(
+            CourseFact(
+                f"x:{drug.name}#{counts[drug.name]}",
+                drug.name,
+                drug.given,
+                drug.agents,
+                fields,
+                f"{label}: {how}",
+            )
+        )
+        if not drug.known:
+            unknown.append(drug.given)
+    return tuple(out), tuple(sorted(set(unknown)))
+
+
+def exposure(
+    start: Day | None, stop: Day | None, as_of: Day, low: Dates, normal: Dates,
+    episode_start: Day | None = None,
+) -> dict[str, Computed]:  # fmt: skip
+    """Timing facts of one medication course against the low and normal result dates.
+
+    A key is left out when its value cannot be known (no start date, no result in the period),
+    because a rule on an unknown value must be false, not false-by-default. A course that starts
+    after ``as_of`` has only ``active``. ``low``/``normal`` come from
+    :func:`engine.series.low_dates`. ``episode_start`` is when the current low episode began as
+    far as anything shows (the dated series, or a longer stated duration); an episode that began
+    before the drug was started was not started by it, whatever the first low result after the
+    start says.
+    """
+    if start is not None and stop is not None and stop < start:
+        expected = f"a date on or after start {start}"
+        raise InputError(
+            "medications[].stop", "stop before start", got=str(stop), expected=expected
+        )
+    low = [d for d in low if d <= as_of]
+    normal = [d for d in normal if d <= as_of]
+    out = _course_timing(start, stop, as_of)
+    if start is None or start > as_of:
+        return out
+    baseline = _baseline(start, low, normal)
+    if episode_start is not None and episode_start < start:
+        out.update(_low_before_start(start, episode_start, baseline))
+    else:
+        out.update(_onset(start, stop, as_of, low))
+        out.update(baseline)
+    recovered = _dechallenge(start, stop, as_of, low, normal) if stop and stop <= as_of else None
+    if recovered is not None:
+        out["recovered_after_stop"] = recovered
+    return out
+
+
+def baseline_value(start: Day, points: Iterable[Point], as_of: Day, what: str) -> Computed | None:
+    """The latest result on or before a drug's start date (the pre-drug baseline a label asks for).
+
+    A result on the start day still counts: a drug cannot lower a count within hours, and labels
+    ask for the baseline before the first dose, which is usually drawn that day.
+    """
+    before = collapse(points, min(start, as_of))
+    if not before:
+        return None
+    last = before[-1]
+    how = f"Last {what} on or before start {start}: {last.value:g} on {last.date}"
+    return Computed(last.value, how, (last.date,))
+
+
+def _course_timing(start: Day | None, stop: Day | None, as_of: Day) -> dict[str, Computed]:
+    """The date arithmetic of one course: active, days since start, on drug, since stop."""
+    began = start is None or start <= as_of
+    active = began and (stop is None or stop >= as_of)
+    course = f"course from {start or 'an unknown start'} " + (f"to {stop}" if stop else "ongoing")
+    taking = "Taking it" if active else "Not taking it"
+    out = {"active": Computed(active, f"{taking} on {as_of} ({course})", ())}
+    if start is not None and start <= as_of:
+        since = (as_of - start).days
+        out["days_since_start"] = Computed(since, f"{since} days from start {start} to {as_of}", ())
+        end = min(stop, as_of) if stop is not None else as_of
+        on = (end - start).days
+        out["days_on_drug"] = Computed(on, f"{on} days on the drug, {start} to {end}", ())
+    if stop is not None and stop <= as_of:
+        after = (as_of - stop).days
+        out["days_since_stop"] = Computed(after, f"{after} days from stop {stop} to {as_of}", ())
+    return out
+
+
+def _onset(start: Day, stop: Day | None, as_of: Day, low: Dates) -> dict[str, Computed]:
+    """Days from start to the first low result on or after it, and whether still on the drug."""
+    onset = min((d for d in low if start <= d <= as_of), default=None)
+    if onset is None:
+        return {}
+    days = (onset - start).days
+    on_drug = stop is None or onset <= stop
+    where = "on the drug" if on_drug else f"after stopping it on {stop}"
+    how = f"First low result {onset}, {days} days after start {start}"
+    return {
+        "onset_days": Computed(days, how, (onset,)),
+        "on_drug_at_onset": Computed(on_drug, f"First low result {onset} came {where}", (onset,)),
+    }
+
+
+def _baseline(start: Day, low: Dates, normal: Dates) -> dict[str, Computed]:
+    """Whether the last result before the start was already low (then the drug did not cause it)."""
+    before = max((d for d in [*low, *normal] if d < start), default=None)
+    if before is None:
+        return {}
+    was_low = before in set(low)
+    how = f"Last result before start {start} was {'low' if was_low else 'normal'}, on {before}"
+    return {"baseline_low": Computed(was_low, how, (before,))}
+
+
+def _low_before_start(
+    start: Day, episode_start: Day, baseline: dict[str, Computed]
+) -> dict[str, Computed]:
+    """The current low episode began before the start: no onset on the drug, and (unless a dated
+    result before the start says otherwise) the count was already low at baseline."""
+    how = f"The current low episode began by {episode_start}, before start {start}"
+    out = {"on_drug_at_onset": Computed(False, how, (episode_start,))}
+    out["baseline_low"] = baseline.get("baseline_low") or Computed(True, how, (episode_start,))
+    return out
+
+
+def _dechallenge(start: Day, stop: Day, as_of: Day, low: Dates, normal: Dates) -> Computed | None:
+    """Low on the drug, and normal at the latest result after stopping it (positive dechallenge)."""
+    after = max((d for d in [*low, *normal] if stop < d <= as_of), default=None)
+    if after is None:
+        return None
+    on_drug = [d for d in low if start <= d <= stop]
+    still_low = after in set(low)
+    how = f"No low result on the drug ({start} to {stop})"
+    if on_drug:
+        word = "low" if still_low else "normal"
+        how = f"Low on the drug on {on_drug[-1]}; latest result after stop {stop} was {word}"
+        how += f", on {after}"
+    return Computed(bool(on_drug) and not still_low, how, tuple(sorted({*on_drug[-1:], after})))
