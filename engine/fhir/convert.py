@@ -3,12 +3,14 @@
 
 Produces the long form of contract section 1 by plain dict walking (no FHIR model library).
 Codes are read through data (``rules/terminology/fhir.yaml``, :mod:`engine.fhir.terms`); single
-resources are read by :mod:`engine.fhir.read`. This module walks the input, keeps one patient,
-and assembles the facts: Patient ``gender`` -> ``sex``; ``birthDate`` -> ``age`` at ``as_of``
-(completed months / 12 under 2 years, whole years from then on); ``as_of`` is the argument, else
-the latest date in the facts. Body temperatures at or above the data's threshold make the finding
-``fever`` from the first febrile day until the next afebrile day. Overlapping spans of one word
-or one drug are merged, and every list is sorted, so the input order does not matter.
+resources are read by :mod:`engine.fhir.read` and :mod:`engine.fhir.medication`. This module
+walks the input, keeps one patient, and assembles the facts: Patient ``gender`` -> ``sex``;
+``birthDate`` -> ``age`` at ``as_of`` (completed months / 12 under 2 years, whole years from then
+on); ``as_of`` is the argument, else the latest date in the facts. Body temperatures at or above
+the data's threshold make the finding ``fever`` from the first febrile day until the next
+afebrile day. Overlapping spans of one word or one drug are merged (a drug's also when one starts
+the day after the other ends: daily administrations are one course), and every list is sorted,
+so the input order does not matter.
 
 Nothing is dropped silently: whatever is not used is listed in ``ignored`` with the reason.
 """
@@ -23,16 +25,23 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InputError
+from engine.fhir.medication import read_medication
 from engine.fhir.read import (
     Reading,
     Resource,
     Span,
     read_condition,
-    read_medication,
     read_observation,
     read_procedure,
 )
-from engine.fhir.terms import Concept, Terminology, load_terminology, parse_date, path
+from engine.fhir.terms import (
+    Concept,
+    Terminology,
+    known_rxnorm,
+    load_terminology,
+    parse_date,
+    path,
+)
 from engine.vocab import SCHEMA_VERSION, SEXES
 
 _BUNDLE_TYPES = (
@@ -92,7 +101,7 @@ def from_fhir(
     """Convert FHIR R4 data to patient facts (contract section 1); see the module docstring."""
     if not is_fhir(data):
         raise InputError("input", "not FHIR R4 data", expected=_EXPECTED)
-    ctx = _Context(load_terminology(terminology))
+    ctx = _Context(load_terminology(terminology), known_rxnorm(terminology))
     items = _dedupe(_collect(data, ctx))
     patient = _pick_patient(items, ctx)
     ctx.index_medications(items)
@@ -100,7 +109,7 @@ def from_fhir(
         _dispatch(item, patient, ctx)
     for item in items:
         if item.type == "Medication" and item.where not in ctx.used_medications:
-            ctx.ignore(item.where, "Medication not referenced by a MedicationStatement/Request")
+            ctx.ignore(item.where, f"Medication not referenced by a {_USES_TEXT}")
     facts = _assemble(ctx, patient, as_of)
     ignored = sorted(set(ctx.ignored), key=lambda i: (i.resource, i.reason))
     return FhirConversion(facts, tuple(ignored))
@@ -128,6 +137,7 @@ class _Item:
 @dataclass
 class _Context:
     terms: Terminology
+    known: frozenset[str]  # RxNorm codes the lexicon knows
     labs: list[dict[str, Any]] = field(default_factory=list)
     courses: dict[str, list[Span]] = field(default_factory=dict)
     members: dict[Concept, list[Span]] = field(default_factory=dict)
@@ -235,7 +245,10 @@ def _pick_patient(items: list[_Item], ctx: _Context) -> _Item | None:
 _READERS = {
     "Observation": read_observation, "Condition": read_condition, "Procedure": read_procedure
 }  # fmt: skip
-_MEDICATION_USES = ("MedicationStatement", "MedicationRequest")
+_MEDICATION_USES = (
+    "MedicationStatement", "MedicationRequest", "MedicationAdministration", "MedicationDispense"
+)  # fmt: skip
+_USES_TEXT = "MedicationStatement, MedicationRequest, MedicationAdministration or -Dispense"
 
 
 def _dispatch(item: _Item, patient: _Item | None, ctx: _Context) -> None:
@@ -247,7 +260,8 @@ def _dispatch(item: _Item, patient: _Item | None, ctx: _Context) -> None:
     elif patient is not None and isinstance(ref, str) and not _refers_to(ref, patient):
         ctx.ignore(item.where, f"subject {ref} is not the patient {patient.where}")
     elif item.type in _MEDICATION_USES:
-        for reading in read_medication(item.where, item.resource, ctx.terms, ctx.resolve):
+        readings = read_medication(item.where, item.resource, ctx.terms, ctx.resolve, ctx.known)
+        for reading in readings:
             ctx.add(reading)
     else:
         for reading in _READERS[item.type](item.where, item.resource, ctx.terms):
@@ -274,7 +288,7 @@ def _assemble(ctx: _Context, patient: _Item | None, as_of: dt.date | None) -> di
     medications = [
         _entry("name", name, span, ("start", "stop"))
         for name in sorted(ctx.courses)
-        for span in _merge(ctx.courses[name])
+        for span in _merge(ctx.courses[name], touching=True)
     ]
     facts: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
     as_of = as_of or _latest(labs, ctx)
@@ -298,8 +312,11 @@ def _entry(key: str, name: str, span: Span, fields: tuple[str, str], *, bare: bo
     return entry
 
 
-def _merge(spans: list[Span]) -> list[Span]:
-    """Overlapping spans become one; None is an unknown start or an ongoing end."""
+def _merge(spans: list[Span], *, touching: bool = False) -> list[Span]:
+    """Overlapping spans become one; None is an unknown start or an ongoing end. With
+    ``touching``, so do spans where the next starts the day after the last ends: daily
+    administrations of a drug are one course, not a course and a rechallenge every day."""
+    gap = dt.timedelta(days=1 if touching else 0)
     timed = sorted(
         (s for s in set(spans) if s != (None, None)),
         key=lambda s: (s[0] or dt.date.min, s[1] or dt.date.max),
@@ -309,7 +326,7 @@ def _merge(spans: list[Span]) -> list[Span]:
     merged = [timed[0]]
     for since, until in timed[1:]:
         first, last = merged[-1]
-        if last is None or since is None or since <= last:
+        if last is None or since is None or since <= last + gap:
             merged[-1] = (first, None if last is None or until is None else max(last, until))
         else:
             merged.append((since, until))

@@ -2,16 +2,16 @@
 """What one FHIR R4 resource says, as readings for :mod:`engine.fhir.convert` (contract section 1).
 
 Each reader takes one resource and the terminology tables and returns :class:`Reading` items:
-a lab result, a dated span of a vocabulary word (condition, finding, history), a drug course,
-a body temperature, or the reason why (part of) the resource is not used. Readers never raise
-on odd data: anything they cannot read becomes an ``ignored`` reading.
+a lab result, a dated span of a vocabulary word (condition, finding, history), a drug course
+(read by :mod:`engine.fhir.medication`), a body temperature, or the reason why (part of) the
+resource is not used. Readers never raise on odd data: anything they cannot read becomes an
+``ignored`` reading.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,6 @@ from engine.fhir.terms import (
 
 Resource = dict[str, Any]
 Span = tuple[dt.date | None, dt.date | None]
-Resolver = Callable[[object], Resource | None]
 
 _TITER = re.compile(r"^1:[1-9][0-9]*$")
 _EFFECTIVE = (
@@ -252,54 +251,3 @@ def read_procedure(where: str, res: Resource, terms: Terminology) -> list[Readin
     if res.get("status") == "in-progress":
         until = None
     return [Reading(where, member=(c, (since, until))) for c in concepts]
-
-
-# --- MedicationStatement and MedicationRequest ----------------------------------------------
-
-
-def read_medication(
-    where: str, res: Resource, terms: Terminology, resolve: Resolver
-) -> list[Reading]:
-    """A drug course from a MedicationStatement (effective[x]) or MedicationRequest (order)."""
-    if skipped := _skip(where, res, terms):
-        return skipped
-    name, problem = _drug_name(res, terms, resolve)
-    if name is None:
-        return [Reading(where, ignored=problem)]
-    period: tuple[str, ...]
-    starts: tuple[tuple[str, ...], ...]
-    if res.get("resourceType") == "MedicationStatement":
-        period = ("effectivePeriod",)
-        starts = ((*period, "start"), ("effectiveDateTime",))
-    else:
-        period = ("dispenseRequest", "validityPeriod")
-        starts = (("authoredOn",), (*period, "start"))
-    start, _ = first_date(res, starts, partial=True)
-    stop = parse_date(path(res, (*period, "end")), partial=True)
-    if period[0] == "dispenseRequest" and str(res.get("status")) not in terms.request_ended:
-        stop = None  # an open order's validity end is not a stop date
-    return [Reading(where, course=(name, (start, stop)))]
-
-
-def _drug_name(res: Resource, terms: Terminology, resolve: Resolver) -> tuple[str | None, str]:
-    concept = res.get("medicationCodeableConcept")
-    if concept is None:
-        ref = path(res, ("medicationReference", "reference"))
-        target = _contained(res, ref) or resolve(ref)
-        if target is None:
-            return None, f"medicationReference {ref!r} is not a Medication in the input"
-        concept = target.get("code")
-    for system, code in codings(concept):
-        if terms.system_key(system) == "rxnorm":
-            return f"rxnorm:{code}", ""
-    return text_of(concept), f"no RxNorm code or name ({describe(concept)})"
-
-
-def _contained(res: Resource, ref: object) -> Resource | None:
-    if not isinstance(ref, str) or not ref.startswith("#"):
-        return None
-    contained = res.get("contained")
-    for item in contained if isinstance(contained, list) else []:
-        if isinstance(item, dict) and item.get("id") == ref[1:]:
-            return item
-    return None

@@ -26,7 +26,10 @@ from engine.vocab import MEMBERSHIP, QUALITATIVE_TESTS, TESTS
 SYSTEM_KEYS: tuple[str, ...] = ("loinc", "snomed", "icd10cm", "rxnorm", "ucum", "interpretation")
 KINDS: tuple[str, ...] = ("condition", "finding", "history")
 ANSWERS: tuple[str, ...] = ("positive", "negative")
-_STATUS_RESOURCES = ("Observation", "MedicationStatement", "MedicationRequest", "Procedure")
+_STATUS_RESOURCES = (
+    "Observation", "MedicationStatement", "MedicationRequest", "MedicationAdministration",
+    "MedicationDispense", "Procedure",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, order=True)
@@ -109,6 +112,34 @@ def default_path() -> Path:
 def load_terminology(path: Path | None = None) -> Terminology:
     """Load and check the terminology file (cached per resolved path)."""
     return _load(str((path or default_path()).resolve()))
+
+
+def known_rxnorm(terminology: Path | None = None) -> frozenset[str]:
+    """The RxNorm codes the drug lexicon beside the terminology file knows: its drugs' ingredient
+    ids and the product table's codes (``rules/lexicon/*.yaml``; empty when there is none).
+
+    The FHIR reader prefers such a code to a name, and a name to a code nobody knows. Only the
+    codes are read here; the knowledge base loader checks the lexicon and reports its problems.
+    """
+    lexicon = (terminology or default_path()).resolve().parent.parent / "lexicon"
+    return _known_rxnorm(str(lexicon))
+
+
+@functools.lru_cache(maxsize=8)
+def _known_rxnorm(directory: str) -> frozenset[str]:
+    codes: set[str] = set()
+    for file in sorted(Path(directory).glob("*.yaml")):
+        try:
+            doc = load_yaml(file)
+        except YamlError:
+            continue
+        for key in ("drugs", "products"):
+            items = doc.get(key) if isinstance(doc, dict) else None
+            for item in items if isinstance(items, list) else []:
+                code = item.get("rxnorm") if isinstance(item, dict) else None
+                if isinstance(code, str) and code.isdigit():
+                    codes.add(code)
+    return frozenset(codes)
 
 
 @functools.lru_cache(maxsize=8)

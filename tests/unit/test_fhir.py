@@ -150,6 +150,20 @@ def test_unknown_loinc_and_the_hiv_panel_trap_are_ignored() -> None:
     assert found["Observation/s"] == f"no code leukodx uses: {SCT}|1"
 
 
+def test_segmented_neutrophil_counts_are_not_read_as_the_anc() -> None:
+    """A segs-only count leaves the bands out: reading it as the ANC would overcall neutropenia."""
+    result = convert(
+        obs("m", "768-2", valueQuantity=qty(0.9, "10*9/L")),
+        obs("a", "30451-9", valueQuantity=qty(0.9, "10*9/L")),
+        obs("x", "768-3", valueQuantity=qty(0.9, "10*9/L")),  # not a valid LOINC code
+    )
+    assert result.facts["labs"] == []
+    found = reasons(result)
+    assert "leaves out band neutrophils" in found["Observation/m"]
+    assert "leaves out band neutrophils" in found["Observation/a"]
+    assert found["Observation/x"] == "LOINC 768-3 is not a test leukodx uses"
+
+
 @pytest.mark.parametrize("state", ["entered-in-error", "cancelled"])
 def test_observation_status_filtering(state: str) -> None:
     result = convert(
@@ -361,7 +375,8 @@ def test_medication_references_resolve_to_contained_or_bundled_medications() -> 
     )  # fmt: skip
     assert [m["name"] for m in result.facts["medications"]] == ["rxnorm:1256", "rxnorm:282388"]
     assert reasons(result) == {
-        "Medication/m9": "Medication not referenced by a MedicationStatement/Request",
+        "Medication/m9": "Medication not referenced by a MedicationStatement, MedicationRequest, "
+        "MedicationAdministration or -Dispense",
         "MedicationStatement/c": "medicationReference 'Medication/nope' is not a Medication "
         "in the input",
         "MedicationStatement/d": "no RxNorm code or name (http://example.org|1)",
@@ -705,6 +720,15 @@ _ALL_EXAMPLE_ENTRIES = (
                   effectivePeriod={"start": "2024-11-01", "end": "2024-12-15"}),
         obs("x4", "6690-2", "2025-01-02", valueQuantity=qty(3.1, "10*9/L")),
         obs(None, "2345-7", valueQuantity=qty(96, "mg/dL")),
+        {"resourceType": "Medication", "id": "x5", "code": {"text": "AC"}, "ingredient": [
+            {"itemCodeableConcept": cc(RX, "3002")}, {"itemCodeableConcept": {"text": "x"}},
+            {"itemCodeableConcept": {"text": "y"}, "isActive": False}]},
+        {"resourceType": "MedicationAdministration", "id": "x6", "status": "completed",
+         "medicationReference": {"reference": "Medication/x5"},
+         "effectiveDateTime": "2024-12-20"},
+        {"resourceType": "MedicationDispense", "id": "x7", "status": "completed",
+         "medicationCodeableConcept": cc(RX, "197535", "clozapine 100 MG Oral Tablet"),
+         "whenHandedOver": "2024-11-01"},
     )]
 )  # fmt: skip
 

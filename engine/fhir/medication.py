@@ -1,0 +1,150 @@
+# SPDX-License-Identifier: Apache-2.0
+"""What one medication resource says: a drug and its dates, as a reading (contract 1.2).
+
+MedicationStatement, MedicationRequest, MedicationAdministration and MedicationDispense are read
+alike; the drug is the resource's ``medicationCodeableConcept`` or the ``Medication`` its
+``medicationReference`` points to (contained, or elsewhere in the input). The name handed on is
+the first of:
+
+1. an RxNorm coding whose code the lexicon knows (an ingredient id, or a product code of the
+   product table), as ``rxnorm:<code>``;
+2. the Medication's active ingredients (``ingredient[].itemCodeableConcept``; ``isActive: false``
+   ones skipped), each by a known RxNorm code, else by its text or display, joined with `` / ``
+   when there are several (the lexicon reads the combination);
+3. the concept's ``text``, else the display of its RxNorm coding, else of any coding;
+4. an RxNorm code the lexicon does not know, as ``rxnorm:<code>`` (reported as unknown later).
+
+So an SCD that the product table lacks (``imatinib 400 MG Oral Tablet``) still arrives by its
+name, which :mod:`engine.kb.drugnames` reads. The dates of each resource type are in
+:func:`read_medication`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from engine.fhir.read import Reading, Resource, Span
+from engine.fhir.terms import Terminology, codings, describe, first_date, parse_date, path
+
+Resolver = Callable[[object], Resource | None]
+
+_STATEMENT = ((("effectivePeriod", "start"), ("effectiveDateTime",)), ("effectivePeriod", "end"))
+_ADMINISTRATION = ((("effectivePeriod", "start"),), ("effectivePeriod", "end"))
+
+
+def read_medication(
+    where: str, res: Resource, terms: Terminology, resolve: Resolver, known: frozenset[str]
+) -> list[Reading]:
+    """A drug course. Its dates, by resource type:
+
+    * MedicationStatement: ``effectivePeriod`` start and end, or ``effectiveDateTime`` as start;
+    * MedicationRequest: ``authoredOn`` (else ``dispenseRequest.validityPeriod.start``) as start;
+      ``validityPeriod.end`` is the stop only once the order has ended (``request_ended``);
+    * MedicationAdministration: ``effectivePeriod`` start and end, or ``effectiveDateTime`` as
+      a one-day course (an administration is an event: given that day, not since);
+    * MedicationDispense: ``whenHandedOver`` as start, no stop (a dispense tells when the supply
+      began, not when the patient stopped).
+    """
+    status = res.get("status")
+    if isinstance(status, str) and status in terms.skip_status.get(str(res["resourceType"]), ()):
+        return [Reading(where, ignored=f"status {status}")]
+    name, problem = drug_name(res, terms, resolve, known)
+    if name is None:
+        return [Reading(where, ignored=problem)]
+    return [Reading(where, course=(name, _span(res, terms)))]
+
+
+def _span(res: Resource, terms: Terminology) -> Span:
+    kind = res.get("resourceType")
+    if kind == "MedicationStatement":
+        start, _ = first_date(res, _STATEMENT[0], partial=True)
+        return start, parse_date(path(res, _STATEMENT[1]), partial=True)
+    if kind == "MedicationAdministration":
+        day = parse_date(res.get("effectiveDateTime"), partial=True)
+        if day is not None:
+            return day, day
+        start, _ = first_date(res, _ADMINISTRATION[0], partial=True)
+        return start, parse_date(path(res, _ADMINISTRATION[1]), partial=True)
+    if kind == "MedicationDispense":
+        return parse_date(res.get("whenHandedOver"), partial=True), None
+    validity = ("dispenseRequest", "validityPeriod")
+    start, _ = first_date(res, (("authoredOn",), (*validity, "start")), partial=True)
+    stop = parse_date(path(res, (*validity, "end")), partial=True)
+    if str(res.get("status")) not in terms.request_ended:
+        stop = None  # an open order's validity end is not a stop date
+    return start, stop
+
+
+def drug_name(
+    res: Resource, terms: Terminology, resolve: Resolver, known: frozenset[str]
+) -> tuple[str | None, str]:
+    """(the name to hand on, "") or (None, why there is none); see the module docstring."""
+    concept = res.get("medicationCodeableConcept")
+    medication: Resource | None = None
+    if concept is None:
+        ref = path(res, ("medicationReference", "reference"))
+        medication = _contained(res, ref) or resolve(ref)
+        if medication is None:
+            return None, f"medicationReference {ref!r} is not a Medication in the input"
+        concept = medication.get("code")
+    codes = _rxnorm_codes(concept, terms)
+    for code in codes:
+        if code in known:
+            return f"rxnorm:{code}", ""
+    ingredients = _ingredients(medication, terms, known)
+    if ingredients:
+        return " / ".join(ingredients), ""
+    text = _text(concept, terms)
+    if text:
+        return text, ""
+    if codes:
+        return f"rxnorm:{codes[0]}", ""
+    return None, f"no RxNorm code or name ({describe(concept)})"
+
+
+def _rxnorm_codes(concept: object, terms: Terminology) -> list[str]:
+    return [c.strip() for s, c in codings(concept) if terms.system_key(s) == "rxnorm" and c.strip()]
+
+
+def _ingredients(
+    medication: Resource | None, terms: Terminology, known: frozenset[str]
+) -> list[str]:
+    found = medication.get("ingredient") if medication is not None else None
+    names: list[str] = []
+    for item in found if isinstance(found, list) else []:
+        if not isinstance(item, dict) or item.get("isActive") is False:
+            continue
+        concept = item.get("itemCodeableConcept")
+        codes = _rxnorm_codes(concept, terms)
+        name = next((f"rxnorm:{c}" for c in codes if c in known), None) or _text(concept, terms)
+        name = name or (f"rxnorm:{codes[0]}" if codes else None)
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def _text(concept: object, terms: Terminology) -> str | None:
+    """A CodeableConcept's text, else its RxNorm coding's display, else any coding's display."""
+    if not isinstance(concept, dict):
+        return None
+    text = concept.get("text")
+    if isinstance(text, str) and text.strip():
+        return text.strip()
+    found = concept.get("coding")
+    items = [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+    items.sort(key=lambda c: terms.system_key(c.get("system")) != "rxnorm")
+    for coding in items:
+        display = coding.get("display")
+        if isinstance(display, str) and display.strip():
+            return display.strip()
+    return None
+
+
+def _contained(res: Resource, ref: object) -> Resource | None:
+    if not isinstance(ref, str) or not ref.startswith("#"):
+        return None
+    contained = res.get("contained")
+    for item in contained if isinstance(contained, list) else []:
+        if isinstance(item, dict) and item.get("id") == ref[1:]:
+            return item
+    return None

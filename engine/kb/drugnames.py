@@ -1,0 +1,337 @@
+# SPDX-License-Identifier: Apache-2.0
+"""How a drug name as real systems send it is matched against the lexicon's names (contract 1.2).
+
+Prescribing systems, pharmacy feeds and FHIR servers do not send ``clozapine``: they send
+``Clozaril 100mg``, ``clozapine 100 MG Oral Tablet``, ``sulfamethoxazole/trimethoprim``, a name
+pasted with a zero-width space or typed in full-width letters. A name that does not match drops
+its drug's alerts silently, so every step below exists to match what certainly is the same
+drug, and none of them guesses. The steps, in the order :meth:`NameIndex.match` tries them:
+
+1. **clean** (always): Unicode NFKC (full-width letters and digits become ASCII, ligatures are
+   split), invisible and control characters removed (Unicode categories Cc and Cf: zero-width
+   space, joiner and non-joiner, soft hyphen, byte-order mark, bidirectional marks), every dash
+   (category Pd) becomes ``-`` and the fraction slash ``/``, case folded, whitespace collapsed.
+   The cleaned name is looked up as it is.
+2. **product words**: text in brackets set aside (an SBD's ``[Brand]``, ``(as hydrochloride)``,
+   a pack's braces), strengths and amounts removed (``100mg``, ``100 MG``, ``0.5 g``,
+   ``12.5 MG/5 ML``, ``10 ML``, ``24 HR``, also glued to a name: ``clozapine100mg``; bare
+   numbers standing alone, not ``5-FU`` or ``B12``), then dose-form, route, release and
+   frequency words (``oral tablet``, ``tab``, ``ER``, ``injection``, ``daily`` ...: ``FORM_WORDS``).
+3. **salts**: salt, ester-free counter-ion and hydrate words (``hydrochloride``, ``sodium``,
+   ``mesylate`` ...: ``SALT_WORDS``) removed, only when the name with them matched nothing, so a
+   generic that includes its salt (``divalproex sodium``) is kept whole. Lexicon names are
+   indexed without their salt words too, unless two drugs would share the result.
+4. **biosimilar suffix**: ``<known name>-<four letters>`` (the FDA's biosimilar naming,
+   ``rituximab-abbs``) is the known name.
+5. **bracketed text**: when the text outside the brackets matched nothing, each bracketed part
+   is tried (``{24 (Methotrexate 2.5 MG Oral Tablet) } Pack``).
+6. **combinations**: a name split at ``/``, ``+``, ``&``, ``,``, `` and ``, `` with `` (and at
+   ``-`` only when both halves match) whose parts each match: the lexicon's entry for that
+   combination if it has one (its own name or brand written with the same parts), else the
+   parts' drugs together. Parts that match nothing are kept as ``unmatched``; a part that is
+   only a strength or form word is dropped.
+
+A name that still matches nothing stays unknown. :meth:`NameIndex.near_all` then offers
+did-you-means, never a match (:meth:`NameIndex.near` one only when there is exactly one): what a
+Unicode confusable of a known name matches (Cyrillic or Greek letters that look Latin,
+``CONFUSABLES``); else the known names at the smallest edit distance (optimal string alignment:
+up to 2 for names of six or more characters, 1 for four or five, none below); else the known
+names written whole inside the unknown one.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+RXNORM_PREFIX = "rxnorm:"
+
+#: Dose-form, route, release and frequency words: never part of a drug's name in the lexicon.
+FORM_WORDS = frozenset(
+    "tablet tablets tab tabs capsule capsules cap caps caplet oral orally po solution soln "
+    "suspension susp syrup elixir liquid drops injection injectable inj infusion iv intravenous "
+    "im intramuscular sc subcut subcutaneous vial vials ampoule ampule syringe prefilled pen "
+    "auto-injector autoinjector injector powder for reconstitution concentrate disintegrating odt "
+    "chewable film coated extended delayed release er xr sr xl cr dr ec modified pack kit "
+    "ds ss daily bid tid qid qd qhs prn nightly weekly once twice x ×".split()
+)
+
+#: Salt, counter-ion, hydrate and liposome words: the same drug with or without them.
+SALT_WORDS = frozenset(
+    "hydrochloride hcl dihydrochloride monohydrochloride hydrobromide sodium disodium potassium "
+    "dipotassium calcium magnesium mesylate mesilate dimesylate maleate sulfate sulphate "
+    "phosphate acetate citrate tartrate bitartrate succinate fumarate besylate besilate tosylate "
+    "lactate gluconate chloride bromide hyclate monohydrate dihydrate trihydrate hydrate "
+    "anhydrous liposome liposomal as base".split()
+)
+
+#: Letters of other scripts that look like Latin ones (after case folding), for did-you-mean only.
+CONFUSABLES = dict(
+    zip(
+        "аеорсухіјѕһԁԛԝӏвкмнтёαβεζηικμνορτυχı",
+        "aeopcyxijshdqwlbkmhteabezhikmnoptyxi",
+        strict=True,
+    )
+)
+
+_UNIT = r"(?:mg|mcg|µg|μg|ug|g|kg|ng|ml|l|meq|mmol|unt|units?|iu|%|hr|h|m2|actuat)"
+_NUMBER = r"\d+(?:[.,]\d+)?"
+_STRENGTH = re.compile(
+    rf"(?<![\d.,:-]){_NUMBER}\s*{_UNIT}(?!\w)(?:\s*/\s*(?:{_NUMBER}\s*)?{_UNIT}(?!\w))?"
+    rf"|(?<![\w:-]){_NUMBER}(?![\w-])"
+)
+_BRACKETS = re.compile(r"\[([^][(){}]*)\]|\(([^][(){}]*)\)|\{([^][(){}]*)\}")
+_SEPARATORS = re.compile(r"\s*(?:/|\+|&|,|\band\b|\bwith\b)\s*")
+_RXNORM = re.compile(rf"^{RXNORM_PREFIX}\s*(\S+)$")
+_BIOSIMILAR = re.compile(r"^(.+)-[a-z]{4}$")
+_SPACE = re.compile(r"\s+")
+
+
+def clean(text: str) -> str:
+    """Step 1: NFKC, invisible and control characters out, dashes unified, case folded."""
+    out = []
+    for char in unicodedata.normalize("NFKC", text):
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cf"):
+            out.append(" " if char in "\t\n\r\x0b\x0c" else "")
+        elif category == "Pd":
+            out.append("-")
+        elif char == "\u2044":
+            out.append("/")
+        else:
+            out.append(char)
+    return _SPACE.sub(" ", "".join(out).casefold()).strip()
+
+
+def without_strengths(text: str) -> str:
+    """Strengths, amounts and bare numbers removed from a cleaned name."""
+    return _SPACE.sub(" ", _STRENGTH.sub(" ", text)).strip()
+
+
+def without_form_words(text: str) -> str:
+    """Dose-form, route, release and frequency words removed from a cleaned name."""
+    return " ".join(w for w in text.split() if w not in FORM_WORDS)
+
+
+def without_salts(text: str) -> str:
+    """Salt, counter-ion and hydrate words removed from a cleaned name."""
+    return " ".join(w for w in text.split() if w not in SALT_WORDS)
+
+
+def bracketed(text: str) -> tuple[str, tuple[str, ...]]:
+    """(the text outside brackets, the bracketed parts), innermost brackets first."""
+    inside: list[str] = []
+    while True:
+        found = _BRACKETS.search(text)
+        if found is None:
+            return _SPACE.sub(" ", text).strip(), tuple(inside)
+        inside.append(next(g for g in found.groups() if g is not None).strip())
+        text = text[: found.start()] + " " + text[found.end() :]
+
+
+def core(text: str) -> str:
+    """Step 2 on a cleaned name: the name without its brackets, strengths and form words."""
+    outside, _ = bracketed(text)
+    return without_form_words(without_strengths(outside))
+
+
+def skeleton(text: str) -> str:
+    """A cleaned name with look-alike letters of other scripts replaced by the Latin ones."""
+    return "".join(CONFUSABLES.get(char, char) for char in text)
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal string alignment distance (a transposition counts 1), or ``limit + 1`` beyond."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], previous2[j - 2] + 1)
+        if min(row) > limit:
+            return limit + 1
+        previous2, previous = previous, row
+    return min(previous[-1], limit + 1)
+
+
+def allowed_distance(name: str) -> int:
+    """How far a typo may be from a known name for a did-you-mean (short names need exactness)."""
+    return 2 if len(name) >= 6 else 1 if len(name) >= 4 else 0
+
+
+def _parts(text: str) -> tuple[str, ...]:
+    return tuple(p for p in _SEPARATORS.split(text) if p.strip())
+
+
+@dataclass(frozen=True)
+class Match:
+    """What a name matched: one drug, or the drugs of a combination (generic names)."""
+
+    generics: tuple[str, ...]
+    how: str = ""  # how it was read, for explanations; "" when it matched as written
+    unmatched: tuple[str, ...] = ()  # parts of a combination that matched no drug
+    product: str = ""  # the RxNorm product code it was read through, if any
+
+
+class NameIndex:
+    """The lexicon's names, cleaned, with the derived keys that the matching steps use.
+
+    ``names`` maps lower-case generic names, brands and ``rxnorm:<ingredient id>`` to a generic
+    name; ``products`` maps an RxNorm product code to its ingredients' generic names.
+    """
+
+    def __init__(self, names: Mapping[str, str], products: Mapping[str, tuple[str, ...]]) -> None:
+        self.names = {clean(k): v for k, v in sorted(names.items())}
+        self.products = dict(products)
+        self.desalted = _unambiguous(
+            (without_salts(k), g) for k, g in self.names.items() if not k.startswith(RXNORM_PREFIX)
+        )
+        self.combinations = _unambiguous(
+            (key, g) for k, g in self.names.items() if (key := self._parts_key(k)) is not None
+        )
+
+    @staticmethod
+    def _parts_key(name: str) -> str | None:
+        parts = [without_salts(p) for p in re.split(r"\s*(?:/|\+|&|,|-|\band\b)\s*", name)]
+        if len(parts) < 2 or not all(len(p) >= 3 and p[0].isalpha() for p in parts):
+            return None
+        return " / ".join(sorted(parts))
+
+    def match(self, text: str) -> Match | None:
+        """What a name certainly means (steps 1-6 of the module docstring), or None."""
+        name = clean(text)
+        code = _RXNORM.match(name)
+        if code is not None:
+            return self._code(code.group(1))
+        if name in self.names:
+            return Match((self.names[name],))
+        return self._single(name) or self._combination(name)
+
+    def _code(self, code: str) -> Match | None:
+        generic = self.names.get(RXNORM_PREFIX + code)
+        if generic is not None:
+            return Match((generic,))
+        if code in self.products:
+            return Match(self.products[code], f"RxNorm product {code}", product=code)
+        return None
+
+    def _single(self, name: str, *, brackets: bool = True) -> Match | None:
+        outside, inside = bracketed(name)
+        stripped = without_form_words(without_strengths(outside))
+        desalted = without_salts(stripped)
+        for key in dict.fromkeys(k for k in (stripped, desalted) if k):
+            if key in self.names:
+                return Match((self.names[key],), f"read as {key!r}")
+        if desalted and desalted in self.desalted:
+            return Match((self.desalted[desalted],), f"read as {desalted!r} (salt words aside)")
+        base = _BIOSIMILAR.match(desalted)
+        if base is not None and base.group(1) in self.names:
+            return Match((self.names[base.group(1)],), f"read as {base.group(1)!r} (biosimilar)")
+        for part in inside if brackets else ():
+            found = self._single(part, brackets=False) or self._code_text(part)
+            if found is not None:
+                return found
+        return None
+
+    def _code_text(self, text: str) -> Match | None:
+        code = _RXNORM.match(text)
+        return self._code(code.group(1)) if code is not None else None
+
+    def _combination(self, name: str) -> Match | None:
+        outside, _ = bracketed(name)
+        parts = _parts(without_strengths(outside))
+        hyphenated = len(parts) < 2
+        if hyphenated:
+            halves = core(name).split("-")
+            parts = tuple(h.strip() for h in halves) if len(halves) == 2 else ()
+        cores = [core(p) for p in parts]
+        if len(cores) < 2 or (hyphenated and not all(cores)):
+            return None
+        key = " / ".join(sorted(without_salts(c) for c in cores if c))
+        if key in self.combinations:
+            return Match((self.combinations[key],), "combination")
+        matched: list[str] = []
+        unmatched: list[str] = []
+        for part, stripped in zip(parts, cores, strict=True):
+            found = self._code_text(clean(part)) or self._single(part)
+            if found is not None:
+                matched += found.generics
+            elif stripped:
+                unmatched.append(stripped)
+        if not matched or hyphenated and unmatched:
+            return None  # a hyphen splits only between two names that both match
+        return Match(tuple(sorted(set(matched))), "combination", tuple(unmatched))
+
+    def near(self, text: str) -> str | None:
+        """The one generic name an unknown name most likely meant (a did-you-mean), or None.
+
+        None for a name that :meth:`match` matches, and when two drugs are equally close."""
+        found = self.near_all(text)
+        return found[0] if len(found) == 1 else None
+
+    def near_all(self, text: str) -> tuple[str, ...]:
+        """Every generic name an unknown name is closest to, in name order (see :meth:`near`).
+
+        A look-alike of a known name comes first; else the known names at the smallest allowed
+        edit distance; else the known names written whole inside the unknown name."""
+        name = clean(text)
+        if self.match(name) is not None:
+            return ()
+        look_alike = skeleton(name)
+        if look_alike != name:
+            found = self.match(look_alike)
+            if found is not None:
+                return found.generics
+        stripped = without_salts(core(look_alike))
+        if not stripped:
+            return ()
+        # the typo may itself look like a form word ("im tinib"): compare the name with its form
+        # words too, and take the closest either way
+        whole = without_strengths(bracketed(look_alike)[0])
+        probes = (stripped, whole) if whole != stripped else (stripped,)
+        return _closest(probes, self._candidates()) or self._contained(stripped)
+
+    def _candidates(self) -> dict[str, str]:
+        keys = {k: g for k, g in self.names.items() if not k.startswith(RXNORM_PREFIX)}
+        return {**{k: g for k, g in self.desalted.items() if k}, **keys}
+
+    def _contained(self, name: str) -> tuple[str, ...]:
+        words = name.split()
+        found = {
+            self.names[run]
+            for size in range(1, len(words))
+            for start in range(len(words) - size + 1)
+            if (run := " ".join(words[start : start + size])) in self.names
+        }
+        return tuple(sorted(found))
+
+
+def _closest(probes: tuple[str, ...], candidates: Mapping[str, str]) -> tuple[str, ...]:
+    """The generic names whose names are nearest to any of ``probes``, within their limits."""
+    best = 3
+    found: set[str] = set()
+    for key, generic in candidates.items():
+        limit = min(allowed_distance(key), best)
+        distance = min(edit_distance(probe, key, limit) for probe in probes)
+        if distance > limit:
+            continue
+        if distance < best:
+            best, found = distance, set()
+        found.add(generic)
+    return tuple(sorted(found))
+
+
+def _unambiguous(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """key -> generic, leaving out every key that two different drugs would share."""
+    out: dict[str, str] = {}
+    shared: set[str] = set()
+    for key, generic in pairs:
+        if out.setdefault(key, generic) != generic:
+            shared.add(key)
+    return {k: g for k, g in out.items() if k not in shared}

@@ -1,0 +1,305 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Drug names as real systems send them (engine/kb/drugnames.py, engine/kb/lexicon.py).
+
+The bundled lexicon and product table are used as they ship: a name that a pharmacy feed or a
+FHIR server writes for an alert-driving drug (clozapine, the BCR-ABL TKIs, the thiopurines, the
+antithyroid drugs, cytotoxic chemotherapy) must reach that drug, or at least name it as a
+did-you-mean, never vanish into "not in the lexicon".
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.kb import drugnames
+from engine.kb.lexicon import Lexicon
+from engine.kb.load import load_knowledge_base
+from engine.kb.schema import Atom, Condition, Not
+
+LEXICON: Lexicon = load_knowledge_base().lexicon
+
+#: The classes whose drugs drive an alert or a dedicated cause; clozapine has a cause of its own.
+ALERT_CLASSES = {"tki", "thiopurine", "antithyroid", "chemotherapy"}
+ALERT_DRUGS = sorted(
+    d.name
+    for d in LEXICON.drugs.values()
+    if d.name == "clozapine" or ALERT_CLASSES & set(d.classes)
+)
+#: (drug, a name it is written by): the generic name and every brand of six letters or more.
+ALERT_NAMES = sorted(
+    (drug, name)
+    for drug in ALERT_DRUGS
+    for name in (drug, *LEXICON.drugs[drug].brands)
+    if name == drug or len(name) >= 6
+)
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u202a\u202c\u2066\u2069"
+LOOK_ALIKES = {latin: other for other, latin in drugnames.CONFUSABLES.items()}
+PRODUCT_WORDS = [
+    " 100mg", " 100 MG", " 0.5 g", " 12.5 MG/5 ML", " 100 MG Oral Tablet", " tab", " tabs",
+    " ER", " 24 HR Extended Release Oral Capsule", " injection", " 50 mg/mL Injectable Solution",
+    " 2 x daily", " (as hydrochloride)", " hydrochloride", " sodium", " mesylate 400 mg",
+]  # fmt: skip
+
+
+def resolves_to(name: str, drug: str) -> bool:
+    found = LEXICON.resolve(name)
+    return found.known and drug in found.agents
+
+
+def named(name: str, drug: str) -> bool:
+    """The lexicon resolves the name to the drug, or names the drug among its did-you-means
+    (a typo can be equally close to two drugs: ``Aleran`` to Alkeran and to Alexan)."""
+    return resolves_to(name, drug) or drug in [d.name for d in LEXICON.near_matches(name)]
+
+
+def test_the_alert_drugs_are_there() -> None:
+    """The property tests below cover every drug the brief names, not a shrunken list."""
+    expected = {
+        "clozapine", "imatinib", "dasatinib", "nilotinib", "azathioprine", "mercaptopurine",
+        "methimazole", "propylthiouracil", "cyclophosphamide",
+    }  # fmt: skip
+    assert expected <= set(ALERT_DRUGS)
+    alert_agents = {
+        a.name
+        for r in load_knowledge_base().rules
+        if "/alerts/" in r.file
+        for a in _atoms(r.when)
+        if a.kind == "medication"
+    }
+    covered = set(ALERT_DRUGS) | ALERT_CLASSES
+    assert alert_agents - {"cyp1a2_inhibitor"} <= covered  # partners of clozapine, not alerts
+
+
+def _atoms(condition: Condition) -> list[Atom]:
+    if isinstance(condition, Atom):
+        return [condition]
+    if isinstance(condition, Not):
+        return _atoms(condition.child)
+    return [a for child in condition.children for a in _atoms(child)]
+
+
+# --- normalisation: these must resolve, not merely be suggested -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("given_name", "drug"),
+    [
+        ("clozapine", "clozapine"),
+        ("Clozaril 100mg", "clozapine"),
+        ("clozapine100mg bid", "clozapine"),
+        ("clo\u200bzapine", "clozapine"),
+        ("\ufeffclozapine\u200e", "clozapine"),
+        ("ｃｌｏｚａｐｉｎｅ　１００ｍｇ", "clozapine"),
+        ("CLOZAPINE 100 MG Oral Tablet", "clozapine"),
+        ("clozapine 100 MG Oral Tablet [Clozaril]", "clozapine"),
+        ("clozapine 12.5 MG Disintegrating Oral Tablet", "clozapine"),
+        ("imatinib mesylate 400 mg tab", "imatinib"),
+        ("Imatinib (Gleevec) 400 MG Oral Tablet", "imatinib"),
+        ("azathioprine sodium 100 MG Injection", "azathioprine"),
+        ("methimazole 10\u00a0mg po daily", "methimazole"),
+        ("PTU 50 mg", "propylthiouracil"),
+        ("doxorubicin hydrochloride liposome 2 MG/ML", "doxorubicin"),
+        ("{24 (Methotrexate 2.5 MG Oral Tablet) } Pack", "methotrexate"),
+        ("rituximab-abbs", "rituximab"),
+        ("divalproex", "divalproex sodium"),
+        ("Depakote ER 500 mg", "divalproex sodium"),
+        ("valproate sodium", "valproic acid"),
+        ("rxnorm:2626", "clozapine"),
+        ("RxNorm: 2626", "clozapine"),
+        ("rxnorm:197535", "clozapine"),
+        ("5-FU", "fluorouracil"),
+    ],
+)
+def test_names_as_systems_write_them_resolve(given_name: str, drug: str) -> None:
+    assert resolves_to(given_name, drug), LEXICON.resolve(given_name)
+
+
+@pytest.mark.parametrize(
+    "given_name",
+    [
+        "sulfamethoxazole/trimethoprim",
+        "Sulfamethoxazole / Trimethoprim DS",
+        "trimethoprim and sulfamethoxazole",
+        "sulfamethoxazole 800 MG / trimethoprim 160 MG Oral Tablet",
+        "SMX-TMP",
+        "sulfamethoxazole + trimethoprim 400/80 mg",
+        "rxnorm:198335",
+    ],
+)
+def test_a_combination_with_its_own_entry_resolves_to_it(given_name: str) -> None:
+    found = LEXICON.resolve(given_name)
+    assert (found.known, found.name, found.components) == (
+        True, "trimethoprim-sulfamethoxazole", ()
+    )  # fmt: skip
+
+
+def test_a_combination_without_an_entry_resolves_to_all_its_known_parts() -> None:
+    found = LEXICON.resolve("cyclophosphamide 500 MG + doxorubicin 50 MG")
+    assert found.name == "cyclophosphamide + doxorubicin"
+    assert found.components == ("cyclophosphamide", "doxorubicin")
+    assert {"cyclophosphamide", "doxorubicin", "chemotherapy"} <= set(found.agents)
+    partly = LEXICON.resolve("fluorouracil / leucovorin")
+    assert (partly.name, partly.unmatched) == ("fluorouracil", ("leucovorin",))
+    both = LEXICON.resolve("clozapine-fluvoxamine")
+    assert both.components == ("clozapine", "fluvoxamine")
+
+
+@pytest.mark.parametrize(
+    "given_name",
+    ["aspirin", "clozapin", "clozapine sprinkle", "abc-def", "x / y", "ima-tinib", "5-XY",
+     "rxnorm:99999999", "sodium", "100 mg tablet", "", "\u200b"],
+)  # fmt: skip
+def test_names_that_still_match_nothing_stay_unknown(given_name: str) -> None:
+    """Nothing is guessed: a typo, an unknown word or a lone salt never becomes a drug."""
+    found = LEXICON.resolve(given_name)
+    assert not found.known
+    assert found.name == drugnames.clean(given_name)
+
+
+def test_salt_words_never_join_two_drugs_and_class_names_stay_classes() -> None:
+    index = drugnames.NameIndex({"abcdef sodium": "one", "abcdef potassium": "two"}, {})
+    assert index.match("abcdef") is None  # two drugs share it without their salts
+    assert index.match("abcdef sodium 5 mg") == drugnames.Match(("one",), "read as 'abcdef sodium'")
+    found = LEXICON.resolve("Chemotherapy")
+    assert (found.name, found.classes, found.known) == ("chemotherapy", ("chemotherapy",), True)
+    assert drugnames.clean("sulfamethoxazole\u2044trimethoprim") == "sulfamethoxazole/trimethoprim"
+
+
+def test_how_a_name_was_read_is_said() -> None:
+    assert LEXICON.resolve("clozapine").how == ""
+    assert LEXICON.resolve("Clozaril 100mg").how == "read as 'clozaril'"
+    assert LEXICON.resolve("rxnorm:197535").how == (
+        'RxNorm product 197535 "clozapine 100 MG Oral Tablet"'
+    )
+
+
+def test_the_cleaning_step_removes_what_cannot_be_seen() -> None:
+    assert drugnames.clean("  Ｃｌｏ\u200bza\u00adpine\u2028 \t100 MG ") == "clozapine 100 mg"
+    assert drugnames.clean("co\u2013trimoxazole") == "co-trimoxazole"
+    assert drugnames.without_strengths("a 12.5 mg/5 ml b 24 hr c 10% d 0,5 g") == "a b c d"
+    assert drugnames.without_strengths("5-fu rxnorm:2626 b12") == "5-fu rxnorm:2626 b12"
+    assert drugnames.bracketed("{24 (mtx 2.5 mg) } pack") == ("pack", ("mtx 2.5 mg", "24"))
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "distance"),
+    [("clozapine", "clozapine", 0), ("clozapin", "clozapine", 1), ("lcozapine", "clozapine", 1),
+     ("clozaprine", "clozapine", 1), ("clzaapine", "clozapine", 2), ("abc", "xyzabc", 3)],
+)  # fmt: skip
+def test_edit_distance_counts_a_transposition_once(a: str, b: str, distance: int) -> None:
+    assert drugnames.edit_distance(a, b, 2) == min(distance, 3)
+
+
+# --- near matches: a did-you-mean, never a match --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given_name", "drug"),
+    [
+        ("clozapin", "clozapine"),
+        ("Clozapine 100mg", None),  # known: no did-you-mean
+        ("cl\u043ezapine", "clozapine"),  # a Cyrillic o
+        ("\u0421lozaril", "clozapine"),  # a Cyrillic capital Es
+        ("imatinb 400 mg", "imatinib"),
+        ("methimazol", "methimazole"),
+        ("azathioprin", "azathioprine"),
+        ("clozapine sprinkle", "clozapine"),
+        ("aspirin", None),
+        ("PTX", None),  # short names need an exact match
+        ("chemotherapy", None),  # a class name is known
+    ],
+)
+def test_near_match_names_the_drug_a_typo_meant(given_name: str, drug: str | None) -> None:
+    found = LEXICON.near_match(given_name)
+    assert (found.name if found else None) == drug
+    if drug is not None:
+        assert not LEXICON.resolve(given_name).known
+
+
+def test_near_match_declines_when_two_drugs_are_equally_close() -> None:
+    index = drugnames.NameIndex({"abcdefgh": "one", "abcdefgk": "two"}, {})
+    assert index.near("abcdefgx") is None
+    assert index.near_all("abcdefgx") == ("one", "two")
+    assert index.near("abcdefhg") == "one"
+    assert [d.name for d in LEXICON.near_matches("Aleran")] == ["cytarabine", "melphalan"]
+    assert LEXICON.near_match("Aleran") is None
+
+
+# --- the property: every alert-driving drug, however it is written --------------------------
+
+
+@st.composite
+def same_name(draw: st.DrawFn, name: str) -> str:
+    """The same name as another system writes it: case, width, invisible characters, dose."""
+    chars = []
+    for char in name:
+        if char.isascii() and char.isalpha():
+            char = draw(st.sampled_from([char.lower(), char.upper(), chr(ord(char) + 0xFEE0)]))
+        chars.append(char)
+        if draw(st.integers(0, 5)) == 0:
+            chars.append(draw(st.sampled_from(INVISIBLE)))
+    return "".join(chars) + draw(st.sampled_from(["", *PRODUCT_WORDS]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(ALERT_NAMES).flatmap(lambda dn: st.tuples(st.just(dn[0]), same_name(dn[1]))))
+def test_every_alert_drug_resolves_however_it_is_typeset(case: tuple[str, str]) -> None:
+    drug, name = case
+    assert resolves_to(name, drug), (name, LEXICON.resolve(name))
+
+
+@st.composite
+def one_edit(draw: st.DrawFn, name: str) -> str:
+    """A typo: one letter inserted, deleted, replaced, or two neighbours swapped."""
+    i = draw(st.integers(0, len(name) - 1))
+    letter = draw(st.sampled_from("abcdefghijklmnopqrstuvwxyz -"))
+    kind = draw(st.sampled_from(["insert", "delete", "replace", "swap"]))
+    if kind == "insert":
+        return name[:i] + letter + name[i:]
+    if kind == "delete":
+        return name[:i] + name[i + 1 :]
+    if kind == "replace":
+        return name[:i] + letter + name[i + 1 :]
+    j = min(i + 1, len(name) - 1)
+    return name[:i] + name[j] + name[i] + name[j + 1 :] if j > i else name
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(ALERT_NAMES).flatmap(lambda dn: st.tuples(st.just(dn[0]), one_edit(dn[1]))))
+def test_every_alert_drug_one_typo_away_is_resolved_or_named(case: tuple[str, str]) -> None:
+    drug, name = case
+    assert named(name, drug), (name, LEXICON.resolve(name), LEXICON.near_matches(name))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(ALERT_NAMES).flatmap(
+        lambda dn: st.tuples(st.just(dn[0]), st.just(dn[1]), st.data())
+    )
+)
+def test_every_alert_drug_in_look_alike_letters_is_named(
+    case: tuple[str, str, st.DataObject],
+) -> None:
+    drug, name, data = case
+    swappable = [i for i, c in enumerate(name.lower()) if c in LOOK_ALIKES]
+    if not swappable:
+        return
+    chosen = data.draw(st.sets(st.sampled_from(swappable), min_size=1))
+    disguised = "".join(LOOK_ALIKES[c] if i in chosen else c for i, c in enumerate(name.lower()))
+    assert disguised != name.lower()
+    assert named(disguised, drug), (disguised, LEXICON.near_match(disguised))
+
+
+def test_every_product_code_and_its_rxnorm_name_give_the_same_drugs() -> None:
+    """The product table and the name reader agree: each code, and its RxNorm name read as text,
+    resolve to the table's ingredients; every alert-driving drug with a product is covered."""
+    for code, product in LEXICON.products.items():
+        for name in (f"rxnorm:{code}", product.display):
+            found = LEXICON.resolve(name)
+            assert found.known, name
+            assert set(found.components or (found.name,)) == set(product.ingredients), name
+    with_products = {g for p in LEXICON.products.values() for g in p.ingredients}
+    assert "clozapine" in with_products and "azathioprine" in with_products
+    assert "rxnorm:197535" in [f"rxnorm:{c}" for c in LEXICON.products]
