@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from engine import series, vocab
 from engine.courses import CourseFact, course_facts
 from engine.kb.catalog import SERIES_SUFFIXES, TREND_TESTS
+from engine.kb.lexicon import Lexicon
 from engine.kb.load import KnowledgeBase
 from engine.kb.schema import Scalar
 from engine.patient import Entry, Lab, PatientFacts
@@ -95,7 +96,7 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     courses, unknown = course_facts(
         patient.medications, kb.lexicon, as_of, low, normal, episode_start, by_test.get("anc", [])
     )
-    members = _members(patient, as_of)
+    members = _members(patient, as_of) + _suspected_drugs(unknown, kb.lexicon)
     return FactSet(
         as_of,
         tuple(sorted(values, key=lambda v: v.fid)),
@@ -104,6 +105,28 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
         unknown,
         _after_as_of(patient, as_of),
     )
+
+
+def _suspected_drugs(unknown: Iterable[str], lexicon: Lexicon) -> tuple[MemberFact, ...]:
+    """A medication name the lexicon does not know but that resembles one it knows (a typo, a
+    look-alike letter) is not used as that drug: nothing is guessed. It becomes a
+    ``suspected_drug`` fact for the drug and each of its classes, so that rules can warn that the
+    drug's own rules (an ANC alert, say) were not applied."""
+    out: list[MemberFact] = []
+    counts: dict[str, int] = {}
+    for given in unknown:
+        for drug in lexicon.near_matches(given):
+            for agent in (drug.name, *drug.classes):
+                counts[agent] = counts.get(agent, 0) + 1
+                fid = f"m:suspected_drug:{agent}" + (
+                    f"#{counts[agent]}" if counts[agent] > 1 else ""
+                )
+                how = (
+                    f"given: medication '{given}' is not in the drug lexicon and was not used; "
+                    f"it resembles {drug.name}"
+                )
+                out.append(MemberFact(fid, "suspected_drug", agent, {"active": True}, how))
+    return tuple(out)
 
 
 def _after_as_of(patient: PatientFacts, as_of: dt.date) -> tuple[tuple[str, str], ...]:

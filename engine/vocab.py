@@ -112,6 +112,9 @@ MEMBERSHIP: dict[str, tuple[str, ...]] = {
     "absent_condition": CONDITIONS,
     "absent_finding": FINDINGS,
     "absent_history": HISTORY,
+    # a medication name the lexicon does not know but that resembles a lexicon drug: the names
+    # are the lexicon's drugs and classes (checked against the lexicon, not a fixed vocabulary)
+    "suspected_drug": (),
 }
 
 #: Keys of a case file (contract 4) that ``diagnose`` accepts and ignores.

@@ -161,7 +161,8 @@ class RuleChecker:
                 )
             fields = MEDICATION_FIELDS
         else:
-            known = vocab.MEMBERSHIP[atom.kind]
+            # a suspected drug names a lexicon drug or class, like a medication condition
+            known = self.agents if atom.kind == "suspected_drug" else vocab.MEMBERSHIP[atom.kind]
             if atom.name not in known:
                 self.error(
                     rule,
