@@ -3,7 +3,8 @@
 
 The clinician view is the default and is never changed by this module. For ``audience="patient"``
 every text a patient reads (cause names, statements, alert messages) is replaced by the plain
-text kept in ``rules/plain/`` for that cause or rule; items that have no plain text are left out
+text kept for that cause or rule (``plain:`` in ``rules/causes/<cause>.yaml``, or
+``rules/plain/`` for finding and alert rules); items that have no plain text are left out
 rather than shown in clinical language. Scores, fact values, derivation chains, next steps and
 clinical considerations are clinician material and are removed. The ranking is unchanged.
 """

@@ -26,7 +26,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "series": (3, "core"), "kb.drugnames": (3, "core"), "kb.lexicon": (3, "core"),
     "kb.check": (3, "core"),
     "kb.registry": (3, "core"), "kb.texts": (3, "core"), "kb.load": (3, "core"),
-    "kb.fitted": (3, "core"), "kb.profiles": (3, "core"),
+    "kb.fitted": (3, "core"), "kb.profiles": (3, "core"), "kb.causes": (3, "core"),
     "facts": (3, "core"), "courses": (3, "core"),
     "fhir": (3, "fhir"), "fhir.terms": (3, "fhir"), "fhir.read": (3, "fhir"),
     "fhir.convert": (3, "fhir"), "fhir.medication": (3, "fhir"),

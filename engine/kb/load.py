@@ -16,8 +16,16 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
+from engine import vocab
 from engine.errors import KnowledgeBaseError, Problem
 from engine.kb.catalog import FactType
+from engine.kb.causes import (
+    check_causes_have_evidence,
+    check_every_cause_has_a_file,
+    is_cause_file,
+    layout_problems,
+    parse_cause,
+)
 from engine.kb.check import RuleChecker, assign_strata, derived_types, dym
 from engine.kb.fitted import FILE_NAME as FITTED_FILE
 from engine.kb.fitted import apply_fitted, parse_fitted
@@ -26,22 +34,13 @@ from engine.kb.parse import parse_rule_file
 from engine.kb.paths import default_rules_dir
 from engine.kb.profiles import CATALOGUE_FILE as PROFILE_CATALOGUE
 from engine.kb.profiles import ProfileDoc, check_counted_once, load_profiles
-from engine.kb.registry import (
-    display,
-    parse_causes,
-    parse_citations,
-    parse_manifest,
-    read_doc,
-)
-from engine.kb.schema import AddEvidence, Cause, Citation, Manifest, Rule, RuleFile
-from engine.kb.texts import Texts, check_texts, read_texts
+from engine.kb.registry import display, parse_citations, parse_manifest, read_doc
+from engine.kb.schema import Cause, Citation, Manifest, Rule, RuleFile
+from engine.kb.texts import check_texts, read_texts
 from engine.kb.yamlio import YamlMap
 
 _NOT_RULE_DIRS = ("lexicon", "terminology", "citations", "plain")
-_DATA_FILES = (
-    "kb.yaml", "citations.yaml", "causes.yaml", "considerations.yaml", FITTED_FILE,
-    PROFILE_CATALOGUE,
-)  # fmt: skip
+_DATA_FILES = ("kb.yaml", "citations.yaml", FITTED_FILE, PROFILE_CATALOGUE)
 #: Warnings that ``lint --strict`` treats as errors (deployments that run approved knowledge only).
 STRICT_CODES: frozenset[str] = frozenset({"draft", "review-due"})
 
@@ -154,15 +153,20 @@ def _hash(root: Path, files: list[Path]) -> str:
 
 
 def _build(root: Path, files: list[Path], digest: str, today: dt.date) -> KnowledgeBase:
-    problems: list[Problem] = []
+    # A knowledge base in the old layout is refused whole: read half-way, it would drown the
+    # one message that matters (how to migrate) in a missing-file error per cause.
+    problems: list[Problem] = layout_problems(root, files)
+    if problems:
+        raise KnowledgeBaseError(problems)
     manifest = parse_manifest(*read_doc(root, root / "kb.yaml", problems))
     citations = parse_citations(root, files, problems)
-    causes = parse_causes(*read_doc(root, root / "causes.yaml", problems))
     lexicon = _lexicon(root, files, problems)
-    headers, rules, profile_docs = _rules(root, files, problems)
+    headers, rules, profile_docs, causes = _rules(root, files, set(citations), problems)
+    check_every_cause_has_a_file(root, files, causes, problems)
     presentation = manifest.model.presentation if manifest else ()
     texts = read_texts(root, files, problems)
-    profiles = load_profiles(root, profile_docs, causes, presentation, texts.cause_labels, problems)
+    profiles = load_profiles(root, profile_docs, causes, presentation, problems)
+    generated = {r.id for entries, compiled in profiles.values() for r in compiled}
     rules += [r for entries, compiled in profiles.values() for r in compiled]
     _check_ids(rules, problems)
     derived = derived_types(rules, problems)
@@ -180,12 +184,10 @@ def _build(root: Path, files: list[Path], digest: str, today: dt.date) -> Knowle
                         f"{name!r} is not a fact any rule derives")
             )  # fmt: skip
     _check_lexicon_cites(lexicon, citations, problems)
-    _check_causes(causes, citations, ordered, problems, root)
+    check_causes_have_evidence(root, causes, ordered, problems)
     _check_currency(headers, today, problems)
-    # profile rules carry a generated plain statement; every other rule needs one in plain/
-    authored_ids = {r.id for r in rules if r.plain is None}
-    check_texts(texts, authored_ids, set(causes), set(citations), problems, root)
-    _check_unused_citations(citations, ordered, causes, manifest, texts, lexicon, problems, root)
+    check_texts(texts, rules, generated, problems, root)
+    _check_unused_citations(citations, ordered, causes, manifest, lexicon, problems, root)
     if any(p.severity == "error" for p in problems) or manifest is None:
         raise KnowledgeBaseError(problems)
     if (root / FITTED_FILE).exists() and manifest is not None:
@@ -197,21 +199,11 @@ def _build(root: Path, files: list[Path], digest: str, today: dt.date) -> Knowle
         if any(p.severity == "error" for p in problems):
             raise KnowledgeBaseError(problems)
     ordered = [replace(r, plain=texts.rules.get(r.id, r.plain)) for r in ordered]
-    causes = {cid: _with_texts(c, texts) for cid, c in causes.items()}
     return KnowledgeBase(
         root=str(root), manifest=manifest, citations=citations, causes=causes, lexicon=lexicon,
         rules=tuple(ordered), files=tuple(headers), derived=derived, content_hash=digest,
         warnings=tuple(sorted(problems)),
     )  # fmt: skip
-
-
-def _with_texts(cause: Cause, texts: Texts) -> Cause:
-    return replace(
-        cause,
-        considerations=texts.considerations.get(cause.id, ()),
-        plain_label=texts.cause_labels.get(cause.id),
-        plain_summary=texts.cause_summaries.get(cause.id),
-    )
 
 
 def _lexicon(root: Path, files: list[Path], problems: list[Problem]) -> Lexicon:
@@ -222,23 +214,32 @@ def _lexicon(root: Path, files: list[Path], problems: list[Problem]) -> Lexicon:
 
 
 def _rules(
-    root: Path, files: list[Path], problems: list[Problem]
-) -> tuple[list[RuleFile], list[Rule], list[ProfileDoc]]:
+    root: Path, files: list[Path], citations: set[str], problems: list[Problem]
+) -> tuple[list[RuleFile], list[Rule], list[ProfileDoc], dict[str, Cause]]:
+    """Every rule file's header and rules; the cause files' causes and profiles besides."""
     headers: list[RuleFile] = []
     rules: list[Rule] = []
     profile_docs: list[ProfileDoc] = []
+    causes: dict[str, Cause] = {}
     for path in files:
         rel = path.relative_to(root)
         if rel.parts[0] in _NOT_RULE_DIRS or (len(rel.parts) == 1 and rel.name in _DATA_FILES):
             continue
         ctx, doc = read_doc(root, path, problems)
-        header, found = parse_rule_file(ctx, doc)
+        cause_file = is_cause_file(root, path)
+        header, found = parse_rule_file(ctx, doc, cause_file=cause_file)
+        if cause_file and isinstance(doc, YamlMap):
+            cause = parse_cause(ctx, doc, path.stem, citations)
+            if cause is not None:
+                causes[cause.id] = cause
         if header is not None:
             headers.append(header)
-            if isinstance(doc, YamlMap) and "profile" in doc:
+            if cause_file and isinstance(doc, YamlMap) and "profile" in doc:
                 profile_docs.append((path, ctx, doc, header))
         rules.extend(r for r in found if r.status != "retired")
-    return headers, rules, profile_docs
+    # the order of contract section 2, whatever order the files are listed in
+    causes = {cid: causes[cid] for cid in vocab.CAUSES if cid in causes}
+    return headers, rules, profile_docs, causes
 
 
 def _check_ids(rules: list[Rule], problems: list[Problem]) -> None:
@@ -288,37 +289,6 @@ def _check_cites(
             )  # fmt: skip
 
 
-def _check_causes(
-    causes: dict[str, Cause], citations: dict[str, Citation], rules: list[Rule],
-    problems: list[Problem], root: Path,
-) -> None:  # fmt: skip
-    file = display(root, root / "causes.yaml")
-    supported = {
-        r.then.cause for r in rules if isinstance(r.then, AddEvidence) and r.then.weight > 0
-    }
-    for cause in causes.values():
-        if cause.id not in supported:
-            problems.append(
-                Problem(
-                    file,
-                    cause.line,
-                    cause.id,
-                    "no evidence-for rule: the cause can never appear in a differential",
-                )
-            )
-        cited = [*cause.prior_cite, *(c for s in cause.next_steps for c in s.cite)]
-        for cid in cited:
-            if cid not in citations:
-                problems.append(
-                    Problem(
-                        file,
-                        cause.line,
-                        cause.id,
-                        f"cites '{cid}', which is not in the citations registry",
-                    )
-                )
-
-
 def _check_currency(headers: list[RuleFile], today: dt.date, problems: list[Problem]) -> None:
     """Past review-by dates and draft files are warnings (errors under ``lint --strict``)."""
     for header in headers:
@@ -340,16 +310,12 @@ def _check_currency(headers: list[RuleFile], today: dt.date, problems: list[Prob
 
 def _check_unused_citations(
     citations: dict[str, Citation], rules: list[Rule], causes: dict[str, Cause],
-    manifest: Manifest | None, texts: Texts, lexicon: Lexicon, problems: list[Problem],
-    root: Path,
+    manifest: Manifest | None, lexicon: Lexicon, problems: list[Problem], root: Path,
 ) -> None:  # fmt: skip
     used = {c for r in rules for c in r.cite}
-    used |= {c for steps in texts.considerations.values() for s in steps for c in s.cite}
-    used |= {
-        c
-        for cause in causes.values()
-        for c in (*cause.prior_cite, *(x for s in cause.next_steps for x in s.cite))
-    }
+    for cause in causes.values():
+        steps = (*cause.next_steps, *cause.considerations)
+        used |= {*cause.prior_cite, *(c for s in steps for c in s.cite)}
     used |= {c for p in (manifest.parameters.values() if manifest else ()) for c in p.cite}
     used |= {c for d in lexicon.drugs.values() for c in d.cite}
     for cid in sorted(set(citations) - used):

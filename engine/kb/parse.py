@@ -38,11 +38,11 @@ from engine.vocab import MEMBERSHIP
 
 ATOM_KINDS: tuple[str, ...] = ("fact", "medication", *MEMBERSHIP)
 RULE_KEYS: tuple[str, ...] = (
-    "id", "statement", "when", "then", "cite", "weight_basis", "origin", "note",
+    "id", "statement", "plain", "when", "then", "cite", "weight_basis", "origin", "note",
 )  # fmt: skip
 HEADER_KEYS: tuple[str, ...] = (
     "title", "version", "status", "review_status", "authors", "reviewers", "last_reviewed",
-    "last_updated", "review_by", "rules", "profile",
+    "last_updated", "review_by", "cause", "rules", "profile",
 )  # fmt: skip
 STATUSES: tuple[str, ...] = ("draft", "active", "retired")
 #: Clinical review status of a rule file (``lint --strict`` rejects ``draft``).
@@ -107,12 +107,17 @@ def str_list(ctx: Ctx, node: Any, where: str, line: int) -> tuple[str, ...]:
     return tuple(node)
 
 
-def parse_rule_file(ctx: Ctx, doc: Any) -> tuple[RuleFile | None, list[Rule]]:
-    """A rule file: provenance header plus ``rules:``."""
+def parse_rule_file(
+    ctx: Ctx, doc: Any, *, cause_file: bool = False
+) -> tuple[RuleFile | None, list[Rule]]:
+    """A rule file: provenance header plus ``rules:``. A cause file (``causes/<cause>.yaml``) also
+    has ``cause:`` and ``profile:``, and its rules carry their own plain text (``plain:``)."""
     if not isinstance(doc, YamlMap):
         ctx.error(0, "", "a rule file must be a mapping with a provenance header and 'rules'")
         return None, []
     ctx.reject_unknown_keys(doc, HEADER_KEYS)
+    for key in (k for k in ("cause", "profile") if k in doc and not cause_file):
+        ctx.error(doc.line_of(key), key, f"only a cause file (causes/<cause>.yaml) has '{key}:'")
     header = _header(ctx, doc)
     rules_node = doc.get("rules")
     if not isinstance(rules_node, YamlList):
@@ -123,7 +128,8 @@ def parse_rule_file(ctx: Ctx, doc: Any) -> tuple[RuleFile | None, list[Rule]]:
     rules = [
         replace(r, review_status=review)
         for i, node in enumerate(rules_node)
-        if (r := parse_rule(ctx, node, f"rules[{i}]", rules_node.line_of(i), status)) is not None
+        if (r := parse_rule(ctx, node, f"rules[{i}]", rules_node.line_of(i), status, cause_file))
+        is not None
     ]
     return header, rules
 
@@ -167,7 +173,9 @@ def _header(ctx: Ctx, doc: YamlMap) -> RuleFile | None:
     )
 
 
-def parse_rule(ctx: Ctx, node: Any, where: str, line: int, status: str) -> Rule | None:
+def parse_rule(
+    ctx: Ctx, node: Any, where: str, line: int, status: str, plain_allowed: bool = False
+) -> Rule | None:
     if not isinstance(node, YamlMap):
         ctx.error(line, where, "a rule must be a mapping")
         return None
@@ -184,6 +192,7 @@ def parse_rule(ctx: Ctx, node: Any, where: str, line: int, status: str) -> Rule 
     statement = node.get("statement")
     if "statement" in node and (not isinstance(statement, str) or not statement.strip()):
         ctx.error(node.line_of("statement"), f"{where}.statement", "expected one sentence")
+    plain = _plain(ctx, node, where, plain_allowed)
     when = parse_when(ctx, node.get("when"), f"{where}.when", node.line_of("when"))
     then = parse_effect(ctx, node.get("then"), f"{where}.then", node.line_of("then"))
     cite = str_list(ctx, node.get("cite"), f"{where}.cite", node.line_of("cite"))
@@ -197,20 +206,28 @@ def parse_rule(ctx: Ctx, node: Any, where: str, line: int, status: str) -> Rule 
         return None
     return Rule(
         id=str(rule_id), statement=str(statement).strip(), when=when, then=then, cite=cite,
-        file=ctx.file, line=node.line, status=status,
+        file=ctx.file, line=node.line, status=status, plain=plain,
         weight_basis=_opt_text(node.get("weight_basis")), note=_opt_text(node.get("note")),
     )  # fmt: skip
+
+
+def _plain(ctx: Ctx, node: YamlMap, where: str, allowed: bool) -> str | None:
+    """A rule's own patient-audience sentence, beside its clinical statement (cause files only:
+    the texts of finding and alert rules live in ``plain/``)."""
+    text, line = node.get("plain"), node.line_of("plain")
+    if "plain" in node and not allowed:
+        ctx.error(line, f"{where}.plain", "only the rules of a cause file (causes/<cause>.yaml) "
+                  "carry their own plain text; word this rule in plain/*.yaml")  # fmt: skip
+    elif "plain" in node and (not isinstance(text, str) or not text.strip()):
+        ctx.error(line, f"{where}.plain", "expected a sentence")
+    return text.strip() if allowed and isinstance(text, str) and text.strip() else None
 
 
 def _with_origin(ctx: Ctx, node: YamlMap, then: AddEvidence, where: str) -> AddEvidence:
     origin = node.get("origin")
     if origin is None:
-        ctx.error(
-            node.line,
-            f"{where}.origin",
-            "an evidence rule needs an origin: literature (a figure quoted from a cited source), "
-            "fitted or judgement",
-        )
+        ctx.error(node.line, f"{where}.origin", "an evidence rule needs an origin: literature "
+                  "(a figure quoted from a cited source), fitted or judgement")  # fmt: skip
         return then
     if origin not in WEIGHT_ORIGINS or origin == "fitted":
         ctx.error(

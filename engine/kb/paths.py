@@ -17,6 +17,6 @@ def default_rules_dir() -> Path:
     if spec is not None and spec.submodule_search_locations:
         for location in spec.submodule_search_locations:
             path = Path(location)
-            if (path / "kb.yaml").exists() or (path / "causes.yaml").exists():
+            if (path / "kb.yaml").exists():
                 return path
     return Path(__file__).resolve().parent.parent.parent / "rules"

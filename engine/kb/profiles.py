@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import Problem
+from engine.kb.causes import cause_path
 from engine.kb.parse import Ctx, is_number, parse_rule, str_list
 from engine.kb.registry import display, read_doc
 from engine.kb.schema import AddEvidence, Atom, Cause, Literal, Rule, RuleFile
@@ -314,24 +315,24 @@ def load_profiles(
     docs: list[ProfileDoc],
     causes: dict[str, Cause],
     presentation: tuple[str, ...],
-    plain_labels: dict[str, str],
     problems: list[Problem],
 ) -> dict[str, tuple[list[ProfileEntry], list[Rule]]]:
-    """Each cause's profile entries and the rules compiled from them (see engine.kb.profiles)."""
+    """Each cause's profile entries and the rules compiled from them (see engine.kb.profiles).
+
+    ``docs`` are cause files (``causes/<cause>.yaml``) with a ``profile:``; one whose cause did
+    not parse has already been reported and is skipped."""
     if not docs:
         return {}
     catalogue = parse_catalogue(*read_doc(root, root / CATALOGUE_FILE, problems))
     out: dict[str, tuple[list[ProfileEntry], list[Rule]]] = {}
     for path, ctx, doc, header in docs:
         cause = causes.get(path.stem)
-        if cause is None or path.parent.name != "evidence":
-            ctx.error(doc.line_of("profile"), "profile", "only evidence/<cause>.yaml has a profile")
+        if cause is None:
             continue
         entries = parse_profile(ctx, doc["profile"], catalogue)
         compiled = compile_profile(
-            ctx, cause.id, cause.label, entries, presentation, header.status,
-            plain_labels.get(cause.id),
-        )  # fmt: skip
+            ctx, cause.id, cause.label, entries, presentation, header.status, cause.plain_label
+        )
         out[cause.id] = (
             entries,
             [replace(r, review_status=header.review_status) for r in compiled],
@@ -354,7 +355,7 @@ def check_counted_once(
             if isinstance(r.then, AddEvidence) and r.then.cause == cause and r.id not in generated
             and r.then.weight > 0
         }  # fmt: skip
-        file = display(root, root / "evidence" / f"{cause}.yaml")
+        file = display(root, cause_path(root, cause))
         for e in entries:
             for rule_id in e.counted_by:
                 if rule_id not in authored:

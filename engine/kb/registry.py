@@ -1,30 +1,20 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The registries of a knowledge base: the manifest (kb.yaml), references and causes.
+"""The registries of a knowledge base: the manifest (kb.yaml) and the references.
 
 Each parser adds its problems to the context and returns what could be read, so that one lint run
 reports everything. Citation kinds (source types) are fixed here: evidence is presented grouped by
-them, strongest first.
+them, strongest first. The causes each have a file of their own (:mod:`engine.kb.causes`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from pathlib import Path
 from typing import Any
 
-from engine import vocab
 from engine.errors import Problem
 from engine.kb.parse import Ctx, is_number, str_list
-from engine.kb.schema import (
-    AgeBand,
-    Cause,
-    Citation,
-    Manifest,
-    NextStep,
-    Parameter,
-    ScoringModel,
-)
+from engine.kb.schema import AgeBand, Citation, Manifest, Parameter, ScoringModel
 from engine.kb.yamlio import YamlError, YamlList, YamlMap, load_yaml
 
 #: Source types, strongest first (the order evidence is shown in).
@@ -221,61 +211,4 @@ def _citation(ctx: Ctx, item: Any, where: str, line: int) -> Citation | None:
         source=text["source"], year=year if isinstance(year, int) else None, pmid=text["pmid"],
         doi=text["doi"], pmcid=text["pmcid"], url=text["url"], label_section=text["label_section"],
         evidence_grade=text["evidence_grade"], verified=text["verified"],
-    )  # fmt: skip
-
-
-def parse_causes(ctx: Ctx, doc: Any) -> dict[str, Cause]:
-    node = doc.get("causes") if isinstance(doc, YamlMap) else None
-    if not isinstance(node, YamlList):
-        ctx.error(getattr(doc, "line", 0), "causes", "expected a list of causes")
-        return {}
-    out: dict[str, Cause] = {}
-    for i, item in enumerate(node):
-        cause = _cause(ctx, item, f"causes[{i}]", node.line_of(i))
-        if cause is None:
-            continue
-        if cause.id in out:
-            ctx.error(cause.line, f"causes[{i}]", f"cause '{cause.id}' listed twice")
-        out[cause.id] = cause
-    for cid in vocab.CAUSES:
-        if cid not in out:
-            ctx.error(node.line, "causes", f"cause '{cid}' of contract section 2 is missing")
-    return out
-
-
-def _cause(ctx: Ctx, item: Any, where: str, line: int) -> Cause | None:
-    if not isinstance(item, YamlMap):
-        ctx.error(line, where, "expected a cause mapping")
-        return None
-    cid, p = item.get("id"), item.get("prior_probability")
-    if cid not in vocab.CAUSES:
-        ctx.error(
-            line,
-            f"{where}.id",
-            f"'{cid}' is not a contract cause id"
-            + (f" (did you mean '{s}'?)" if (s := vocab.suggest(str(cid), vocab.CAUSES)) else ""),
-        )
-        return None
-    if not is_number(p) or not 0 < p < 1:
-        ctx.error(
-            item.line_of("prior_probability"),
-            f"{where}.prior_probability",
-            "expected a probability between 0 and 1 (exclusive)",
-        )
-        return None
-    for key in ("label", "category", "prior_basis"):
-        if not isinstance(item.get(key), str):
-            ctx.error(item.line_of(key), f"{where}.{key}", "required text is missing")
-            return None
-    steps = item.get("next_steps")
-    next_steps = tuple(
-        NextStep(str(s.get("text")), str_list(ctx, s.get("cite"), f"{where}.next_steps", line))
-        for s in (steps if isinstance(steps, list) else [])
-        if isinstance(s, YamlMap)
-    )
-    return Cause(
-        id=cid, label=item["label"], category=item["category"], prior_probability=float(p),
-        prior=round(math.log(p / (1 - p)), 2), prior_basis=item["prior_basis"],
-        prior_cite=str_list(ctx, item.get("prior_cite"), f"{where}.prior_cite", line),
-        next_steps=next_steps, names_agent=item.get("names_agent") is True, line=line,
     )  # fmt: skip

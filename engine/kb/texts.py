@@ -1,20 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Texts that sit beside the rules: plain-language wording and clinical considerations.
+"""Patient-audience wording of the finding and alert rules, kept beside them in ``plain/``.
 
-``rules/plain/*.yaml`` holds the patient-audience wording, keyed by id so that it can be written
-and reviewed apart from the clinical rules::
+``rules/plain/*.yaml`` words, by rule id, the rules whose files are shared by every cause (the
+findings and alerts), so that the wording can be written and reviewed apart from them::
 
-    causes:
-      clozapine_induced: {label: "...", summary: "..."}
+    note: "Patient-facing wording; keyed by rule id."
     rules:
-      clozapine_induced.on_clozapine: "..."
+      counts.neutropenia_general: "..."
 
-``rules/considerations.yaml`` holds, per cause, what to do about it (cited), shown after the
-ranked causes::
-
-    considerations:
-      clozapine_induced:
-        - {text: "...", cite: [clozaril-label]}
+A cause's own wording (its plain label and summary, and the plain text of each of its evidence
+rules) lives in its file, ``causes/<cause>.yaml`` (:mod:`engine.kb.causes`); a text given here
+for such a rule, or a ``causes:`` section of the old layout, is an error.
 """
 
 from __future__ import annotations
@@ -24,121 +20,79 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import Problem
-from engine.kb.parse import Ctx, str_list
+from engine.kb.causes import CAUSES_DIR
+from engine.kb.parse import Ctx
 from engine.kb.registry import display, read_doc
-from engine.kb.schema import NextStep
+from engine.kb.schema import Rule
 from engine.kb.yamlio import YamlMap
+
+PLAIN_DIR = "plain"
 
 
 @dataclass
 class Texts:
-    cause_labels: dict[str, str] = field(default_factory=dict)
-    cause_summaries: dict[str, str] = field(default_factory=dict)
     rules: dict[str, str] = field(default_factory=dict)
-    considerations: dict[str, tuple[NextStep, ...]] = field(default_factory=dict)
-    lines: dict[str, tuple[str, int]] = field(default_factory=dict)  # id -> (file, line)
+    lines: dict[str, tuple[str, int]] = field(default_factory=dict)  # rule id -> (file, line)
 
 
 def read_texts(root: Path, files: list[Path], problems: list[Problem]) -> Texts:
     texts = Texts()
-    for path in (p for p in files if p.parent == root / "plain"):
+    for path in (p for p in files if p.parent == root / PLAIN_DIR):
         _plain(*read_doc(root, path, problems), texts)
-    considerations = root / "considerations.yaml"
-    if considerations in files:
-        _considerations(*read_doc(root, considerations, problems), texts)
     return texts
-
-
-def _text(ctx: Ctx, node: Any, where: str, line: int) -> str | None:
-    if not isinstance(node, str) or not node.strip():
-        ctx.error(line, where, "expected a sentence")
-        return None
-    return node.strip()
 
 
 def _plain(ctx: Ctx, doc: Any, texts: Texts) -> None:
     if not isinstance(doc, YamlMap):
-        ctx.error(0, "", "a plain-language file is a mapping with 'causes' and/or 'rules'")
+        ctx.error(0, "", "a plain-language file is a mapping with 'rules'")
         return
     for key in doc:
-        if key not in ("causes", "rules", "note"):
-            ctx.error(doc.line_of(key), key, "unknown key (expected causes, rules)")
-    causes = doc.get("causes")
-    if isinstance(causes, YamlMap):
-        for cid, body in causes.items():
-            line = causes.line_of(cid)
-            texts.lines[f"cause:{cid}"] = (ctx.file, line)
-            if not isinstance(body, YamlMap) or "label" not in body:
-                ctx.error(line, f"causes.{cid}", "expected {label, summary}")
-                continue
-            if (label := _text(ctx, body.get("label"), f"causes.{cid}.label", line)) is not None:
-                texts.cause_labels[cid] = label
-            if "summary" in body:
-                summary = _text(ctx, body["summary"], f"causes.{cid}.summary", line)
-                if summary is not None:
-                    texts.cause_summaries[cid] = summary
+        if key == "causes":
+            ctx.error(doc.line_of(key), key, "a cause's plain label and summary live in its file, "
+                      "causes/<cause>.yaml, as cause.plain: {label, summary}")  # fmt: skip
+        elif key not in ("rules", "note"):
+            ctx.error(doc.line_of(key), key, "unknown key (expected rules, note)")
     rules = doc.get("rules")
-    if isinstance(rules, YamlMap):
-        for rid, body in rules.items():
-            line = rules.line_of(rid)
-            if rid in texts.rules:
-                ctx.error(line, f"rules.{rid}", "plain text given twice")
-            texts.lines[f"rule:{rid}"] = (ctx.file, line)
-            if (text := _text(ctx, body, f"rules.{rid}", line)) is not None:
-                texts.rules[rid] = text
-
-
-def _considerations(ctx: Ctx, doc: Any, texts: Texts) -> None:
-    node = doc.get("considerations") if isinstance(doc, YamlMap) else None
-    if not isinstance(node, YamlMap):
-        ctx.error(
-            getattr(doc, "line", 0), "considerations", "expected cause -> list of {text, cite}"
-        )
+    if not isinstance(rules, YamlMap):
+        if "rules" in doc:
+            ctx.error(doc.line_of("rules"), "rules", "expected rule id -> sentence")
         return
-    for cid, items in node.items():
-        line = node.line_of(cid)
-        texts.lines[f"considerations:{cid}"] = (ctx.file, line)
-        steps = []
-        for i, item in enumerate(items if isinstance(items, list) else []):
-            where = f"considerations.{cid}[{i}]"
-            if not isinstance(item, YamlMap) or not isinstance(item.get("text"), str):
-                ctx.error(line, where, "expected {text, cite}")
-                continue
-            cite = str_list(ctx, item.get("cite"), f"{where}.cite", item.line)
-            if not cite:
-                ctx.error(item.line, f"{where}.cite", "a consideration needs a citation")
-            steps.append(NextStep(item["text"].strip(), cite))
-        texts.considerations[cid] = tuple(steps)
+    for rid, body in rules.items():
+        line = rules.line_of(rid)
+        if rid in texts.rules:
+            first = "{}:{}".format(*texts.lines[rid])
+            ctx.error(line, f"rules.{rid}", f"plain text given twice (first at {first})")
+            continue
+        if not isinstance(body, str) or not body.strip():
+            ctx.error(line, f"rules.{rid}", "expected a sentence")
+            continue
+        texts.lines[rid] = (ctx.file, line)
+        texts.rules[rid] = body.strip()
 
 
 def check_texts(
-    texts: Texts,
-    rule_ids: set[str],
-    cause_ids: set[str],
-    citations: set[str],
-    problems: list[Problem],
-    root: Path,
+    texts: Texts, rules: list[Rule], generated: set[str], problems: list[Problem], root: Path
 ) -> None:
-    """Every text must belong to a rule or cause that exists; every citation must resolve."""
-    for key, (file, line) in sorted(texts.lines.items()):
-        kind, _, ident = key.partition(":")
-        known = rule_ids if kind == "rule" else cause_ids
-        if ident not in known:
-            problems.append(Problem(file, line, ident, f"no {kind.split(':')[0]} with this id"))
-    for cid, steps in texts.considerations.items():
-        file, line = texts.lines[f"considerations:{cid}"]
-        for step in steps:
-            for ref in step.cite:
-                if ref not in citations:
-                    problems.append(
-                        Problem(file, line, cid, f"cites '{ref}', which is not in the registry")
-                    )
-    missing = sorted(rule_ids - set(texts.rules))
-    if texts.rules and missing:
-        file = display(root, root / "plain")
+    """Every text in ``plain/`` words one rule that has no text of its own; authored rules with
+    no text at all are reported together (the patient view omits them), once the knowledge base
+    words any rule. ``generated`` are the profile rules, whose text is generated."""
+    by_id = {r.id: r for r in rules}
+    in_cause_file = display(root, root / CAUSES_DIR) + "/"
+    for rid, (file, line) in sorted(texts.lines.items()):
+        rule = by_id.get(rid)
+        if rule is None:
+            problems.append(Problem(file, line, rid, "no rule with this id"))
+        elif rule.file.startswith(in_cause_file):
+            problems.append(
+                Problem(file, line, rid, f"the rule is in a cause file ({rule.file}:{rule.line}), "
+                        "which carries its plain text itself: move this text there as 'plain:'")
+            )  # fmt: skip
+    authored = [r for r in rules if r.id not in generated]
+    missing = sorted(r.id for r in authored if r.plain is None and r.id not in texts.rules)
+    if missing and (texts.rules or any(r.plain is not None for r in authored)):
         problems.append(
             Problem(
-                file,
+                display(root, root / PLAIN_DIR),
                 0,
                 "",
                 f"{len(missing)} rule(s) have no plain-language statement (the patient view "

@@ -172,12 +172,19 @@ def test_duplicate_ids_cycles_and_types(kb_dir: Path) -> None:
 
 
 def test_cause_without_evidence_and_missing_cause(kb_dir: Path) -> None:
-    causes = kb_dir / "causes.yaml"
-    text = causes.read_text()
-    causes.write_text(text.replace("  - id: fmf\n", "  - id: fmff\n"))
-    got = "\n".join(messages(kb_dir))
-    assert "'fmff' is not a contract cause id (did you mean 'fmf'?)" in got
-    assert "cause 'fmf' of contract section 2 is missing" in got
+    (kb_dir / "causes" / "fmf.yaml").rename(kb_dir / "causes" / "fmff.yaml")
+    path = kb_dir / "causes" / "sle.yaml"
+    path.write_text(path.read_text().split("rules:\n")[0] + "rules: []\n")
+    got = messages(kb_dir)
+    assert (
+        "kb/causes/fmff.yaml: 'fmff' is not a contract cause id: a cause file is named "
+        "<cause>.yaml after a cause of contract section 2 (did you mean 'fmf.yaml'?)"
+    ) in got
+    assert "kb/causes: fmf: cause 'fmf' of contract section 2 has no file causes/fmf.yaml" in got
+    assert (
+        "kb/causes/sle.yaml:9: sle: no evidence-for rule: the cause can never appear in a "
+        "differential"
+    ) in got
 
 
 def test_yaml_errors_have_lines(kb_dir: Path) -> None:

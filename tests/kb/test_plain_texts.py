@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The bundled knowledge base's patient-audience texts (rules/plain/) and clinical considerations
-(rules/considerations.yaml): every rule and cause has plain wording, none of it uses a
-clinician-only word, every cause a case can put on the patient's differential has a plain label,
-and every cause has cited considerations."""
+"""The bundled knowledge base's patient-audience texts (each cause file's ``plain:`` wording and
+rules/plain/) and clinical considerations (``considerations:`` in rules/causes/<cause>.yaml):
+every rule and cause has plain wording, none of it uses a clinician-only word, every cause a case
+can put on the patient's differential has a plain label, and every cause has cited
+considerations."""
 
 from __future__ import annotations
 

@@ -143,13 +143,13 @@ def _problems(root: Path) -> list[str]:
 
 
 def test_an_evidence_rule_without_an_origin_is_refused(kb_copy: Path) -> None:
-    path = kb_copy / "evidence" / "sle.yaml"
+    path = kb_copy / "causes" / "sle.yaml"
     path.write_text(path.read_text().replace("    origin: judgement\n", "", 1))
     assert any("needs an origin" in p for p in _problems(kb_copy))
 
 
 def test_a_likelihood_ratio_outside_the_range_is_refused(kb_copy: Path) -> None:
-    path = kb_copy / "evidence" / "sle.yaml"
+    path = kb_copy / "causes" / "sle.yaml"
     path.write_text(path.read_text().replace("lr: 10}", "lr: 5000}", 1))
     assert any(
         "expected a likelihood ratio between 0.001 and 1000" in p for p in _problems(kb_copy)
@@ -157,7 +157,7 @@ def test_a_likelihood_ratio_outside_the_range_is_refused(kb_copy: Path) -> None:
 
 
 def test_a_log_weight_is_refused_with_the_new_form_named(kb_copy: Path) -> None:
-    path = kb_copy / "evidence" / "sle.yaml"
+    path = kb_copy / "causes" / "sle.yaml"
     path.write_text(
         path.read_text().replace("then: {cause: sle, lr: 10}", "then: {cause: sle, weight: 2.3}", 1)
     )
@@ -165,7 +165,7 @@ def test_a_log_weight_is_refused_with_the_new_form_named(kb_copy: Path) -> None:
 
 
 def test_a_finding_counted_by_an_authored_rule_must_be_declared(kb_copy: Path) -> None:
-    path = kb_copy / "evidence" / "hypersplenism.yaml"
+    path = kb_copy / "causes" / "hypersplenism.yaml"
     text = path.read_text()
     start = text.index("\n  - finding: splenomegaly\n", text.index("\nprofile:")) + 1
     block_end = text.index("\n  - finding:", start) + 1
