@@ -1,22 +1,192 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Plain-text renderings of a :class:`~engine.differential.Differential`.
+"""Plain-text renderings of a :class:`~engine.differential.Differential`; only the CLI prints.
 
-:func:`consult_note` reads like a short consult note (alerts first, then derived findings, the
-ranked causes with their "because" lines, next steps and numbered references);
-:func:`explain_cause` walks one candidate's evidence back to the input, link by link, with the
-citation of every step. Pure functions returning strings: only the CLI prints.
+:func:`consult_note` is what a clinician reads in thirty seconds (at most :data:`NOTE_LINES`
+lines): the dated counts, the alerts with the dated values they rest on, the findings, the top
+three causes with their probability and two strongest reasons, the top cause's next steps, the
+disclaimer. :func:`full_note` is the complete note. The helpers that word a fact (its unit, its
+date: :func:`value_text`, :func:`finding_text`, :func:`inputs_of`) are shared with the CDS cards
+and the HTML report, so that every output words a fact the same way.
 """
 
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 
-from engine.differential import Candidate, Citation, Differential, Evidence, FactRef, Link
+from engine.differential import (
+    Alert,
+    Candidate,
+    Citation,
+    Differential,
+    FactRef,
+)
+from engine.wording import (
+    NOTE_COUNTS,
+    fact_date,
+    finding_text,
+    inputs_of,
+    likelihood,
+    lr_text,
+    obtained,
+    percent,
+    unit_of,
+    value_text,
+    words,
+)
 
 WIDTH = 100
+#: The short note never runs longer than this (a test holds it over every bundled case).
+NOTE_LINES = 40
+TOP_CAUSES, REASONS = 3, 2
 
 
-class _Refs:
+@dataclass(frozen=True)
+class _Room:
+    """How many lines each part of the short note may take; tried from the roomiest to the
+    tightest until the note fits in :data:`NOTE_LINES` lines (blank lines between sections go
+    first, then the reasons of the lower causes, then the rest)."""
+
+    blanks: bool
+    alert: int
+    findings: int
+    top_reason: int
+    reason: int
+    steps: int
+    step: int
+
+
+_ROOMS = tuple(_Room(*r) for r in (
+    (True, 3, 3, 2, 2, 3, 2), (False, 3, 3, 2, 2, 3, 2), (False, 3, 2, 2, 1, 3, 2),
+    (False, 2, 2, 2, 1, 3, 1), (False, 2, 2, 1, 1, 2, 1), (False, 1, 1, 1, 1, 1, 1),
+))  # fmt: skip
+
+
+def consult_note(d: Differential) -> str:
+    """The thirty-second note (``leukodx diagnose``): at most :data:`NOTE_LINES` lines for every
+    bundled case; ``--full`` gives :func:`full_note`, ``--explain`` the whole chain."""
+    for room in _ROOMS:
+        lines = _short_note(d, room)
+        if len(lines) <= NOTE_LINES:
+            break
+    return "\n".join(lines)
+
+
+def _short_note(d: Differential, room: _Room) -> list[str]:
+    kb = d.knowledge_base
+    head = (
+        f"leukodx {d.engine.version}: {d.patient_id or 'patient'} as of {d.as_of} "
+        f"(knowledge base {kb.name} {kb.version})"
+    )
+    sections = [_clip(head, "", "", 2, "  "), _counts(d)]
+    if d.alerts:
+        sections.append(["ALERTS", *(x for a in d.alerts for x in _alert(d, a, room))])
+    if d.findings:
+        text = "; ".join(finding_text(f) for f in d.findings)
+        sections.append(_clip("FINDINGS: ", text, "", room.findings, "  "))
+    sections.append(_differential(d, room))
+    if d.top is not None:
+        sections.append(_next_steps(d.top, room))
+    tail = []
+    if d.unknown_medications:
+        tail += _clip("Not in the drug lexicon (not used): ", ", ".join(d.unknown_medications),
+                      "", 2, "  ")  # fmt: skip
+    if d.ignored_inputs:
+        tail.append(f"Inputs not used: {len(d.ignored_inputs)} (see --json).")
+    tail.append("More: --full (every reason, step and reference); --explain CAUSE (its chain).")
+    sections.append([*tail, *textwrap.wrap(d.disclaimer, WIDTH)])
+    out: list[str] = []
+    for section in sections:
+        out += ([""] if out and room.blanks else []) + section
+    return out
+
+
+def _counts(d: Differential) -> list[str]:
+    refs = {f.id: f for f in d.facts}
+    out = [f"{'COUNTS':<22}{'latest':<21}{'lowest':<21}results"]
+    missing = []
+    for test in NOTE_COUNTS:
+        latest, low = refs.get(f"v:{test}"), refs.get(f"v:{test}_nadir")
+        if latest is None:
+            missing.append(words(test))
+            continue
+        n = refs.get(f"v:{test}_results")
+        label = f"{words(test)} ({unit_of(test)})"
+        shown = [_dated(r) for r in (latest, low)]
+        row = f"  {label:<20}{shown[0]:<21}{shown[1]:<21}{n.value if n else '':<3}"
+        how = obtained(latest) if test in ("anc", "alc") else ""
+        out += _clip(f"{row} {how}".rstrip(), "", "", 3, " " * 24)
+    if missing:
+        out.append(f"  not measured: {', '.join(missing)}")
+    return out
+
+
+def _dated(ref: FactRef | None) -> str:
+    if ref is None:
+        return ""
+    date = fact_date(ref)
+    value = f"{ref.value:g}" if isinstance(ref.value, (int, float)) else str(ref.value)
+    return value + (f" on {date}" if date else "")
+
+
+def _alert(d: Differential, a: Alert, room: _Room) -> list[str]:
+    on = "; ".join(value_text(r) for r in inputs_of(d, [f.id for f in a.facts]))
+    return _clip(f"  {a.level.upper()} " + (f"[{on}] " if on else ""), a.message, "", room.alert,
+                 "    ")  # fmt: skip
+
+
+def _differential(d: Differential, room: _Room) -> list[str]:
+    if not d.candidates:
+        return ["DIFFERENTIAL: no cause has supporting evidence"]
+    shown = d.candidates[:TOP_CAUSES]
+    out = [f"DIFFERENTIAL (top {len(shown)} of {len(d.candidates)} listed; strongest reasons)"]
+    for c in shown:
+        chance = f": {likelihood(c.probability)} ({percent(c.probability)})"
+        out += _clip(f"  {c.rank}. ", c.label, chance, 1, "     ")
+        reasons = sorted(c.evidence_for, key=lambda e: (-abs(e.weight), e.rule_id))[:REASONS]
+        lines = room.top_reason if c is d.top else room.reason
+        for e in reasons:
+            out += _clip("     + ", e.statement, f" (LR {e.lr:.3g}, {e.origin})", lines, "       ")
+        if not reasons:
+            out.append("     (no rule for it fired: listed on its probability alone)")
+    return out
+
+
+def _next_steps(top: Candidate, room: _Room) -> list[str]:
+    n = len(top.next_steps)
+    more = f" ({room.steps} of {n}; --full lists all)" if n > room.steps else ""
+    out = _clip("NEXT STEPS for ", top.label, more, 2, "  ")
+    for s in top.next_steps[: room.steps]:
+        out += _clip("  - ", s.text, "", room.step, "    ")
+    asks = [words(a.fact) for a in top.ask_next]
+    head = "  unknown facts that would change this most: "
+    while len(asks) > 1 and len(head + ", ".join(asks)) > WIDTH:
+        asks.pop()  # the least telling: they come most telling first
+    out += _clip(head, ", ".join(asks), "", 1, "    ") if asks else []
+    return out
+
+
+def _clip(head: str, body: str, tail: str, lines: int, indent: str) -> list[str]:
+    """``head + body + tail`` wrapped to at most ``lines`` lines: when longer, ``body`` is cut at
+    a clause if one ends late enough, else at a word, and marked with an ellipsis, so that the
+    head and the tail (a level, a likelihood ratio) always show."""
+
+    def wrapped(text: str) -> list[str]:
+        return textwrap.wrap(head + text + tail, WIDTH, subsequent_indent=indent,
+                             break_on_hyphens=False)  # fmt: skip
+
+    out = wrapped(body)
+    kept = body.split(" ")
+    while len(out) > lines and kept:
+        kept.pop()
+        cut = " ".join(kept).rstrip(" ,;:")
+        clause = cut.rfind("; ")
+        cut = cut[:clause] if clause > 0.6 * len(cut) else cut
+        out = wrapped(f"{cut} …")
+    return out[:lines]
+
+
+class Refs:
     """Numbers citations in order of first use, so the note reads [1], [2], ..."""
 
     def __init__(self, citations: list[Citation]) -> None:
@@ -33,7 +203,7 @@ class _Refs:
 
     def lines(self) -> list[str]:
         return [
-            _wrap(f"[{i}] {cite_text(self.by_id[cid])}", "    ")
+            wrap(f"[{i}] {cite_text(self.by_id[cid])}", "    ")
             for i, cid in enumerate(self.order, start=1)
         ]
 
@@ -51,32 +221,28 @@ def cite_text(c: Citation) -> str:
     return ". ".join(parts) + ". " + "; ".join(i for i in ids if i) + f" ({c.kind})"
 
 
-def _wrap(text: str, indent: str) -> str:
+def wrap(text: str, indent: str) -> str:
     return textwrap.fill(text, WIDTH, subsequent_indent=indent, break_on_hyphens=False)
 
 
-def _value(ref: FactRef) -> str:
-    return f"{ref.name} = {ref.value}"
-
-
-def consult_note(d: Differential) -> str:
-    refs = _Refs(d.citations)
+def full_note(d: Differential) -> str:
+    """The complete note (``leukodx diagnose --full``)."""
+    refs = Refs(d.citations)
     out = [
         f"leukodx {d.engine.version}: differential for {d.patient_id or 'patient'} as of "
         f"{d.as_of} (knowledge base {d.knowledge_base.name} {d.knowledge_base.version}, "
         f"backend {d.engine.backend})",
-        _wrap(d.disclaimer, ""),
+        wrap(d.disclaimer, ""),
         "",
     ]
     if d.alerts:
         out.append("ALERTS")
         for a in d.alerts:
-            out.append(_wrap(f"  [{a.level.upper()}] {a.message}{refs.mark(a.citations)}", "    "))
+            out.append(wrap(f"  [{a.level.upper()}] {a.message}{refs.mark(a.citations)}", "    "))
         out.append("")
     out.append("FINDINGS")
     for f in d.findings:
-        text = f"{f.fact.replace('_', ' ')}: {f.value}"
-        out.append(_wrap(f"  - {text} ({f.statement}){refs.mark(f.citations)}", "    "))
+        out.append(wrap(f"  - {finding_text(f)} ({f.statement}){refs.mark(f.citations)}", "    "))
     out.append("")
     out.append("DIFFERENTIAL" if d.candidates else "DIFFERENTIAL: no cause has supporting evidence")
     for c in d.candidates:
@@ -87,7 +253,7 @@ def consult_note(d: Differential) -> str:
         out.append(f"Not in the drug lexicon (not used): {', '.join(d.unknown_medications)}")
     if d.ignored_inputs:
         out.append(f"Inputs not used: {len(d.ignored_inputs)} (see the JSON output)")
-    out += ["", "REFERENCES", *refs.lines(), "", _wrap(_currency(d), "")]
+    out += ["", "REFERENCES", *refs.lines(), "", wrap(_currency(d), "")]
     return "\n".join(out)
 
 
@@ -98,9 +264,9 @@ GROUP_TITLES = {
 }
 
 
-def _candidate_lines(c: Candidate, refs: _Refs) -> list[str]:
+def _candidate_lines(c: Candidate, refs: Refs) -> list[str]:
     out = [
-        f"  {c.rank}. {c.label}  (probability {_percent(c.probability)}; score {c.score:+.2f} "
+        f"  {c.rank}. {c.label}  (probability {percent(c.probability)}; score {c.score:+.2f} "
         f"= prior {c.prior:+.2f} + evidence {c.score - c.prior:+.2f})"
     ]
     for word, items in (("because", c.evidence_for), ("against", c.evidence_against)):
@@ -112,14 +278,14 @@ def _candidate_lines(c: Candidate, refs: _Refs) -> list[str]:
                 text = (
                     f"       {e.statement} ({lr_text(e)}; {e.source_kind}){refs.mark(e.citations)}"
                 )
-                out.append(_wrap(text, "         "))
+                out.append(wrap(text, "         "))
     for s in c.next_steps:
-        out.append(_wrap(f"     next: {s.text}{refs.mark(s.citations)}", "       "))
+        out.append(wrap(f"     next: {s.text}{refs.mark(s.citations)}", "       "))
     if c.ask_next:
         asks = ", ".join(
             f"{a.fact.replace('_', ' ')} ({_span(a.could_add, a.could_remove)})" for a in c.ask_next
         )
-        out.append(_wrap(f"     unknown facts that would change this most: {asks}", "       "))
+        out.append(wrap(f"     unknown facts that would change this most: {asks}", "       "))
     return out
 
 
@@ -128,13 +294,13 @@ def _span(add: float, remove: float) -> str:
     return " / ".join(p for p in parts if p)
 
 
-def _considerations(d: Differential, refs: _Refs) -> list[str]:
+def _considerations(d: Differential, refs: Refs) -> list[str]:
     out = []
     for c in d.candidates:
         if c.considerations:
             out.append(f"  {c.label}:")
             out += [
-                _wrap(f"    - {s.text}{refs.mark(s.citations)}", "      ") for s in c.considerations
+                wrap(f"    - {s.text}{refs.mark(s.citations)}", "      ") for s in c.considerations
             ]
     return ["CLINICAL CONSIDERATIONS", *out, ""] if out else []
 
@@ -149,95 +315,25 @@ def _currency(d: Differential) -> str:
     )
 
 
-def explain_cause(d: Differential, cause: str) -> str:
-    """Every step from input to this candidate's score, each with its sources."""
-    c = d.candidate(cause)
-    if c is None:
-        return (
-            f"{cause} is not in this differential: no evidence-for rule fired for it.\n"
-            f"Candidates: {', '.join(x.cause for x in d.candidates) or 'none'}"
-        )
-    refs = _Refs(d.citations)
-    out = [
-        f"{c.label}: rank {c.rank}, score {c.score:+.4f}, probability {_percent(c.probability)}",
-        f"  prior log-odds {c.prior:+.2f} (prior probability {c.prior_probability:g})",
-    ]
-    for title, items in (
-        ("Evidence for", c.evidence_for),
-        ("Evidence against", c.evidence_against),
-    ):
-        if items:
-            out.append(f"{title}:")
-            for e in items:
-                out.extend(_evidence_lines(e, refs))
-    total = c.prior + sum(e.weight for e in (*c.evidence_for, *c.evidence_against))
-    out.append(
-        f"Score = {c.prior:+.2f} "
-        + " ".join(f"{e.weight:+.4f}" for e in (*c.evidence_for, *c.evidence_against))
-        + f" = {total:+.4f}"
-    )
-    out += ["", "REFERENCES", *refs.lines()]
-    return "\n".join(out)
-
-
-def lr_text(e: Evidence) -> str:
-    """The likelihood ratio with where it comes from: 'LR 3 (judgement)', 'LR 4.1 (fitted on 12
-    cases; authored 3)'."""
-    text = f"LR {e.lr:.3g} ({e.origin}"
-    if e.origin == "fitted" and e.prior_lr is not None:
-        text += f" on {e.fitted_cases} cases; authored {e.prior_lr:.3g}"
-    return text + ")"
-
-
-def _percent(p: float) -> str:
-    return "<0.1%" if p < 0.001 else f"{100 * p:.1f}%" if p < 0.1 else f"{100 * p:.0f}%"
-
-
-def _evidence_lines(e: Evidence, refs: _Refs) -> list[str]:
-    out = [
-        _wrap(
-            f"  {e.weight:+.4f}  {e.statement}  (rule {e.rule_id}; {lr_text(e)})"
-            f"{refs.mark(e.citations)}",
-            "         ",
-        )
-    ]
-    for f in e.facts:
-        out.append(_wrap(f"         uses {_value(f)}: {f.how}", "           "))
-    for link in reversed(e.chain):
-        out.extend(_link_lines(link, refs))
-    return out
-
-
-def _link_lines(link: Link, refs: _Refs) -> list[str]:
-    used = "; ".join(f"{_value(u)} ({u.how})" for u in link.used)
-    return [
-        _wrap(
-            f"         <- {_value(link.fact)} by rule {link.rule_id}: {link.statement}"
-            f"{refs.mark(link.citations)} <- {used}",
-            "            ",
-        )
-    ]
-
-
 def patient_note(d: Differential) -> str:
     """The plain-language summary for ``audience="patient"``: no scores, numbers or references."""
     out = [d.disclaimer, ""]
     if d.alerts:
         out.append("Needs attention now:")
-        out += [_wrap(f"  - {a.message}", "    ") for a in d.alerts]
+        out += [wrap(f"  - {a.message}", "    ") for a in d.alerts]
         out.append("")
     if d.findings:
         out.append("What the results show:")
-        out += [_wrap(f"  - {f.statement}", "    ") for f in d.findings]
+        out += [wrap(f"  - {f.statement}", "    ") for f in d.findings]
         out.append("")
     if d.candidates:
         out.append("Possible explanations, the most likely first:")
         for c in d.candidates:
-            out.append(_wrap(f"  {c.rank}. {c.label}", "     "))
+            out.append(wrap(f"  {c.rank}. {c.label}", "     "))
             if c.summary:
-                out.append(_wrap(f"     {c.summary}", "     "))
+                out.append(wrap(f"     {c.summary}", "     "))
             for e in c.evidence_for:
-                out.append(_wrap(f"     - {e.statement}", "       "))
+                out.append(wrap(f"     - {e.statement}", "       "))
     else:
         out.append("No particular explanation stands out from the information given.")
     out += ["", "Please talk these results over with your clinician before making any decision."]

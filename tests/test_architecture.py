@@ -34,6 +34,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "backends.experta_compat": (4, "core"), "backends.experta": (4, "core"),
     "backends.clips": (4, "core"), "backends.clips_compile": (4, "core"),
     "rank": (5, "core"), "explain": (5, "core"), "render": (5, "core"), "ask": (5, "core"),
+    "why_not": (5, "core"), "wording": (5, "core"),
     "audience": (5, "core"),
     "api": (6, "core"),
     "__init__": (7, "core"),

@@ -10,6 +10,7 @@ subcommands live in :mod:`engine.cli.batch` and :mod:`engine.cli.serve`, each wi
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -19,11 +20,13 @@ from engine.audience import AUDIENCES
 from engine.cli import batch as batch_command
 from engine.cli import calibrate as calibrate_command
 from engine.cli import serve as serve_command
-from engine.errors import BackendUnavailableError, InputError, KnowledgeBaseError, LeukodxError
-from engine.kb.load import lint
-from engine.kb.yamlio import YamlError, parse_json, parse_yaml
-from engine.render import consult_note, explain_cause, patient_note
+from engine.errors import InputError, LeukodxError
+from engine.kb.load import lint, load_knowledge_base
+from engine.kb.yamlio import YamlError, load_patient_file, parse_json, parse_yaml
+from engine.patient import PatientFacts, parse_patient
+from engine.render import consult_note, full_note, patient_note
 from engine.version import __version__
+from engine.why_not import check_cause, explain_cause, why_not, why_not_text
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID = 0, 1, 2
 
@@ -44,16 +47,34 @@ def _read_stdin(stream: TextIO) -> object:
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     facts = _read_stdin(sys.stdin) if args.file == "-" else args.file
-    result = diagnose(facts, kb=args.rules, backend=args.backend, audience=args.audience)  # type: ignore[arg-type]
+    kb = load_knowledge_base(args.rules)
+    cause = check_cause(kb, args.explain) if args.explain else None
+    today = dt.date.today()
+    result = diagnose(facts, kb=kb, backend=args.backend, today=today, audience=args.audience)  # type: ignore[arg-type]
     if args.audience == "patient" and not args.json:
         print(patient_note(result))
-    elif args.explain:
-        print(explain_cause(result, args.explain))
+    elif cause is not None and result.candidate(cause) is None:
+        patient = _patient(facts, today)
+        found = why_not(kb, patient, result, cause, backend=args.backend, today=today)
+        print(why_not_text(found, result))
+    elif cause is not None:
+        print(explain_cause(result, cause))
     elif args.json:
         print(result.to_json())
     else:
-        print(consult_note(result))
+        print(full_note(result) if args.full else consult_note(result))
     return EXIT_OK
+
+
+def _patient(facts: object, today: dt.date) -> PatientFacts:
+    """The validated patient behind a ``diagnose`` input that has already been diagnosed (so it
+    is known to parse), for the why-not of an unlisted cause."""
+    from engine.fhir import convert as fhir  # as in diagnose(): only FHIR input pays for it
+
+    data = load_patient_file(facts) if isinstance(facts, str) else facts
+    if fhir.is_fhir(data):
+        data = fhir.from_fhir(data).facts
+    return parse_patient(data, today=today)
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
@@ -96,8 +117,18 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument(
         "file", help="patient/case file (YAML or JSON, or a FHIR Bundle), or - for stdin"
     )
-    d.add_argument("--json", action="store_true", help="print the Differential as JSON")
-    d.add_argument("--explain", metavar="CAUSE", help="show every step behind one cause's score")
+    view = d.add_mutually_exclusive_group()
+    view.add_argument("--json", action="store_true", help="print the Differential as JSON")
+    view.add_argument(
+        "--full",
+        action="store_true",
+        help="the complete note: every reason grouped by source, every next step, references",
+    )
+    view.add_argument(
+        "--explain",
+        metavar="CAUSE",
+        help="every step behind one cause's score, or why a cause is not listed",
+    )
     d.add_argument("--backend", default="experta", help="inference backend (default: experta)")
     d.add_argument("--rules", metavar="DIR", help="knowledge base directory (default: bundled)")
     d.add_argument(
@@ -130,10 +161,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         code: int = args.func(args)
         return code
-    except (InputError, KnowledgeBaseError, BackendUnavailableError) as exc:
-        print(f"leukodx: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    except LeukodxError as exc:
+    except LeukodxError as exc:  # invalid input, knowledge base or backend: the message says where
         print(f"leukodx: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from html import escape
 
 from engine.differential import DISCLAIMER, Candidate, Citation, Differential, Evidence, Link
+from engine.wording import finding_text, value_text
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;color:#222}
@@ -135,7 +136,7 @@ def differential_parts(d: Differential, prefix: str = "", *, level: int = 2) -> 
         candidates or '<p class="muted">No cause has supporting evidence.</p>'
     )
     findings = "".join(
-        f"<li>{escape(f.fact.replace('_', ' '))}: <b>{escape(str(f.value))}</b> "
+        f"<li><b>{escape(finding_text(f))}</b> "
         f"<span class=muted>({escape(f.statement)})</span>{refs.mark(f.citations)}</li>"
         for f in d.findings
     )
@@ -169,7 +170,7 @@ def _candidate_html(c: Candidate, refs: Refs) -> str:
 
 def _evidence_html(e: Evidence, refs: Refs, side: str) -> str:
     word = "because" if side == "for" else "against"
-    used = "; ".join(f"{f.name} = {f.value}" for f in e.facts)
+    used = "; ".join(value_text(f) for f in e.facts)
     chain = "".join(_link_html(link, refs) for link in reversed(e.chain))
     detail = (
         f'<details class="chain"><summary>uses {escape(used)} (rule '

@@ -14,7 +14,8 @@ knowledge base's rules name.
 
 Each card's ``detail`` is GitHub-flavoured Markdown in which every statement carries numbered
 markers that link to its source (PubMed, DOI, PMC or the label URL), followed by the numbered
-reference list and the decision-support disclaimer. ``source`` names the knowledge base and
+reference list and the decision-support disclaimer; facts are worded as in the consult note (a
+value with its unit and date, never a Python literal). ``source`` names the knowledge base and
 version and links to the card's main citation. Pure functions: nothing here does I/O.
 """
 
@@ -38,6 +39,7 @@ from engine.fhir.terms import Terminology
 from engine.kb.load import KnowledgeBase
 from engine.kb.schema import AddEvidence, RaiseAlert, Rule
 from engine.service.models import INDICATOR_ORDER, SUMMARY_LIMIT, Card, Indicator, Service, Source
+from engine.wording import finding_text, inputs_of, latest_counts, likelihood, percent, value_text
 
 TOP_CAUSES = 3  # causes shown in the differential card
 MAX_FOR, MAX_AGAINST, MAX_NEXT = 3, 2, 3  # evidence and next steps shown per cause
@@ -238,7 +240,7 @@ def alert_card(d: Differential, alert: Alert) -> Card:
         f"{md(alert.message)}{refs.mark(alert.citations)}",
         _facts_block("Patient facts used", alert.facts),
     ]
-    return _card(d, _alert_summary(alert), indicator(alert.level), body, refs, alert.citations)
+    return _card(d, _alert_summary(d, alert), indicator(alert.level), body, refs, alert.citations)
 
 
 def differential_card(d: Differential, not_prefetched: Sequence[str] = ()) -> Card | None:
@@ -250,9 +252,11 @@ def differential_card(d: Differential, not_prefetched: Sequence[str] = ()) -> Ca
     n = len(d.candidates)
     others = f" ({n - 1} other cause{'s' if n > 2 else ''} ranked below)" if n > 1 else ""
     summary = fit(f"Top-ranked cause of the low count: {top.label}{others}")
+    counts = latest_counts(d)
     body = [
+        f"**Latest counts**: {md('; '.join(counts))}." if counts else "",
         f"leukodx ranked {n} candidate cause{'s' if n != 1 else ''} as of {d.as_of}; "
-        f"the top {min(n, TOP_CAUSES)} with their key evidence:"
+        f"the top {min(n, TOP_CAUSES)} with their key evidence:",
     ]
     for cand in d.candidates[:TOP_CAUSES]:
         body.append(_candidate_block(cand, refs, next_steps=cand is top))
@@ -262,8 +266,8 @@ def differential_card(d: Differential, not_prefetched: Sequence[str] = ()) -> Ca
         body.append(f"Not prefetched by the EHR, so not considered: {absent}.")
     urgent = any(a.level in ("warning", "critical") for a in d.alerts)
     level: Indicator = "warning" if urgent else "info"
-    best = max(top.evidence_for, key=lambda e: e.weight, default=None)
-    return _card(d, summary, level, body, refs, best.citations if best else ())
+    best = max(top.evidence_for, key=lambda e: e.weight, default=None)  # else the first reference
+    return _card(d, summary, level, body, refs, best.citations if best else refs.order)
 
 
 def order_card(d: Differential, found: DrugFindings) -> Card:
@@ -272,7 +276,7 @@ def order_card(d: Differential, found: DrugFindings) -> Card:
     alerts = sorted(found.alerts, key=lambda a: -_rank(a.level))
     level: Indicator = indicator(alerts[0].level) if alerts else "warning"
     head = (
-        _alert_summary(alerts[0])
+        _alert_summary(d, alerts[0])
         if alerts
         else (
             f"the current counts match {len(found.evidence)} knowledge-base rule(s) for this drug"
@@ -345,21 +349,23 @@ def indicator(level: str) -> Indicator:
     return _INDICATORS.get(level, "warning")
 
 
-def _alert_summary(alert: Alert) -> str:
-    """The head of the alert's message (up to its first colon), plus the numbers it used."""
+def _alert_summary(d: Differential, alert: Alert) -> str:
+    """The head of the alert's message (up to its first colon), plus the dated values it rests on
+    (``ANC 0.108 x 10^9/L on 2020-01-25``)."""
     message = " ".join(alert.message.split())
     head = message.split(": ", 1)[0] if ": " in message else message.split(". ", 1)[0]
     values = [
-        f"{f.name} = {f.value:g}"
-        for f in alert.facts
+        value_text(f)
+        for f in inputs_of(d, [f.id for f in alert.facts])
         if isinstance(f.value, (int, float)) and not isinstance(f.value, bool)
     ]
-    text = f"{fit(head, 110)} ({'; '.join(values)})" if values else head
+    text = f"{fit(head, 80)} ({'; '.join(values)})" if values else head
     return fit(text.rstrip(". "))
 
 
 def _candidate_block(cand: Candidate, refs: References, *, next_steps: bool) -> str:
-    lines = [f"**{cand.rank}. {md(cand.label)}** (score {cand.score:+.2f})"]
+    chance = f"{likelihood(cand.probability)}, {percent(cand.probability)}"
+    lines = [f"**{cand.rank}. {md(cand.label)}** ({chance}; score {cand.score:+.2f})"]
     strongest = sorted(cand.evidence_for, key=lambda e: -e.weight)[:MAX_FOR]
     against = sorted(cand.evidence_against, key=lambda e: e.weight)[:MAX_AGAINST]
     for label, items in (("For", strongest), ("Against", against)):
@@ -374,10 +380,12 @@ def _candidate_block(cand: Candidate, refs: References, *, next_steps: bool) -> 
 
 
 def _findings_block(d: Differential, refs: References) -> str:
+    """Each finding in words, with the dated values it rests on, then the rule's statement."""
     lines = ["**Derived findings**"]
     for f in d.findings:
-        how = refs.mark(f.citations) if f.citations else f" ({md(f.statement)})"
-        lines.append(f"- {md(f.fact.replace('_', ' '))}: {md(str(f.value))}{how}")
+        on = "; ".join(value_text(r) for r in inputs_of(d, [u.id for u in f.used]))
+        text = finding_text(f) + (f" ({on})" if on else "")
+        lines.append(f"- {md(text)} — {md(f.statement)}{refs.mark(f.citations)}")
     return "\n".join(lines) if len(lines) > 1 else ""
 
 
@@ -385,7 +393,7 @@ def _facts_block(title: str, facts: Sequence[FactRef]) -> str:
     if not facts:
         return ""
     lines = [f"**{title}**"]
-    for f in facts:
-        value = "" if f.value is True else f" = {md(str(f.value))}"
-        lines.append(f"- {md(f.name)}{value}: {md(f.how)}")
+    for f in facts:  # a course's and a record's own sentence names them; a value's does not
+        said = f.how if f.id.startswith(("x:", "m:")) else f"{value_text(f)}: {f.how}"
+        lines.append(f"- {md(said)}")
     return "\n".join(lines)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.differential import DISCLAIMER
 from engine.version import __version__
-from tests.conftest import MINI_KB
+from tests.conftest import MINI_KB, ROOT
 
 PATIENT = """\
 id: cli-1
@@ -60,15 +62,24 @@ def test_console_script_is_installed() -> None:
     assert result.returncode == 0 and __version__ in result.stdout
 
 
-def test_diagnose_text(patient_file: Path) -> None:
+def test_diagnose_text_is_the_short_note_and_full_the_complete_one(patient_file: Path) -> None:
     result = leukodx("diagnose", str(patient_file), "--rules", str(MINI_KB))
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "not a diagnosis and not a medical device" in out
-    assert out.index("ALERTS") < out.index("FINDINGS") < out.index("DIFFERENTIAL")
-    assert "1. clozapine_induced" in out and "because, from the drug label:" in out
-    assert "Neutropenia began within 18 weeks of clozapine." in out
-    assert "REFERENCES" in out and "[1]" in out
+    order = [out.index(h) for h in ("COUNTS", "ALERTS", "FINDINGS: ", "DIFFERENTIAL", "NEXT STEP")]
+    assert order == sorted(order)
+    assert re.search(r"ANC \(10\^9/L\)\s+0\.3 on 2025-02-10\s+0\.3 on 2025-02-10\s+2\s+given", out)
+    assert "CRITICAL [finding fever; ANC 0.3 x 10^9/L on 2025-02-10] Febrile neutropenia" in out
+    assert "1. clozapine_induced (test label): unlikely (21%)" in out
+    assert "+ Neutropenia began within 18 weeks of clozapine. (LR 7.4, judgement)" in out
+    assert " ".join(out.split()).endswith(" ".join(DISCLAIMER.split()))
+    assert len(out.splitlines()) <= 40 and "True" not in out and "REFERENCES" not in out
+    full = leukodx("diagnose", str(patient_file), "--full", "--rules", str(MINI_KB)).stdout
+    assert "not a diagnosis and not a medical device" in full
+    assert full.index("ALERTS") < full.index("FINDINGS") < full.index("DIFFERENTIAL")
+    assert "1. clozapine_induced" in full and "because, from the drug label:" in full
+    assert "Neutropenia began within 18 weeks of clozapine." in full
+    assert "REFERENCES" in full and "[1]" in full
 
 
 def test_diagnose_json_and_stdin(patient_file: Path) -> None:
@@ -80,15 +91,63 @@ def test_diagnose_json_and_stdin(patient_file: Path) -> None:
     assert data["candidates"][0]["cause"] == "clozapine_induced"
 
 
-def test_explain(patient_file: Path) -> None:
+def test_explain_keeps_the_whole_chain_and_the_disclaimer(patient_file: Path) -> None:
     result = leukodx(
         "diagnose", str(patient_file), "--explain", "clozapine_induced", "--rules", str(MINI_KB)
     )
     assert result.returncode == 0
     assert "<- neutropenia = True by rule find.neutropenia" in result.stdout
-    assert "Score = " in result.stdout
-    missing = leukodx("diagnose", str(patient_file), "--explain", "sle", "--rules", str(MINI_KB))
-    assert "sle is not in this differential" in missing.stdout
+    assert "Score = " in result.stdout and "REFERENCES" in result.stdout
+    assert " ".join(result.stdout.split()).endswith(" ".join(DISCLAIMER.split()))
+
+
+def test_explain_a_cause_that_is_not_listed_says_why_not(patient_file: Path) -> None:
+    """From a file and from stdin (the why-not reruns the patient's facts from either)."""
+    args = ("--explain", "sle", "--rules", str(MINI_KB))
+    for result in (
+        leukodx("diagnose", str(patient_file), *args),
+        leukodx("diagnose", "-", *args, stdin=PATIENT),
+    ):
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert out.startswith("sle (test label) [sle] is not listed in this differential.")
+        assert "Its probability, " in out and "26th of the 29 causes by score" in out
+        assert "+ Test rule for sle. (rule mini.sle_flag; LR 1.6, judgement)" in out
+        assert "lacks: condition pregnancy (unknown: not in the input)" in out
+        assert "- condition pregnancy: up to +0.47 (rules mini.sle_flag)" in out
+        assert " ".join(out.split()).endswith(" ".join(DISCLAIMER.split()))
+
+
+def test_explain_on_a_fhir_bundle_reads_the_bundle_again() -> None:
+    bundle = ROOT / "examples" / "fhir" / "clozapine-patient-bundle.json"
+    result = leukodx("diagnose", str(bundle), "--explain", "megaloblastic")
+    assert result.returncode == 0, result.stderr
+    assert "[megaloblastic] is not listed" in result.stdout
+    assert "vitamin B12 < 200 pg/mL (unknown: not in the input)" in result.stdout
+
+
+@pytest.mark.parametrize(("word", "message"), [
+    ("clozapin_induced", "--explain: unknown cause (got 'clozapin_induced'; expected a cause id "
+     "of knowledge base mini-kb (its causes.yaml lists them)); did you mean 'clozapine_induced'?"),
+    ("clozapine", "--explain: clozapine is a medication (clozapine), not a cause (expected a "
+     "cause id; the causes whose rules name it: clozapine_induced); did you mean "
+     "'clozapine_induced'?"),
+    ("Clozaril", "--explain: Clozaril is a medication (clozapine), not a cause"),
+    ("fever", "--explain: fever is a finding, not a cause (expected a cause id)"),
+    ("SLE", "did you mean 'sle'?"),
+])  # fmt: skip
+def test_explain_refuses_what_is_not_a_cause(patient_file: Path, word: str, message: str) -> None:
+    result = leukodx("diagnose", str(patient_file), "--explain", word, "--rules", str(MINI_KB))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("leukodx: --explain: ") and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_report_carries_the_disclaimer(patient_file: Path) -> None:
+    result = leukodx("report", str(patient_file), "--rules", str(MINI_KB))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count('data-role="disclaimer"') == 2 and DISCLAIMER in result.stdout
+    assert ">True<" not in result.stdout and "neutropenia severity: severe" in result.stdout
 
 
 def test_invalid_input_exits_2_with_field(tmp_path: Path) -> None:

@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """engine.service.cards: cards from a Differential (summary length, indicators, linked sources,
-disclaimer)."""
+disclaimer, clinical words with dates and never a Python literal)."""
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +15,9 @@ pytest.importorskip("fastapi")
 
 from engine.api import diagnose  # noqa: E402
 from engine.differential import Citation, Differential  # noqa: E402
+from engine.kb.load import KnowledgeBase  # noqa: E402
 from engine.service import cards as cds  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
+from tests.conftest import CASES, ROOT  # noqa: E402
 from tests.service.conftest import check_card  # noqa: E402
 
 
@@ -118,3 +121,47 @@ def test_indicator_and_notice_card() -> None:
     card = cds.notice_card(kb, "Nothing to check", "No counts on file.")
     assert card.indicator == "info" and card.source.label == f"{kb.name} {kb.version}"
     check_card(card.model_dump(exclude_none=True), f"{kb.name} {kb.version}")
+
+
+LITERAL = re.compile(r"\b(True|False|None)\b|\w = \d")
+
+
+def every_card(d: Differential) -> list[cds.Card]:
+    out = [cds.alert_card(d, a) for a in d.alerts]
+    card = cds.differential_card(d)
+    out += [card] if card else []
+    top = d.top
+    if top is not None and top.evidence_for:
+        found = cds.DrugFindings("somedrug", tuple(d.alerts), ((top, top.evidence_for[0]),), ())
+        out.append(cds.order_card(d, found))
+    return out
+
+
+def test_card_detail_speaks_clinical_words_with_dates(clozapine: Differential) -> None:
+    card = cds.differential_card(clozapine)
+    assert card is not None and card.detail is not None
+    assert card.detail.startswith(
+        "**Latest counts**: WBC 2.9 x 10^9/L on 2025-02-10; ANC 0.6 x 10^9/L on 2025-02-10; "
+        "haemoglobin 9.5 g/dL on 2025-02-10."
+    )
+    assert "- neutropenia (ANC 0.6 x 10^9/L on 2025-02-10) — An absolute neutrophil count" in (
+        card.detail
+    )
+    assert "- fever present (finding fever (since 2025-02-09)) — " in card.detail
+    top = clozapine.candidates[0]
+    assert f"({cds.likelihood(top.probability)}, {cds.percent(top.probability)}; score" in (
+        card.detail
+    )
+    for alert in clozapine.alerts:
+        summary = cds.alert_card(clozapine, alert).summary
+        if any(f.id == "v:anc" for f in alert.facts):
+            assert summary.endswith("(ANC 0.6 x 10^9/L on 2025-02-10)"), summary
+
+
+@pytest.mark.parametrize("path", sorted(CASES.glob("*.yaml"))[::4], ids=lambda p: p.stem)
+def test_no_card_prints_a_python_literal(path: Path, real_kb: KnowledgeBase) -> None:
+    d = diagnose(path, kb=real_kb, backend="clips")
+    for card in every_card(d):
+        check_card(card.model_dump(exclude_none=True), label(d))
+        assert not LITERAL.search(card.detail or ""), card.detail
+        assert not LITERAL.search(card.summary), card.summary

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Evidence by source type and strength, clinical considerations, review status and currency
-(lint --strict), and the patient audience (plain language, no clinician-only terms)."""
+(lint --strict), the patient audience (plain language, no clinician-only terms), the thirty-second
+note over every bundled case, facts in clinical words, and ``--explain``'s why-not."""
 
 from __future__ import annotations
 
@@ -10,14 +11,31 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from engine import InputError, diagnose
-from engine.differential import EVIDENCE_GROUPS
-from engine.kb.load import lint
+from engine import InputError, diagnose, vocab
+from engine.differential import EVIDENCE_GROUPS, Differential, Finding, Scalar
+from engine.kb.catalog import INPUT_VALUES
+from engine.kb.load import KnowledgeBase, lint
 from engine.kb.registry import CITATION_KINDS
-from engine.render import consult_note, patient_note
+from engine.kb.schema import AddEvidence
+from engine.kb.yamlio import load_patient_file
+from engine.patient import parse_patient
+from engine.render import NOTE_LINES, WIDTH, _clip, consult_note, full_note, patient_note
+from engine.why_not import check_cause, why_not, why_not_text
+from engine.wording import (
+    NOTE_COUNTS,
+    fact_date,
+    finding_text,
+    inputs_of,
+    likelihood,
+    percent,
+    quantity,
+    value_text,
+)
 from tests.cli.test_cli import leukodx
-from tests.conftest import MINI_KB
+from tests.conftest import CASES, MINI_KB
 from tests.unit.test_engine_mini import clozapine_patient
 
 TODAY = dt.date(2025, 3, 1)
@@ -37,7 +55,7 @@ def test_evidence_carries_source_kind_and_group_in_reading_order() -> None:
     assert all(e.group == "drug_label" for e in items)
     keys = [(EVIDENCE_GROUPS.index(e.group), CITATION_KINDS.index(e.source_kind)) for e in items]
     assert keys == sorted(keys)
-    note = consult_note(d)
+    note = full_note(d)
     assert "because, from the drug label:" in note
 
 
@@ -55,7 +73,7 @@ def test_considerations_follow_the_ranked_causes() -> None:
     assert [s.text for s in top.considerations] == [
         "Follow the clozapine label's ANC table; interrupt when it says so."
     ]
-    note = consult_note(d)
+    note = full_note(d)
     assert (
         note.index("DIFFERENTIAL")
         < note.index("CLINICAL CONSIDERATIONS")
@@ -70,7 +88,7 @@ def test_output_names_kb_currency_and_rule_status() -> None:
     assert {r.rule_id for r in d.rules_used} == {t.rule_id for t in d.trace}
     assert {r.review_status for r in d.rules_used} == {"approved"}
     assert all(e.review_status == "approved" for e in d.candidates[0].evidence_for)
-    assert "rules contributed (" in consult_note(d)
+    assert "rules contributed (" in full_note(d)
 
 
 @pytest.fixture()
@@ -145,3 +163,183 @@ def test_cli_patient_audience(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert "A side effect of the medicine clozapine" in result.stdout
     assert "score" not in result.stdout
+
+
+# --- the thirty-second note, the words of a fact, and --explain's why-not -----------------------
+
+
+@pytest.fixture(scope="module")
+def every_case(real_kb: KnowledgeBase) -> list[Differential]:
+    """Every bundled case, on the CLIPS backend: the same differential as experta's (a test holds
+    the two byte-identical), several times faster."""
+    return [diagnose(path, kb=real_kb, backend="clips") for path in sorted(CASES.glob("*.yaml"))]
+
+
+def test_short_note_fits_forty_lines_for_every_case(every_case: list[Differential]) -> None:
+    assert len(every_case) >= 100
+    for d in every_case:
+        note = consult_note(d)
+        lines = note.splitlines()
+        assert len(lines) <= NOTE_LINES, (d.patient_id, len(lines))
+        assert max(map(len, lines)) <= WIDTH, d.patient_id
+        assert " ".join(note.split()).endswith(d.disclaimer), d.patient_id
+        assert not re.search(r"\b(True|False|None)\b", note), d.patient_id
+        if d.top is not None:
+            chance = f"{likelihood(d.top.probability)} ({percent(d.top.probability)})"
+            assert f"1. {d.top.label[:40]}" in note and chance in note, d.patient_id
+
+
+def test_every_count_and_alert_in_the_note_carries_its_date(
+    every_case: list[Differential],
+) -> None:
+    """The dates come from each value's ``how`` sentence: this fails the day a sentence changes."""
+    for d in every_case:
+        refs = {f.id: f for f in d.facts}
+        note = consult_note(d)
+        for test in NOTE_COUNTS:
+            for fid in (f"v:{test}", f"v:{test}_nadir"):
+                if fid in refs:
+                    date = fact_date(refs[fid])
+                    assert date is not None and f"{refs[fid].value:g} on {date}" in note, fid
+        if "v:anc" in refs:
+            how = "computed: WBC" if "computed" in refs["v:anc"].how else "given"
+            row = next(line for line in note.splitlines() if line.startswith("  ANC ("))
+            assert row.rstrip().endswith(how) or how in row, (d.patient_id, row)
+        for alert in d.alerts:
+            for ref in inputs_of(d, [f.id for f in alert.facts]):
+                if ref.id.startswith("v:") and ref.name in NOTE_COUNTS:
+                    assert f"on {fact_date(ref)}" in value_text(ref)
+
+
+def test_short_note_reads_like_a_consult(real_kb: KnowledgeBase) -> None:
+    d = diagnose(CASES / "clozapine_induced-01.yaml", kb=real_kb)
+    note = consult_note(d)
+    heads = [note.index(h) for h in ("COUNTS", "ALERTS", "FINDINGS: ", "DIFFERENTIAL", "NEXT STEP")]
+    assert heads == sorted(heads)
+    assert re.search(
+        r"ANC \(10\^9/L\)\s+0\.108 on 2020-01-25\s+0\.108 on 2020-01-25\s+1\s+computed: WBC 2\.7 x "
+        r"4%\s+neutrophils / 100 \(bands not reported that day, not included\)",
+        note,
+    )
+    assert "not measured: ALC, haemoglobin, platelets" in note
+    assert "CRITICAL [ANC 0.108 x 10^9/L on 2020-01-25; clozapine] Clozapine label" in note
+    assert "[ANC 0.108 x 10^9/L on 2020-01-25; finding fever (since 2020-01-26)]" in note
+    assert "FINDINGS: agranulocytosis; chronicity: transient; CTCAE neutrophil grade: 4;" in note
+    flat = " ".join(note.split())
+    for c in d.candidates[:3]:
+        strongest = sorted(c.evidence_for, key=lambda e: -abs(e.weight))[:2]
+        for e in strongest:
+            assert f"+ {' '.join(e.statement.split()[:6])}" in flat
+            assert f"(LR {e.lr:.3g}, {e.origin})" in flat
+        for e in c.evidence_for[2:]:
+            if e not in strongest:
+                assert e.statement[:40] not in flat
+    top = d.candidates[0]
+    assert f"NEXT STEPS for {top.label} (3 of {len(top.next_steps)}; --full lists all)" in note
+    assert " ".join(top.next_steps[0].text.split()[:8]) in flat
+    assert d.candidates[3].label not in note
+
+
+def test_the_note_tightens_before_it_overflows(real_kb: KnowledgeBase) -> None:
+    """A patient with more to say than forty lines hold loses blank lines and detail first, never
+    an alert, a listed cause or the disclaimer."""
+    d = diagnose(CASES / "clozapine_induced-01.yaml", kb=real_kb)
+    crowded = d.model_copy(update={"alerts": d.alerts * 4})
+    note = consult_note(crowded)
+    assert "\n\n" not in note and len(note.splitlines()) <= NOTE_LINES
+    assert note.count("CRITICAL [") == 2 * 4 and note.count("WARNING [") == 4
+    assert all(f"{c.rank}. {c.label[:30]}" in note for c in d.candidates[:3])
+    assert " ".join(note.split()).endswith(d.disclaimer)
+
+
+@given(
+    words=st.lists(st.text(alphabet="abcdefgh;,.", min_size=1, max_size=15), max_size=60),
+    lines=st.integers(min_value=1, max_value=4),
+    tail=st.sampled_from(["", " (LR 42.2, fitted)"]),
+)
+def test_clipped_text_keeps_its_head_and_tail_within_its_lines(
+    words: list[str], lines: int, tail: str
+) -> None:
+    out = _clip("  CRITICAL [ANC 0.1 on 2020-01-01] ", " ".join(words), tail, lines, "    ")
+    assert 1 <= len(out) <= lines and all(len(line) <= WIDTH for line in out)
+    assert out[0].startswith("  CRITICAL [ANC 0.1 on 2020-01-01]")
+    assert " ".join(" ".join(out).split()).endswith(tail.strip())
+
+
+SCALARS = st.one_of(
+    st.booleans(),
+    st.integers(min_value=-(10**6), max_value=10**6),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.sampled_from([*vocab.TRENDS, *vocab.SEXES, "severe", "transient"]),
+)
+
+
+@given(name=st.sampled_from(sorted(INPUT_VALUES)), value=SCALARS)
+def test_a_value_in_words_is_never_a_python_literal(name: str, value: Scalar) -> None:
+    text = quantity(name, value)
+    assert not re.search(r"\b(True|False|None)\b", text) and "_" not in text
+    finding = Finding(fact=name, value=value, rule_id=None, statement="s", citations=[], used=[])
+    assert not re.search(r"\b(True|False|None)\b", finding_text(finding))
+
+
+@given(p=st.floats(0, 1), q=st.floats(0, 1))
+def test_probability_words_follow_the_numbers(p: float, q: float) -> None:
+    scale = ["exceptionally unlikely", "very unlikely", "unlikely", "about as likely as not",
+             "likely", "very likely"]  # fmt: skip
+    low, high = sorted((p, q))
+    assert scale.index(likelihood(low)) <= scale.index(likelihood(high))
+
+
+def test_explain_checks_the_word_is_a_cause(real_kb: KnowledgeBase) -> None:
+    assert check_cause(real_kb, "sle") == "sle"
+    cases = {
+        "clozapine": ("clozapine is a medication (clozapine), not a cause", "clozapine_induced"),
+        "Clozaril": ("Clozaril is a medication (clozapine), not a cause", "clozapine_induced"),
+        "clozapin_induced": ("unknown cause", "clozapine_induced"),
+        "SLE": ("unknown cause", "sle"),
+        "splenomegaly": ("splenomegaly is a finding, not a cause", None),
+        "agranulocytosis": ("agranulocytosis is a patient fact, not a cause", None),
+    }
+    for word, (problem, suggestion) in cases.items():
+        with pytest.raises(InputError) as caught:
+            check_cause(real_kb, word)
+        assert caught.value.field == "--explain" and caught.value.problem == problem
+        assert caught.value.suggestion == suggestion, word
+
+
+def test_why_not_scores_a_cause_as_the_ranking_does(real_kb: KnowledgeBase) -> None:
+    """For a listed cause the why-not arithmetic must give the candidate's own score,
+    probability and place: it reruns the same facts and rules."""
+    for name in ("clozapine_induced-01", "megaloblastic-01", "sle-01"):
+        path = CASES / f"{name}.yaml"
+        d = diagnose(path, kb=real_kb, today=TODAY)
+        patient = parse_patient(load_patient_file(path), today=TODAY)
+        for c in d.candidates[:3]:
+            w = why_not(real_kb, patient, d, c.cause, backend="experta", today=TODAY)
+            assert (w.score, round(w.probability, 4), w.place) == (c.score, c.probability, c.rank)
+            assert not w.blocked or all(b.rule.id not in {t.rule_id for t in d.trace}
+                                        for b in w.blocked)  # fmt: skip
+
+
+def test_why_not_says_what_an_unlisted_cause_lacks(real_kb: KnowledgeBase) -> None:
+    path = CASES / "clozapine_induced-01.yaml"
+    d = diagnose(path, kb=real_kb, today=TODAY)
+    assert d.candidate("megaloblastic") is None
+    patient = parse_patient(load_patient_file(path), today=TODAY)
+    w = why_not(real_kb, patient, d, "megaloblastic", backend="experta", today=TODAY)
+    assert w.probability < real_kb.manifest.model.list_floor and w.presentation
+    fired = {t.rule_id for t in d.trace}
+    rules = {r.id for r in real_kb.rules if isinstance(r.then, AddEvidence)
+             and r.then.cause == "megaloblastic" and r.then.weight > 0}  # fmt: skip
+    assert {b.rule.id for b in w.blocked} == rules - fired
+    against = {r.id for r in real_kb.rules if isinstance(r.then, AddEvidence)
+               and r.then.cause == "megaloblastic" and r.then.weight < 0}  # fmt: skip
+    assert {r.id for r, _ in w.against} == against & fired
+    low_b12 = next(b for b in w.blocked if b.rule.id == "megaloblastic.low_b12")
+    assert low_b12.lacking == ("vitamin B12 < 200 pg/mL (unknown: not in the input)",)
+    assert "vitamin_b12" in {lead.fact for lead in w.leads}
+    text = why_not_text(w, d)
+    assert text.startswith(f"{w.label} [megaloblastic] is not listed in this differential.")
+    assert "is below the listing floor of 1%" in text and "lacks: " in text
+    assert "To reach the top 3 its score needs +" in text
+    assert " ".join(text.split()).endswith(d.disclaimer)

@@ -1,0 +1,159 @@
+# SPDX-License-Identifier: Apache-2.0
+"""How every output words a fact: its name, its unit, its date, how it was obtained, a
+probability and a likelihood ratio.
+
+Shared by the consult notes (:mod:`engine.render`), the "why not" of a cause
+(:mod:`engine.why_not`), the CDS cards and the HTML report, so that a count reads the same
+everywhere ("ANC 0.6 x 10^9/L on 2025-02-10"), and kept apart from the note layouts so each
+module has one job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from engine.differential import Differential, Evidence, FactRef, Finding, Scalar
+from engine.units import CONVERSIONS
+
+#: The counts the notes and cards open with, in reading order.
+NOTE_COUNTS = ("wbc", "anc", "alc", "hemoglobin", "platelets")
+
+_ISO = r"\d{4}-\d{2}-\d{2}"
+#: Where a value's ``how`` names the date of its result (engine/series.py, engine/facts.py): a
+#: latest, lowest or earliest result, a computed count, a qualitative result, a dated record.
+_DATED = re.compile(
+    rf"^(?:(?:Latest|Lowest|Earliest|latest \w+) result \S+|\w+ computed as .+?) on ({_ISO})"
+    rf"|^given: .*\(since ({_ISO})"
+)
+_COMPUTED = re.compile(rf"^[A-Z]+ computed as (?P<calc>.+?) on {_ISO}(?P<rest>.*)$")
+#: How the words of a fact name are shown (everything else: as written, underscores as spaces).
+_WORDS = {
+    "wbc": "WBC", "anc": "ANC", "alc": "ALC", "amc": "AMC", "ctcae": "CTCAE", "mcv": "MCV",
+    "crp": "CRP", "ldh": "LDH", "alt": "ALT", "ast": "AST", "esr": "ESR", "igg": "IgG",
+    "igm": "IgM", "ana": "ANA", "hiv": "HIV", "ebv": "EBV", "cmv": "CMV", "pcr": "PCR",
+    "tpmt": "TPMT", "nudt15": "NUDT15", "lgl": "LGL", "c3": "C3", "c4": "C4", "b12": "B12",
+    "dsdna": "dsDNA", "ccp": "CCP", "rna": "RNA", "sars": "SARS", "cov": "CoV", "pct": "%",
+    "hemoglobin": "haemoglobin",
+}  # fmt: skip
+#: Words for a probability: the IPCC likelihood terms in their disjoint bands (IPCC AR4 WG II,
+#: front matter F: very likely 90-99%, likely 66-90%, ... exceptionally unlikely < 1%), capped at
+#: "very likely": the probability is a model's softmax over causes (engine/rank.py), whose
+#: calibration the calibration report measures, never a certainty.
+_LIKELIHOOD = (
+    (0.90, "very likely"), (0.66, "likely"), (0.33, "about as likely as not"),
+    (0.10, "unlikely"), (0.01, "very unlikely"),
+)  # fmt: skip
+
+
+def words(name: str) -> str:
+    """A fact name in words: ``ctcae_neutrophil_grade`` -> ``CTCAE neutrophil grade``."""
+    return " ".join(_WORDS.get(w, w) for w in name.split("_"))
+
+
+def likelihood(p: float) -> str:
+    """A probability in words ("very likely" ... "exceptionally unlikely")."""
+    return next((word for floor, word in _LIKELIHOOD if p >= floor), "exceptionally unlikely")
+
+
+def fact_date(ref: FactRef) -> str | None:
+    """The date of the result or record a value or membership fact rests on (its ``how`` names
+    it); None for medication courses, derived facts and undated values such as age."""
+    if not ref.id.startswith(("v:", "m:")):
+        return None
+    found = _DATED.match(ref.how)
+    return (found.group(1) or found.group(2)) if found else None
+
+
+def unit_of(name: str) -> str:
+    """The canonical unit of a numeric test or of its series summaries (``anc_nadir``)."""
+    test = name if name in CONVERSIONS else name.rsplit("_", 1)[0]
+    return CONVERSIONS[test].canonical if test in CONVERSIONS else ""
+
+
+def quantity(name: str, value: Scalar) -> str:
+    """A value in words with its unit: ``ANC 0.108 x 10^9/L``, ``neutrophils 4%``,
+    ``leukopenia duration 12 days``, ``sex male``; never a Python literal."""
+    if isinstance(value, bool):
+        return words(name) if value else f"no {words(name)}"
+    if not isinstance(value, (int, float)):
+        return f"{words(name)} {value}"
+    if name.endswith("_days"):
+        return f"{words(name.removesuffix('_days'))} {value:g} day{'' if value == 1 else 's'}"
+    unit = unit_of(name)
+    if unit == "%":
+        return f"{words(name).removesuffix(' %')} {value:g}%"
+    shown = f"x {unit}" if unit.startswith("10^") else unit
+    return f"{words(name)} {value:g}{' ' + shown if shown else ''}"
+
+
+def value_text(ref: FactRef) -> str:
+    """An input fact in clinical words with its date: ``ANC 0.108 x 10^9/L on 2020-01-25``,
+    ``finding fever (since 2020-01-26)``, ``clozapine``."""
+    if ref.id.startswith("x:"):
+        return ref.name.removeprefix("medication ")
+    if ref.id.startswith("m:"):
+        return ref.how.removeprefix("given: ")
+    date = fact_date(ref)
+    return quantity(ref.name, ref.value) + (f" on {date}" if date else "")
+
+
+def finding_text(f: Finding) -> str:
+    """A derived finding in words: ``agranulocytosis``, ``chronicity: transient``,
+    ``CTCAE neutrophil grade: 4``, ``leukopenia duration 1 day``; never a Python literal."""
+    if isinstance(f.value, bool) or f.fact.endswith("_days"):
+        return quantity(f.fact, f.value)
+    shown = f"{f.value:g}" if isinstance(f.value, (int, float)) else f.value
+    return f"{words(f.fact)}: {shown}"
+
+
+def inputs_of(d: Differential, ids: Iterable[str]) -> list[FactRef]:
+    """The input facts (values, records, medication courses) behind fact ``ids``, following each
+    derived fact back through the rule firing that asserted it, in order of discovery."""
+    made = {fid: t.matched for t in d.trace for fid in t.asserted}
+    refs = {f.id: f for f in d.facts}
+    out: list[FactRef] = []
+    todo, seen = list(ids), set()
+    while todo:
+        fid = todo.pop(0)
+        if fid in seen:
+            continue
+        seen.add(fid)
+        if fid in made:
+            todo.extend(made[fid])
+        elif fid in refs:
+            out.append(refs[fid])
+    return out
+
+
+def obtained(ref: FactRef) -> str:
+    """How a count was obtained: ``given``, or ``computed: WBC 2.7 x 4% neutrophils / 100 ...``."""
+    if "computed" not in ref.how:
+        return "given"
+    found = _COMPUTED.match(ref.how)
+    return f"computed: {found['calc']}{found['rest']}" if found else ref.how
+
+
+def latest_counts(d: Differential) -> list[str]:
+    """The latest value of each :data:`NOTE_COUNTS` count in words, with its date, and for a
+    computed ANC or ALC how it was computed."""
+    refs = {f.id: f for f in d.facts}
+    out = []
+    for test in NOTE_COUNTS:
+        if (ref := refs.get(f"v:{test}")) is not None:
+            how = obtained(ref)
+            out.append(value_text(ref) + ("" if how == "given" else f" ({how})"))
+    return out
+
+
+def lr_text(e: Evidence) -> str:
+    """The likelihood ratio with where it comes from: 'LR 3 (judgement)', 'LR 4.1 (fitted on 12
+    cases; authored 3)'."""
+    text = f"LR {e.lr:.3g} ({e.origin}"
+    if e.origin == "fitted" and e.prior_lr is not None:
+        text += f" on {e.fitted_cases} cases; authored {e.prior_lr:.3g}"
+    return text + ")"
+
+
+def percent(p: float) -> str:
+    return "<0.1%" if p < 0.001 else f"{100 * p:.1f}%" if p < 0.1 else f"{100 * p:.0f}%"
