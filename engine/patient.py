@@ -5,6 +5,12 @@
 every field against the contract (strictly: a boolean is not a number, units are never guessed),
 converts labs to canonical units, and raises exactly one :class:`~engine.errors.InputError` that
 names the field path, the bad value and what was expected.
+
+Nothing critical is guessed or lost silently: a long-form lab needs its date (only the flat
+shorthand is dated ``as_of``/today, as the contract says), a shorthand count needs a unit unless
+its magnitude is unambiguous (:data:`engine.units.SHORTHAND_MAX`), an ANC or ALC above the WBC of
+its day is refused, and dates (1900-2200), durations (100 years), numbers, nesting and text are
+bounded, so that hostile input is an InputError and never an OverflowError or RecursionError.
 """
 
 from __future__ import annotations
@@ -12,10 +18,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from engine import units, vocab
 from engine.errors import InputError
+from engine.kb.yamlio import check_tree
 
 
 def _iso_date(value: object) -> object:
@@ -30,7 +38,22 @@ def _iso_date(value: object) -> object:
     return value
 
 
-Date = Annotated[dt.date, BeforeValidator(_iso_date)]
+#: Dates outside these bounds are input errors: date arithmetic near year 1 or 9999 overflows, and
+#: no clinical record is dated before 1900 or after 2200.
+FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2200, 12, 31)
+#: The longest duration accepted (``leukopenia_duration_days``): 100 years.
+MAX_DURATION_DAYS = 36525
+_DATE_RANGE = f"a date YYYY-MM-DD from {FIRST_DATE} to {LAST_DATE}"
+
+
+def _in_range(value: dt.date) -> dt.date:
+    if not FIRST_DATE <= value <= LAST_DATE:
+        raise PydanticCustomError("date_range", "date out of range")
+    return value
+
+
+Date = Annotated[dt.date, BeforeValidator(_iso_date), AfterValidator(_in_range)]
+Duration = Annotated[int | None, Field(default=None, ge=0, le=MAX_DURATION_DAYS)]
 _STRICT = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
@@ -96,7 +119,7 @@ class PatientFacts(BaseModel):
     history: tuple[Entry, ...] = ()
     bmi: float | None = Field(default=None, gt=0, le=150)
     wbc_trend: str | None = None
-    leukopenia_duration_days: int | None = Field(default=None, ge=0)
+    leukopenia_duration_days: Duration = None
 
 
 class _RawPatient(BaseModel):
@@ -117,7 +140,7 @@ class _RawPatient(BaseModel):
     history: list[Entry | str] = []
     bmi: float | None = Field(default=None, gt=0, le=150)
     wbc_trend: str | None = None
-    leukopenia_duration_days: int | None = Field(default=None, ge=0)
+    leukopenia_duration_days: Duration = None
 
 
 _TOP_KEYS = tuple(_RawPatient.model_fields)
@@ -138,9 +161,9 @@ def parse_patient(data: object, *, today: dt.date | None = None) -> PatientFacts
             got=type(data).__name__,
             expected="a dict / YAML mapping / JSON object",
         )
+    check_tree(data)  # the reader's limits, for values handed in directly
     body = _expand_shorthand(_drop_case_keys(data), today or dt.date.today())
-    raw = _validate_shape(body)
-    return _finish(raw)
+    return _finish(_validate_shape(body))
 
 
 def _drop_case_keys(data: dict[Any, Any]) -> dict[str, Any]:
@@ -163,19 +186,29 @@ def _drop_case_keys(data: dict[Any, Any]) -> dict[str, Any]:
 
 
 def _expand_shorthand(data: dict[str, Any], today: dt.date) -> dict[str, Any]:
-    """``{"wbc": 3.1, "anc": 0.9}`` -> long-form labs in canonical units, dated as_of/today."""
+    """``{"wbc": 3.1, "anc": 0.9}`` -> long-form labs dated as_of/today, as are undated entries of
+    ``labs`` beside them. A value is a number (read in the canonical unit only where that is
+    unambiguous, :func:`engine.units.shorthand_unit`), a word, or ``{"value": V, "unit": U}``."""
     flat = [k for k in data if k in vocab.TESTS]
     if not flat:
         return data
     out = {k: v for k, v in data.items() if k not in flat}
     when = out.get("as_of") or today.isoformat()
     out.setdefault("as_of", when)
-    labs = list(out.get("labs") or [])
+    labs = out.get("labs") or []
+    if isinstance(labs, list):
+        labs = [{**x, "date": when} if isinstance(x, dict) and x.get("date") is None else x
+                for x in labs]  # fmt: skip
     for test in flat:
-        value = data[test]
-        entry: dict[str, Any] = {"test": test, "value": value, "date": when}
-        if test in vocab.NUMERIC_TESTS:
-            entry["unit"] = units.canonical_unit(test)
+        entry: dict[str, Any] = {"test": test, "value": data[test], "date": when}
+        if isinstance(data[test], dict):
+            given = data[test]
+            if set(given) - {"value", "unit"} or "value" not in given:
+                expected = '{"value": V, "unit": U}'
+                raise InputError(test, "a shorthand value with its unit", expected=expected)
+            entry.update(given)
+        elif test in vocab.NUMERIC_TESTS:
+            entry["unit"] = units.shorthand_unit(test, data[test], field=test)
         labs.append(entry)
     out["labs"] = labs
     return out
@@ -194,7 +227,12 @@ def _input_error(exc: ValidationError, body: dict[str, Any]) -> InputError:
     got = err.get("input")
     if isinstance(got, (dict, list)):
         got = None
-    return InputError(path, err["msg"].lower().rstrip("."), got=got, expected=_expected_for(path))
+    elif isinstance(got, str) and len(got) > 60:
+        got = got[:60] + "..."
+    elif isinstance(got, dt.date):
+        got = got.isoformat()
+    expected = _DATE_RANGE if err["type"] == "date_range" else _expected_for(path)
+    return InputError(path, err["msg"].lower().rstrip("."), got=got, expected=expected)
 
 
 def _is_union_tag(part: object) -> bool:
@@ -215,7 +253,7 @@ _EXPECTED = {
     "as_of": "a date YYYY-MM-DD", "date": "a date YYYY-MM-DD", "start": "a date YYYY-MM-DD",
     "stop": "a date YYYY-MM-DD", "since": "a date YYYY-MM-DD", "until": "a date YYYY-MM-DD",
     "value": "a number (or a word for qualitative tests)", "leukopenia_duration_days":
-    "a whole number of days >= 0", "schema_version": "1",
+    f"a whole number of days from 0 to {MAX_DURATION_DAYS} (100 years)", "schema_version": "1",
 }  # fmt: skip
 
 
@@ -248,6 +286,11 @@ def _finish(raw: _RawPatient) -> PatientFacts:
         bmi=raw.bmi, wbc_trend=raw.wbc_trend,
         leukopenia_duration_days=raw.leukopenia_duration_days,
     )  # fmt: skip
+    units.check_same_day(
+        (f"labs[{i}]", lab.test, lab.value, lab.date, lab.given)
+        for i, lab in enumerate(facts.labs)
+        if isinstance(lab.value, float)
+    )
     _check_has_count(facts)
     return facts
 
@@ -257,7 +300,7 @@ def _check_word(field: str, word: str | None, known: tuple[str, ...]) -> None:
         raise InputError(
             field,
             "unknown word",
-            got=word,
+            got=word if len(word) <= 60 else word[:60] + "...",
             expected="one of " + ", ".join(known),
             suggestion=vocab.suggest(word, known),
         )
@@ -267,6 +310,8 @@ def _canonical_lab(i: int, lab: LabResult) -> Lab:
     field = f"labs[{i}]"
     _check_word(f"{field}.test", lab.test, vocab.TESTS)
     given = f"{lab.value} {lab.unit}" if lab.unit else str(lab.value)
+    name, unit = lab.test, ""
+    value: float | str = lab.value
     if lab.test in vocab.NUMERIC_TESTS:
         if isinstance(lab.value, str):
             raise InputError(
@@ -274,46 +319,12 @@ def _canonical_lab(i: int, lab: LabResult) -> Lab:
             )
         name, value = units.to_canonical(lab.test, lab.value, lab.unit, field=field)
         unit = "%" if name == units.RETICULOCYTE_PCT else units.canonical_unit(lab.test)
-        return Lab(test=name, value=value, unit=unit, date=lab.date, given=given)
-    word = _qualitative(field, lab)
-    return Lab(test=lab.test, value=word, unit="", date=lab.date, given=given)
-
-
-def _qualitative(field: str, lab: LabResult) -> str:
-    allowed = vocab.QUALITATIVE_TESTS[lab.test]
-    if lab.unit:
-        raise InputError(
-            f"{field}.unit",
-            f"{lab.test} is qualitative and takes no unit",
-            got=lab.unit,
-            expected="no unit",
-        )
-    if not isinstance(lab.value, str):
-        raise InputError(
-            f"{field}.value",
-            f"{lab.test} needs a word",
-            got=lab.value,
-            expected="one of " + ", ".join(allowed),
-        )
-    text = lab.value.strip().lower()
-    if lab.test == "ana" and _is_titer(text):
-        return text
-    if text in allowed or lab.test in ("tpmt_genotype", "nudt15_genotype") and text.startswith("*"):
-        return text
-    raise InputError(
-        f"{field}.value",
-        f"unknown result for {lab.test}",
-        got=lab.value,
-        expected="one of "
-        + ", ".join(allowed)
-        + (" or a titer '1:N'" if lab.test == "ana" else ""),
-        suggestion=vocab.suggest(text, allowed),
-    )
-
-
-def _is_titer(text: str) -> bool:
-    left, sep, right = text.partition(":")
-    return sep == ":" and left == "1" and right.isdigit() and int(right) > 0
+    else:
+        value = units.to_word(lab.test, lab.value, lab.unit, field=field)
+    if lab.date is None:  # the shorthand has dated its labs already
+        raise InputError(f"{field}.date", "a lab result needs its date; an undated result is "
+                         "not assumed current", expected="a date YYYY-MM-DD")  # fmt: skip
+    return Lab(test=name, value=value, unit=unit, date=lab.date, given=given)
 
 
 def _medication(i: int, med: Medication | str) -> Medication:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Canonical units, conversions and plausibility limits (contract section 1.1).
+"""Canonical units, conversions, qualitative result words and plausibility limits (contract 1.1).
 
 A value is converted only through an explicit entry of :data:`CONVERSIONS`; a unit that is not
 listed is an error, never a guess. UCUM spellings (``10*9/L``, ``10*3/uL``, ``{cells}/uL``) and
@@ -10,24 +10,58 @@ Conversion factors for molar units are arithmetic from molar masses, stated besi
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from engine.errors import InputError
-from engine.vocab import NUMERIC_TESTS, suggest
+from engine.vocab import NUMERIC_TESTS, QUALITATIVE_TESTS, suggest
 
 _COUNT = "10^9/L"
-#: Spellings of a count per litre, by factor to 10^9/L.
+#: Spellings of a count per litre, by factor to 10^9/L (keys as :func:`_key` normalises them:
+#: lower case, no spaces, micro as u, mcL as uL, superscript digits as ^N, UCUM {annotations}
+#: dropped). Where a spelling is used, beside it; a spelling not listed here is an error.
 _COUNT_UNITS: dict[str, float] = {
-    "10^9/l": 1.0, "x10^9/l": 1.0, "10*9/l": 1.0, "10e9/l": 1.0, "x10e9/l": 1.0, "g/l": 1.0,
-    "10^3/ul": 1.0, "x10^3/ul": 1.0, "10*3/ul": 1.0, "10e3/ul": 1.0, "x10e3/ul": 1.0,
-    "10^3/mm3": 1.0, "10*3/mm3": 1.0, "k/ul": 1.0, "thou/ul": 1.0, "10*6/ml": 1.0, "/nl": 1.0,
+    # SI and UCUM: 10^9/L (ICSH, most of Europe), 10*9/L (UCUM, FHIR Quantity.code)
+    "10^9/l": 1.0, "x10^9/l": 1.0, "10*9/l": 1.0, "10e9/l": 1.0, "x10e9/l": 1.0,
+    "x10(9)/l": 1.0, "10(9)/l": 1.0,  # Mayo Clinic Laboratories style, x10(9)/L
+    "g/l": 1.0,  # "G/L", giga per litre (France, Switzerland); a count test, so never grams
+    "gpt/l": 1.0,  # "Gpt/l", Gigapartikel per litre (German laboratory reports)
+    "/nl": 1.0,  # per nanolitre (German reports: "Leukozyten 4,4 - 11,3 /nl")
+    "10*6/ml": 1.0,
+    # Thousands per microlitre (US conventional units)
+    "10^3/ul": 1.0, "x10^3/ul": 1.0, "10*3/ul": 1.0,  # 10*3/uL is UCUM; "10³/µL" normalises here
+    "10e3/ul": 1.0, "x10e3/ul": 1.0,  # "x10E3/uL" (Labcorp reports)
+    "x10(3)/ul": 1.0, "10(3)/ul": 1.0,  # "x10(3)/uL", "x10(3)/mcL" (US reference-lab catalogues)
+    "10^3/mm3": 1.0, "10*3/mm3": 1.0, "10e3/mm3": 1.0,  # "10E3/mm3" (US hospital catalogues)
+    "k/ul": 1.0,  # "K/uL", "K/mcL" (US analyser and EHR displays; K is kelvin in UCUM)
+    "k/mm3": 1.0, "k/cumm": 1.0,  # "K/cumm" (US hospital test catalogues)
+    "thou/ul": 1.0, "thousand/ul": 1.0,  # "Thousand/uL" (Quest Diagnostics reports)
+    "th/ul": 1.0, "th/mm3": 1.0,  # "TH/uL" (US hospital laboratory systems)
+    "x1000/ul": 1.0,
+    # Cells per microlitre (US conventional units; "cells/cumm" in Indian reports)
     "/ul": 0.001, "cells/ul": 0.001, "/mm3": 0.001, "cells/mm3": 0.001, "/mm^3": 0.001,
+    "/cumm": 0.001, "cells/cumm": 0.001,
 }  # fmt: skip
-# "G/L" (giga per litre) is common in Europe; it only applies to count tests, where the mass
-# reading (grams per litre) is impossible.
+
+#: A count in the flat shorthand (``{"anc": 0.4}``) carries no unit. It is read as 10^9/L only
+#: below these bounds, where the 10^9/L reading is ordinary and a reading per microlitre would
+#: be a count no laboratory writes that way (a WBC under 100 cells/uL is reported as 0.1 x10^9/L
+#: or less). At or above the bound the number is ambiguous (ANC 400 is 400 cells/uL, not 400
+#: x10^9/L) and the caller is asked for the unit. Reticulocytes, a count just as often given in %
+#: (1.2 % or 1.2 x10^9/L?), always need one. Every other test is read in its canonical unit
+#: (contract 1.1: haemoglobin g/dL, B12 pg/mL, ...), as the contract's shorthand always was.
+SHORTHAND_MAX: dict[str, float] = {
+    "wbc": 100.0, "anc": 30.0, "alc": 30.0, "amc": 20.0, "lgl_count": 20.0, "platelets": 1000.0,
+}  # fmt: skip
+
+#: Differential percentages whose value is checked for the fraction mistake (0.62 for 62 %):
+#: each of them becomes an absolute count (ANC, ALC), so a fraction would divide it by 100.
+FRACTION_CHECKED: tuple[str, ...] = ("neutrophil_pct", "lymphocyte_pct", "band_pct")
+_ABSOLUTE_OF = {"neutrophil_pct": "anc", "band_pct": "anc", "lymphocyte_pct": "alc"}
 
 
 @dataclass(frozen=True)
@@ -44,9 +78,13 @@ def _rule(canonical: str, factors: dict[str, float], low: float, high: float) ->
     return UnitRule(canonical, {_key(k): v for k, v in factors.items()}, low, high)
 
 
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
+
+
 def _key(unit: str) -> str:
     """Normalise a unit spelling for lookup: micro signs, annotations, spaces and case."""
     text = unit.strip().replace("µ", "u").replace("μ", "u").replace("×", "x").replace(" ", "")
+    text = re.sub("[⁰¹²³⁴⁵⁶⁷⁸⁹]+", lambda m: "^" + m.group().translate(_SUPERSCRIPTS), text)
     text = re.sub(r"\{[^}]*\}", "", text)  # UCUM annotations carry no meaning: {cells}/uL == /uL
     text = text.replace("mcl", "ul").replace("mcL", "uL")
     return text.lower()
@@ -140,6 +178,14 @@ def to_canonical(test: str, value: float, unit: str | None, *, field: str) -> tu
             expected=_expected(test),
             suggestion=hint,
         )
+    if test in FRACTION_CHECKED and 0 < value < 1:
+        raise InputError(
+            f"{field}.value",
+            f"{value:g} with unit % looks like a fraction, not a percentage",
+            got=value,
+            expected=f"a percentage ({value * 100:g} for {value * 100:g} %); a differential under "
+            f"1 % is given as the absolute count ({_ABSOLUTE_OF[test]}) instead",
+        )
     # Decimal arithmetic, so that 2900 /uL and 2.9 10^9/L give the same float (unit invariance).
     exact = Decimal(repr(float(value))) * Decimal(repr(factor))
     if exact < Decimal(repr(low)) or exact > Decimal(repr(high)):
@@ -150,6 +196,82 @@ def to_canonical(test: str, value: float, unit: str | None, *, field: str) -> tu
             expected=f"{_fmt(low)} to {_fmt(high)} {rule.canonical if name == test else '%'}",
         )
     return name, float(exact.quantize(Decimal("0.000001")))
+
+
+def shorthand_unit(test: str, value: object, *, field: str) -> str:
+    """The unit a flat-shorthand value given without one is read in (the canonical unit), or an
+    :class:`InputError` naming ``field`` that asks for the unit (see :data:`SHORTHAND_MAX`)."""
+    canonical = CONVERSIONS[test].canonical
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return canonical  # not a number: validation names it
+    shown, bound = f"{value:g}", SHORTHAND_MAX.get(test)
+    if test == "reticulocytes":
+        unit = "%"
+        problem = "reticulocytes are given in % or as a count, so a value needs its unit"
+    elif bound is not None and value >= bound:
+        unit = "/uL"
+        problem = (
+            f"{test} {shown} without a unit is ambiguous: a count without a unit is read as "
+            f"10^9/L only below {bound:g}, and {shown} looks like cells/uL"
+        )
+    else:
+        return canonical
+    example = f'{{"{test}": {{"value": {shown}, "unit": "{unit}"}}}}'
+    raise InputError(field, problem, got=value, expected=f"the value with its unit, e.g. {example}")
+
+
+Row = tuple[str, str, float, dt.date | None, str]  # field, test, canonical value, date, given
+
+
+def check_same_day(rows: Iterable[Row]) -> None:
+    """An ANC or ALC above the WBC of the same day is impossible (each is a part of the WBC); it
+    is nearly always a unit or a column mix-up, so it is an :class:`InputError` naming both
+    values. Several results of one test on one date are allowed: a part is compared with the
+    highest WBC of its date, so only a count above every WBC of that day is refused."""
+    rows = list(rows)
+    wbc: dict[dt.date | None, tuple[float, str, str]] = {}
+    for field, test, value, date, given in rows:
+        if test == "wbc" and (date not in wbc or value > wbc[date][0]):
+            wbc[date] = (value, field, given)
+    for field, test, value, date, given in rows:
+        if test in ("anc", "alc") and date in wbc and value > wbc[date][0]:
+            top, where, shown = wbc[date]
+            raise InputError(
+                f"{field}.value",
+                f"{test} {value:g} x10^9/L is above the wbc of the same day, {top:g} x10^9/L "
+                f"({where}, given {shown!r})",
+                got=given,
+                expected=f"an {test} no larger than the wbc it is part of; check both units",
+            )
+
+
+def to_word(test: str, value: float | str, unit: str | None, *, field: str) -> str:
+    """The canonical word of a qualitative result (contract 1.1: positive/negative, an ANA titer
+    ``1:N``, a TPMT phenotype, a genotype or star allele); anything else is an InputError."""
+    allowed = QUALITATIVE_TESTS[test]
+    if unit:
+        message = f"{test} is qualitative and takes no unit"
+        raise InputError(f"{field}.unit", message, got=unit, expected="no unit")
+    if not isinstance(value, str):
+        expected = "one of " + ", ".join(allowed)
+        raise InputError(f"{field}.value", f"{test} needs a word", got=value, expected=expected)
+    text = value.strip().lower()
+    if test == "ana" and _is_titer(text):
+        return text
+    if text in allowed or test in ("tpmt_genotype", "nudt15_genotype") and text.startswith("*"):
+        return text
+    raise InputError(
+        f"{field}.value",
+        f"unknown result for {test}",
+        got=value,
+        expected="one of " + ", ".join(allowed) + (" or a titer '1:N'" if test == "ana" else ""),
+        suggestion=suggest(text, allowed),
+    )
+
+
+def _is_titer(text: str) -> bool:
+    left, sep, right = text.partition(":")
+    return sep == ":" and left == "1" and right.isdigit() and int(right) > 0
 
 
 def _suggest_unit(test: str, unit: str) -> str | None:

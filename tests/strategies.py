@@ -66,6 +66,8 @@ def lab(draw: st.DrawFn, tests: tuple[str, ...] = tuple(_COUNT_RANGES)) -> dict[
     test = draw(st.sampled_from(tests))
     low, high = _COUNT_RANGES[test]
     value = round(draw(st.floats(low, high, allow_nan=False)), 2)
+    if test.endswith("_pct") and 0 < value < 1:
+        value = 1.0  # under 1 % reads as a fraction given with unit %: an input error
     return {"test": test, "value": value, "unit": _UNITS[test], "date": draw(dates()).isoformat()}
 
 
@@ -104,6 +106,7 @@ def patients(draw: st.DrawFn) -> dict[str, Any]:
     for test in qual:
         word = draw(st.sampled_from(vocab.QUALITATIVE_TESTS[test]))
         labs.append({"test": test, "value": word, "date": draw(dates()).isoformat()})
+    _parts_within_wbc(labs)
     patient: dict[str, Any] = {
         "schema_version": 1, "id": "gen", "as_of": AS_OF.isoformat(), "labs": labs,
         "medications": draw(st.lists(medication(names), max_size=4)),
@@ -121,6 +124,17 @@ def patients(draw: st.DrawFn) -> dict[str, Any]:
         if draw(st.booleans()):
             patient[key] = draw(strategy)
     return patient
+
+
+def _parts_within_wbc(labs: list[dict[str, Any]]) -> None:
+    """An ANC or ALC above the WBC of its day is an input error: lower it to that WBC."""
+    top: dict[str, float] = {}
+    for lab in labs:
+        if lab["test"] == "wbc":
+            top[lab["date"]] = max(top.get(lab["date"], 0.0), lab["value"])
+    for lab in labs:
+        if lab["test"] in ("anc", "alc") and lab["date"] in top:
+            lab["value"] = min(lab["value"], top[lab["date"]])
 
 
 _scalars = st.one_of(

@@ -9,25 +9,30 @@ be read becomes a :class:`CaseInput` carrying an error, never an exception.
 Each result line is ``{"id", "source_file", ["line",] ["expected", "acceptable",] "ok": true,
 "differential": {...}}`` or the same with ``"ok": false, "error": {"field", "message"}``. A case
 without an id is called ``<file>`` (case files) or ``<file>:<line>`` (JSONL lines).
-:class:`ResultWriter` writes each line with one unbuffered ``write`` as soon as it is known, and
-:func:`read_done_ids` reads an interrupted output back for ``--resume``, repairing a last line
-cut short by a kill.
+:class:`ResultWriter` writes each line with one unbuffered ``write`` as soon as it is known
+(:func:`engine.batch.run.read_done_ids` reads an interrupted output back for ``--resume``).
+
+Whatever one input holds (invalid UTF-8, nesting 100,000 deep, a lone surrogate, a line of a
+gigabyte), it costs that case only: reading is bounded by :mod:`engine.kb.yamlio` and a JSONL
+line longer than :data:`~engine.kb.yamlio.MAX_FILE_BYTES` is an error record. The run's own
+output files are never read as input (``exclude``), and a failed write (a full disk) raises
+:class:`OutputError` after cutting the file back to its last complete line, so that
+``--resume`` carries on once there is space.
 """
 
 from __future__ import annotations
 
-import hashlib
+import errno
 import json
 import os
-from array import array
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from engine import vocab
-from engine.errors import InputError
-from engine.kb.yamlio import YamlError, load_yaml, parse_json
+from engine.errors import InputError, LeukodxError
+from engine.kb.yamlio import MAX_FILE_BYTES, YamlError, load_yaml, parse_json
 
 CASE_SUFFIXES: tuple[str, ...] = (".yaml", ".yml", ".json")
 JSONL_SUFFIXES: tuple[str, ...] = (".jsonl", ".ndjson")
@@ -54,21 +59,42 @@ class CaseInput:
     error: CaseError | None = None
 
 
-def iter_sources(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Every input file under ``paths`` once, directories expanded recursively in sorted order.
+class OutputError(LeukodxError):
+    """A result, summary or report file could not be written (a full disk, a lost mount)."""
 
-    Raises :class:`InputError` for a path that does not exist (checked before anything is read,
-    so that a typo fails fast).
-    """
-    given = [Path(p) for p in paths]
-    for p in given:
+
+#: Errors that mean "no space": a full file system, a quota, a file size limit.
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def check_sources(paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()) -> None:
+    """Fail fast, before any output file is opened: every input path exists, and none is one of
+    the run's own output files (``exclude``), which would be emptied before it is read."""
+    outputs = {Path(x).resolve() for x in exclude}
+    for p in map(Path, paths):
         if not p.exists():
             raise InputError(
                 str(p),
                 "no such file or directory",
                 expected="case files, directories of them, or JSONL files",
             )
-    seen: set[Path] = set()
+        if p.is_file() and p.resolve() in outputs:
+            expected = "inputs apart from --out, --summary and --report"
+            raise InputError(str(p), "this input is also an output of the run", expected=expected)
+
+
+def iter_sources(paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()) -> Iterator[Path]:
+    """Every input file under ``paths`` once, directories expanded recursively in sorted order.
+
+    Files in ``exclude`` (the run's ``--out``, ``--summary`` and ``--report``, compared as resolved
+    paths, so a link or ``./`` does not hide them) are skipped where a directory holds them: a run
+    must never read its own output. Raises :class:`InputError` for a path that does not exist or
+    is itself an output (checked before anything is read, so that a typo fails fast).
+    """
+    given = [Path(p) for p in paths]
+    exclude = list(exclude)
+    check_sources(given, exclude)
+    seen: set[Path] = {Path(x).resolve() for x in exclude}
     for p in given:
         found = sorted(x for x in p.rglob("*") if x.is_file() and _is_input(x))
         for f in found if p.is_dir() else [p]:
@@ -86,53 +112,88 @@ def is_jsonl(path: Path) -> bool:
     return path.suffix.lower() in JSONL_SUFFIXES
 
 
-def iter_cases(paths: Iterable[str | Path]) -> Iterator[CaseInput]:
+def iter_cases(
+    paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()
+) -> Iterator[CaseInput]:
     """Every case under ``paths``, lazily: one per case file, one per non-blank JSONL line."""
-    for path in iter_sources(paths):
+    for path in iter_sources(paths, exclude):
         if is_jsonl(path):
             yield from _jsonl_cases(path)
         else:
             yield _file_case(path)
 
 
-def count_cases(paths: Iterable[str | Path]) -> int:
+def count_cases(paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()) -> int:
     """How many cases :func:`iter_cases` will yield (cheap: lines are counted, not parsed)."""
     total = 0
-    for path in iter_sources(paths):
+    for path in iter_sources(paths, exclude):
         if not is_jsonl(path):
             total += 1
             continue
-        with path.open("rb") as fh:
-            total += sum(1 for raw in fh if raw.strip())
+        try:
+            with path.open("rb") as fh:
+                total += sum(1 for raw, _ in _lines(fh) if raw.strip())
+        except OSError:
+            total += 1  # read as one error record
     return total
 
 
+def _lines(fh: IO[bytes]) -> Iterator[tuple[bytes, bool]]:
+    """The lines of a file as ``(bytes, too_long)``, holding at most one line's worth in memory
+    (:data:`MAX_FILE_BYTES`); the bytes of a longer line are its start only."""
+    while raw := fh.readline(MAX_FILE_BYTES + 1):
+        too_long = len(raw) > MAX_FILE_BYTES
+        if too_long:
+            while not raw.endswith(b"\n") and (rest := fh.readline(MAX_FILE_BYTES)):
+                raw = raw[:64] + rest[-1:]  # keep a little: the start, and whether it ended
+        yield raw, too_long
+
+
+def display_path(path: Path) -> str:
+    """A path as text that can be written as UTF-8 (a name of invalid bytes gets U+FFFD)."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
 def _file_case(path: Path) -> CaseInput:
-    name = str(path)
+    name = display_path(path)
     try:
         data = load_yaml(path)
     except YamlError as exc:
         field = f"line {exc.line}" if exc.line else "file"
-        return CaseInput(name, name, None, error=CaseError(field, str(exc)))
+        message = f"{name}:{exc.line}: {exc.message}" if exc.line else f"{name}: {exc.message}"
+        return CaseInput(name, name, None, error=CaseError(field, message))
+    except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the batch
+        message = f"{name}: cannot read: {type(exc).__name__}: {exc}"
+        return CaseInput(name, name, None, error=CaseError("file", message))
     return _case(data, name, None, name)
 
 
 def _jsonl_cases(path: Path) -> Iterator[CaseInput]:
-    name = str(path)
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            where = f"{name}:{number}"
-            try:
-                data = parse_json(raw.decode("utf-8"), where)
-            except UnicodeDecodeError as exc:
-                yield CaseInput(where, name, number, error=CaseError("json", f"{where}: {exc}"))
-                continue
-            except YamlError as exc:
-                yield CaseInput(where, name, number, error=CaseError("json", str(exc)))
-                continue
-            yield _case(data, name, number, where)
+    name = display_path(path)
+    try:
+        with path.open("rb") as fh:
+            for number, (raw, too_long) in enumerate(_lines(fh), start=1):
+                if raw.strip():
+                    yield _jsonl_case(raw, too_long, name, number)
+    except OSError as exc:
+        yield CaseInput(name, name, None, error=CaseError("file", f"{name}: cannot read: {exc}"))
+
+
+def _jsonl_case(raw: bytes, too_long: bool, name: str, number: int) -> CaseInput:
+    where = f"{name}:{number}"
+    if too_long:
+        message = f"{where}: line too long: more than {MAX_FILE_BYTES} bytes for one case"
+        return CaseInput(where, name, number, error=CaseError("json", message))
+    try:
+        data = parse_json(raw.decode("utf-8"), where)
+    except UnicodeDecodeError as exc:
+        return CaseInput(where, name, number, error=CaseError("json", f"{where}: {exc}"))
+    except YamlError as exc:
+        return CaseInput(where, name, number, error=CaseError("json", str(exc)))
+    except Exception as exc:  # noqa: BLE001 - one unreadable line must not stop the batch
+        message = f"{where}: cannot read: {type(exc).__name__}: {exc}"
+        return CaseInput(where, name, number, error=CaseError("json", message))
+    return _case(data, name, number, where)
 
 
 def _case(data: Any, source: str, line: int | None, where: str) -> CaseInput:
@@ -169,83 +230,6 @@ def _causes(data: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     return tuple(items)
 
 
-class DigestSet:
-    """A set of case ids kept as 64-bit BLAKE2b digests in one flat array (open addressing), so
-    that remembering an id costs about 16 bytes instead of a Python string. Two different ids
-    share a digest with a probability of about n**2 / 2**65 (3e-10 for 100 000 cases)."""
-
-    def __init__(self, ids: Iterable[str] = ()) -> None:
-        self._slots = array("Q", bytes(8 * 1024))
-        self._count = 0
-        for case_id in ids:
-            self.add(case_id)
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __contains__(self, case_id: object) -> bool:
-        return isinstance(case_id, str) and self._slots[self._find(_digest(case_id))] != 0
-
-    def add(self, case_id: str) -> None:
-        digest = _digest(case_id)
-        slot = self._find(digest)
-        if self._slots[slot] == 0:
-            self._slots[slot] = digest
-            self._count += 1
-            if 2 * self._count > len(self._slots):
-                self._grow()
-
-    def _find(self, digest: int) -> int:
-        mask = len(self._slots) - 1
-        slot = digest & mask
-        while self._slots[slot] not in (0, digest):
-            slot = (slot + 1) & mask
-        return slot
-
-    def _grow(self) -> None:
-        old = self._slots
-        self._slots = array("Q", bytes(16 * len(old)))
-        for digest in old:
-            if digest:
-                self._slots[self._find(digest)] = digest
-
-
-def _digest(case_id: str) -> int:
-    """A nonzero 64-bit digest (zero marks an empty slot)."""
-    raw = hashlib.blake2b(case_id.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(raw, "big") or 1
-
-
-class IdGuard:
-    """Keeps ids unique within a run and skips the ids a resumed run has already recorded."""
-
-    def __init__(self, done: DigestSet | Iterable[str] = ()) -> None:
-        self.done = done if isinstance(done, DigestSet) else DigestSet(done)
-        self.seen = DigestSet()
-
-    def admit(self, case: CaseInput) -> CaseInput | None:
-        """The case to run (a duplicate id becomes an error record), or None to skip it."""
-        if case.id in self.done:
-            return None
-        if case.id not in self.seen:
-            self.seen.add(case.id)
-            return case
-        where = f"{case.source_file}:{case.line}" if case.line else case.source_file
-        new_id, k = where, 1
-        while new_id in self.seen:
-            k += 1
-            new_id = f"{where}#{k}"
-        if new_id in self.done:
-            return None
-        self.seen.add(new_id)
-        error = CaseError(
-            "id",
-            f"{where}: id: duplicate id '{case.id}' (ids must be unique "
-            "within a batch; this case was recorded under its position)",
-        )
-        return replace(case, id=new_id, data=None, error=error)
-
-
 def record_head(case: CaseInput) -> str:
     """The JSON text of a result line up to (and including) the comma before ``"ok"``."""
     head: dict[str, Any] = {"id": case.id, "source_file": case.source_file}
@@ -271,19 +255,39 @@ def error_record(case: CaseInput, error: CaseError) -> str:
 class ResultWriter:
     """Appends result lines to a file, each with one unbuffered write, so a kill loses no line
     that was reported finished (at most the one being written, which :func:`read_done_ids`
-    repairs)."""
+    repairs).
+
+    A write that fails (a full disk: ENOSPC, a quota, a file size limit) cuts the file back to its
+    last complete line and raises :class:`OutputError`, so the file stays valid JSONL and
+    ``--resume`` carries on where it stopped once space is freed."""
 
     def __init__(self, path: str | Path, *, append: bool) -> None:
         self.path = Path(path)
-        self._fd = os.open(
-            self.path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC), 0o644
-        )
+        try:
+            self._fd = os.open(
+                self.path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC), 0o644
+            )
+        except OSError as exc:
+            raise output_error(self.path, exc, "open") from exc
 
     def write(self, line: str) -> None:
-        data = (line + "\n").encode("utf-8")
-        while data:
-            written = os.write(self._fd, data)
-            data = data[written:]
+        # backslashreplace: a lone surrogate becomes its JSON escape, keeping the line valid JSON
+        data = (line + "\n").encode("utf-8", "backslashreplace")
+        try:
+            start: int | None = os.lseek(self._fd, 0, os.SEEK_END)
+        except OSError:  # a pipe or a terminal: nothing to cut back
+            start = None
+        try:
+            while data:
+                written = os.write(self._fd, data)
+                data = data[written:]
+        except OSError as exc:
+            try:
+                if start is not None:
+                    os.ftruncate(self._fd, start)  # never leave half a line behind
+            except OSError:
+                pass  # read_done_ids repairs a cut last line on --resume
+            raise output_error(self.path, exc, "write to") from exc
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -297,47 +301,10 @@ class ResultWriter:
         self.close()
 
 
-def read_done_ids(path: str | Path) -> DigestSet:
-    """The ids already recorded in an output file, for ``--resume``.
-
-    A last line cut short by a kill (no newline, not valid JSON) is removed from the file; a
-    complete last line missing only its newline gets one. Any other unreadable line is an
-    :class:`InputError` naming ``file:line`` (the file is not ours to rewrite).
-    """
-    p = Path(path)
-    done = DigestSet()
-    if not p.exists():
-        return done
-    with p.open("rb+") as fh:
-        offset, number = 0, 0
-        for raw in fh:
-            number += 1
-            if not raw.strip():
-                offset += len(raw)
-                continue
-            record = _parse_record(raw)
-            if record is None and not raw.endswith(b"\n"):
-                fh.truncate(offset)
-                break
-            if record is None:
-                raise InputError(
-                    f"{p}:{number}",
-                    "not a batch result line",
-                    expected='a JSON object with "id" and "ok"',
-                )
-            if not raw.endswith(b"\n"):
-                fh.write(b"\n")
-            done.add(record)
-            offset += len(raw)
-    return done
-
-
-def _parse_record(raw: bytes) -> str | None:
-    try:
-        record = json.loads(raw)
-    except ValueError:
-        return None
-    if isinstance(record, dict) and "ok" in record:
-        case_id = record.get("id")
-        return case_id if isinstance(case_id, str) else None
-    return None
+def output_error(path: str | Path, exc: OSError, verb: str) -> OutputError:
+    """An :class:`OutputError` saying what failed, and what to do when the disk is full."""
+    reason = exc.strerror or str(exc)
+    hint = (
+        "; free some space, then run again with --resume to finish" if exc.errno in NO_SPACE else ""
+    )
+    return OutputError(f"cannot {verb} {display_path(Path(path))}: {reason}{hint}")

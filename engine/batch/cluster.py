@@ -10,7 +10,7 @@ only itself; a case past the time limit is recorded as timed out and its worker 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -48,7 +48,7 @@ class DaskRunner:
         self.scheduler = scheduler
         self._attempts: dict[int, int] = {}  # retries of single cases whose worker died
 
-    def run(self, tasks: Iterator[Task]) -> Iterator[Outcome]:
+    def run(self, tasks: Iterator[Task]) -> Generator[Outcome, None, None]:
         dd = _distributed()
         with ExitStack() as stack:
             client = self._client(dd, stack)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -63,7 +63,7 @@ class LocalPool:
         self._workers: list[_Worker] = []
         self._retry: deque[Task] = deque()
 
-    def run(self, tasks: Iterator[Task]) -> Iterator[Outcome]:
+    def run(self, tasks: Iterator[Task]) -> Generator[Outcome, None, None]:
         """Evaluate every task; the pool is shut down when this generator ends or is closed."""
         try:
             self._workers = [self._start() for _ in range(self.size)]

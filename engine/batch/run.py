@@ -5,14 +5,21 @@ Cases are read lazily (:mod:`engine.batch.cases`), evaluated in worker processes
 (:mod:`engine.batch.pool`, or a Dask cluster with :mod:`engine.batch.cluster`) and written the
 moment each one finishes, so memory stays flat whatever the number of cases, and an interrupted run
 leaves a valid JSONL of every finished case. ``resume=True`` skips the ids already in ``out`` and
-appends the rest. A case that is invalid, crashes its worker or runs out of time becomes an error
-record; only an unusable knowledge base or backend stops the batch (it raises).
+appends the rest (:func:`read_done_ids`; ids are kept unique within a run by :class:`IdGuard`). A
+case that is invalid, unreadable, crashes its worker or runs out of time becomes an error record;
+only an unusable knowledge base or backend, or an output that cannot be written
+(:class:`~engine.batch.cases.OutputError`), stops the batch (it raises). ``out`` and the other
+output files named in ``exclude`` are never read as input.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Callable, Iterable, Iterator
+from array import array
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -20,12 +27,11 @@ from pathlib import Path
 from engine.batch.cases import (
     CaseError,
     CaseInput,
-    IdGuard,
     ResultWriter,
+    check_sources,
     error_record,
     iter_cases,
     ok_record,
-    read_done_ids,
 )
 from engine.batch.worker import Evaluator, Outcome, Task
 from engine.errors import InputError
@@ -68,32 +74,39 @@ class BatchStats:
 def run_batch(
     paths: Iterable[str | Path], out: str | Path, options: BatchOptions | None = None, *,
     resume: bool = False, on_record: RecordCallback | None = None,
+    exclude: Iterable[str | Path] = (),
 ) -> BatchStats:  # fmt: skip
     """Evaluate every case under ``paths`` into the JSONL file ``out``.
 
-    Raises :class:`~engine.errors.InputError` for a missing input path or an unreadable ``out``
-    on resume, :class:`~engine.errors.KnowledgeBaseError` for an invalid knowledge base, and
-    :class:`~engine.errors.LeukodxError` when no worker can start.
+    ``out`` and the files in ``exclude`` (a summary, a report) are skipped where an input
+    directory holds them. Raises :class:`~engine.errors.InputError` for a missing input path, an
+    input that is also an output, or an unreadable ``out`` on resume,
+    :class:`~engine.errors.KnowledgeBaseError` for an invalid knowledge base,
+    :class:`~engine.batch.cases.OutputError` when ``out`` cannot be written (every line written
+    before is complete, for ``resume``), and :class:`~engine.errors.LeukodxError` when no worker
+    can start.
     """
     opts = options or BatchOptions()
     if opts.executor not in EXECUTORS:
         raise InputError(
             "executor", f"unknown executor '{opts.executor}'", expected=" or ".join(EXECUTORS)
         )
-    paths = list(paths)
+    paths, outputs = list(paths), [out, *exclude]
+    check_sources(paths, outputs)  # before ``out`` is opened (and emptied)
     load_knowledge_base(opts.rules)  # fail fast (exit 2) before any worker starts
     guard = IdGuard(read_done_ids(out) if resume else ())
     stats = BatchStats()
     with ResultWriter(out, append=resume) as writer:
         sink = _Sink(writer, stats, on_record)
         pending: dict[int, CaseInput] = {}
-        tasks = _tasks(iter_cases(paths), guard, pending, sink)
-        for outcome in _executor(opts)(tasks):
-            sink.outcome(pending.pop(outcome.seq), outcome)
+        tasks = _tasks(iter_cases(paths, outputs), guard, pending, sink)
+        with closing(_executor(opts)(tasks)) as outcomes:  # workers stop even when a write fails
+            for outcome in outcomes:
+                sink.outcome(pending.pop(outcome.seq), outcome)
     return stats
 
 
-def _executor(opts: BatchOptions) -> Callable[[Iterator[Task]], Iterator[Outcome]]:
+def _executor(opts: BatchOptions) -> Callable[[Iterator[Task]], Generator[Outcome, None, None]]:
     rules = str(opts.rules) if opts.rules is not None else None
     factory = partial(Evaluator, rules, opts.backend)
     if opts.executor == "dask":
@@ -150,3 +163,127 @@ def _tasks(
         else:
             pending[seq] = replace(admitted, data=None)
             yield seq, admitted.data
+
+
+class DigestSet:
+    """A set of case ids kept as 64-bit BLAKE2b digests in one flat array (open addressing), so
+    that remembering an id costs about 16 bytes instead of a Python string. Two different ids
+    share a digest with a probability of about n**2 / 2**65 (3e-10 for 100 000 cases)."""
+
+    def __init__(self, ids: Iterable[str] = ()) -> None:
+        self._slots = array("Q", bytes(8 * 1024))
+        self._count = 0
+        for case_id in ids:
+            self.add(case_id)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __contains__(self, case_id: object) -> bool:
+        return isinstance(case_id, str) and self._slots[self._find(_digest(case_id))] != 0
+
+    def add(self, case_id: str) -> None:
+        digest = _digest(case_id)
+        slot = self._find(digest)
+        if self._slots[slot] == 0:
+            self._slots[slot] = digest
+            self._count += 1
+            if 2 * self._count > len(self._slots):
+                self._grow()
+
+    def _find(self, digest: int) -> int:
+        mask = len(self._slots) - 1
+        slot = digest & mask
+        while self._slots[slot] not in (0, digest):
+            slot = (slot + 1) & mask
+        return slot
+
+    def _grow(self) -> None:
+        old = self._slots
+        self._slots = array("Q", bytes(16 * len(old)))
+        for digest in old:
+            if digest:
+                self._slots[self._find(digest)] = digest
+
+
+def _digest(case_id: str) -> int:
+    """A nonzero 64-bit digest (zero marks an empty slot). ``surrogatepass``: an id read back from
+    an edited output file may hold a lone surrogate, which must not stop ``--resume``."""
+    raw = hashlib.blake2b(case_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(raw, "big") or 1
+
+
+class IdGuard:
+    """Keeps ids unique within a run and skips the ids a resumed run has already recorded."""
+
+    def __init__(self, done: DigestSet | Iterable[str] = ()) -> None:
+        self.done = done if isinstance(done, DigestSet) else DigestSet(done)
+        self.seen = DigestSet()
+
+    def admit(self, case: CaseInput) -> CaseInput | None:
+        """The case to run (a duplicate id becomes an error record), or None to skip it."""
+        if case.id in self.done:
+            return None
+        if case.id not in self.seen:
+            self.seen.add(case.id)
+            return case
+        where = f"{case.source_file}:{case.line}" if case.line else case.source_file
+        new_id, k = where, 1
+        while new_id in self.seen:
+            k += 1
+            new_id = f"{where}#{k}"
+        if new_id in self.done:
+            return None
+        self.seen.add(new_id)
+        error = CaseError(
+            "id",
+            f"{where}: id: duplicate id '{case.id}' (ids must be unique "
+            "within a batch; this case was recorded under its position)",
+        )
+        return replace(case, id=new_id, data=None, error=error)
+
+
+def read_done_ids(path: str | Path) -> DigestSet:
+    """The ids already recorded in an output file, for ``--resume``.
+
+    A last line cut short by a kill (no newline, not valid JSON) is removed from the file; a
+    complete last line missing only its newline gets one. Any other unreadable line is an
+    :class:`InputError` naming ``file:line`` (the file is not ours to rewrite).
+    """
+    p = Path(path)
+    done = DigestSet()
+    if not p.exists():
+        return done
+    with p.open("rb+") as fh:
+        offset, number = 0, 0
+        for raw in fh:
+            number += 1
+            if not raw.strip():
+                offset += len(raw)
+                continue
+            record = _parse_record(raw)
+            if record is None and not raw.endswith(b"\n"):
+                fh.truncate(offset)
+                break
+            if record is None:
+                raise InputError(
+                    f"{p}:{number}",
+                    "not a batch result line",
+                    expected='a JSON object with "id" and "ok"',
+                )
+            if not raw.endswith(b"\n"):
+                fh.write(b"\n")
+            done.add(record)
+            offset += len(raw)
+    return done
+
+
+def _parse_record(raw: bytes) -> str | None:
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    if isinstance(record, dict) and "ok" in record:
+        case_id = record.get("id")
+        return case_id if isinstance(case_id, str) else None
+    return None

@@ -53,7 +53,7 @@ class Evaluator:
 
     def evaluate(self, seq: int, data: Any) -> Outcome:
         try:
-            result = diagnose(data, kb=self.kb, backend=self.backend)
+            body = diagnose(data, kb=self.kb, backend=self.backend).to_json(indent=None)
         except InputError as exc:
             return Outcome(seq, False, field=exc.field, message=str(exc))
         except LeukodxError as exc:
@@ -62,7 +62,7 @@ class Evaluator:
             return Outcome(
                 seq, False, field="(engine)", message=f"internal error: {type(exc).__name__}: {exc}"
             )
-        return Outcome(seq, True, body=result.to_json(indent=None))
+        return Outcome(seq, True, body=body)
 
 
 EvaluatorFactory = Callable[[], CaseEvaluator]

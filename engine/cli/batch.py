@@ -2,8 +2,11 @@
 """The ``leukodx batch`` and ``leukodx report`` subcommands; part of the command line.
 
 ``batch`` exit codes: 0 every case ok, 3 some cases failed (each failure is an error record in
-the output), 2 invalid arguments, inputs or knowledge base, 130 interrupted (every finished case
-is in ``--out``; ``--resume`` finishes the run). ``report`` exits like ``diagnose``.
+the output), 2 invalid arguments, inputs or knowledge base, 4 an output file could not be written
+(a full disk: every line written before is complete, and ``--resume`` finishes the run once there
+is space), 130 interrupted (every finished case is in ``--out``; ``--resume`` finishes the run).
+``report`` exits like ``diagnose``. The ``--out``, ``--summary`` and ``--report`` files are never
+read as input, even inside an input directory.
 """
 
 from __future__ import annotations
@@ -13,20 +16,30 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
-from engine.batch.cases import count_cases, read_done_ids
+from engine.batch.cases import OutputError, count_cases, output_error
 from engine.batch.metrics import format_summary, iter_misses, iter_records, summarize, write_summary
-from engine.batch.run import DEFAULT_CHUNK, DEFAULT_TIMEOUT, EXECUTORS, BatchOptions, run_batch
+from engine.batch.run import (
+    DEFAULT_CHUNK,
+    DEFAULT_TIMEOUT,
+    EXECUTORS,
+    BatchOptions,
+    read_done_ids,
+    run_batch,
+)
 from engine.cli.progress import Reporter
+from engine.differential import DISCLAIMER
 from engine.errors import InputError
 from engine.report.batch import write_batch_report
 from engine.report.patient import patient_report
 
-EXIT_OK, EXIT_INVALID, EXIT_SOME_FAILED, EXIT_INTERRUPTED = 0, 2, 3, 130
+EXIT_OK, EXIT_INVALID, EXIT_SOME_FAILED, EXIT_IO, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,7 +49,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="evaluate many cases: one JSON line per case, metrics, report",
         description="Evaluate case files, directories of them (recursive) and JSONL "
         "files (one patient per line). Exit 0 all ok, 3 some cases failed, "
-        "2 invalid arguments or knowledge base.",
+        "2 invalid arguments or knowledge base, 4 an output could not be written "
+        "(a full disk: --resume finishes the run).",
     )
     b.add_argument("paths", nargs="+", metavar="PATH", help="case file, directory or JSONL file")
     b.add_argument(
@@ -135,8 +149,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
         executor=args.executor,
         scheduler=args.scheduler,
     )
+    others = [p for p in (args.summary, args.report) if p]  # never read as input
     with _results_file(args.out) as out:
-        total = count_cases(args.paths) - (len(read_done_ids(out)) if args.resume else 0)
+        total = count_cases(args.paths, [out, *others])
+        total -= len(read_done_ids(out)) if args.resume else 0
         reporter = Reporter(total, quiet=args.quiet)
         echo = args.out is None and not sys.stdout.isatty()  # JSONL on a terminal helps no one
         if args.out is None and not echo and not args.quiet:
@@ -152,7 +168,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
                     options,
                     resume=args.resume,
                     on_record=lambda line, ok: _on_record(reporter, line, ok, echo),
+                    exclude=others,
                 )
+            return _finish(args, out, table_to_stdout=not echo)
         except KeyboardInterrupt:
             where = f"in {out}" if args.out else "on stdout"
             print(
@@ -161,7 +179,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_INTERRUPTED
-        return _finish(args, out, table_to_stdout=not echo)
+        except OutputError as exc:
+            print(
+                f"leukodx: I/O error: {exc} ({reporter.done} case(s) of this run recorded)",
+                file=sys.stderr,
+            )
+            return EXIT_IO
 
 
 def _on_record(reporter: Reporter, line: str, ok: bool, echo: bool) -> None:
@@ -174,19 +197,26 @@ def _on_record(reporter: Reporter, line: str, ok: bool, echo: bool) -> None:
 def _finish(args: argparse.Namespace, out: Path, *, table_to_stdout: bool) -> int:
     summary = summarize(iter_records(out))
     if args.summary:
-        with open(args.summary, "w", encoding="utf-8") as fh:
-            write_summary(summary, out, fh)
+        _write(args.summary, partial(write_summary, summary, out))
     if args.report:
-        with open(args.report, "w", encoding="utf-8") as fh:
-            write_batch_report(summary, out, fh, max_cases=args.report_cases)
+        _write(args.report, partial(write_batch_report, summary, out, max_cases=args.report_cases))
     if not args.quiet:
         table = (
             format_summary(summary, misses=iter_misses(iter_records(out)))
             if summary.n
             else (f"cases {summary.n_cases}: {summary.n_ok} ok, {summary.n_failed} failed")
         )
-        print(table, file=sys.stdout if table_to_stdout else sys.stderr)
+        print(f"{table}\n{DISCLAIMER}", file=sys.stdout if table_to_stdout else sys.stderr)
     return EXIT_SOME_FAILED if summary.n_failed else EXIT_OK
+
+
+def _write(path: str, write: Callable[[TextIO], object]) -> None:
+    """Write one output file; a failure (a full disk) is an :class:`OutputError` (exit 4)."""
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            write(fh)
+    except OSError as exc:
+        raise output_error(path, exc, "write") from exc
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from engine.cli import calibrate as calibrate_command
 from engine.cli import serve as serve_command
 from engine.errors import InputError, LeukodxError
 from engine.kb.load import lint, load_knowledge_base
-from engine.kb.yamlio import YamlError, load_patient_file, parse_json, parse_yaml
+from engine.kb.yamlio import MAX_FILE_BYTES, YamlError, load_patient_file, parse_bytes
 from engine.patient import PatientFacts, parse_patient
 from engine.render import consult_note, full_note, patient_note
 from engine.version import __version__
@@ -32,13 +32,13 @@ EXIT_OK, EXIT_INTERNAL, EXIT_INVALID = 0, 1, 2
 
 
 def _read_stdin(stream: TextIO) -> object:
-    text = stream.read()
+    """Standard input read as bytes, never more than the reader's size limit (plus one byte to
+    tell that it was exceeded), so invalid UTF-8 or an endless stream is an input error."""
+    raw = stream.buffer.read(MAX_FILE_BYTES + 1) if hasattr(stream, "buffer") else (
+        stream.read(MAX_FILE_BYTES + 1).encode("utf-8", "surrogatepass")
+    )  # fmt: skip
     try:
-        return (
-            parse_json(text, "<stdin>")
-            if text.lstrip().startswith(("{", "["))
-            else parse_yaml(text, "<stdin>")
-        )
+        return parse_bytes(raw, "<stdin>")
     except YamlError as exc:
         raise InputError(
             f"line {exc.line}" if exc.line else "input", exc.message, source="<stdin>"

@@ -5,18 +5,29 @@ Client authentication is on by default: the service refuses to start without ``-
 least one ``--issuer`` unless ``--insecure-no-auth`` is given, which is for local prototyping and
 says so loudly. FastAPI, uvicorn and PyJWT are imported only when the command runs, so the rest of
 the CLI works without the ``service`` extra.
+
+Slow clients cannot starve the others: a connection must deliver a complete request head within
+``--header-timeout`` seconds of opening (or of its previous response), whether it sends nothing or
+trickles a byte at a time (:func:`_head_deadline_protocol`); a body must arrive within
+``--body-timeout`` seconds (408, :class:`engine.service.app.BodyDeadline`); an idle keep-alive
+connection is closed after ``--keep-alive-timeout`` seconds; a request head is at most 16 KiB;
+and beyond ``--max-connections`` open connections a request is answered 503 at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
+import logging
 import sys
 from typing import Any
 
 from engine.errors import LeukodxError
 
 EXIT_OK, EXIT_INVALID = 0, 2
+MAX_HEAD_BYTES = 16 * 1024  # a request line and headers larger than this are refused (h11: 400)
+_TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 _INSTALL = "the service needs its optional dependencies: pip install 'leukodx[service]'"
 
 
@@ -72,12 +83,28 @@ def register(subparsers: Any) -> None:
         metavar="ORIGIN",
         help="allow browser clients from ORIGIN (e.g. a CDS Hooks sandbox); repeatable",
     )
+    limits = (
+        ("--header-timeout", 10.0, "seconds a client has to send a complete request head"),
+        ("--body-timeout", 30.0, "seconds a client has to send the request body (then 408)"),
+        ("--keep-alive-timeout", 5.0, "seconds an idle keep-alive connection stays open"),
+    )
+    for flag, default, text in limits:
+        p.add_argument(
+            flag, type=float, default=default, metavar="S", help=f"{text} (default: {default:g})"
+        )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=500,
+        metavar="N",
+        help="open connections beyond which requests get 503 at once (default: 500)",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_serve)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    problem = _auth_problem(args)
+    problem = _auth_problem(args) or _limit_problem(args)
     if problem:
         print(f"leukodx serve: {problem}", file=sys.stderr)
         return EXIT_INVALID
@@ -101,16 +128,74 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes, workers=args.workers,
         cors_origins=tuple(args.cors_origin),
     )  # fmt: skip
-    app = create_app(settings)
+    app = create_app(settings, body_timeout=args.body_timeout)
     uvicorn.run(
         app,
         host=args.host,
         port=args.port,
+        http=_head_deadline_protocol(args.header_timeout),
+        timeout_keep_alive=max(1, round(args.keep_alive_timeout)),
+        limit_concurrency=args.max_connections,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         access_log=False,
         log_config=_log_config(args.log_level.upper()),
         log_level=args.log_level,
     )
     return EXIT_OK
+
+
+def _limit_problem(args: argparse.Namespace) -> str | None:
+    for name in ("header_timeout", "body_timeout", "keep_alive_timeout", "max_connections"):
+        if not getattr(args, name) > 0:  # also refuses nan
+            return (
+                f"--{name.replace('_', '-')} must be a positive number (got {getattr(args, name)})"
+            )
+    return None
+
+
+def _head_deadline_protocol(seconds: float) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol with a deadline for each request head.
+
+    uvicorn closes an idle keep-alive connection, but a connection that never sends a complete
+    head (nothing at all, or a byte every few seconds) is kept forever, so a thousand slow clients
+    exhaust the server's sockets. Here each connection must complete a request head within
+    ``seconds`` of opening or of its previous response; otherwise it gets 408 and is closed. A
+    request whose head has arrived is left to the body deadline and the application.
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    log = logging.getLogger("leukodx.service")
+
+    class HeadDeadlineProtocol(H11Protocol):
+        _deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            self._deadline = self.loop.call_later(seconds, self._expired)
+
+        def _expired(self) -> None:
+            waiting = self.cycle is None or self.cycle.response_complete
+            if self.conn.their_state is h11.IDLE and waiting and not self.transport.is_closing():
+                log.debug("closed a connection without a complete request head after %g s", seconds)
+                self.transport.write(_TIMED_OUT)
+                self.transport.close()
+
+    return HeadDeadlineProtocol
 
 
 def _auth_problem(args: argparse.Namespace) -> str | None:

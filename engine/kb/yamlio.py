@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The one strict YAML reader, for rules, case files and patient files.
+"""The one strict YAML/JSON reader, for rules, case files and patient files.
 
 PyYAML's default resolvers read ``1:40`` as the integer 100 (sexagesimal), ``no`` as ``False``
 and let the last of two duplicate keys win silently; none of that is acceptable for clinical
@@ -10,12 +10,27 @@ data. This loader:
 * rejects duplicate keys, and non-string keys;
 * keeps the line of every mapping key and sequence item (:class:`YamlMap`, :class:`YamlList`),
   so that validation errors can be reported as ``file:line``.
+
+Every file read here may come from a hostile world (a patient file, a batch input, a rule file
+under review), so reading is bounded and every failure is a :class:`YamlError` naming the line,
+never a RecursionError, MemoryError or OverflowError:
+
+* a file larger than :data:`MAX_FILE_BYTES` (10 MB) is not read;
+* nesting deeper than :data:`MAX_DEPTH` (64 levels) is refused (a patient or a FHIR Bundle needs
+  about 10), as is an alias that refers to itself;
+* YAML aliases may build at most :data:`MAX_ALIAS_NODES` (10,000) nodes in all, which stops a
+  "billion laughs" document after a few kilobytes instead of gigabytes;
+* a number must be finite and an integer at most :data:`MAX_INT_DIGITS` (30) digits long (a
+  10,000-digit integer or ``1e400`` is refused); JSON's ``NaN`` and ``Infinity`` too;
+* text must be valid Unicode: a lone surrogate (``"\\ud800"``) is refused, because it cannot be
+  written back out as UTF-8.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -24,6 +39,12 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from engine.errors import InputError
+
+#: Reading limits (documented in docs/contract-additions.md, "Input limits").
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_ALIAS_NODES = 10_000
+MAX_INT_DIGITS = 30
 
 
 class YamlMap(dict[str, Any]):
@@ -56,50 +77,125 @@ class YamlError(ValueError):
         super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
 
 
+class _Refused(Exception):
+    """A limit was hit inside the parser; becomes a :class:`YamlError` with the file's path.
+    ``literal`` is the text at fault, for finding the line in JSON (whose hooks get no position)."""
+
+    def __init__(self, line: int, message: str, literal: str = "") -> None:
+        super().__init__(message)
+        self.line, self.message, self.literal = line, message, literal
+
+
 _INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 _FLOAT = re.compile(r"^[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TAG_STR = "tag:yaml.org,2002:str"
+_TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels (the limit for one document)"
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader with every implicit resolver removed (all plain scalars are strings here)."""
+    """SafeLoader with every implicit resolver removed (all plain scalars are strings here), and a
+    composer that stops at :data:`MAX_DEPTH` levels before Python's recursion limit does."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self._depth += 1
+        try:
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            if self._depth > MAX_DEPTH and isinstance(event, yaml.CollectionStartEvent):
+                mark = event.start_mark
+                raise _Refused(mark.line + 1 if mark else 0, _TOO_DEEP)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _StrictLoader.yaml_implicit_resolvers = {}
 
 
-def _scalar(node: ScalarNode, path: str) -> Any:
-    text = node.value
+def number(text: str, line: int) -> int | float:
+    """A decimal literal as int or float, refused when oversized or not finite."""
+    digits = len(text.lstrip("+-"))
+    if _INT.match(text):
+        if digits > MAX_INT_DIGITS:
+            message = f"number too large: a {digits}-digit integer (at most {MAX_INT_DIGITS})"
+            raise _Refused(line, message, text)
+        return int(text)
+    value = float(text) if digits <= 100 else math.inf
+    if not math.isfinite(value):
+        shown = text if len(text) <= 20 else text[:20] + "..."
+        raise _Refused(line, f"number out of range: {shown} (a finite number was expected)", text)
+    return value
+
+
+def _text(value: str, line: int) -> str:
+    if _SURROGATE.search(value):
+        raise _Refused(line, "text holds a lone surrogate (\\ud800-\\udfff), which is not Unicode")
+    return value
+
+
+def _scalar(node: ScalarNode) -> Any:
+    text, line = node.value, node.start_mark.line + 1
     if node.style is not None or node.tag not in (_TAG_STR, "?"):
         if node.tag not in (_TAG_STR, "?"):
-            raise YamlError(path, node.start_mark.line + 1, f"YAML tag {node.tag} is not allowed")
-        return text  # quoted: always a string
+            raise _Refused(line, f"YAML tag {node.tag} is not allowed")
+        return _text(text, line)  # quoted: always a string
     if text in ("true", "false"):
         return text == "true"
     if text in ("null", "~", ""):
         return None
-    if _INT.match(text):
-        return int(text)
-    if _FLOAT.match(text):
-        return float(text)
+    if _INT.match(text) or _FLOAT.match(text):
+        return number(text, line)
     if _DATE.match(text):
         try:
             return dt.date.fromisoformat(text)
         except ValueError as exc:
-            raise YamlError(path, node.start_mark.line + 1, f"invalid date {text!r}") from exc
-    return text
+            raise _Refused(line, f"invalid date {text!r}") from exc
+    return _text(text, line)
 
 
-def _build(node: Node, path: str) -> Any:
-    if isinstance(node, ScalarNode):
-        return _scalar(node, path)
-    if isinstance(node, SequenceNode):
-        seq = YamlList(_build(item, path) for item in node.value)
+class _Builder:
+    """Turns the node graph into Python values, counting what aliases build and watching depth
+    (an alias can nest a deep subtree again, and refer to its own ancestor)."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        self.path: set[int] = set()
+        self.alias_nodes = 0
+
+    def build(self, node: Node, depth: int = 1) -> Any:
+        line = node.start_mark.line + 1
+        if depth > MAX_DEPTH and not isinstance(node, ScalarNode):
+            raise _Refused(line, _TOO_DEEP)
+        if id(node) in self.path:
+            raise _Refused(line, "an alias refers to a node that contains it (endless nesting)")
+        if id(node) in self.seen:
+            self.alias_nodes += 1
+            if self.alias_nodes > MAX_ALIAS_NODES:
+                raise _Refused(line, f"aliases expand to more than {MAX_ALIAS_NODES} nodes "
+                               "(a 'billion laughs' document?)")  # fmt: skip
+        self.seen.add(id(node))
+        if isinstance(node, ScalarNode):
+            return _scalar(node)
+        self.path.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                return self._sequence(node, depth)
+            if isinstance(node, MappingNode):
+                return self._mapping(node, depth)
+        finally:
+            self.path.discard(id(node))
+        raise _Refused(line, "unsupported YAML node")  # pragma: no cover
+
+    def _sequence(self, node: SequenceNode, depth: int) -> YamlList:
+        seq = YamlList(self.build(item, depth + 1) for item in node.value)
         seq.line = node.start_mark.line + 1
         seq.item_lines = [item.start_mark.line + 1 for item in node.value]
         return seq
-    if isinstance(node, MappingNode):
+
+    def _mapping(self, node: MappingNode, depth: int) -> YamlMap:
         mapping = YamlMap()
         mapping.line = node.start_mark.line + 1
         mapping.key_lines = {}
@@ -108,44 +204,82 @@ def _build(node: Node, path: str) -> Any:
             if key_node.tag == "tag:yaml.org,2002:merge" or (
                 key_node.value == "<<" and key_node.style is None
             ):
-                raise YamlError(path, line, "YAML merge keys ('<<') are not allowed")
+                raise _Refused(line, "YAML merge keys ('<<') are not allowed")
             if not isinstance(key_node, ScalarNode):
-                raise YamlError(path, line, "mapping keys must be plain words")
-            key = key_node.value
+                raise _Refused(line, "mapping keys must be plain words")
+            key = _text(key_node.value, line)
             if key in mapping:
                 first = mapping.key_lines[key]
-                raise YamlError(
-                    path, line, f"duplicate key '{key}' (first defined on line {first})"
-                )
-            mapping[key] = _build(value_node, path)
+                raise _Refused(line, f"duplicate key '{key}' (first defined on line {first})")
+            mapping[key] = self.build(value_node, depth + 1)
             mapping.key_lines[key] = line
         return mapping
-    raise YamlError(path, node.start_mark.line + 1, "unsupported YAML node")  # pragma: no cover
+
+
+def _check_size(text: str, path: str) -> None:
+    if len(text) > MAX_FILE_BYTES:
+        raise YamlError(path, 0, f"input too large: more than {MAX_FILE_BYTES} bytes")
 
 
 def parse_yaml(text: str, path: str = "<string>") -> Any:
     """Parse one YAML document strictly. Raises :class:`YamlError` with the line on failure."""
+    _check_size(text, path)
+    loader: _StrictLoader | None = None
     try:
-        node = yaml.compose(text, Loader=_StrictLoader)
+        loader = _StrictLoader(text)  # the reader checks the characters here already
+        node = loader.get_single_node()
+        return None if node is None else _Builder().build(node)
+    except _Refused as exc:
+        raise YamlError(path, exc.line, exc.message) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
         raise YamlError(path, line, f"not valid YAML: {exc.problem or exc.context}") from exc
+    except yaml.reader.ReaderError as exc:  # a control character
+        line = text.count("\n", 0, exc.position) + 1
+        message = f"not valid YAML: character #x{exc.character:04x} is not allowed"
+        raise YamlError(path, line, message) from exc
     except yaml.YAMLError as exc:  # e.g. several documents in one file
         raise YamlError(path, 0, f"not valid YAML: {exc}") from exc
-    return None if node is None else _build(node, path)
+    except (RecursionError, MemoryError) as exc:  # pragma: no cover - the limits come first
+        message = f"input too large or too deeply nested ({type(exc).__name__})"
+        raise YamlError(path, 0, message) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
-def load_yaml(path: str | Path) -> Any:
-    """Read and strictly parse a YAML file (``.json`` files with the strict JSON parser)."""
+def load_yaml(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> Any:
+    """Read and strictly parse a YAML file (``.json`` files with the strict JSON parser).
+
+    A file larger than ``max_bytes`` is refused before it is read into memory (at most
+    ``max_bytes + 1`` bytes are ever read, so a device or a growing file cannot exhaust memory).
+    """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
+        with p.open("rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         raise YamlError(str(p), 0, f"cannot read file: {exc}") from exc
-    if p.suffix.lower() == ".json":
-        return parse_json(text, str(p))
-    return parse_yaml(text, str(p))
+    return parse_bytes(raw, str(p), as_json=p.suffix.lower() == ".json", max_bytes=max_bytes)
+
+
+def parse_bytes(
+    raw: bytes, path: str, *, as_json: bool | None = None, max_bytes: int = MAX_FILE_BYTES
+) -> Any:
+    """Parse a document read as bytes (a file, or standard input read with ``max_bytes + 1``):
+    the size is checked, the text must be UTF-8 (an error names the line), and ``as_json=None``
+    takes text that starts with ``{`` or ``[`` for JSON and anything else for YAML."""
+    if len(raw) > max_bytes:
+        raise YamlError(path, 0, f"file too large: more than {max_bytes} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise YamlError(path, line, f"not UTF-8 text (byte {exc.start + 1})") from None
+    if as_json is None:
+        as_json = text.lstrip().startswith(("{", "["))
+    return parse_json(text, path) if as_json else parse_yaml(text, path)
 
 
 def load_patient_file(path: str | Path) -> Any:
@@ -167,11 +301,86 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _line_of(text: str, literal: str) -> int:
+    at = text.lower().find(literal.lower()) if literal else -1
+    return text.count("\n", 0, at) + 1 if at >= 0 else 0
+
+
+def _json_constant(name: str) -> Any:
+    raise _Refused(0, f"{name} is not a number (a finite number was expected)", name)
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _deep_json_line(text: str) -> int:
+    """The line where JSON text first nests deeper than :data:`MAX_DEPTH` (0 if it does not)."""
+    depth = 0
+    for match in _JSON_TOKEN.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return text.count("\n", 0, match.start()) + 1
+        elif token in ("]", "}"):
+            depth -= 1
+    return 0
+
+
+def check_tree(data: object) -> None:
+    """The reader's limits for values that did not come through it (a dict handed to
+    ``diagnose``): nesting depth, integers too large for a float, and text that is not Unicode.
+    Walked without recursion; raises :class:`InputError` naming the field path."""
+    stack: list[tuple[object, str, int]] = [(data, "", 1)]
+    while stack:
+        value, where, depth = stack.pop()
+        field = where or "(top level)"
+        if isinstance(value, str):
+            if bad := _SURROGATE.search(value):
+                literal = f"\\u{ord(bad.group()):04x}"
+                raise InputError(field, f"text holds a lone surrogate ({literal}), which is not "
+                                 "Unicode", expected="valid Unicode text")  # fmt: skip
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) >= 10**MAX_INT_DIGITS:
+                digits = int(value.bit_length() * 0.30103) + 1  # str() itself refuses 4300+
+                raise InputError(field, f"number too large (about {digits} digits)",
+                                 expected=f"at most {MAX_INT_DIGITS} digits")  # fmt: skip
+        elif isinstance(value, (dict, list, tuple)):
+            if depth > MAX_DEPTH:
+                raise InputError(field, _TOO_DEEP)
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                stack.append((key, field, depth))
+                part = f"[{key}]" if isinstance(key, int) else f".{key}" if where else str(key)
+                stack.append((item, where + part, depth + 1))
+
+
 def parse_json(text: str, path: str = "<string>") -> Any:
-    """Parse JSON strictly (duplicate keys are an error, like the YAML reader)."""
+    """Parse JSON strictly (duplicate keys are an error, like the YAML reader), within the same
+    limits as YAML: size, depth, finite numbers of bounded length, valid Unicode."""
+    _check_size(text, path)
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
+        data = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_int=lambda s: number(s, 0),
+            parse_float=lambda s: number(s, 0),
+            parse_constant=_json_constant,
+        )
+        check_tree(data)
+    except InputError as exc:
+        literal = re.search(r"\\u[0-9a-f]{4}", exc.problem)
+        line = _line_of(text, literal.group()) if literal else _deep_json_line(text)
+        raise YamlError(path, line, f"{exc.field}: {exc.problem}") from None
+    except _Refused as exc:
+        line = _deep_json_line(text) if exc.line < 0 else _line_of(text, exc.literal)
+        raise YamlError(path, line, exc.message) from None
+    except RecursionError:
+        raise YamlError(path, _deep_json_line(text), _TOO_DEEP) from None
+    except MemoryError:
+        raise YamlError(path, 0, "input too large to read in memory") from None
     except json.JSONDecodeError as exc:
         raise YamlError(path, exc.lineno, f"not valid JSON: {exc.msg}") from exc
     except ValueError as exc:
         raise YamlError(path, 0, f"not valid JSON: {exc}") from exc
+    return data

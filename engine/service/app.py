@@ -9,8 +9,10 @@
 * ``POST /diagnose``: contract section 1 facts in, the section 3 ``Differential`` out.
 
 Responses omit empty optional fields (never ``null``); bodies above ``max_body_bytes`` get 413,
-malformed JSON 400, invalid facts 422 naming the field; logs hold no patient data. With ``auth``
-set, every CDS endpoint and ``/diagnose`` require a client JWT (:mod:`engine.service.auth`).
+malformed JSON 400, invalid facts 422 naming the field; a body that does not arrive within
+``body_timeout`` seconds 408 (:class:`BodyDeadline`, so that a slow client holds no request open
+for long); logs hold no patient data. With ``auth`` set, every CDS endpoint and ``/diagnose``
+require a client JWT (:mod:`engine.service.auth`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.api import diagnose
 from engine.differential import Differential
@@ -93,8 +96,58 @@ class Runner:
                 self._pool = None
 
 
-def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    """The FastAPI application. Loads the knowledge base now (errors raise here, not later)."""
+class _BodyLate(Exception):
+    """The request body did not arrive in time."""
+
+
+class BodyDeadline:
+    """ASGI middleware: the whole request body must arrive within ``seconds`` of the request head;
+    otherwise the client gets 408 and the connection is closed (the body is left unread).
+
+    Without it, a client that declares a body and sends it a byte at a time holds a request open
+    for as long as it likes. Only reading the body is timed: once it is complete, the application
+    may wait on ``receive`` (for a disconnect) as long as it needs."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app, self.seconds = app, seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        deadline, body_done, started = loop.time() + self.seconds, False, False
+
+        async def timed_receive() -> Message:
+            nonlocal body_done
+            if body_done:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                raise _BodyLate from None
+            body_done = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, watched_send)
+        except _BodyLate:
+            log.info("408: request body not received within %g s", self.seconds)
+            if not started:
+                message = f"the request body did not arrive within {self.seconds:g} s"
+                close = {"Connection": "close"}  # the unread body makes the connection unusable
+                response = error_response(408, "request_timeout", message, headers=close)
+                await response(scope, receive, send)
+
+
+def create_app(settings: ServiceSettings | None = None, *, body_timeout: float = 30.0) -> FastAPI:
+    """The FastAPI application. Loads the knowledge base now (errors raise here, not later).
+    ``body_timeout`` is the time a client has to send a request body (:class:`BodyDeadline`)."""
     settings = settings or ServiceSettings()
     verifier = JwtVerifier(settings.auth) if settings.auth else None  # fails fast on bad keys
     kb = load_knowledge_base(settings.rules)
@@ -130,6 +183,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    app.add_middleware(BodyDeadline, seconds=body_timeout)  # outermost: it times every read
     return app
 
 

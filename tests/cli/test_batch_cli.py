@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.differential import DISCLAIMER
 from tests.conftest import CASES, MINI_KB, RULES
 from tests.unit.test_batch_support import patient, read_lines, write_jsonl
 
@@ -63,6 +64,7 @@ def test_batch_with_a_corrupt_file(cases_dir: Path, tmp_path: Path) -> None:
     assert (doc["n_cases"], doc["n_failed"], doc["n"]) == (10, 1, 9)
     assert doc["errors"][0]["field"] == "line 3"
     assert "top-1" in run.stdout and "Traceback" not in run.stderr
+    assert run.stdout.rstrip().endswith(DISCLAIMER)  # the table ends with the disclaimer
     assert "leukodx batch:" in run.stderr  # plain progress lines: stderr is not a terminal
     assert report.read_text().count('data-role="disclaimer"') == 2
 

@@ -10,15 +10,13 @@ import pytest
 
 from engine.batch.cases import (
     CaseError,
-    DigestSet,
-    IdGuard,
     ResultWriter,
     count_cases,
     error_record,
     iter_cases,
     ok_record,
-    read_done_ids,
 )
+from engine.batch.run import DigestSet, IdGuard, read_done_ids
 from engine.errors import InputError
 from tests.unit.test_batch_support import patient, write_jsonl
 
@@ -139,3 +137,31 @@ def test_digest_set_grows_and_answers_membership() -> None:
     assert "case-5000" not in ids and 17 not in ids
     ids.add("case-1")
     assert len(ids) == 5000
+
+
+def test_a_line_longer_than_the_limit_is_one_error_record(tmp_path: Path) -> None:
+    """A JSONL line above 10 MB is refused without being held in memory whole."""
+    path = tmp_path / "big.jsonl"
+    with path.open("w") as fh:
+        fh.write(json.dumps(patient(1)) + "\n")
+        fh.write('{"id": "big", "notes": "' + "x" * (11 * 1024 * 1024) + '"}\n')
+        fh.write(json.dumps(patient(2)) + "\n")
+    cases = list(iter_cases([path]))
+    assert [(c.id, c.error is None) for c in cases] == [
+        ("p0001", True), (f"{path}:2", False), ("p0002", True)
+    ]  # fmt: skip
+    assert cases[1].error is not None and "line too long" in cases[1].error.message
+    assert count_cases([path]) == 3
+
+
+def test_output_files_are_skipped_where_a_directory_holds_them(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "in.jsonl", [patient(1)])
+    write_jsonl(tmp_path / "out.jsonl", [{"id": "x", "ok": True}])
+    (tmp_path / "summary.json").write_text("{}")
+    assert len(list(iter_cases([tmp_path]))) == 3  # without exclusions, all three are read
+    (tmp_path / "sub").mkdir()
+    summary = tmp_path / "sub" / ".." / "summary.json"  # the same file, spelt differently
+    assert [c.id for c in iter_cases([tmp_path], [tmp_path / "out.jsonl", summary])] == ["p0001"]
+    assert count_cases([tmp_path], [tmp_path / "out.jsonl", summary]) == 1
+    with pytest.raises(InputError, match="is also an output of the run"):
+        list(iter_cases([tmp_path / "out.jsonl"], [tmp_path / "out.jsonl"]))
