@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.audience import AUDIENCES, for_patient
-from engine.backends.base import get_matcher
+from engine.backends.base import DEFAULT_BACKEND, get_matcher
 from engine.differential import Differential, IgnoredInput
 from engine.errors import InputError
 from engine.explain import build_differential
@@ -28,7 +28,7 @@ def diagnose(
     facts: PatientInput,
     *,
     kb: KnowledgeBase | str | Path | None = None,
-    backend: str = "experta",
+    backend: str = DEFAULT_BACKEND,
     today: dt.date | None = None,
     audience: str = "clinician",
 ) -> Differential:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
+from engine.backends.base import DEFAULT_BACKEND
 from engine.batch.cases import (
     CaseError,
     CaseInput,
@@ -50,7 +51,7 @@ class BatchOptions:
     """How to run: knowledge base, backend, parallelism and the per-case time limit."""
 
     rules: str | None = None
-    backend: str = "experta"
+    backend: str = DEFAULT_BACKEND
     workers: int = 0  # 0: one per core
     timeout: float | None = DEFAULT_TIMEOUT  # seconds per case; None or 0: no limit
     chunk_size: int = DEFAULT_CHUNK

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from engine.backends.base import DEFAULT_BACKEND
 from engine.batch.cases import OutputError, count_cases, output_error
 from engine.batch.metrics import format_summary, iter_misses, iter_records, summarize, write_summary
 from engine.batch.run import (
@@ -72,7 +73,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         help="worker processes (default: the number of cores)",
     )
-    b.add_argument("--backend", default="experta", help="inference backend (default: experta)")
+    b.add_argument(
+        "--backend",
+        default=DEFAULT_BACKEND,
+        help="inference backend: clips (default) or experta (the pure-Python reference)",
+    )
     b.add_argument("--rules", metavar="DIR", help="knowledge base directory (default: bundled)")
     b.add_argument(
         "--resume", action="store_true", help="skip the ids already in --out and append the rest"
@@ -107,7 +112,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r = sub.add_parser("report", help="an HTML report for one patient or case file")
     r.add_argument("file", help="patient or case file (YAML or JSON)")
     r.add_argument("-o", "--output", metavar="FILE", help="HTML file to write (default: stdout)")
-    r.add_argument("--backend", default="experta", help="inference backend (default: experta)")
+    r.add_argument(
+        "--backend",
+        default=DEFAULT_BACKEND,
+        help="inference backend: clips (default) or experta (the pure-Python reference)",
+    )
     r.add_argument("--rules", metavar="DIR", help="knowledge base directory (default: bundled)")
     r.set_defaults(func=cmd_report)
 

@@ -17,6 +17,7 @@ from typing import TextIO
 
 from engine.api import diagnose
 from engine.audience import AUDIENCES
+from engine.backends.base import DEFAULT_BACKEND
 from engine.cli import batch as batch_command
 from engine.cli import calibrate as calibrate_command
 from engine.cli import serve as serve_command
@@ -129,7 +130,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CAUSE",
         help="every step behind one cause's score, or why a cause is not listed",
     )
-    d.add_argument("--backend", default="experta", help="inference backend (default: experta)")
+    d.add_argument(
+        "--backend",
+        default=DEFAULT_BACKEND,
+        help="inference backend: clips (default) or experta (the pure-Python reference)",
+    )
     d.add_argument("--rules", metavar="DIR", help="knowledge base directory (default: bundled)")
     d.add_argument(
         "--audience",

@@ -23,6 +23,7 @@ import logging
 import sys
 from typing import Any
 
+from engine.backends.base import DEFAULT_BACKEND
 from engine.errors import LeukodxError
 
 EXIT_OK, EXIT_INVALID = 0, 2
@@ -61,7 +62,11 @@ def register(subparsers: Any) -> None:
         help="accept unauthenticated calls (local prototyping only)",
     )
     p.add_argument("--rules", metavar="DIR", help="knowledge base directory (default: bundled)")
-    p.add_argument("--backend", default="experta", help="inference backend (default: experta)")
+    p.add_argument(
+        "--backend",
+        default=DEFAULT_BACKEND,
+        help="inference backend: clips (default) or experta (the pure-Python reference)",
+    )
     p.add_argument(
         "--max-body-bytes",
         type=int,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.api import diagnose
+from engine.backends.base import DEFAULT_BACKEND
 from engine.differential import Differential
 from engine.fhir import convert as fhir
 from engine.kb.load import KnowledgeBase, load_knowledge_base
@@ -73,7 +74,7 @@ def _cut_offs(branches: Any, test: str) -> list[float]:
 
 def patient_report(
     facts: dict[str, Any] | str | Path, *, kb: KnowledgeBase | str | Path | None = None,
-    backend: str = "experta", today: dt.date | None = None,
+    backend: str = DEFAULT_BACKEND, today: dt.date | None = None,
 ) -> str:  # fmt: skip
     """The HTML page for one patient or case file (raises like :func:`engine.api.diagnose`)."""
     knowledge = kb if isinstance(kb, KnowledgeBase) else load_knowledge_base(kb)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.api import diagnose
+from engine.backends.base import DEFAULT_BACKEND
 from engine.differential import Differential
 from engine.errors import InputError, LeukodxError
 from engine.fhir.convert import from_fhir
@@ -43,7 +44,7 @@ class PrefetchMissing(LeukodxError):
 @dataclass(frozen=True)
 class ServiceSettings:
     rules: str | None = None  # knowledge base directory (default: bundled)
-    backend: str = "experta"
+    backend: str = DEFAULT_BACKEND
     auth: JwtSettings | None = None  # None: no authentication (--insecure-no-auth)
     public_url: str | None = None  # base URL clients call (for ``aud``); default: the request's
     max_body_bytes: int = 2_000_000
