@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.backends.base import Firing
 from engine.backends.predicates import test_predicate
@@ -40,11 +41,10 @@ class Lead:
 def ask_next(kb: KnowledgeBase, known: KnownFacts, cause: str) -> list[Lead]:
     """The unknown facts with the largest possible effect on ``cause``, largest first."""
     leads: dict[str, Lead] = {}
-    for rule in kb.rules:
-        if rule.id in known.fired or not isinstance(rule.then, AddEvidence):
+    for rule in kb.evidence_for(cause):
+        if rule.id in known.fired:
             continue
-        if rule.then.cause != cause:
-            continue
+        assert isinstance(rule.then, AddEvidence)
         for branch in rule.branches:
             unknown = _unknown_facts(branch, known)
             for name in unknown or ():
@@ -67,16 +67,27 @@ class KnownFacts:
         effects = [kb.rule(f.rule_id).then for f in firings]
         self.derived = {(e.fact, e.value) for e in effects if isinstance(e, Derive)}
         self.values = {v.name: v.value for v in facts.values}
-        self.members = facts.members
+        self.members: dict[tuple[str, str], list[Any]] = {}
+        for m in facts.members:
+            self.members.setdefault((m.kind, m.name), []).append(m)
         self.courses = facts.courses
+        self._memo: dict[Atom, str] = {}
 
     def atom(self, atom: Atom) -> str:
+        """An atom's state for this patient, evaluated once (atoms recur across the rules of
+        every candidate)."""
+        state = self._memo.get(atom)
+        if state is None:
+            state = self._memo[atom] = self._evaluate(atom)
+        return state
+
+    def _evaluate(self, atom: Atom) -> str:
         if atom.kind == "fact":
             return self._value(atom)
         if atom.kind == "medication":
             ok = any(atom.name in c.agents and _passes(atom, c.fields) for c in self.courses)
             return _SATISFIED if ok else _UNSATISFIED
-        matches = [m for m in self.members if m.kind == atom.kind and m.name == atom.name]
+        matches = self.members.get((atom.kind, atom.name), [])
         if any(_passes(atom, m.fields) for m in matches):
             return _SATISFIED
         return _UNSATISFIED if matches else _UNKNOWN

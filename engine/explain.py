@@ -48,6 +48,48 @@ SERIES_FINDINGS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+class _Constants:
+    """Output objects that depend only on the knowledge base, built once per knowledge base and
+    shared by every differential: they are frozen models, so sharing is safe, and rebuilding and
+    re-validating them for every patient was about a third of the cost of an explanation."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self._citations: dict[str, Citation] = {}
+        self._steps: dict[tuple[str, str], list[NextStep]] = {}
+        self._status: dict[str, RuleStatus] = {}
+
+    def citation(self, cid: str) -> Citation:
+        c = self._citations.get(cid)
+        if c is None:
+            c = self._citations[cid] = Citation.model_validate(self.kb.citations[cid].published())
+        return c
+
+    def steps(self, cause: str, which: str) -> list[NextStep]:
+        """A cause's next steps or considerations (a new list of the shared models)."""
+        key = (cause, which)
+        if key not in self._steps:
+            self._steps[key] = _steps(getattr(self.kb.causes[cause], which))
+        return list(self._steps[key])
+
+    def status(self, rule_id: str) -> RuleStatus:
+        s = self._status.get(rule_id)
+        if s is None:
+            s = self._status[rule_id] = _rule_status(self.kb, rule_id)
+        return s
+
+
+#: One :class:`_Constants` per knowledge base content hash (a handful at most per process).
+_CONSTANTS: dict[str, _Constants] = {}
+
+
+def _constants(kb: KnowledgeBase) -> _Constants:
+    found = _CONSTANTS.get(kb.content_hash)
+    if found is None or found.kb is not kb:
+        found = _CONSTANTS[kb.content_hash] = _Constants(kb)
+    return found
+
+
 @dataclass
 class _Context:
     kb: KnowledgeBase
@@ -55,6 +97,7 @@ class _Context:
     firings: dict[str, Firing]
     cited: set[str]
     drugs: dict[str, str]  # medication-course fact id -> generic drug name
+    constants: _Constants
     links: dict[str, Link] = field(default_factory=dict)  # one Link per derived fact, built once
 
     def ref(self, fid: str) -> FactRef:
@@ -101,7 +144,7 @@ def build_differential(
     firings = sorted(firings, key=lambda f: (kb.rule(f.rule_id).stratum, f.rule_id))
     by_rule = {f.rule_id: f for f in firings}
     drugs = {c.fid: c.drug for c in facts.courses}
-    ctx = _Context(kb, _fact_refs(kb, facts, firings), by_rule, set(), drugs)
+    ctx = _Context(kb, _fact_refs(kb, facts, firings), by_rule, set(), drugs, _constants(kb))
     findings = _findings(ctx, facts, firings)
     alerts = [
         _alert(ctx, f, kb.rule(f.rule_id))
@@ -136,8 +179,10 @@ def build_differential(
         ),
         engine=EngineInfo(name="leukodx", version=__version__, backend=backend),
         findings=findings, alerts=alerts, candidates=candidates,
-        citations=_citations(kb, ctx.cited), facts=sorted(ctx.refs.values(), key=lambda r: r.id),
-        trace=_trace(kb, firings), rules_used=_rules_used(kb, firings),
+        citations=[ctx.constants.citation(c) for c in sorted(ctx.cited)],
+        facts=sorted(ctx.refs.values(), key=lambda r: r.id),
+        trace=_trace(kb, firings),
+        rules_used=[ctx.constants.status(r) for r in sorted({f.rule_id for f in firings})],
         unknown_medications=list(facts.unknown_medications),
         ignored_inputs=list(ignored or []),
     )  # fmt: skip
@@ -275,7 +320,8 @@ def _candidate(ctx: _Context, r: Ranked, known: KnownFacts) -> Candidate:
         probability=r.probability, prior=cause.prior,
         prior_probability=cause.prior_probability, agents=agents,
         evidence_for=pro, evidence_against=con,
-        next_steps=_steps(cause.next_steps), considerations=_steps(cause.considerations),
+        next_steps=ctx.constants.steps(r.cause, "next_steps"),
+        considerations=ctx.constants.steps(r.cause, "considerations"),
         ask_next=[
             AskNext(fact=x.fact, could_add=x.could_add, could_remove=x.could_remove,
                     rules=sorted(x.rules))
@@ -286,11 +332,6 @@ def _candidate(ctx: _Context, r: Ranked, known: KnownFacts) -> Candidate:
 
 def _steps(steps: tuple[KbStep, ...]) -> list[NextStep]:
     return [NextStep(text=s.text, citations=list(s.cite)) for s in steps]
-
-
-def _citations(kb: KnowledgeBase, cited: set[str]) -> list[Citation]:
-    """Every cited reference, resolved from the knowledge base by id, in id order."""
-    return [Citation.model_validate(kb.citations[cid].published()) for cid in sorted(cited)]
 
 
 def _trace(kb: KnowledgeBase, firings: list[Firing]) -> list[TraceEntry]:
@@ -320,21 +361,16 @@ def _trace(kb: KnowledgeBase, firings: list[Firing]) -> list[TraceEntry]:
     return out
 
 
-def _rules_used(kb: KnowledgeBase, firings: list[Firing]) -> list[RuleStatus]:
-    headers = {f.path: f for f in kb.files}
-    out = []
-    for rule_id in sorted({f.rule_id for f in firings}):
-        rule = kb.rule(rule_id)
-        header = headers.get(rule.file)
-        reviewed = header.last_reviewed.isoformat() if header and header.last_reviewed else None
-        due = header.review_by.isoformat() if header and header.review_by else None
-        out.append(
-            RuleStatus(
-                rule_id=rule_id,
-                file=rule.file,
-                review_status=rule.review_status,
-                last_reviewed=reviewed,
-                review_by=due,
-            )
-        )
-    return out
+def _rule_status(kb: KnowledgeBase, rule_id: str) -> RuleStatus:
+    """A fired rule's review state, from its file's header."""
+    rule = kb.rule(rule_id)
+    header = next((f for f in kb.files if f.path == rule.file), None)
+    reviewed = header.last_reviewed.isoformat() if header and header.last_reviewed else None
+    due = header.review_by.isoformat() if header and header.review_by else None
+    return RuleStatus(
+        rule_id=rule_id,
+        file=rule.file,
+        review_status=rule.review_status,
+        last_reviewed=reviewed,
+        review_by=due,
+    )

@@ -6,11 +6,17 @@ listed is an error, never a guess. UCUM spellings (``10*9/L``, ``10*3/uL``, ``{c
 common lab spellings (``10^9/L``, ``K/uL``, ``x10E3/uL``, ``cells/mm3``) are accepted. ``K/uL`` is
 not UCUM (``K`` is kelvin there) and is accepted only as the lab convention for 10^3/uL.
 Conversion factors for molar units are arithmetic from molar masses, stated beside each entry.
+
+A result reported as a bound (``<0.1``, ``>100``; FHIR ``valueQuantity.comparator``) is kept as
+a bound: :func:`bound_value` gives the value the engine compares, which decides every threshold
+that the bound decides exactly as the true value would (see its docstring for the cases a bound
+leaves open).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections.abc import Iterable
@@ -61,6 +67,15 @@ SHORTHAND_MAX: dict[str, float] = {
 #: Differential percentages whose value is checked for the fraction mistake (0.62 for 62 %):
 #: each of them becomes an absolute count (ANC, ALC), so a fraction would divide it by 100.
 FRACTION_CHECKED: tuple[str, ...] = ("neutrophil_pct", "lymphocyte_pct", "band_pct")
+
+#: The comparators of a result that is a bound (FHIR R4 QuantityComparator): the true value is
+#: below, at most, at least or above the number given.
+COMPARATORS: tuple[str, ...] = ("<", "<=", ">=", ">")
+#: How far inside a strict bound its compared value lies. Canonical values are kept to 1e-6
+#: (:func:`to_canonical`) and the knowledge base's thresholds have fewer decimals, so an offset
+#: a thousand times smaller changes no comparison with a threshold other than the bound itself,
+#: and still prints as the bound (``0.1`` for ``<0.1``, 6 significant digits).
+BOUND_OFFSET = 1e-9
 _ABSOLUTE_OF = {"neutrophil_pct": "anc", "band_pct": "anc", "lymphocyte_pct": "alc"}
 
 
@@ -81,8 +96,10 @@ def _rule(canonical: str, factors: dict[str, float], low: float, high: float) ->
 _SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
 
 
+@functools.lru_cache(maxsize=1024)
 def _key(unit: str) -> str:
-    """Normalise a unit spelling for lookup: micro signs, annotations, spaces and case."""
+    """Normalise a unit spelling for lookup: micro signs, annotations, spaces and case (memoised:
+    a batch repeats the same few spellings millions of times, and this runs two regexes)."""
     text = unit.strip().replace("µ", "u").replace("μ", "u").replace("×", "x").replace(" ", "")
     text = re.sub("[⁰¹²³⁴⁵⁶⁷⁸⁹]+", lambda m: "^" + m.group().translate(_SUPERSCRIPTS), text)
     text = re.sub(r"\{[^}]*\}", "", text)  # UCUM annotations carry no meaning: {cells}/uL == /uL
@@ -147,12 +164,16 @@ def canonical_unit(test: str) -> str:
     return CONVERSIONS[test].canonical
 
 
-def to_canonical(test: str, value: float, unit: str | None, *, field: str) -> tuple[str, float]:
+def to_canonical(
+    test: str, value: float, unit: str | None, *, field: str, bound: bool = False
+) -> tuple[str, float]:
     """Convert ``value`` in ``unit`` to the test's canonical unit.
 
     Returns ``(test_name, canonical_value)``; the name differs from ``test`` only for
     reticulocytes given in %, which are kept as ``reticulocytes_pct``. Raises :class:`InputError`
     naming ``field`` for a missing or unknown unit, a non-finite number or an impossible value.
+    A ``bound`` (the number of ``<1 %``) is not checked for the fraction mistake: a differential
+    reported below a detection limit is a bound, not a fraction.
     """
     rule = CONVERSIONS[test]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -178,7 +199,7 @@ def to_canonical(test: str, value: float, unit: str | None, *, field: str) -> tu
             expected=_expected(test),
             suggestion=hint,
         )
-    if test in FRACTION_CHECKED and 0 < value < 1:
+    if test in FRACTION_CHECKED and 0 < value < 1 and not bound:
         raise InputError(
             f"{field}.value",
             f"{value:g} with unit % looks like a fraction, not a percentage",
@@ -196,6 +217,39 @@ def to_canonical(test: str, value: float, unit: str | None, *, field: str) -> tu
             expected=f"{_fmt(low)} to {_fmt(high)} {rule.canonical if name == test else '%'}",
         )
     return name, float(exact.quantize(Decimal("0.000001")))
+
+
+def bound_value(test: str, value: float, comparator: str | None, *, field: str) -> float:
+    """The value the engine compares for a result reported as a bound (``value`` canonical).
+
+    ``<x`` is compared as just below x, ``>x`` as just above it (:data:`BOUND_OFFSET`), ``<=x``
+    and ``>=x`` as x. So every threshold t that the bound decides is decided right, whatever the
+    comparison (``lt``, ``le``, ``ge``, ``gt``): ``<0.1`` is below 0.5 and below 0.1, and not at
+    or above either; ``>100`` is above 100. A threshold the bound does not decide (``<2.0``
+    against "below 1.5": the true value may be 1.2 or 1.9) is read as if the value were at its
+    bound (here: not below 1.5). That is the mildest reading the report allows, so a bound never
+    raises an alert that its number does not support; the output shows the bound (``<2.0``), so
+    the reader sees that the value may be lower. A bound outside the test's possible range
+    (``<0`` for a count) is an :class:`InputError` naming ``field``.
+    """
+    if comparator is None:
+        return value
+    if comparator not in COMPARATORS:
+        raise InputError(
+            f"{field}.comparator", "unknown comparator", got=comparator,
+            expected="one of " + ", ".join(COMPARATORS),
+        )  # fmt: skip
+    rule = CONVERSIONS[test]
+    if (comparator == "<" and value <= rule.low) or (comparator == ">" and value >= rule.high):
+        raise InputError(
+            f"{field}.value",
+            f"no {test} is {comparator}{value:g} {rule.canonical}",
+            got=f"{comparator}{value:g}",
+            expected=f"a bound inside {_fmt(rule.low)} to {_fmt(rule.high)} {rule.canonical}",
+        )
+    if comparator == "<":
+        return value - BOUND_OFFSET
+    return value + BOUND_OFFSET if comparator == ">" else value
 
 
 def shorthand_unit(test: str, value: object, *, field: str) -> str:
@@ -220,20 +274,27 @@ def shorthand_unit(test: str, value: object, *, field: str) -> str:
     raise InputError(field, problem, got=value, expected=f"the value with its unit, e.g. {example}")
 
 
-Row = tuple[str, str, float, dt.date | None, str]  # field, test, canonical value, date, given
+#: field, test, canonical value (a bound's compared value), date, given, comparator
+Row = tuple[str, str, float, dt.date | None, str, str | None]
 
 
 def check_same_day(rows: Iterable[Row]) -> None:
     """An ANC or ALC above the WBC of the same day is impossible (each is a part of the WBC); it
     is nearly always a unit or a column mix-up, so it is an :class:`InputError` naming both
     values. Several results of one test on one date are allowed: a part is compared with the
-    highest WBC of its date, so only a count above every WBC of that day is refused."""
+    highest WBC of its date, so only a count above every WBC of that day is refused. A bound
+    proves nothing here when it leaves the truth open: a part given as ``<x`` may be far below any
+    WBC, and a WBC given as ``>x`` may be far above any part, so those are not compared."""
     rows = list(rows)
     wbc: dict[dt.date | None, tuple[float, str, str]] = {}
-    for field, test, value, date, given in rows:
+    for field, test, value, date, given, comparator in rows:
+        if comparator in (">", ">="):
+            continue
         if test == "wbc" and (date not in wbc or value > wbc[date][0]):
             wbc[date] = (value, field, given)
-    for field, test, value, date, given in rows:
+    for field, test, value, date, given, comparator in rows:
+        if comparator in ("<", "<="):
+            continue
         if test in ("anc", "alc") and date in wbc and value > wbc[date][0]:
             top, where, shown = wbc[date]
             raise InputError(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 MINI_KB = ROOT / "tests" / "fixtures" / "mini_kb"
 RULES = ROOT / "rules"
 CASES = ROOT / "cases"
+
+#: The tests (and the CLI processes they start, which inherit the environment) keep the on-disk
+#: knowledge-base cache in a folder of their own, never in the user's cache.
+os.environ["LEUKODX_CACHE_DIR"] = tempfile.mkdtemp(prefix="leukodx-test-cache-")
 
 #: The default profile is derandomized so that CI is reproducible; "slow" explores at random.
 settings.register_profile(

@@ -179,6 +179,10 @@ class Match:
     product: str = ""  # the RxNorm product code it was read through, if any
 
 
+#: How many unknown names one index remembers the near matches of.
+NEAR_MEMO = 4096
+
+
 class NameIndex:
     """The lexicon's names, cleaned, with the derived keys that the matching steps use.
 
@@ -195,6 +199,10 @@ class NameIndex:
         self.combinations = _unambiguous(
             (key, g) for k, g in self.names.items() if (key := self._parts_key(k)) is not None
         )
+        keys = {k: g for k, g in self.names.items() if not k.startswith(RXNORM_PREFIX)}
+        self.candidates = {**{k: g for k, g in self.desalted.items() if k}, **keys}
+        # unknown names recur across a batch and the edit-distance search is the costly step
+        self._near: dict[str, tuple[str, ...]] = {}
 
     @staticmethod
     def _parts_key(name: str) -> str | None:
@@ -279,7 +287,16 @@ class NameIndex:
         """Every generic name an unknown name is closest to, in name order (see :meth:`near`).
 
         A look-alike of a known name comes first; else the known names at the smallest allowed
-        edit distance; else the known names written whole inside the unknown name."""
+        edit distance; else the known names written whole inside the unknown name. Answers are
+        remembered per index (at most :data:`NEAR_MEMO` names)."""
+        found = self._near.get(text)
+        if found is None:
+            found = self._near_all(text)
+            if len(self._near) < NEAR_MEMO:
+                self._near[text] = found
+        return found
+
+    def _near_all(self, text: str) -> tuple[str, ...]:
         name = clean(text)
         if self.match(name) is not None:
             return ()
@@ -295,11 +312,7 @@ class NameIndex:
         # words too, and take the closest either way
         whole = without_strengths(bracketed(look_alike)[0])
         probes = (stripped, whole) if whole != stripped else (stripped,)
-        return _closest(probes, self._candidates()) or self._contained(stripped)
-
-    def _candidates(self) -> dict[str, str]:
-        keys = {k: g for k, g in self.names.items() if not k.startswith(RXNORM_PREFIX)}
-        return {**{k: g for k, g in self.desalted.items() if k}, **keys}
+        return _closest(probes, self.candidates) or self._contained(stripped)
 
     def _contained(self, name: str) -> tuple[str, ...]:
         words = name.split()
