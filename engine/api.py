@@ -56,6 +56,7 @@ def diagnose(
     try:
         patient = parse_patient(data, today=today)
     except InputError as exc:
+        exc = _with_ignored(exc, ignored)
         raise (exc.with_source(source) if source else exc) from None
     fact_set = build_facts(patient, knowledge, today=today)
     matcher = get_matcher(knowledge, backend)
@@ -70,6 +71,24 @@ def diagnose(
         ignored=ignored,
     )
     return for_patient(result, knowledge) if audience == "patient" else result
+
+
+#: How many unused FHIR inputs an error message lists before it says "and N more".
+_IGNORED_SHOWN = 10
+
+
+def _with_ignored(exc: InputError, ignored: list[IgnoredInput]) -> InputError:
+    """The error of FHIR input that did not parse, naming what the converter left out (a count
+    dropped for its unit explains "at least one WBC or ANC value is required"): the same message
+    reaches the CLI's exit-2 error and a batch error record."""
+    if not ignored:
+        return exc
+    shown = "; ".join(f"{i.item}: {i.reason}" for i in ignored[:_IGNORED_SHOWN])
+    more = f"; and {len(ignored) - _IGNORED_SHOWN} more" if len(ignored) > _IGNORED_SHOWN else ""
+    problem = f"{exc.problem} [FHIR input not used ({len(ignored)}): {shown}{more}]"
+    return InputError(
+        exc.field, problem, got=exc.got, expected=exc.expected, suggestion=exc.suggestion
+    )
 
 
 def _from_fhir_if_needed(data: Any) -> tuple[Any, list[IgnoredInput]]:

@@ -160,7 +160,8 @@ def _series_by_test(labs: Iterable[Lab], as_of: dt.date) -> dict[str, list[Point
     out: dict[str, list[Point]] = {}
     for lab in labs:
         if isinstance(lab.value, (int, float)) and not isinstance(lab.value, bool):
-            out.setdefault(lab.test, []).append(Point(lab.date or as_of, float(lab.value)))
+            point = Point(lab.date or as_of, float(lab.value), lab.comparator)
+            out.setdefault(lab.test, []).append(point)
     return {t: series.collapse(p, as_of) for t, p in out.items()}
 
 

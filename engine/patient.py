@@ -11,6 +11,10 @@ shorthand is dated ``as_of``/today, as the contract says), a shorthand count nee
 its magnitude is unambiguous (:data:`engine.units.SHORTHAND_MAX`), an ANC or ALC above the WBC of
 its day is refused, and dates (1900-2200), durations (100 years), numbers, nesting and text are
 bounded, so that hostile input is an InputError and never an OverflowError or RecursionError.
+
+A numeric result may be a bound (``comparator``: ``<``, ``<=``, ``>=``, ``>``; FHIR
+``valueQuantity.comparator``): it is kept as one, compared through
+:func:`engine.units.bound_value` and shown as given (``<0.1 10^9/L``).
 """
 
 from __future__ import annotations
@@ -65,11 +69,13 @@ class LabResult(BaseModel):
     value: float | str
     unit: str | None = None
     date: Date | None = None
+    comparator: str | None = None  # "<", "<=", ">=", ">": the value is a bound
 
 
 class Lab(BaseModel):
     """One result after validation: canonical unit and value (``test`` may be
-    ``reticulocytes_pct`` for reticulocytes given in %)."""
+    ``reticulocytes_pct`` for reticulocytes given in %). For a bound, ``value`` is the value
+    compared with thresholds (:func:`engine.units.bound_value`) and ``comparator`` is kept."""
 
     model_config = _STRICT
     test: str
@@ -77,6 +83,7 @@ class Lab(BaseModel):
     unit: str
     date: dt.date | None
     given: str  # the value and unit as the caller wrote them, for explanations
+    comparator: str | None = None
 
 
 class Medication(BaseModel):
@@ -203,8 +210,8 @@ def _expand_shorthand(data: dict[str, Any], today: dt.date) -> dict[str, Any]:
         entry: dict[str, Any] = {"test": test, "value": data[test], "date": when}
         if isinstance(data[test], dict):
             given = data[test]
-            if set(given) - {"value", "unit"} or "value" not in given:
-                expected = '{"value": V, "unit": U}'
+            if set(given) - {"value", "unit", "comparator"} or "value" not in given:
+                expected = '{"value": V, "unit": U} (and "comparator" for a bound)'
                 raise InputError(test, "a shorthand value with its unit", expected=expected)
             entry.update(given)
         elif test in vocab.NUMERIC_TESTS:
@@ -254,6 +261,7 @@ _EXPECTED = {
     "stop": "a date YYYY-MM-DD", "since": "a date YYYY-MM-DD", "until": "a date YYYY-MM-DD",
     "value": "a number (or a word for qualitative tests)", "leukopenia_duration_days":
     f"a whole number of days from 0 to {MAX_DURATION_DAYS} (100 years)", "schema_version": "1",
+    "comparator": "one of " + ", ".join(units.COMPARATORS),
 }  # fmt: skip
 
 
@@ -287,7 +295,7 @@ def _finish(raw: _RawPatient) -> PatientFacts:
         leukopenia_duration_days=raw.leukopenia_duration_days,
     )  # fmt: skip
     units.check_same_day(
-        (f"labs[{i}]", lab.test, lab.value, lab.date, lab.given)
+        (f"labs[{i}]", lab.test, lab.value, lab.date, lab.given, lab.comparator)
         for i, lab in enumerate(facts.labs)
         if isinstance(lab.value, float)
     )
@@ -309,7 +317,8 @@ def _check_word(field: str, word: str | None, known: tuple[str, ...]) -> None:
 def _canonical_lab(i: int, lab: LabResult) -> Lab:
     field = f"labs[{i}]"
     _check_word(f"{field}.test", lab.test, vocab.TESTS)
-    given = f"{lab.value} {lab.unit}" if lab.unit else str(lab.value)
+    sign = lab.comparator or ""
+    given = f"{sign}{lab.value} {lab.unit}" if lab.unit else f"{sign}{lab.value}"
     name, unit = lab.test, ""
     value: float | str = lab.value
     if lab.test in vocab.NUMERIC_TESTS:
@@ -317,14 +326,22 @@ def _canonical_lab(i: int, lab: LabResult) -> Lab:
             raise InputError(
                 f"{field}.value", f"{lab.test} needs a number", got=lab.value, expected="a number"
             )
-        name, value = units.to_canonical(lab.test, lab.value, lab.unit, field=field)
+        bound = lab.comparator is not None
+        name, value = units.to_canonical(lab.test, lab.value, lab.unit, field=field, bound=bound)
         unit = "%" if name == units.RETICULOCYTE_PCT else units.canonical_unit(lab.test)
+        value = units.bound_value(name if name in units.CONVERSIONS else lab.test, value,
+                                  lab.comparator, field=field)  # fmt: skip
+    elif lab.comparator is not None:
+        raise InputError(f"{field}.comparator", f"{lab.test} is qualitative and takes no "
+                         "comparator", got=lab.comparator, expected="no comparator")  # fmt: skip
     else:
         value = units.to_word(lab.test, lab.value, lab.unit, field=field)
     if lab.date is None:  # the shorthand has dated its labs already
         raise InputError(f"{field}.date", "a lab result needs its date; an undated result is "
                          "not assumed current", expected="a date YYYY-MM-DD")  # fmt: skip
-    return Lab(test=name, value=value, unit=unit, date=lab.date, given=given)
+    return Lab(
+        test=name, value=value, unit=unit, date=lab.date, given=given, comparator=lab.comparator
+    )
 
 
 def _medication(i: int, med: Medication | str) -> Medication:

@@ -28,6 +28,7 @@ from engine.wording import (
     inputs_of,
     likelihood,
     lr_text,
+    number_text,
     obtained,
     percent,
     unit_of,
@@ -125,8 +126,7 @@ def _dated(ref: FactRef | None) -> str:
     if ref is None:
         return ""
     date = fact_date(ref)
-    value = f"{ref.value:g}" if isinstance(ref.value, (int, float)) else str(ref.value)
-    return value + (f" on {date}" if date else "")
+    return number_text(ref) + (f" on {date}" if date else "")
 
 
 def _alert(d: Differential, a: Alert, room: _Room) -> list[str]:

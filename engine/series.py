@@ -33,10 +33,19 @@ _PER_DAYS = 30  # trend slopes are reported per 30 days
 
 @dataclass(frozen=True, slots=True)
 class Point:
-    """One dated numeric result, already in its canonical unit."""
+    """One dated numeric result, already in its canonical unit. A result reported as a bound
+    (``<0.1``) carries its ``comparator``, and ``value`` is the value compared with thresholds
+    (:func:`engine.units.bound_value`); sentences show the bound as reported."""
 
     date: Day
     value: float
+    comparator: str | None = None
+
+
+def shown(point: Point) -> str:
+    """A result as a sentence shows it: ``0.4``, or the bound ``<0.1`` as it was reported (the
+    compared value of a bound lies within 1e-9 of its number, so rounding gives the number)."""
+    return f"{point.comparator or ''}{_num(point.value)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +75,12 @@ def collapse(points: Iterable[Point], as_of: Day) -> list[Point]:
     The minimum is the conservative reading of a repeated count and keeps the answer independent
     of the order in which results arrive.
     """
-    lowest: dict[Day, float] = {}
+    lowest: dict[Day, Point] = {}
     for point in points:
-        if point.date <= as_of and (point.date not in lowest or point.value < lowest[point.date]):
-            lowest[point.date] = point.value
-    return [Point(date, lowest[date]) for date in sorted(lowest)]
+        kept = lowest.get(point.date)
+        if point.date <= as_of and (kept is None or point.value < kept.value):
+            lowest[point.date] = point
+    return [lowest[date] for date in sorted(lowest)]
 
 
 def _one(
@@ -82,9 +92,14 @@ def _one(
         return None
     chosen = pick(series)
     how = (
-        f"{word} result {_num(chosen.value)} on {chosen.date}, of {len(series)} dated result(s) "
+        f"{word} result {shown(chosen)} on {chosen.date}, of {len(series)} dated result(s) "
         f"from {series[0].date} to {series[-1].date} (as of {as_of})"
     )
+    if chosen.comparator is not None:
+        how += (
+            f"; reported as a bound ({shown(chosen)}): a threshold it does not decide is read as "
+            f"if the value were {_num(chosen.value)}"
+        )
     return Computed(chosen.value, how, (chosen.date,))
 
 

@@ -26,6 +26,8 @@ _DATED = re.compile(
     rf"^(?:(?:Latest|Lowest|Earliest|latest \w+) result \S+|\w+ computed as .+?) on ({_ISO})"
     rf"|^given: .*\(since ({_ISO})"
 )
+#: A result reported as a bound (``Latest result <0.1 on ...``, engine/series.py): its comparator.
+_BOUND = re.compile(r"^(?:Latest|Lowest|Earliest|latest \w+) result (?P<cmp>[<>]=?)\d")
 _COMPUTED = re.compile(rf"^[A-Z]+ computed as (?P<calc>.+?) on {_ISO}(?P<rest>.*)$")
 #: How the words of a fact name are shown (everything else: as written, underscores as spaces).
 _WORDS = {
@@ -87,6 +89,15 @@ def quantity(name: str, value: Scalar) -> str:
     return f"{words(name)} {value:g}{' ' + shown if shown else ''}"
 
 
+def number_text(ref: FactRef) -> str:
+    """A numeric fact's value as reported: ``0.4``, or a bound as ``<0.1`` (never the value
+    the thresholds compared, which lies within 1e-9 of it)."""
+    if not isinstance(ref.value, (int, float)) or isinstance(ref.value, bool):
+        return str(ref.value)
+    bound = _BOUND.match(ref.how)
+    return f"{bound['cmp'] if bound else ''}{ref.value:g}"
+
+
 def value_text(ref: FactRef) -> str:
     """An input fact in clinical words with its date: ``ANC 0.108 x 10^9/L on 2020-01-25``,
     ``finding fever (since 2020-01-26)``, ``clozapine``."""
@@ -95,7 +106,10 @@ def value_text(ref: FactRef) -> str:
     if ref.id.startswith("m:"):
         return ref.how.removeprefix("given: ")
     date = fact_date(ref)
-    return quantity(ref.name, ref.value) + (f" on {date}" if date else "")
+    text = quantity(ref.name, ref.value)
+    if _BOUND.match(ref.how) and isinstance(ref.value, (int, float)):
+        text = text.replace(f" {ref.value:g}", f" {number_text(ref)}", 1)  # as reported
+    return text + (f" on {date}" if date else "")
 
 
 def finding_text(f: Finding) -> str:

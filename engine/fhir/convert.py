@@ -12,6 +12,10 @@ afebrile day. Overlapping spans of one word or one drug are merged (a drug's als
 the day after the other ends: daily administrations are one course), and every list is sorted,
 so the input order does not matter.
 
+An Observation with no date of its own takes the date of the DiagnosticReport that lists it in
+``result`` (or of the panel Observation that lists it in ``hasMember``): laboratories often date
+only the report, as HL7's own CBC example (Bundle 101) does.
+
 Nothing is dropped silently: whatever is not used is listed in ``ignored`` with the reason.
 """
 
@@ -37,6 +41,7 @@ from engine.fhir.read import (
 from engine.fhir.terms import (
     Concept,
     Terminology,
+    first_date,
     known_rxnorm,
     load_terminology,
     parse_date,
@@ -105,6 +110,7 @@ def from_fhir(
     items = _dedupe(_collect(data, ctx))
     patient = _pick_patient(items, ctx)
     ctx.index_medications(items)
+    ctx.index_reports(items)
     for item in items:
         _dispatch(item, patient, ctx)
     for item in items:
@@ -145,9 +151,35 @@ class _Context:
     ignored: list[IgnoredInput] = field(default_factory=list)
     medications: dict[str, _Item] = field(default_factory=dict)
     used_medications: set[str] = field(default_factory=set)
+    report_dates: dict[str, dt.date] = field(default_factory=dict)  # result reference -> date
 
     def ignore(self, where: str, reason: str) -> None:
         self.ignored.append(IgnoredInput(where, reason))
+
+    def index_reports(self, items: Iterable[_Item]) -> None:
+        """The date each DiagnosticReport (``result``) or panel Observation (``hasMember``) gives
+        the results it lists; the earliest wins when two lists name one result."""
+        for item in items:
+            res = item.resource
+            refs = res.get("result") if item.type == "DiagnosticReport" else res.get("hasMember")
+            if item.type not in ("DiagnosticReport", "Observation") or not isinstance(refs, list):
+                continue
+            if res.get("status") in self.terms.skip_status.get(item.type, ()):
+                continue
+            date, _ = first_date(res, _REPORT_DATES, partial=False)
+            for ref in refs:
+                target = path(ref, ("reference",))
+                if date is None or not isinstance(target, str):
+                    continue
+                for key in (target, "/".join(target.split("/")[-2:])):
+                    self.report_dates[key] = min(date, self.report_dates.get(key, date))
+
+    def report_date(self, item: _Item) -> dt.date | None:
+        """The date a report or panel gives this Observation, if one lists it."""
+        for key in (item.where if item.keyed else None, item.full_url):
+            if key is not None and key in self.report_dates:
+                return self.report_dates[key]
+        return None
 
     def index_medications(self, items: Iterable[_Item]) -> None:
         for item in items:
@@ -242,6 +274,11 @@ def _pick_patient(items: list[_Item], ctx: _Context) -> _Item | None:
     return patients[0] if patients else None
 
 
+#: Where a DiagnosticReport or panel keeps the date of its results: the effective time (the
+#: specimen's), else the time it was issued.
+_REPORT_DATES = (
+    ("effectiveDateTime",), ("effectivePeriod", "start"), ("effectiveInstant",), ("issued",)
+)  # fmt: skip
 _READERS = {
     "Observation": read_observation, "Condition": read_condition, "Procedure": read_procedure
 }  # fmt: skip
@@ -255,6 +292,8 @@ def _dispatch(item: _Item, patient: _Item | None, ctx: _Context) -> None:
     if item.type in ("Patient", "Medication"):
         return
     ref = path(item.resource, ("subject", "reference"))
+    if item.type == "DiagnosticReport" and isinstance(item.resource.get("result"), list):
+        return  # its results are read on their own, dated by it when they carry no date
     if item.type not in _READERS and item.type not in _MEDICATION_USES:
         ctx.ignore(item.where, f"resource type {item.type} is not used")
     elif patient is not None and isinstance(ref, str) and not _refers_to(ref, patient):
@@ -262,6 +301,10 @@ def _dispatch(item: _Item, patient: _Item | None, ctx: _Context) -> None:
     elif item.type in _MEDICATION_USES:
         readings = read_medication(item.where, item.resource, ctx.terms, ctx.resolve, ctx.known)
         for reading in readings:
+            ctx.add(reading)
+    elif item.type == "Observation":
+        dated = ctx.report_date(item)
+        for reading in read_observation(item.where, item.resource, ctx.terms, fallback=dated):
             ctx.add(reading)
     else:
         for reading in _READERS[item.type](item.where, item.resource, ctx.terms):

@@ -6,6 +6,13 @@ a lab result, a dated span of a vocabulary word (condition, finding, history), a
 (read by :mod:`engine.fhir.medication`), a body temperature, or the reason why (part of) the
 resource is not used. Readers never raise on odd data: anything they cannot read becomes an
 ``ignored`` reading.
+
+A lab value is checked here, one resource at a time, with the unit table and plausibility limits
+of :mod:`engine.units`: a unit not in the table, an impossible value or a percentage written as a
+fraction drops that resource with the reason, never the whole patient. A ``valueQuantity``'s
+``code`` is its unit only when its ``system`` is UCUM; otherwise its readable ``unit`` is tried
+(a code of another system means something else). A ``comparator`` (``<0.1``) is kept: the lab is
+a bound (:func:`engine.units.bound_value`).
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from engine import units
+from engine.errors import InputError
 from engine.fhir.terms import (
     Concept,
     Terminology,
@@ -58,11 +67,19 @@ def _skip(where: str, res: Resource, terms: Terminology) -> list[Reading]:
 # --- Observation ----------------------------------------------------------------------------
 
 
-def read_observation(where: str, res: Resource, terms: Terminology) -> list[Reading]:
-    """Labs, a temperature, or findings from an Observation and each of its components."""
+def read_observation(
+    where: str, res: Resource, terms: Terminology, *, fallback: dt.date | None = None
+) -> list[Reading]:
+    """Labs, a temperature, or findings from an Observation and each of its components.
+
+    ``fallback`` is the date of the DiagnosticReport (or panel) that lists this Observation among
+    its results: a laboratory often dates the report only (HL7's own CBC example, Bundle 101),
+    and the report's effective time is the specimen's, which is the result's date too."""
     if skipped := _skip(where, res, terms):
         return skipped
     date, raw = first_date(res, _EFFECTIVE, partial=False)
+    if date is None and raw is None:
+        date = fallback
     if date is None:
         why = f"effective date {raw!r} is not a full date" if raw else "no effective date"
         return [Reading(where, ignored=why)]
@@ -106,27 +123,57 @@ def _lab(where: str, test: str, part: Resource, date: dt.date, terms: Terminolog
         if word is None:
             return Reading(where, ignored=f"{test}: {_no_value(part, 'no positive/negative')}")
         return Reading(where, lab={"test": test, "value": word, "date": date})
-    quantity, problem = _quantity(part)
+    quantity, problem = _quantity(part, terms)
     if quantity is None:
         return Reading(where, ignored=f"{test}: {problem}")
-    value, unit = quantity
-    return Reading(where, lab={"test": test, "value": value, "unit": unit, "date": date})
+    value, spellings, comparator = quantity
+    error: InputError | None = None
+    for unit in spellings:  # the first spelling the unit table and the limits accept
+        try:
+            name, canonical = units.to_canonical(
+                test, value, unit, field="valueQuantity", bound=comparator is not None
+            )
+            units.bound_value(
+                name if name in units.CONVERSIONS else test, canonical, comparator,
+                field="valueQuantity",
+            )  # fmt: skip
+        except InputError as exc:
+            error = error or exc
+            continue
+        lab = {"test": test, "value": value, "unit": unit, "date": date}
+        return Reading(where, lab=lab | ({"comparator": comparator} if comparator else {}))
+    return Reading(where, ignored=f"{test}: {error}")
 
 
-def _quantity(part: Resource) -> tuple[tuple[int | float, str] | None, str]:
+_Quantity = tuple[int | float, list[str], str | None]  # value, unit spellings, comparator
+
+
+def _quantity(part: Resource, terms: Terminology) -> tuple[_Quantity | None, str]:
+    """The value, its unit spellings to try in order, and its comparator: the ``code`` when its
+    ``system`` is UCUM, then the readable ``unit``, then a ``code`` given with no system at all
+    (which FHIR does not allow, but whose spellings are UCUM in practice). A code of another
+    system is never read as a unit."""
     vq = part.get("valueQuantity")
     if not isinstance(vq, dict):
         return None, _no_value(part, "no valueQuantity")
     value = vq.get("value")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None, f"valueQuantity.value {value!r} is not a number"
-    if vq.get("comparator"):
-        return None, f"the value is a bound ({vq['comparator']}{value}), not a result"
-    for key in ("code", "unit"):  # UCUM code first; the free-text unit only without one
-        unit = vq.get(key)
-        if isinstance(unit, str) and unit.strip():
-            return (value, unit), ""
-    return None, "no valueQuantity.code (UCUM) or unit"
+    comparator = vq.get("comparator")
+    if comparator is not None and comparator not in units.COMPARATORS:
+        return None, f"valueQuantity.comparator {comparator!r} is not one of <, <=, >=, >"
+    code, unit, system = vq.get("code"), vq.get("unit"), vq.get("system")
+    ucum = system is not None and terms.system_key(system) == "ucum"
+    spellings = [
+        text
+        for text, usable in ((code, ucum), (unit, True), (code, system is None))
+        if usable and isinstance(text, str) and text.strip()
+    ]
+    if not spellings and code and system:
+        return None, f"valueQuantity.code {code!r} is of {system}, not UCUM, and no unit is given"
+    if not spellings:
+        return None, "no valueQuantity.code (UCUM) or unit"
+    return (value, list(dict.fromkeys(spellings)), comparator), ""
 
 
 def _no_value(part: Resource, default: str) -> str:
@@ -163,15 +210,18 @@ def answer_of(concept: object, terms: Terminology) -> str | None:
 
 
 def _temperature(where: str, part: Resource, date: dt.date, terms: Terminology) -> Reading:
-    quantity, problem = _quantity(part)
+    quantity, problem = _quantity(part, terms)
     if quantity is None:
         return Reading(where, ignored=f"body temperature: {problem}")
-    value, unit = quantity
-    limit = terms.fever_at_or_above.get(unit)
-    if limit is None:
-        known = ", ".join(sorted(terms.fever_at_or_above))
-        return Reading(where, ignored=f"body temperature unit {unit!r} is not one of {known}")
-    return Reading(where, temperature=(date, value >= limit))
+    value, spellings, comparator = quantity
+    if comparator is not None:
+        return Reading(where, ignored=f"body temperature given as a bound ({comparator}{value})")
+    for unit in spellings:
+        limit = terms.fever_at_or_above.get(unit)
+        if limit is not None:
+            return Reading(where, temperature=(date, value >= limit))
+    known = ", ".join(sorted(terms.fever_at_or_above))
+    return Reading(where, ignored=f"body temperature unit {spellings[0]!r} is not one of {known}")
 
 
 def _observed(

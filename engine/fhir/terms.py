@@ -28,7 +28,7 @@ KINDS: tuple[str, ...] = ("condition", "finding", "history")
 ANSWERS: tuple[str, ...] = ("positive", "negative")
 _STATUS_RESOURCES = (
     "Observation", "MedicationStatement", "MedicationRequest", "MedicationAdministration",
-    "MedicationDispense", "Procedure",
+    "MedicationDispense", "Procedure", "DiagnosticReport",
 )  # fmt: skip
 
 

@@ -115,8 +115,13 @@ def test_free_text_unit_is_used_only_without_a_ucum_code() -> None:
         ({"value": "3.1", "code": "10*9/L"}, "wbc: valueQuantity.value '3.1' is not a number"),
         ({"value": True, "code": "10*9/L"}, "wbc: valueQuantity.value True is not a number"),
         (
-            {"value": 0.5, "comparator": "<", "code": "10*9/L"},
-            "wbc: the value is a bound (<0.5), not a result",
+            {"value": 0.5, "comparator": "ad", "code": "10*9/L"},
+            "wbc: valueQuantity.comparator 'ad' is not one of <, <=, >=, >",
+        ),
+        (
+            {"value": 3.1, "system": "http://example.org/lab-units", "code": "KUL"},
+            "wbc: valueQuantity.code 'KUL' is of http://example.org/lab-units, not UCUM, "
+            "and no unit is given",
         ),
     ],
 )
