@@ -25,6 +25,7 @@ from typing import Any
 
 from engine.backends.base import DEFAULT_BACKEND
 from engine.errors import LeukodxError
+from engine.service.logs import DEFAULT_BURST, DEFAULT_WINDOW
 
 EXIT_OK, EXIT_INVALID = 0, 2
 MAX_HEAD_BYTES = 16 * 1024  # a request line and headers larger than this are refused (h11: 400)
@@ -98,6 +99,14 @@ def register(subparsers: Any) -> None:
             flag, type=float, default=default, metavar="S", help=f"{text} (default: {default:g})"
         )
     p.add_argument(
+        "--report-ttl",
+        type=float,
+        default=3600.0,
+        metavar="S",
+        help="seconds a card's link to the patient report works (default: 3600); reports are "
+        "kept in memory only",
+    )
+    p.add_argument(
         "--max-connections",
         type=int,
         default=500,
@@ -105,6 +114,14 @@ def register(subparsers: Any) -> None:
         help="open connections beyond which requests get 503 at once (default: 500)",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--log-repeats",
+        type=int,
+        default=DEFAULT_BURST,
+        metavar="N",
+        help=f"like log lines written per {DEFAULT_WINDOW:g} s before the rest are only counted "
+        f"(default: {DEFAULT_BURST})",
+    )
     p.set_defaults(func=cmd_serve)
 
 
@@ -131,7 +148,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = ServiceSettings(
         rules=args.rules, backend=args.backend, auth=auth, public_url=args.public_url,
         max_body_bytes=args.max_body_bytes, workers=args.workers,
-        cors_origins=tuple(args.cors_origin),
+        cors_origins=tuple(args.cors_origin), report_ttl=args.report_ttl,
     )  # fmt: skip
     app = create_app(settings, body_timeout=args.body_timeout)
     uvicorn.run(
@@ -143,14 +160,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         limit_concurrency=args.max_connections,
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         access_log=False,
-        log_config=_log_config(args.log_level.upper()),
+        log_config=_log_config(args.log_level.upper(), args.log_repeats),
         log_level=args.log_level,
     )
     return EXIT_OK
 
 
 def _limit_problem(args: argparse.Namespace) -> str | None:
-    for name in ("header_timeout", "body_timeout", "keep_alive_timeout", "max_connections"):
+    names = ("header_timeout", "body_timeout", "keep_alive_timeout", "max_connections")
+    if args.log_repeats < 1:
+        return f"--log-repeats must be at least 1 (got {args.log_repeats})"
+    for name in (*names, "report_ttl"):
         if not getattr(args, name) > 0:  # also refuses nan
             return (
                 f"--{name.replace('_', '-')} must be a positive number (got {getattr(args, name)})"
@@ -216,10 +236,17 @@ def _auth_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _log_config(level: str) -> dict[str, Any]:
-    """uvicorn's logging configuration plus the service's own logger (stderr, no bodies)."""
+def _log_config(level: str, repeats: int = DEFAULT_BURST) -> dict[str, Any]:
+    """uvicorn's logging configuration plus the service's own logger (stderr, no bodies), with
+    repeated lines rate-limited (:mod:`engine.service.logs`)."""
     from uvicorn.config import LOGGING_CONFIG
 
     config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["repeats"] = {
+        "()": "engine.service.logs.RepeatFilter",
+        "burst": repeats,
+        "window": DEFAULT_WINDOW,
+    }
+    config["handlers"]["default"].setdefault("filters", []).append("repeats")
     config["loggers"]["leukodx"] = {"handlers": ["default"], "level": level, "propagate": False}
     return config

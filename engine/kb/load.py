@@ -18,6 +18,7 @@ from pathlib import Path
 
 from engine import vocab
 from engine.errors import KnowledgeBaseError, Problem
+from engine.kb import cache as kb_cache
 from engine.kb.catalog import FactType
 from engine.kb.causes import (
     check_causes_have_evidence,
@@ -30,12 +31,13 @@ from engine.kb.check import RuleChecker, assign_strata, derived_types, dym
 from engine.kb.fitted import FILE_NAME as FITTED_FILE
 from engine.kb.fitted import apply_fitted, parse_fitted
 from engine.kb.lexicon import Lexicon, parse_lexicon
-from engine.kb.parse import parse_rule_file
+from engine.kb.parse import Ctx, parse_rule_file
 from engine.kb.paths import default_rules_dir
 from engine.kb.profiles import CATALOGUE_FILE as PROFILE_CATALOGUE
 from engine.kb.profiles import ProfileDoc, check_counted_once, load_profiles
 from engine.kb.registry import display, parse_citations, parse_manifest, read_doc
-from engine.kb.schema import Cause, Citation, Manifest, Rule, RuleFile
+from engine.kb.schema import AddEvidence, Cause, Citation, Manifest, Rule, RuleFile
+from engine.kb.staleness import Staleness, parse_staleness
 from engine.kb.texts import check_texts, read_texts
 from engine.kb.yamlio import YamlMap
 
@@ -59,6 +61,7 @@ class KnowledgeBase:
     derived: dict[str, FactType]
     content_hash: str
     warnings: tuple[Problem, ...]
+    staleness: Staleness | None = None  # the count lookback (kb.yaml ``staleness:``)
 
     @property
     def name(self) -> str:
@@ -78,6 +81,18 @@ class KnowledgeBase:
     @cached_property
     def _by_id(self) -> dict[str, Rule]:
         return {r.id: r for r in self.rules}
+
+    def evidence_for(self, cause: str) -> tuple[Rule, ...]:
+        """The evidence rules of one cause, in rule order (indexed once per knowledge base)."""
+        return self._evidence_by_cause.get(cause, ())
+
+    @cached_property
+    def _evidence_by_cause(self) -> dict[str, tuple[Rule, ...]]:
+        by_cause: dict[str, list[Rule]] = {}
+        for r in self.rules:
+            if isinstance(r.then, AddEvidence):
+                by_cause.setdefault(r.then.cause, []).append(r)
+        return {cause: tuple(rules) for cause, rules in by_cause.items()}
 
 
 _CACHE: dict[tuple[str, str], KnowledgeBase] = {}
@@ -107,7 +122,12 @@ def load_knowledge_base(
     with _LOCK:
         cached = _CACHE.get(key)
     if cached is None:
-        cached = _build(root, files, digest, today or dt.date.today())
+        day = today or dt.date.today()
+        disk_key = kb_cache.entry_key(root, digest, day)
+        cached = kb_cache.read(disk_key)
+        if not isinstance(cached, KnowledgeBase) or cached.content_hash != digest:
+            cached = _build(root, files, digest, day)
+            kb_cache.write(disk_key, cached)
     with _LOCK:
         _CACHE[key] = cached
         _BY_SIGNATURE[signature] = cached
@@ -158,7 +178,9 @@ def _build(root: Path, files: list[Path], digest: str, today: dt.date) -> Knowle
     problems: list[Problem] = layout_problems(root, files)
     if problems:
         raise KnowledgeBaseError(problems)
-    manifest = parse_manifest(*read_doc(root, root / "kb.yaml", problems))
+    kb_ctx, kb_doc = read_doc(root, root / "kb.yaml", problems)
+    manifest = parse_manifest(kb_ctx, kb_doc)
+    staleness = _staleness(kb_ctx, kb_doc)
     citations = parse_citations(root, files, problems)
     lexicon = _lexicon(root, files, problems)
     headers, rules, profile_docs, causes = _rules(root, files, set(citations), problems)
@@ -177,6 +199,7 @@ def _build(root: Path, files: list[Path], digest: str, today: dt.date) -> Knowle
     ordered = sorted(assign_strata(checked, problems), key=lambda r: (r.stratum, r.id))
     check_counted_once(root, profiles, ordered, problems)
     _check_manifest_cites(manifest, citations, problems, root)
+    _check_staleness(staleness, citations, lexicon, problems, kb_ctx.file)
     for name in manifest.model.presentation if manifest else ():
         if name not in derived:
             problems.append(
@@ -187,7 +210,8 @@ def _build(root: Path, files: list[Path], digest: str, today: dt.date) -> Knowle
     check_causes_have_evidence(root, causes, ordered, problems)
     _check_currency(headers, today, problems)
     check_texts(texts, rules, generated, problems, root)
-    _check_unused_citations(citations, ordered, causes, manifest, lexicon, problems, root)
+    cited = staleness.all_cites if staleness else ()
+    _check_unused_citations(citations, ordered, causes, manifest, lexicon, problems, root, cited)
     if any(p.severity == "error" for p in problems) or manifest is None:
         raise KnowledgeBaseError(problems)
     if (root / FITTED_FILE).exists() and manifest is not None:
@@ -202,7 +226,7 @@ def _build(root: Path, files: list[Path], digest: str, today: dt.date) -> Knowle
     return KnowledgeBase(
         root=str(root), manifest=manifest, citations=citations, causes=causes, lexicon=lexicon,
         rules=tuple(ordered), files=tuple(headers), derived=derived, content_hash=digest,
-        warnings=tuple(sorted(problems)),
+        warnings=tuple(sorted(problems)), staleness=staleness,
     )  # fmt: skip
 
 
@@ -266,6 +290,30 @@ def _check_manifest_cites(
         _check_cites(file, 0, f"parameters.{param.name}", param.cite, citations, problems)
 
 
+def _staleness(ctx: Ctx, doc: object) -> Staleness | None:
+    """kb.yaml's ``staleness:`` block (engine/kb/staleness.py), when there is one."""
+    if not isinstance(doc, YamlMap) or "staleness" not in doc:
+        return None
+    return parse_staleness(ctx, doc["staleness"], doc.line_of("staleness"))
+
+
+def _check_staleness(
+    staleness: Staleness | None, citations: dict[str, Citation], lexicon: Lexicon,
+    problems: list[Problem], file: str,
+) -> None:  # fmt: skip
+    """The lookbacks' citations resolve and each drug is a lexicon drug or drug class."""
+    if staleness is None:
+        return
+    _check_cites(file, 0, "staleness", staleness.cite, citations, problems)
+    for drug in staleness.drugs:
+        where = f"staleness.drugs.{drug.drug}"
+        _check_cites(file, 0, where, drug.cite, citations, problems)
+        if drug.drug not in lexicon.drugs and drug.drug not in lexicon.classes:
+            known = {**lexicon.drugs, **lexicon.classes}
+            problems.append(Problem(file, 0, where, "not a drug or drug class of the lexicon"
+                                    + dym(drug.drug, known)))  # fmt: skip
+
+
 def _check_lexicon_cites(
     lexicon: Lexicon, citations: dict[str, Citation], problems: list[Problem]
 ) -> None:
@@ -311,8 +359,9 @@ def _check_currency(headers: list[RuleFile], today: dt.date, problems: list[Prob
 def _check_unused_citations(
     citations: dict[str, Citation], rules: list[Rule], causes: dict[str, Cause],
     manifest: Manifest | None, lexicon: Lexicon, problems: list[Problem], root: Path,
+    also_cited: Iterable[str] = (),
 ) -> None:  # fmt: skip
-    used = {c for r in rules for c in r.cite}
+    used = {c for r in rules for c in r.cite} | set(also_cited)
     for cause in causes.values():
         steps = (*cause.next_steps, *cause.considerations)
         used |= {*cause.prior_cite, *(c for s in steps for c in s.cite)}

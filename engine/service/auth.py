@@ -41,6 +41,18 @@ from engine.service.models import ErrorBody
 
 log = logging.getLogger("leukodx.service")
 
+#: Paths whose last segment is a credential (a report link's token), never written to the log.
+_SECRET_PATH_PREFIXES: tuple[str, ...] = ("/reports/",)
+
+
+def redact_path(path: str) -> str:
+    """The path as the access log may show it: a report link's token replaced by ``<token>``."""
+    for prefix in _SECRET_PATH_PREFIXES:
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return prefix + "<token>"
+    return path
+
+
 RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 EC_ALGORITHMS = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512", "secp256k1": "ES256K"}
 ASYMMETRIC = frozenset((*RSA_ALGORITHMS, *EC_ALGORITHMS.values(), "EdDSA"))
@@ -275,7 +287,7 @@ class Guard:
         log.info(
             "%s %s %d %.1f ms",
             scope["method"],
-            scope["path"],
+            redact_path(scope["path"]),
             status[0],
             (time.perf_counter() - started) * 1000,
         )
@@ -304,7 +316,10 @@ class Guard:
             await self.app(scope, receive, send)
         except Exception as exc:  # noqa: BLE001 - logged by type only: messages may hold data
             log.error(
-                "internal error %s on %s %s", type(exc).__name__, scope["method"], scope["path"]
+                "internal error %s on %s %s",
+                type(exc).__name__,
+                scope["method"],
+                redact_path(scope["path"]),
             )
             if status[0] == 0:
                 await error_response(500, "internal_error", "internal error")(scope, receive, send)

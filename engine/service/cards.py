@@ -16,7 +16,15 @@ Each card's ``detail`` is GitHub-flavoured Markdown in which every statement car
 markers that link to its source (PubMed, DOI, PMC or the label URL), followed by the numbered
 reference list and the decision-support disclaimer; facts are worded as in the consult note (a
 value with its unit and date, never a Python literal). ``source`` names the knowledge base and
-version and links to the card's main citation. Pure functions: nothing here does I/O.
+version and links to the card's main citation.
+
+With a :class:`Setting` (what the service knows besides the differential), cards also carry what
+a clinician can act on: alert cards offer ``overrideReasons``; every card built from a
+differential links to the patient's report; a card resting on a count older than the knowledge
+base's lookback says "stale" with the count's date and age; :func:`count_card` suggests a CBC with
+differential (``selectionBehavior: at-most-one``) when the latest count is stale or no ANC is on
+file; :func:`dropped_card` names the counts the FHIR conversion could not use, and why.
+Pure functions: nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -38,19 +46,49 @@ from engine.differential import (
 from engine.fhir.terms import Terminology
 from engine.kb.load import KnowledgeBase
 from engine.kb.schema import AddEvidence, RaiseAlert, Rule
-from engine.service.models import INDICATOR_ORDER, SUMMARY_LIMIT, Card, Indicator, Service, Source
-from engine.wording import finding_text, inputs_of, latest_counts, likelihood, percent, value_text
+from engine.service.actions import CBC_DIFF_TEXT, OVERRIDE_REASONS, order_cbc
+from engine.service.freshness import Count, Freshness, age_text
+from engine.service.models import (
+    INDICATOR_ORDER,
+    SUMMARY_LIMIT,
+    Card,
+    Indicator,
+    Link,
+    Service,
+    Source,
+    Suggestion,
+)
+from engine.wording import (
+    finding_text,
+    inputs_of,
+    latest_counts,
+    likelihood,
+    percent,
+    value_text,
+    words,
+)
 
 TOP_CAUSES = 3  # causes shown in the differential card
 MAX_FOR, MAX_AGAINST, MAX_NEXT = 3, 2, 3  # evidence and next steps shown per cause
 
 _INDICATORS: dict[str, Indicator] = {"info": "info", "warning": "warning", "critical": "critical"}
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
+_CITE_IDS = re.compile(r" ?\[[\w-]+\]")  # "[saag2008]" in a basis text: the markers say it
 
 PATIENT_VIEW, ORDER_SELECT = "leukodx-patient-view", "leukodx-order-select"
 HOOKS = {PATIENT_VIEW: "patient-view", ORDER_SELECT: "order-select"}
 #: Contract tests whose Observations are prefetched (the LOINC codes come from the terminology).
-PREFETCH_TESTS = ("wbc", "anc", "alc", "hemoglobin", "platelets", "mcv", "vitamin_b12")
+#: The differential percentages are there because the engine computes the ANC (and ALC) from
+#: WBC x (neutrophil% + band%) when no count is reported.
+PREFETCH_TESTS = (
+    "wbc", "anc", "neutrophil_pct", "band_pct", "alc", "lymphocyte_pct", "hemoglobin",
+    "platelets", "mcv", "vitamin_b12",
+)  # fmt: skip
+#: FHIR R4 MedicationRequest statuses; the prefetch asks only for those the FHIR reader uses.
+_REQUEST_STATUSES = (
+    "active", "on-hold", "cancelled", "completed", "entered-in-error", "stopped", "draft",
+    "unknown",
+)  # fmt: skip
 _PID = "{{context.patientId}}"
 
 
@@ -64,6 +102,30 @@ class PrefetchKey:
     purpose: str
 
 
+@dataclass(frozen=True)
+class Setting:
+    """What the service adds to the cards of one hook call, besides the differential.
+
+    ``freshness`` dates the latest counts against the lookback (None: counts are not dated);
+    ``report`` is the link to the patient's report; ``patient_id`` is the patient of the hook
+    (the subject of a suggested order); ``citations`` resolve the lookback's sources."""
+
+    freshness: Freshness | None = None
+    report: Link | None = None
+    patient_id: str | None = None
+    citations: tuple[Citation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A blood count the FHIR conversion could not use: its resource, test, date and why."""
+
+    resource: str
+    test: str
+    date: str | None
+    reason: str
+
+
 def prefetch_keys(terms: Terminology) -> tuple[PrefetchKey, ...]:
     """The prefetch templates of both services (R4 search syntax, newest first)."""
     loinc = terms.systems["loinc"]
@@ -72,13 +134,18 @@ def prefetch_keys(terms: Terminology) -> tuple[PrefetchKey, ...]:
         key=lambda c: PREFETCH_TESTS.index(terms.tests[c]),
     )  # stable: file order
     labs = ",".join(f"{loinc}|{code}" for code in codes)
+    skip = terms.skip_status["MedicationRequest"]
+    status = ",".join(s for s in _REQUEST_STATUSES if s not in skip)
+    # _revinclude brings the DiagnosticReports that list the results: their date is the date of
+    # a result that carries none of its own (engine/fhir/convert.py)
     return (
         PrefetchKey("patient", f"Patient/{_PID}", True, "age and sex"),
-        PrefetchKey("labs", f"Observation?patient={_PID}&code={labs}&_sort=-date&_count=200",
-                    True, "blood counts"),
+        PrefetchKey("labs", f"Observation?patient={_PID}&code={labs}&_sort=-date&_count=200"
+                    "&_revinclude=DiagnosticReport:result", True, "blood counts"),
         PrefetchKey("temperature", f"Observation?patient={_PID}&code={loinc}|"
                     f"{terms.fever_loinc}&_sort=-date&_count=20", False, "body temperature"),
-        PrefetchKey("medications", f"MedicationRequest?patient={_PID}", True, "medication orders"),
+        PrefetchKey("medications", f"MedicationRequest?patient={_PID}&status={status}", True,
+                    "medication orders"),
         PrefetchKey("medicationStatements", f"MedicationStatement?patient={_PID}", False,
                     "medications taken"),
         PrefetchKey("conditions", f"Condition?patient={_PID}", True, "conditions and findings"),
@@ -157,8 +224,8 @@ def fit(text: str, limit: int = SUMMARY_LIMIT - 1) -> str:
 class References:
     """Numbers citations in order of first use; markers link straight to the source."""
 
-    def __init__(self, citations: Sequence[Citation]) -> None:
-        self._by_id = {c.id: c for c in citations}
+    def __init__(self, citations: Sequence[Citation], extra: Sequence[Citation] = ()) -> None:
+        self._by_id = {c.id: c for c in (*extra, *citations)}
         self.order: list[str] = []
 
     def mark(self, ids: Sequence[str]) -> str:
@@ -231,30 +298,94 @@ class DrugFindings:
         return bool(self.alerts) or any(e.weight > 0 for _, e in self.evidence)
 
 
-def alert_card(d: Differential, alert: Alert) -> Card:
-    """One alert: indicator = the alert's level; summary = the head of its message."""
-    refs = References(d.citations)
+def alert_card(d: Differential, alert: Alert, setting: Setting | None = None) -> Card:
+    """One alert: indicator = the alert's level; summary = the head of its message with the dated
+    values it rests on. A stale value is named as such, first, and the card says to repeat the
+    count before acting; the override reasons are offered."""
+    setting = setting or Setting()
+    refs = References(d.citations, setting.citations)
+    stale = _stale_inputs(d, [f.id for f in alert.facts], setting)
     body = [
+        _stale_note("this alert rests on", stale, setting, refs),
         f"**{md(alert.level.capitalize())} alert** (rule `{alert.rule_id}`): "
         f"{md(alert.statement)}{refs.mark(alert.citations)}",
         f"{md(alert.message)}{refs.mark(alert.citations)}",
         _facts_block("Patient facts used", alert.facts),
     ]
-    return _card(d, _alert_summary(d, alert), indicator(alert.level), body, refs, alert.citations)
+    summary = _alert_summary(d, alert)
+    if stale:
+        summary = f"Stale ({age_text(stale[0].age_days).removesuffix(' ago')} old): {summary}"
+    card = _card(d, summary, indicator(alert.level), body, refs, alert.citations, setting)
+    return card.model_copy(update={"overrideReasons": list(OVERRIDE_REASONS)})
 
 
-def differential_card(d: Differential, not_prefetched: Sequence[str] = ()) -> Card | None:
+def count_card(d: Differential, setting: Setting, *, urgent: bool = False) -> Card | None:
+    """The latest count is stale, or no ANC is on file: say which, with its date and age, and
+    suggest a CBC with differential (one recommended suggestion; ``at-most-one``). None when the
+    counts are current and the ANC known, or without a freshness or a patient id."""
+    fresh, pid = setting.freshness, setting.patient_id
+    if fresh is None or pid is None or not fresh.needs_cbc or fresh.headline is None:
+        return None
+    refs = References(d.citations, setting.citations)
+    stale = fresh.stale
+    if stale:
+        first = stale[0]
+        summary = f"Latest {first.text} — stale; order a {CBC_DIFF_TEXT}"
+    else:
+        summary = f"No ANC on file (latest {fresh.headline.text}); order a {CBC_DIFF_TEXT}"
+    body = [
+        f"As of {fresh.as_of.isoformat()} (the day this service answered)."
+        + (" An ANC is needed for every neutropenia threshold." if fresh.anc_missing else ""),
+        _counts_block(fresh),
+        _lookback_text(fresh, refs),
+        "The cards and the ranking rest on these counts; a new count may change them.",
+    ]
+    suggestion = order_cbc(pid, fit(summary, 200), urgent=urgent)
+    cites = fresh.lookback.cite if fresh.lookback else ()
+    card = _card(d, summary, "warning" if urgent else "info", body, refs, cites, setting)
+    return _with_suggestion(card, suggestion)
+
+
+def dropped_card(
+    d: Differential, dropped: Sequence[Dropped], setting: Setting | None = None
+) -> Card:
+    """Blood counts the FHIR data held but the conversion could not use: which, when and why.
+    A ``warning``: an alert may have rested on one of them."""
+    setting = setting or Setting()
+    refs = References(d.citations, setting.citations)
+    tests = sorted({_test_words(x.test) for x in dropped})
+    n = len(dropped)
+    summary = (
+        f"{n} blood count result{'s' if n != 1 else ''} not used ({', '.join(tests)}): "
+        "alerts and ranking may rest on older values"
+    )
+    lines = ["**Results not used**"]
+    for x in dropped:
+        when = f" dated {x.date}" if x.date else " (no usable date)"
+        lines.append(f"- {md(_test_words(x.test))}{when} ({md(x.resource)}): {md(x.reason)}")
+    body = [
+        "\n".join(lines),
+        "Check these results in the record: the cards of this patient were made without them.",
+    ]
+    return _card(d, summary, "warning", body, refs, (), setting)
+
+
+def differential_card(
+    d: Differential, not_prefetched: Sequence[str] = (), setting: Setting | None = None
+) -> Card | None:
     """The ranked differential as one card naming the top cause; None without candidates."""
     top = d.top
     if top is None:
         return None
-    refs = References(d.citations)
+    setting = setting or Setting()
+    refs = References(d.citations, setting.citations)
     n = len(d.candidates)
     others = f" ({n - 1} other cause{'s' if n > 2 else ''} ranked below)" if n > 1 else ""
     summary = fit(f"Top-ranked cause of the low count: {top.label}{others}")
     counts = latest_counts(d)
     body = [
         f"**Latest counts**: {md('; '.join(counts))}." if counts else "",
+        _stale_note("the ranking rests on", _stale_inputs(d, _COUNT_IDS, setting), setting, refs),
         f"leukodx ranked {n} candidate cause{'s' if n != 1 else ''} as of {d.as_of}; "
         f"the top {min(n, TOP_CAUSES)} with their key evidence:",
     ]
@@ -267,14 +398,18 @@ def differential_card(d: Differential, not_prefetched: Sequence[str] = ()) -> Ca
     urgent = any(a.level in ("warning", "critical") for a in d.alerts)
     level: Indicator = "warning" if urgent else "info"
     best = max(top.evidence_for, key=lambda e: e.weight, default=None)  # else the first reference
-    return _card(d, summary, level, body, refs, best.citations if best else refs.order)
+    return _card(d, summary, level, body, refs, best.citations if best else refs.order, setting)
 
 
-def order_card(d: Differential, found: DrugFindings) -> Card:
-    """A drafted order the knowledge base flags, given the current counts (order-select)."""
-    refs = References(d.citations)
+def order_card(d: Differential, found: DrugFindings, setting: Setting | None = None) -> Card:
+    """A drafted order the knowledge base flags, given the current counts (order-select). When
+    the counts are stale or no ANC is on file, it also suggests a CBC with differential."""
+    setting = setting or Setting()
+    refs = References(d.citations, setting.citations)
     alerts = sorted(found.alerts, key=lambda a: -_rank(a.level))
     level: Indicator = indicator(alerts[0].level) if alerts else "warning"
+    if not found.risky:  # only the count is in question: stale, or no ANC on file
+        level = "info"
     head = (
         _alert_summary(d, alerts[0])
         if alerts
@@ -291,9 +426,17 @@ def order_card(d: Differential, found: DrugFindings) -> Card:
         f"({e.weight:+g}): {md(e.statement)}{refs.mark(e.citations)}"
         for c, e in found.evidence
     ]
+    fresh = setting.freshness
+    stale = fresh.stale if fresh else ()
+    if stale:
+        then = head if found.risky else f"order a {CBC_DIFF_TEXT} first"
+        summary = fit(f"Order for {found.drug}: latest {stale[0].text} — stale; {then}")
+    elif fresh and fresh.anc_missing and not found.risky:
+        summary = fit(f"Order for {found.drug}: no ANC on file; order a {CBC_DIFF_TEXT} first")
     body = [
         f"The draft order for **{md(found.drug)}** was added as an active medication "
         f"starting {d.as_of} and checked against the patient's latest counts.",
+        _stale_note("this check rests on", stale, setting, refs),
         "\n".join(lines),
     ]
     if found.other_alerts:
@@ -309,35 +452,106 @@ def order_card(d: Differential, found: DrugFindings) -> Card:
     body.append(_facts_block("Patient facts used", list(facts.values())))
     cites = [c for a in alerts for c in a.citations]
     cites += [c for _, e in found.evidence for c in e.citations]
-    return _card(d, summary, level, body, refs, cites)
+    if fresh and fresh.needs_cbc:
+        body += [_counts_block(fresh), _lookback_text(fresh, refs)]
+    card = _card(d, summary, level, body, refs, cites, setting)
+    card = card.model_copy(update={"overrideReasons": list(OVERRIDE_REASONS)})
+    if fresh and fresh.needs_cbc and setting.patient_id:
+        reason = f"Before {found.drug}: " + (
+            f"latest {stale[0].text} is stale" if stale else "no ANC on file"
+        )
+        card = _with_suggestion(card, order_cbc(setting.patient_id, reason))
+    return card
 
 
-def notice_card(kb: KnowledgeBase, summary: str, text: str) -> Card:
-    """An ``info`` card without a differential (e.g. an order that cannot be checked)."""
-    return Card(
+def notice_card(
+    kb: KnowledgeBase, summary: str, text: str, suggestion: Suggestion | None = None
+) -> Card:
+    """An ``info`` card without a differential (e.g. an order that cannot be checked), with a
+    suggestion when there is something to do (order the missing count)."""
+    card = Card(
         uuid=str(uuid.uuid4()),
         summary=fit(summary),
         indicator="info",
         detail=f"{md(text)}\n\n*{md(DISCLAIMER)}*",
         source=Source(label=f"{kb.name} {kb.version}"),
     )
+    return _with_suggestion(card, suggestion) if suggestion else card
 
 
 def _card(d: Differential, summary: str, level: Indicator, body: list[str], refs: References,
-          main: Sequence[str]) -> Card:  # fmt: skip
+          main: Sequence[str], setting: Setting | None = None) -> Card:  # fmt: skip
     parts = [p for p in body if p]
     if refs.order:
         parts.append(refs.markdown())
     parts.append(f"*{md(d.disclaimer)}*")
     kb = d.knowledge_base
     source = Source(label=f"{kb.name} {kb.version}", url=refs.main_url(main))
+    report = setting.report if setting else None
     return Card(
         uuid=str(uuid.uuid4()),
         summary=fit(summary),
         detail="\n\n".join(parts),
         indicator=level,
         source=source,
+        links=[report] if report else None,
     )
+
+
+def _with_suggestion(card: Card, suggestion: Suggestion) -> Card:
+    """``card`` with one suggestion; CDS Hooks requires a ``selectionBehavior`` with it."""
+    return card.model_copy(update={"suggestions": [suggestion], "selectionBehavior": "at-most-one"})
+
+
+#: The latest-count facts whose age makes a differential card stale.
+_COUNT_IDS = ("v:anc", "v:wbc")
+
+
+def _stale_inputs(d: Differential, ids: Sequence[str], setting: Setting) -> list[Count]:
+    """The stale latest counts among the input facts behind ``ids``."""
+    if setting.freshness is None:
+        return []
+    return setting.freshness.stale_dates(inputs_of(d, ids))
+
+
+def _stale_note(what: str, stale: Sequence[Count], setting: Setting, refs: References) -> str:
+    """``**Stale**: this alert rests on ANC 0.6 x 10^9/L on 2025-02-10, 22 months ago ...``."""
+    fresh = setting.freshness
+    if not stale or fresh is None or fresh.lookback is None:
+        return ""
+    counts = "; ".join(c.text for c in stale)
+    return (
+        f"**Stale**: {what} {md(counts)}, older than the {fresh.lookback.days}-day lookback "
+        f"as of {fresh.as_of.isoformat()}{refs.mark(fresh.lookback.cite)}. It describes the "
+        f"patient then, not now: repeat the count (a {CBC_DIFF_TEXT}) before acting on it."
+    )
+
+
+def _counts_block(fresh: Freshness) -> str:
+    """The latest WBC and ANC with their dates and ages, each called current or stale."""
+    lines = ["**Latest counts on file**"]
+    for count in fresh.counts.values():
+        state = "stale" if fresh.is_stale(count) else "current"
+        lines.append(f"- {md(count.text)} ({state})")
+    if fresh.anc_missing:
+        lines.append("- ANC: none on file, and no differential to compute it from")
+    return "\n".join(lines)
+
+
+def _lookback_text(fresh: Freshness, refs: References) -> str:
+    """Which lookback applies and why, with its sources."""
+    lb = fresh.lookback
+    if lb is None:
+        return ""
+    who = f"while taking {md(lb.drug)}" if lb.drug else "for any patient"
+    return (
+        f"A count older than {lb.days} days is called stale {who}{refs.mark(lb.cite)}: "
+        f"{md(_CITE_IDS.sub('', lb.basis))}"
+    )
+
+
+def _test_words(test: str) -> str:
+    return words(test) if test else "blood count"
 
 
 def _rank(level: str) -> int:

@@ -4,40 +4,68 @@
 ``patient-view`` answers with an alert card per alert and one differential card. ``order-select``
 adds the selected draft MedicationRequests of ``context.draftOrders`` as active medications
 starting today and flags a drug when an alert or evidence rule that names it (or one of its
-lexicon classes) fires given the current counts. This service never queries a FHIR server, so a
-missing required prefetch key raises :class:`PrefetchMissing` (HTTP 412 in
+lexicon classes) fires given the current counts. A prefetch key that is missing or holds an
+OperationOutcome is fetched from the client's ``fhirServer`` when the request gives it and
+``fhirAuthorization`` (:mod:`engine.service.fhir_fetch`); a required key that is still missing,
+or that cannot be fetched, raises :class:`PrefetchMissing` (HTTP 412 in
 :mod:`engine.service.app`).
+
+Both hooks evaluate the patient as of the day the call is answered (``settings.today``): a CDS
+Hooks 2.0 request carries no time of its own. The latest WBC and ANC are dated against the
+knowledge base's lookback (:mod:`engine.service.freshness`), so a stale count is named as such
+and a CBC with differential is suggested; counts the FHIR conversion could not use get a card of
+their own; and every card built from a differential links to the patient's report, kept in a
+bounded, expiring in-memory store (:mod:`engine.service.links`) under an unguessable token.
 Kept apart from the HTTP layer so the hooks can be tested, and reused, without FastAPI.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import logging
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.api import diagnose
 from engine.backends.base import DEFAULT_BACKEND
-from engine.differential import Differential
+from engine.differential import Citation, Differential
 from engine.errors import InputError, LeukodxError
-from engine.fhir.convert import from_fhir
-from engine.fhir.terms import load_terminology
+from engine.fhir.convert import IgnoredInput, from_fhir
+from engine.fhir.terms import Terminology, codings, load_terminology
 from engine.kb.lexicon import UNLISTED
 from engine.kb.load import KnowledgeBase
+from engine.patient import parse_patient
+from engine.report.patient import render_patient
 from engine.service import cards as cds
+from engine.service.actions import order_cbc
 from engine.service.auth import JwtSettings
-from engine.service.models import INDICATOR_ORDER, CdsRequest, CdsResponse, Services
+from engine.service.fhir_fetch import Access, FetchError, complete_prefetch, is_outcome
+from engine.service.freshness import assess, lookback_for
+from engine.service.links import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_SECONDS, ReportStore
+from engine.service.models import INDICATOR_ORDER, Card, CdsRequest, CdsResponse, Link, Services
+
+log = logging.getLogger("leukodx.service")
+
+#: Tests whose dropped results get a card: the counts and the differential of a blood count.
+COUNT_TESTS = frozenset(
+    {"wbc", "anc", "alc", "amc", "neutrophil_pct", "band_pct", "lymphocyte_pct", "platelets",
+     "hemoglobin"}
+)  # fmt: skip
+_COMPONENT = re.compile(r"^(?P<resource>\S+) component\[(?P<index>\d+)\]$")
 
 
 class PrefetchMissing(LeukodxError):
     """Required prefetch keys are absent and this service cannot fetch them (HTTP 412)."""
 
-    def __init__(self, missing: list[str]) -> None:
+    def __init__(self, missing: list[str], reason: str | None = None) -> None:
         self.missing = missing
+        asked = ", ".join(missing)
         super().__init__(
-            "this service does not query FHIR servers; the request must prefetch: "
-            + ", ".join(missing)
+            reason
+            or f"the request must prefetch: {asked} (or give fhirServer and fhirAuthorization, "
+            "for this service to fetch it)"
         )
 
 
@@ -50,7 +78,21 @@ class ServiceSettings:
     max_body_bytes: int = 2_000_000
     workers: int = 1  # the engine is CPU-bound Python: more threads mostly add GIL contention
     cors_origins: tuple[str, ...] = ()
-    today: Callable[[], dt.date] = field(default=dt.date.today)
+    today: Callable[[], dt.date] = field(default=dt.date.today)  # the day hooks are answered
+    report_ttl: float = DEFAULT_TTL_SECONDS  # seconds a card's report link works
+    report_max: int = DEFAULT_MAX_ENTRIES  # reports kept in memory at most (oldest dropped)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One patient evaluated on ``as_of``: the differential, the facts it was made from, and
+    what the FHIR conversion left out."""
+
+    d: Differential
+    facts: dict[str, Any]
+    ignored: tuple[IgnoredInput, ...]
+    as_of: dt.date
+    resources: dict[str, dict[str, Any]]  # "Observation/o7" -> the resource (dropped counts)
 
 
 # --- the hooks, without HTTP ----------------------------------------------------------------
@@ -61,11 +103,14 @@ class Hooks:
 
     def __init__(self, kb: KnowledgeBase, settings: ServiceSettings) -> None:
         self.kb, self.settings = kb, settings
-        terms = load_terminology()
+        self.terms = terms = load_terminology()
         self.keys = cds.prefetch_keys(terms)
         self.services = Services(services=cds.services(kb, terms))
+        self.reports = ReportStore(settings.report_ttl, settings.report_max)
 
-    def call(self, service_id: str, req: CdsRequest) -> CdsResponse:
+    def call(self, service_id: str, req: CdsRequest, base_url: str | None = None) -> CdsResponse:
+        """The cards of one hook call. ``base_url`` is where this service is reached (for the
+        report links; none without it)."""
         if req.hook != cds.HOOKS[service_id]:
             raise InputError(
                 "hook",
@@ -76,16 +121,18 @@ class Hooks:
         patient_id = _context_text(req.context, "patientId")
         data, absent = self._prefetch(req, patient_id)
         if service_id == cds.PATIENT_VIEW:
-            return self._patient_view(data, absent)
-        return self._order_select(req.context, data)
+            return self._patient_view(data, absent, patient_id, base_url)
+        return self._order_select(req.context, data, patient_id, base_url)
 
     def _prefetch(self, req: CdsRequest, patient_id: str) -> tuple[dict[str, Any], list[str]]:
-        given = req.prefetch or {}
-        missing = [k.key for k in self.keys if k.required and k.key not in given]
+        given = self._fetched(req, patient_id)
+        missing = [k.key for k in self.keys if k.required and _lacks(given, k.key)]
         if missing:
             raise PrefetchMissing(missing)
         data: dict[str, Any] = {}
         for key in (k.key for k in self.keys if given.get(k.key) is not None):
+            if _lacks(given, key):
+                continue
             value = given[key]
             if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
                 raise InputError(
@@ -97,25 +144,97 @@ class Hooks:
         patient = data.get("prefetch.patient", {})
         if patient.get("resourceType") == "Patient" and patient.get("id") not in (None, patient_id):
             raise InputError("prefetch.patient.id", "is not the patient of context.patientId")
-        return data, [k.key for k in self.keys if k.key not in given]
+        return data, [k.key for k in self.keys if _lacks(given, k.key)]
 
-    def _diagnose(self, data: dict[str, Any]) -> Differential | None:
-        """The differential of the FHIR data; keys are request paths, so errors name them."""
-        facts = from_fhir(data).facts
+    def _fetched(self, req: CdsRequest, patient_id: str) -> dict[str, Any]:
+        """The prefetch, with the keys it lacks fetched from ``fhirServer`` where possible."""
+        auth, server = req.fhirAuthorization, req.fhirServer
+        access = Access(server, auth.access_token, auth.scope, auth.patient) if (
+            server and auth) else None  # fmt: skip
+        templates = {k.key: k.template for k in self.keys}
+        optional = [k.key for k in self.keys if not k.required]
+        try:
+            return complete_prefetch(req.prefetch or {}, templates, access, patient_id,
+                                     optional=optional)  # fmt: skip
+        except FetchError as exc:
+            lacking = [k.key for k in self.keys if k.required and _lacks(req.prefetch or {}, k.key)]
+            raise PrefetchMissing(lacking, str(exc)) from None
+
+    def _evaluate(self, data: dict[str, Any]) -> Evaluation | None:
+        """The patient of the FHIR data as of today; keys are request paths, so errors name
+        them. None when no WBC or ANC is on file (nothing to say)."""
+        today = self.settings.today()
+        converted = from_fhir(data, as_of=today)
+        facts = converted.facts
         if not any(lab.get("test") in ("wbc", "anc") for lab in facts.get("labs", [])):
-            return None  # no count on file: nothing to say
-        return diagnose(facts, kb=self.kb, backend=self.settings.backend)
+            return None
+        d = diagnose(facts, kb=self.kb, backend=self.settings.backend, today=today)
+        return Evaluation(d, facts, converted.ignored, today, resource_index(data))
 
-    def _patient_view(self, data: dict[str, Any], absent: list[str]) -> CdsResponse:
-        d = self._diagnose(data)
-        if d is None:
+    def _setting(self, ev: Evaluation, patient_id: str, base_url: str | None) -> cds.Setting:
+        """What the cards of ``ev`` add: dated counts, the lookback's sources, the report link."""
+        lookback = lookback_for(self.kb.staleness, ev.facts, self.kb.lexicon, ev.as_of)
+        cites = lookback.cite if lookback else ()
+        citations = tuple(
+            Citation.model_validate(self.kb.citations[c].published())
+            for c in cites
+            if c in self.kb.citations
+        )
+        return cds.Setting(
+            freshness=assess(ev.d, ev.as_of, lookback),
+            report=self._report_link(ev, base_url),
+            patient_id=patient_id,
+            citations=citations,
+        )
+
+    def _report_link(self, ev: Evaluation, base_url: str | None) -> Link | None:
+        """Render the patient's report now (a few ms), keep it, and link to it. A report that
+        cannot be rendered costs the link, never the cards (logged without patient data)."""
+        if not base_url:
+            return None
+        try:
+            patient = parse_patient(ev.facts, today=ev.as_of)
+            html = render_patient(ev.d, patient, self.kb)
+        except Exception as exc:  # noqa: BLE001 - the cards matter more than the link
+            log.error("patient report not rendered (%s); cards sent without a link", type(exc))
+            return None
+        stored = self.reports.link(html, base_url)
+        until = dt.datetime.fromtimestamp(stored.expires_at, dt.UTC).strftime("%Y-%m-%d %H:%M")
+        return Link(
+            label=f"Patient report: count timeline, ranked causes, sources (until {until} UTC)",
+            url=stored.url,
+            type="absolute",
+        )
+
+    def _patient_view(
+        self, data: dict[str, Any], absent: list[str], patient_id: str, base_url: str | None
+    ) -> CdsResponse:
+        ev = self._evaluate(data)
+        if ev is None:
             return CdsResponse(cards=[])
+        d, setting = ev.d, self._setting(ev, patient_id, base_url)
         alerts = sorted(d.alerts, key=lambda a: -INDICATOR_ORDER.index(cds.indicator(a.level)))
-        cards = [cds.alert_card(d, a) for a in alerts]
-        summary = cds.differential_card(d, absent)
+        cards = [cds.alert_card(d, a, setting) for a in alerts]
+        urgent = any(c.indicator == "critical" and c.summary.startswith("Stale") for c in cards)
+        cards += self._data_cards(ev, setting, urgent=urgent)
+        summary = cds.differential_card(d, absent, setting)
         return CdsResponse(cards=cards + ([summary] if summary else []))
 
-    def _order_select(self, context: dict[str, Any], data: dict[str, Any]) -> CdsResponse:
+    def _data_cards(self, ev: Evaluation, setting: cds.Setting, *, urgent: bool) -> list[Card]:
+        """The count card (stale or no ANC) and the dropped-counts card, when they apply."""
+        out = []
+        count = cds.count_card(ev.d, setting, urgent=urgent)
+        if count is not None:
+            out.append(count)
+        dropped = dropped_counts(ev.ignored, ev.resources, self.terms)
+        if dropped:
+            out.append(cds.dropped_card(ev.d, dropped, setting))
+        return out
+
+    def _order_select(
+        self, context: dict[str, Any], data: dict[str, Any], patient_id: str,
+        base_url: str | None,
+    ) -> CdsResponse:  # fmt: skip
         orders, medications = _draft_orders(context, self.settings.today())
         if not orders:
             return CdsResponse(cards=[])
@@ -134,8 +253,8 @@ class Hooks:
         scoped = [(drug, rules) for drug, rules in scoped if rules]
         if not scoped:
             return CdsResponse(cards=[])
-        d = self._diagnose({**data, "context.draftOrders": drafts})
-        if d is None:
+        ev = self._evaluate({**data, "context.draftOrders": drafts})
+        if ev is None:
             return CdsResponse(
                 cards=[
                     cds.notice_card(
@@ -143,12 +262,27 @@ class Hooks:
                         f"No WBC or ANC on file: the {drug.name} order was not checked",
                         f"leukodx has rules for {drug.name} that depend on the blood count, "
                         "and the prefetched data hold no white cell or neutrophil count.",
+                        order_cbc(patient_id, f"Before {drug.name}: no WBC or ANC on file"),
                     )
                     for drug, _ in scoped
                 ]
             )
+        d, setting = ev.d, self._setting(ev, patient_id, base_url)
         found = [cds.DrugFindings.of(d, drug.name, rules) for drug, rules in scoped]
-        return CdsResponse(cards=[cds.order_card(d, f) for f in found if f.risky])
+        fresh = setting.freshness
+        cards = [
+            cds.order_card(d, f, setting) for f in found if f.risky or (fresh and fresh.needs_cbc)
+        ]
+        dropped = dropped_counts(ev.ignored, ev.resources, self.terms)
+        if dropped:
+            cards.append(cds.dropped_card(d, dropped, setting))
+        return CdsResponse(cards=cards)
+
+
+def _lacks(given: dict[str, Any], key: str) -> bool:
+    """A key the data do not give: absent, or an OperationOutcome (the client's failed query,
+    which says nothing of the patient). A null key is given: the client found no data."""
+    return key not in given or is_outcome(given[key])
 
 
 def _context_text(context: dict[str, Any], name: str) -> str:
@@ -198,3 +332,87 @@ def _drug_names(orders: list[Any], medications: list[Any]) -> list[str]:
             if med["name"] not in names:
                 names.append(med["name"])
     return names
+
+
+# --- counts the conversion dropped ----------------------------------------------------------
+
+
+def resource_index(data: object) -> dict[str, dict[str, Any]]:
+    """Every resource with an id in the request data (Bundles opened), by ``Type/id``."""
+    out: dict[str, dict[str, Any]] = {}
+    for res in _walk(data):
+        rid = res.get("id")
+        if isinstance(rid, str) and rid:
+            out.setdefault(f"{res['resourceType']}/{rid}", res)
+    return out
+
+
+def _walk(data: object, depth: int = 0) -> Iterator[dict[str, Any]]:
+    if depth > 8:  # Bundles nest a few levels at most; the reader bounds depth anyway
+        return
+    if isinstance(data, list):
+        for item in data:
+            yield from _walk(item, depth + 1)
+    elif isinstance(data, dict):
+        if not isinstance(data.get("resourceType"), str):
+            for value in data.values():  # a prefetch map
+                yield from _walk(value, depth + 1)
+            return
+        yield data
+        if data["resourceType"] == "Bundle":
+            for entry in data.get("entry") or []:
+                if isinstance(entry, dict):
+                    yield from _walk(entry.get("resource"), depth + 1)
+
+
+def dropped_counts(
+    ignored: tuple[IgnoredInput, ...], resources: dict[str, dict[str, Any]], terms: Terminology
+) -> list[cds.Dropped]:
+    """The blood counts among what the FHIR conversion did not use, with their dates. A result
+    left out for its status (entered in error, cancelled, not yet a result) is not a loss."""
+    out = []
+    for item in ignored:
+        if item.reason.startswith("status "):
+            continue
+        found = _COMPONENT.match(item.resource)
+        res = resources.get(found["resource"] if found else item.resource)
+        part: object = res
+        if res is not None and found:
+            parts = res.get("component")
+            index = int(found["index"])
+            part = parts[index] if isinstance(parts, list) and index < len(parts) else None
+        test = _count_test(part, terms) or _prefix_test(item.reason)
+        if test is not None:
+            out.append(cds.Dropped(item.resource, test, _effective(res), item.reason))
+    return out
+
+
+def _count_test(part: object, terms: Terminology) -> str | None:
+    code = part.get("code") if isinstance(part, dict) else None
+    for system, value in codings(code):
+        test = terms.tests.get(value) if terms.system_key(system) == "loinc" else None
+        if test in COUNT_TESTS:
+            return test
+    return None
+
+
+def _prefix_test(reason: str) -> str | None:
+    """The test a reason names first (``anc: no valueQuantity``), when it is a count."""
+    head = reason.split(":", 1)[0].strip()
+    return head if head in COUNT_TESTS else None
+
+
+def _effective(res: dict[str, Any] | None) -> str | None:
+    """The date an Observation gives for itself (its first ten characters), if any."""
+    if res is None:
+        return None
+    period = res.get("effectivePeriod")
+    for value in (
+        res.get("effectiveDateTime"),
+        period.get("start") if isinstance(period, dict) else None,
+        res.get("effectiveInstant"),
+        res.get("issued"),
+    ):
+        if isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}", value):
+            return value[:10]
+    return None

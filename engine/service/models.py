@@ -5,6 +5,11 @@ The response models follow the specification's JSON rule: an optional field with
 omitted, never ``null`` (serialise with ``exclude_none=True``). The request models are strict
 (no type coercion) so that a schema-violating request is refused, not silently repaired; unknown
 top-level request fields are refused too, except ``extension``, which the specification reserves.
+The card models also hold the specification's conditional rules (its invariants cds-resp-1 to
+-6 in the HL7 CDS Hooks logical model): a card with suggestions has a ``selectionBehavior``; with
+``at-most-one`` at most one suggestion is recommended; a ``create`` or ``update`` action carries
+its resource and a ``delete`` action its ``resourceId``; ``appContext`` appears only on ``smart``
+links; an override reason is a Coding with a ``display``; and no optional field is empty.
 The tests validate every response of the service against these models.
 """
 
@@ -12,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 _OUT = ConfigDict(extra="forbid")
 _IN = ConfigDict(extra="forbid", strict=True)
@@ -23,10 +28,18 @@ SUMMARY_LIMIT = 140  # the specification: "<140-character summary"
 
 
 class Coding(BaseModel):
+    """A CDS Hooks Coding: ``code`` and ``system`` required, ``display`` optional (a topic)."""
+
     model_config = _OUT
-    code: str
-    system: str | None = None
-    display: str | None = None
+    code: str = Field(min_length=1)
+    system: str = Field(min_length=1)
+    display: str | None = Field(default=None, min_length=1)
+
+
+class ReasonCoding(Coding):
+    """An override reason: the specification requires a ``display`` the clinician can read."""
+
+    display: str = Field(min_length=1)
 
 
 class Source(BaseModel):
@@ -38,27 +51,47 @@ class Source(BaseModel):
 
 
 class Action(BaseModel):
+    """``create``/``update`` carry the whole FHIR resource; ``delete`` names its ``resourceId``."""
+
     model_config = _OUT
     type: Literal["create", "update", "delete"]
-    description: str
+    description: str = Field(min_length=1)
     resource: dict[str, Any] | None = None
-    resourceId: str | None = None
+    resourceId: str | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _resource_matches_type(self) -> Action:
+        if self.type in ("create", "update"):
+            if not self.resource or not isinstance(self.resource.get("resourceType"), str):
+                raise ValueError(f"a {self.type} action needs a FHIR resource")
+        elif self.resourceId is None or self.resource is not None:
+            raise ValueError("a delete action names its resourceId and carries no resource")
+        return self
 
 
 class Suggestion(BaseModel):
     model_config = _OUT
-    label: str
+    label: str = Field(min_length=1)
     uuid: str | None = None
     isRecommended: bool | None = None
-    actions: list[Action] | None = None
+    actions: list[Action] | None = Field(default=None, min_length=1)
 
 
 class Link(BaseModel):
+    """``absolute`` links are opened as they are; ``appContext`` belongs to ``smart`` links."""
+
     model_config = _OUT
-    label: str
-    url: str
+    label: str = Field(min_length=1)
+    url: str = Field(pattern=r"^https?://\S+$")
     type: Literal["absolute", "smart"]
     appContext: str | None = None
+    autolaunchable: bool | None = None
+
+    @model_validator(mode="after")
+    def _app_context_only_for_smart(self) -> Link:
+        if self.appContext is not None and self.type != "smart":
+            raise ValueError("appContext is only valid on a smart link")
+        return self
 
 
 class Card(BaseModel):
@@ -70,16 +103,25 @@ class Card(BaseModel):
     detail: str | None = None
     indicator: Indicator
     source: Source
-    suggestions: list[Suggestion] | None = None
+    suggestions: list[Suggestion] | None = Field(default=None, min_length=1)
     selectionBehavior: Literal["at-most-one", "any"] | None = None
-    overrideReasons: list[Coding] | None = None
-    links: list[Link] | None = None
+    overrideReasons: list[ReasonCoding] | None = Field(default=None, min_length=1)
+    links: list[Link] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _selection_rules(self) -> Card:
+        if self.suggestions and self.selectionBehavior is None:
+            raise ValueError("a card with suggestions needs a selectionBehavior")
+        if self.selectionBehavior == "at-most-one" and self.suggestions:
+            if sum(bool(s.isRecommended) for s in self.suggestions) > 1:
+                raise ValueError("selectionBehavior at-most-one allows one recommended suggestion")
+        return self
 
 
 class CdsResponse(BaseModel):
     model_config = _OUT
     cards: list[Card]
-    systemActions: list[Action] | None = None
+    systemActions: list[Action] | None = Field(default=None, min_length=1)
 
 
 class Service(BaseModel):
@@ -127,9 +169,19 @@ class AcceptedSuggestion(BaseModel):
     id: str
 
 
+class FeedbackCoding(BaseModel):
+    """A reason as a client echoes it; a client may add reasons of its own, so only ``code`` is
+    required (be lenient in what is accepted)."""
+
+    model_config = _IN
+    code: str
+    system: str | None = None
+    display: str | None = None
+
+
 class OverrideReason(BaseModel):
     model_config = _IN
-    reason: Coding | None = None
+    reason: FeedbackCoding | None = None
     userComment: str | None = None
 
 

@@ -4,6 +4,7 @@ disclaimer, clinical words with dates and never a Python literal)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -165,3 +166,56 @@ def test_no_card_prints_a_python_literal(path: Path, real_kb: KnowledgeBase) -> 
         check_card(card.model_dump(exclude_none=True), label(d))
         assert not LITERAL.search(card.detail or ""), card.detail
         assert not LITERAL.search(card.summary), card.summary
+
+
+def setting_on(d: Differential, day: str, kb: KnowledgeBase, pid: str = "p1") -> cds.Setting:
+    from engine.service.freshness import assess
+
+    lookback = kb.staleness.lookback({}) if kb.staleness else None
+    return cds.Setting(freshness=assess(d, dt.date.fromisoformat(day), lookback), patient_id=pid)
+
+
+def test_alert_cards_offer_override_reasons_with_a_display(
+    clozapine: Differential, real_kb: KnowledgeBase
+) -> None:
+    for alert in clozapine.alerts:
+        card = cds.alert_card(clozapine, alert, setting_on(clozapine, "2025-02-11", real_kb))
+        reasons = card.overrideReasons or []
+        assert len(reasons) >= 3 and all(r.display and r.system for r in reasons)
+        assert not card.summary.startswith("Stale")  # one day old: current
+
+
+def test_count_card_for_a_stale_count_and_for_a_missing_anc(
+    clozapine: Differential, real_kb: KnowledgeBase
+) -> None:
+    assert cds.count_card(clozapine, setting_on(clozapine, "2025-02-11", real_kb)) is None
+    stale = cds.count_card(clozapine, setting_on(clozapine, "2026-02-10", real_kb))
+    assert stale is not None and stale.indicator == "info"
+    assert stale.summary == (
+        "Latest ANC 0.6 x 10^9/L on 2025-02-10, 12 months ago — stale; order a CBC with "
+        "differential"
+    )
+    assert "- WBC 2.9 x 10^9/L on 2025-02-10, 12 months ago (stale)" in (stale.detail or "")
+    check_card(stale.model_dump(exclude_none=True), label(clozapine))
+    facts = [f for f in clozapine.facts if not f.id.startswith("v:anc")]
+    no_anc = clozapine.model_copy(update={"facts": facts})
+    card = cds.count_card(no_anc, setting_on(no_anc, "2025-02-11", real_kb), urgent=True)
+    assert card is not None and card.indicator == "warning"
+    assert card.summary.startswith("No ANC on file (latest WBC 2.9 x 10^9/L on 2025-02-10")
+    assert "ANC: none on file" in (card.detail or "")
+
+
+def test_dropped_card_names_each_count_with_its_date(clozapine: Differential) -> None:
+    dropped = [
+        cds.Dropped("Observation/o1", "anc", "2025-02-09", "anc: the value is a bound"),
+        cds.Dropped("entry[4]", "neutrophil_pct", None, "no effective date"),
+    ]
+    card = cds.dropped_card(clozapine, dropped)
+    assert card.summary.startswith("2 blood count results not used (ANC, neutrophil %)")
+    assert "- ANC dated 2025-02-09 (Observation/o1): anc: the value is a bound" in (
+        card.detail or ""
+    )
+    assert "- neutrophil % (no usable date) (entry\\[4\\]): no effective date" in (
+        card.detail or ""
+    )
+    check_card(card.model_dump(exclude_none=True), label(clozapine))

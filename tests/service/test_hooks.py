@@ -177,3 +177,97 @@ def test_no_counts_means_no_cards_or_an_unchecked_order(hooks: Hooks) -> None:
     body["prefetch"]["labs"] = None
     cards = call(hooks, cds.ORDER_SELECT, body)
     assert [c.indicator for c in cards] == ["info"] and "not checked" in cards[0].summary
+
+
+# --- dates and staleness (issue 16 item 4), dropped counts, report links ----------------------
+
+
+def hooks_on(day: dt.date) -> Hooks:
+    return Hooks(load_knowledge_base(), ServiceSettings(today=lambda: day))
+
+
+def test_the_hook_is_answered_as_of_its_day_and_old_counts_are_stale() -> None:
+    body = load_example("patient-view.json")  # latest counts 2025-09-02
+    fresh = call(hooks_on(dt.date(2025, 9, 5)), cds.PATIENT_VIEW, body)
+    assert not any(c.suggestions for c in fresh)
+    assert "as of 2025-09-05" in (fresh[-1].detail or "")
+    later = call(hooks_on(dt.date(2026, 12, 1)), cds.PATIENT_VIEW, body)
+    count = next(c for c in later if c.suggestions)
+    assert count.summary == (
+        "Latest ANC 0.7 x 10^9/L on 2025-09-02, 15 months ago — stale; order a CBC with "
+        "differential"
+    )
+    assert "older than 84 days is called stale for any patient" in (count.detail or "")
+    assert "**Stale**: the ranking rests on ANC 0.7 x 10^9/L on 2025-09-02" in (
+        later[-1].detail or ""
+    )
+
+
+def test_a_clozapine_patient_has_the_label_s_monitoring_interval() -> None:
+    body = load_example("patient-view-clozapine.json")  # clozapine since 2024-12-01
+    cards = call(hooks_on(dt.date(2025, 3, 1)), cds.PATIENT_VIEW, body)  # ANC 2025-02-10
+    alert = next(c for c in cards if c.indicator == "critical")
+    assert alert.summary.startswith("Stale (3 weeks old): ")
+    assert alert.summary.endswith("(ANC 0.6 x 10^9/L on 2025-02-10)")
+    assert "older than the 7-day lookback as of 2025-03-01" in (alert.detail or "")
+    count = next(c for c in cards if c.suggestions)
+    assert count.indicator == "warning"  # a critical alert rests on the stale count
+    suggestion = (count.suggestions or [])[0]
+    assert suggestion.label == "Order a CBC with differential (urgent)"
+    assert "while taking clozapine" in (count.detail or "")
+
+
+def test_an_order_on_stale_counts_suggests_a_count_first(hooks: Hooks) -> None:
+    body = order_select()
+    later = hooks_on(dt.date(2026, 12, 1))
+    card = call(later, cds.ORDER_SELECT, body)[0]
+    assert card.summary.startswith("Order for clozapine: latest ANC 0.7 x 10^9/L on 2025-09-02")
+    assert card.selectionBehavior == "at-most-one" and card.overrideReasons
+    request = ((card.suggestions or [])[0].actions or [])[0].resource or {}
+    assert request["subject"] == {"reference": "Patient/ra-felty-01"}
+    # starting clozapine: the label's weekly interval applies from day 0, so a 4-week-old ANC
+    # is stale, and a 3-day-old one is not
+    month = call(hooks, cds.ORDER_SELECT, order_select())[0]
+    assert "4 weeks ago — stale" in month.summary and month.suggestions
+    current = call(hooks_on(dt.date(2025, 9, 5)), cds.ORDER_SELECT, order_select())[0]
+    assert current.suggestions is None and current.overrideReasons
+
+
+def test_no_counts_at_all_suggests_ordering_them(hooks: Hooks) -> None:
+    body = order_select()
+    body["prefetch"]["labs"] = None
+    card = call(hooks, cds.ORDER_SELECT, body)[0]
+    assert card.suggestions and card.selectionBehavior == "at-most-one"
+
+
+def test_a_dropped_count_gets_a_card_naming_it_and_why(hooks: Hooks) -> None:
+    body = load_example("patient-view.json")
+    anc = next(
+        e["resource"]
+        for e in body["prefetch"]["labs"]["entry"]
+        if e["resource"].get("id") == "pv-anc-2"
+    )
+    anc["valueQuantity"] = {"value": 0.3, "unit": "furlongs", "code": "furlongs"}
+    cards = call(hooks, cds.PATIENT_VIEW, body)
+    dropped = next(c for c in cards if "not used" in c.summary)
+    assert dropped.indicator == "warning"
+    assert dropped.summary.startswith("1 blood count result not used (ANC)")
+    assert "- ANC dated 2025-09-02 (Observation/pv-anc-2): " in (dropped.detail or "")
+    assert "furlongs" in (dropped.detail or "")
+    # an entered-in-error result (pv-anc-x) is rightly unused: no card for it
+    assert "pv-anc-x" not in (dropped.detail or "")
+
+
+def test_every_card_links_to_the_stored_report(hooks: Hooks) -> None:
+    cards = hooks.call(
+        cds.PATIENT_VIEW,
+        CdsRequest.model_validate(load_example("patient-view-clozapine.json")),
+        "https://cds.example.org",
+    ).cards
+    urls = {link.url for c in cards for link in c.links or []}
+    assert len(urls) == 1 and all(c.links for c in cards)
+    token = urls.pop().rsplit("/", 1)[1]
+    report = hooks.reports.get(token)
+    assert report is not None and "<svg" in report
+    without = call(hooks, cds.PATIENT_VIEW, load_example("patient-view-clozapine.json"))
+    assert all(c.links is None for c in without)  # no base URL, no link

@@ -82,15 +82,15 @@ def test_patient_view_example_names_the_top_cause(insecure_server: Server, kb_la
 def test_patient_view_alerts_become_cards_at_their_level(
     insecure_server: Server, kb_label: str
 ) -> None:
+    # The hook evaluates as of the day it answers (the example's counts are then stale, and an
+    # old fever no longer makes the neutropenia febrile), so its alerts are read from its cards.
     request = load_example("patient-view-clozapine.json")
-    result = differential(insecure_server, request["prefetch"])
-    assert any(a.level == "critical" for a in result.alerts), "the example should alert"
     cards = cds_response(post(insecure_server, PV, request)).cards
     for card in cards:
         check_card(card.model_dump(exclude_none=True), kb_label)
-    levels = sorted(a.level for a in result.alerts)
-    assert sorted(c.indicator for c in cards[: len(result.alerts)]) == levels
-    assert cards[0].indicator == "critical"
+    alert_cards = [c for c in cards if c.indicator == "critical"]
+    assert alert_cards, "the example should alert"
+    assert cards[: len(alert_cards)] == alert_cards  # the most urgent first
     assert cards[-1].indicator == "warning"  # the differential, once alerts of concern fired
 
 
@@ -258,3 +258,11 @@ def test_the_log_holds_no_patient_data(insecure_server: Server) -> None:
         "methotrexate",
     ):
         assert secret not in log, secret
+
+
+def test_health_needs_no_token_and_names_the_knowledge_base(jwt_server: Server) -> None:
+    response = httpx.get(jwt_server.url("/healthz"), timeout=30)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and len(body["content_hash"]) == 64
+    assert body["knowledge_base"].startswith("leukodx")

@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Expiring links from a CDS card to the patient's HTML report (``GET /reports/{token}``).
+
+A card's ``links`` entry must open in the clinician's browser, which holds no CDS client JWT, so
+the link itself is the credential: an unguessable random token (256 bits from :mod:`secrets`)
+that says nothing about the patient. The report is kept only in this process's memory, compressed,
+for ``ttl`` seconds; beyond ``max_entries`` the oldest report is dropped first. Nothing is written
+to disk, and a restart forgets every report. An expired or unknown token is simply absent.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+#: Defaults of ``leukodx serve`` (``--report-ttl``) and of :class:`ReportStore`.
+DEFAULT_TTL_SECONDS = 3600.0
+DEFAULT_MAX_ENTRIES = 1000
+ROUTE = "/reports"
+
+
+@dataclass(frozen=True)
+class StoredLink:
+    """A stored report's address and when it stops working (seconds since the epoch)."""
+
+    url: str
+    expires_at: float
+
+
+class ReportStore:
+    """A bounded, expiring, in-memory map from random tokens to HTML reports (thread-safe)."""
+
+    def __init__(
+        self,
+        ttl: float = DEFAULT_TTL_SECONDS,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not ttl > 0 or max_entries < 1:
+            raise ValueError("a report store needs a positive ttl and at least one entry")
+        self.ttl, self.max_entries, self._clock = ttl, max_entries, clock
+        self._items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, html: str) -> str:
+        """Keep ``html`` for ``ttl`` seconds; returns its token."""
+        token = secrets.token_urlsafe(32)
+        packed = zlib.compress(html.encode("utf-8"))
+        with self._lock:
+            self._expire()
+            self._items[token] = (self._clock() + self.ttl, packed)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+        return token
+
+    def get(self, token: str) -> str | None:
+        """The report of ``token``, or None when it is unknown or has expired."""
+        with self._lock:
+            self._expire()
+            item = self._items.get(token)
+        return zlib.decompress(item[1]).decode("utf-8") if item else None
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._expire()
+            return len(self._items)
+
+    def _expire(self) -> None:
+        """Drop expired reports (the oldest come first, as every entry has the same ttl)."""
+        now = self._clock()
+        while self._items:
+            token, (deadline, _) = next(iter(self._items.items()))
+            if deadline > now:
+                break
+            del self._items[token]
+
+    def link(self, html: str, base_url: str) -> StoredLink:
+        """Store ``html`` and return its absolute URL under ``base_url`` with its expiry time."""
+        token = self.put(html)
+        return StoredLink(f"{base_url.rstrip('/')}{ROUTE}/{token}", time.time() + self.ttl)
