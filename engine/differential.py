@@ -218,8 +218,9 @@ class Differential(BaseModel):
     unknown_medications: list[str]
     ignored_inputs: list[IgnoredInput]
 
-    def to_json(self, *, indent: int | None = 2) -> str:
-        """Deterministic JSON (same input, same bytes)."""
+    def to_json(self, *, indent: int | None = None) -> str:
+        """Deterministic JSON (same input, same bytes); compact unless ``indent`` is given (a
+        differential is tens of kilobytes, and indentation was an eighth of its cost)."""
         return self.model_dump_json(indent=indent)
 
     def candidate(self, cause: str) -> Candidate | None:
@@ -228,3 +229,39 @@ class Differential(BaseModel):
     @property
     def top(self) -> Candidate | None:
         return self.candidates[0] if self.candidates else None
+
+    def to_record(self, top_k: int = 3) -> dict[str, Scalar | None]:
+        """One flat row for tables (CSV, Parquet, a pandas DataFrame), because the nested JSON
+        needs ``json_normalize`` before it can be counted. The columns are always the same for a
+        given ``top_k``, in this order (None where there is nothing to say):
+
+        ``patient_id``, ``as_of``, ``knowledge_base`` (name and version), ``backend``;
+        ``alerts`` (the alert ids, ``;``-separated), ``n_alerts``, ``alert_level`` (the most
+        urgent: critical, warning, info, or None); ``findings``, every derived finding as
+        ``fact=value`` (``;``-separated, booleans as true/false, in the order of ``findings``);
+        ``n_candidates``; for k = 1..``top_k``:
+        ``top{k}_cause``, ``top{k}_score``, ``top{k}_probability``; and
+        ``unknown_medications`` (``;``-separated).
+        """
+        levels = {a.level for a in self.alerts}
+        row: dict[str, Scalar | None] = {
+            "patient_id": self.patient_id,
+            "as_of": self.as_of,
+            "knowledge_base": f"{self.knowledge_base.name} {self.knowledge_base.version}",
+            "backend": self.engine.backend,
+            "alerts": ";".join(a.id for a in self.alerts),
+            "n_alerts": len(self.alerts),
+            "alert_level": next((x for x in ("critical", "warning", "info") if x in levels), None),
+        }
+        row["findings"] = ";".join(
+            f"{f.fact}={str(f.value).lower() if isinstance(f.value, bool) else f.value}"
+            for f in self.findings
+        )
+        row["n_candidates"] = len(self.candidates)
+        for k in range(1, top_k + 1):
+            c = self.candidates[k - 1] if k <= len(self.candidates) else None
+            row[f"top{k}_cause"] = c.cause if c else None
+            row[f"top{k}_score"] = c.score if c else None
+            row[f"top{k}_probability"] = c.probability if c else None
+        row["unknown_medications"] = ";".join(self.unknown_medications)
+        return row

@@ -2,13 +2,18 @@
 """Batch input and output: cases in, one JSON line per case out (contract section 4).
 
 Inputs are case files (YAML or JSON), directories of them (searched recursively, in sorted
-order) and JSONL files with one patient per line, in any mix. :func:`iter_cases` reads them
-lazily, one case at a time, so memory does not grow with the number of cases. A case that cannot
-be read becomes a :class:`CaseInput` carrying an error, never an exception.
+order), JSONL files with one patient per line, and results tables (CSV, TSV, Parquet: one row per
+lab result, one case per patient; :mod:`engine.batch.grouping`) named as inputs themselves (a
+directory's tables are not read: a folder of exports holds companion tables too), in any mix.
+:func:`iter_cases` reads them lazily, one case at a time, so memory does not grow with the number
+of cases. A case that cannot be read becomes a :class:`CaseInput` carrying an error, never an
+exception.
 
 Each result line is ``{"id", "source_file", ["line",] ["expected", "acceptable",] "ok": true,
-"differential": {...}}`` or the same with ``"ok": false, "error": {"field", "message"}``. A case
-without an id is called ``<file>`` (case files) or ``<file>:<line>`` (JSONL lines).
+"differential": {...}[, "drugs": [...]]}`` or the same with ``"ok": false, "error": {"field",
+"message"[, "file", "line", "column"]}`` (the error's file, line and column are given when one row
+of a table is at fault; ``drugs`` is described in :mod:`engine.batch.exposure`). A case without an
+id is called ``<file>`` (case files) or ``<file>:<line>`` (JSONL lines).
 :class:`ResultWriter` writes each line with one unbuffered ``write`` as soon as it is known
 (:func:`engine.batch.run.read_done_ids` reads an interrupted output back for ``--resume``).
 
@@ -26,11 +31,13 @@ import errno
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
 from engine import vocab
+from engine.batch.grouping import Origin, TablePatient, count_patients, iter_patients, locate
+from engine.batch.tables import TableError, TableSpec, is_table
 from engine.errors import InputError, LeukodxError
 from engine.kb.yamlio import MAX_FILE_BYTES, YamlError, load_yaml, parse_json
 
@@ -44,11 +51,15 @@ class CaseError:
 
     field: str
     message: str
+    file: str | None = None
+    line: int | None = None
+    column: str | None = None
 
 
 @dataclass(frozen=True)
 class CaseInput:
-    """One case as read: its run-unique id, where it came from, and its facts or its error."""
+    """One case as read: its run-unique id, where it came from, and its facts or its error.
+    ``origins`` (table patients only) places each item of the facts in its file and line."""
 
     id: str
     source_file: str
@@ -57,6 +68,7 @@ class CaseInput:
     expected: tuple[str, ...] = ()
     acceptable: tuple[str, ...] = ()
     error: CaseError | None = None
+    origins: dict[str, Origin] | None = None
 
 
 class OutputError(LeukodxError):
@@ -113,20 +125,34 @@ def is_jsonl(path: Path) -> bool:
 
 
 def iter_cases(
-    paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()
-) -> Iterator[CaseInput]:
-    """Every case under ``paths``, lazily: one per case file, one per non-blank JSONL line."""
+    paths: Iterable[str | Path], exclude: Iterable[str | Path] = (), *,
+    tables: TableSpec | None = None,
+) -> Iterator[CaseInput]:  # fmt: skip
+    """Every case under ``paths``, lazily: one per case file, one per non-blank JSONL line, one
+    per patient of a results table (joined with the companion tables of ``tables``)."""
     for path in iter_sources(paths, exclude):
         if is_jsonl(path):
             yield from _jsonl_cases(path)
+        elif is_table(path):
+            yield from _table_cases(path, tables)
         else:
             yield _file_case(path)
 
 
-def count_cases(paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()) -> int:
-    """How many cases :func:`iter_cases` will yield (cheap: lines are counted, not parsed)."""
+def count_cases(
+    paths: Iterable[str | Path], exclude: Iterable[str | Path] = (), *,
+    tables: TableSpec | None = None,
+) -> int:  # fmt: skip
+    """How many cases :func:`iter_cases` will yield (cheap: lines are counted, not parsed;
+    a table is read once for its patient ids)."""
     total = 0
     for path in iter_sources(paths, exclude):
+        if is_table(path):
+            try:
+                total += count_patients(path, tables)
+            except InputError:
+                total += 1  # read as one error record
+            continue
         if not is_jsonl(path):
             total += 1
             continue
@@ -166,6 +192,30 @@ def _file_case(path: Path) -> CaseInput:
         message = f"{name}: cannot read: {type(exc).__name__}: {exc}"
         return CaseInput(name, name, None, error=CaseError("file", message))
     return _case(data, name, None, name)
+
+
+def _table_cases(path: Path, spec: TableSpec | None) -> Iterator[CaseInput]:
+    """One case per patient of a results table; a table that cannot be read is one error record
+    (it is read in full before its first patient comes, so no patient is half-reported)."""
+    name = display_path(path)
+    try:
+        for patient in iter_patients(path, spec):
+            yield _table_case(patient)
+    except TableError as exc:
+        yield CaseInput(name, name, None, error=CaseError("file", str(exc), name))
+
+
+def _table_case(patient: TablePatient) -> CaseInput:
+    if patient.error is not None or patient.data is None:
+        e = patient.error or locate({}, "(top level)", "no data", patient.id)
+        error = CaseError(e.field, e.message, e.file, e.line, e.column)
+        return CaseInput(patient.id, patient.source_file, patient.line, error=error)
+    case = _case(patient.data, patient.source_file, patient.line, f"patient '{patient.id}'")
+    if case.error is not None:
+        e = locate(patient.origins, case.error.field, case.error.message)
+        error = CaseError(e.field, e.message, e.file, e.line, e.column)
+        return replace(case, error=error)
+    return replace(case, origins=patient.origins)
 
 
 def _jsonl_cases(path: Path) -> Iterator[CaseInput]:
@@ -241,14 +291,21 @@ def record_head(case: CaseInput) -> str:
     return json.dumps(head, ensure_ascii=False)[:-1] + ", "
 
 
-def ok_record(case: CaseInput, differential_json: str) -> str:
-    """A result line for a case with a differential (``differential_json`` is compact JSON)."""
-    return f'{record_head(case)}"ok": true, "differential": {differential_json}}}'
+def ok_record(case: CaseInput, differential_json: str, drugs_json: str = "") -> str:
+    """A result line for a case with a differential (``differential_json`` is compact JSON) and,
+    when the patient takes known drugs, their courses (``drugs_json``)."""
+    drugs = f', "drugs": {drugs_json}' if drugs_json else ""
+    return f'{record_head(case)}"ok": true, "differential": {differential_json}{drugs}}}'
 
 
 def error_record(case: CaseInput, error: CaseError) -> str:
-    """A result line for a case that failed; the error names the field at fault."""
-    body = json.dumps({"field": error.field, "message": error.message}, ensure_ascii=False)
+    """A result line for a case that failed; the error names the field at fault (and, for a row
+    of a table, its file, line and column)."""
+    fields: dict[str, Any] = {"field": error.field, "message": error.message}
+    for key in ("file", "line", "column"):
+        if getattr(error, key) is not None:
+            fields[key] = getattr(error, key)
+    body = json.dumps(fields, ensure_ascii=False)
     return f'{record_head(case)}"ok": false, "error": {body}}}'
 
 

@@ -6,6 +6,13 @@ does not grow with the number of cases; the lists of misses and errors are strea
 the same lines when they are written out (:func:`iter_misses`, :func:`iter_errors`,
 :func:`write_summary`). The definitions of every figure are written into the summary itself
 (:data:`DEFINITIONS`).
+
+The per-drug view (:class:`DrugStats`, ``per_drug`` in the summary) reads the ``drugs`` of each
+result line (the courses of the known drugs, :mod:`engine.batch.exposure`) against the
+differential: a drug is implicated in a case when the evidence of the rank-1 cause, or an alert,
+rests on one of its course facts (``x:<drug>#n``), which is how every drug rule of the knowledge
+base names the drug. Onset times are kept as a histogram of days, so the median costs memory in
+the number of distinct onset days, not cases.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+
+from engine.differential import DISCLAIMER
 
 DEFINITIONS: dict[str, str] = {
     "n": "cases that carry 'expected' (including cases that ended in an error, which count as "
@@ -33,9 +42,57 @@ DEFINITIONS: dict[str, str] = {
                  "first listed); columns: the rank-1 cause, or '(none)'; error cases left out",
     "rank_distribution": "rank of the best-ranked expected cause; 'not ranked' when no expected "
                          "cause is a candidate, 'error' when the case failed",
+    "per_drug": "per known drug, over the cases that succeeded: 'exposed' cases with a course of "
+                "it; 'ranked_first' cases whose rank-1 cause rests on its course (the cause's "
+                "evidence cites the course fact, or names the drug among its agents); 'alerts' "
+                "alerts resting on its course, by alert id, and 'cases_with_alert' the cases with "
+                "at least one; 'median_onset_days' the median, over the 'onset_cases' whose count "
+                "first fell while on the drug, of the days from the start of that course to the "
+                "first low WBC or ANC (a first low count after the stop, or before the start, is "
+                "not an onset on the drug)",
 }  # fmt: skip
 
 NONE = "(none)"
+
+
+@dataclass
+class DrugStats:
+    """What one drug did across a batch (see ``per_drug`` in :data:`DEFINITIONS`)."""
+
+    exposed: int = 0
+    ranked_first: int = 0
+    cases_with_alert: int = 0
+    alerts: Counter[str] = field(default_factory=Counter)
+    onsets: Counter[int] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        n_onset = sum(self.onsets.values())
+        return {
+            "exposed": self.exposed,
+            "ranked_first": self.ranked_first,
+            "ranked_first_share": round(self.ranked_first / self.exposed, 4)
+            if self.exposed
+            else None,
+            "cases_with_alert": self.cases_with_alert,
+            "alerts": dict(sorted(self.alerts.items())),
+            "onset_cases": n_onset,
+            "median_onset_days": median(self.onsets),
+        }
+
+
+def median(histogram: Counter[int]) -> float | None:
+    """The median of values given as ``{value: count}`` (None when empty)."""
+    n = sum(histogram.values())
+    if n == 0:
+        return None
+    middle = ((n - 1) // 2, n // 2)
+    found: list[int] = []
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        while len(found) < 2 and seen > middle[len(found)]:
+            found.append(value)
+    return (found[0] + found[1]) / 2
 
 
 @dataclass
@@ -58,6 +115,7 @@ class Summary:
     correct: Counter[str] = field(default_factory=Counter)
     confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
     ranks: Counter[str] = field(default_factory=Counter)
+    drugs: dict[str, DrugStats] = field(default_factory=dict)
 
     def ratio(self, hits: float) -> float | None:
         return round(hits / self.n, 4) if self.n else None
@@ -73,7 +131,9 @@ class Summary:
                      "top1_acceptable": self.hits1_acceptable, "misses": self.misses},
             "per_cause": self.per_cause(), "confusion": self.confusion_table(),
             "rank_distribution": dict(sorted(self.ranks.items(), key=lambda kv: _rank_key(kv[0]))),
+            "per_drug": self.per_drug(),
             "knowledge_base": self.knowledge_base, "definitions": DEFINITIONS,
+            "disclaimer": DISCLAIMER,
         }  # fmt: skip
 
     def per_cause(self) -> dict[str, dict[str, Any]]:
@@ -87,6 +147,11 @@ class Summary:
                 "precision_at_1": round(self.correct[cause] / predicted, 4) if predicted else None,
             }
         return out
+
+    def per_drug(self) -> dict[str, dict[str, Any]]:
+        """The per-drug figures, most exposed drug first (ties by name)."""
+        order = sorted(self.drugs.items(), key=lambda kv: (-kv[1].exposed, kv[0]))
+        return {drug: stats.as_dict() for drug, stats in order}
 
     def confusion_table(self) -> dict[str, Any]:
         rows = sorted({r for r, _ in self.confusion})
@@ -145,6 +210,8 @@ def _add(s: Summary, sc: Scored) -> None:
     s.n_failed += not ok
     if ok and s.knowledge_base is None:
         s.knowledge_base = sc.record["differential"].get("knowledge_base")
+    if ok and sc.record.get("drugs"):
+        _add_drugs(s, sc.record)
     if not sc.expected:
         return
     s.n += 1
@@ -166,6 +233,37 @@ def _add(s: Summary, sc: Scored) -> None:
         s.correct[sc.top1] += sc.top1 in sc.expected
     row = sc.top1 if hit1 and sc.top1 is not None else sc.expected[0]
     s.confusion[(row, sc.top1 or NONE)] += 1
+
+
+def _add_drugs(s: Summary, record: dict[str, Any]) -> None:
+    """Count one case's drugs (``record["drugs"]``) against its differential."""
+    differential = record["differential"]
+    candidates = differential.get("candidates") or []
+    top = candidates[0] if candidates else {}
+    top_facts = {f["id"] for e in top.get("evidence_for") or [] for f in e.get("facts") or []}
+    top_agents = set(top.get("agents") or [])
+    alert_facts = [(a["id"], _alert_fact_ids(a)) for a in differential.get("alerts") or []]
+    courses: dict[str, list[dict[str, Any]]] = {}
+    for course in record["drugs"]:
+        courses.setdefault(course["drug"], []).append(course)
+    for drug, its in courses.items():
+        stats = s.drugs.setdefault(drug, DrugStats())
+        facts = {c["fact"] for c in its}
+        stats.exposed += 1
+        stats.ranked_first += bool(facts & top_facts) or drug in top_agents
+        raised = [alert for alert, ids in alert_facts if facts & ids]
+        stats.alerts.update(raised)
+        stats.cases_with_alert += bool(raised)
+        onset = next((c.get("onset_days") for c in its if c.get("on_drug_at_onset")), None)
+        if isinstance(onset, int):
+            stats.onsets[onset] += 1
+
+
+def _alert_fact_ids(alert: dict[str, Any]) -> set[str]:
+    ids = {f["id"] for f in alert.get("facts") or []}
+    for link in alert.get("chain") or []:
+        ids |= {u["id"] for u in link.get("used") or []}
+    return ids
 
 
 def iter_misses(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -245,4 +343,21 @@ def format_summary(
             f"expected at rank {m['rank'] or 'not ranked'}"
             for m in shown
         ]
+    return "\n".join(lines)
+
+
+def format_drugs(summary: Summary, *, max_drugs: int = 20) -> str:
+    """The per-drug view as a plain-text table (for the terminal); empty without drugs."""
+    rows = list(summary.per_drug().items())
+    if not rows:
+        return ""
+    lines = [f"{'drug':30} {'exposed':>7} {'ranked 1st':>10} {'alerts':>6} {'median onset':>12}"]
+    for drug, d in rows[:max_drugs]:
+        onset = "-" if d["median_onset_days"] is None else f"{d['median_onset_days']:g} d"
+        lines.append(
+            f"{drug:30} {d['exposed']:>7} {d['ranked_first']:>10} "
+            f"{sum(d['alerts'].values()):>6} {onset:>12}"
+        )
+    if len(rows) > max_drugs:
+        lines.append(f"({len(rows) - max_drugs} more drugs in the summary JSON)")
     return "\n".join(lines)

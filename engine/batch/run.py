@@ -14,10 +14,8 @@ output files named in ``exclude`` are never read as input.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from array import array
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
@@ -34,6 +32,9 @@ from engine.batch.cases import (
     iter_cases,
     ok_record,
 )
+from engine.batch.digests import DigestSet
+from engine.batch.grouping import locate
+from engine.batch.tables import TableSpec
 from engine.batch.worker import Evaluator, Outcome, Task
 from engine.errors import InputError
 from engine.kb.load import load_knowledge_base
@@ -75,9 +76,12 @@ class BatchStats:
 def run_batch(
     paths: Iterable[str | Path], out: str | Path, options: BatchOptions | None = None, *,
     resume: bool = False, on_record: RecordCallback | None = None,
-    exclude: Iterable[str | Path] = (),
+    exclude: Iterable[str | Path] = (), tables: TableSpec | None = None,
 ) -> BatchStats:  # fmt: skip
     """Evaluate every case under ``paths`` into the JSONL file ``out``.
+
+    Results tables among ``paths`` are joined with the companion tables and renames of
+    ``tables`` (:mod:`engine.batch.grouping`).
 
     ``out`` and the files in ``exclude`` (a summary, a report) are skipped where an input
     directory holds them. Raises :class:`~engine.errors.InputError` for a missing input path, an
@@ -100,7 +104,7 @@ def run_batch(
     with ResultWriter(out, append=resume) as writer:
         sink = _Sink(writer, stats, on_record)
         pending: dict[int, CaseInput] = {}
-        tasks = _tasks(iter_cases(paths, outputs), guard, pending, sink)
+        tasks = _tasks(iter_cases(paths, outputs, tables=tables), guard, pending, sink)
         with closing(_executor(opts)(tasks)) as outcomes:  # workers stop even when a write fails
             for outcome in outcomes:
                 sink.outcome(pending.pop(outcome.seq), outcome)
@@ -139,7 +143,11 @@ class _Sink:
 
     def outcome(self, case: CaseInput, outcome: Outcome) -> None:
         if outcome.ok:
-            self.emit(ok_record(case, outcome.body), True)
+            self.emit(ok_record(case, outcome.body, outcome.drugs), True)
+        elif case.origins is not None:  # a patient of a table: name the file, line and column
+            e = locate(case.origins, outcome.field, outcome.message)
+            self.emit(error_record(case, CaseError(e.field, e.message, e.file, e.line, e.column)),
+                      False)  # fmt: skip
         else:
             self.emit(error_record(case, CaseError(outcome.field, outcome.message)), False)
 
@@ -164,54 +172,6 @@ def _tasks(
         else:
             pending[seq] = replace(admitted, data=None)
             yield seq, admitted.data
-
-
-class DigestSet:
-    """A set of case ids kept as 64-bit BLAKE2b digests in one flat array (open addressing), so
-    that remembering an id costs about 16 bytes instead of a Python string. Two different ids
-    share a digest with a probability of about n**2 / 2**65 (3e-10 for 100 000 cases)."""
-
-    def __init__(self, ids: Iterable[str] = ()) -> None:
-        self._slots = array("Q", bytes(8 * 1024))
-        self._count = 0
-        for case_id in ids:
-            self.add(case_id)
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __contains__(self, case_id: object) -> bool:
-        return isinstance(case_id, str) and self._slots[self._find(_digest(case_id))] != 0
-
-    def add(self, case_id: str) -> None:
-        digest = _digest(case_id)
-        slot = self._find(digest)
-        if self._slots[slot] == 0:
-            self._slots[slot] = digest
-            self._count += 1
-            if 2 * self._count > len(self._slots):
-                self._grow()
-
-    def _find(self, digest: int) -> int:
-        mask = len(self._slots) - 1
-        slot = digest & mask
-        while self._slots[slot] not in (0, digest):
-            slot = (slot + 1) & mask
-        return slot
-
-    def _grow(self) -> None:
-        old = self._slots
-        self._slots = array("Q", bytes(16 * len(old)))
-        for digest in old:
-            if digest:
-                self._slots[self._find(digest)] = digest
-
-
-def _digest(case_id: str) -> int:
-    """A nonzero 64-bit digest (zero marks an empty slot). ``surrogatepass``: an id read back from
-    an edited output file may hold a lone surrogate, which must not stop ``--resume``."""
-    raw = hashlib.blake2b(case_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(raw, "big") or 1
 
 
 class IdGuard:

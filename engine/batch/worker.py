@@ -10,6 +10,7 @@ never stops a worker. :func:`serve` is the loop of a local worker process;
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 
 from engine.api import diagnose
 from engine.backends.base import get_matcher
+from engine.batch.exposure import drug_courses_json
 from engine.errors import InputError, LeukodxError
 from engine.kb.load import load_knowledge_base
 
@@ -37,6 +39,7 @@ class Outcome:
     body: str = ""
     field: str = ""
     message: str = ""
+    drugs: str = ""  # the drug courses as JSON (engine.batch.exposure), "" when none
 
 
 class CaseEvaluator(Protocol):
@@ -53,7 +56,10 @@ class Evaluator:
 
     def evaluate(self, seq: int, data: Any) -> Outcome:
         try:
-            body = diagnose(data, kb=self.kb, backend=self.backend).to_json(indent=None)
+            today = dt.date.today()
+            differential = diagnose(data, kb=self.kb, backend=self.backend, today=today)
+            body = differential.to_json(indent=None)
+            drugs = drug_courses_json(data, self.kb, today)
         except InputError as exc:
             return Outcome(seq, False, field=exc.field, message=str(exc))
         except LeukodxError as exc:
@@ -62,7 +68,7 @@ class Evaluator:
             return Outcome(
                 seq, False, field="(engine)", message=f"internal error: {type(exc).__name__}: {exc}"
             )
-        return Outcome(seq, True, body=body)
+        return Outcome(seq, True, body=body, drugs=drugs)
 
 
 EvaluatorFactory = Callable[[], CaseEvaluator]

@@ -5,8 +5,13 @@
 the output), 2 invalid arguments, inputs or knowledge base, 4 an output file could not be written
 (a full disk: every line written before is complete, and ``--resume`` finishes the run once there
 is space), 130 interrupted (every finished case is in ``--out``; ``--resume`` finishes the run).
-``report`` exits like ``diagnose``. The ``--out``, ``--summary`` and ``--report`` files are never
-read as input, even inside an input directory.
+``report`` exits like ``diagnose``. The ``--out``, ``--summary``, ``--report`` and ``--table``
+files are never read as input, even inside an input directory.
+
+Results tables (``.csv``, ``.tsv``, ``.parquet``) named as inputs give one case per patient,
+joined with ``--patients``, ``--medications`` and ``--conditions`` (:mod:`engine.batch.grouping`);
+their headers are checked before anything is written (exit 2). ``--table`` writes one row per case
+(:mod:`engine.batch.flat`).
 """
 
 from __future__ import annotations
@@ -24,8 +29,17 @@ from types import FrameType
 from typing import TextIO
 
 from engine.backends.base import DEFAULT_BACKEND
-from engine.batch.cases import OutputError, count_cases, output_error
-from engine.batch.metrics import format_summary, iter_misses, iter_records, summarize, write_summary
+from engine.batch.cases import OutputError, check_sources, count_cases, output_error
+from engine.batch.flat import DEFAULT_TOP_K, check_table_path, write_table
+from engine.batch.grouping import open_tables
+from engine.batch.metrics import (
+    format_drugs,
+    format_summary,
+    iter_misses,
+    iter_records,
+    summarize,
+    write_summary,
+)
 from engine.batch.run import (
     DEFAULT_CHUNK,
     DEFAULT_TIMEOUT,
@@ -34,6 +48,7 @@ from engine.batch.run import (
     read_done_ids,
     run_batch,
 )
+from engine.batch.tables import TableSpec, is_table, parse_renames
 from engine.cli.progress import Reporter
 from engine.differential import DISCLAIMER
 from engine.errors import InputError
@@ -48,16 +63,31 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     b = sub.add_parser(
         "batch",
         help="evaluate many cases: one JSON line per case, metrics, report",
-        description="Evaluate case files, directories of them (recursive) and JSONL "
-        "files (one patient per line). Exit 0 all ok, 3 some cases failed, "
+        description="Evaluate case files, directories of them (recursive), JSONL "
+        "files (one patient per line) and results tables (CSV, TSV, Parquet: one row per lab "
+        "result, one case per patient). Exit 0 all ok, 3 some cases failed, "
         "2 invalid arguments or knowledge base, 4 an output could not be written "
         "(a full disk: --resume finishes the run).",
     )
-    b.add_argument("paths", nargs="+", metavar="PATH", help="case file, directory or JSONL file")
+    b.add_argument(
+        "paths", nargs="+", metavar="PATH",
+        help="case file, directory, JSONL file, or results table (.csv, .tsv, .parquet)",
+    )  # fmt: skip
     b.add_argument(
         "--out", metavar="FILE", help="results JSONL (default: stdout when it is a pipe or a file)"
     )
     b.add_argument("--summary", metavar="FILE", help="write the metrics as JSON")
+    b.add_argument(
+        "--table", metavar="FILE", help="write one row per case to FILE (.csv or .parquet)"
+    )
+    b.add_argument(
+        "--table-top",
+        type=int,
+        default=DEFAULT_TOP_K,
+        metavar="K",
+        help=f"causes per row in --table (default: {DEFAULT_TOP_K})",
+    )
+    add_table_options(b)
     b.add_argument("--report", metavar="FILE", help="write a self-contained HTML report")
     b.add_argument(
         "--report-cases",
@@ -121,6 +151,46 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.set_defaults(func=cmd_report)
 
 
+def add_table_options(p: argparse.ArgumentParser) -> None:
+    """The companion tables and column renames of a results table (``batch`` and ``diagnose``)."""
+    p.add_argument(
+        "--patients",
+        metavar="FILE",
+        help="table of patient_id, as_of, age, sex, duffy_null, ancestry (and bmi, wbc_trend, "
+        "leukopenia_duration_days, expected, acceptable)",
+    )
+    p.add_argument(
+        "--medications", metavar="FILE", help="table of patient_id, name, start, stop (and dose)"
+    )
+    p.add_argument(
+        "--conditions",
+        metavar="FILE",
+        help="table of patient_id, kind (condition, finding or history), name, since, until "
+        "(and present)",
+    )
+    p.add_argument(
+        "--columns",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="read a table's column OLD as NEW (repeat, or separate with commas)",
+    )
+
+
+def table_spec(args: argparse.Namespace) -> TableSpec:
+    """The :class:`TableSpec` of the table options; the companion files must exist."""
+    spec = TableSpec(
+        patients=Path(args.patients) if args.patients else None,
+        medications=Path(args.medications) if args.medications else None,
+        conditions=Path(args.conditions) if args.conditions else None,
+        renames=parse_renames(args.columns),
+    )
+    for kind, path in spec.companions():
+        if not path.is_file():
+            raise InputError(f"--{kind}", "no such file", got=str(path))
+    return spec
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     html = patient_report(args.file, kb=args.rules, backend=args.backend)
     if args.output:
@@ -145,6 +215,27 @@ def _check(args: argparse.Namespace) -> None:
         raise InputError(
             "--timeout", "must be 0 (no limit) or a number of seconds", got=args.timeout
         )
+    if args.table_top < 1:
+        raise InputError("--table-top", "must be a positive number", got=args.table_top)
+    if args.table:
+        check_table_path(args.table)
+
+
+def _check_tables(args: argparse.Namespace, spec: TableSpec, outputs: list[str | Path]) -> None:
+    """Before anything is written: the headers of every table (exit 2 on a missing column or an
+    unused rename), and companion tables only with exactly one results table."""
+    tables = [p for p in args.paths if is_table(p)]
+    if spec.companions() and len(tables) != 1:
+        raise InputError(
+            "--patients/--medications/--conditions",
+            f"companion tables need exactly one results table among the inputs (got {len(tables)})",
+        )
+    if spec.renames and not tables:
+        raise InputError("--columns", "renames columns of a results table, and none is given")
+    check_sources([p for _, p in spec.companions()], outputs)
+    for path in tables:
+        check_sources([path], outputs)
+        open_tables(path, spec)
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -158,9 +249,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
         executor=args.executor,
         scheduler=args.scheduler,
     )
-    others = [p for p in (args.summary, args.report) if p]  # never read as input
+    others = [p for p in (args.summary, args.report, args.table) if p]  # never read as input
+    spec = table_spec(args)
+    _check_tables(args, spec, [p for p in (args.out, *others) if p])
     with _results_file(args.out) as out:
-        total = count_cases(args.paths, [out, *others])
+        total = count_cases(args.paths, [out, *others], tables=spec)
         total -= len(read_done_ids(out)) if args.resume else 0
         reporter = Reporter(total, quiet=args.quiet)
         echo = args.out is None and not sys.stdout.isatty()  # JSONL on a terminal helps no one
@@ -178,6 +271,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                     resume=args.resume,
                     on_record=lambda line, ok: _on_record(reporter, line, ok, echo),
                     exclude=others,
+                    tables=spec,
                 )
             return _finish(args, out, table_to_stdout=not echo)
         except KeyboardInterrupt:
@@ -209,12 +303,19 @@ def _finish(args: argparse.Namespace, out: Path, *, table_to_stdout: bool) -> in
         _write(args.summary, partial(write_summary, summary, out))
     if args.report:
         _write(args.report, partial(write_batch_report, summary, out, max_cases=args.report_cases))
+    if args.table:
+        try:
+            write_table(args.table, iter_records(out), args.table_top, expected=summary.n > 0)
+        except OSError as exc:
+            raise output_error(args.table, exc, "write") from exc
     if not args.quiet:
         table = (
             format_summary(summary, misses=iter_misses(iter_records(out)))
             if summary.n
             else (f"cases {summary.n_cases}: {summary.n_ok} ok, {summary.n_failed} failed")
         )
+        drugs = format_drugs(summary)
+        table += f"\n\n{drugs}" if drugs else ""
         print(f"{table}\n{DISCLAIMER}", file=sys.stdout if table_to_stdout else sys.stderr)
     return EXIT_SOME_FAILED if summary.n_failed else EXIT_OK
 

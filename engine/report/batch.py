@@ -2,10 +2,11 @@
 """The batch report: one self-contained HTML file for a whole run.
 
 Headline metrics, per-cause recall at rank 1, the confusion matrix as a heat map, the rank
-distribution, the misses and errors, and for each listed miss its full explanation in the same
-file (anchors ``#case-N``). The page is written in a streaming pass over the result lines, so a
-large batch does not have to fit in memory; the listed cases are capped (``max_cases``) to keep
-the file readable, and the summary JSON has them all.
+distribution, the per-drug view (cases exposed, how often the drug's cause ranked first, alerts
+resting on it, median onset), the misses and errors, and for each listed miss its full
+explanation in the same file (anchors ``#case-N``). The page is written in a streaming pass over
+the result lines, so a large batch does not have to fit in memory; the listed cases are capped
+(``max_cases``) to keep the file readable, and the summary JSON has them all.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def write_batch_report(
     note = f'<p class="disclaimer" data-role="disclaimer">{escape(DISCLAIMER)}</p>'
     out.write("<!DOCTYPE html>\n" + head(TITLE) + note)
     figures = summary.as_dict()
-    out.write(_headline(figures) + _charts(figures))
+    out.write(_headline(figures) + _charts(figures) + _drugs_table(figures))
     out.write(_misses_table(iter_misses(iter_records(results)), summary.misses, max_cases))
     out.write(_errors_table(iter_errors(iter_records(results)), summary.n_failed, max_cases))
     out.write(_definitions(figures))
@@ -98,6 +99,29 @@ def _charts(d: dict[str, Any]) -> str:
         else '<p class="muted">Empty.</p>'
     )
     return "".join(parts)
+
+
+def _drugs_table(d: dict[str, Any]) -> str:
+    """One row per known drug (see ``per_drug`` in the definitions), most exposed first."""
+    drugs = d.get("per_drug") or {}
+    if not drugs:
+        return '<h2>Drugs</h2><p class="muted">No case takes a drug the knowledge base knows.</p>'
+    rows = []
+    for drug, x in drugs.items():
+        alerts = ", ".join(f"{escape(k)} ({n})" for k, n in x["alerts"].items()) or "-"
+        onset = x["median_onset_days"]
+        shown = "-" if onset is None else f"{onset:g} days ({x['onset_cases']})"
+        rows.append(
+            f'<tr data-role="drug" data-drug="{escape(drug)}"><td>{escape(drug)}</td>'
+            f"<td>{x['exposed']}</td><td>{x['ranked_first']} "
+            f"({escape(pct(x['ranked_first_share']))})</td><td>{x['cases_with_alert']}</td>"
+            f"<td>{alerts}</td><td>{escape(shown)}</td></tr>"
+        )
+    return (
+        "<h2>Drugs</h2><table><tr><th>drug</th><th>cases exposed</th><th>its cause ranked "
+        "first</th><th>cases with an alert on it</th><th>alerts</th><th>median onset (cases)"
+        f"</th></tr>{''.join(rows)}</table>"
+    )
 
 
 def _misses_table(misses: Iterator[dict[str, Any]], total: int, cap: int) -> str:

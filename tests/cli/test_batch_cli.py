@@ -176,7 +176,7 @@ def test_patient_report_command(tmp_path: Path) -> None:
     run = leukodx("report", str(case), "-o", str(out), "--rules", str(MINI_KB))
     assert run.returncode == 0, run.stderr
     html = out.read_text()
-    assert "leukodx patient report: p0005" in html and 'data-chart="timeline-anc"' in html
+    assert "leukodx patient report: p0005" in html and 'data-chart="timeline"' in html
     bad = leukodx("report", str(tmp_path / "nope.yaml"), "--rules", str(MINI_KB))
     assert bad.returncode == 2
 

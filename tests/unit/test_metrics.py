@@ -49,6 +49,7 @@ RECORDS = [
 
 def test_headline_figures() -> None:
     d = summarize(RECORDS).as_dict()
+    assert d["disclaimer"].startswith("Decision support")
     assert (d["n"], d["n_cases"], d["n_ok"], d["n_failed"]) == (6, 7, 6, 1)
     assert d["top1"] == round(1 / 6, 4)
     assert d["top3"] == round(3 / 6, 4)

@@ -1,0 +1,405 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Reading lab exports: CSV, TSV and Parquet tables, one row at a time.
+
+Lab data leaves hospital systems as tables with one row per result, not as one document per
+patient. This module reads such a table row by row (never the whole file) and hands each row on
+as a :class:`Row` whose cells are already the values a YAML case file would hold: numbers as
+``int``/``float``, dates as ``YYYY-MM-DD`` text, booleans as ``bool``, lists as lists, missing
+cells as ``None``. Nothing is guessed: a cell that is not a number, a date or a boolean where one
+is expected is passed on as the text it was, so that the same validation as for case files
+(:func:`engine.patient.parse_patient`) refuses it and names it; the caller maps that error back to
+the file, line and column (:mod:`engine.batch.grouping`).
+
+The four tables and their columns (``--columns old=new`` renames a file's own column names):
+
+============ =============================== ==================================================
+table        required columns                optional columns
+============ =============================== ==================================================
+results      patient_id, test, value, date   unit
+patients     patient_id                      as_of, age, sex, duffy_null, ancestry, bmi,
+                                             wbc_trend, leukopenia_duration_days, expected,
+                                             acceptable
+medications  patient_id, name                start, stop, dose
+conditions   patient_id, kind, name          since, until, present
+============ =============================== ==================================================
+
+Columns that are not in this table are not read. What a cell may hold:
+
+* dates: ``YYYY-MM-DD``; a timestamp (``2025-02-10T08:30:00``, ``2025-02-10 08:30``, with an
+  optional zone) counts as the date written in it (days are the engine's resolution);
+* numbers: plain decimal literals (``2700``, ``0.8``, ``1e3``); anything else (``<0.5``, ``3,1``,
+  ``NaN``) stays text and is refused where a number is needed;
+* booleans (``duffy_null``, ``present``): ``true``/``false``, ``yes``/``no``, ``1``/``0``;
+* lists (``ancestry``, ``expected``, ``acceptable``): items separated by ``;``, ``,`` or ``|``.
+
+CSV files are read as UTF-8 (a byte-order mark is allowed); a cell that is not valid UTF-8 is an
+error naming its line and column. Parquet needs the ``parquet`` extra (pyarrow); its rows are
+numbered from 1 and read in batches of :data:`PARQUET_BATCH` rows. A row's ``line`` is the line
+number in the file (the header is line 1) for CSV and TSV, and the row number for Parquet.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from engine.errors import InputError
+from engine.vocab import suggest
+
+CSV_SUFFIXES: tuple[str, ...] = (".csv", ".tsv")
+PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq")
+TABLE_SUFFIXES: tuple[str, ...] = CSV_SUFFIXES + PARQUET_SUFFIXES
+PARQUET_BATCH = 1024
+
+RESULTS, PATIENTS, MEDICATIONS, CONDITIONS = "results", "patients", "medications", "conditions"
+#: table -> (required columns, optional columns)
+COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    RESULTS: (("patient_id", "test", "value", "date"), ("unit",)),
+    PATIENTS: (
+        ("patient_id",),
+        (
+            "as_of",
+            "age",
+            "sex",
+            "duffy_null",
+            "ancestry",
+            "bmi",
+            "wbc_trend",
+            "leukopenia_duration_days",
+            "expected",
+            "acceptable",
+        ),
+    ),  # fmt: skip
+    MEDICATIONS: (("patient_id", "name"), ("start", "stop", "dose")),
+    CONDITIONS: (("patient_id", "kind", "name"), ("since", "until", "present")),
+}
+ALL_COLUMNS: tuple[str, ...] = tuple(
+    sorted({c for required, optional in COLUMNS.values() for c in (*required, *optional)})
+)
+#: What each column's cells are read as; every other column is text.
+_DATES = {"date", "as_of", "start", "stop", "since", "until"}
+_NUMBERS = {"value", "age", "bmi", "leukopenia_duration_days", "dose"}
+_BOOLEANS = {"duffy_null", "present"}
+_LISTS = {"ancestry", "expected", "acceptable"}
+
+Cell = str | int | float | bool | list[str] | None
+
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
+_DATE = re.compile(
+    r"(\d{4}-\d{2}-\d{2})([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?"
+)
+_TRUE, _FALSE = {"true", "yes", "1", "y", "t"}, {"false", "no", "0", "n", "f"}
+_SPLIT = re.compile(r"[;,|]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """The companion tables of a run and the column renames, as given on the command line."""
+
+    patients: Path | None = None
+    medications: Path | None = None
+    conditions: Path | None = None
+    renames: Mapping[str, str] = field(default_factory=dict)
+
+    def companions(self) -> list[tuple[str, Path]]:
+        """``(table kind, path)`` of every companion table given."""
+        given = ((PATIENTS, self.patients), (MEDICATIONS, self.medications),
+                 (CONDITIONS, self.conditions))  # fmt: skip
+        return [(kind, Path(p)) for kind, p in given if p is not None]
+
+    @property
+    def given(self) -> bool:
+        return bool(self.companions() or self.renames)
+
+
+class TableError(InputError):
+    """A table that cannot be read at all (no such column, not a table, a broken file)."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One data row: its line (CSV/TSV) or row number (Parquet), and its cells by canonical
+    column name. ``error`` is ``(column, message)`` when a cell could not be read at all."""
+
+    line: int
+    cells: dict[str, Cell]
+    error: tuple[str | None, str] | None = None
+
+    @property
+    def patient_id(self) -> str | None:
+        value = self.cells.get("patient_id")
+        return value if isinstance(value, str) else None
+
+
+def is_table(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in TABLE_SUFFIXES
+
+
+def parse_renames(items: Iterable[str]) -> dict[str, str]:
+    """``["MRN=patient_id", "Result=value,Units=unit"]`` -> ``{"MRN": "patient_id", ...}``.
+
+    Every target must be a column of some table (a typo gets a did-you-mean); a file column may
+    be renamed once."""
+    out: dict[str, str] = {}
+    for item in items:
+        for part in (p for p in item.split(",") if p.strip()):
+            old, eq, new = part.partition("=")
+            old, new = old.strip(), new.strip()
+            if not eq or not old or not new:
+                raise InputError("--columns", "a rename is OLD=NEW", got=part)
+            if new not in ALL_COLUMNS:
+                raise InputError(
+                    "--columns",
+                    f"unknown column '{new}'",
+                    expected="one of " + ", ".join(ALL_COLUMNS),
+                    suggestion=suggest(new, ALL_COLUMNS),
+                )
+            if out.get(old, new) != new:
+                raise InputError("--columns", f"column '{old}' renamed twice", got=part)
+            out[old] = new
+    return out
+
+
+class Table:
+    """One table file of one kind; :meth:`rows` reads it from the start each time it is called.
+
+    The header is read (and checked) when the table is made: :class:`TableError` names a missing
+    required column, a column given twice, or a file that is not a table."""
+
+    def __init__(self, path: str | Path, kind: str, renames: Mapping[str, str] | None = None):
+        self.path = Path(path)
+        self.kind = kind
+        self.name = str(path)
+        self.renames = dict(renames or {})
+        self.parquet = self.path.suffix.lower() in PARQUET_SUFFIXES
+        header = self._parquet_header() if self.parquet else self._csv_header()
+        self.header = [h.strip() for h in header]
+        self.columns = self._map_header(header)  # canonical name -> index (CSV) / file column
+
+    # -- where ---------------------------------------------------------------------------------
+    def at(self, line: int) -> str:
+        """``results.csv:57`` or ``results.parquet row 56``: where a row is, for messages."""
+        return f"{self.name} row {line}" if self.parquet else f"{self.name}:{line}"
+
+    def column_name(self, column: str) -> str:
+        """The file's own name of a canonical column (as renamed with ``--columns``)."""
+        original = self.columns.get(column)
+        return original[0] if original else column
+
+    # -- header ----------------------------------------------------------------------------------
+    def _map_header(self, header: list[str]) -> dict[str, tuple[str, int]]:
+        required, optional = COLUMNS[self.kind]
+        wanted = set(required) | set(optional)
+        out: dict[str, tuple[str, int]] = {}
+        for index, raw in enumerate(header):
+            name = raw.strip()
+            canonical = self.renames.get(name, name)
+            if canonical not in wanted:
+                continue
+            if canonical in out:
+                raise TableError(
+                    self.name,
+                    f"column '{canonical}' appears twice (as '{out[canonical][0]}' and '{name}')",
+                    expected="each column once",
+                )
+            out[canonical] = (name, index)
+        missing = [c for c in required if c not in out]
+        if missing:
+            shown = ", ".join(h.strip() for h in header[:20]) or "nothing"
+            raise TableError(
+                self.name,
+                f"the {self.kind} table has no column '{missing[0]}' (its header has: {shown})",
+                expected=f"columns {', '.join(required)}; rename others with --columns OLD=NEW",
+                suggestion=suggest(missing[0], [h.strip() for h in header]),
+            )
+        return out
+
+    def _csv_header(self) -> list[str]:
+        try:
+            with self.path.open("rb") as fh:
+                for _, record in _csv_records(fh, self._delimiter()):
+                    return record
+        except OSError as exc:
+            raise TableError(self.name, f"cannot read: {exc.strerror or exc}") from exc
+        except _CsvProblem as exc:
+            raise TableError(f"{self.name}:{exc.line}", exc.message) from exc
+        raise TableError(self.name, "empty file", expected="a header line, then one row per line")
+
+    def _parquet_header(self) -> list[str]:
+        pq = _pyarrow_parquet(self.name)
+        try:
+            return [str(n) for n in pq.ParquetFile(self.path).schema_arrow.names]
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
+            raise TableError(self.name, f"not a readable Parquet file: {exc}") from exc
+
+    def _delimiter(self) -> str:
+        return "\t" if self.path.suffix.lower() == ".tsv" else ","
+
+    # -- rows ------------------------------------------------------------------------------------
+    def rows(self) -> Iterator[Row]:
+        """Every data row in file order. A file that breaks part way (a malformed quote, a cell
+        over csv's limit of 128 KiB) raises :class:`TableError` naming the line."""
+        return self._parquet_rows() if self.parquet else self._csv_rows()
+
+    def _csv_rows(self) -> Iterator[Row]:
+        width = None
+        try:
+            with self.path.open("rb") as fh:
+                for line, record in _csv_records(fh, self._delimiter()):
+                    if width is None:
+                        width = len(record)
+                        continue
+                    if not any(cell.strip() for cell in record):
+                        continue  # a blank line
+                    yield self._csv_row(line, record, width)
+        except OSError as exc:
+            raise TableError(self.name, f"cannot read: {exc.strerror or exc}") from exc
+        except _CsvProblem as exc:
+            raise TableError(f"{self.name}:{exc.line}", exc.message) from exc
+
+    def _csv_row(self, line: int, record: list[str], width: int) -> Row:
+        cells: dict[str, Cell] = {}
+        error: tuple[str | None, str] | None = None
+        if len(record) != width:
+            error = (None, f"{len(record)} fields where the header has {width}")
+        for column, (name, index) in self.columns.items():
+            text = record[index] if index < len(record) else ""
+            if _SURROGATE.search(text) and error is None:
+                error = (name, "not valid UTF-8 text")
+            value = cell(column, text)
+            cells[column] = value
+        return Row(line, cells, error)
+
+    def _parquet_rows(self) -> Iterator[Row]:
+        pq = _pyarrow_parquet(self.name)
+        names = {name: column for column, (name, _) in self.columns.items()}
+        line = 0
+        try:
+            batches = pq.ParquetFile(self.path).iter_batches(
+                batch_size=PARQUET_BATCH, columns=list(names)
+            )
+            for batch in batches:
+                for record in batch.to_pylist():
+                    line += 1
+                    yield self._parquet_row(line, record, names)
+        except TableError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a corrupt page part way through the file
+            raise TableError(self.at(line + 1), f"cannot read: {exc}") from exc
+
+    def _parquet_row(self, line: int, record: dict[str, Any], names: dict[str, str]) -> Row:
+        cells: dict[str, Cell] = {}
+        error: tuple[str | None, str] | None = None
+        for name, column in names.items():
+            try:
+                cells[column] = typed_cell(column, record.get(name))
+            except ValueError as exc:
+                cells[column] = None
+                error = error or (name, str(exc))
+        return Row(line, cells, error)
+
+
+class _CsvProblem(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+def _csv_records(fh: IO[bytes], delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """``(first line, fields)`` of each CSV record, decoding line by line (invalid UTF-8 becomes
+    lone surrogates, reported per cell by the caller, instead of ending the file)."""
+    state = {"line": 0}
+
+    def lines() -> Iterator[str]:
+        for number, raw in enumerate(fh, start=1):
+            state["line"] = number
+            text = raw.decode("utf-8", "surrogateescape")
+            yield text.removeprefix("\ufeff") if number == 1 else text
+
+    reader = csv.reader(lines(), delimiter=delimiter, strict=True)
+    previous = 0
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise _CsvProblem(previous + 1, f"not a valid CSV record: {exc}") from None
+        first, previous = previous + 1, state["line"]
+        yield first, record
+
+
+def _pyarrow_parquet(name: str) -> Any:
+    try:
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise TableError(
+            name, "reading Parquet needs pyarrow", expected="pip install 'leukodx[parquet]'"
+        ) from exc
+    return pq
+
+
+def cell(column: str, text: str) -> Cell:
+    """A CSV cell as the value a YAML case file would hold for ``column`` (see the module doc)."""
+    text = text.strip()
+    if not text:
+        return None
+    if column in _LISTS:
+        return [part.strip() for part in _SPLIT.split(text) if part.strip()]
+    if column in _NUMBERS:
+        return _number(text)
+    if column in _DATES:
+        match = _DATE.fullmatch(text)
+        return match.group(1) if match else text
+    if column in _BOOLEANS:
+        low = text.lower()
+        return True if low in _TRUE else False if low in _FALSE else text
+    return text
+
+
+def _number(text: str) -> int | float | str:
+    if _INT.fullmatch(text):
+        return int(text) if len(text) <= 40 else text
+    if _FLOAT.fullmatch(text):
+        value = float(text)
+        return value if math.isfinite(value) else text
+    return text
+
+
+def typed_cell(column: str, value: object) -> Cell:
+    """A Parquet value as :func:`cell` would read its text. Raises ValueError for a value of a
+    type no column holds (a nested list, bytes that are not UTF-8)."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None  # pandas writes a missing number as NaN
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("not valid UTF-8 text") from None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        return value.isoformat() if column in _DATES else cell(column, value.isoformat())
+    if isinstance(value, bool):
+        return value if column in _BOOLEANS else cell(column, str(value).lower())
+    if isinstance(value, (int, float)):
+        if column in _NUMBERS:
+            return value if math.isfinite(value) else str(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # an id written by pandas as 123.0
+        return cell(column, str(value))
+    if isinstance(value, str):
+        return cell(column, value)
+    if hasattr(value, "__float__"):  # Decimal
+        return _number(str(value)) if column in _NUMBERS else cell(column, str(value))
+    raise ValueError(f"a {type(value).__name__} value, which no column holds")

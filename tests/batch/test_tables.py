@@ -1,0 +1,231 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Reading results tables: one case per patient from real CSV, TSV and Parquet files, bounded
+memory (a counting reader), and every bad row reported with its file, line and column."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import engine.batch.grouping as grouping
+from engine.api import diagnose
+from engine.batch.cases import CaseInput, iter_cases
+from engine.batch.grouping import group_rows, iter_patients, single_patient
+from engine.batch.run import BatchOptions, run_batch
+from engine.batch.tables import Row, Table, TableError, TableSpec, parse_renames
+from engine.errors import InputError
+from engine.kb.yamlio import load_patient_file
+from tests.batch.tablegen import RESULTS, write_tables
+from tests.conftest import CASES
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "tables"
+SOME = ["clozapine_induced-01", "thiopurine_toxicity-01", "tki_myelosuppression-01",
+        "duffy_null-01", "megaloblastic-01", "viral_infection-02"]  # fmt: skip
+
+
+def bundled(names: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    return [(n, load_patient_file(CASES / f"{n}.yaml")) for n in names]
+
+
+def spec_of(paths: dict[str, Path], **renames: str) -> TableSpec:
+    return TableSpec(paths["patients"], paths["medications"], paths["conditions"], renames)
+
+
+def write_csv(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    return path
+
+
+def test_tables_give_the_same_patients_as_the_case_files(tmp_path: Path) -> None:
+    """Every bundled case written as four tables reads back as a patient whose differential is
+    identical to the case file's, in sorted and in shuffled order."""
+    cases = dict(bundled(sorted(p.stem for p in CASES.glob("*.yaml"))))
+    paths = write_tables(cases.items(), tmp_path)
+    with paths["results"].open() as fh:
+        head, *body = list(csv.reader(fh))
+    random.Random(7).shuffle(body)
+    shuffled = write_csv(tmp_path / "shuffled.csv", [head, *body])
+    for results in (paths["results"], shuffled):
+        got = {c.id: c for c in iter_cases([results], tables=spec_of(paths))}
+        assert set(got) == set(cases)
+        for pid, case in cases.items():
+            assert got[pid].error is None, got[pid].error
+            assert got[pid].expected == tuple(case["expected"])
+            assert diagnose(got[pid].data).to_json() == diagnose(case).to_json(), pid
+
+
+class Counting:
+    """A row source that counts what has been pulled from it."""
+
+    def __init__(self, rows: list[Row]) -> None:
+        self.rows, self.pulled = rows, 0
+
+    def __iter__(self) -> Iterator[Row]:
+        for row in self.rows:
+            self.pulled += 1
+            yield row
+
+
+def test_sorted_rows_are_grouped_holding_one_patient() -> None:
+    """When a patient's rows are yielded, the reader has pulled that patient's rows and at most
+    one row of the next patient: nothing else is held."""
+    rows = [Row(i, {"patient_id": f"p{i // 40}"}) for i in range(40 * 250)]
+    source = Counting(rows)
+    done = 0
+    for pid, held in group_rows(source):
+        done += len(held)
+        assert len(held) == 40 and {r.patient_id for r in held} == {pid}
+        assert source.pulled - done <= 1
+    assert done == len(rows)
+
+
+def test_a_sorted_table_is_streamed_without_a_spill(tmp_path: Path, monkeypatch: Any) -> None:
+    paths = write_tables(bundled(SOME), tmp_path)
+
+    def no_spill() -> None:
+        raise AssertionError("a sorted results table without companions must not be spilled")
+
+    monkeypatch.setattr(grouping, "Spill", no_spill)
+    assert [p.id for p in iter_patients(paths["results"])] == SOME
+    with pytest.raises(AssertionError, match="must not be spilled"):  # companions are spilled
+        list(iter_patients(paths["results"], spec_of(paths)))
+
+
+def test_tsv_and_parquet_read_like_csv(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+
+    cases = bundled(SOME)
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "tsv").mkdir()
+    csvs = write_tables(cases, tmp_path / "csv")
+    tsvs = write_tables(cases, tmp_path / "tsv", delimiter="\t")
+    # Parquet as pandas-like tools write it: typed columns, dates as dates, missing as null
+    rows = [(pid, lab) for pid, case in cases for lab in case.get("labs", [])]
+    table = pa.table({
+        "patient_id": [pid for pid, _ in rows],
+        "test": [lab["test"] for _, lab in rows],
+        "value": [str(lab["value"]) for _, lab in rows],
+        "unit": [lab.get("unit") for _, lab in rows],
+        "date": [dt.datetime.combine(lab["date"], dt.time(8, 30)) for _, lab in rows],
+    })  # fmt: skip
+    pq.write_table(table, tmp_path / "results.parquet")
+    want = {c.id: c.data for c in iter_cases([csvs["results"]], tables=spec_of(csvs))}
+    for results, spec in ((tsvs["results"], spec_of(tsvs)),
+                          (tmp_path / "results.parquet", spec_of(csvs))):  # fmt: skip
+        got = {c.id: c.data for c in iter_cases([results], tables=spec)}
+        assert got.keys() == want.keys()
+        for pid in want:
+            assert diagnose(got[pid]).to_json() == diagnose(want[pid]).to_json()
+
+
+def _errors(results: Path, spec: TableSpec | None = None) -> dict[str, dict[str, Any]]:
+    """The error of every failed patient of a real batch run (one worker process)."""
+    out = results.with_suffix(".jsonl")
+    run_batch([results], out, BatchOptions(workers=1), tables=spec)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    return {r["id"]: r["error"] for r in records if not r["ok"]}
+
+
+def test_a_bad_row_is_its_patients_error_naming_file_line_and_column(tmp_path: Path) -> None:
+    results = write_csv(tmp_path / "r.csv", [
+        RESULTS,
+        ["a", "wbc", "2.1", "10^9/L", "2025-02-10"],
+        ["b", "wbc", "2.1", "10^9/L", "2025-02-10"],
+        ["b", "anc", "0.4", "10^9/dL", "2025-02-10"],  # line 4: unknown unit
+        ["c", "wbc", "<0.5", "10^9/L", "2025-02-10"],  # line 5: not a number
+        ["d", "wbc", "2.1", "10^9/L"],  # line 6: a field short
+        ["", "wbc", "2.1", "10^9/L", "2025-02-10"],  # line 7: no patient id
+        ["e", "wbc", "2.1", "10^9/L", "2025-02-10T08:15:00+01:00"],  # a timestamp is a date
+    ])  # fmt: skip
+    meds = write_csv(
+        tmp_path / "m.csv",
+        [["patient_id", "name", "start", "stop"], ["a", "clozapine", "2025-01-05", "2024-12-01"]],
+    )
+    conditions = write_csv(tmp_path / "c.csv", [["patient_id", "kind", "name"],
+                                                ["e", "symptom", "fever"]])  # fmt: skip
+    errors = _errors(results, TableSpec(medications=meds, conditions=conditions))
+    assert errors["a"]["file"].endswith("m.csv") and errors["a"]["line"] == 2
+    assert errors["a"]["column"] == "stop" and errors["a"]["field"] == "medications[0].stop"
+    b = errors["b"]
+    assert (b["line"], b["column"]) == (4, "unit") and b["file"].endswith("r.csv")
+    assert b["message"].startswith(f"{results}:4, column 'unit': labs[1].unit: unknown unit")
+    assert (errors["c"]["line"], errors["c"]["column"]) == (5, "value")
+    assert errors["d"]["line"] == 6 and "4 fields where the header has 5" in errors["d"]["message"]
+    assert errors[f"{results}:7"]["column"] == "patient_id"
+    assert errors["e"]["column"] == "kind" and "unknown kind 'symptom'" in errors["e"]["message"]
+    assert len(list(iter_cases([results]))) == 6  # a, b, c, d, the row without id, e
+
+
+def test_renamed_columns_and_their_typos(tmp_path: Path) -> None:
+    results = write_csv(tmp_path / "r.csv", [
+        ["MRN", "Analyte", "Result", "Units", "Collected"],
+        ["a", "wbc", "2.1", "10^9/L", "2025-02-10"],
+        ["a", "anc", "0.4", "10^9/dL", "2025-02-10"],
+    ])  # fmt: skip
+    renames = parse_renames(["MRN=patient_id,Analyte=test", "Result=value", "Units=unit",
+                             "Collected=date"])  # fmt: skip
+    error = _errors(results, TableSpec(renames=renames))["a"]
+    assert (error["line"], error["column"]) == (3, "Units")  # the file's own column name
+    with pytest.raises(InputError, match="did you mean 'patient_id'"):
+        parse_renames(["MRN=patient_idd"])
+    with pytest.raises(TableError, match="no column 'patient_id'"):
+        Table(results, "results")
+    with pytest.raises(TableError, match="no table has a column 'mrn'"):
+        grouping.open_tables(results, TableSpec(renames={**renames, "mrn": "patient_id"}))
+
+
+def test_broken_files_are_one_error_record_each(tmp_path: Path) -> None:
+    quote = tmp_path / "quote.csv"
+    quote.write_text('patient_id,test,value,unit,date\na,wbc,"2.1,10^9/L,2025-02-10\n')
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    bad_utf8 = tmp_path / "bytes.csv"
+    bad_utf8.write_bytes(b"patient_id,test,value,unit,date\na,wbc,2.1,10^9/L\xff,2025-02-10\n")
+    cases = list(iter_cases([quote, empty, bad_utf8]))
+    assert [c.id for c in cases] == [str(quote), str(empty), "a"]
+    assert "not a valid CSV record" in cases[0].error.message  # type: ignore[union-attr]
+    assert "empty file" in cases[1].error.message  # type: ignore[union-attr]
+    assert cases[2].error.column == "unit"  # type: ignore[union-attr]
+    assert "not valid UTF-8" in cases[2].error.message  # type: ignore[union-attr]
+
+
+def test_single_patient_table_and_its_errors(tmp_path: Path) -> None:
+    one = write_csv(
+        tmp_path / "one.csv",
+        [
+            RESULTS,
+            ["p", "wbc", "2700", "/uL", "2020-01-25"],
+            ["p", "anc", "0.5", "10^9/dL", "2020-01-25"],
+        ],
+    )
+    data, located = single_patient(one)
+    assert data["labs"][0] == {"test": "wbc", "value": 2700, "unit": "/uL", "date": "2020-01-25"}
+    with pytest.raises(InputError) as caught:
+        diagnose(data)
+    assert str(located(caught.value)).startswith(f"{one}:3, column 'unit': labs[1].unit:")
+    two = write_csv(
+        tmp_path / "two.csv",
+        [
+            RESULTS,
+            ["p", "wbc", "2", "10^9/L", "2020-01-25"],
+            ["q", "wbc", "2", "10^9/L", "2020-01-25"],
+        ],
+    )
+    with pytest.raises(InputError, match="more than one patient"):
+        single_patient(two)
+
+
+def test_the_example_tables_read_without_error() -> None:
+    spec = TableSpec(EXAMPLES / "patients.csv", EXAMPLES / "medications.csv",
+                     EXAMPLES / "conditions.csv")  # fmt: skip
+    cases: list[CaseInput] = list(iter_cases([EXAMPLES / "results.csv"], tables=spec))
+    assert len(cases) == 8 and all(c.error is None and c.expected for c in cases)
