@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Inline SVG charts for the HTML reports: no JavaScript, no network, every text escaped.
+"""Inline SVG charts of the batch report: no JavaScript, no network, every text escaped (the
+patient timeline is :mod:`engine.report.timeline`).
 
 Pure functions from numbers to an ``<svg>`` string. Every mark carries its number in a
 ``data-value`` attribute and a ``<title>`` tooltip, so a reader can hover and a test can check
@@ -8,9 +9,7 @@ what is drawn against the data it came from.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from html import escape
 
 FONT = 'font-family="system-ui, sans-serif" font-size="12"'
@@ -106,124 +105,3 @@ def vbar_chart(name: str, label: str, bars: Sequence[tuple[str, int]]) -> str:
         body.append(_text(x + (step - 20) / 2, base - h - 4, str(value), "middle"))
         body.append(_text(x + (step - 20) / 2, base + 15, text, "middle"))
     return _svg(name, 50 + step * len(bars), base + 25, label, body)
-
-
-@dataclass(frozen=True)
-class Line:
-    """A horizontal reference line (a threshold) and where it comes from."""
-
-    value: float
-    text: str
-
-
-@dataclass(frozen=True)
-class Series:
-    name: str
-    unit: str
-    points: tuple[tuple[dt.date, float], ...]
-
-
-@dataclass(frozen=True)
-class Span:
-    """A bar on the time axis (a medication's exposure); ``end`` None means ongoing."""
-
-    text: str
-    start: dt.date | None
-    end: dt.date | None
-
-
-class TimeAxis:
-    """Maps dates to x positions between ``first`` and ``last``."""
-
-    def __init__(self, first: dt.date, last: dt.date, left: float, width: float) -> None:
-        self.first, self.last = first, max(last, first + dt.timedelta(days=1))
-        self.left, self.width = left, width
-
-    def x(self, day: dt.date) -> float:
-        span = (self.last - self.first).days
-        return self.left + self.width * (day - self.first).days / span
-
-    def ticks(self) -> list[str]:
-        count = 5
-        span = (self.last - self.first).days
-        days = [self.first + dt.timedelta(days=round(span * k / (count - 1))) for k in range(count)]
-        return [_text(self.x(d), 0, d.isoformat(), "middle", ' fill="#666"') for d in days]
-
-
-def line_panel(
-    axis: TimeAxis, series: Sequence[Series], lines: Sequence[Line], name: str, label: str
-) -> str:
-    """Lab values over time, with threshold lines; the y axis starts at 0."""
-    top, height = 14.0, 150.0
-    values = [v for s in series for _, v in s.points] + [ln.value for ln in lines]
-    peak = max(values, default=1.0) * 1.1 or 1.0
-
-    def y(v: float) -> float:
-        return top + height * (1 - v / peak)
-
-    body = [
-        f'<line x1="{axis.left}" y1="{top + height}" x2="{axis.left + axis.width}" '
-        f'y2="{top + height}" stroke="#999"/>',
-        _text(axis.left - 6, top + height + 4, "0", "end"),
-        _text(axis.left - 6, top + 8, f"{peak:.3g}", "end"),
-    ]
-    for ln in lines:
-        body.append(
-            f'<line class="threshold" x1="{axis.left}" x2="{axis.left + axis.width}" '
-            f'y1="{y(ln.value):.1f}" y2="{y(ln.value):.1f}" stroke="#c0392b" '
-            f'stroke-dasharray="4 3" data-value="{ln.value:g}"><title>{escape(ln.text)}'
-            f"</title></line>"
-        )
-        body.append(
-            _text(
-                axis.left + axis.width + 4,
-                y(ln.value) + 4,
-                f"{ln.value:g} {ln.text}",
-                extra=' fill="#c0392b" font-size="10"',
-            )
-        )
-    colours = ("#2f6f9f", "#e67e22", "#27ae60", "#8e44ad")
-    for k, s in enumerate(series):
-        colour = colours[k % len(colours)]
-        pts = " ".join(f"{axis.x(d):.1f},{y(v):.1f}" for d, v in s.points)
-        body.append(
-            f'<polyline class="series" data-series="{escape(s.name)}" points="{pts}" '
-            f'fill="none" stroke="{colour}" stroke-width="2"/>'
-        )
-        for d, v in s.points:
-            body.append(
-                f'<circle class="point" cx="{axis.x(d):.1f}" cy="{y(v):.1f}" r="3" '
-                f'fill="{colour}" data-series="{escape(s.name)}" data-value="{v:g}">'
-                f"<title>{escape(s.name)} {v:g} {escape(s.unit)} on {d.isoformat()}"
-                f"</title></circle>"
-            )
-        body.append(
-            _text(
-                axis.left + 4 + 90 * k,
-                top - 2,
-                f"{s.name} ({s.unit})",
-                extra=f' fill="{colour}" font-weight="bold"',
-            )
-        )
-    body += [t.replace('y="0.0"', f'y="{top + height + 16:.1f}"') for t in axis.ticks()]
-    return _svg(name, axis.left + axis.width + 220, top + height + 24, label, body)
-
-
-def span_panel(axis: TimeAxis, spans: Sequence[Span], name: str, label: str) -> str:
-    """One bar per medication course; an unknown start is drawn from the axis start, hatched."""
-    step = 22.0
-    body = []
-    for i, sp in enumerate(spans):
-        y = 4 + i * step
-        x0 = axis.x(sp.start) if sp.start else axis.left
-        x1 = axis.x(sp.end) if sp.end else axis.left + axis.width
-        dates = f"{sp.start or 'start unknown'} to {sp.end or 'ongoing'}"
-        body.append(_text(axis.left - 6, y + 13, sp.text, "end"))
-        body.append(
-            f'<rect class="span" x="{x0:.1f}" y="{y + 3:.1f}" '
-            f'width="{max(x1 - x0, 2):.1f}" height="{step - 8:.1f}" rx="3" '
-            f'fill="{BAR}" fill-opacity="{0.85 if sp.start else 0.35}" '
-            f'data-label="{escape(sp.text)}"><title>{escape(sp.text)}: {escape(dates)}'
-            f"</title></rect>"
-        )
-    return _svg(name, axis.left + axis.width + 220, 8 + step * len(spans), label, body)

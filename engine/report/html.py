@@ -13,7 +13,7 @@ from __future__ import annotations
 from html import escape
 
 from engine.differential import DISCLAIMER, Candidate, Citation, Differential, Evidence, Link
-from engine.wording import finding_text, value_text
+from engine.wording import finding_text, inputs_of, likelihood, percent, value_text
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;color:#222}
@@ -30,6 +30,12 @@ text-align:left;vertical-align:top}th{background:#f3f3f3}
 .for{color:#1e6b34}.against{color:#9b2c2c}.chain{color:#555;font-size:.9em}
 .case{border-top:3px solid #2f6f9f;margin-top:2em}.muted{color:#777}
 sup a{text-decoration:none}
+.tl-wide svg,.tl-narrow svg{max-width:100%;height:auto;display:block}
+.tl-narrow{display:none}
+ol.refs,.chain,.alert,.cand{overflow-wrap:anywhere}
+@media (max-width:900px){.tl-wide{display:none}.tl-narrow{display:block}}
+table.counts td,table.counts th{white-space:nowrap}table.counts td:last-child{white-space:normal}
+@media (max-width:700px){body{padding:.5em 1em}table.counts td,table.counts th{white-space:normal}}
 """
 
 
@@ -43,6 +49,7 @@ def head(title: str) -> str:
     """The start of a page, up to the opening of ``<body>``."""
     return (
         f'<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'; img-src data:\">"
         f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>"
@@ -124,12 +131,15 @@ def differential_parts(d: Differential, prefix: str = "", *, level: int = 2) -> 
         f"({escape(d.knowledge_base.content_hash[:12])}); backend "
         f"{escape(d.engine.backend)}; leukodx {escape(d.engine.version)}</p>"
     }
-    alerts = [
-        f'<div class="alert {escape(a.level)}" data-role="alert"><b>'
-        f"{escape(a.level.upper())}</b> {escape(a.message)} <span class=muted>"
-        f"({escape(a.statement)})</span>{refs.mark(a.citations)}</div>"
-        for a in d.alerts
-    ]
+    alerts = []
+    for a in d.alerts:
+        on = "; ".join(value_text(r) for r in inputs_of(d, [f.id for f in a.facts]))
+        alerts.append(
+            f'<div class="alert {escape(a.level)}" data-role="alert"><b>'
+            f"{escape(a.level.upper())}</b> {escape(a.message)}"
+            + (f" <b>[{escape(on)}]</b>" if on else "")
+            + f" <span class=muted>({escape(a.statement)})</span>{refs.mark(a.citations)}</div>"
+        )
     parts["alerts"] = f"<{h}>Alerts</{h}>" + ("".join(alerts) or '<p class="muted">No alert.</p>')
     candidates = "".join(_candidate_html(c, refs) for c in d.candidates)
     parts["candidates"] = f"<{h}>Ranked differential</{h}>" + (
@@ -152,7 +162,8 @@ def differential_parts(d: Differential, prefix: str = "", *, level: int = 2) -> 
 def _candidate_html(c: Candidate, refs: Refs) -> str:
     out = [
         f'<div class="cand" data-cause="{escape(c.cause)}" data-rank="{c.rank}">'
-        f"<b>{c.rank}. {escape(c.label)}</b> <code>{escape(c.cause)}</code> "
+        f"<b>{c.rank}. {escape(c.label)}</b>: {escape(likelihood(c.probability))} "
+        f"({escape(percent(c.probability))}) <code>{escape(c.cause)}</code> "
         f'<span class="muted">score {c.score:+.2f} = prior {c.prior:+.2f} + evidence '
         f"{c.score - c.prior:+.2f}</span><ul>"
     ]

@@ -6,7 +6,12 @@
 * ``POST /cds-services/{id}``: the cards of :mod:`engine.service.hooks` for the prefetched FHIR
   data; a missing required prefetch key is answered with 412.
 * ``POST /cds-services/{id}/feedback``: accepted and logged without patient data.
+* ``GET /reports/{token}``: the patient report a card links to (:mod:`engine.service.links`);
+  the random token is the credential, so this route needs no JWT; unknown or expired: 404.
 * ``POST /diagnose``: contract section 1 facts in, the section 3 ``Differential`` out.
+* ``GET /`` and ``POST /report``: a page to try the engine and the patient report as HTML
+  (:mod:`engine.service.page`), behind the same authentication; ``GET /docs``: the endpoints
+  as a plain page (:mod:`engine.service.docs`), since FastAPI's own docs load from a CDN.
 
 Responses omit empty optional fields (never ``null``); bodies above ``max_body_bytes`` get 413,
 malformed JSON 400, invalid facts 422 naming the field; a body that does not arrive within
@@ -30,8 +35,9 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Body, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,8 +46,10 @@ from engine.differential import Differential
 from engine.errors import InputError
 from engine.kb.load import load_knowledge_base
 from engine.service import cards as cds
+from engine.service import docs, page
 from engine.service.auth import AuthError, Guard, JwtVerifier, error_response
 from engine.service.hooks import Hooks, PrefetchMissing, ServiceSettings
+from engine.service.links import ROUTE
 from engine.service.models import (
     CdsRequest,
     CdsResponse,
@@ -55,6 +63,12 @@ from engine.version import __version__
 log = logging.getLogger("leukodx.service")
 T = TypeVar("T")
 _WARMUP = {"wbc": 3.0, "anc": 1.0}  # any valid facts: compiles the engine on each worker thread
+#: A report page holds patient data: not cached, not sent on as a referrer, not indexed.
+_PRIVATE = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+}
 
 
 # --- HTTP -----------------------------------------------------------------------------------
@@ -171,10 +185,15 @@ def create_app(settings: ServiceSettings | None = None, *, body_timeout: float =
         lifespan=lifespan,
         description="CDS Hooks 2.0 services and a /diagnose endpoint for the leukodx "
         "differential of leukopenia and neutropenia. Decision support, not a diagnosis.",
+        docs_url=None,  # Swagger UI and ReDoc load from a CDN: engine/service/docs.py instead
+        redoc_url=None,
     )
     deps = [Depends(_authenticate(verifier, settings.public_url))] if verifier else []
     _add_error_handlers(app)
     _add_routes(app, hooks, runner, deps)
+    page.add_page_routes(app, kb=kb, backend=settings.backend, today=settings.today,
+                         run=runner.run, deps=deps)  # fmt: skip
+    docs.add_docs_route(app)
     app.add_middleware(Guard, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -230,15 +249,29 @@ def _add_routes(app: FastAPI, hooks: Hooks, runner: Runner, deps: list[Any]) -> 
     async def discovery() -> Services:
         return hooks.services
 
+    @app.get("/healthz", response_model=Health)
+    async def health() -> Health:
+        """Liveness and readiness for a monitor or a load balancer: no authentication, no patient
+        data. The knowledge base is loaded and compiled before the server accepts connections,
+        so an answer means the service can answer hooks."""
+        return Health(
+            status="ok",
+            version=__version__,
+            backend=hooks.settings.backend,
+            knowledge_base=f"{hooks.kb.name} {hooks.kb.version}",
+            content_hash=hooks.kb.content_hash,
+        )
+
     @app.post(
         "/cds-services/{service_id}",
         response_model=CdsResponse,
         responses=_responses(400, *auth, 404, 412, 413, 422),
         **common,
     )
-    async def call_service(service_id: str, request: CdsRequest) -> CdsResponse:
+    async def call_service(service_id: str, request: CdsRequest, http: Request) -> CdsResponse:
         _known(service_id)
-        response = await runner.run(hooks.call, service_id, request)
+        base = hooks.settings.public_url or str(http.base_url)  # for the cards' report links
+        response = await runner.run(hooks.call, service_id, request, base)
         log.info(
             "%s: %d card(s) [%s]",
             service_id,
@@ -246,6 +279,21 @@ def _add_routes(app: FastAPI, hooks: Hooks, runner: Runner, deps: list[Any]) -> 
             ",".join(c.indicator for c in response.cards),
         )
         return response
+
+    @app.get(
+        ROUTE + "/{token}",
+        responses={
+            200: {"content": {"text/html": {}}, "description": "the patient report (HTML)"},
+            404: {"model": ErrorBody, "description": "unknown or expired report link"},
+        },
+    )
+    async def report_link(token: str) -> HTMLResponse:
+        """The patient report a card linked to. The unguessable token is the credential (a
+        browser holds no CDS client JWT); it expires (``--report-ttl``) and is never logged."""
+        html = hooks.reports.get(token)
+        if html is None:
+            raise HTTPException(404, "this report link is unknown or has expired")
+        return HTMLResponse(html, headers=_PRIVATE)
 
     @app.post(
         "/cds-services/{service_id}/feedback",
@@ -283,6 +331,16 @@ def _add_routes(app: FastAPI, hooks: Hooks, runner: Runner, deps: list[Any]) -> 
     ) -> Differential:
         run = functools.partial(diagnose, facts, kb=hooks.kb, backend=hooks.settings.backend)
         return await runner.run(run)
+
+
+class Health(BaseModel):
+    """``GET /healthz``: the service is up, with what it runs."""
+
+    status: str
+    version: str
+    backend: str
+    knowledge_base: str
+    content_hash: str
 
 
 def _known(service_id: str) -> None:

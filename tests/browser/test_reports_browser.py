@@ -170,11 +170,13 @@ def test_patient_report_renders_timeline_and_thresholds(tmp_path: Path, mini_kb:
     page = tmp_path / "patient.html"
     page.write_text(patient_report(data, kb=mini_kb), encoding="utf-8")
     dom = render(page, "patient-report.png")
-    assert {"timeline-wbc", "timeline-anc", "timeline-hemoglobin", "medications"} <= set(dom.charts)
-    anc = dom.charts["timeline-anc"]
-    assert sorted(float(m["data-value"]) for m in anc if m["tag"] == "circle") == [0.3, 2.4]
-    assert sorted(float(m["data-value"]) for m in anc if m["tag"] == "line") == [0.5, 1.5]
-    assert visible(dom.charts["medications"])
+    assert set(dom.charts) == {"timeline"}  # the last drawn layout (both have the same marks)
+    marks = dom.charts["timeline"]
+    anc = [m for m in marks if m["tag"] == "circle" and m.get("data-series") == "ANC"]
+    assert sorted(float(m["data-value"]) for m in anc) == [0.3, 2.4]
+    limits = {m["data-test"]: float(m["data-value"]) for m in marks if m["class"] == "limit"}
+    assert limits == {"wbc": 4.0, "anc": 1.5}  # the mini knowledge base's lower limits
+    assert visible([m for m in marks if m["class"] == "exposure"])
 
 
 def test_the_console_check_sees_errors(tmp_path: Path) -> None:

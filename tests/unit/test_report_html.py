@@ -15,7 +15,8 @@ from engine.batch.cases import CaseError, CaseInput, error_record, ok_record
 from engine.batch.metrics import iter_records, summarize
 from engine.report import charts
 from engine.report.batch import write_batch_report
-from engine.report.patient import patient_report, thresholds
+from engine.report.limits import bands, lower_limit
+from engine.report.patient import patient_report
 from tests.unit.test_batch_support import patient
 
 EVIL = "<script>alert(1)</script>"
@@ -71,14 +72,19 @@ def test_batch_report_escapes_text_and_links_misses(batch_html: tuple[str, dict[
 
 
 def test_patient_report_thresholds_come_from_the_knowledge_base(mini_kb: Any) -> None:
-    anc = thresholds(mini_kb, "anc")
-    assert [(ln.value, ln.text) for ln in anc] == [
-        (1.5, "LLN (anc_lln)"),
-        (0.5, "neutropenia_severity severe"),
+    from engine.patient import parse_patient
+
+    general = parse_patient({"wbc": 2.0, "anc": 0.4})
+    duffy = parse_patient({"wbc": 2.0, "anc": 0.4, "duffy_null": True})
+    anc = lower_limit(mini_kb, "anc", general)
+    assert anc is not None and (anc.value, anc.text) == (1.5, "ANC lower limit 1.5")
+    assert [(b.low, b.high, b.text) for b in bands(mini_kb, "anc", general, anc)] == [
+        (None, 0.5, "severe neutropenia")
     ]
-    assert [ln.value for ln in thresholds(mini_kb, "anc", duffy_null=True)] == [1.21, 0.5]
-    assert [ln.value for ln in thresholds(mini_kb, "wbc")] == [4.0]
-    assert thresholds(mini_kb, "platelets") == []
+    duffy_anc = lower_limit(mini_kb, "anc", duffy)
+    assert duffy_anc is not None and (duffy_anc.value, duffy_anc.note) == (1.21, "Duffy-null range")
+    assert getattr(lower_limit(mini_kb, "wbc", general), "value", None) == 4.0
+    assert lower_limit(mini_kb, "platelets", general) is None
 
 
 def test_patient_report_page(mini_kb: Any) -> None:
@@ -94,10 +100,11 @@ def test_patient_report_page(mini_kb: Any) -> None:
     }
     html = patient_report(data, kb=mini_kb)
     assert EVIL not in html and "<script" not in html.lower()
-    for chart in ("timeline-wbc", "timeline-anc", "timeline-platelets", "medications"):
-        assert f'data-chart="{chart}"' in html
-    assert 'class="threshold"' in html and 'data-value="0.5"' in html
-    assert html.index('data-role="alert"') < html.index("timeline-anc") < html.index("Ranked")
+    assert html.count('data-chart="timeline"') == 2  # the wide and the narrow layout
+    assert 'class="exposure"' in html and 'class="marker"' not in html  # fever has no date
+    assert 'class="limit"' in html and 'data-high="0.5"' in html
+    assert html.index('data-role="alert"') < html.index('data-chart="timeline"')
+    assert html.index('data-chart="timeline"') < html.index("Every listed cause")
     assert 'data-role="evidence-for"' in html and '<details class="chain">' in html
     assert "https://dailymed.nlm.nih.gov/" in html and 'id="p-ref-1"' in html
     assert "not a medical device" in html
@@ -105,7 +112,7 @@ def test_patient_report_page(mini_kb: Any) -> None:
 
 def test_patient_report_without_dated_results(mini_kb: Any) -> None:
     html = patient_report({"wbc": 2.0, "anc": 0.4}, kb=mini_kb)
-    assert 'data-chart="timeline-anc"' in html  # shorthand: one result dated today
+    assert 'data-chart="timeline"' in html  # shorthand: one result dated today
 
 
 def test_citation_links_are_made_only_for_http() -> None:
@@ -135,4 +142,4 @@ def test_patient_report_from_a_fhir_bundle(mini_kb: Any) -> None:
     if not bundle.exists():
         pytest.skip("no FHIR example bundle")
     html = patient_report(bundle, kb=mini_kb)
-    assert 'data-chart="timeline-anc"' in html and 'data-chart="medications"' in html
+    assert 'data-chart="timeline"' in html and 'class="exposure"' in html
