@@ -64,6 +64,7 @@ CONDITIONS: tuple[str, ...] = (
     "hepatitis_c", "cirrhosis", "portal_hypertension", "alcohol_use_disorder",
     "anorexia_nervosa", "celiac_disease", "fmf", "hypothyroidism", "hyperthyroidism",
     "sarcoidosis", "tuberculosis", "leishmaniasis", "malaria", "brucellosis", "pregnancy",
+    "benign_ethnic_neutropenia",  # documented BEN (Duffy-null associated neutrophil count)
 )  # fmt: skip
 
 FINDINGS: tuple[str, ...] = (

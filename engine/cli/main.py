@@ -12,17 +12,21 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from engine.api import diagnose
 from engine.audience import AUDIENCES
 from engine.backends.base import DEFAULT_BACKEND
+from engine.batch.grouping import single_patient
+from engine.batch.tables import is_table
 from engine.cli import batch as batch_command
 from engine.cli import calibrate as calibrate_command
+from engine.cli import kb as kb_command
 from engine.cli import serve as serve_command
 from engine.errors import InputError, LeukodxError
-from engine.kb.load import lint, load_knowledge_base
+from engine.kb.load import load_knowledge_base
+from engine.kb.review import lint
 from engine.kb.yamlio import MAX_FILE_BYTES, YamlError, load_patient_file, parse_bytes
 from engine.patient import PatientFacts, parse_patient
 from engine.render import consult_note, full_note, patient_note
@@ -48,10 +52,19 @@ def _read_stdin(stream: TextIO) -> object:
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     facts = _read_stdin(sys.stdin) if args.file == "-" else args.file
+    located: Callable[[InputError], InputError] = lambda exc: exc  # noqa: E731
+    if args.file != "-" and is_table(args.file):  # one patient's results table (CSV, Parquet)
+        facts, located = single_patient(args.file, batch_command.table_spec(args))
+    elif batch_command.table_spec(args).given:
+        raise InputError("--patients", "companion tables go with a results table (.csv, .tsv, "
+                         ".parquet)", got=args.file)  # fmt: skip
     kb = load_knowledge_base(args.rules)
     cause = check_cause(kb, args.explain) if args.explain else None
     today = dt.date.today()
-    result = diagnose(facts, kb=kb, backend=args.backend, today=today, audience=args.audience)  # type: ignore[arg-type]
+    try:
+        result = diagnose(facts, kb=kb, backend=args.backend, today=today, audience=args.audience)  # type: ignore[arg-type]
+    except InputError as exc:
+        raise located(exc) from None
     if args.audience == "patient" and not args.json:
         print(patient_note(result))
     elif cause is not None and result.candidate(cause) is None:
@@ -61,7 +74,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     elif cause is not None:
         print(explain_cause(result, cause))
     elif args.json:
-        print(result.to_json())
+        print(result.to_json(indent=2 if args.pretty else None))
     else:
         print(full_note(result) if args.full else consult_note(result))
     return EXIT_OK
@@ -79,7 +92,7 @@ def _patient(facts: object, today: dt.date) -> PatientFacts:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    problems = lint(args.rules_dir, strict=args.strict)
+    problems = lint(args.rules_dir, strict=args.strict, require_approved=args.require_approved)
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
     quiet = [w for w in warnings if w.code in _SUMMARISED and not args.verbose]
@@ -103,6 +116,7 @@ _SUMMARISED = {
     "unused-reference": "unused reference(s)",
     "draft": "draft rule file(s), which --strict rejects",
     "plain-missing": "note on rules without plain-language text",
+    "url-only": "journal article(s) cited by URL only",
 }
 
 
@@ -116,10 +130,15 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     d = sub.add_parser("diagnose", help="rank the causes for one patient or case file")
     d.add_argument(
-        "file", help="patient/case file (YAML or JSON, or a FHIR Bundle), or - for stdin"
+        "file",
+        help="patient/case file (YAML or JSON, or a FHIR Bundle), one patient's results table "
+        "(.csv, .tsv, .parquet), or - for stdin",
     )
     view = d.add_mutually_exclusive_group()
     view.add_argument("--json", action="store_true", help="print the Differential as JSON")
+    d.add_argument(
+        "--pretty", action="store_true", help="with --json: indented JSON (default: compact)"
+    )
     view.add_argument(
         "--full",
         action="store_true",
@@ -142,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
         default="clinician",
         help="clinician (default) or patient: plain language, no scores or jargon",
     )
+    batch_command.add_table_options(d)
     d.set_defaults(func=cmd_diagnose)
     lt = sub.add_parser("lint", help="validate a knowledge base and list every problem")
     lt.add_argument("rules_dir", nargs="?", help="knowledge base directory (default: bundled)")
@@ -151,8 +171,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="treat draft rule files and past review-by dates as errors",
     )
+    lt.add_argument(
+        "--require-approved",
+        action="store_true",
+        help="fail on every rule file that a recorded review has not approved",
+    )
     lt.set_defaults(func=cmd_lint)
-    for command in (batch_command, serve_command, calibrate_command):  # in --help order
+    for command in (batch_command, serve_command, calibrate_command, kb_command):  # --help order
         command.register(sub)
     return parser
 

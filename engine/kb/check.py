@@ -9,7 +9,8 @@ after all rules that derive a fact it uses (negation over derived facts is then 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+import re
+from collections.abc import Collection, Iterator
 from dataclasses import replace
 
 from engine import vocab
@@ -138,6 +139,34 @@ class RuleChecker:
                     "an evidence rule needs a weight_basis (the figure "
                     "from the source, or 'expert judgement')",
                 )
+            else:
+                self._weight_basis_cites(rule, rule.weight_basis, rule.then.origin)
+
+    def _weight_basis_cites(self, rule: Rule, basis: str, origin: str) -> None:
+        """A weight's basis names its sources in brackets (``[alvir1993]``); each named reference
+        must be one the rule cites, so that the figure behind a weight can be looked up in the
+        rule's own citations. A ``literature`` weight quotes a source, so it must name one."""
+        named = weight_basis_refs(basis, self.citations)
+        for token in _ref_like(basis):
+            if token not in self.citations:
+                self.error(
+                    rule, rule.line,
+                    f"weight_basis names [{token}], which is not in the citations registry"
+                    + dym(token, self.citations),
+                )  # fmt: skip
+        for cid in named:
+            if cid not in rule.cite:
+                self.error(
+                    rule, rule.line,
+                    f"weight_basis cites [{cid}], which the rule does not cite (add it to cite: "
+                    "or name the source the figure comes from)",
+                )  # fmt: skip
+        if origin == "literature" and not any(cid in rule.cite for cid in named):
+            self.error(
+                rule, rule.line,
+                "a literature weight_basis must name the cited source of its figure in brackets, "
+                f"e.g. [{rule.cite[0] if rule.cite else 'ref2020'}]",
+            )  # fmt: skip
 
     def _atom(self, rule: Rule, atom: Atom) -> None:
         if atom.kind == "fact":
@@ -208,6 +237,28 @@ class RuleChecker:
                 self.error(
                     rule, atom.line, f"no rule derives {what} = {v!r}; the rule can never fire"
                 )
+
+
+_BRACKETS = re.compile(r"\[([^\[\]]+)\]")
+
+
+def weight_basis_refs(basis: str, citations: Collection[str]) -> tuple[str, ...]:
+    """The reference ids a weight_basis names in brackets (``[a]``, ``[a; b]``, ``[a, b]``),
+    in order; bracketed text that is not a registered reference id is ordinary prose."""
+    found = (part.strip() for m in _BRACKETS.findall(basis) for part in re.split(r"[;,]", m))
+    return tuple(dict.fromkeys(cid for cid in found if cid in citations))
+
+
+def _ref_like(basis: str) -> Iterator[str]:
+    """Bracketed tokens shaped like a reference id (lower case, with a digit, no spaces)."""
+    for m in _BRACKETS.findall(basis):
+        for part in re.split(r"[;,]", m):
+            token = part.strip()
+            if _REF_ID.match(token) and any(ch.isdigit() for ch in token):
+                yield token
+
+
+_REF_ID = re.compile(r"^[a-z][a-z0-9-]*$")
 
 
 def dym(word: str, known: object) -> str:

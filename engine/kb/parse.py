@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeGuard
 
 from engine.errors import Problem
+from engine.kb.reviewers import parse_reviewers
 from engine.kb.schema import (
     MAX_LR,
     OPERATORS,
@@ -135,9 +136,7 @@ def parse_rule_file(
 
 
 def _header(ctx: Ctx, doc: YamlMap) -> RuleFile | None:
-    missing = [
-        k for k in ("title", "version", "status", "authors", "last_reviewed") if k not in doc
-    ]
+    missing = [k for k in ("title", "version", "status", "authors") if k not in doc]
     for key in missing:
         ctx.error(doc.line, key, "provenance field is required")
     status = doc.get("status", "active")
@@ -159,14 +158,16 @@ def _header(ctx: Ctx, doc: YamlMap) -> RuleFile | None:
         dates[key] = value
     if missing:
         return None
+    reviewers = parse_reviewers(ctx, doc.get("reviewers"), doc.line_of("reviewers"))
+    latest = max((r.date for r in reviewers), default=None)
     return RuleFile(
         path=ctx.file,
         title=str(doc["title"]),
         version=str(doc["version"]),
         status=str(status),
         authors=str_list(ctx, doc.get("authors"), "authors", doc.line_of("authors")),
-        reviewers=str_list(ctx, doc.get("reviewers"), "reviewers", doc.line_of("reviewers")),
-        last_reviewed=dates["last_reviewed"],
+        reviewers=reviewers,
+        last_reviewed=dates["last_reviewed"] or latest,
         review_by=dates["review_by"],
         review_status=str(review),
         last_updated=dates["last_updated"] or dates["last_reviewed"],

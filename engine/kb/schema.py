@@ -124,6 +124,35 @@ class Rule:
     stratum: int = 0  # rules fire in ascending stratum: derivations before their users
 
 
+#: What a recorded review decided about the rules in its scope.
+REVIEW_DECISIONS: tuple[str, ...] = ("approved", "changes_requested")
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    """One recorded clinical review of a rule file (``reviewers:`` in its header).
+
+    A review date means something only when someone is named with it: ``last_reviewed`` must be
+    the date of a recorded review, and ``review_status: approved`` needs an approving review that
+    covers every rule of the file (:mod:`engine.kb.review`). ``rules`` empty means the whole file
+    (``scope: file``); otherwise the review covers only the rule ids it lists."""
+
+    name: str
+    role: str
+    date: dt.date
+    decision: str
+    rules: tuple[str, ...] = ()
+    notes: str | None = None
+    line: int = 0
+
+    @property
+    def whole_file(self) -> bool:
+        return not self.rules
+
+    def covers(self, rule_id: str) -> bool:
+        return self.whole_file or rule_id in self.rules
+
+
 @dataclass(frozen=True)
 class RuleFile:
     """Provenance header of one rule file."""
@@ -133,11 +162,17 @@ class RuleFile:
     version: str
     status: str
     authors: tuple[str, ...]
-    reviewers: tuple[str, ...]
+    reviewers: tuple[Reviewer, ...]
     last_reviewed: dt.date | None
     review_by: dt.date | None
     review_status: str = "draft"
     last_updated: dt.date | None = None
+
+    def decision_for(self, rule_id: str) -> Reviewer | None:
+        """The latest recorded review covering ``rule_id`` (the later entry wins a same-day tie),
+        or None when no review covers it: that review's decision is the rule's review state."""
+        covering = [(r.date, i, r) for i, r in enumerate(self.reviewers) if r.covers(rule_id)]
+        return max(covering, key=lambda t: (t[0], t[1]))[2] if covering else None
 
 
 @dataclass(frozen=True)
