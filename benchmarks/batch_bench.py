@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,10 @@ def sample(proc: psutil.Process, cpu: dict[int, float]) -> tuple[int, int]:
     return main, total
 
 
-def run(inputs: Path, workers: int, rules: str | None, folder: Path) -> dict[str, Any]:
+def run(inputs: Path, workers: int, rules: str | None, folder: Path, *,
+        env: Mapping[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """``python -m engine batch`` over ``inputs`` with ``workers`` processes, sampled for memory
+    and CPU; ``env`` (default: this process's) is the batch's environment."""
     out = folder / f"out-{workers}.jsonl"
     cmd = [
         sys.executable,
@@ -118,7 +121,7 @@ def run(inputs: Path, workers: int, rules: str | None, folder: Path) -> dict[str
         *(["--rules", rules] if rules else []),
     ]
     start = time.perf_counter()
-    popen = subprocess.Popen(cmd, cwd=ROOT)
+    popen = subprocess.Popen(cmd, cwd=ROOT, env=None if env is None else dict(env))
     proc = psutil.Process(popen.pid)
     peak_main = peak_tree = 0
     cpu: dict[int, float] = {}
@@ -133,8 +136,8 @@ def run(inputs: Path, workers: int, rules: str | None, folder: Path) -> dict[str
         "workers": workers,
         "cases": cases,
         "exit": popen.returncode,
-        "seconds": round(seconds, 1),
-        "cases_per_s": round(cases / seconds, 1),
+        "seconds": round(seconds, 2),
+        "cases_per_s": round(cases / seconds, 2),
         "main_cpu_ms_per_case": round(1000 * cpu.get(popen.pid, 0.0) / max(cases, 1), 2),
         "other_cpu_ms_per_case": round(
             1000 * (sum(cpu.values()) - cpu.get(popen.pid, 0.0)) / max(cases, 1), 2

@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GUIDANCE_MS = 500.0
 PATH = "/cds-services/leukodx-patient-view"
 ISSUER = "https://bench.example"
+REQUEST = ROOT / "examples/cds/patient-view.json"
 
 
 def free_port() -> int:
@@ -69,13 +70,14 @@ class Tokens:
         return {"Authorization": f"Bearer {token}"}
 
 
-def start(port: int, tokens: Tokens | None, options: list[str],
-          log: Path) -> subprocess.Popen[bytes]:  # fmt: skip
+def start(port: int, tokens: Tokens | None, options: list[str], log: Path,
+          env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:  # fmt: skip
     auth = ["--jwks", str(tokens.jwks), "--issuer", ISSUER] if tokens else ["--insecure-no-auth"]
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--port", str(port),
                                     "--log-level", "warning", *options, *auth],
-                                   cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+                                   cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                   env=None if env is None else dict(env))  # fmt: skip
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -133,6 +135,39 @@ def summary(times: list[float], wall: float) -> dict[str, float]:
     }
 
 
+def measure(
+    loads: Sequence[tuple[int, int]],
+    *,
+    backend: str | None = None,
+    workers: int | None = None,
+    warmup: int = 20,
+    request: Path = REQUEST,
+    jwt: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> dict[int, dict[str, float]]:
+    """Start the real service, then for each ``(clients, calls)`` of ``loads``: ``warmup``
+    uncounted calls at that concurrency and ``calls`` timed ones; the summary per concurrency.
+    ``backend`` and ``workers`` default to the server's own defaults."""
+    body = request.read_bytes()
+    with tempfile.TemporaryDirectory() as tmp:
+        tokens = Tokens(Path(tmp)) if jwt else None
+        port = free_port()
+        url = f"http://127.0.0.1:{port}{PATH}"
+        options = [*(["--backend", backend] if backend else []),
+                   *(["--workers", str(workers)] if workers else [])]  # fmt: skip
+        process = start(port, tokens, options, Path(tmp) / "server.log", env)
+        auth: Callable[[], dict[str, str]] = (lambda: tokens.header(url)) if tokens else dict
+        try:
+            results = {}
+            for clients, calls in loads:
+                run(url, body, max(warmup, clients), clients, auth)
+                results[clients] = summary(*run(url, body, calls, clients, auth))
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=200, help="sequential calls (default 200)")
@@ -144,33 +179,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--concurrency", type=int, default=8, help="parallel clients (default 8)")
     parser.add_argument("--warmup", type=int, default=20, help="uncounted calls first")
-    parser.add_argument("--request", type=Path, default=ROOT / "examples/cds/patient-view.json")
+    parser.add_argument("--request", type=Path, default=REQUEST)
     parser.add_argument("--jwt", action="store_true", help="authenticate every call (ES384)")
     parser.add_argument("--backend", default="experta", help="inference backend of the server")
     parser.add_argument("--workers", type=int, default=1, help="diagnosis threads of the server")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args(argv)
-    body = args.request.read_bytes()
-    with tempfile.TemporaryDirectory() as tmp:
-        tokens = Tokens(Path(tmp)) if args.jwt else None
-        port = free_port()
-        url = f"http://127.0.0.1:{port}{PATH}"
-        options = ["--backend", args.backend, "--workers", str(args.workers)]
-        process = start(port, tokens, options, Path(tmp) / "server.log")
-        auth: Callable[[], dict[str, str]] = (lambda: tokens.header(url)) if tokens else dict
-        try:
-            run(url, body, args.warmup, 1, auth)
-            run(url, body, args.warmup, args.concurrency, auth)
-            results = {
-                "sequential": summary(*run(url, body, args.requests, 1, auth)),
-                f"concurrent_{args.concurrency}": summary(
-                    *run(url, body, args.concurrent_requests, args.concurrency, auth)
-                ),
-            }
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-    report(results, args, len(body))
+    loads = [(1, args.requests), (args.concurrency, args.concurrent_requests)]
+    by_clients = measure(loads, backend=args.backend, workers=args.workers, warmup=args.warmup,
+                         request=args.request, jwt=args.jwt)  # fmt: skip
+    results = {
+        "sequential": by_clients[1],
+        f"concurrent_{args.concurrency}": by_clients[args.concurrency],
+    }
+    report(results, args, len(args.request.read_bytes()))
     return 0
 
 

@@ -32,6 +32,7 @@ from typing import Any  # noqa: E402
 from engine.api import diagnose  # noqa: E402
 from engine.backends import experta as experta_backend  # noqa: E402
 from engine.backends.base import Firing, Matcher, get_matcher  # noqa: E402
+from engine.differential import IgnoredInput  # noqa: E402
 from engine.explain import build_differential  # noqa: E402
 from engine.facts import FactSet, build_facts  # noqa: E402
 from engine.kb.load import KnowledgeBase, load_knowledge_base  # noqa: E402
@@ -76,8 +77,9 @@ class Pipeline:
         t2 = time.process_time()
         firings = self.matcher.run(facts) if self.matcher else []
         t3 = time.process_time()
+        ignored = [IgnoredInput(item=item, reason=reason) for item, reason in facts.ignored]
         diff = build_differential(
-            self.kb, facts, firings, patient_id=patient.id, backend=self.backend
+            self.kb, facts, firings, patient_id=patient.id, backend=self.backend, ignored=ignored
         )
         t4 = time.process_time()
         text = diff.to_json()
@@ -193,16 +195,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=int, default=1000)
     parser.add_argument("--latency", type=int, default=200, help="single calls timed")
     parser.add_argument("--kb", default=None, help="knowledge base directory (default: bundled)")
+    parser.add_argument(
+        "--check",
+        type=int,
+        default=20,
+        help="patients on which the staged pipeline must equal diagnose()",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="patients run once, untimed, before the throughput run (fills lazy caches)",
+    )
     parser.add_argument("--out", required=True, help="where to write the JSON result")
     args = parser.parse_args(argv)
-    patients = list(stream(args.patients, max(args.latency, 20)))
+    patients = list(stream(args.patients, max(args.latency, args.check, 20)))
     kb, pipeline, cold = cold_start(args.config, args.kb, patients[0])
-    check_faithful(kb, pipeline, patients[:20])
+    check_faithful(kb, pipeline, patients[: args.check])
     result: dict[str, Any] = {"config": args.config, "cold": cold, "rules": len(kb.rules)}
     if args.latency:  # naive: every call is a cold call, see throughput["call"] instead
         result["latency"] = latency(pipeline, patients[: args.latency])
     if args.config in ("clips", "experta"):
         result["default_kb_p50_ms"] = default_kb_latency(args.config, patients[:20])
+    for data in stream(args.patients, args.warmup):
+        pipeline(data)
     result["throughput"] = throughput(
         pipeline, stream(args.patients, args.n), args.checkpoint, args.n
     )

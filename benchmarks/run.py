@@ -19,14 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import cpu_ms_per_case, machine, run_measure  # noqa: E402
 from benchmarks.synthetic import generate  # noqa: E402
 
 TARGETS = {"clips_vs_naive": 20.0, "experta_vs_naive": 3.0, "clips_vs_floor_max": 3.0}
@@ -60,32 +58,15 @@ def write_patients(path: Path, n: int, seed: int) -> None:
 def run_config(config: str, patients: Path, plan: Plan, kb: str | None, work: Path) -> dict[
         str, Any]:  # fmt: skip
     """One configuration in a fresh subprocess; adds the child's peak RSS from ``wait4``."""
-    out = work / f"{config}.json"
     naive = config == "naive"
-    cmd = [sys.executable, "-m", "benchmarks.measure", config, "--patients", str(patients),
-           "--n", str(plan.naive_n if naive else plan.n), "--out", str(out),
-           "--checkpoint", str(plan.naive_n if naive else plan.checkpoint),
-           "--latency", "0" if naive else str(plan.latency)]  # fmt: skip
-    if kb:
-        cmd += ["--kb", kb]
-    proc = subprocess.Popen(cmd, cwd=ROOT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"benchmark configuration '{config}' failed ({proc.returncode})")
-    result: dict[str, Any] = json.loads(out.read_text())
-    result["child_max_rss_mb"] = usage.ru_maxrss / 1024
-    return result
-
-
-def _cpu_ms(result: dict[str, Any]) -> float:
-    marks = result["throughput"]["marks"]
-    return float(marks[max(marks, key=int)]["cpu_ms_per_case"])
+    return run_measure(config, patients, work, n=plan.naive_n if naive else plan.n,
+                       checkpoint=plan.naive_n if naive else plan.checkpoint,
+                       latency=0 if naive else plan.latency, kb=kb)  # fmt: skip
 
 
 def ratios(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Speed-ups from CPU ms per case (robust to other load on the machine)."""
-    cpu = {name: _cpu_ms(r) for name, r in results.items()}
+    cpu = {name: cpu_ms_per_case(r) for name, r in results.items()}
     infer = {name: r["throughput"]["stage_ms_per_case"]["infer"] for name, r in results.items()}
     out: dict[str, Any] = {}
     if "naive" in cpu and "clips" in cpu:
@@ -129,18 +110,6 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             f"{r['child_max_rss_mb']:>7.1f}  " + " ".join(f"{st[s]:.2f}" for s in st)
         )
     return "\n".join(lines)
-
-
-def machine() -> dict[str, Any]:
-    versions: dict[str, str | None] = {}
-    for dist in ("clipspy", "experta", "pydantic"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
-    return {"python": platform.python_version(), "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "load_average": os.getloadavg(), "versions": versions}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -93,10 +93,13 @@ class Builder:
             f = self.shape(d)
             wbc = max(0.3, base["wbc"] * f * self.lines["wbc"] * r.uniform(0.92, 1.08))
             anc = max(0.0, wbc * self.lines["anc"] * r.uniform(0.45, 0.65) * f**0.5)
+            anc = min(anc, wbc * 0.95)
             self._count("wbc", wbc, d)
-            self._count("anc", min(anc, wbc * 0.95), d)
+            self._count("anc", anc, d)
             if r.random() < 0.6:
-                self._count("alc", max(0.1, base["alc"] * self.lines["alc"]), d)
+                # The lymphocytes are part of the same WBC (the engine refuses an ALC above it).
+                alc = min(max(0.1, base["alc"] * self.lines["alc"]), 0.95 * max(0.05, wbc - anc))
+                self._count("alc", alc, d)
                 self._count("platelets", max(5.0, base["platelets"] * self.lines["platelets"]), d)
                 hb = max(4.0, base["hemoglobin"] * self.lines["hemoglobin"])
                 self.lab("hemoglobin", round(hb, 1), "g/dL", d)
