@@ -5,6 +5,8 @@ in Python, only the CLI prints."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -22,11 +24,14 @@ LAYERS: dict[str, tuple[int, str]] = {
     "vocab": (1, "core"), "units": (1, "core"), "differential": (1, "core"),
     "patient": (2, "core"), "kb": (2, "core"), "kb.yamlio": (2, "core"),
     "kb.schema": (2, "core"), "kb.paths": (2, "core"), "kb.parse": (2, "core"),
-    "kb.catalog": (2, "core"),
+    "kb.reviewers": (2, "core"),
+    "kb.catalog": (2, "core"), "kb.staleness": (2, "core"),
     "series": (3, "core"), "kb.drugnames": (3, "core"), "kb.lexicon": (3, "core"),
     "kb.check": (3, "core"),
     "kb.registry": (3, "core"), "kb.texts": (3, "core"), "kb.load": (3, "core"),
+    "kb.cache": (2, "core"),
     "kb.fitted": (3, "core"), "kb.profiles": (3, "core"), "kb.causes": (3, "core"),
+    "kb.review": (3, "core"),
     "facts": (3, "core"), "courses": (3, "core"),
     "fhir": (3, "fhir"), "fhir.terms": (3, "fhir"), "fhir.read": (3, "fhir"),
     "fhir.convert": (3, "fhir"), "fhir.medication": (3, "fhir"),
@@ -41,17 +46,27 @@ LAYERS: dict[str, tuple[int, str]] = {
     "batch": (7, "batch"), "batch.cases": (7, "batch"), "batch.worker": (7, "batch"),
     "batch.pool": (7, "batch"), "batch.cluster": (7, "batch"), "batch.run": (7, "batch"),
     "batch.metrics": (7, "batch"),
+    "batch.tables": (7, "batch"), "batch.spill": (7, "batch"), "batch.digests": (7, "batch"),
+    "batch.grouping": (7, "batch"), "batch.exposure": (7, "batch"), "batch.flat": (7, "batch"),
+    "batch.frame": (7, "batch"),
     "calibrate": (8, "calibrate"), "calibrate.features": (8, "calibrate"),
     "calibrate.fit": (8, "calibrate"), "calibrate.evaluate": (8, "calibrate"),
     "calibrate.report": (8, "calibrate"),
     "report": (8, "report"), "report.html": (8, "report"), "report.charts": (8, "report"),
     "report.patient": (8, "report"), "report.batch": (8, "report"),
+    "report.book": (8, "report"), "report.book_script": (8, "report"),
+    "report.axes": (8, "report"), "report.limits": (8, "report"),
+    "report.timeline": (8, "report"), "report.summary": (8, "report"),
     "service": (9, "service"), "service.models": (9, "service"), "service.auth": (9, "service"),
     "service.cards": (9, "service"), "service.hooks": (9, "service"),
-    "service.app": (9, "service"),
+    "service.app": (9, "service"), "service.fhir_fetch": (9, "service"),
+    "service.page": (9, "service"), "service.docs": (9, "service"),
+    "service.links": (9, "service"), "service.actions": (9, "service"),
+    "service.freshness": (9, "service"), "service.logs": (9, "service"),
     "cli": (10, "cli"), "cli.progress": (10, "cli"), "cli.batch": (10, "cli"),
-    "cli.calibrate": (10, "cli"),
-    "cli.serve": (10, "cli"), "cli.main": (10, "cli"), "__main__": (10, "cli"),
+    "cli.calibrate": (10, "cli"), "cli.kb": (10, "cli"),
+    "cli.serve": (10, "cli"), "cli.main": (10, "cli"),
+    "cli.entry": (10, "cli"), "__main__": (10, "cli"),
 }  # fmt: skip
 
 #: Arrows forbidden even where the layers would allow them.
@@ -148,16 +163,30 @@ def test_only_backend_modules_import_their_engine() -> None:
 
 def test_public_surface_is_exactly_all() -> None:
     """``engine.__all__`` is what the package exposes: a new public name must be listed (and so
-    documented), and every listed name must exist (as httpx's tests/test_exported_members.py)."""
+    documented), and every listed name must exist (as httpx's tests/test_exported_members.py).
+    The names load on first use (PEP 562), so they are resolved here before being compared."""
+    for name in engine.__all__:
+        getattr(engine, name)
     exposed = sorted(
         name
         for name, value in vars(engine).items()
         if (not name.startswith("_") or name == "__version__")
         and not isinstance(value, types.ModuleType)
-        and name != "annotations"
+        and name not in ("annotations", "TYPE_CHECKING", "Any")
     )
     assert engine.__all__ == sorted(engine.__all__)
     assert engine.__all__ == exposed
+    assert sorted(engine._HOMES) == sorted(n for n in engine.__all__ if n != "__version__")
+
+
+def test_importing_the_package_does_not_load_the_pipeline() -> None:
+    """``import engine`` (and so ``leukodx --version``) stays cheap: the pipeline loads on use."""
+    code = "import sys, engine; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.split()
+    assert "engine" in loaded
+    assert "engine.api" not in loaded and "pydantic" not in loaded
 
 
 ENDS_OR_CONFIGURES = {("sys", "exit"), ("os", "_exit"), ("logging", "basicConfig")}
