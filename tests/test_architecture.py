@@ -34,7 +34,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "kb.review": (3, "core"),
     "facts": (3, "core"), "courses": (3, "core"),
     "fhir": (3, "fhir"), "fhir.terms": (3, "fhir"), "fhir.read": (3, "fhir"),
-    "fhir.convert": (3, "fhir"), "fhir.medication": (3, "fhir"),
+    "fhir.convert": (3, "fhir"), "fhir.medication": (3, "fhir"), "fhir.snomed": (3, "fhir"),
     "backends": (4, "core"), "backends.base": (4, "core"), "backends.predicates": (4, "core"),
     "backends.experta_compat": (4, "core"), "backends.experta": (4, "core"),
     "backends.clips": (4, "core"), "backends.clips_compile": (4, "core"),

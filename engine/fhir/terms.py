@@ -3,9 +3,11 @@
 
 The tables (LOINC -> contract test, SNOMED CT / ICD-10-CM -> contract vocabulary words of
 contract section 1.3, qualitative answer codes, the fever threshold, resource statuses) are data
-in ``rules/terminology/fhir.yaml``; this module loads and checks them once per file and answers
-look-ups. It also reads the FHIR datatypes the converter needs (dates, codings), so that
-:mod:`engine.fhir.convert` only walks resources.
+in ``rules/terminology/fhir.yaml``, with the SNOMED CT descendants of the mapped conditions
+from ``snomed_descendants.yaml`` beside it (:mod:`engine.fhir.snomed`); this module loads and
+checks them once per version of the files and answers look-ups. It also reads the FHIR
+datatypes the converter needs (dates, codings), so that :mod:`engine.fhir.convert` only walks
+resources.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from engine.errors import KnowledgeBaseError, Problem
+from engine.fhir.snomed import DESCENDANTS_FILE, read_descendants
 from engine.kb.paths import default_rules_dir
 from engine.kb.yamlio import YamlError, load_yaml
 from engine.vocab import MEMBERSHIP, QUALITATIVE_TESTS, TESTS
@@ -110,8 +113,21 @@ def default_path() -> Path:
 
 
 def load_terminology(path: Path | None = None) -> Terminology:
-    """Load and check the terminology file (cached per resolved path)."""
-    return _load(str((path or default_path()).resolve()))
+    """Load and check the terminology file and the SNOMED CT descendants table beside it.
+
+    Cached per resolved path and per size and modification time of both files, so that a
+    long-running service picks up an edited table instead of serving the old one.
+    """
+    resolved = (path or default_path()).resolve()
+    return _load(str(resolved), (_stamp(resolved), _stamp(resolved.parent / DESCENDANTS_FILE)))
+
+
+def _stamp(file: Path) -> tuple[int, int] | None:
+    try:
+        info = file.stat()
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns
 
 
 def known_rxnorm(terminology: Path | None = None) -> frozenset[str]:
@@ -143,7 +159,8 @@ def _known_rxnorm(directory: str) -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=8)
-def _load(path: str) -> Terminology:
+def _load(path: str, stamp: object) -> Terminology:
+    del stamp  # only part of the cache key
     try:
         doc = load_yaml(path)
     except YamlError as exc:
@@ -152,7 +169,20 @@ def _load(path: str) -> Terminology:
     terms = checker.build(doc)
     if checker.problems or terms is None:
         raise KnowledgeBaseError(checker.problems or [Problem(path, 0, "", "empty file")])
-    return terms
+    return _with_descendants(terms, Path(path).parent / DESCENDANTS_FILE)
+
+
+def _with_descendants(terms: Terminology, table: Path) -> Terminology:
+    """``terms`` with the SNOMED CT descendants of ``table`` mapped to their parents' words."""
+    mapped = {c: (w.kind, w.name) for (k, c), w in terms.concepts.items() if k == "snomed"}
+    reserved = frozenset(c for k, c in terms.not_inputs if k == "snomed")
+    rows, problems = read_descendants(table, MEMBERSHIP, mapped, reserved)
+    if problems:
+        raise KnowledgeBaseError(problems)
+    if not rows:
+        return terms
+    extra = {("snomed", r.code): Concept(r.kind, r.word) for r in rows}
+    return replace(terms, concepts={**terms.concepts, **extra})
 
 
 class _Checker:

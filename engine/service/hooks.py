@@ -21,6 +21,7 @@ Kept apart from the HTTP layer so the hooks can be tested, and reused, without F
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import re
@@ -188,17 +189,18 @@ class Hooks:
         )
 
     def _report_link(self, ev: Evaluation, base_url: str | None) -> Link | None:
-        """Render the patient's report now (a few ms), keep it, and link to it. A report that
-        cannot be rendered costs the link, never the cards (logged without patient data)."""
+        """Link to the patient's report, rendered when the link is first opened (from the same
+        facts and day, so it is the report of this answer): a hook answer should not wait for a
+        page nobody may open."""
         if not base_url:
             return None
-        try:
-            patient = parse_patient(ev.facts, today=ev.as_of)
-            html = render_patient(ev.d, patient, self.kb)
-        except Exception as exc:  # noqa: BLE001 - the cards matter more than the link
-            log.error("patient report not rendered (%s); cards sent without a link", type(exc))
-            return None
-        stored = self.reports.link(html, base_url)
+        facts, as_of = copy.deepcopy(ev.facts), ev.as_of
+
+        def render() -> str:
+            d = diagnose(facts, kb=self.kb, backend=self.settings.backend, today=as_of)
+            return render_patient(d, parse_patient(facts, today=as_of), self.kb)
+
+        stored = self.reports.link(render, base_url)
         until = dt.datetime.fromtimestamp(stored.expires_at, dt.UTC).strftime("%Y-%m-%d %H:%M")
         return Link(
             label=f"Patient report: count timeline, ranked causes, sources (until {until} UTC)",

@@ -3,9 +3,12 @@
 
 A card's ``links`` entry must open in the clinician's browser, which holds no CDS client JWT, so
 the link itself is the credential: an unguessable random token (256 bits from :mod:`secrets`)
-that says nothing about the patient. The report is kept only in this process's memory, compressed,
-for ``ttl`` seconds; beyond ``max_entries`` the oldest report is dropped first. Nothing is written
-to disk, and a restart forgets every report. An expired or unknown token is simply absent.
+that says nothing about the patient. The report is kept only in this process's memory for
+``ttl`` seconds, either as compressed HTML or as the recipe that renders it when the link is
+opened (the hook then does not pay for a report nobody may open: rendering and compressing it
+was about 40% of a patient-view call); beyond ``max_entries`` the oldest report is dropped
+first. Nothing is written to disk, and a restart forgets every report. An expired or unknown
+token is simply absent.
 """
 
 from __future__ import annotations
@@ -44,13 +47,14 @@ class ReportStore:
         if not ttl > 0 or max_entries < 1:
             raise ValueError("a report store needs a positive ttl and at least one entry")
         self.ttl, self.max_entries, self._clock = ttl, max_entries, clock
-        self._items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[float, bytes | Callable[[], str]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def put(self, html: str) -> str:
-        """Keep ``html`` for ``ttl`` seconds; returns its token."""
+    def put(self, html: str | Callable[[], str]) -> str:
+        """Keep ``html`` (or the function that renders it on first opening) for ``ttl`` seconds;
+        returns its token."""
         token = secrets.token_urlsafe(32)
-        packed = zlib.compress(html.encode("utf-8"))
+        packed = html if callable(html) else zlib.compress(html.encode("utf-8"))
         with self._lock:
             self._expire()
             self._items[token] = (self._clock() + self.ttl, packed)
@@ -63,7 +67,16 @@ class ReportStore:
         with self._lock:
             self._expire()
             item = self._items.get(token)
-        return zlib.decompress(item[1]).decode("utf-8") if item else None
+        if item is None:
+            return None
+        deadline, kept = item
+        if not callable(kept):
+            return zlib.decompress(kept).decode("utf-8")
+        html = kept()  # rendered once, outside the lock; later openings read the stored page
+        with self._lock:
+            if token in self._items:
+                self._items[token] = (deadline, zlib.compress(html.encode("utf-8")))
+        return html
 
     def __len__(self) -> int:
         with self._lock:
@@ -79,7 +92,7 @@ class ReportStore:
                 break
             del self._items[token]
 
-    def link(self, html: str, base_url: str) -> StoredLink:
+    def link(self, html: str | Callable[[], str], base_url: str) -> StoredLink:
         """Store ``html`` and return its absolute URL under ``base_url`` with its expiry time."""
         token = self.put(html)
         return StoredLink(f"{base_url.rstrip('/')}{ROUTE}/{token}", time.time() + self.ttl)

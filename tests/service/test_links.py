@@ -96,3 +96,19 @@ def test_the_log_holds_no_report_token(insecure_server: Server) -> None:
         time.sleep(0.05)
     token = TOKEN.search(url)
     assert token is not None and token.group(1) not in insecure_server.log()
+
+
+def test_a_lazy_report_is_rendered_once_when_first_opened() -> None:
+    """The hook stores the recipe, not the page: it is rendered on the first opening only."""
+    calls: list[int] = []
+
+    def render() -> str:
+        calls.append(1)
+        return "<html>report</html>"
+
+    store = ReportStore(ttl=60, max_entries=10)
+    token = store.put(render)
+    assert calls == []  # storing costs nothing
+    assert store.get(token) == "<html>report</html>"
+    assert store.get(token) == "<html>report</html>"
+    assert calls == [1]
