@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from engine.api import diagnose
@@ -24,7 +25,7 @@ from engine.cli import batch as batch_command
 from engine.cli import calibrate as calibrate_command
 from engine.cli import kb as kb_command
 from engine.cli import serve as serve_command
-from engine.errors import InputError, LeukodxError
+from engine.errors import InputError, KnowledgeBaseError, LeukodxError, Problem
 from engine.kb.load import load_knowledge_base
 from engine.kb.review import lint
 from engine.kb.yamlio import MAX_FILE_BYTES, YamlError, load_patient_file, parse_bytes
@@ -93,6 +94,7 @@ def _patient(facts: object, today: dt.date) -> PatientFacts:
 
 def cmd_lint(args: argparse.Namespace) -> int:
     problems = lint(args.rules_dir, strict=args.strict, require_approved=args.require_approved)
+    problems += _terminology_problems(args.rules_dir)
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
     quiet = [w for w in warnings if w.code in _SUMMARISED and not args.verbose]
@@ -109,6 +111,24 @@ def cmd_lint(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     print(f"knowledge base OK: 0 errors, {len(warnings)} warning(s){note}")
     return EXIT_OK
+
+
+def _terminology_problems(rules_dir: str | None) -> list[Problem]:
+    """The FHIR terminology tables beside the rules (``terminology/``), checked as the FHIR
+    reader would load them: the knowledge base loader does not read them (the core knows no
+    FHIR), so without this a broken table would show only when FHIR data is converted."""
+    from engine.fhir.terms import default_path, load_terminology
+    from engine.kb.paths import default_rules_dir
+
+    root = Path(rules_dir) if rules_dir else default_rules_dir()
+    path = root / "terminology" / "fhir.yaml" if rules_dir else default_path()
+    if not path.is_file():
+        return []
+    try:
+        load_terminology(path)
+    except KnowledgeBaseError as exc:
+        return list(exc.problems)
+    return []
 
 
 #: Warning codes shown as a count unless --verbose.

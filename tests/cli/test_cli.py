@@ -192,6 +192,21 @@ def test_lint_ok_and_broken(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_lint_checks_the_fhir_terminology_tables(tmp_path: Path) -> None:
+    """A mistyped SNOMED CT code in the descendants table fails lint, not a later FHIR call."""
+    kb = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", kb)
+    table = kb / "terminology" / "snomed_descendants.yaml"
+    text = table.read_text(encoding="utf-8")
+    code = re.search(r"code: \"?(\d{6,18})\"?", text)
+    assert code is not None
+    wrong = code.group(1)[:-1] + str((int(code.group(1)[-1]) + 1) % 10)  # check digit broken
+    table.write_text(text.replace(code.group(1), wrong, 1), encoding="utf-8")
+    result = leukodx("lint", str(kb))
+    assert result.returncode == 2, result.stdout
+    assert "snomed_descendants.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_unknown_backend_exits_2(patient_file: Path) -> None:
     result = leukodx("diagnose", str(patient_file), "--backend", "nope", "--rules", str(MINI_KB))
     assert result.returncode == 2 and "unknown backend 'nope'" in result.stderr
