@@ -91,7 +91,7 @@ def check_sources(paths: Iterable[str | Path], exclude: Iterable[str | Path] = (
                 expected="case files, directories of them, or JSONL files",
             )
         if p.is_file() and p.resolve() in outputs:
-            expected = "inputs apart from --out, --summary and --report"
+            expected = "inputs apart from --out, --summary, --report and --table"
             raise InputError(str(p), "this input is also an output of the run", expected=expected)
 
 
@@ -212,7 +212,7 @@ def _table_case(patient: TablePatient) -> CaseInput:
         return CaseInput(patient.id, patient.source_file, patient.line, error=error)
     case = _case(patient.data, patient.source_file, patient.line, f"patient '{patient.id}'")
     if case.error is not None:
-        e = locate(patient.origins, case.error.field, case.error.message)
+        e = locate(patient.origins, case.error.field, case.error.message, patient.id)
         error = CaseError(e.field, e.message, e.file, e.line, e.column)
         return replace(case, error=error)
     return replace(case, origins=patient.origins)

@@ -206,7 +206,10 @@ def group_rows(rows: Iterable[Row]) -> Iterator[tuple[str | None, list[Row]]]:
 def _orphan(table: Table, row: Row) -> TablePatient:
     where = table.at(row.line)
     column = table.column_name("patient_id")
-    error = Located("patient_id", f"{where}, column '{column}'", "a row without a patient id",
+    problem = "a row without a patient id"
+    if row.error is not None:  # a line too long to read: its id is not known either
+        problem += f" ({row.error[1]})"
+    error = Located("patient_id", f"{where}, column '{column}'", problem,
                     table.name, row.line, column)  # fmt: skip
     return TablePatient(where, table.name, row.line, error=error)
 
@@ -331,6 +334,9 @@ def single_patient(
     places a validation error in the table. More than one patient is an input error."""
     found: TablePatient | None = None
     for patient in iter_patients(path, spec):
+        if patient.error is not None and patient.error.field == "patient_id" and not patient.data:
+            # a row without a patient id (or one that cannot be read) is not a second patient
+            raise TableError(patient.error.where or str(path), patient.error.problem)
         if found is not None:
             raise InputError(
                 str(path),

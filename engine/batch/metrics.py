@@ -339,11 +339,21 @@ def format_summary(
     if shown:
         lines += ["", f"misses (first {len(shown)} of {summary.misses}):"]
         lines += [
-            f"  {m['id']}: expected {', '.join(m['expected'])}; rank 1 {m['top1'] or NONE}; "
-            f"expected at rank {m['rank'] or 'not ranked'}"
+            f"  {_shown(m['id'])}: expected {', '.join(m['expected'])}; "
+            f"rank 1 {m['top1'] or NONE}; expected at rank {m['rank'] or 'not ranked'}"
             for m in shown
         ]
     return "\n".join(lines)
+
+
+def _shown(text: object) -> str:
+    """A case id for the terminal: ids come from input files, and an escape sequence or a bidi
+    override in one must not repaint or reorder what a user reads; such characters are shown as
+    their escapes."""
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for ch in str(text)
+    )
 
 
 def format_drugs(summary: Summary, *, max_drugs: int = 20) -> str:

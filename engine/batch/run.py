@@ -145,7 +145,7 @@ class _Sink:
         if outcome.ok:
             self.emit(ok_record(case, outcome.body, outcome.drugs), True)
         elif case.origins is not None:  # a patient of a table: name the file, line and column
-            e = locate(case.origins, outcome.field, outcome.message)
+            e = locate(case.origins, outcome.field, outcome.message, case.id)
             self.emit(error_record(case, CaseError(e.field, e.message, e.file, e.line, e.column)),
                       False)  # fmt: skip
         else:

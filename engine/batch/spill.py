@@ -7,7 +7,9 @@ without holding them in memory. They are written instead into a SQLite database 
 directory (removed on :meth:`Spill.close`), indexed by patient id, and read back one patient at a
 time. Memory stays bounded by SQLite's page cache (:data:`CACHE_KIB`) plus one insert batch
 (:data:`BATCH_ROWS` rows) and one patient's rows; the disk used is about the size of the tables.
-Patients come back in the order they first appeared in the rows loaded.
+Patients come back in the order they first appeared in the rows loaded. Patient ids are stored
+as their JSON text (:func:`_key`): an id read from invalid UTF-8 holds lone surrogates, which
+SQLite cannot store as text, and such a patient must still become its own error record.
 """
 
 from __future__ import annotations
@@ -50,11 +52,14 @@ class Spill:
             self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT INTO rows VALUES (?, ?, ?, ?, ?)",
-                ((r.patient_id, source, r.line, json.dumps(r.cells), _error(r)) for r in batch),
+                (
+                    (_key(r.patient_id), source, r.line, json.dumps(r.cells), _error(r))
+                    for r in batch
+                ),
             )
             self._db.executemany(
                 "INSERT OR IGNORE INTO patients (pid, done) VALUES (?, 0)",
-                ((r.patient_id,) for r in batch if r.patient_id is not None),
+                ((_key(r.patient_id),) for r in batch if r.patient_id is not None),
             )
             self._db.execute("COMMIT")
         self._indexed = False
@@ -69,9 +74,9 @@ class Spill:
         self._index()
         found = self._db.execute(
             "SELECT source, line, cells, error FROM rows WHERE pid = ? ORDER BY source, line",
-            (pid,),
+            (_key(pid),),
         ).fetchall()
-        self._db.execute("UPDATE patients SET done = 1 WHERE pid = ?", (pid,))
+        self._db.execute("UPDATE patients SET done = 1 WHERE pid = ?", (_key(pid),))
         return [(source, _row(line, cells, error)) for source, line, cells, error in found]
 
     def pending(self) -> Iterator[str]:
@@ -86,7 +91,7 @@ class Spill:
                 return
             for seq, pid in found:
                 last = seq
-                yield pid
+                yield json.loads(pid)
 
     def orphans(self) -> Iterator[tuple[int, Row]]:
         """The rows without a patient id, by table then line."""
@@ -100,6 +105,11 @@ class Spill:
     def close(self) -> None:
         self._db.close()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _key(pid: str | None) -> str | None:
+    """A patient id as stored: its JSON text, ASCII only (lone surrogates escaped)."""
+    return None if pid is None else json.dumps(pid)
 
 
 def _error(row: Row) -> str | None:

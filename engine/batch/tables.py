@@ -33,9 +33,12 @@ Columns that are not in this table are not read. What a cell may hold:
 * lists (``ancestry``, ``expected``, ``acceptable``): items separated by ``;``, ``,`` or ``|``.
 
 CSV files are read as UTF-8 (a byte-order mark is allowed); a cell that is not valid UTF-8 is an
-error naming its line and column. Parquet needs the ``parquet`` extra (pyarrow); its rows are
-numbered from 1 and read in batches of :data:`PARQUET_BATCH` rows. A row's ``line`` is the line
-number in the file (the header is line 1) for CSV and TSV, and the row number for Parquet.
+error naming its line and column. A cell may be as long as a line; a line longer than
+:data:`MAX_LINE_BYTES` is not read: it fails its patient (the id is taken from the start of the
+line) like any bad row, and memory stays bounded by that length. Parquet needs the ``parquet``
+extra (pyarrow); its rows are numbered from 1 and read in batches of :data:`PARQUET_BATCH` rows.
+A row's ``line`` is the line number in the file (the header is line 1) for CSV and TSV, and the
+row number for Parquet.
 """
 
 from __future__ import annotations
@@ -56,6 +59,11 @@ CSV_SUFFIXES: tuple[str, ...] = (".csv", ".tsv")
 PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq")
 TABLE_SUFFIXES: tuple[str, ...] = CSV_SUFFIXES + PARQUET_SUFFIXES
 PARQUET_BATCH = 1024
+#: The longest line read (a free-text column of an export can hold a long report); a longer line
+#: is an error of its row, never read into memory whole.
+MAX_LINE_BYTES = 10 * 1024 * 1024
+#: How much of a too-long line is kept to find its patient id.
+_LONG_LINE_HEAD = 64 * 1024
 
 RESULTS, PATIENTS, MEDICATIONS, CONDITIONS = "results", "patients", "medications", "conditions"
 #: table -> (required columns, optional columns)
@@ -90,10 +98,12 @@ _LISTS = {"ancestry", "expected", "acceptable"}
 
 Cell = str | int | float | bool | list[str] | None
 
-_INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
+# ASCII digits only: "４００" or "٤٠٠" is not a plain decimal literal (refused, as in a case file)
+_INT = re.compile(r"[+-]?\d+", re.ASCII)
+_FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?", re.ASCII)
 _DATE = re.compile(
-    r"(\d{4}-\d{2}-\d{2})([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?"
+    r"(\d{4}-\d{2}-\d{2})([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?",
+    re.ASCII,
 )
 _TRUE, _FALSE = {"true", "yes", "1", "y", "t"}, {"false", "no", "0", "n", "f"}
 _SPLIT = re.compile(r"[;,|]")
@@ -213,19 +223,32 @@ class Table:
             out[canonical] = (name, index)
         missing = [c for c in required if c not in out]
         if missing:
-            shown = ", ".join(h.strip() for h in header[:20]) or "nothing"
+            names = [h.strip() for h in header]
+            shown = ", ".join(names[:20]) or "nothing"
+            problem = (
+                f"the {self.kind} table has no column '{missing[0]}' (its header has: {shown})"
+            )
+            if len(names) == 1 and (sep := next((c for c in ";\t|," if c in names[0]), None)):
+                problem += f"; its fields look separated by {sep!r}, not {self._delimiter()!r}"
+            typo = [old for old, new in self.renames.items() if new == missing[0]]
+            suggestion = suggest(missing[0], names)
+            if typo and typo[0] not in names:  # --columns MRNX=patient_id, the header has MRN
+                problem += f"; --columns renames '{typo[0]}', which this header does not have"
+                suggestion = suggest(typo[0], names) or suggestion
             raise TableError(
                 self.name,
-                f"the {self.kind} table has no column '{missing[0]}' (its header has: {shown})",
+                problem,
                 expected=f"columns {', '.join(required)}; rename others with --columns OLD=NEW",
-                suggestion=suggest(missing[0], [h.strip() for h in header]),
+                suggestion=suggestion,
             )
         return out
 
     def _csv_header(self) -> list[str]:
         try:
             with self.path.open("rb") as fh:
-                for _, record in _csv_records(fh, self._delimiter()):
+                for _, record, problem in _csv_records(fh, self._delimiter()):
+                    if problem:
+                        raise _CsvProblem(1, problem)
                     return record
         except OSError as exc:
             raise TableError(self.name, f"cannot read: {exc.strerror or exc}") from exc
@@ -245,21 +268,22 @@ class Table:
 
     # -- rows ------------------------------------------------------------------------------------
     def rows(self) -> Iterator[Row]:
-        """Every data row in file order. A file that breaks part way (a malformed quote, a cell
-        over csv's limit of 128 KiB) raises :class:`TableError` naming the line."""
+        """Every data row in file order. A file that breaks part way (a malformed quote) raises
+        :class:`TableError` naming the line."""
         return self._parquet_rows() if self.parquet else self._csv_rows()
 
     def _csv_rows(self) -> Iterator[Row]:
         width = None
         try:
             with self.path.open("rb") as fh:
-                for line, record in _csv_records(fh, self._delimiter()):
+                for line, record, problem in _csv_records(fh, self._delimiter()):
                     if width is None:
                         width = len(record)
                         continue
-                    if not any(cell.strip() for cell in record):
-                        continue  # a blank line
-                    yield self._csv_row(line, record, width)
+                    if problem:
+                        yield self._unread_row(line, record, problem)
+                    elif any(cell.strip() for cell in record):  # else a blank line
+                        yield self._csv_row(line, record, width)
         except OSError as exc:
             raise TableError(self.name, f"cannot read: {exc.strerror or exc}") from exc
         except _CsvProblem as exc:
@@ -277,6 +301,15 @@ class Table:
             value = cell(column, text)
             cells[column] = value
         return Row(line, cells, error)
+
+    def _unread_row(self, line: int, head: list[str], problem: str) -> Row:
+        """A row that could not be read (a line too long): its patient id when the start of the
+        line holds it whole (the last field of ``head`` may be cut), so that its patient fails."""
+        index = self.columns["patient_id"][1]
+        text = head[index] if index < len(head) - 1 else ""
+        cells: dict[str, Cell] = dict.fromkeys(self.columns)
+        cells["patient_id"] = cell("patient_id", text)
+        return Row(line, cells, (None, problem))
 
     def _parquet_rows(self) -> Iterator[Row]:
         pq = _pyarrow_parquet(self.name)
@@ -313,14 +346,25 @@ class _CsvProblem(Exception):
         self.line, self.message = line, message
 
 
-def _csv_records(fh: IO[bytes], delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """``(first line, fields)`` of each CSV record, decoding line by line (invalid UTF-8 becomes
-    lone surrogates, reported per cell by the caller, instead of ending the file)."""
-    state = {"line": 0}
+def _csv_records(fh: IO[bytes], delimiter: str) -> Iterator[tuple[int, list[str], str | None]]:
+    """``(first line, fields, None)`` of each CSV record, decoding line by line (invalid UTF-8
+    becomes lone surrogates, reported per cell by the caller, instead of ending the file).
+
+    A line longer than :data:`MAX_LINE_BYTES` is skipped to its end without being held; it comes
+    out as ``(line, fields of its start, problem)``, the last field possibly cut."""
+    _raise_field_limit()
+    state: dict[str, Any] = {"line": 0, "long": {}}
 
     def lines() -> Iterator[str]:
-        for number, raw in enumerate(fh, start=1):
+        number = 0
+        while raw := fh.readline(MAX_LINE_BYTES + 1):
+            number += 1
             state["line"] = number
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while (rest := fh.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                    pass
+                state["long"][number] = _head_fields(raw[:_LONG_LINE_HEAD], delimiter)
+                raw = b"\n"  # read on as a blank line; the record is reported below
             text = raw.decode("utf-8", "surrogateescape")
             yield text.removeprefix("\ufeff") if number == 1 else text
 
@@ -332,9 +376,41 @@ def _csv_records(fh: IO[bytes], delimiter: str) -> Iterator[tuple[int, list[str]
         except StopIteration:
             return
         except csv.Error as exc:
-            raise _CsvProblem(previous + 1, f"not a valid CSV record: {exc}") from None
+            raise _CsvProblem(previous + 1, _csv_message(exc)) from None
         first, previous = previous + 1, state["line"]
-        yield first, record
+        long = [n for n in state["long"] if first <= n <= previous]
+        if long:
+            head = state["long"].pop(long[0])
+            yield long[0], head, f"line longer than {MAX_LINE_BYTES} bytes, not read"
+            state["long"].clear()
+        else:
+            yield first, record, None
+
+
+def _head_fields(head: bytes, delimiter: str) -> list[str]:
+    """The fields of the start of a line (the last one possibly cut short)."""
+    text = head.decode("utf-8", "surrogateescape").removeprefix("\ufeff")
+    try:
+        return next(csv.reader([text], delimiter=delimiter), [])
+    except csv.Error:
+        return []
+
+
+def _csv_message(exc: csv.Error) -> str:
+    """csv's message, with what it means where it is obscure."""
+    text = str(exc)
+    if "new-line character seen in unquoted field" in text:
+        return (
+            "not a valid CSV record: a carriage return inside a line (expected lines ending "
+            "in LF or CRLF; a file with CR-only line ends, or not a text table)"
+        )
+    return f"not a valid CSV record: {text}"
+
+
+def _raise_field_limit() -> None:
+    """Let one cell be as long as a line (csv's default limit is 128 KiB)."""
+    if csv.field_size_limit() < MAX_LINE_BYTES:
+        csv.field_size_limit(MAX_LINE_BYTES)
 
 
 def _pyarrow_parquet(name: str) -> Any:
@@ -358,11 +434,23 @@ def cell(column: str, text: str) -> Cell:
         return _number(text)
     if column in _DATES:
         match = _DATE.fullmatch(text)
-        return match.group(1) if match else text
+        return match.group(1) if match and _valid_time(text) else text
     if column in _BOOLEANS:
         low = text.lower()
         return True if low in _TRUE else False if low in _FALSE else text
     return text
+
+
+def _valid_time(text: str) -> bool:
+    """Whether a date's time part, if any, is a real time: ``2025-03-05T25:00`` is a broken
+    timestamp, refused whole rather than read as its date."""
+    if len(text) == 10:
+        return True
+    try:
+        dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
 
 
 def _number(text: str) -> int | float | str:

@@ -219,6 +219,26 @@ def _check(args: argparse.Namespace) -> None:
         raise InputError("--table-top", "must be a positive number", got=args.table_top)
     if args.table:
         check_table_path(args.table)
+    _check_distinct_outputs(args)
+
+
+def _check_distinct_outputs(args: argparse.Namespace) -> None:
+    """Two outputs of one run in the same file would overwrite each other: the table, summary or
+    report written last would replace the results (which they are read from) without a word."""
+    seen: dict[Path, str] = {}
+    for option in ("out", "summary", "report", "table"):
+        value = getattr(args, option)
+        if not value or (Path(value).exists() and not Path(value).is_file()):
+            continue  # /dev/null, a pipe: nothing is read back from them
+        key = Path(value).resolve()
+        if key in seen:
+            raise InputError(
+                f"--{option}",
+                f"is the same file as {seen[key]}",
+                got=value,
+                expected="a different file for each of --out, --summary, --report and --table",
+            )
+        seen[key] = f"--{option}"
 
 
 def _check_tables(args: argparse.Namespace, spec: TableSpec, outputs: list[str | Path]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from engine.kb.load import load_knowledge_base
 from engine.report.book import knowledge_book
@@ -42,13 +43,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_book(args: argparse.Namespace) -> int:
     kb = load_knowledge_base(args.rules)
     page = knowledge_book(kb)
+    opened = False
     try:
         with open(args.output, "w", encoding="utf-8") as fh:
+            opened = True
             fh.write(page)
     except OSError as exc:
+        if opened:  # never a file that could not even be opened
+            _remove_partial(Path(args.output))
         print(f"leukodx: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_WRITE
     print(
         f"knowledge book written to {args.output}: {len(kb.causes)} causes, {len(kb.rules)} rules"
     )
     return EXIT_OK
+
+
+def _remove_partial(path: Path) -> None:
+    """A book cut short by a full disk looks whole to a reviewer who opens it: remove it (a
+    device or a pipe is left alone)."""
+    try:
+        if path.is_file():
+            path.unlink()
+    except OSError:
+        pass  # the write error is what the user is told

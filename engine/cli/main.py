@@ -53,12 +53,21 @@ def _read_stdin(stream: TextIO) -> object:
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     facts = _read_stdin(sys.stdin) if args.file == "-" else args.file
+    if args.file == "-" and not isinstance(facts, (dict, list)):  # never read text as a path
+        raise InputError(
+            "<stdin>",
+            "standard input takes one patient as YAML or JSON (a mapping, or a list of FHIR "
+            "resources); give a results table as a file (.csv, .tsv, .parquet)",
+            got=type(facts).__name__,
+        )
     located: Callable[[InputError], InputError] = lambda exc: exc  # noqa: E731
+    spec = batch_command.table_spec(args)
     if args.file != "-" and is_table(args.file):  # one patient's results table (CSV, Parquet)
-        facts, located = single_patient(args.file, batch_command.table_spec(args))
-    elif batch_command.table_spec(args).given:
-        raise InputError("--patients", "companion tables go with a results table (.csv, .tsv, "
-                         ".parquet)", got=args.file)  # fmt: skip
+        facts, located = single_patient(args.file, spec)
+    elif spec.given:
+        option = f"--{spec.companions()[0][0]}" if spec.companions() else "--columns"
+        raise InputError(option, "companion tables and renames go with a results table (.csv, "
+                         ".tsv, .parquet)", got=args.file)  # fmt: skip
     kb = load_knowledge_base(args.rules)
     cause = check_cause(kb, args.explain) if args.explain else None
     today = dt.date.today()
