@@ -50,6 +50,7 @@ from engine.service import docs, page
 from engine.service.auth import AuthError, Guard, JwtVerifier, error_response
 from engine.service.hooks import Hooks, PrefetchMissing, ServiceSettings
 from engine.service.links import ROUTE
+from engine.service.logs import loggable_field
 from engine.service.models import (
     CdsRequest,
     CdsResponse,
@@ -63,12 +64,17 @@ from engine.version import __version__
 log = logging.getLogger("leukodx.service")
 T = TypeVar("T")
 _WARMUP = {"wbc": 3.0, "anc": 1.0}  # any valid facts: compiles the engine on each worker thread
-#: A report page holds patient data: not cached, not sent on as a referrer, not indexed.
+#: A report page holds patient data: not cached, not sent on as a referrer, not indexed; and,
+#: as the same report from ``POST /report``, it may load and run nothing (it needs nothing).
 _PRIVATE = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Robots-Tag": "noindex",
+    "Content-Security-Policy": page.CSP,
+    "X-Content-Type-Options": "nosniff",
 }
+#: FastAPI's parse error for a body it cannot read as JSON (too deep, a too long integer).
+_UNPARSED = "There was an error parsing the body"
 
 
 # --- HTTP -----------------------------------------------------------------------------------
@@ -108,6 +114,21 @@ class Runner:
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
+
+
+class HeadAsGet:
+    """ASGI middleware: a HEAD request is answered as the GET of the same URL, without the body
+    (HTTP requires HEAD wherever GET is served; FastAPI's routes answer only the methods they
+    name, so a monitor's ``HEAD /healthz`` would get 405). The server omits the body: uvicorn
+    sends none for a request that came as HEAD."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            scope = {**scope, "method": "GET"}
+        await self.app(scope, receive, send)
 
 
 class _BodyLate(Exception):
@@ -194,6 +215,7 @@ def create_app(settings: ServiceSettings | None = None, *, body_timeout: float =
     page.add_page_routes(app, kb=kb, backend=settings.backend, today=settings.today,
                          run=runner.run, deps=deps)  # fmt: skip
     docs.add_docs_route(app)
+    app.add_middleware(HeadAsGet)  # innermost: the access log still says HEAD
     app.add_middleware(Guard, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -356,12 +378,12 @@ def _add_error_handlers(app: FastAPI) -> None:
         if first.get("type") == "json_invalid":
             return error_response(400, "malformed_json", "the request body is not valid JSON")
         where = _dotted([p for p in first.get("loc", ()) if p != "body"]) or "(top level)"
-        log.info("invalid request at %s", where)
+        log.info("invalid request at %s", loggable_field(where))
         return error_response(422, "invalid_request", f"{where}: {first.get('msg')}", field=where)
 
     @app.exception_handler(InputError)
     async def invalid_input(_: Request, exc: InputError) -> JSONResponse:
-        log.info("invalid input at %s", exc.field)
+        log.info("invalid input at %s", loggable_field(exc.field))
         return error_response(422, "invalid_input", str(exc), field=exc.field)
 
     @app.exception_handler(PrefetchMissing)
@@ -376,6 +398,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNPARSED:
+            message = "the request body could not be read as JSON (too deeply nested, or a number "
+            message += "too long)"
+            return error_response(400, "malformed_json", message)
         return error_response(exc.status_code, "http_error", str(exc.detail), headers=exc.headers)
 
 

@@ -232,7 +232,7 @@ class _Run:
                 if not isinstance(url, str):
                     return None
                 if not _on_server(url, self.base):
-                    log.warning("fetch %s: next page is not on fhirServer; not followed", key)
+                    log.warning("fetch %s: next page is not a URL on fhirServer; not followed", key)
                     return None
                 return url
         return None
@@ -299,7 +299,11 @@ def _loopback(host: str) -> bool:
 
 
 def _on_server(url: str, base: httpx.URL) -> bool:
-    target = httpx.URL(url)
+    """Whether a next-page link is on ``fhirServer`` (a link that is not a URL is not)."""
+    try:
+        target = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return False
     return (target.scheme, target.host, target.port) == (
         base.scheme, base.host, base.port
     ) and target.path.startswith(base.path)  # fmt: skip

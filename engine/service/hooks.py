@@ -127,6 +127,7 @@ class Hooks:
 
     def _prefetch(self, req: CdsRequest, patient_id: str) -> tuple[dict[str, Any], list[str]]:
         given = self._fetched(req, patient_id)
+        templates = {k.key: k.template for k in self.keys}
         missing = [k.key for k in self.keys if k.required and _lacks(given, k.key)]
         if missing:
             raise PrefetchMissing(missing)
@@ -140,6 +141,16 @@ class Hooks:
                     f"prefetch.{key}",
                     "not a FHIR resource",
                     expected="a FHIR resource, a Bundle or null",
+                )
+            kind = _asked_type(templates[key])
+            if value["resourceType"] not in ("Bundle", kind):
+                # a client that answers one query with another's result is misconfigured: read
+                # as it is, a required key would look empty and the hook silently answer nothing
+                raise InputError(
+                    f"prefetch.{key}",
+                    "not what its prefetch template asks for",
+                    got=value["resourceType"],
+                    expected=f"a resource of type {kind}, a Bundle or null",
                 )
             data[f"prefetch.{key}"] = value
         patient = data.get("prefetch.patient", {})
@@ -285,6 +296,12 @@ def _lacks(given: dict[str, Any], key: str) -> bool:
     """A key the data do not give: absent, or an OperationOutcome (the client's failed query,
     which says nothing of the patient). A null key is given: the client found no data."""
     return key not in given or is_outcome(given[key])
+
+
+def _asked_type(template: str) -> str:
+    """The resource type a prefetch template asks for: ``Patient`` of ``Patient/{{...}}``,
+    ``Observation`` of ``Observation?patient=...``."""
+    return re.split(r"[/?]", template, maxsplit=1)[0]
 
 
 def _context_text(context: dict[str, Any], name: str) -> str:

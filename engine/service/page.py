@@ -46,6 +46,7 @@ from engine.kb.yamlio import YamlError, parse_bytes
 from engine.report.html import CSS
 from engine.report.patient import patient_report
 from engine.service.auth import error_response
+from engine.service.logs import loggable_field
 from engine.service.models import ErrorBody
 
 log = logging.getLogger("leukodx.service")
@@ -59,6 +60,8 @@ TEXT_TYPES = ("text/plain",)
 ACCEPTED = FORM_TYPES + JSON_TYPES + YAML_TYPES + TEXT_TYPES
 #: The form fields read (anything else in a form is ignored).
 TEXT_FIELD, FILE_FIELD = "patient", "file"
+#: Fields of an urlencoded form read at most (the page's form has two).
+MAX_FIELDS = 20
 
 #: The policy in the page itself; the header adds ``frame-ancestors``, which a ``<meta>`` cannot.
 META_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
@@ -166,7 +169,12 @@ def read_form(content_type: str, body: bytes) -> tuple[bytes, str]:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise InputError("body", "not UTF-8 text") from None
-        parsed = urllib.parse.parse_qs(text, keep_blank_values=True, max_num_fields=20)
+        try:
+            parsed = urllib.parse.parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+        except ValueError:  # more fields than MAX_FIELDS
+            raise InputError(
+                "body", "too many form fields", expected=f"at most {MAX_FIELDS}"
+            ) from None
         fields = {k: v[0].encode("utf-8") for k, v in parsed.items()}
     if fields.get(FILE_FIELD, b"").strip():
         return fields[FILE_FIELD], FILE_FIELD
@@ -182,6 +190,7 @@ def read_form(content_type: str, body: bytes) -> tuple[bytes, str]:
 def parse_patient_document(raw: bytes, source: str, as_json: bool | None) -> Any:
     """A patient document as data; a document that is not a mapping or a list (a FHIR Bundle's
     resources) is refused, so that no text is ever taken for a file path."""
+    raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark (Windows editors write one)
     if not raw.strip():
         raise InputError(source, "no patient given", expected="YAML or JSON patient facts")
     try:
@@ -274,27 +283,31 @@ def add_page_routes(
         body = await request.body()
         form = kind in FORM_TYPES
         text = ""
-        try:
+        as_json = True if kind in JSON_TYPES else False if kind in YAML_TYPES else None
+        content_type = request.headers.get("content-type", "")
+
+        def build() -> str:
+            """Reading the form and the document is CPU work like the report (seconds for a
+            large body): it runs on the worker pool, not on the event loop every request needs."""
+            nonlocal text
             if form:
-                raw, source = read_form(request.headers.get("content-type", ""), body)
+                raw, source = read_form(content_type, body)
                 text = raw.decode("utf-8", errors="replace")
                 data = parse_patient_document(raw, source, None)
             else:
-                as_json = True if kind in JSON_TYPES else False if kind in YAML_TYPES else None
                 data = parse_patient_document(body, "body", as_json)
+            return patient_report(data, kb=kb, backend=backend, today=today(), back="./")
 
-            def build() -> str:
-                return patient_report(data, kb=kb, backend=backend, today=today(), back="./")
-
+        try:
             html = await run(build)
         except MalformedDocument as exc:
             if not form:
                 return error_response(400, "malformed_body", str(exc), field=exc.field)
-            log.info("unreadable patient document at %s (form)", exc.field)
+            log.info("unreadable patient document at %s (form)", loggable_field(exc.field))
             return HTMLResponse(page_html(text, exc), status_code=422, headers=HEADERS)
         except InputError as exc:
             if not form:
                 raise  # the service's handler: 422 with the field, as for /diagnose
-            log.info("invalid input at %s (form)", exc.field)
+            log.info("invalid input at %s (form)", loggable_field(exc.field))
             return HTMLResponse(page_html(text, exc), status_code=422, headers=HEADERS)
         return HTMLResponse(html, headers=HEADERS)
