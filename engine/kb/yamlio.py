@@ -91,6 +91,7 @@ _FLOAT = re.compile(r"^[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _TAG_STR = "tag:yaml.org,2002:str"
+_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"})
 _TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels (the limit for one document)"
 
 
@@ -213,6 +214,8 @@ class _Builder:
         self.seen.add(id(node))
         if isinstance(node, ScalarNode):
             return _scalar(node)
+        if node.tag not in _COLLECTION_TAGS:  # e.g. !!python/object/apply on a list or mapping
+            raise _Refused(line, f"YAML tag {node.tag} is not allowed")
         self.path.add(id(node))
         try:
             if isinstance(node, SequenceNode):

@@ -57,6 +57,11 @@ def test_invalid_date_and_tags_rejected() -> None:
         parse_yaml("d: 2025-13-01\n")
     with pytest.raises(YamlError, match="tag"):
         parse_yaml("d: !!python/object:os.system x\n")
+    with pytest.raises(YamlError, match="tag"):  # a tag on a list or mapping, not only a scalar
+        parse_yaml("d: !!python/object/apply:os.system [ls]\n")
+    with pytest.raises(YamlError, match="tag"):
+        parse_yaml("d: !!omap [{a: 1}]\n")
+    assert parse_yaml("d: !!map {a: 1}\n") == {"d": {"a": 1}}  # the standard tags are fine
     with pytest.raises(YamlError, match="merge keys"):
         parse_yaml("a: &x {b: 1}\nc:\n  <<: *x\n")
 
