@@ -11,7 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from engine.audience import AUDIENCES, for_patient
+from engine.audience import for_patient
 from engine.backends.base import DEFAULT_BACKEND, get_matcher
 from engine.differential import Differential, IgnoredInput
 from engine.errors import InputError
@@ -20,6 +20,7 @@ from engine.facts import build_facts
 from engine.kb.load import KnowledgeBase, load_knowledge_base
 from engine.kb.yamlio import load_patient_file
 from engine.patient import PatientFacts, parse_patient
+from engine.vocab import AUDIENCES
 
 PatientInput = dict[str, Any] | PatientFacts | str | Path | list[Any]
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 from engine.differential import Alert, Candidate, Differential, Evidence, Finding
 from engine.kb.load import KnowledgeBase
 
-AUDIENCES: tuple[str, ...] = ("clinician", "patient")
-
 PATIENT_DISCLAIMER = (
     "This summary is decision support, not a diagnosis. It lists possible explanations for a low "
     "white blood cell count from the information given. Please discuss these results with your "

@@ -134,3 +134,7 @@ def suggest(word: str, known: Iterable[str]) -> str | None:
         return max(stems, key=len)
     matches = difflib.get_close_matches(lowered, candidates, n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+#: Who an output is written for (``diagnose(..., audience=...)``, ``--audience``).
+AUDIENCES: tuple[str, ...] = ("clinician", "patient")

@@ -66,7 +66,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "cli": (10, "cli"), "cli.progress": (10, "cli"), "cli.batch": (10, "cli"),
     "cli.calibrate": (10, "cli"), "cli.kb": (10, "cli"),
     "cli.serve": (10, "cli"), "cli.main": (10, "cli"),
-    "cli.entry": (10, "cli"), "__main__": (10, "cli"),
+    "cli.entry": (10, "cli"), "cli.tables": (10, "cli"), "__main__": (10, "cli"),
 }  # fmt: skip
 
 #: Arrows forbidden even where the layers would allow them.

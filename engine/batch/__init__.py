@@ -7,6 +7,22 @@
 results against ``expected``.
 """
 
-from engine.batch.run import BatchOptions, BatchStats, run_batch
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.batch.run import BatchOptions, BatchStats, run_batch
 
 __all__ = ["BatchOptions", "BatchStats", "run_batch"]
+
+
+def __getattr__(name: str) -> Any:
+    """The run's names load on first use (PEP 562): ``engine.batch.tables`` and the other
+    readers are imported by ``leukodx diagnose`` too, which must not pay for the worker pool."""
+    if name not in __all__:
+        raise AttributeError(f"module 'engine.batch' has no attribute {name!r}")
+    value = getattr(importlib.import_module("engine.batch.run"), name)
+    globals()[name] = value
+    return value

@@ -48,8 +48,9 @@ from engine.batch.run import (
     read_done_ids,
     run_batch,
 )
-from engine.batch.tables import TableSpec, is_table, parse_renames
+from engine.batch.tables import TableSpec, is_table
 from engine.cli.progress import Reporter
+from engine.cli.tables import add_table_options, table_spec
 from engine.differential import DISCLAIMER
 from engine.errors import InputError
 from engine.report.batch import write_batch_report
@@ -149,46 +150,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     r.add_argument("--rules", metavar="DIR", help="knowledge base directory (default: bundled)")
     r.set_defaults(func=cmd_report)
-
-
-def add_table_options(p: argparse.ArgumentParser) -> None:
-    """The companion tables and column renames of a results table (``batch`` and ``diagnose``)."""
-    p.add_argument(
-        "--patients",
-        metavar="FILE",
-        help="table of patient_id, as_of, age, sex, duffy_null, ancestry (and bmi, wbc_trend, "
-        "leukopenia_duration_days, expected, acceptable)",
-    )
-    p.add_argument(
-        "--medications", metavar="FILE", help="table of patient_id, name, start, stop (and dose)"
-    )
-    p.add_argument(
-        "--conditions",
-        metavar="FILE",
-        help="table of patient_id, kind (condition, finding or history), name, since, until "
-        "(and present)",
-    )
-    p.add_argument(
-        "--columns",
-        action="append",
-        default=[],
-        metavar="OLD=NEW",
-        help="read a table's column OLD as NEW (repeat, or separate with commas)",
-    )
-
-
-def table_spec(args: argparse.Namespace) -> TableSpec:
-    """The :class:`TableSpec` of the table options; the companion files must exist."""
-    spec = TableSpec(
-        patients=Path(args.patients) if args.patients else None,
-        medications=Path(args.medications) if args.medications else None,
-        conditions=Path(args.conditions) if args.conditions else None,
-        renames=parse_renames(args.columns),
-    )
-    for kind, path in spec.companions():
-        if not path.is_file():
-            raise InputError(f"--{kind}", "no such file", got=str(path))
-    return spec
 
 
 def cmd_report(args: argparse.Namespace) -> int:

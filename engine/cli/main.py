@@ -4,35 +4,40 @@
 Exit codes: 0 success, 2 invalid input or knowledge base (the message names the field or
 ``file:line``; no traceback), 1 internal error. The ``batch``/``report`` and ``serve``
 subcommands live in :mod:`engine.cli.batch` and :mod:`engine.cli.serve`, each with a
-``register(subparsers)``; they are imported plainly so that the layer test sees every arrow.
+``register(subparsers)``, imported only when their command (or ``--help``) is asked for;
+everything heavy is imported inside the command that needs it, so a cold ``leukodx diagnose``
+loads only the pipeline.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from engine.api import diagnose
-from engine.audience import AUDIENCES
 from engine.backends.base import DEFAULT_BACKEND
-from engine.batch.grouping import single_patient
-from engine.batch.tables import is_table
-from engine.cli import batch as batch_command
-from engine.cli import calibrate as calibrate_command
-from engine.cli import kb as kb_command
-from engine.cli import serve as serve_command
+from engine.cli import tables as table_options
 from engine.errors import InputError, KnowledgeBaseError, LeukodxError, Problem
-from engine.kb.load import load_knowledge_base
-from engine.kb.review import lint
-from engine.kb.yamlio import MAX_FILE_BYTES, YamlError, load_patient_file, parse_bytes
-from engine.patient import PatientFacts, parse_patient
-from engine.render import consult_note, full_note, patient_note
 from engine.version import __version__
-from engine.why_not import check_cause, explain_cause, why_not, why_not_text
+from engine.vocab import AUDIENCES
+
+if TYPE_CHECKING:
+    from engine.patient import PatientFacts
+
+#: Subcommands other than ``diagnose`` and ``lint``: the module that registers each, imported
+#: only when that command (or ``--help``) is asked for, so that ``leukodx diagnose`` does not
+#: load the worker pool, the service or the calibration code on every call.
+SUBCOMMANDS: dict[str, str] = {
+    "batch": "engine.cli.batch",
+    "report": "engine.cli.batch",
+    "serve": "engine.cli.serve",
+    "calibrate": "engine.cli.calibrate",
+    "kb": "engine.cli.kb",
+}
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID = 0, 1, 2
 
@@ -40,6 +45,8 @@ EXIT_OK, EXIT_INTERNAL, EXIT_INVALID = 0, 1, 2
 def _read_stdin(stream: TextIO) -> object:
     """Standard input read as bytes, never more than the reader's size limit (plus one byte to
     tell that it was exceeded), so invalid UTF-8 or an endless stream is an input error."""
+    from engine.kb.yamlio import MAX_FILE_BYTES, YamlError, parse_bytes
+
     raw = stream.buffer.read(MAX_FILE_BYTES + 1) if hasattr(stream, "buffer") else (
         stream.read(MAX_FILE_BYTES + 1).encode("utf-8", "surrogatepass")
     )  # fmt: skip
@@ -52,6 +59,13 @@ def _read_stdin(stream: TextIO) -> object:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    from engine.api import diagnose
+    from engine.batch.grouping import single_patient
+    from engine.batch.tables import is_table
+    from engine.kb.load import load_knowledge_base
+    from engine.render import consult_note, full_note, patient_note
+    from engine.why_not import check_cause, explain_cause, why_not, why_not_text
+
     facts = _read_stdin(sys.stdin) if args.file == "-" else args.file
     if args.file == "-" and not isinstance(facts, (dict, list)):  # never read text as a path
         raise InputError(
@@ -61,7 +75,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             got=type(facts).__name__,
         )
     located: Callable[[InputError], InputError] = lambda exc: exc  # noqa: E731
-    spec = batch_command.table_spec(args)
+    spec = table_options.table_spec(args)
     if args.file != "-" and is_table(args.file):  # one patient's results table (CSV, Parquet)
         facts, located = single_patient(args.file, spec)
     elif spec.given:
@@ -94,6 +108,8 @@ def _patient(facts: object, today: dt.date) -> PatientFacts:
     """The validated patient behind a ``diagnose`` input that has already been diagnosed (so it
     is known to parse), for the why-not of an unlisted cause."""
     from engine.fhir import convert as fhir  # as in diagnose(): only FHIR input pays for it
+    from engine.kb.yamlio import load_patient_file
+    from engine.patient import parse_patient
 
     data = load_patient_file(facts) if isinstance(facts, str) else facts
     if fhir.is_fhir(data):
@@ -102,6 +118,8 @@ def _patient(facts: object, today: dt.date) -> PatientFacts:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
+    from engine.kb.review import lint
+
     problems = lint(args.rules_dir, strict=args.strict, require_approved=args.require_approved)
     problems += _terminology_problems(args.rules_dir)
     errors = [p for p in problems if p.severity == "error"]
@@ -149,7 +167,9 @@ _SUMMARISED = {
 }
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; of the subcommands in :data:`SUBCOMMANDS`, only the one named in ``argv`` is
+    registered when ``argv`` names one (all of them for ``--help`` or anything else)."""
     parser = argparse.ArgumentParser(
         prog="leukodx",
         description="Citation-backed differential diagnosis of leukopenia and neutropenia. "
@@ -190,7 +210,7 @@ def _parser() -> argparse.ArgumentParser:
         default="clinician",
         help="clinician (default) or patient: plain language, no scores or jargon",
     )
-    batch_command.add_table_options(d)
+    table_options.add_table_options(d)
     d.set_defaults(func=cmd_diagnose)
     lt = sub.add_parser("lint", help="validate a knowledge base and list every problem")
     lt.add_argument("rules_dir", nargs="?", help="knowledge base directory (default: bundled)")
@@ -206,13 +226,16 @@ def _parser() -> argparse.ArgumentParser:
         help="fail on every rule file that a recorded review has not approved",
     )
     lt.set_defaults(func=cmd_lint)
-    for command in (batch_command, serve_command, calibrate_command, kb_command):  # --help order
-        command.register(sub)
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    asked = words[0] if words else None
+    modules = [SUBCOMMANDS[asked]] if asked in SUBCOMMANDS else dict.fromkeys(SUBCOMMANDS.values())
+    for module in modules:  # in --help order
+        importlib.import_module(module).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser(argv).parse_args(argv)
     return _run(args)
 
 

@@ -214,9 +214,9 @@ def test_unknown_backend_exits_2(patient_file: Path) -> None:
 
 def test_internal_error_exits_1_without_traceback() -> None:
     code = (
-        "import sys, engine.cli.main as c\n"
+        "import sys, engine.cli.main as c, engine.kb.review as r\n"
         "def boom(*a, **k):\n    raise RuntimeError('kaput')\n"
-        "c.lint = boom\n"
+        "r.lint = boom\n"
         "sys.exit(c.main(['lint']))"
     )
     result = subprocess.run(

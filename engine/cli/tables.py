@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The results-table options shared by ``leukodx batch`` and ``leukodx diagnose``.
+
+Kept apart from :mod:`engine.cli.batch` so that ``diagnose`` can offer them without importing
+the batch machinery (worker pool, reports, progress display) on every call.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.batch.tables import TableSpec, parse_renames
+from engine.errors import InputError
+
+
+def add_table_options(p: argparse.ArgumentParser) -> None:
+    """The companion tables and column renames of a results table (``batch`` and ``diagnose``)."""
+    p.add_argument(
+        "--patients",
+        metavar="FILE",
+        help="table of patient_id, as_of, age, sex, duffy_null, ancestry (and bmi, wbc_trend, "
+        "leukopenia_duration_days, expected, acceptable)",
+    )
+    p.add_argument(
+        "--medications", metavar="FILE", help="table of patient_id, name, start, stop (and dose)"
+    )
+    p.add_argument(
+        "--conditions",
+        metavar="FILE",
+        help="table of patient_id, kind (condition, finding or history), name, since, until "
+        "(and present)",
+    )
+    p.add_argument(
+        "--columns",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="read a table's column OLD as NEW (repeat, or separate with commas)",
+    )
+
+
+def table_spec(args: argparse.Namespace) -> TableSpec:
+    """The :class:`TableSpec` of the table options; the companion files must exist."""
+    spec = TableSpec(
+        patients=Path(args.patients) if args.patients else None,
+        medications=Path(args.medications) if args.medications else None,
+        conditions=Path(args.conditions) if args.conditions else None,
+        renames=parse_renames(args.columns),
+    )
+    for kind, path in spec.companions():
+        if not path.is_file():
+            raise InputError(f"--{kind}", "no such file", got=str(path))
+    return spec
