@@ -31,6 +31,7 @@ SETS = {
     4: EVALUATION / "holdout4",
     5: EVALUATION / "holdout5",
     6: EVALUATION / "holdout6",
+    7: EVALUATION / "holdout7",
 }
 FILES = {n: sorted(d.glob("*.yaml")) for n, d in SETS.items()}
 ALL = [p for files in FILES.values() for p in files]
