@@ -262,3 +262,23 @@ def test_every_module_has_spdx_header_and_docstring() -> None:
         text = path.read_text()
         assert text.startswith("# SPDX-License-Identifier: "), name
         assert ast.get_docstring(ast.parse(text)), f"{name} has no module docstring"
+
+
+def test_a_cold_diagnose_does_not_load_the_other_commands() -> None:
+    """``leukodx diagnose`` imports the pipeline, not the batch runner, service or calibration."""
+    code = (
+        "import sys, io, contextlib\n"
+        "from engine.cli.main import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['diagnose', sys.argv[1]])\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('engine.'))))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "cases" / "clozapine_induced-01.yaml")],
+        capture_output=True, text=True, check=True, cwd=ROOT, timeout=120,
+    ).stdout.split()  # fmt: skip
+    assert "engine.api" in loaded
+    others = ("engine.batch.run", "engine.cli.batch", "engine.cli.serve", "engine.service.app",
+              "engine.cli.calibrate", "engine.calibrate.fit", "engine.report.book")  # fmt: skip
+    for other in others:
+        assert other not in loaded, other

@@ -228,7 +228,12 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     lt.set_defaults(func=cmd_lint)
     words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
     asked = words[0] if words else None
-    modules = [SUBCOMMANDS[asked]] if asked in SUBCOMMANDS else dict.fromkeys(SUBCOMMANDS.values())
+    if asked in ("diagnose", "lint"):
+        modules: list[str] = []
+    elif asked in SUBCOMMANDS:
+        modules = [SUBCOMMANDS[asked]]
+    else:  # --help, no command or a mistyped one: every command, for the usage and did-you-mean
+        modules = list(dict.fromkeys(SUBCOMMANDS.values()))
     for module in modules:  # in --help order
         importlib.import_module(module).register(sub)
     return parser
