@@ -22,14 +22,12 @@ from engine.differential import (
     FactRef,
 )
 from engine.wording import (
-    NOTE_COUNTS,
-    fact_date,
+    count_rows,
+    dated_number,
     finding_text,
     inputs_of,
     likelihood,
     lr_text,
-    number_text,
-    obtained,
     percent,
     unit_of,
     value_text,
@@ -103,20 +101,14 @@ def _short_note(d: Differential, room: _Room) -> list[str]:
 
 
 def _counts(d: Differential) -> list[str]:
-    refs = {f.id: f for f in d.facts}
     out = [f"{'COUNTS':<22}{'latest':<21}{'lowest':<21}results"]
-    missing = []
-    for test in NOTE_COUNTS:
-        latest, low = refs.get(f"v:{test}"), refs.get(f"v:{test}_nadir")
-        if latest is None:
-            missing.append(words(test))
-            continue
-        n = refs.get(f"v:{test}_results")
-        label = f"{words(test)} ({unit_of(test)})"
-        shown = [_dated(r) for r in (latest, low)]
-        row = f"  {label:<20}{shown[0]:<21}{shown[1]:<21}{n.value if n else '':<3}"
-        how = obtained(latest) if test in ("anc", "alc") else ""
-        out += _clip(f"{row} {how}".rstrip(), "", "", 3, " " * 24)
+    rows, missing = count_rows(d)
+    for r in rows:
+        label = f"{words(r.test)} ({unit_of(r.test)})"
+        shown = [_dated(x) for x in (r.latest, r.lowest)]
+        n = "" if r.results is None else r.results
+        row = f"  {label:<20}{shown[0]:<21}{shown[1]:<21}{n:<3}"
+        out += _clip(f"{row} {r.how}".rstrip(), "", "", 3, " " * 24)
     if missing:
         out.append(f"  not measured: {', '.join(missing)}")
     return out
@@ -125,8 +117,8 @@ def _counts(d: Differential) -> list[str]:
 def _dated(ref: FactRef | None) -> str:
     if ref is None:
         return ""
-    date = fact_date(ref)
-    return number_text(ref) + (f" on {date}" if date else "")
+    value, date = dated_number(ref)
+    return value + (f" on {date}" if date else "")
 
 
 def _alert(d: Differential, a: Alert, room: _Room) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from engine.differential import Differential, Evidence, FactRef, Finding, Scalar
 from engine.units import CONVERSIONS
@@ -146,6 +147,42 @@ def obtained(ref: FactRef) -> str:
         return "given"
     found = _COMPUTED.match(ref.how)
     return f"computed: {found['calc']}{found['rest']}" if found else ref.how
+
+
+@dataclass(frozen=True)
+class CountRow:
+    """One count of the note's table: its latest and lowest values, how many results, how the
+    latest was obtained (for the ANC and ALC: given or computed)."""
+
+    test: str
+    latest: FactRef
+    lowest: FactRef | None
+    results: Scalar | None
+    how: str
+
+
+def count_rows(d: Differential) -> tuple[list[CountRow], list[str]]:
+    """The counts that matter (:data:`NOTE_COUNTS`) as rows, and the words of those not measured:
+    the terminal note and the HTML report print the same table from this."""
+    refs = {f.id: f for f in d.facts}
+    rows: list[CountRow] = []
+    missing: list[str] = []
+    for test in NOTE_COUNTS:
+        latest = refs.get(f"v:{test}")
+        if latest is None:
+            missing.append(words(test))
+            continue
+        n = refs.get(f"v:{test}_results")
+        how = obtained(latest) if test in ("anc", "alc") else ""
+        rows.append(
+            CountRow(test, latest, refs.get(f"v:{test}_nadir"), n.value if n else None, how)
+        )
+    return rows, missing
+
+
+def dated_number(ref: FactRef) -> tuple[str, str | None]:
+    """A count's value as reported (a bound keeps its ``<``) and the date it rests on."""
+    return number_text(ref), fact_date(ref)
 
 
 def latest_counts(d: Differential) -> list[str]:

@@ -13,12 +13,11 @@ from html import escape
 
 from engine.differential import Candidate, Differential, FactRef
 from engine.wording import (
-    NOTE_COUNTS,
-    fact_date,
+    count_rows,
+    dated_number,
     finding_text,
     likelihood,
     lr_text,
-    obtained,
     percent,
     unit_of,
     words,
@@ -30,21 +29,15 @@ TOP_CAUSES, REASONS = 3, 2
 def counts_html(d: Differential) -> str:
     """Latest and lowest of each count with their dates, the number of results, and how the ANC
     and ALC were obtained (given, or computed from the WBC and the differential)."""
-    refs = {f.id: f for f in d.facts}
-    rows, missing = [], []
-    for test in NOTE_COUNTS:
-        latest, low = refs.get(f"v:{test}"), refs.get(f"v:{test}_nadir")
-        if latest is None:
-            missing.append(words(test))
-            continue
-        n = refs.get(f"v:{test}_results")
-        how = obtained(latest) if test in ("anc", "alc") else ""
-        rows.append(
-            f'<tr data-count="{test}"><th>{escape(words(test))} '
-            f'<span class="muted">{escape(unit_of(test))}</span></th>'
-            f"<td>{_dated(latest)}</td><td>{_dated(low)}</td>"
-            f"<td>{escape(str(n.value)) if n else ''}</td><td>{escape(how)}</td></tr>"
-        )
+    found, missing = count_rows(d)
+    rows = [
+        f'<tr data-count="{r.test}"><th>{escape(words(r.test))} '
+        f'<span class="muted">{escape(unit_of(r.test))}</span></th>'
+        f"<td>{_dated(r.latest)}</td><td>{_dated(r.lowest)}</td>"
+        f"<td>{'' if r.results is None else escape(str(r.results))}</td>"
+        f"<td>{escape(r.how)}</td></tr>"
+        for r in found
+    ]
     if not rows:
         return ""
     absent = f'<p class="muted">Not measured: {escape(", ".join(missing))}.</p>' if missing else ""
@@ -57,8 +50,7 @@ def counts_html(d: Differential) -> str:
 def _dated(ref: FactRef | None) -> str:
     if ref is None:
         return ""
-    value = f"{ref.value:g}" if isinstance(ref.value, (int, float)) else str(ref.value)
-    date = fact_date(ref)
+    value, date = dated_number(ref)
     return f"<b>{escape(value)}</b>" + (
         f' <span class="muted">on {escape(date)}</span>' if date else ""
     )

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = [
+#: Headless Chromium that talks to nothing but the page under test (every browser test uses these).
+BASE_FLAGS = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -31,10 +32,8 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
-    "--disable-extensions",
-    "--hide-scrollbars",
-    "--remote-debugging-pipe",
 ]
+FLAGS = [*BASE_FLAGS, "--disable-extensions", "--hide-scrollbars", "--remote-debugging-pipe"]
 TIMEOUT = 60.0
 
 

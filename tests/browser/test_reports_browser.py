@@ -22,6 +22,7 @@ import pytest
 from engine.batch.metrics import iter_records, pct, summarize, write_summary
 from engine.report.batch import write_batch_report
 from engine.report.patient import patient_report
+from tests.browser.cdp import BASE_FLAGS
 from tests.conftest import ROOT
 from tests.unit.test_batch_support import patient
 from tests.unit.test_report_html import make_results
@@ -31,18 +32,7 @@ ARTIFACTS = ROOT / "artifacts"
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)"
 )
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--enable-logging=stderr",
-    "--v=0",
-]
+FLAGS = [*BASE_FLAGS, "--enable-logging=stderr", "--v=0"]
 
 
 def chromium(page: Path, *extra: str) -> subprocess.CompletedProcess[str]:

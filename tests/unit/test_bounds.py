@@ -142,3 +142,21 @@ def test_the_note_shows_a_bound_as_reported() -> None:
     counts = next(line for line in note.splitlines() if line.strip().startswith("ANC"))
     assert "<0.1 on 2026-01-10" in counts
     assert "[ANC <0.1 x 10^9/L on 2026-01-10]" in note
+
+
+def test_the_patient_report_shows_a_bound_as_reported() -> None:
+    """The report's counts table words counts like the note (one helper): ``<0.1``, not 0.1."""
+    from engine.report.summary import counts_html
+
+    d = diagnose(
+        {
+            "as_of": "2026-01-10",
+            "labs": [
+                {"test": "wbc", "value": 1.2, "unit": "10^9/L", "date": "2026-01-10"},
+                {"test": "anc", "value": 0.1, "comparator": "<", "unit": "10^9/L",
+                 "date": "2026-01-10"},
+            ],
+        },
+        today=dt.date(2026, 1, 10),
+    )  # fmt: skip
+    assert "<b>&lt;0.1</b>" in counts_html(d)
