@@ -77,6 +77,12 @@ class Ctx:
                     f"unknown {what} (expected one of {', '.join(allowed)})",
                 )
 
+    def require_keys(self, node: YamlMap, required: tuple[str, ...], where: str, what: str) -> None:
+        """An error for each key of ``required`` that ``node`` lacks."""
+        for key in required:
+            if key not in node:
+                self.error(node.line, f"{where}.{key}", f"required {what} is missing")
+
 
 def line_of(node: Any, key: str | int) -> int:
     if isinstance(node, YamlMap) and isinstance(key, str):
@@ -182,9 +188,7 @@ def parse_rule(
         return None
     before = len(ctx.problems)
     ctx.reject_unknown_keys(node, RULE_KEYS, where, "rule key")
-    for key in ("id", "statement", "when", "then", "cite"):
-        if key not in node:
-            ctx.error(node.line, f"{where}.{key}", "required rule key is missing")
+    ctx.require_keys(node, ("id", "statement", "when", "then", "cite"), where, "rule key")
     rule_id = node.get("id")
     if "id" in node and (not isinstance(rule_id, str) or not ID_PATTERN.match(rule_id)):
         ctx.error(

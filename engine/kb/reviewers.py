@@ -44,9 +44,7 @@ def _reviewer(ctx: Ctx, node: Any, where: str, line: int) -> Reviewer | None:
         return None
     before = len(ctx.problems)
     ctx.reject_unknown_keys(node, REVIEWER_KEYS, where, "review key")
-    for key in ("name", "role", "date", "scope", "decision"):
-        if key not in node:
-            ctx.error(node.line, f"{where}.{key}", "required review key is missing")
+    ctx.require_keys(node, ("name", "role", "date", "scope", "decision"), where, "review key")
     for key in ("name", "role", "notes"):
         value = node.get(key)
         if key in node and (not isinstance(value, str) or not value.strip()):
