@@ -144,11 +144,10 @@ def _terminology_problems(rules_dir: str | None) -> list[Problem]:
     """The FHIR terminology tables beside the rules (``terminology/``), checked as the FHIR
     reader would load them: the knowledge base loader does not read them (the core knows no
     FHIR), so without this a broken table would show only when FHIR data is converted."""
-    from engine.fhir.terms import default_path, load_terminology
+    from engine.fhir.terms import load_terminology
     from engine.kb.paths import default_rules_dir
 
-    root = Path(rules_dir) if rules_dir else default_rules_dir()
-    path = root / "terminology" / "fhir.yaml" if rules_dir else default_path()
+    path = (Path(rules_dir) if rules_dir else default_rules_dir()) / "terminology" / "fhir.yaml"
     if not path.is_file():
         return []
     try:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from engine import diagnose
+from engine.differential import Differential
 from engine.errors import InputError
 from engine.patient import parse_patient
 from engine.series import Point, collapse, latest, shown
@@ -121,34 +122,9 @@ def test_a_bound_is_shown_in_the_explanation_of_an_alert() -> None:
     assert any("<0.1" in f.how for f in d.facts if f.id == "v:anc")
 
 
-def test_the_note_shows_a_bound_as_reported() -> None:
-    """The consult note's count table and alert brackets show ``<0.1``, not the compared value."""
-    from engine import diagnose
-    from engine.render import consult_note
-
-    note = consult_note(
-        diagnose(
-            {
-                "as_of": "2026-01-10",
-                "labs": [
-                    {"test": "wbc", "value": 1.2, "unit": "10^9/L", "date": "2026-01-10"},
-                    {"test": "anc", "value": 0.1, "comparator": "<", "unit": "10^9/L",
-                     "date": "2026-01-10"},
-                ],
-            },
-            today=dt.date(2026, 1, 10),
-        )
-    )  # fmt: skip
-    counts = next(line for line in note.splitlines() if line.strip().startswith("ANC"))
-    assert "<0.1 on 2026-01-10" in counts
-    assert "[ANC <0.1 x 10^9/L on 2026-01-10]" in note
-
-
-def test_the_patient_report_shows_a_bound_as_reported() -> None:
-    """The report's counts table words counts like the note (one helper): ``<0.1``, not 0.1."""
-    from engine.report.summary import counts_html
-
-    d = diagnose(
+def _bounded_anc_result() -> Differential:
+    """A patient whose ANC was reported as ``<0.1``, diagnosed on the day of the count."""
+    return diagnose(
         {
             "as_of": "2026-01-10",
             "labs": [
@@ -159,4 +135,21 @@ def test_the_patient_report_shows_a_bound_as_reported() -> None:
         },
         today=dt.date(2026, 1, 10),
     )  # fmt: skip
+
+
+def test_the_note_shows_a_bound_as_reported() -> None:
+    """The consult note's count table and alert brackets show ``<0.1``, not the compared value."""
+    from engine.render import consult_note
+
+    note = consult_note(_bounded_anc_result())
+    counts = next(line for line in note.splitlines() if line.strip().startswith("ANC"))
+    assert "<0.1 on 2026-01-10" in counts
+    assert "[ANC <0.1 x 10^9/L on 2026-01-10]" in note
+
+
+def test_the_patient_report_shows_a_bound_as_reported() -> None:
+    """The report's counts table words counts like the note (one helper): ``<0.1``, not 0.1."""
+    from engine.report.summary import counts_html
+
+    d = _bounded_anc_result()
     assert "<b>&lt;0.1</b>" in counts_html(d)
