@@ -17,15 +17,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.backends.base import Firing
-from engine.backends.predicates import test_predicate
+from engine.backends.predicates import Predicate, test_predicate
 from engine.facts import FactSet
 from engine.kb.catalog import INPUT_VALUES
 from engine.kb.load import KnowledgeBase
-from engine.kb.schema import AddEvidence, Atom, Derive, Literal
+from engine.kb.schema import AddEvidence, Atom, Derive
 
 #: How many unknown facts to list per candidate.
 LIMIT = 5
 _SATISFIED, _UNSATISFIED, _UNKNOWN = "satisfied", "unsatisfied", "unknown"
+_Checks = tuple[tuple[str, Predicate], ...]
+#: An evidence rule in a plan: id, weight, and its branches as (atom index, negated) pairs.
+_Entry = tuple[str, float, tuple[tuple[tuple[int, bool], ...], ...]]
 
 
 @dataclass
@@ -40,22 +43,88 @@ class Lead:
 
 def ask_next(kb: KnowledgeBase, known: KnownFacts, cause: str) -> list[Lead]:
     """The unknown facts with the largest possible effect on ``cause``, largest first."""
+    plan = _plan(kb)
+    state = known.state
     leads: dict[str, Lead] = {}
-    for rule in kb.evidence_for(cause):
-        if rule.id in known.fired:
+    for rule_id, weight, branches in plan.by_cause.get(cause, ()):
+        if rule_id in known.fired:
             continue
-        assert isinstance(rule.then, AddEvidence)
-        for branch in rule.branches:
-            unknown = _unknown_facts(branch, known)
-            for name in unknown or ():
-                lead = leads.setdefault(name, Lead(name))
-                lead.rules.add(rule.id)
-                if rule.then.weight > 0:
-                    lead.could_add = max(lead.could_add, rule.then.weight)
-                else:
-                    lead.could_remove = min(lead.could_remove, rule.then.weight)
+        for branch in branches:
+            unknown: list[int] = []
+            for index, negated in branch:
+                s = state(index)
+                if s == _UNKNOWN:
+                    unknown.append(index)
+                elif (s == _SATISFIED) == negated:
+                    break
+            else:
+                for index in unknown:
+                    name = plan.labels[index]
+                    lead = leads.get(name)
+                    if lead is None:
+                        lead = leads[name] = Lead(name)
+                    lead.rules.add(rule_id)
+                    if weight > 0:
+                        lead.could_add = max(lead.could_add, weight)
+                    else:
+                        lead.could_remove = min(lead.could_remove, weight)
     ranked = sorted(leads.values(), key=lambda x: (-max(x.could_add, -x.could_remove), x.fact))
     return ranked[:LIMIT]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The evidence rules of every cause with their atoms numbered, built once per knowledge base:
+    ask-next then walks integer-indexed branches and a per-patient state list, instead of hashing
+    atom objects and rebuilding predicates for every branch of every candidate."""
+
+    atoms: tuple[Atom, ...]
+    labels: tuple[str, ...]  # the fact each atom asks about, as ask-next names it
+    checks: tuple[tuple[tuple[str, Predicate], ...], ...]  # per atom: (field, predicate) tests
+    by_cause: dict[str, tuple[_Entry, ...]]
+
+
+def _build_plan(kb: KnowledgeBase) -> _Plan:
+    index: dict[tuple[str, str, tuple[Any, ...]], int] = {}
+    atoms: list[Atom] = []
+
+    def number(atom: Atom) -> int:
+        key = (atom.kind, atom.name, atom.tests)
+        found = index.get(key)
+        if found is None:
+            found = index[key] = len(atoms)
+            atoms.append(atom)
+        return found
+
+    by_cause: dict[str, tuple[_Entry, ...]] = {}
+    for cause in kb.causes:
+        entries: list[_Entry] = []
+        for rule in kb.evidence_for(cause):
+            assert isinstance(rule.then, AddEvidence)
+            branches = tuple(
+                tuple((number(lit.atom), lit.negated) for lit in branch) for branch in rule.branches
+            )
+            entries.append((rule.id, rule.then.weight, branches))
+        by_cause[cause] = tuple(entries)
+    return _Plan(
+        atoms=tuple(atoms),
+        labels=tuple(_describe(a) for a in atoms),
+        checks=tuple(tuple((t.field, test_predicate(t)) for t in a.tests) for a in atoms),
+        by_cause=by_cause,
+    )
+
+
+_PLANS: dict[str, _Plan] = {}
+_PLAN_KB: dict[str, KnowledgeBase] = {}
+
+
+def _plan(kb: KnowledgeBase) -> _Plan:
+    """The knowledge base's plan, built on first use (keyed by content hash and identity)."""
+    plan = _PLANS.get(kb.content_hash)
+    if plan is None or _PLAN_KB.get(kb.content_hash) is not kb:
+        plan = _PLANS[kb.content_hash] = _build_plan(kb)
+        _PLAN_KB[kb.content_hash] = kb
+    return plan
 
 
 class KnownFacts:
@@ -72,50 +141,49 @@ class KnownFacts:
             self.members.setdefault((m.kind, m.name), []).append(m)
         self.courses = facts.courses
         self._memo: dict[Atom, str] = {}
+        self._plan = _plan(kb)
+        self._states: list[str | None] = [None] * len(self._plan.atoms)
+
+    def state(self, index: int) -> str:
+        """The state of the plan's atom ``index`` for this patient, evaluated once."""
+        found = self._states[index]
+        if found is None:
+            plan = self._plan
+            found = self._states[index] = self._evaluate(plan.atoms[index], plan.checks[index])
+        return found
 
     def atom(self, atom: Atom) -> str:
         """An atom's state for this patient, evaluated once (atoms recur across the rules of
         every candidate)."""
         state = self._memo.get(atom)
         if state is None:
-            state = self._memo[atom] = self._evaluate(atom)
+            checks = tuple((t.field, test_predicate(t)) for t in atom.tests)
+            state = self._memo[atom] = self._evaluate(atom, checks)
         return state
 
-    def _evaluate(self, atom: Atom) -> str:
+    def _evaluate(self, atom: Atom, checks: _Checks) -> str:
         if atom.kind == "fact":
-            return self._value(atom)
+            return self._value(atom, checks)
         if atom.kind == "medication":
-            ok = any(atom.name in c.agents and _passes(atom, c.fields) for c in self.courses)
+            ok = any(atom.name in c.agents and _passes(checks, c.fields) for c in self.courses)
             return _SATISFIED if ok else _UNSATISFIED
         matches = self.members.get((atom.kind, atom.name), [])
-        if any(_passes(atom, m.fields) for m in matches):
+        if any(_passes(checks, m.fields) for m in matches):
             return _SATISFIED
         return _UNSATISFIED if matches else _UNKNOWN
 
-    def _value(self, atom: Atom) -> str:
+    def _value(self, atom: Atom, checks: _Checks) -> str:
         if atom.name not in INPUT_VALUES:  # a derived fact: known from the firings
             values = [v for name, v in self.derived if name == atom.name]
-            ok = any(_passes(atom, {"value": v}) for v in values)
+            ok = any(_passes(checks, {"value": v}) for v in values)
             return _SATISFIED if ok else _UNSATISFIED
         if atom.name not in self.values:
             return _UNKNOWN
-        return _SATISFIED if _passes(atom, {"value": self.values[atom.name]}) else _UNSATISFIED
+        return _SATISFIED if _passes(checks, {"value": self.values[atom.name]}) else _UNSATISFIED
 
 
-def _passes(atom: Atom, fields: Mapping[str, object]) -> bool:
-    return all(test_predicate(t)(fields.get(t.field)) for t in atom.tests)
-
-
-def _unknown_facts(branch: tuple[Literal, ...], known: KnownFacts) -> list[str] | None:
-    """The unknown facts of a branch that could still fire; None if it cannot fire."""
-    unknown: list[str] = []
-    for lit in branch:
-        state = known.atom(lit.atom)
-        if state == _UNKNOWN:
-            unknown.append(_describe(lit.atom))
-        elif (state == _SATISFIED) == lit.negated:
-            return None
-    return unknown or None
+def _passes(checks: _Checks, fields: Mapping[str, object]) -> bool:
+    return all(predicate(fields.get(name)) for name, predicate in checks)
 
 
 def _describe(atom: Atom) -> str:

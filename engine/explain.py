@@ -58,6 +58,26 @@ class _Constants:
         self._citations: dict[str, Citation] = {}
         self._steps: dict[tuple[str, str], list[NextStep]] = {}
         self._status: dict[str, RuleStatus] = {}
+        self._trace: dict[str, tuple[int, str]] = {}
+        self._cause_cites: dict[str, tuple[str, ...]] = {}
+
+    def trace_step(self, rule_id: str) -> tuple[int, str]:
+        """A fired rule's stratum and the trace's words for its effect."""
+        found = self._trace.get(rule_id)
+        if found is None:
+            rule = self.kb.rule(rule_id)
+            found = self._trace[rule_id] = (rule.stratum, _effect_text(rule))
+        return found
+
+    def cause_cites(self, cause: str) -> tuple[str, ...]:
+        """The citations a listed cause brings: its prior's, its next steps' and considerations'."""
+        found = self._cause_cites.get(cause)
+        if found is None:
+            c = self.kb.causes[cause]
+            steps = (*c.next_steps, *c.considerations)
+            found = (*c.prior_cite, *(cid for s in steps for cid in s.cite))
+            self._cause_cites[cause] = found
+        return found
 
     def citation(self, cid: str) -> Citation:
         c = self._citations.get(cid)
@@ -181,7 +201,7 @@ def build_differential(
         findings=findings, alerts=alerts, candidates=candidates,
         citations=[ctx.constants.citation(c) for c in sorted(ctx.cited)],
         facts=sorted(ctx.refs.values(), key=lambda r: r.id),
-        trace=_trace(kb, firings),
+        trace=_trace(ctx, firings),
         rules_used=[ctx.constants.status(r) for r in sorted({f.rule_id for f in firings})],
         unknown_medications=list(facts.unknown_medications),
         ignored_inputs=list(ignored or []),
@@ -312,9 +332,7 @@ def _candidate(ctx: _Context, r: Ranked, known: KnownFacts) -> Candidate:
     if cause.names_agent:
         agents = sorted({ctx.drugs[ref.id] for e in pro for ref in e.facts if ref.id in ctx.drugs})
     label = f"{cause.label} ({', '.join(agents)})" if agents else cause.label
-    steps = (*cause.next_steps, *cause.considerations)
-    for cid in (*cause.prior_cite, *(c for s in steps for c in s.cite)):
-        ctx.cited.add(cid)
+    ctx.cited.update(ctx.constants.cause_cites(r.cause))
     return Candidate(
         cause=r.cause, label=label, category=cause.category, rank=r.rank, score=r.score,
         probability=r.probability, prior=cause.prior,
@@ -334,24 +352,18 @@ def _steps(steps: tuple[KbStep, ...]) -> list[NextStep]:
     return [NextStep(text=s.text, citations=list(s.cite)) for s in steps]
 
 
-def _trace(kb: KnowledgeBase, firings: list[Firing]) -> list[TraceEntry]:
+def _trace(ctx: _Context, firings: list[Firing]) -> list[TraceEntry]:
     """Firings in stratum order. Within a stratum the engines' agenda order is arbitrary (experta's
     varies with the hash seed) and carries no meaning, so rules are listed by id there: the trace
-    is the same for every run and every backend."""
-    ordered = sorted(firings, key=lambda f: (kb.rule(f.rule_id).stratum, f.rule_id))
+    is the same for every run and every backend. ``firings`` is already in that order."""
+    step = ctx.constants.trace_step
     out = []
-    for seq, f in enumerate(ordered, start=1):
-        effect = kb.rule(f.rule_id).then
-        if isinstance(effect, Derive):
-            text = f"derive {effect.fact} = {effect.value}"
-        elif isinstance(effect, RaiseAlert):
-            text = f"alert {effect.alert} ({effect.level})"
-        else:
-            text = f"evidence {effect.cause} {effect.weight:+g}"
+    for seq, f in enumerate(firings, start=1):
+        stratum, text = step(f.rule_id)
         out.append(
             TraceEntry(
                 seq=seq,
-                stratum=kb.rule(f.rule_id).stratum,
+                stratum=stratum,
                 rule_id=f.rule_id,
                 matched=list(f.matched),
                 asserted=list(f.asserted),
@@ -359,6 +371,15 @@ def _trace(kb: KnowledgeBase, firings: list[Firing]) -> list[TraceEntry]:
             )
         )
     return out
+
+
+def _effect_text(rule: Rule) -> str:
+    effect = rule.then
+    if isinstance(effect, Derive):
+        return f"derive {effect.fact} = {effect.value}"
+    if isinstance(effect, RaiseAlert):
+        return f"alert {effect.alert} ({effect.level})"
+    return f"evidence {effect.cause} {effect.weight:+g}"
 
 
 def _rule_status(kb: KnowledgeBase, rule_id: str) -> RuleStatus:
