@@ -119,6 +119,7 @@ class _Context:
     drugs: dict[str, str]  # medication-course fact id -> generic drug name
     constants: _Constants
     links: dict[str, Link] = field(default_factory=dict)  # one Link per derived fact, built once
+    chains: dict[tuple[str, ...], list[Link]] = field(default_factory=dict)
 
     def ref(self, fid: str) -> FactRef:
         return self.refs[fid]
@@ -140,7 +141,16 @@ class _Context:
         return self.links[fid]
 
     def chain(self, fids: tuple[str, ...] | list[str]) -> list[Link]:
-        """Depth-first derivation chain of every derived fact among ``fids``, each link once."""
+        """Depth-first derivation chain of every derived fact among ``fids``, each link once
+        (one walk per distinct ``fids``: many rules match the same derived facts; the models copy
+        the list they are given, so sharing it is safe)."""
+        key = tuple(fids)
+        found = self.chains.get(key)
+        if found is None:
+            found = self.chains[key] = self._walk(key)
+        return found
+
+    def _walk(self, fids: tuple[str, ...]) -> list[Link]:
         links: list[Link] = []
         seen: set[str] = set()
 
