@@ -94,8 +94,10 @@ def _with_ignored(exc: InputError, ignored: list[IgnoredInput]) -> InputError:
 
 def _from_fhir_if_needed(data: Any) -> tuple[Any, list[IgnoredInput]]:
     """A FHIR Bundle or resource list becomes contract facts; anything else passes through."""
+    if not _may_be_fhir(data):
+        return data, []
     from engine.fhir import (
-        convert as fhir,  # FHIR detection and conversion: only FHIR callers pay for more
+        convert as fhir,  # FHIR detection and conversion: only FHIR callers pay for it
     )
 
     looks_fhir = (
@@ -121,3 +123,14 @@ def _from_fhir_if_needed(data: Any) -> tuple[Any, list[IgnoredInput]]:
     converted = fhir.from_fhir(data)
     ignored = [IgnoredInput(item=i.resource, reason=i.reason) for i in converted.ignored]
     return converted.facts, ignored
+
+
+def _may_be_fhir(data: Any) -> bool:
+    """False only for input that cannot be FHIR (neither a list nor a mapping with a
+    ``resourceType`` in it or in one of its values, as a prefetch map has), so that a patient
+    mapping never imports the FHIR reader; :func:`engine.fhir.convert.is_fhir` decides the rest."""
+    if isinstance(data, dict):
+        return "resourceType" in data or any(
+            isinstance(v, dict) and "resourceType" in v for v in data.values()
+        )
+    return isinstance(data, list)

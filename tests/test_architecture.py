@@ -38,6 +38,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "backends": (4, "core"), "backends.base": (4, "core"), "backends.predicates": (4, "core"),
     "backends.experta_compat": (4, "core"), "backends.experta": (4, "core"),
     "backends.clips": (4, "core"), "backends.clips_compile": (4, "core"),
+    "backends.clips_image": (4, "core"), "kb.build": (3, "core"),
     "rank": (5, "core"), "explain": (5, "core"), "render": (5, "core"), "ask": (5, "core"),
     "why_not": (5, "core"), "wording": (5, "core"),
     "audience": (5, "core"),

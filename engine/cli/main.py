@@ -26,6 +26,7 @@ from engine.version import __version__
 from engine.vocab import AUDIENCES
 
 if TYPE_CHECKING:
+    from engine.kb.load import KnowledgeBase
     from engine.patient import PatientFacts
 
 #: Subcommands other than ``diagnose`` and ``lint``: the module that registers each, imported
@@ -59,12 +60,10 @@ def _read_stdin(stream: TextIO) -> object:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    """One patient's differential. Imports only what the asked view needs: the table reader for
+    a results table, the why-not machinery for ``--explain``, the note renderer for text."""
     from engine.api import diagnose
-    from engine.batch.grouping import single_patient
-    from engine.batch.tables import is_table
     from engine.kb.load import load_knowledge_base
-    from engine.render import consult_note, full_note, patient_note
-    from engine.why_not import check_cause, explain_cause, why_not, why_not_text
 
     facts = _read_stdin(sys.stdin) if args.file == "-" else args.file
     if args.file == "-" and not isinstance(facts, (dict, list)):  # never read text as a path
@@ -75,33 +74,50 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             got=type(facts).__name__,
         )
     located: Callable[[InputError], InputError] = lambda exc: exc  # noqa: E731
-    spec = table_options.table_spec(args)
-    if args.file != "-" and is_table(args.file):  # one patient's results table (CSV, Parquet)
-        facts, located = single_patient(args.file, spec)
-    elif spec.given:
-        option = f"--{spec.companions()[0][0]}" if spec.companions() else "--columns"
-        raise InputError(option, "companion tables and renames go with a results table (.csv, "
-                         ".tsv, .parquet)", got=args.file)  # fmt: skip
+    table = args.file != "-" and table_options.names_a_table(args.file)
+    if table or table_options.given(args):
+        from engine.batch.grouping import single_patient
+
+        spec = table_options.table_spec(args)
+        if table:  # one patient's results table (CSV, Parquet)
+            facts, located = single_patient(args.file, spec)
+        else:
+            option = f"--{spec.companions()[0][0]}" if spec.companions() else "--columns"
+            raise InputError(option, "companion tables and renames go with a results table "
+                             "(.csv, .tsv, .parquet)", got=args.file)  # fmt: skip
     kb = load_knowledge_base(args.rules)
-    cause = check_cause(kb, args.explain) if args.explain else None
+    cause = _checked_cause(kb, args.explain) if args.explain else None
     today = dt.date.today()
     try:
         result = diagnose(facts, kb=kb, backend=args.backend, today=today, audience=args.audience)  # type: ignore[arg-type]
     except InputError as exc:
         raise located(exc) from None
-    if args.audience == "patient" and not args.json:
-        print(patient_note(result))
-    elif cause is not None and result.candidate(cause) is None:
-        patient = _patient(facts, today)
-        found = why_not(kb, patient, result, cause, backend=args.backend, today=today)
-        print(why_not_text(found, result))
-    elif cause is not None:
-        print(explain_cause(result, cause))
-    elif args.json:
+    if args.json:  # --json excludes --explain and --full
         print(result.to_json(indent=2 if args.pretty else None))
+        return EXIT_OK
+    from engine import render
+
+    if args.audience == "patient":
+        print(render.patient_note(result))
+    elif cause is not None:
+        from engine.why_not import explain_cause, why_not, why_not_text
+
+        if result.candidate(cause) is None:
+            patient = _patient(facts, today)
+            found = why_not(kb, patient, result, cause, backend=args.backend, today=today)
+            print(why_not_text(found, result))
+        else:
+            print(explain_cause(result, cause))
     else:
-        print(full_note(result) if args.full else consult_note(result))
+        print(render.full_note(result) if args.full else render.consult_note(result))
     return EXIT_OK
+
+
+def _checked_cause(kb: KnowledgeBase, cause: str) -> str:
+    """The ``--explain`` cause, checked against the knowledge base before anything runs."""
+    from engine.why_not import check_cause
+
+    return check_cause(kb, cause)
 
 
 def _patient(facts: object, today: dt.date) -> PatientFacts:

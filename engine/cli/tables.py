@@ -2,16 +2,24 @@
 """The results-table options shared by ``leukodx batch`` and ``leukodx diagnose``.
 
 Kept apart from :mod:`engine.cli.batch` so that ``diagnose`` can offer them without importing
-the batch machinery (worker pool, reports, progress display) on every call.
+the batch machinery (worker pool, reports, progress display) on every call; the table reader
+itself (:mod:`engine.batch.tables`) is imported only when a table or a table option is given.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engine.batch.tables import TableSpec, parse_renames
 from engine.errors import InputError
+
+if TYPE_CHECKING:
+    from engine.batch.tables import TableSpec
+
+#: Suffixes of patient and case files, which are never results tables: ``diagnose`` tells them
+#: apart without importing the table reader.
+PATIENT_SUFFIXES: tuple[str, ...] = (".yaml", ".yml", ".json")
 
 
 def add_table_options(p: argparse.ArgumentParser) -> None:
@@ -40,8 +48,24 @@ def add_table_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def given(args: argparse.Namespace) -> bool:
+    """Whether any table option (a companion table or a rename) was given."""
+    return bool(args.patients or args.medications or args.conditions or args.columns)
+
+
+def names_a_table(path: str) -> bool:
+    """Whether ``path`` names a results table (``.csv``, ``.tsv``, ``.parquet``)."""
+    if Path(path).suffix.lower() in PATIENT_SUFFIXES:
+        return False
+    from engine.batch.tables import is_table
+
+    return is_table(path)
+
+
 def table_spec(args: argparse.Namespace) -> TableSpec:
     """The :class:`TableSpec` of the table options; the companion files must exist."""
+    from engine.batch.tables import TableSpec, parse_renames
+
     spec = TableSpec(
         patients=Path(args.patients) if args.patients else None,
         medications=Path(args.medications) if args.medications else None,

@@ -12,6 +12,8 @@ faster. The cache is only ever a speed-up:
   ``~/.cache/leukodx``; ``LEUKODX_CACHE_DIR=off`` (or empty) turns the cache off.
 * A missing, read-only or unwritable folder, a corrupt or truncated entry, or any error while
   reading or writing costs only the speed-up: the knowledge base is then built from YAML.
+* The same folder keeps the compiled CLIPS images (:mod:`engine.backends.clips_image`), under
+  the same rules (:func:`private_folder`, :func:`trusted`, :func:`prune`).
 * A pickle is trusted only as far as the folder it lies in: the folder is created private
   (mode 0700) and an entry is read only if it belongs to this user and no one else can write it
   or its folder.
@@ -45,13 +47,14 @@ def cache_dir() -> Path | None:
     return Path(base) / "leukodx"
 
 
-@functools.lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """A hash of the engine code that defines and builds the knowledge base, and of Python's
-    version (pickles are not portable across either)."""
+@functools.lru_cache(maxsize=4)
+def code_fingerprint(globs: tuple[str, ...] = _CODE_GLOBS) -> str:
+    """A hash of the engine code that defines and builds the knowledge base (``globs``, relative
+    to the ``engine`` package), and of Python's version (pickles are not portable across
+    either)."""
     package = Path(__file__).resolve().parent.parent
     h = hashlib.sha256(sys.version.encode())
-    for pattern in _CODE_GLOBS:
+    for pattern in globs:
         for path in sorted(package.glob(pattern)):
             h.update(path.relative_to(package).as_posix().encode())
             h.update(path.read_bytes())
@@ -71,7 +74,7 @@ def read(key: str) -> Any | None:
         return None
     path = folder / f"kb-{key}.pickle"
     try:
-        if not (_private(folder) and _private(path)):
+        if not (trusted(folder) and trusted(path)):
             return None
         with path.open("rb") as f:
             return pickle.load(f)
@@ -81,12 +84,9 @@ def read(key: str) -> Any | None:
 
 def write(key: str, value: Any) -> None:
     """Store ``value`` under ``key``, atomically; any failure is ignored (only speed is lost)."""
-    folder = cache_dir()
-    if folder is None:
-        return
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not _private(folder):
+        folder = private_folder()
+        if folder is None:
             return
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".kb-", suffix=".tmp")
         try:
@@ -96,24 +96,35 @@ def write(key: str, value: Any) -> None:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        _prune(folder, keep=f"kb-{key}.pickle")
+        prune(folder, "kb-*.pickle", keep=f"kb-{key}.pickle")
     except Exception:  # noqa: BLE001 - a cache that cannot be written only costs speed
         return
+
+
+def private_folder() -> Path | None:
+    """The cache folder, created private (mode 0700) if missing; None when the cache is off or
+    the folder is not ours alone. Raises OSError when it cannot be created."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder if trusted(folder) else None
 
 
 #: Entries kept per folder: one knowledge base per day and code version adds up otherwise.
 MAX_ENTRIES = 8
 
 
-def _prune(folder: Path, keep: str) -> None:
-    """Drop the oldest entries beyond :data:`MAX_ENTRIES` (never the one just written)."""
-    entries = sorted(folder.glob("kb-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in entries[MAX_ENTRIES:]:
+def prune(folder: Path, pattern: str, keep: str, limit: int = MAX_ENTRIES) -> None:
+    """Drop the oldest entries matching ``pattern`` beyond ``limit`` (never ``keep``, the one
+    just written)."""
+    entries = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[limit:]:
         if old.name != keep:
             old.unlink(missing_ok=True)
 
 
-def _private(path: Path) -> bool:
+def trusted(path: Path) -> bool:
     """Owned by this user and writable by no one else (where the platform has owners)."""
     info = path.stat()
     if not hasattr(os, "getuid"):

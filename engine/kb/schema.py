@@ -8,7 +8,7 @@ or CLIPS. :mod:`engine.kb.parse` builds them from YAML and :mod:`engine.kb.load`
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Union
 
 #: Comparison operators of a condition, and what they mean on a value ``v``.
@@ -201,7 +201,9 @@ class Citation:
 
     def published(self) -> dict[str, Any]:
         """Every field a result shows (all but ``UNPUBLISHED``), by name."""
-        return {k: v for k, v in asdict(self).items() if k not in self.UNPUBLISHED}
+        # every field is a scalar, so a shallow read gives what ``asdict`` (a deep copy) gave
+        hidden = self.UNPUBLISHED
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in hidden}
 
 
 @dataclass(frozen=True)

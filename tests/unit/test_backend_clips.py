@@ -288,11 +288,13 @@ def test_threads_get_their_own_environment(cb: ModuleType, kb: KnowledgeBase) ->
     expected = get_matcher(kb, "clips").run(facts)
     results: list[list[Firing]] = []
     envs: list[int] = []
+    together = threading.Barrier(4)
 
     def work() -> None:
         matcher = get_matcher(kb, "clips")
         assert isinstance(matcher, cb.ClipsMatcher)
         envs.append(id(matcher.environment()))
+        together.wait(timeout=60)  # all four alive at once: a finished thread's id is reused
         results.extend(matcher.run(facts) for _ in range(20))
 
     threads = [threading.Thread(target=work) for _ in range(4)]
@@ -350,7 +352,7 @@ def test_uncompilable_test_is_a_leukodx_error() -> None:
 def test_runtime_clips_error_is_a_leukodx_error(
     cb: ModuleType, kb: KnowledgeBase, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    matcher = cb.ClipsMatcher(kb)
+    matcher = cb.ClipsMatcher(kb, image=False)  # a bloaded environment takes no new constructs
     matcher.environment().build('(deffunction leukodx-firings () (bind ?x "a") (+ ?x 1))')
     with pytest.raises(LeukodxError, match=r"clips backend: \[ARGACCES"):
         matcher.run(_facts())
