@@ -64,6 +64,7 @@ from benchmarks.common import (  # noqa: E402
 SECTIONS = ("floor-ratio", "experta", "cold-start", "batch", "service")
 BASELINE = [sys.executable, "-c", "import pydantic, yaml"]
 DEFAULT_OUT = ROOT / "benchmarks" / "results-cases.json"
+ENGINE_DIR = ROOT / "engine"
 COLD_CASE = "clozapine_induced-01.yaml"
 
 
@@ -178,6 +179,10 @@ def cold_start(run: Run) -> tuple[dict[str, Any], list[Target]]:
         "version": ([*cli, "--version"], run.env),
         "diagnose_cache_off": ([*cli, "diagnose", str(run.cold_case)], off),
     }
+    # An installed package has its bytecode compiled by pip; an editable checkout under
+    # PYTHONDONTWRITEBYTECODE=1 never gets it and would recompile every edited module each start.
+    compiled = subprocess.run([sys.executable, "-m", "compileall", "-q", str(ENGINE_DIR)],
+                              capture_output=True, check=False).returncode == 0  # fmt: skip
     for cmd, env in commands.values():  # warm-up: OS file cache, and the KB cache
         if (code := timed(cmd, env=env).code) != 0:
             raise SystemExit(f"cold start: {shlex.join(cmd)} exited {code}")
@@ -195,6 +200,7 @@ def cold_start(run: Run) -> tuple[dict[str, Any], list[Target]]:
         "commands": {name: shlex.join(cmd) for name, (cmd, _) in commands.items()},
         "runs": run.plan.cold_runs,
         "cache_entries": len(list(run.cache.glob("*"))) if run.cache.is_dir() else 0,
+        "bytecode_compiled": compiled,
     }
     for name in names:
         figures[name] = {"wall_ms_median": round(med(name, lambda t: t.wall_s), 1),
