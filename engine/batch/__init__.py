@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """Batch evaluation: many cases in, one JSON line per case out, with summary metrics.
 
-:mod:`engine.batch.run` drives a run, :mod:`engine.batch.cases` reads inputs and writes records,
-:mod:`engine.batch.worker` evaluates one chunk, :mod:`engine.batch.pool` and
-:mod:`engine.batch.cluster` run workers locally or on Dask, :mod:`engine.batch.metrics` scores
-results against ``expected``.
+:mod:`engine.batch.run` drives a run, :mod:`engine.batch.cases` lists and reads inputs and writes
+records, :mod:`engine.batch.worker` reads and evaluates one chunk (:mod:`engine.batch.messages`
+is what it answers), :mod:`engine.batch.pool` and :mod:`engine.batch.cluster` run workers
+locally or on Dask, :mod:`engine.batch.ledger` admits ids in input order and writes each line,
+:mod:`engine.batch.metrics` scores results against ``expected`` (from the small records of
+:mod:`engine.batch.slim` while the run goes).
 """
 
 from __future__ import annotations

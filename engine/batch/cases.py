@@ -37,12 +37,13 @@ from typing import IO, Any
 
 from engine import vocab
 from engine.batch.grouping import Origin, TablePatient, count_patients, iter_patients, locate
-from engine.batch.tables import TableError, TableSpec, is_table
+from engine.batch.tables import TABLE_SUFFIXES, TableError, TableSpec, is_table
 from engine.errors import InputError, LeukodxError
 from engine.kb.yamlio import MAX_FILE_BYTES, YamlError, load_yaml, parse_json
 
 CASE_SUFFIXES: tuple[str, ...] = (".yaml", ".yml", ".json")
 JSONL_SUFFIXES: tuple[str, ...] = (".jsonl", ".ndjson")
+_INPUT_SUFFIXES = frozenset(CASE_SUFFIXES + JSONL_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -106,18 +107,49 @@ def iter_sources(paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()
     given = [Path(p) for p in paths]
     exclude = list(exclude)
     check_sources(given, exclude)
-    seen: set[Path] = {Path(x).resolve() for x in exclude}
+    seen: set[str] = {os.path.realpath(x) for x in exclude}
     for p in given:
-        found = sorted(x for x in p.rglob("*") if x.is_file() and _is_input(x))
-        for f in found if p.is_dir() else [p]:
-            key = f.resolve()
+        found = _walk(p) if p.is_dir() else [(p, os.path.realpath(p))]
+        for f, key in found:
             if key not in seen:
                 seen.add(key)
                 yield f
 
 
-def _is_input(path: Path) -> bool:
-    return path.suffix.lower() in CASE_SUFFIXES + JSONL_SUFFIXES
+def _walk(top: Path) -> list[tuple[Path, str]]:
+    """The input files under a directory as ``sorted(top.rglob("*"))`` finds them (directories
+    reached through a symbolic link are not entered), each with its resolved path: one
+    ``scandir`` per directory instead of a ``resolve()`` (an ``lstat`` per path component) and
+    a ``Path`` comparison per file, which cost the main process of a batch more than the rest of
+    its work per case."""
+    found: list[tuple[tuple[str, ...], str, str]] = []  # (parts below top, path, resolved path)
+
+    def visit(folder: str, real: str, parts: tuple[str, ...]) -> None:
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:  # unreadable or gone: rglob passes it by too
+            return
+        for entry in entries:
+            try:
+                is_dir, is_file, is_link = entry.is_dir(), entry.is_file(), entry.is_symlink()
+            except OSError:
+                continue
+            if is_dir and not is_link:
+                visit(entry.path, os.path.join(real, entry.name), (*parts, entry.name))
+            elif is_file and _suffix(entry.name).lower() in _INPUT_SUFFIXES:
+                key = os.path.realpath(entry.path) if is_link else os.path.join(real, entry.name)
+                found.append(((*parts, entry.name), entry.path, key))
+
+    visit(str(top), os.path.realpath(top), ())
+    found.sort(key=lambda item: item[0])
+    return [(Path(path), key) for _, path, key in found]
+
+
+def _suffix(name: str) -> str:
+    """:attr:`pathlib.PurePath.suffix` of a file name."""
+    i = name.rfind(".")
+    return name[i:] if 0 < i < len(name) - 1 else ""
 
 
 def is_jsonl(path: Path) -> bool:
@@ -130,13 +162,51 @@ def iter_cases(
 ) -> Iterator[CaseInput]:  # fmt: skip
     """Every case under ``paths``, lazily: one per case file, one per non-blank JSONL line, one
     per patient of a results table (joined with the companion tables of ``tables``)."""
+    for item in iter_case_refs(paths, exclude, tables=tables):
+        yield item.read() if isinstance(item, CaseRef) else item
+
+
+@dataclass(frozen=True)
+class CaseRef:
+    """A case not read yet: a case file (``number`` None) or one line of a JSONL file (its bytes,
+    or their start when ``too_long``). A batch worker reads it (:meth:`read`), so that the process
+    that writes the results does not spend its time parsing YAML and JSON."""
+
+    name: str  # the file as shown in records (display_path)
+    path: str | None = None  # the file to read (case files)
+    number: int | None = None  # the JSONL line number
+    raw: bytes = b""
+    too_long: bool = False
+
+    def read(self) -> CaseInput:
+        """The case as read; never raises (an unreadable case carries its error)."""
+        if self.number is None:
+            return _file_case(Path(self.path if self.path is not None else self.name))
+        return _jsonl_case(self.raw, self.too_long, self.name, self.number)
+
+    def unread(self) -> CaseInput:
+        """What is known of the case without reading it: its place, which is also its id when
+        it cannot be read (for a case whose reader died or ran out of time)."""
+        if self.number is None:
+            return CaseInput(self.name, self.name, None)
+        return CaseInput(f"{self.name}:{self.number}", self.name, self.number)
+
+
+def iter_case_refs(
+    paths: Iterable[str | Path], exclude: Iterable[str | Path] = (), *,
+    tables: TableSpec | None = None,
+) -> Iterator[CaseRef | CaseInput]:  # fmt: skip
+    """:func:`iter_cases` with the reading of case files and JSONL lines left to the consumer:
+    a :class:`CaseRef` for each of those, a :class:`CaseInput` for each patient of a table
+    (a table is joined here, in one pass) and for a JSONL file that cannot be opened."""
     for path in iter_sources(paths, exclude):
-        if is_jsonl(path):
-            yield from _jsonl_cases(path)
-        elif is_table(path):
+        suffix = path.suffix.lower()
+        if suffix in JSONL_SUFFIXES:
+            yield from _jsonl_refs(path)
+        elif suffix in TABLE_SUFFIXES:
             yield from _table_cases(path, tables)
         else:
-            yield _file_case(path)
+            yield CaseRef(display_path(path), path=str(path))
 
 
 def count_cases(
@@ -218,13 +288,13 @@ def _table_case(patient: TablePatient) -> CaseInput:
     return replace(case, origins=patient.origins)
 
 
-def _jsonl_cases(path: Path) -> Iterator[CaseInput]:
+def _jsonl_refs(path: Path) -> Iterator[CaseRef | CaseInput]:
     name = display_path(path)
     try:
         with path.open("rb") as fh:
             for number, (raw, too_long) in enumerate(_lines(fh), start=1):
                 if raw.strip():
-                    yield _jsonl_case(raw, too_long, name, number)
+                    yield CaseRef(name, number=number, raw=raw, too_long=too_long)
     except OSError as exc:
         yield CaseInput(name, name, None, error=CaseError("file", f"{name}: cannot read: {exc}"))
 
@@ -280,15 +350,20 @@ def _causes(data: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     return tuple(items)
 
 
-def record_head(case: CaseInput) -> str:
-    """The JSON text of a result line up to (and including) the comma before ``"ok"``."""
+def head_fields(case: CaseInput) -> dict[str, Any]:
+    """The fields of a result line before ``"ok"``."""
     head: dict[str, Any] = {"id": case.id, "source_file": case.source_file}
     if case.line is not None:
         head["line"] = case.line
     if case.expected or case.acceptable:
         head["expected"] = list(case.expected)
         head["acceptable"] = list(case.acceptable)
-    return json.dumps(head, ensure_ascii=False)[:-1] + ", "
+    return head
+
+
+def record_head(case: CaseInput) -> str:
+    """The JSON text of a result line up to (and including) the comma before ``"ok"``."""
+    return json.dumps(head_fields(case), ensure_ascii=False)[:-1] + ", "
 
 
 def ok_record(case: CaseInput, differential_json: str, drugs_json: str = "") -> str:
@@ -301,12 +376,23 @@ def ok_record(case: CaseInput, differential_json: str, drugs_json: str = "") -> 
 def error_record(case: CaseInput, error: CaseError) -> str:
     """A result line for a case that failed; the error names the field at fault (and, for a row
     of a table, its file, line and column)."""
+    body = json.dumps(error_fields(error), ensure_ascii=False)
+    return f'{record_head(case)}"ok": false, "error": {body}}}'
+
+
+def error_fields(error: CaseError) -> dict[str, Any]:
+    """The ``error`` object of a result line."""
     fields: dict[str, Any] = {"field": error.field, "message": error.message}
     for key in ("file", "line", "column"):
         if getattr(error, key) is not None:
             fields[key] = getattr(error, key)
-    body = json.dumps(fields, ensure_ascii=False)
-    return f'{record_head(case)}"ok": false, "error": {body}}}'
+    return fields
+
+
+def encode_line(line: str) -> bytes:
+    """A result line as written: UTF-8 with its newline. ``backslashreplace``: a lone surrogate
+    becomes its JSON escape, keeping the line valid JSON."""
+    return (line + "\n").encode("utf-8", "backslashreplace")
 
 
 class ResultWriter:
@@ -328,8 +414,10 @@ class ResultWriter:
             raise output_error(self.path, exc, "open") from exc
 
     def write(self, line: str) -> None:
-        # backslashreplace: a lone surrogate becomes its JSON escape, keeping the line valid JSON
-        data = (line + "\n").encode("utf-8", "backslashreplace")
+        self.write_bytes(encode_line(line))
+
+    def write_bytes(self, data: bytes) -> None:
+        """Write one encoded line (:func:`encode_line`), as it came from a worker."""
         try:
             start: int | None = os.lseek(self._fd, 0, os.SEEK_END)
         except OSError:  # a pipe or a terminal: nothing to cut back

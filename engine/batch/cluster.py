@@ -14,7 +14,8 @@ from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 from typing import Any
 
-from engine.batch.worker import ChunkResult, EvaluatorFactory, Outcome, Task, evaluate_chunk_guarded
+from engine.batch.messages import Outcome, Task
+from engine.batch.worker import ChunkResult, EvaluatorFactory, evaluate_chunk_guarded
 from engine.errors import BackendUnavailableError, LeukodxError
 
 

@@ -57,5 +57,9 @@ def drug_courses(data: Any, kb: KnowledgeBase, today: dt.date) -> list[dict[str,
 
 def drug_courses_json(data: Any, kb: KnowledgeBase, today: dt.date) -> str:
     """:func:`drug_courses` as compact JSON, or ``""`` when there is none."""
-    courses = drug_courses(data, kb, today)
+    return courses_json(drug_courses(data, kb, today))
+
+
+def courses_json(courses: list[dict[str, Any]]) -> str:
+    """Courses as written into a result line: compact JSON, or ``""`` when there is none."""
     return json.dumps(courses, ensure_ascii=False, separators=(",", ":")) if courses else ""

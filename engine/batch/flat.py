@@ -25,17 +25,19 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.batch.metrics import score
-from engine.differential import Differential, Scalar
 from engine.errors import InputError
+
+if TYPE_CHECKING:
+    from engine.differential import Scalar
+
+    Value = Scalar | None
 
 TABLE_OUTPUTS: tuple[str, ...] = (".csv", ".parquet")
 ROW_GROUP = 1000
 DEFAULT_TOP_K = 3
-
-Value = Scalar | None
 
 _HEAD: tuple[tuple[str, str], ...] = (
     ("id", "str"), ("source_file", "str"), ("ok", "bool"), ("error_field", "str"),
@@ -70,6 +72,10 @@ def flat_row(
                ok=bool(record.get("ok")), error_field=error.get("field"),
                error_message=error.get("message"))  # fmt: skip
     if record.get("ok"):
+        # imported here: ``leukodx batch`` loads this module for its options, and its main
+        # process runs without pydantic unless a table is asked for
+        from engine.differential import Differential
+
         row.update(Differential.model_validate(record["differential"]).to_record(top_k))
         drugs = dict.fromkeys(d.get("drug") for d in record.get("drugs") or [])
         row["drugs"] = ";".join(str(d) for d in drugs if d)

@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from engine.differential import DISCLAIMER
-
 DEFINITIONS: dict[str, str] = {
     "n": "cases that carry 'expected' (including cases that ended in an error, which count as "
          "misses everywhere)",
@@ -122,6 +120,9 @@ class Summary:
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON-ready figures (without the misses and errors lists)."""
+        # imported here: the main process of a batch adds figures up without loading pydantic
+        from engine.differential import DISCLAIMER
+
         return {
             "n": self.n, "n_cases": self.n_cases, "n_ok": self.n_ok, "n_failed": self.n_failed,
             "top1": self.ratio(self.hits1), "top3": self.ratio(self.hits3),
@@ -269,15 +270,39 @@ def _alert_fact_ids(alert: dict[str, Any]) -> set[str]:
 def iter_misses(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Successful cases with ``expected`` whose rank-1 cause is not expected."""
     for record in records:
+        miss = _miss(score(record))
+        if miss is not None:
+            yield miss
+
+
+def _miss(sc: Scored) -> dict[str, Any] | None:
+    if not (sc.record.get("ok") and sc.expected and sc.rank != 1):
+        return None
+    return {
+        "id": sc.record["id"],
+        "source_file": sc.record.get("source_file"),
+        "expected": list(sc.expected),
+        "top1": sc.top1,
+        "rank": sc.rank,
+    }
+
+
+class Tally:
+    """A :class:`Summary` built while a batch runs, one result line at a time, and its first
+    ``keep_misses`` misses (for the terminal table), so that the figures need no second pass
+    over the results file. Each line is given as its record or as the part of it the figures
+    read (:mod:`engine.batch.slim`), in the order of the file."""
+
+    def __init__(self, keep_misses: int = 10) -> None:
+        self.summary = Summary()
+        self.misses: list[dict[str, Any]] = []
+        self.keep_misses = keep_misses
+
+    def add(self, record: dict[str, Any]) -> None:
         sc = score(record)
-        if record.get("ok") and sc.expected and sc.rank != 1:
-            yield {
-                "id": record["id"],
-                "source_file": record.get("source_file"),
-                "expected": list(sc.expected),
-                "top1": sc.top1,
-                "rank": sc.rank,
-            }
+        _add(self.summary, sc)
+        if len(self.misses) < self.keep_misses and (miss := _miss(sc)) is not None:
+            self.misses.append(miss)
 
 
 def iter_errors(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -1,11 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """``run_batch()``: many cases in, one JSON line per case out, streaming end to end.
 
-Cases are read lazily (:mod:`engine.batch.cases`), evaluated in worker processes
+Cases are listed lazily (:mod:`engine.batch.cases`), read and evaluated in worker processes
 (:mod:`engine.batch.pool`, or a Dask cluster with :mod:`engine.batch.cluster`) and written the
-moment each one finishes, so memory stays flat whatever the number of cases, and an interrupted run
-leaves a valid JSONL of every finished case. ``resume=True`` skips the ids already in ``out`` and
-appends the rest (:func:`read_done_ids`; ids are kept unique within a run by :class:`IdGuard`). A
+moment each one finishes and its id is admitted (:mod:`engine.batch.ledger`), so memory stays flat
+whatever the number of cases, and an interrupted run leaves a valid JSONL of the cases written.
+The workers hand back each result line as bytes with the small record the figures need, so the
+process that writes spends little per case (with two workers on two cores it competes with
+them). ``resume=True`` skips the ids already in ``out`` and appends the rest
+(:func:`read_done_ids`; ids are kept unique within a run by :class:`IdGuard`). A
 case that is invalid, unreadable, crashes its worker or runs out of time becomes an error record;
 only an unusable knowledge base or backend, or an output that cannot be written
 (:class:`~engine.batch.cases.OutputError`), stops the batch (it raises). ``out`` and the other
@@ -18,33 +21,34 @@ import json
 import os
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.backends.base import DEFAULT_BACKEND
-from engine.batch.cases import (
-    CaseError,
-    CaseInput,
-    ResultWriter,
-    check_sources,
-    error_record,
-    iter_cases,
-    ok_record,
-)
+from engine.batch.cases import CaseInput, CaseRef, ResultWriter, check_sources, iter_case_refs
 from engine.batch.digests import DigestSet
-from engine.batch.grouping import locate
+from engine.batch.ledger import BatchStats, IdGuard, Ledger, RecordCallback
+from engine.batch.messages import Heads, Outcome, Task
+from engine.batch.metrics import Tally
 from engine.batch.tables import TableSpec
-from engine.batch.worker import Evaluator, Outcome, Task
 from engine.errors import InputError
 from engine.kb.load import load_knowledge_base
+
+if TYPE_CHECKING:
+    from engine.batch.worker import CaseEvaluator
+
+__all__ = [
+    "BatchOptions", "BatchStats", "DigestSet", "IdGuard", "RecordCallback", "read_done_ids",
+    "run_batch",
+]  # fmt: skip
 
 EXECUTORS: tuple[str, ...] = ("local", "dask")
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_CHUNK = 16
-
-#: Called with each result line as it is written and whether the case succeeded.
-RecordCallback = Callable[[str, bool], None]
+#: Outcomes the ledger may hold while an earlier case is being read, before no new case is taken.
+HOLD = 256
 
 
 @dataclass(frozen=True)
@@ -62,15 +66,6 @@ class BatchOptions:
     @property
     def worker_count(self) -> int:
         return self.workers if self.workers > 0 else (os.cpu_count() or 1)
-
-
-@dataclass
-class BatchStats:
-    """What a run did: cases written (ok or failed) and cases skipped by ``resume``."""
-
-    written: int = 0
-    failed: int = 0
-    skipped: int = 0
 
 
 def run_batch(
@@ -99,21 +94,31 @@ def run_batch(
     paths, outputs = list(paths), [out, *exclude]
     check_sources(paths, outputs)  # before ``out`` is opened (and emptied)
     load_knowledge_base(opts.rules)  # fail fast (exit 2) before any worker starts
-    guard = IdGuard(read_done_ids(out) if resume else ())
     stats = BatchStats()
+    done = read_done_ids(out, stats.tally) if resume else DigestSet()
+    # Workers read the cases, except where the main process must know ids before it sends
+    # them out (--resume skips done ids unevaluated), and on Dask (its workers may be on
+    # machines that do not have the files).
+    read_here = bool(len(done)) or opts.executor != "local"
     with ResultWriter(out, append=resume) as writer:
-        sink = _Sink(writer, stats, on_record)
-        pending: dict[int, CaseInput] = {}
-        tasks = _tasks(iter_cases(paths, outputs, tables=tables), guard, pending, sink)
-        with closing(_executor(opts)(tasks)) as outcomes:  # workers stop even when a write fails
-            for outcome in outcomes:
-                sink.outcome(pending.pop(outcome.seq), outcome)
+        ledger = Ledger(writer, IdGuard(done), stats, on_record)
+        items = iter_case_refs(paths, outputs, tables=tables)
+        tasks = _tasks(items, ledger, read_here=read_here)
+        run = _executor(opts, hold=lambda: ledger.waiting >= HOLD)
+        with closing(run(tasks)) as messages:  # workers stop even when a write fails
+            for message in messages:
+                if isinstance(message, Heads):
+                    ledger.heads(message)
+                else:
+                    ledger.outcome(message)
     return stats
 
 
-def _executor(opts: BatchOptions) -> Callable[[Iterator[Task]], Generator[Outcome, None, None]]:
+def _executor(
+    opts: BatchOptions, *, hold: Callable[[], bool]
+) -> Callable[[Iterator[Task]], Generator[Outcome | Heads, None, None]]:
     rules = str(opts.rules) if opts.rules is not None else None
-    factory = partial(Evaluator, rules, opts.backend)
+    factory = partial(new_evaluator, rules, opts.backend)
     if opts.executor == "dask":
         from engine.batch.cluster import DaskRunner  # optional extra: imported only when asked for
 
@@ -127,85 +132,33 @@ def _executor(opts: BatchOptions) -> Callable[[Iterator[Task]], Generator[Outcom
     from engine.batch.pool import LocalPool
 
     return LocalPool(
-        factory, workers=opts.worker_count, timeout=opts.timeout, chunk_size=opts.chunk_size
-    ).run
+        factory, workers=opts.worker_count, timeout=opts.timeout, chunk_size=opts.chunk_size,
+        hold=hold,
+    ).run  # fmt: skip
 
 
-class _Sink:
-    """Writes each result line at once and reports it."""
+def new_evaluator(rules: str | None, backend: str) -> CaseEvaluator:
+    """A worker's :class:`~engine.batch.worker.Evaluator` (called in the worker: the main process
+    does not import the engine)."""
+    from engine.batch.worker import Evaluator
 
-    def __init__(
-        self, writer: ResultWriter, stats: BatchStats, on_record: RecordCallback | None
-    ) -> None:
-        self.writer = writer
-        self.stats = stats
-        self.on_record = on_record
-
-    def outcome(self, case: CaseInput, outcome: Outcome) -> None:
-        if outcome.ok:
-            self.emit(ok_record(case, outcome.body, outcome.drugs), True)
-        elif case.origins is not None:  # a patient of a table: name the file, line and column
-            e = locate(case.origins, outcome.field, outcome.message, case.id)
-            self.emit(error_record(case, CaseError(e.field, e.message, e.file, e.line, e.column)),
-                      False)  # fmt: skip
-        else:
-            self.emit(error_record(case, CaseError(outcome.field, outcome.message)), False)
-
-    def emit(self, line: str, ok: bool) -> None:
-        self.writer.write(line)
-        self.stats.written += 1
-        self.stats.failed += not ok
-        if self.on_record is not None:
-            self.on_record(line, ok)
+    return Evaluator(rules, backend)
 
 
 def _tasks(
-    cases: Iterator[CaseInput], guard: IdGuard, pending: dict[int, CaseInput], sink: _Sink
+    items: Iterator[CaseRef | CaseInput], ledger: Ledger, *, read_here: bool
 ) -> Iterator[Task]:
-    """The cases to evaluate; unreadable and duplicate cases are recorded on the way."""
-    for seq, case in enumerate(cases):
-        admitted = guard.admit(case)
-        if admitted is None:
-            sink.stats.skipped += 1
-        elif admitted.error is not None:
-            sink.emit(error_record(admitted, admitted.error), False)
-        else:
-            pending[seq] = replace(admitted, data=None)
-            yield seq, admitted.data
+    """The cases to evaluate, numbered in input order; what is settled without a worker
+    (unreadable, duplicate, done) is recorded by the ledger on the way."""
+    for item in items:
+        task = ledger.take(item.read() if read_here and isinstance(item, CaseRef) else item)
+        if task is not None:
+            yield task
 
 
-class IdGuard:
-    """Keeps ids unique within a run and skips the ids a resumed run has already recorded."""
-
-    def __init__(self, done: DigestSet | Iterable[str] = ()) -> None:
-        self.done = done if isinstance(done, DigestSet) else DigestSet(done)
-        self.seen = DigestSet()
-
-    def admit(self, case: CaseInput) -> CaseInput | None:
-        """The case to run (a duplicate id becomes an error record), or None to skip it."""
-        if case.id in self.done:
-            return None
-        if case.id not in self.seen:
-            self.seen.add(case.id)
-            return case
-        where = f"{case.source_file}:{case.line}" if case.line else case.source_file
-        new_id, k = where, 1
-        while new_id in self.seen:
-            k += 1
-            new_id = f"{where}#{k}"
-        if new_id in self.done:
-            return None
-        self.seen.add(new_id)
-        error = CaseError(
-            "id",
-            f"{where}: id: duplicate id '{case.id}' (ids must be unique "
-            "within a batch; this case was recorded under its position)",
-        )
-        return replace(case, id=new_id, data=None, error=error)
-
-
-def read_done_ids(path: str | Path) -> DigestSet:
-    """The ids already recorded in an output file, for ``--resume``.
+def read_done_ids(path: str | Path, tally: Tally | None = None) -> DigestSet:
+    """The ids already recorded in an output file, for ``--resume`` (each line is added to
+    ``tally`` when given, so the run's figures cover the whole file).
 
     A last line cut short by a kill (no newline, not valid JSON) is removed from the file; a
     complete last line missing only its newline gets one. Any other unreadable line is an
@@ -234,17 +187,18 @@ def read_done_ids(path: str | Path) -> DigestSet:
                 )
             if not raw.endswith(b"\n"):
                 fh.write(b"\n")
-            done.add(record)
+            done.add(record["id"])
+            if tally is not None:
+                tally.add(record)
             offset += len(raw)
     return done
 
 
-def _parse_record(raw: bytes) -> str | None:
+def _parse_record(raw: bytes) -> dict[str, Any] | None:
     try:
         record = json.loads(raw)
     except ValueError:
         return None
-    if isinstance(record, dict) and "ok" in record:
-        case_id = record.get("id")
-        return case_id if isinstance(case_id, str) else None
+    if isinstance(record, dict) and "ok" in record and isinstance(record.get("id"), str):
+        return record
     return None

@@ -32,14 +32,7 @@ from engine.backends.base import DEFAULT_BACKEND
 from engine.batch.cases import OutputError, check_sources, count_cases, output_error
 from engine.batch.flat import DEFAULT_TOP_K, check_table_path, write_table
 from engine.batch.grouping import open_tables
-from engine.batch.metrics import (
-    format_drugs,
-    format_summary,
-    iter_misses,
-    iter_records,
-    summarize,
-    write_summary,
-)
+from engine.batch.metrics import Tally, format_drugs, format_summary, iter_records, write_summary
 from engine.batch.run import (
     DEFAULT_CHUNK,
     DEFAULT_TIMEOUT,
@@ -51,10 +44,7 @@ from engine.batch.run import (
 from engine.batch.tables import TableSpec, is_table
 from engine.cli.progress import Reporter
 from engine.cli.tables import add_table_options, table_spec
-from engine.differential import DISCLAIMER
 from engine.errors import InputError
-from engine.report.batch import write_batch_report
-from engine.report.patient import patient_report
 
 EXIT_OK, EXIT_INVALID, EXIT_SOME_FAILED, EXIT_IO, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 
@@ -153,6 +143,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from engine.report.patient import patient_report  # loaded by the command that uses it
+
     html = patient_report(args.file, kb=args.rules, backend=args.backend)
     if args.output:
         Path(args.output).write_text(html, encoding="utf-8")
@@ -234,8 +226,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     spec = table_spec(args)
     _check_tables(args, spec, [p for p in (args.out, *others) if p])
     with _results_file(args.out) as out:
-        total = count_cases(args.paths, [out, *others], tables=spec)
-        total -= len(read_done_ids(out)) if args.resume else 0
+        total = 0  # for the progress shown, which --quiet leaves out: no pass over the inputs
+        if not args.quiet:
+            total = count_cases(args.paths, [out, *others], tables=spec)
+            total -= len(read_done_ids(out)) if args.resume else 0
         reporter = Reporter(total, quiet=args.quiet)
         echo = args.out is None and not sys.stdout.isatty()  # JSONL on a terminal helps no one
         if args.out is None and not echo and not args.quiet:
@@ -245,7 +239,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             )
         try:
             with _sigterm_as_interrupt(), reporter:
-                run_batch(
+                stats = run_batch(
                     args.paths,
                     out,
                     options,
@@ -254,7 +248,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                     exclude=others,
                     tables=spec,
                 )
-            return _finish(args, out, table_to_stdout=not echo)
+            return _finish(args, out, stats.tally, table_to_stdout=not echo)
         except KeyboardInterrupt:
             where = f"in {out}" if args.out else "on stdout"
             print(
@@ -271,18 +265,23 @@ def cmd_batch(args: argparse.Namespace) -> int:
             return EXIT_IO
 
 
-def _on_record(reporter: Reporter, line: str, ok: bool, echo: bool) -> None:
+def _on_record(reporter: Reporter, line: bytes, ok: bool, echo: bool) -> None:
     if echo:
-        sys.stdout.write(line + "\n")
         sys.stdout.flush()
-    reporter.record(line, ok)
+        sys.stdout.buffer.write(line)
+        sys.stdout.buffer.flush()
+    reporter.record("", ok)  # the reporter counts lines; it does not read them
 
 
-def _finish(args: argparse.Namespace, out: Path, *, table_to_stdout: bool) -> int:
-    summary = summarize(iter_records(out))
+def _finish(args: argparse.Namespace, out: Path, tally: Tally, *, table_to_stdout: bool) -> int:
+    """The summary, report, table and terminal figures; the figures were added up during the
+    run (:class:`~engine.batch.metrics.Tally`), the lists of misses and errors are read back."""
+    summary = tally.summary
     if args.summary:
         _write(args.summary, partial(write_summary, summary, out))
     if args.report:
+        from engine.report.batch import write_batch_report
+
         _write(args.report, partial(write_batch_report, summary, out, max_cases=args.report_cases))
     if args.table:
         try:
@@ -291,12 +290,14 @@ def _finish(args: argparse.Namespace, out: Path, *, table_to_stdout: bool) -> in
             raise output_error(args.table, exc, "write") from exc
     if not args.quiet:
         table = (
-            format_summary(summary, misses=iter_misses(iter_records(out)))
+            format_summary(summary, misses=tally.misses)
             if summary.n
             else (f"cases {summary.n_cases}: {summary.n_ok} ok, {summary.n_failed} failed")
         )
         drugs = format_drugs(summary)
         table += f"\n\n{drugs}" if drugs else ""
+        from engine.differential import DISCLAIMER
+
         print(f"{table}\n{DISCLAIMER}", file=sys.stdout if table_to_stdout else sys.stderr)
     return EXIT_SOME_FAILED if summary.n_failed else EXIT_OK
 
