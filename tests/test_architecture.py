@@ -65,6 +65,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "service.page": (9, "service"), "service.docs": (9, "service"),
     "service.links": (9, "service"), "service.actions": (9, "service"),
     "service.freshness": (9, "service"), "service.logs": (9, "service"),
+    "service.pool": (9, "service"),
     "cli": (10, "cli"), "cli.progress": (10, "cli"), "cli.batch": (10, "cli"),
     "cli.calibrate": (10, "cli"), "cli.kb": (10, "cli"),
     "cli.serve": (10, "cli"), "cli.main": (10, "cli"),

@@ -83,6 +83,14 @@ def register(subparsers: Any) -> None:
         help="diagnosis threads (default: 1; the engine is CPU-bound, so more threads seldom help)",
     )
     p.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="answer CDS hook calls in N worker processes, to use N cores (default: 0, in the "
+        "server process on the --workers threads)",
+    )
+    p.add_argument(
         "--cors-origin",
         action="append",
         default=[],
@@ -149,6 +157,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         rules=args.rules, backend=args.backend, auth=auth, public_url=args.public_url,
         max_body_bytes=args.max_body_bytes, workers=args.workers,
         cors_origins=tuple(args.cors_origin), report_ttl=args.report_ttl,
+        processes=args.processes,
     )  # fmt: skip
     app = create_app(settings, body_timeout=args.body_timeout)
     uvicorn.run(
@@ -170,6 +179,8 @@ def _limit_problem(args: argparse.Namespace) -> str | None:
     names = ("header_timeout", "body_timeout", "keep_alive_timeout", "max_connections")
     if args.log_repeats < 1:
         return f"--log-repeats must be at least 1 (got {args.log_repeats})"
+    if args.processes < 0:
+        return f"--processes must be 0 or more (got {args.processes})"
     for name in (*names, "report_ttl"):
         if not getattr(args, name) > 0:  # also refuses nan
             return (
@@ -196,7 +207,7 @@ def _head_deadline_protocol(seconds: float) -> type[asyncio.Protocol]:
         _deadline: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
+            super().connection_made(_Coalescing(transport, self.loop))  # type: ignore[arg-type]
             self._arm()
 
         def on_response_complete(self) -> None:
@@ -221,6 +232,48 @@ def _head_deadline_protocol(seconds: float) -> type[asyncio.Protocol]:
                 self.transport.close()
 
     return HeadDeadlineProtocol
+
+
+class _Coalescing:
+    """A transport whose writes made in one turn of the event loop leave in one ``send``.
+
+    uvicorn writes a response's head and its body separately; on a TCP connection each write is
+    a system call and a packet that wakes the client, which then waits for the other half. Joined,
+    a hook answer costs the server one send instead of two (about 5% of its CPU time on
+    loopback). Everything but writing is the wrapped transport's; closing sends what is pending
+    first, and a large write (beyond ``_FLUSH_AT`` bytes pending) leaves at once, so the
+    transport's own flow control still sees it.
+    """
+
+    _FLUSH_AT = 256 * 1024
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport, self._loop = transport, loop
+        self._pending: list[bytes] = []
+        self._size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(bytes(data))
+        self._size += len(data)
+        if self._size > self._FLUSH_AT:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            data, self._pending, self._size = b"".join(self._pending), [], 0
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def _auth_problem(args: argparse.Namespace) -> str | None:

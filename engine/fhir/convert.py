@@ -260,7 +260,10 @@ def _dedupe(items: list[_Item]) -> list[_Item]:
         kept = by_id.get(item.where)
         if kept is None or _canonical(item) > _canonical(kept):
             by_id[item.where] = item
-    return sorted([*by_id.values(), *rest], key=lambda i: (i.where, _canonical(i)))
+    items = [*by_id.values(), *rest]
+    if len({i.where for i in items}) == len(items):  # the usual case: the places tell them apart
+        return sorted(items, key=lambda i: i.where)
+    return sorted(items, key=lambda i: (i.where, _canonical(i)))
 
 
 def _canonical(item: _Item) -> str:

@@ -109,7 +109,20 @@ def _word(text: str) -> str:
 
 def default_path() -> Path:
     """``rules/terminology/fhir.yaml`` of the bundled knowledge base."""
-    return default_rules_dir() / "terminology" / "fhir.yaml"
+    return _resolved(None)
+
+
+def _absolute(path: Path | None) -> Path:
+    """``path`` (default: the bundled table) made absolute with its links resolved. A relative
+    path depends on the working directory, so only an absolute one is remembered."""
+    return path.resolve() if path is not None and not path.is_absolute() else _resolved(path)
+
+
+@functools.lru_cache(maxsize=8)
+def _resolved(path: Path | None) -> Path:
+    """Every FHIR conversion asks where its table is; the file system walk behind ``resolve()``
+    (a ``stat`` per folder) is done once per path and process: the bundled tables do not move."""
+    return (path or default_rules_dir() / "terminology" / "fhir.yaml").resolve()
 
 
 def load_terminology(path: Path | None = None) -> Terminology:
@@ -118,7 +131,7 @@ def load_terminology(path: Path | None = None) -> Terminology:
     Cached per resolved path and per size and modification time of both files, so that a
     long-running service picks up an edited table instead of serving the old one.
     """
-    resolved = (path or default_path()).resolve()
+    resolved = _absolute(path)
     return _load(str(resolved), (_stamp(resolved), _stamp(resolved.parent / DESCENDANTS_FILE)))
 
 
@@ -137,7 +150,7 @@ def known_rxnorm(terminology: Path | None = None) -> frozenset[str]:
     The FHIR reader prefers such a code to a name, and a name to a code nobody knows. Only the
     codes are read here; the knowledge base loader checks the lexicon and reports its problems.
     """
-    lexicon = (terminology or default_path()).resolve().parent.parent / "lexicon"
+    lexicon = _absolute(terminology).parent.parent / "lexicon"
     return _known_rxnorm(str(lexicon))
 
 

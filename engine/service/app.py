@@ -4,7 +4,9 @@
 * ``GET /cds-services``: the ``patient-view`` and ``order-select`` services
   (:mod:`engine.service.cards`).
 * ``POST /cds-services/{id}``: the cards of :mod:`engine.service.hooks` for the prefetched FHIR
-  data; a missing required prefetch key is answered with 412.
+  data; a missing required prefetch key is answered with 412. They are computed on the diagnosis
+  threads (``workers``), or with ``processes`` set in worker processes
+  (:mod:`engine.service.pool`; a worker that dies holding the call: 503).
 * ``POST /cds-services/{id}/feedback``: accepted and logged without patient data.
 * ``GET /reports/{token}``: the patient report a card links to (:mod:`engine.service.links`);
   the random token is the credential, so this route needs no JWT; unknown or expired: 404.
@@ -35,7 +37,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Body, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
@@ -59,6 +61,7 @@ from engine.service.models import (
     FeedbackReceipt,
     Services,
 )
+from engine.service.pool import PoolUnavailable, ProcessRunner, Refusal
 from engine.version import __version__
 
 log = logging.getLogger("leukodx.service")
@@ -188,6 +191,7 @@ def create_app(settings: ServiceSettings | None = None, *, body_timeout: float =
     kb = load_knowledge_base(settings.rules)
     hooks, runner = Hooks(kb, settings), Runner(settings.workers)
     warmup = functools.partial(diagnose, _WARMUP, kb=kb, backend=settings.backend)
+    pool = ProcessRunner(settings, settings.processes) if settings.processes > 0 else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -197,8 +201,12 @@ def create_app(settings: ServiceSettings | None = None, *, body_timeout: float =
                 "service. For local prototyping only; never expose it to a network."
             )
         await asyncio.to_thread(runner.warm, warmup)
+        if pool is not None:
+            await pool.start()
         yield
         runner.close()
+        if pool is not None:
+            await pool.close()
 
     app = FastAPI(
         title="leukodx CDS Hooks service",
@@ -211,7 +219,7 @@ def create_app(settings: ServiceSettings | None = None, *, body_timeout: float =
     )
     deps = [Depends(_authenticate(verifier, settings.public_url))] if verifier else []
     _add_error_handlers(app)
-    _add_routes(app, hooks, runner, deps)
+    _add_routes(app, hooks, runner, deps, pool)
     page.add_page_routes(app, kb=kb, backend=settings.backend, today=settings.today,
                          run=runner.run, deps=deps)  # fmt: skip
     docs.add_docs_route(app)
@@ -263,7 +271,9 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody, "description": text[code]} for code in codes}
 
 
-def _add_routes(app: FastAPI, hooks: Hooks, runner: Runner, deps: list[Any]) -> None:
+def _add_routes(
+    app: FastAPI, hooks: Hooks, runner: Runner, deps: list[Any], pool: ProcessRunner | None
+) -> None:
     auth = (401,) if deps else ()
     common: dict[str, Any] = {"dependencies": deps, "response_model_exclude_none": True}
 
@@ -290,9 +300,13 @@ def _add_routes(app: FastAPI, hooks: Hooks, runner: Runner, deps: list[Any]) -> 
         responses=_responses(400, *auth, 404, 412, 413, 422),
         **common,
     )
-    async def call_service(service_id: str, request: CdsRequest, http: Request) -> CdsResponse:
+    async def call_service(
+        service_id: str, request: CdsRequest, http: Request
+    ) -> CdsResponse | Response:
         _known(service_id)
         base = hooks.settings.public_url or str(http.base_url)  # for the cards' report links
+        if pool is not None:
+            return await _call_pool(pool, hooks, service_id, request, base)
         response = await runner.run(hooks.call, service_id, request, base)
         log.info(
             "%s: %d card(s) [%s]",
@@ -312,7 +326,7 @@ def _add_routes(app: FastAPI, hooks: Hooks, runner: Runner, deps: list[Any]) -> 
     async def report_link(token: str) -> HTMLResponse:
         """The patient report a card linked to. The unguessable token is the credential (a
         browser holds no CDS client JWT); it expires (``--report-ttl``) and is never logged."""
-        html = hooks.reports.get(token)
+        html = await runner.run(hooks.reports.get, token)  # a first opening renders it
         if html is None:
             raise HTTPException(404, "this report link is unknown or has expired")
         return HTMLResponse(html, headers=_PRIVATE)
@@ -355,6 +369,22 @@ def _add_routes(app: FastAPI, hooks: Hooks, runner: Runner, deps: list[Any]) -> 
         return await runner.run(run)
 
 
+async def _call_pool(
+    pool: ProcessRunner, hooks: Hooks, service_id: str, request: CdsRequest, base: str
+) -> Response:
+    """A hook call answered by a worker process: its report recipes join this process's link
+    store under the tokens the worker put in the cards, before the answer is sent."""
+    answer = await pool.call(service_id, request, base, hooks.settings.today())
+    if isinstance(answer, Refusal):
+        raise answer.error()
+    for token, recipe in answer.reports:
+        hooks.reports.put(functools.partial(hooks.render_report, recipe), token=token)
+    cards = ",".join(answer.indicators)
+    log.info("%s: %d card(s) [%s] (process %d)", service_id, len(answer.indicators), cards,
+             answer.pid)  # fmt: skip
+    return Response(answer.body, media_type="application/json")
+
+
 class Health(BaseModel):
     """``GET /healthz``: the service is up, with what it runs."""
 
@@ -390,6 +420,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def precondition(_: Request, exc: PrefetchMissing) -> JSONResponse:
         log.info("412: prefetch missing %s", ", ".join(exc.missing))
         return error_response(412, "prefetch_missing", str(exc), missing=exc.missing)
+
+    @app.exception_handler(PoolUnavailable)
+    async def pool_down(_: Request, exc: PoolUnavailable) -> JSONResponse:
+        return error_response(503, "unavailable", str(exc), headers={"Retry-After": "1"})
 
     @app.exception_handler(AuthError)
     async def unauthorized(request: Request, exc: AuthError) -> JSONResponse:

@@ -29,6 +29,7 @@ Pure functions: nothing here does I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Sequence
@@ -254,7 +255,10 @@ class References:
         return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=2048)
 def _reference(c: Citation) -> str:
+    """A numbered reference's text. Remembered per citation (a frozen model, equal when its
+    fields are): every card of every call lists the same few dozen sources."""
     parts = [md(p).rstrip(".") for p in (c.authors, c.title) if p]
     year = c.year if c.year and str(c.year) not in (c.source or "") else None
     where = ", ".join(md(str(p)) for p in (c.source, year) if p)

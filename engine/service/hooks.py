@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -44,7 +45,12 @@ from engine.service.actions import order_cbc
 from engine.service.auth import JwtSettings
 from engine.service.fhir_fetch import Access, FetchError, complete_prefetch, is_outcome
 from engine.service.freshness import assess, lookback_for
-from engine.service.links import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_SECONDS, ReportStore
+from engine.service.links import (
+    DEFAULT_MAX_ENTRIES,
+    DEFAULT_TTL_SECONDS,
+    ReportStore,
+    StoredLink,
+)
 from engine.service.models import INDICATOR_ORDER, Card, CdsRequest, CdsResponse, Link, Services
 
 log = logging.getLogger("leukodx.service")
@@ -82,6 +88,7 @@ class ServiceSettings:
     today: Callable[[], dt.date] = field(default=dt.date.today)  # the day hooks are answered
     report_ttl: float = DEFAULT_TTL_SECONDS  # seconds a card's report link works
     report_max: int = DEFAULT_MAX_ENTRIES  # reports kept in memory at most (oldest dropped)
+    processes: int = 0  # >0: hook calls run in this many worker processes (engine.service.pool)
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,16 @@ class Evaluation:
     resources: dict[str, dict[str, Any]]  # "Observation/o7" -> the resource (dropped counts)
 
 
+@dataclass(frozen=True)
+class ReportRecipe:
+    """What a card's report link renders when it is first opened: the facts of the answer and
+    its day (so it is the report of that answer). Plain data, so a worker process can hand it to
+    the server process that keeps the links."""
+
+    facts: dict[str, Any]
+    as_of: dt.date
+
+
 # --- the hooks, without HTTP ----------------------------------------------------------------
 
 
@@ -108,6 +125,7 @@ class Hooks:
         self.keys = cds.prefetch_keys(terms)
         self.services = Services(services=cds.services(kb, terms))
         self.reports = ReportStore(settings.report_ttl, settings.report_max)
+        self._citations: dict[str, Citation] = {}
 
     def call(self, service_id: str, req: CdsRequest, base_url: str | None = None) -> CdsResponse:
         """The cards of one hook call. ``base_url`` is where this service is reached (for the
@@ -187,11 +205,7 @@ class Hooks:
         """What the cards of ``ev`` add: dated counts, the lookback's sources, the report link."""
         lookback = lookback_for(self.kb.staleness, ev.facts, self.kb.lexicon, ev.as_of)
         cites = lookback.cite if lookback else ()
-        citations = tuple(
-            Citation.model_validate(self.kb.citations[c].published())
-            for c in cites
-            if c in self.kb.citations
-        )
+        citations = tuple(self._citation(c) for c in cites if c in self.kb.citations)
         return cds.Setting(
             freshness=assess(ev.d, ev.as_of, lookback),
             report=self._report_link(ev, base_url),
@@ -199,25 +213,39 @@ class Hooks:
             citations=citations,
         )
 
+    def _citation(self, cid: str) -> Citation:
+        """The knowledge base's citation ``cid`` as the cards show it (made once per id)."""
+        made = self._citations.get(cid)
+        if made is None:
+            made = Citation.model_validate(self.kb.citations[cid].published())
+            self._citations[cid] = made
+        return made
+
     def _report_link(self, ev: Evaluation, base_url: str | None) -> Link | None:
         """Link to the patient's report, rendered when the link is first opened (from the same
         facts and day, so it is the report of this answer): a hook answer should not wait for a
         page nobody may open."""
         if not base_url:
             return None
-        facts, as_of = copy.deepcopy(ev.facts), ev.as_of
-
-        def render() -> str:
-            d = diagnose(facts, kb=self.kb, backend=self.settings.backend, today=as_of)
-            return render_patient(d, parse_patient(facts, today=as_of), self.kb)
-
-        stored = self.reports.link(render, base_url)
+        stored = self.store_report(ReportRecipe(copy.deepcopy(ev.facts), ev.as_of), base_url)
         until = dt.datetime.fromtimestamp(stored.expires_at, dt.UTC).strftime("%Y-%m-%d %H:%M")
         return Link(
             label=f"Patient report: count timeline, ranked causes, sources (until {until} UTC)",
             url=stored.url,
             type="absolute",
         )
+
+    def store_report(self, recipe: ReportRecipe, base_url: str) -> StoredLink:
+        """Keep ``recipe`` in the report store and return its link. A worker process
+        (:mod:`engine.service.pool`) overrides this: it mints the token and the server process
+        stores the recipe."""
+        return self.reports.link(functools.partial(self.render_report, recipe), base_url)
+
+    def render_report(self, recipe: ReportRecipe) -> str:
+        """The patient report of ``recipe``, as its link shows it when first opened."""
+        facts, as_of = recipe.facts, recipe.as_of
+        d = diagnose(facts, kb=self.kb, backend=self.settings.backend, today=as_of)
+        return render_patient(d, parse_patient(facts, today=as_of), self.kb)
 
     def _patient_view(
         self, data: dict[str, Any], absent: list[str], patient_id: str, base_url: str | None

@@ -9,6 +9,12 @@ opened (the hook then does not pay for a report nobody may open: rendering and c
 was about 40% of a patient-view call); beyond ``max_entries`` the oldest report is dropped
 first. Nothing is written to disk, and a restart forgets every report. An expired or unknown
 token is simply absent.
+
+With ``leukodx serve --processes N`` the hooks are answered in worker processes
+(:mod:`engine.service.pool`), but the store stays in the server process: a worker mints the token
+(:func:`new_token`) and sends back what renders the report, and the server adopts it under that
+token (``put(..., token=...)``) before the answer leaves, so every link resolves wherever the
+hook was computed.
 """
 
 from __future__ import annotations
@@ -50,10 +56,11 @@ class ReportStore:
         self._items: OrderedDict[str, tuple[float, bytes | Callable[[], str]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def put(self, html: str | Callable[[], str]) -> str:
+    def put(self, html: str | Callable[[], str], token: str | None = None) -> str:
         """Keep ``html`` (or the function that renders it on first opening) for ``ttl`` seconds;
-        returns its token."""
-        token = secrets.token_urlsafe(32)
+        returns its token: ``token`` when given (minted by :func:`new_token` in a worker
+        process), else a new one."""
+        token = token or new_token()
         packed = html if callable(html) else zlib.compress(html.encode("utf-8"))
         with self._lock:
             self._expire()
@@ -94,5 +101,14 @@ class ReportStore:
 
     def link(self, html: str | Callable[[], str], base_url: str) -> StoredLink:
         """Store ``html`` and return its absolute URL under ``base_url`` with its expiry time."""
-        token = self.put(html)
-        return StoredLink(f"{base_url.rstrip('/')}{ROUTE}/{token}", time.time() + self.ttl)
+        return stored_link(self.put(html), base_url, self.ttl)
+
+
+def new_token() -> str:
+    """A fresh report token: 256 random bits, URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+def stored_link(token: str, base_url: str, ttl: float) -> StoredLink:
+    """The absolute URL of ``token`` under ``base_url``, expiring ``ttl`` seconds from now."""
+    return StoredLink(f"{base_url.rstrip('/')}{ROUTE}/{token}", time.time() + ttl)
