@@ -140,6 +140,7 @@ def measure(
     *,
     backend: str | None = None,
     workers: int | None = None,
+    processes: int | None = None,
     warmup: int = 20,
     request: Path = REQUEST,
     jwt: bool = False,
@@ -147,14 +148,15 @@ def measure(
 ) -> dict[int, dict[str, float]]:
     """Start the real service, then for each ``(clients, calls)`` of ``loads``: ``warmup``
     uncounted calls at that concurrency and ``calls`` timed ones; the summary per concurrency.
-    ``backend`` and ``workers`` default to the server's own defaults."""
+    ``backend``, ``workers`` and ``processes`` default to the server's own defaults."""
     body = request.read_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         tokens = Tokens(Path(tmp)) if jwt else None
         port = free_port()
         url = f"http://127.0.0.1:{port}{PATH}"
         options = [*(["--backend", backend] if backend else []),
-                   *(["--workers", str(workers)] if workers else [])]  # fmt: skip
+                   *(["--workers", str(workers)] if workers else []),
+                   *(["--processes", str(processes)] if processes else [])]  # fmt: skip
         process = start(port, tokens, options, Path(tmp) / "server.log", env)
         auth: Callable[[], dict[str, str]] = (lambda: tokens.header(url)) if tokens else dict
         try:
