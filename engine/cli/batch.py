@@ -270,7 +270,7 @@ def _on_record(reporter: Reporter, line: bytes, ok: bool, echo: bool) -> None:
         sys.stdout.flush()
         sys.stdout.buffer.write(line)
         sys.stdout.buffer.flush()
-    reporter.record("", ok)  # the reporter counts lines; it does not read them
+    reporter.record(ok)
 
 
 def _finish(args: argparse.Namespace, out: Path, tally: Tally, *, table_to_stdout: bool) -> int:

@@ -2,7 +2,8 @@
 """Batch progress on stderr (part of the command line): a rich bar with cases/s and ETA on a
 terminal, a plain line every few seconds otherwise, nothing with ``--quiet``.
 
-Progress never goes to stdout, which may carry the JSONL results.
+Progress never goes to stdout, which may carry the JSONL results. rich is imported only when a
+bar is drawn: a quiet or logged run does not pay for it at start-up.
 """
 
 from __future__ import annotations
@@ -10,26 +11,10 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
-
-
-class _Speed(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.1f} cases/s" if speed else "- cases/s")
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 class Reporter:
@@ -54,18 +39,7 @@ class Reporter:
 
     def __enter__(self) -> Reporter:
         if self.mode == "bar":
-            console = Console(file=self.stream)
-            self._progress = Progress(
-                TextColumn("leukodx batch"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                _Speed(),
-                TextColumn("{task.fields[failed]} failed"),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=console,
-                transient=False,
-            )
+            self._progress = _bar(self.stream)
             self._progress.start()
             self._task = self._progress.add_task("cases", total=self.total or None, failed=0)
         return self
@@ -76,7 +50,7 @@ class Reporter:
         elif self.mode == "lines" and self.done:
             self._line()
 
-    def record(self, line: str, ok: bool) -> None:
+    def record(self, ok: bool) -> None:
         self.done += 1
         self.failed += not ok
         if self._progress is not None and self._task is not None:
@@ -95,6 +69,38 @@ class Reporter:
             f"{rate:.1f} cases/s{eta}, {self.failed} failed\n"
         )
         self.stream.flush()
+
+
+def _bar(stream: TextIO) -> Progress:
+    """The rich progress bar (cases, cases/s, failures, ETA) on ``stream``."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class Speed(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:.1f} cases/s" if speed else "- cases/s")
+
+    return Progress(
+        TextColumn("leukodx batch"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        Speed(),
+        TextColumn("{task.fields[failed]} failed"),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(file=stream),
+        transient=False,
+    )
 
 
 def _interactive(stream: TextIO) -> bool:
