@@ -4,8 +4,8 @@ under the knowledge base's accuracy over the whole set.
 
 The floor is a regression guard, not a claim: the weights are fitted to these cases (with the
 other development sets), so the in-sample figures (top-1 0.74, top-3 0.91 with the fit on the
-412 pooled cases of 2026-12-06) flatter the model; the floor sits a few cases below them. The figure to quote is the grouped cross-validated one in
-evaluation/README.md."""
+412 pooled cases of 2026-12-06) flatter the model; the floor sits a few cases below them. The
+figures to quote are the held-out and grouped cross-validated ones in evaluation/README.md."""
 
 from __future__ import annotations
 
