@@ -27,6 +27,7 @@ from engine.kb.schema import AddEvidence, Atom, Derive
 LIMIT = 5
 _SATISFIED, _UNSATISFIED, _UNKNOWN = "satisfied", "unsatisfied", "unknown"
 _Checks = tuple[tuple[str, Predicate], ...]
+_AtomKey = tuple[str, str, tuple[Any, ...]]
 #: An evidence rule in a plan: id, weight, and its branches as (atom index, negated) pairs.
 _Entry = tuple[str, float, tuple[tuple[tuple[int, bool], ...], ...]]
 
@@ -79,17 +80,18 @@ class _Plan:
     atom objects and rebuilding predicates for every branch of every candidate."""
 
     atoms: tuple[Atom, ...]
+    index: dict[_AtomKey, int]  # an atom's number, by what it tests (not where it is written)
     labels: tuple[str, ...]  # the fact each atom asks about, as ask-next names it
     checks: tuple[tuple[tuple[str, Predicate], ...], ...]  # per atom: (field, predicate) tests
     by_cause: dict[str, tuple[_Entry, ...]]
 
 
 def _build_plan(kb: KnowledgeBase) -> _Plan:
-    index: dict[tuple[str, str, tuple[Any, ...]], int] = {}
+    index: dict[_AtomKey, int] = {}
     atoms: list[Atom] = []
 
     def number(atom: Atom) -> int:
-        key = (atom.kind, atom.name, atom.tests)
+        key = _key(atom)
         found = index.get(key)
         if found is None:
             found = index[key] = len(atoms)
@@ -108,6 +110,7 @@ def _build_plan(kb: KnowledgeBase) -> _Plan:
         by_cause[cause] = tuple(entries)
     return _Plan(
         atoms=tuple(atoms),
+        index=index,
         labels=tuple(_describe(a) for a in atoms),
         checks=tuple(tuple((t.field, test_predicate(t)) for t in a.tests) for a in atoms),
         by_cause=by_cause,
@@ -154,7 +157,10 @@ class KnownFacts:
 
     def atom(self, atom: Atom) -> str:
         """An atom's state for this patient, evaluated once (atoms recur across the rules of
-        every candidate)."""
+        every candidate); an atom of an evidence rule shares ask-next's evaluation."""
+        index = self._plan.index.get(_key(atom))
+        if index is not None:
+            return self.state(index)
         state = self._memo.get(atom)
         if state is None:
             checks = tuple((t.field, test_predicate(t)) for t in atom.tests)
@@ -184,6 +190,10 @@ class KnownFacts:
 
 def _passes(checks: _Checks, fields: Mapping[str, object]) -> bool:
     return all(predicate(fields.get(name)) for name, predicate in checks)
+
+
+def _key(atom: Atom) -> _AtomKey:
+    return (atom.kind, atom.name, atom.tests)
 
 
 def _describe(atom: Atom) -> str:
