@@ -117,17 +117,16 @@ def _build_plan(kb: KnowledgeBase) -> _Plan:
     )
 
 
-_PLANS: dict[str, _Plan] = {}
-_PLAN_KB: dict[str, KnowledgeBase] = {}
+#: Content hash -> (the knowledge base, its plan): a handful at most per process.
+_PLANS: dict[str, tuple[KnowledgeBase, _Plan]] = {}
 
 
 def _plan(kb: KnowledgeBase) -> _Plan:
     """The knowledge base's plan, built on first use (keyed by content hash and identity)."""
-    plan = _PLANS.get(kb.content_hash)
-    if plan is None or _PLAN_KB.get(kb.content_hash) is not kb:
-        plan = _PLANS[kb.content_hash] = _build_plan(kb)
-        _PLAN_KB[kb.content_hash] = kb
-    return plan
+    found = _PLANS.get(kb.content_hash)
+    if found is None or found[0] is not kb:
+        found = _PLANS[kb.content_hash] = (kb, _build_plan(kb))
+    return found[1]
 
 
 class KnownFacts:
