@@ -272,14 +272,16 @@ def batch(run: Run) -> tuple[dict[str, Any], list[Target]]:
 
 
 def service(run: Run) -> tuple[dict[str, Any], list[Target]]:
-    """The server's default (one process) and ``--processes 2`` (one worker process per core of
-    the 2-core reference machine); the p99 target is judged on each."""
+    """The server's default (one worker process per core: two on the 2-core reference machine)
+    and ``--processes 0`` (hook calls in the server process); the p99 target is judged on each."""
     from benchmarks import cds_latency  # httpx and the service extra: only this section
+    from engine.cli.serve import default_processes
 
     figures: dict[str, Any] = {"request": str(cds_latency.REQUEST.relative_to(ROOT)),
-                               "backend": "clips", "server_threads": "server default"}  # fmt: skip
+                               "backend": "clips", "server_threads": "server default",
+                               "default_processes": default_processes()}  # fmt: skip
     targets = []
-    for label, processes in (("default", None), ("processes_2", 2)):
+    for label, processes in (("default", None), ("processes_0", 0)):
         print(f"  service ({label}): CLIPS, clients "
               + ", ".join(str(c) for c, _ in run.plan.service) + " ...",
               file=sys.stderr, flush=True)  # fmt: skip
@@ -288,7 +290,8 @@ def service(run: Run) -> tuple[dict[str, Any], list[Target]]:
         )
         prefix = "" if processes is None else f"{label}_"
         figures.update({f"{prefix}clients_{c}": r for c, r in by_clients.items()})
-        name = "" if processes is None else f" --processes {processes}"
+        name = (f" (default: {default_processes()} processes)" if processes is None
+                else f" --processes {processes}")  # fmt: skip
         for clients, r in by_clients.items():
             targets.append(
                 Target("service", f"p50 ms, {clients} client(s){name}", r["p50_ms"], "ms")

@@ -156,7 +156,7 @@ def measure(
         url = f"http://127.0.0.1:{port}{PATH}"
         options = [*(["--backend", backend] if backend else []),
                    *(["--workers", str(workers)] if workers else []),
-                   *(["--processes", str(processes)] if processes else [])]  # fmt: skip
+                   *(["--processes", str(processes)] if processes is not None else [])]  # fmt: skip
         process = start(port, tokens, options, Path(tmp) / "server.log", env)
         auth: Callable[[], dict[str, str]] = (lambda: tokens.header(url)) if tokens else dict
         try:

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import copy
 import logging
+import os
 import sys
 from typing import Any
 
@@ -85,10 +86,11 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--processes",
         type=int,
-        default=0,
+        default=None,
         metavar="N",
-        help="answer CDS hook calls in N worker processes, to use N cores (default: 0, in the "
-        "server process on the --workers threads)",
+        help="answer CDS hook calls in N worker processes, to use N cores; 0 answers them in the "
+        "server process on the --workers threads (default: one per core on a machine with two "
+        f"or more cores, else 0; here {default_processes()})",
     )
     p.add_argument(
         "--cors-origin",
@@ -157,7 +159,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         rules=args.rules, backend=args.backend, auth=auth, public_url=args.public_url,
         max_body_bytes=args.max_body_bytes, workers=args.workers,
         cors_origins=tuple(args.cors_origin), report_ttl=args.report_ttl,
-        processes=args.processes,
+        processes=default_processes() if args.processes is None else args.processes,
     )  # fmt: skip
     app = create_app(settings, body_timeout=args.body_timeout)
     uvicorn.run(
@@ -175,11 +177,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def default_processes() -> int:
+    """Worker processes when ``--processes`` is not given: one per core the machine reports, as
+    ``leukodx batch`` uses by default, so that concurrent hook calls are not serialised on one
+    core (on the 2-core reference machine the p99 at 16 clients halves, benchmarks/README.md);
+    on a one-core machine a worker process would only add a hop, so calls stay in the server."""
+    cores = os.cpu_count() or 1
+    return cores if cores > 1 else 0
+
+
 def _limit_problem(args: argparse.Namespace) -> str | None:
     names = ("header_timeout", "body_timeout", "keep_alive_timeout", "max_connections")
     if args.log_repeats < 1:
         return f"--log-repeats must be at least 1 (got {args.log_repeats})"
-    if args.processes < 0:
+    if args.processes is not None and args.processes < 0:
         return f"--processes must be 0 or more (got {args.processes})"
     for name in (*names, "report_ttl"):
         if not getattr(args, name) > 0:  # also refuses nan

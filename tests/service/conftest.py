@@ -134,7 +134,13 @@ def free_port() -> int:
         return port
 
 
-def start_server(log_path: Path, *args: str) -> Server:
+def start_server(log_path: Path, *args: str, in_process: bool = True) -> Server:
+    """A real ``leukodx serve`` on 127.0.0.1. Hook calls are answered in the server process
+    (``--processes 0``) unless the caller passes ``--processes`` or ``in_process=False`` (the
+    CLI's default): most tests are about the HTTP side, and test_processes.py covers the worker
+    processes, including that default."""
+    if in_process and "--processes" not in args:
+        args = (*args, "--processes", "0")
     port = free_port()
     log = log_path.open("wb")
     process = subprocess.Popen(
