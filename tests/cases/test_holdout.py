@@ -36,6 +36,7 @@ SETS = {
     "held-out set 7": EVALUATION / "holdout7",
     "corpus set": EVALUATION / "corpus",
     "held-out set 8": EVALUATION / "holdout8",
+    "held-out set 9": EVALUATION / "holdout9",
 }
 ORDER = list(SETS)
 FILES = {name: sorted(d.glob("*.yaml")) for name, d in SETS.items()}
