@@ -18,7 +18,6 @@ output files named in ``exclude`` are never read as input.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from engine.batch.ledger import BatchStats, IdGuard, Ledger, RecordCallback
 from engine.batch.messages import Heads, Outcome, Task
 from engine.batch.metrics import Tally
 from engine.batch.tables import TableSpec
+from engine.cores import usable_cores
 from engine.errors import InputError
 from engine.kb.load import load_knowledge_base
 
@@ -57,7 +57,7 @@ class BatchOptions:
 
     rules: str | None = None
     backend: str = DEFAULT_BACKEND
-    workers: int = 0  # 0: one per core
+    workers: int = 0  # 0: one per core the process may use (engine.cores)
     timeout: float | None = DEFAULT_TIMEOUT  # seconds per case; None or 0: no limit
     chunk_size: int = DEFAULT_CHUNK
     executor: str = "local"
@@ -65,7 +65,7 @@ class BatchOptions:
 
     @property
     def worker_count(self) -> int:
-        return self.workers if self.workers > 0 else (os.cpu_count() or 1)
+        return self.workers if self.workers > 0 else usable_cores()
 
 
 def run_batch(

@@ -92,7 +92,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="worker processes (default: the number of cores)",
+        help="worker processes (default: one per core this process may use, which a "
+        "container's CPU quota or taskset limits)",
     )
     b.add_argument(
         "--backend",

@@ -20,11 +20,11 @@ import argparse
 import asyncio
 import copy
 import logging
-import os
 import sys
 from typing import Any
 
 from engine.backends.base import DEFAULT_BACKEND
+from engine.cores import usable_cores
 from engine.errors import LeukodxError
 from engine.service.logs import DEFAULT_BURST, DEFAULT_WINDOW
 
@@ -89,8 +89,8 @@ def register(subparsers: Any) -> None:
         default=None,
         metavar="N",
         help="answer CDS hook calls in N worker processes, to use N cores; 0 answers them in the "
-        "server process on the --workers threads (default: one per core on a machine with two "
-        f"or more cores, else 0; here {default_processes()})",
+        "server process on the --workers threads (default: one per core this process may use, "
+        f"at most {MAX_DEFAULT_PROCESSES}, or 0 on one core; here {default_processes()})",
     )
     p.add_argument(
         "--cors-origin",
@@ -177,12 +177,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: The most worker processes ``leukodx serve`` starts by itself (each holds about 70 MB).
+MAX_DEFAULT_PROCESSES = 4
+
+
 def default_processes() -> int:
-    """Worker processes when ``--processes`` is not given: one per core the machine reports, as
-    ``leukodx batch`` uses by default, so that concurrent hook calls are not serialised on one
-    core (on the 2-core reference machine the p99 at 16 clients halves, benchmarks/README.md);
-    on a one-core machine a worker process would only add a hop, so calls stay in the server."""
-    cores = os.cpu_count() or 1
+    """Worker processes when ``--processes`` is not given: one per core this process may use
+    (:func:`engine.cores.usable_cores`: affinity and container quota), at most
+    :data:`MAX_DEFAULT_PROCESSES`, so that concurrent hook calls are not serialised on one core
+    (on the 2-core reference machine the p99 at 16 clients halves, benchmarks/README.md) and a
+    prototype on a large machine does not start dozens of 70 MB workers; more is a choice
+    (``--processes N``). On one core a worker would only add a hop, so calls stay in the server."""
+    cores = min(usable_cores(), MAX_DEFAULT_PROCESSES)
     return cores if cores > 1 else 0
 
 

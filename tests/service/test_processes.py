@@ -205,14 +205,14 @@ def test_processes_must_not_be_negative() -> None:
 def test_the_cli_default_is_one_worker_process_per_core(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without --processes a machine with two or more cores answers hook calls in one worker
-    process per core (as batch uses one worker per core); a one-core machine keeps them in the
-    server process, where a worker would only add a hop."""
-    from engine.cli.serve import default_processes
+    """Without --processes a machine with two or more usable cores answers hook calls in one
+    worker process per core, up to four (as batch uses one worker per core); a one-core machine
+    keeps them in the server process, where a worker would only add a hop."""
+    from engine.cli import serve
 
-    for cores, expected in ((None, 0), (1, 0), (2, 2), (8, 8)):
-        monkeypatch.setattr(os, "cpu_count", lambda cores=cores: cores)
-        assert default_processes() == expected
+    for cores, expected in ((1, 0), (2, 2), (4, 4), (64, serve.MAX_DEFAULT_PROCESSES)):
+        monkeypatch.setattr(serve, "usable_cores", lambda cores=cores: cores)
+        assert serve.default_processes() == expected
     monkeypatch.undo()
 
     server = start_server(tmp_path / "default.log", "--insecure-no-auth", in_process=False)
@@ -223,13 +223,13 @@ def test_the_cli_default_is_one_worker_process_per_core(
                 lambda _: server.request("POST", PATIENT_VIEW, json=body), range(16)
             ))  # fmt: skip
         assert [a.status_code for a in answers] == [200] * 16
-        cores = os.cpu_count() or 1
+        processes = serve.default_processes()
         deadline = time.monotonic() + 30  # log lines are written as the answers leave
-        while cores > 1 and len(workers_in_log(server)) < 1 and time.monotonic() < deadline:
+        while processes > 1 and len(workers_in_log(server)) < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         workers = workers_in_log(server)
-        if cores > 1:
-            assert 1 <= len(workers) <= cores and server.process.pid not in workers
+        if processes > 1:
+            assert 1 <= len(workers) <= processes and server.process.pid not in workers
         else:
             assert workers == set()
     finally:
