@@ -195,14 +195,14 @@ def compile_profile(
             (e for e in members if not e.counted_by), key=lambda e: (-e.lr_present, e.finding.id)
         )
         for k, e in enumerate(present):
-            if math.log(e.lr_present) < MIN_LOG_LR:
+            if abs(math.log(e.lr_present)) < MIN_LOG_LR:
                 continue
             stronger = [_not(x.finding.present) for x in present[:k]]
             rules += _rule(ctx, cause, cause_label, e, True, presentation, stronger, status,
                            plain_label)  # fmt: skip
         absent = sorted(members, key=lambda e: (e.lr_absent, e.finding.id))
         for k, e in enumerate(absent):
-            if -math.log(e.lr_absent) < MIN_LOG_LR:
+            if abs(math.log(e.lr_absent)) < MIN_LOG_LR:
                 continue
             others = [_not(x.finding.present) for x in members]
             others += [_not(x.finding.absent) for x in absent[:k]]
@@ -346,24 +346,32 @@ def check_counted_once(
     rules: list[Rule],
     problems: list[Problem],
 ) -> None:
-    """A finding an authored rule of the same cause already counts must be declared in the
-    profile entry (``present_counted_by``), so that its present side is not counted twice."""
+    """A finding an authored rule of the same cause already counts, for or against it, must be
+    declared in the profile entry (``present_counted_by``), so that its present side is not
+    counted twice (a profile's present side argues against a cause when the finding is rarer in
+    it than across work-ups, as an authored "argues against" rule does)."""
     for cause, (entries, compiled) in profiles.items():
         generated = {r.id for r in compiled}
         authored = {
             r.id: r for r in rules
             if isinstance(r.then, AddEvidence) and r.then.cause == cause and r.id not in generated
-            and r.then.weight > 0
         }  # fmt: skip
+        against = {rid for rid, r in authored.items() if r.then.weight < 0}  # type: ignore[union-attr]
         file = display(root, cause_path(root, cause))
         for e in entries:
             for rule_id in e.counted_by:
                 if rule_id not in authored:
                     problems.append(Problem(file, e.line, f"profile.{e.finding.id}",
                                             f"present_counted_by names {rule_id!r}, not an "
-                                            f"evidence-for rule of {cause}"))  # fmt: skip
-            keys = finding_keys(e.finding)
-            users = sorted(rid for rid, r in authored.items() if atom_keys(r) & keys)
+                                            f"evidence rule of {cause}"))  # fmt: skip
+            keys, present = finding_keys(e.finding), present_keys(e.finding)
+            # an "argues against" rule overlaps the present side only when that side argues
+            # against the cause too (the finding rarer in it than across work-ups)
+            users = sorted(
+                rid for rid, r in authored.items()
+                if (atom_keys(r, asked_true=True) & present and e.lr_present < 1
+                    if rid in against else atom_keys(r) & keys)
+            )  # fmt: skip
             missing = [rid for rid in users if rid not in e.counted_by]
             if missing:
                 message = (
@@ -373,14 +381,30 @@ def check_counted_once(
                 problems.append(Problem(file, e.line, f"profile.{e.finding.id}", message))
 
 
-def atom_keys(rule: Rule) -> set[str]:
-    """``kind:name`` of every atom a rule asks to be present (negated atoms excluded)."""
+def atom_keys(rule: Rule, *, asked_true: bool = False) -> set[str]:
+    """``kind:name`` of every atom a rule asks to be present (negated atoms excluded); with
+    ``asked_true``, also without the atoms it asks to be false (``{fact: anemia, eq: false}``)."""
     keys: set[str] = set()
     for branch in rule.branches:
         for literal in branch:
             if isinstance(literal, Literal) and not literal.negated:
                 atom: Atom = literal.atom
+                if asked_true and any(t.op == "eq" and t.value is False for t in atom.tests):
+                    continue
                 keys.add(f"{atom.kind}:{atom.name}")
+    return keys
+
+
+def present_keys(finding: ProfileFinding) -> set[str]:
+    """The atom keys that say the finding itself is present: its ``present`` patterns and the
+    finding word of the same name (an "argues against" rule asks for exactly these, whereas
+    :func:`finding_keys` also holds the measurements a finding is derived from)."""
+    keys = {f"finding:{finding.id}"}
+    for cond in finding.present:
+        if isinstance(cond, YamlMap):
+            for kind in ("fact", "finding", "condition", "history", "medication"):
+                if kind in cond:
+                    keys.add(f"{kind}:{cond[kind]}")
     return keys
 
 

@@ -37,6 +37,7 @@ SETS = {
     "corpus set": EVALUATION / "corpus",
     "held-out set 8": EVALUATION / "holdout8",
     "held-out set 9": EVALUATION / "holdout9",
+    "held-out set 10": EVALUATION / "holdout10",
 }
 ORDER = list(SETS)
 FILES = {name: sorted(d.glob("*.yaml")) for name, d in SETS.items()}

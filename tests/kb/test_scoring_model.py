@@ -97,12 +97,49 @@ def test_a_group_counts_only_its_strongest_member(backend: str) -> None:
     assert "lymphoma.profile.night_sweats" not in {r.id for r in kb.rules}
 
 
+def _authored_lr(rule_id: str) -> float:
+    effect = load_knowledge_base(None).rule(rule_id).then
+    assert isinstance(effect, AddEvidence)
+    return effect.prior_lr if effect.origin == "fitted" and effect.prior_lr else effect.lr
+
+
+def test_a_profile_side_counts_whichever_way_it_points() -> None:
+    """A finding rarer in a cause than across work-ups argues against the cause when present,
+    and its recorded absence argues for it: both sides are compiled, not only the sides with a
+    likelihood ratio above 1 (aplastic anaemia: hepatomegaly in about 2% of presentations)."""
+    assert _authored_lr("aplastic_anemia.profile.hepatomegaly") < 1
+    assert _authored_lr("aplastic_anemia.profile.no_hepatomegaly") > 1
+    kb = load_knowledge_base(None)
+    for rule in kb.rules:
+        if ".profile." in rule.id and isinstance(rule.then, AddEvidence):
+            assert abs(math.log(_authored_lr(rule.id))) >= 0.05, rule.id
+
+
+def test_an_argues_against_rule_counts_the_finding_instead_of_the_profile() -> None:
+    """Aplastic anaemia's own rule says splenomegaly argues against it; its profile declares that
+    rule (present_counted_by), so the spleen is counted against it once."""
+    ids = {r.id for r in load_knowledge_base(None).rules}
+    assert "aplastic_anemia.splenomegaly" in ids
+    assert "aplastic_anemia.profile.splenomegaly" not in ids
+    assert "aplastic_anemia.profile.no_splenomegaly" in ids
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_rare_finding_present_lowers_the_cause(backend: str) -> None:
+    fired = weights(patient(findings=["hepatomegaly"]), backend)
+    assert fired["aplastic_anemia.profile.hepatomegaly"] <= 0
+    assert "aplastic_anemia.profile.no_hepatomegaly" not in fired
+    absent = weights(patient(findings=[{"name": "hepatomegaly", "present": False}]), backend)
+    assert absent["aplastic_anemia.profile.no_hepatomegaly"] >= 0
+
+
 def test_profile_ratios_come_from_the_frequency_pair() -> None:
     kb = load_knowledge_base(None)
     rule = kb.rule("hypersplenism.profile.no_splenomegaly")
     assert isinstance(rule.then, AddEvidence)
-    assert rule.then.lr == pytest.approx((1 - 0.95) / (1 - 0.12), rel=0.05)
-    assert rule.then.origin == "judgement"
+    # the authored ratio (kept as prior_lr when calibration has moved the weight)
+    assert _authored_lr(rule.id) == pytest.approx((1 - 0.95) / (1 - 0.12), rel=0.05)
+    assert rule.then.origin in ("judgement", "fitted")
     assert "frequency pair" in (rule.weight_basis or "")
 
 
@@ -173,6 +210,20 @@ def test_a_finding_counted_by_an_authored_rule_must_be_declared(kb_copy: Path) -
     stripped = "\n".join(line for line in block.splitlines() if "present_counted_by" not in line)
     path.write_text(text[:start] + stripped + "\n" + text[block_end:])
     assert any("already counted by hypersplenism." in p for p in _problems(kb_copy))
+
+
+def test_an_argues_against_rule_beside_a_rare_finding_must_be_declared(kb_copy: Path) -> None:
+    """The profile says splenomegaly is rare in aplastic anaemia (its present side argues
+    against it) and an authored rule says the same: undeclared, the spleen would count twice."""
+    path = kb_copy / "causes" / "aplastic_anemia.yaml"
+    text = path.read_text()
+    declared = "    present_counted_by: [aplastic_anemia.splenomegaly]\n"
+    assert declared in text
+    path.write_text(text.replace(declared, ""))
+    assert any(
+        "splenomegaly is already counted by aplastic_anemia.splenomegaly" in p
+        for p in _problems(kb_copy)
+    )
 
 
 def test_a_finding_beside_one_it_implies_is_refused(kb_copy: Path) -> None:
