@@ -353,10 +353,10 @@ def check_counted_once(
     for cause, (entries, compiled) in profiles.items():
         generated = {r.id for r in compiled}
         authored = {
-            r.id: r for r in rules
+            r.id: r.then for r in rules
             if isinstance(r.then, AddEvidence) and r.then.cause == cause and r.id not in generated
         }  # fmt: skip
-        against = {rid for rid, r in authored.items() if r.then.weight < 0}  # type: ignore[union-attr]
+        rule_of = {r.id: r for r in rules if r.id in authored}
         file = display(root, cause_path(root, cause))
         for e in entries:
             for rule_id in e.counted_by:
@@ -364,14 +364,8 @@ def check_counted_once(
                     problems.append(Problem(file, e.line, f"profile.{e.finding.id}",
                                             f"present_counted_by names {rule_id!r}, not an "
                                             f"evidence rule of {cause}"))  # fmt: skip
-            keys, present = finding_keys(e.finding), present_keys(e.finding)
-            # an "argues against" rule overlaps the present side only when that side argues
-            # against the cause too (the finding rarer in it than across work-ups)
-            users = sorted(
-                rid for rid, r in authored.items()
-                if (atom_keys(r, asked_true=True) & present and e.lr_present < 1
-                    if rid in against else atom_keys(r) & keys)
-            )  # fmt: skip
+            users = sorted(rid for rid, effect in authored.items()
+                           if _counts_present(rule_of[rid], effect, e))  # fmt: skip
             missing = [rid for rid in users if rid not in e.counted_by]
             if missing:
                 message = (
@@ -379,6 +373,17 @@ def check_counted_once(
                     "list them in present_counted_by so it counts once"
                 )
                 problems.append(Problem(file, e.line, f"profile.{e.finding.id}", message))
+
+
+def _counts_present(rule: Rule, effect: AddEvidence, entry: ProfileEntry) -> bool:
+    """Whether an authored rule of the cause already counts the entry's finding as present: an
+    evidence-for rule that uses any of the finding's atoms, or an "argues against" rule that asks
+    for the finding itself when the profile's present side argues against the cause too (the
+    finding rarer in it than across work-ups)."""
+    if effect.weight >= 0:
+        return bool(atom_keys(rule) & finding_keys(entry.finding))
+    asked = atom_keys(rule, asked_true=True) & present_keys(entry.finding)
+    return bool(asked) and entry.lr_present < 1
 
 
 def atom_keys(rule: Rule, *, asked_true: bool = False) -> set[str]:
@@ -399,19 +404,17 @@ def present_keys(finding: ProfileFinding) -> set[str]:
     """The atom keys that say the finding itself is present: its ``present`` patterns and the
     finding word of the same name (an "argues against" rule asks for exactly these, whereas
     :func:`finding_keys` also holds the measurements a finding is derived from)."""
-    keys = {f"finding:{finding.id}"}
-    for cond in finding.present:
-        if isinstance(cond, YamlMap):
-            for kind in ("fact", "finding", "condition", "history", "medication"):
-                if kind in cond:
-                    keys.add(f"{kind}:{cond[kind]}")
-    return keys
+    return {f"finding:{finding.id}"} | _pattern_keys(finding.present)
 
 
 def finding_keys(finding: ProfileFinding) -> set[str]:
     """The atom keys that count as this finding: its declared ``atoms`` and present atoms."""
-    keys = set(finding.atoms)
-    for cond in finding.present:
+    return set(finding.atoms) | _pattern_keys(finding.present)
+
+
+def _pattern_keys(patterns: YamlList) -> set[str]:
+    keys: set[str] = set()
+    for cond in patterns:
         if isinstance(cond, YamlMap):
             for kind in ("fact", "finding", "condition", "history", "medication"):
                 if kind in cond:
