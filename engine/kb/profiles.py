@@ -353,10 +353,9 @@ def check_counted_once(
     for cause, (entries, compiled) in profiles.items():
         generated = {r.id for r in compiled}
         authored = {
-            r.id: r.then for r in rules
+            r.id: (r, r.then) for r in rules
             if isinstance(r.then, AddEvidence) and r.then.cause == cause and r.id not in generated
         }  # fmt: skip
-        rule_of = {r.id: r for r in rules if r.id in authored}
         file = display(root, cause_path(root, cause))
         for e in entries:
             for rule_id in e.counted_by:
@@ -364,8 +363,8 @@ def check_counted_once(
                     problems.append(Problem(file, e.line, f"profile.{e.finding.id}",
                                             f"present_counted_by names {rule_id!r}, not an "
                                             f"evidence rule of {cause}"))  # fmt: skip
-            users = sorted(rid for rid, effect in authored.items()
-                           if _counts_present(rule_of[rid], effect, e))  # fmt: skip
+            users = sorted(rid for rid, (rule, effect) in authored.items()
+                           if _counts_present(rule, effect, e))  # fmt: skip
             missing = [rid for rid in users if rid not in e.counted_by]
             if missing:
                 message = (
