@@ -290,7 +290,7 @@ def service(run: Run) -> tuple[dict[str, Any], list[Target]]:
         )
         prefix = "" if processes is None else f"{label}_"
         figures.update({f"{prefix}clients_{c}": r for c, r in by_clients.items()})
-        name = (f" (default: {default_processes()} processes)" if processes is None
+        name = (f" (default: {figures['default_processes']} processes)" if processes is None
                 else f" --processes {processes}")  # fmt: skip
         for clients, r in by_clients.items():
             targets.append(
