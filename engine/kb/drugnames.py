@@ -55,7 +55,8 @@ FORM_WORDS = frozenset(
     "im intramuscular sc subcut subcutaneous vial vials ampoule ampule syringe prefilled pen "
     "auto-injector autoinjector injector powder for reconstitution concentrate disintegrating odt "
     "chewable film coated extended delayed release er xr sr xl cr dr ec modified pack kit "
-    "ds ss daily bid tid qid qd qhs prn nightly weekly once twice x ×".split()
+    "ds ss daily bid tid qid qd qhs prn nightly weekly once twice x × "
+    "q q4h q6h q8h q12h q24h q48h qod qam qpm".split()  # "q12h" loses "12h" as a strength first
 )
 
 #: Salt, counter-ion, hydrate and liposome words: the same drug with or without them.

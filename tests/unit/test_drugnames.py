@@ -100,6 +100,8 @@ def _atoms(condition: Condition) -> list[Atom]:
         ("Imatinib (Gleevec) 400 MG Oral Tablet", "imatinib"),
         ("azathioprine sodium 100 MG Injection", "azathioprine"),
         ("methimazole 10\u00a0mg po daily", "methimazole"),
+        ("vancomycin 1 g IV q12h", "vancomycin"),
+        ("clozapine 100 mg PO qam", "clozapine"),
         ("PTU 50 mg", "propylthiouracil"),
         ("doxorubicin hydrochloride liposome 2 MG/ML", "doxorubicin"),
         ("{24 (Methotrexate 2.5 MG Oral Tablet) } Pack", "methotrexate"),
