@@ -28,8 +28,9 @@ LIMIT = 5
 _SATISFIED, _UNSATISFIED, _UNKNOWN = "satisfied", "unsatisfied", "unknown"
 _Checks = tuple[tuple[str, Predicate], ...]
 _AtomKey = tuple[str, str, tuple[Any, ...]]
-#: An evidence rule in a plan: id, weight, and its branches as (atom index, negated) pairs.
-_Entry = tuple[str, float, tuple[tuple[tuple[int, bool], ...], ...]]
+#: An evidence rule in a plan: id, weight, its branches as (atom index, negated) pairs, and the
+#: rules that count its finding instead when they fire (``Rule.counted_by``).
+_Entry = tuple[str, float, tuple[tuple[tuple[int, bool], ...], ...], tuple[str, ...]]
 
 
 @dataclass
@@ -47,9 +48,9 @@ def ask_next(kb: KnowledgeBase, known: KnownFacts, cause: str) -> list[Lead]:
     plan = _plan(kb)
     state = known.state
     leads: dict[str, Lead] = {}
-    for rule_id, weight, branches in plan.by_cause.get(cause, ()):
-        if rule_id in known.fired:
-            continue
+    for rule_id, weight, branches, counted_by in plan.by_cause.get(cause, ()):
+        if rule_id in known.fired or any(c in known.fired for c in counted_by):
+            continue  # it counts already, or could add nothing: its finding is counted
         for branch in branches:
             unknown: list[int] = []
             for index, negated in branch:
@@ -106,7 +107,7 @@ def _build_plan(kb: KnowledgeBase) -> _Plan:
             branches = tuple(
                 tuple((number(lit.atom), lit.negated) for lit in branch) for branch in rule.branches
             )
-            entries.append((rule.id, rule.then.weight, branches))
+            entries.append((rule.id, rule.then.weight, branches, rule.counted_by))
         by_cause[cause] = tuple(entries)
     return _Plan(
         atoms=tuple(atoms),

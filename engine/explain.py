@@ -182,10 +182,11 @@ def build_differential(
         if isinstance(kb.rule(f.rule_id).then, RaiseAlert)
     ]
     alerts.sort(key=lambda a: (("critical", "warning", "info").index(a.level), a.id, a.rule_id))
+    uncounted = kb.uncounted(by_rule)  # profile sides whose finding an authored rule counted
     contributions = [
         Contribution(r.then.cause, r.id, r.then.weight)
         for f in firings
-        if isinstance((r := kb.rule(f.rule_id)).then, AddEvidence)
+        if isinstance((r := kb.rule(f.rule_id)).then, AddEvidence) and r.id not in uncounted
     ]
     priors = {cid: c.prior for cid, c in kb.causes.items()}
     known = KnownFacts(kb, facts, firings)
@@ -211,7 +212,7 @@ def build_differential(
         findings=findings, alerts=alerts, candidates=candidates,
         citations=[ctx.constants.citation(c) for c in sorted(ctx.cited)],
         facts=sorted(ctx.refs.values(), key=lambda r: r.id),
-        trace=_trace(ctx, firings),
+        trace=_trace(ctx, firings, uncounted),
         rules_used=[ctx.constants.status(r) for r in sorted({f.rule_id for f in firings})],
         unknown_medications=list(facts.unknown_medications),
         ignored_inputs=list(ignored or []),
@@ -362,14 +363,19 @@ def _steps(steps: tuple[KbStep, ...]) -> list[NextStep]:
     return [NextStep(text=s.text, citations=list(s.cite)) for s in steps]
 
 
-def _trace(ctx: _Context, firings: list[Firing]) -> list[TraceEntry]:
+def _trace(
+    ctx: _Context, firings: list[Firing], uncounted: dict[str, tuple[str, ...]]
+) -> list[TraceEntry]:
     """Firings in stratum order. Within a stratum the engines' agenda order is arbitrary (experta's
     varies with the hash seed) and carries no meaning, so rules are listed by id there: the trace
-    is the same for every run and every backend. ``firings`` is already in that order."""
+    is the same for every run and every backend. ``firings`` is already in that order. A firing
+    that adds nothing because another rule counts its finding says so (``uncounted``)."""
     step = ctx.constants.trace_step
     out = []
     for seq, f in enumerate(firings, start=1):
         stratum, text = step(f.rule_id)
+        if f.rule_id in uncounted:
+            text += f" (not counted: {', '.join(uncounted[f.rule_id])} counts this finding)"
         out.append(
             TraceEntry(
                 seq=seq,

@@ -118,6 +118,8 @@ def why_not(
     facts = build_facts(patient, kb, today=today)
     firings = get_matcher(kb, backend).run(facts)
     known = KnownFacts(kb, facts, firings)
+    uncounted = kb.uncounted(known.fired)  # as in the differential (engine/explain.py)
+    firings = [f for f in firings if f.rule_id not in uncounted]
     weights: dict[str, list[float]] = {c: [] for c in kb.causes}
     for f in firings:
         then = kb.rule(f.rule_id).then

@@ -163,7 +163,8 @@ def load_cases(
         except (LeukodxError, ValueError, TypeError) as exc:
             skipped.append(Skipped(str(path), str(exc)))
             continue
-        fired = tuple(sorted({f.rule_id for f in firings} & evidence))
+        ids = {f.rule_id for f in firings}
+        fired = tuple(sorted(ids & evidence - kb.uncounted(ids).keys()))  # as the differential
         source = data.get("source")
         cases.append(
             Case(

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import os
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -76,6 +77,23 @@ class KnowledgeBase:
                 by_cause.setdefault(r.then.cause, []).append(r)
         return {cause: tuple(rules) for cause, rules in by_cause.items()}
 
+    def uncounted(self, fired: Collection[str]) -> dict[str, tuple[str, ...]]:
+        """The fired evidence rules that add nothing because a rule that counts their finding
+        fired too (``Rule.counted_by``), each with those rules: the counted-once rule of cause
+        profiles (:mod:`engine.kb.profiles`). Every consumer of firings that scores (the
+        differential, why-not, calibration) leaves these out."""
+        out: dict[str, tuple[str, ...]] = {}
+        for rule_id, counters in self._counted_by.items():
+            if rule_id in fired:
+                firing = tuple(c for c in counters if c in fired)
+                if firing:
+                    out[rule_id] = firing
+        return out
+
+    @cached_property
+    def _counted_by(self) -> dict[str, tuple[str, ...]]:
+        return {r.id: r.counted_by for r in self.rules if r.counted_by}
+
 
 _CACHE: dict[tuple[str, str], KnowledgeBase] = {}
 _BY_SIGNATURE: dict[tuple[str, tuple[tuple[str, int, int], ...]], KnowledgeBase] = {}
@@ -124,7 +142,7 @@ def _index(kb: KnowledgeBase) -> None:
     """Build now the indexes that every diagnosis builds on first use (rules by id, evidence
     rules by cause, the lexicon's cleaned names), so that they are pickled with the knowledge
     base: unpickling them costs a twentieth of building them in each cold process."""
-    _ = (kb._by_id, kb._evidence_by_cause, kb.lexicon.names)
+    _ = (kb._by_id, kb._evidence_by_cause, kb._counted_by, kb.lexicon.names)
 
 
 def is_loaded(kb: KnowledgeBase) -> bool:

@@ -15,8 +15,12 @@ score still traces to a rule, a statement and a citation. Findings that travel t
 night sweats and weight loss) form a declared group: within one cause's profile only the
 strongest present member counts, and only the strongest absent member when none is present,
 compiled as a chain of rules that exclude each other. A profile entry whose finding an authored
-rule of the same cause already counts must say so (``present_counted_by``): then only the
-absent side is compiled, and lint rejects the entry otherwise, so nothing is counted twice.
+rule of the same cause already counts must say so (``present_counted_by``), and lint rejects the
+entry otherwise: its present side is compiled with those rules as its ``counted_by``, and when
+one of them fires too the profile side adds nothing (:meth:`KnowledgeBase.uncounted`), so the
+finding counts once, through the authored rule when that fires and through the profile when it
+does not (a bare pancytopenia still counts for acute leukaemia when the authored pancytopenia
+rule's other conditions are not met).
 """
 
 from __future__ import annotations
@@ -191,9 +195,7 @@ def compile_profile(
     for e in entries:
         groups.setdefault(e.finding.group or f"_{e.finding.id}", []).append(e)
     for members in groups.values():
-        present = sorted(
-            (e for e in members if not e.counted_by), key=lambda e: (-e.lr_present, e.finding.id)
-        )
+        present = sorted(members, key=lambda e: (-e.lr_present, e.finding.id))
         for k, e in enumerate(present):
             if abs(math.log(e.lr_present)) < MIN_LOG_LR:
                 continue
@@ -255,6 +257,12 @@ def _rule(
                 f"LR{'+' if present else '-'} {lr:g} from the frequency pair "
                 f"{e.frequency:g} in the cause ({e.basis}) and {f.base_frequency:g} across "
                 f"leukopenia work-ups ({f.basis})."
+                + (
+                    f" Counted only when none of {', '.join(e.counted_by)} fired: those rules"
+                    " count this finding themselves."
+                    if present and e.counted_by
+                    else ""
+                )
             ),
             "origin": e.origin,
             "cite": sorted({*e.cite, *f.cite}),
@@ -264,7 +272,13 @@ def _rule(
     rule = parse_rule(ctx, node, f"profile.{f.id}", e.line, status)
     if rule is None:
         return []
-    return [replace(rule, plain=_plain(f.plain, present, lr, plain_label or cause_label))]
+    return [
+        replace(
+            rule,
+            plain=_plain(f.plain, present, lr, plain_label or cause_label),
+            counted_by=e.counted_by if present else (),
+        )
+    ]
 
 
 def _plain(finding: str, present: bool, lr: float, cause: str) -> str:

@@ -122,6 +122,9 @@ class Rule:
     plain: str | None = None  # plain-language statement for the patient audience
     branches: tuple[tuple[Literal, ...], ...] = ()  # disjunctive normal form of ``when``
     stratum: int = 0  # rules fire in ascending stratum: derivations before their users
+    #: Evidence rules of the same cause that count this rule's finding themselves (a profile
+    #: side's ``present_counted_by``): when one of them fired too, this one fires but adds nothing.
+    counted_by: tuple[str, ...] = ()
 
 
 #: What a recorded review decided about the rules in its scope.

@@ -14,12 +14,14 @@ from engine.kb.schema import AddEvidence
 
 
 def rule_weights(d: Differential, cause: str) -> dict[str, float]:
-    """Rule id -> weight of every evidence rule that fired for ``cause`` ({} if none)."""
+    """Rule id -> weight of every evidence rule that fired for ``cause`` ({} if none). A profile
+    side that fired but was not counted (its finding counted by an authored rule) is left out:
+    it moved nothing."""
     out: dict[str, float] = {}
     for entry in d.trace:
         kind, _, rest = entry.effect.partition(" ")
         target, _, weight = rest.partition(" ")
-        if kind == "evidence" and target == cause:
+        if kind == "evidence" and target == cause and "(not counted:" not in weight:
             out[entry.rule_id] = float(weight)
     return out
 
