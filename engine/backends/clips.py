@@ -160,7 +160,7 @@ class ClipsMatcher:
             env.reset()
             env.call(LOAD_FACTS, *records)
             env.run()
-            text = env.call(READ_FIRINGS)
+            text = " ".join(env.call(READ_FIRINGS))
         except clips.CLIPSError as exc:
             raise LeukodxError(f"clips backend: {exc}") from exc
         return read_firings(text, fids, self._rule_ids)
