@@ -37,6 +37,7 @@ from engine.batch.exposure import courses_json, drug_courses
 from engine.batch.messages import Heads, Outcome, Task
 from engine.batch.slim import ok_metrics
 from engine.errors import InputError, LeukodxError
+from engine.heap import freeze_long_lived
 from engine.kb.load import load_knowledge_base
 
 __all__ = [
@@ -49,6 +50,10 @@ class CaseEvaluator(Protocol):
     def evaluate(self, seq: int, data: Any) -> Outcome: ...
 
 
+#: A shorthand patient (contract section 1) that every knowledge base can diagnose.
+WARMUP_FACTS = {"wbc": 3.0, "anc": 1.0}
+
+
 class Evaluator:
     """Runs :func:`engine.api.diagnose` on each case with one compiled knowledge base."""
 
@@ -56,6 +61,9 @@ class Evaluator:
         self.kb = load_knowledge_base(rules)
         self.backend = backend
         get_matcher(self.kb, backend)  # compile now: once per worker, not per case
+        # One shorthand patient builds what every differential shares (explain's constants,
+        # ask-next's plan) before the worker's long-lived objects are frozen (engine/heap.py).
+        diagnose(WARMUP_FACTS, kb=self.kb, backend=backend)
 
     def evaluate(self, seq: int, data: Any) -> Outcome:
         """Bare facts in, the differential's JSON out."""
@@ -129,6 +137,7 @@ def serve(conn: Connection, factory: EvaluatorFactory) -> None:
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
         conn.send(("failed", str(exc) if isinstance(exc, LeukodxError) else repr(exc)))
         return
+    freeze_long_lived()  # this process's knowledge base lives as long as it does
     conn.send(("ready", ""))
     inbox: queue.SimpleQueue[list[Task] | None] = queue.SimpleQueue()
     threading.Thread(target=_receive, args=(conn, inbox), daemon=True).start()

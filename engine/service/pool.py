@@ -51,6 +51,7 @@ from pydantic import TypeAdapter
 
 from engine.api import diagnose
 from engine.errors import InputError, LeukodxError
+from engine.heap import freeze_long_lived
 from engine.kb.load import load_knowledge_base
 from engine.service.hooks import Hooks, PrefetchMissing, ReportRecipe, ServiceSettings
 from engine.service.links import StoredLink, new_token, stored_link
@@ -147,6 +148,7 @@ def _start(settings: ServiceSettings, records: Any, level: int) -> None:
     kb = load_knowledge_base(settings.rules)
     _Worker.hooks = _WorkerHooks(kb, settings)
     diagnose(WARMUP_FACTS, kb=kb, backend=settings.backend)
+    freeze_long_lived()  # the knowledge base lives as long as this worker process
 
 
 def _answer(service_id: str, request: CdsRequest, base_url: str | None,

@@ -1,0 +1,25 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Long-lived worker processes move the knowledge base out of the garbage collector's way.
+
+A loaded and compiled knowledge base is a large graph of objects (rules, their conditions, the
+validated output models shared by every differential) that lives as long as the process. Every
+full collection of the cyclic garbage collector walks all of it, and a worker that answers
+thousands of patients runs many: about 8% of the CPU per case on the bundled cases.
+:func:`gc.freeze` moves every object alive at that moment to a permanent generation that
+collections skip; objects made afterwards are collected as usual.
+
+Only processes that leukodx itself starts and owns call this (batch workers, the service's
+worker processes): never the library, where it would freeze the host application's objects
+too.
+"""
+
+from __future__ import annotations
+
+import gc
+
+
+def freeze_long_lived() -> None:
+    """Collect what is garbage now, then exempt every surviving object from later collections.
+    Called once a worker has loaded and compiled its knowledge base and answered a first case."""
+    gc.collect()
+    gc.freeze()
