@@ -151,6 +151,12 @@ class Citation(BaseModel):
     label_section: str | None = None
 
 
+#: What a trace entry's ``effect`` says after its words when the rule fired but added nothing,
+#: because another rule that fired counts the same finding (``Rule.counted_by``):
+#: ``evidence <cause> <weight> (not counted: <rule ids> counts this finding)``.
+UNCOUNTED = " (not counted: "
+
+
 class TraceEntry(BaseModel):
     """One rule firing. Rules fire stratum by stratum (derivations before their users)."""
 

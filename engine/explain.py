@@ -15,6 +15,7 @@ from engine.backends.base import DERIVED_PREFIX, Firing
 from engine.differential import (
     DISCLAIMER,
     EVIDENCE_GROUPS,
+    UNCOUNTED,
     Alert,
     AskNext,
     Candidate,
@@ -375,7 +376,7 @@ def _trace(
     for seq, f in enumerate(firings, start=1):
         stratum, text = step(f.rule_id)
         if f.rule_id in uncounted:
-            text += f" (not counted: {', '.join(uncounted[f.rule_id])} counts this finding)"
+            text += f"{UNCOUNTED}{', '.join(uncounted[f.rule_id])} counts this finding)"
         out.append(
             TraceEntry(
                 seq=seq,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from engine import vocab
 from engine.ask import KnownFacts, Lead, ask_next
 from engine.backends.base import get_matcher
-from engine.differential import Differential, Evidence, FactRef, Link
+from engine.differential import UNCOUNTED, Differential, Evidence, FactRef, Link
 from engine.errors import InputError
 from engine.facts import build_facts
 from engine.kb.catalog import INPUT_VALUES
@@ -306,6 +306,14 @@ def explain_cause(d: Differential, cause: str) -> str:
             out.append(f"{title}:")
             for e in items:
                 out.extend(_evidence_lines(e, refs))
+    uncounted = [
+        (t.rule_id, t.effect.split(UNCOUNTED, 1)[1].removesuffix(")"))
+        for t in d.trace
+        if t.effect.startswith(f"evidence {cause} ") and UNCOUNTED in t.effect
+    ]
+    if uncounted:
+        out.append("Fired but not counted (a rule above counts the same finding):")
+        out.extend(wrap(f"  {rule_id}: {why}", "    ") for rule_id, why in uncounted)
     total = c.prior + sum(e.weight for e in (*c.evidence_for, *c.evidence_against))
     out.append(
         f"Score = {c.prior:+.2f} "

@@ -21,7 +21,7 @@ from engine import diagnose
 from engine.calibrate.features import load_cases
 from engine.kb.load import load_knowledge_base
 from engine.patient import parse_patient
-from engine.why_not import why_not
+from engine.why_not import explain_cause, why_not
 
 TODAY = dt.date(2025, 3, 1)
 BACKENDS = ["experta", "clips"]
@@ -95,3 +95,10 @@ def test_calibration_sees_the_rules_that_count(tmp_path: Path) -> None:
     cases, skipped = load_cases([case], load_knowledge_base(), "clips", today=TODAY)
     assert not skipped
     assert PANCYTOPENIA in cases[0].fired and ANEMIA not in cases[0].fired
+
+
+def test_explain_names_what_fired_but_was_not_counted() -> None:
+    d = diagnose(PANCYTOPENIA_PATIENT, backend="clips", today=TODAY)
+    text = explain_cause(d, "acute_leukemia")
+    assert "Fired but not counted" in text
+    assert f"{ANEMIA}: {PANCYTOPENIA} counts this finding" in text
