@@ -40,6 +40,7 @@ SETS = {
     "held-out set 10": EVALUATION / "holdout10",
     "held-out set 11": EVALUATION / "holdout11",
     "held-out set 12": EVALUATION / "holdout12",
+    "held-out set 13": EVALUATION / "holdout13",
 }
 ORDER = list(SETS)
 FILES = {name: sorted(d.glob("*.yaml")) for name, d in SETS.items()}
