@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from engine.batch.worker import CaseEvaluator
 
 __all__ = [
-    "BatchOptions", "BatchStats", "DigestSet", "IdGuard", "RecordCallback", "read_done_ids",
-    "run_batch",
+    "BatchOptions", "BatchStats", "DigestSet", "IdGuard", "RecordCallback", "count_recorded",
+    "read_done_ids", "run_batch",
 ]  # fmt: skip
 
 EXECUTORS: tuple[str, ...] = ("local", "dask")
@@ -192,6 +192,17 @@ def read_done_ids(path: str | Path, tally: Tally | None = None) -> DigestSet:
                 tally.add(record)
             offset += len(raw)
     return done
+
+
+def count_recorded(path: str | Path) -> int:
+    """How many complete result lines an output file holds: the cases a ``--resume`` will skip,
+    for a progress total. Lines are counted, not parsed (a result line is often 100 KB or more):
+    :func:`read_done_ids` parses them once, when the run starts."""
+    p = Path(path)
+    if not p.exists():
+        return 0
+    with p.open("rb") as fh:
+        return sum(1 for raw in fh if raw.endswith(b"\n") and not raw.isspace())
 
 
 def _parse_record(raw: bytes) -> dict[str, Any] | None:

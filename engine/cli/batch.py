@@ -38,7 +38,7 @@ from engine.batch.run import (
     DEFAULT_TIMEOUT,
     EXECUTORS,
     BatchOptions,
-    read_done_ids,
+    count_recorded,
     run_batch,
 )
 from engine.batch.tables import TableSpec, is_table
@@ -230,7 +230,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         total = 0  # for the progress shown, which --quiet leaves out: no pass over the inputs
         if not args.quiet:
             total = count_cases(args.paths, [out, *others], tables=spec)
-            total -= len(read_done_ids(out)) if args.resume else 0
+            total -= count_recorded(out) if args.resume else 0
         reporter = Reporter(total, quiet=args.quiet)
         echo = args.out is None and not sys.stdout.isatty()  # JSONL on a terminal helps no one
         if args.out is None and not echo and not args.quiet:
