@@ -24,6 +24,11 @@ from engine.vocab import AUDIENCES
 
 PatientInput = dict[str, Any] | PatientFacts | str | Path | list[Any]
 
+#: A shorthand patient (contract section 1) that every knowledge base can diagnose: the batch
+#: and service workers and the service's threads diagnose it once at start, so that the compiled
+#: engine and what every differential shares exist before the first real patient arrives.
+WARMUP_FACTS: dict[str, Any] = {"wbc": 3.0, "anc": 1.0}
+
 
 def diagnose(
     facts: PatientInput,

@@ -30,7 +30,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.api import diagnose
+from engine.api import WARMUP_FACTS, diagnose
 from engine.backends.base import get_matcher
 from engine.batch.cases import CaseInput, CaseRef, encode_line, head_fields, ok_record
 from engine.batch.exposure import courses_json, drug_courses
@@ -48,10 +48,6 @@ __all__ = [
 
 class CaseEvaluator(Protocol):
     def evaluate(self, seq: int, data: Any) -> Outcome: ...
-
-
-#: A shorthand patient (contract section 1) that every knowledge base can diagnose.
-WARMUP_FACTS = {"wbc": 3.0, "anc": 1.0}
 
 
 class Evaluator:

@@ -43,7 +43,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.api import diagnose
+from engine.api import WARMUP_FACTS, diagnose
 from engine.differential import Differential
 from engine.errors import InputError
 from engine.kb.load import load_knowledge_base
@@ -66,7 +66,6 @@ from engine.version import __version__
 
 log = logging.getLogger("leukodx.service")
 T = TypeVar("T")
-_WARMUP = {"wbc": 3.0, "anc": 1.0}  # any valid facts: compiles the engine on each worker thread
 #: A report page holds patient data: not cached, not sent on as a referrer, not indexed; and,
 #: as the same report from ``POST /report``, it may load and run nothing (it needs nothing).
 _PRIVATE = {
@@ -190,7 +189,7 @@ def create_app(settings: ServiceSettings | None = None, *, body_timeout: float =
     verifier = JwtVerifier(settings.auth) if settings.auth else None  # fails fast on bad keys
     kb = load_knowledge_base(settings.rules)
     hooks, runner = Hooks(kb, settings), Runner(settings.workers)
-    warmup = functools.partial(diagnose, _WARMUP, kb=kb, backend=settings.backend)
+    warmup = functools.partial(diagnose, WARMUP_FACTS, kb=kb, backend=settings.backend)
     pool = ProcessRunner(settings, settings.processes) if settings.processes > 0 else None
 
     @asynccontextmanager
@@ -361,7 +360,7 @@ def _add_routes(
             Body(
                 description="Patient facts (contract section 1: long form or shorthand), or a FHIR "
                 "R4 Bundle",
-                examples=[_WARMUP],
+                examples=[WARMUP_FACTS],
             ),
         ],
     ) -> Differential:

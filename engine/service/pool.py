@@ -49,7 +49,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from engine.api import diagnose
+from engine.api import WARMUP_FACTS, diagnose
 from engine.errors import InputError, LeukodxError
 from engine.heap import freeze_long_lived
 from engine.kb.load import load_knowledge_base
@@ -59,7 +59,6 @@ from engine.service.models import CdsRequest, CdsResponse
 
 log = logging.getLogger("leukodx.service")
 #: Any valid facts: compiles the engine in each worker before it takes a call.
-WARMUP_FACTS = {"wbc": 3.0, "anc": 1.0}
 _RESPONSE = TypeAdapter(CdsResponse)
 
 
