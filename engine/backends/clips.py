@@ -160,10 +160,10 @@ class ClipsMatcher:
             env.reset()
             env.call(LOAD_FACTS, *records)
             env.run()
-            text = " ".join(env.call(READ_FIRINGS))
+            firing_facts = env.call(READ_FIRINGS)
         except clips.CLIPSError as exc:
             raise LeukodxError(f"clips backend: {exc}") from exc
-        return read_firings(text, fids, self._rule_ids)
+        return read_firings(firing_facts, fids, self._rule_ids)
 
 
 def _environment() -> Any:
@@ -291,20 +291,17 @@ def _value(value: Any) -> Any:
     return value
 
 
-def read_firings(text: str, fids: list[str], rule_ids: dict[str, str]) -> list[Firing]:
-    """Decode ``(seq "rule" n matched... k asserted...)*`` (the implode$ of the firing facts)
-    into one firing per rule, in order of first firing, matched facts of all its activations
-    unioned. Matched ids are patient fact indices or quoted derived fact ids."""
-    tokens = text.split()
+def read_firings(facts: Iterable[str], fids: list[str], rule_ids: dict[str, str]) -> list[Firing]:
+    """Decode the firing facts, one ``seq "rule" n matched... k asserted...`` string each (the
+    implode$ of one firing fact), into one firing per rule, in order of first firing, matched
+    facts of all its activations unioned. Matched ids are patient fact indices or quoted derived
+    fact ids."""
     records = []
-    i = 0
-    while i < len(tokens):
-        n = int(tokens[i + 2])
-        matched = tokens[i + 3 : i + 3 + n]
-        k = int(tokens[i + 3 + n])
-        asserted = tokens[i + 4 + n : i + 4 + n + k]
-        records.append((int(tokens[i]), rule_ids[tokens[i + 1].strip('"')], matched, asserted))
-        i += 4 + n + k
+    for fact in facts:
+        tokens = fact.split()
+        n = int(tokens[2])
+        records.append((int(tokens[0]), rule_ids[tokens[1].strip('"')], tokens[3 : 3 + n],
+                        tokens[4 + n :]))  # fmt: skip
     records.sort(key=lambda r: r[0])
     used: dict[str, set[str]] = {}
     made: dict[str, tuple[str, ...]] = {}
