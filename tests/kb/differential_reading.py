@@ -9,7 +9,7 @@ that is not listed (its probability below the listing floor) still counts as fir
 from __future__ import annotations
 
 from engine import load_knowledge_base
-from engine.differential import Differential
+from engine.differential import UNCOUNTED, Differential
 from engine.kb.schema import AddEvidence
 
 
@@ -21,7 +21,7 @@ def rule_weights(d: Differential, cause: str) -> dict[str, float]:
     for entry in d.trace:
         kind, _, rest = entry.effect.partition(" ")
         target, _, weight = rest.partition(" ")
-        if kind == "evidence" and target == cause and "(not counted:" not in weight:
+        if kind == "evidence" and target == cause and UNCOUNTED.strip() not in weight:
             out[entry.rule_id] = float(weight)
     return out
 
