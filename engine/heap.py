@@ -9,8 +9,10 @@ thousands of patients runs many: about 8% of the CPU per case on the bundled cas
 collections skip; objects made afterwards are collected as usual.
 
 Only processes that leukodx itself starts and owns call this (batch workers, the service's
-worker processes): never the library, where it would freeze the host application's objects
-too.
+worker processes, and the process of ``leukodx serve``, which answers hook calls itself with
+``--processes 0`` or on one core): never the library or an application that embeds the service
+(``ServiceSettings.freeze_heap`` is off by default), where it would freeze the host
+application's objects too.
 """
 
 from __future__ import annotations

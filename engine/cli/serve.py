@@ -160,6 +160,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes, workers=args.workers,
         cors_origins=tuple(args.cors_origin), report_ttl=args.report_ttl,
         processes=default_processes() if args.processes is None else args.processes,
+        freeze_heap=True,  # this process is ours: see engine/heap.py
     )  # fmt: skip
     app = create_app(settings, body_timeout=args.body_timeout)
     uvicorn.run(

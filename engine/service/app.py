@@ -46,6 +46,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engine.api import WARMUP_FACTS, diagnose
 from engine.differential import Differential
 from engine.errors import InputError
+from engine.heap import freeze_long_lived
 from engine.kb.load import load_knowledge_base
 from engine.service import cards as cds
 from engine.service import docs, page
@@ -200,6 +201,8 @@ def create_app(settings: ServiceSettings | None = None, *, body_timeout: float =
                 "service. For local prototyping only; never expose it to a network."
             )
         await asyncio.to_thread(runner.warm, warmup)
+        if settings.freeze_heap:
+            freeze_long_lived()  # the knowledge base, the app and its routes live until shutdown
         if pool is not None:
             await pool.start()
         yield

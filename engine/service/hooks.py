@@ -89,6 +89,10 @@ class ServiceSettings:
     report_ttl: float = DEFAULT_TTL_SECONDS  # seconds a card's report link works
     report_max: int = DEFAULT_MAX_ENTRIES  # reports kept in memory at most (oldest dropped)
     processes: int = 0  # >0: hook calls run in this many worker processes (engine.service.pool)
+    #: True only where leukodx owns the process (``leukodx serve``): once warmed up, its
+    #: long-lived objects leave the garbage collector's walks (engine/heap.py). An application
+    #: that embeds :func:`engine.service.app.create_app` keeps the default and its own heap.
+    freeze_heap: bool = False
 
 
 @dataclass(frozen=True)
