@@ -41,6 +41,7 @@ SETS = {
     "held-out set 11": EVALUATION / "holdout11",
     "held-out set 12": EVALUATION / "holdout12",
     "held-out set 13": EVALUATION / "holdout13",
+    "held-out set 14": EVALUATION / "holdout14",
 }
 ORDER = list(SETS)
 FILES = {name: sorted(d.glob("*.yaml")) for name, d in SETS.items()}
