@@ -22,6 +22,7 @@ import gc
 
 def freeze_long_lived() -> None:
     """Collect what is garbage now, then exempt every surviving object from later collections.
-    Called once a worker has loaded and compiled its knowledge base and answered a first case."""
+    Called once such a process has loaded and compiled its knowledge base and diagnosed the
+    warm-up patient (:data:`engine.api.WARMUP_FACTS`)."""
     gc.collect()
     gc.freeze()

@@ -58,7 +58,6 @@ from engine.service.links import StoredLink, new_token, stored_link
 from engine.service.models import CdsRequest, CdsResponse
 
 log = logging.getLogger("leukodx.service")
-#: Any valid facts: compiles the engine in each worker before it takes a call.
 _RESPONSE = TypeAdapter(CdsResponse)
 
 
