@@ -172,6 +172,34 @@ def test_infants_under_six_months_have_no_haemoglobin_cutoff(real_kb: KnowledgeB
     assert rules_deriving(real_kb, patient(0.3, hemoglobin=9.0), "anemia") == set()
 
 
+def fired_rules(kb: KnowledgeBase, p: dict[str, Any]) -> set[str]:
+    """The ids of every rule that fired for patient ``p`` (evidence rules included)."""
+    return {step.rule_id for step in diagnose(p, kb=kb, today=TODAY).trace}
+
+
+def test_a_haemoglobin_under_six_months_is_not_recorded_absence_of_anaemia(
+    real_kb: KnowledgeBase,
+) -> None:
+    """No threshold is graded under six months, so even a haemoglobin of 5.5 g/dL (a clear
+    anaemia at four months) must not fire the profiles' "anaemia recorded absent" weight; from
+    six months, a haemoglobin above the cut-off does."""
+    infant = fired_rules(real_kb, patient(0.33, wbc=3.5, hemoglobin=5.5))
+    assert not {r for r in infant if r.endswith(".profile.no_anemia")}
+    older = fired_rules(real_kb, patient(0.5, wbc=3.5, hemoglobin=12.0))
+    assert "sepsis.profile.no_anemia" in older
+
+
+def test_a_lymphocyte_count_under_eighteen_is_not_recorded_absence_of_lymphocytosis(
+    real_kb: KnowledgeBase,
+) -> None:
+    """Only the adult lymphocytosis threshold is graded: a toddler's 7.3 x 10^9/L is neither
+    lymphocytosis nor its recorded absence, while an adult's 2.0 is recorded absence."""
+    child = fired_rules(real_kb, patient(1.67, wbc=9.4, anc=0.8, alc=7.3))
+    assert not {r for r in child if r.endswith(".profile.no_lymphocytosis")}
+    adult = fired_rules(real_kb, patient(40, wbc=3.0, alc=2.0))
+    assert "cll.profile.no_lymphocytosis" in adult
+
+
 def test_a_pregnant_girl_uses_the_pregnancy_cutoff(real_kb: KnowledgeBase) -> None:
     p = patient(14, sex="female", conditions=["pregnancy"], hemoglobin=11.5)
     assert rules_deriving(real_kb, p, "anemia") == set()
