@@ -160,6 +160,43 @@ def test_a_worker_that_dies_is_replaced(pooled: Server, keys: Keys) -> None:
     assert "Traceback" not in pooled.log()
 
 
+def test_a_worker_that_dies_holding_a_call_fails_that_call_and_is_replaced(
+    jwks_file: Path, tmp_path: Path, keys: Keys
+) -> None:
+    """The only worker is frozen (SIGSTOP) so that it holds the next call without answering,
+    then killed: that call is answered 503 with Retry-After and a message saying it was not
+    answered (never a hang, a 500 or a traceback), and the next call is answered 200 by the
+    worker started in its place."""
+    server = start_server(
+        tmp_path / "one.log", "--processes", "1", "--jwks", str(jwks_file), "--issuer", ISSUER
+    )
+    try:
+        body = load_example("patient-view.json")
+        assert call(server, keys, PATIENT_VIEW, body).status_code == 200
+        (worker,) = workers_in_log(server)
+        os.kill(worker, signal.SIGSTOP)
+        with ThreadPoolExecutor(1) as client:
+            held = client.submit(call, server, keys, PATIENT_VIEW, body)
+            time.sleep(1.0)  # the call reaches the frozen worker's pipe and waits there
+            assert not held.done(), "a frozen worker cannot have answered"
+            os.kill(worker, signal.SIGKILL)
+            answer = held.result(timeout=60)
+        assert answer.status_code == 503
+        assert answer.headers["Retry-After"] == "1"
+        assert "stopped while answering" in answer.json()["message"]
+        deadline = time.monotonic() + 120
+        again = call(server, keys, PATIENT_VIEW, body)
+        while again.status_code == 503 and time.monotonic() < deadline:  # still starting
+            time.sleep(0.2)
+            again = call(server, keys, PATIENT_VIEW, body)
+        assert again.status_code == 200
+        assert workers_in_log(server) - {worker}, "a new worker answered"
+        assert "a diagnosis process stopped" in server.log()
+        assert "Traceback" not in server.log()
+    finally:
+        stop_server(server)
+
+
 def test_a_workers_log_lines_reach_the_servers_log(pooled: Server, keys: Keys) -> None:
     """A line logged in a worker (an optional prefetch key that could not be fetched) is written
     by the server's handler, and the FHIR token stays out of it."""
