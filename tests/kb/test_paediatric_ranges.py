@@ -133,7 +133,7 @@ def test_exactly_one_lymphopenia_rule_at_every_band_edge(
     assert len(rules_deriving(real_kb, patient(age, alc=0.5), "lymphopenia")) == 1
 
 
-@pytest.mark.parametrize("age", [0.5, 4.99, 5, 11.99, 12, 14.99])
+@pytest.mark.parametrize("age", [0.49, 0.5, 4.99, 5, 11.99, 12, 14.99])
 def test_exactly_one_anaemia_rule_at_every_child_band_edge(
     real_kb: KnowledgeBase, age: float
 ) -> None:
@@ -168,8 +168,42 @@ def test_a_haemoglobin_normal_for_a_young_child_is_low_for_an_older_one(
     }
 
 
-def test_infants_under_six_months_have_no_haemoglobin_cutoff(real_kb: KnowledgeBase) -> None:
-    assert rules_deriving(real_kb, patient(0.3, hemoglobin=9.0), "anemia") == set()
+@pytest.mark.parametrize("age", [0.0, 0.02, 0.08, 0.17, 0.3, 0.49])
+def test_under_six_months_only_a_haemoglobin_below_every_age_limit_is_anaemia(
+    real_kb: KnowledgeBase, age: float
+) -> None:
+    """Dallman's lower limits fall from 13.5 g/dL at birth to 9.0 at two months: below 9.0 is
+    low at every age under six months, 9.0 itself is not flagged at any of them."""
+    assert rules_deriving(real_kb, patient(age, hemoglobin=8.99), "anemia") == {
+        "counts.anemia_infant_under_6_months"
+    }
+    assert rules_deriving(real_kb, patient(age, hemoglobin=9.0), "anemia") == set()
+
+
+def test_an_infants_red_line_is_low_below_nine_and_unknown_above(real_kb: KnowledgeBase) -> None:
+    """A 4-month-old with three low lines is a pancytopenia; with a haemoglobin of 10 (normal at
+    four months, low in the first weeks) the red line stays unknown: at least a bicytopenia."""
+    low = diagnose(patient(0.33, wbc=3.5, hemoglobin=5.5, platelets=36), kb=real_kb, today=TODAY)
+    assert {f.value for f in low.findings if f.fact == "lineage"} == {"pancytopenia"}
+    mid = diagnose(patient(0.33, wbc=3.5, hemoglobin=10.0, platelets=36), kb=real_kb, today=TODAY)
+    assert {(f.value, f.rule_id) for f in mid.findings if f.fact == "lineage"} == {
+        ("bicytopenia", "lineage.bicytopenia_red_line_unknown")
+    }
+
+
+def test_a_large_red_cell_volume_is_macrocytosis_only_from_six_months(
+    real_kb: KnowledgeBase,
+) -> None:
+    """A healthy infant's mean MCV is 104 fL at one month, so 105 is not macrocytosis then (nor
+    its recorded absence at 90); from six months the adult limit applies."""
+    assert rules_deriving(real_kb, patient(0.1, wbc=3.0, mcv=105), "macrocytosis") == set()
+    assert rules_deriving(real_kb, patient(0.5, wbc=3.0, mcv=105), "macrocytosis") == {
+        "counts.macrocytosis"
+    }
+    infant = fired_rules(real_kb, patient(0.1, wbc=3.0, mcv=90))
+    assert not {r for r in infant if r.endswith(".profile.no_macrocytosis")}
+    child = fired_rules(real_kb, patient(0.5, wbc=3.0, mcv=90))
+    assert "megaloblastic.profile.no_macrocytosis" in child
 
 
 def fired_rules(kb: KnowledgeBase, p: dict[str, Any]) -> set[str]:
@@ -217,6 +251,7 @@ def test_a_duffy_null_child_keeps_the_duffy_null_limit(real_kb: KnowledgeBase) -
 
 def test_every_paediatric_rule_cites_a_registered_reference(real_kb: KnowledgeBase) -> None:
     ids = {rule for *_, rule in (*WBC_BANDS, *ALC_BANDS, *HB_BANDS)}
+    ids.add("counts.anemia_infant_under_6_months")
     rules = {r.id: r for r in real_kb.rules}
     for rid in ids:
         assert rid in rules, rid
