@@ -223,15 +223,41 @@ def test_a_haemoglobin_under_six_months_is_not_recorded_absence_of_anaemia(
     assert "sepsis.profile.no_anemia" in older
 
 
-def test_a_lymphocyte_count_under_eighteen_is_not_recorded_absence_of_lymphocytosis(
+def test_a_lymphocyte_count_under_two_is_not_recorded_absence_of_lymphocytosis(
     real_kb: KnowledgeBase,
 ) -> None:
-    """Only the adult lymphocytosis threshold is graded: a toddler's 7.3 x 10^9/L is neither
-    lymphocytosis nor its recorded absence, while an adult's 2.0 is recorded absence."""
+    """Under two the lymphocytosis limit is a conservative one: a toddler's 7.3 x 10^9/L is
+    neither lymphocytosis nor its recorded absence; a 5-year-old's 3.0 and an adult's 2.0 are
+    recorded absence."""
     child = fired_rules(real_kb, patient(1.67, wbc=9.4, anc=0.8, alc=7.3))
     assert not {r for r in child if r.endswith(".profile.no_lymphocytosis")}
+    older = fired_rules(real_kb, patient(5, wbc=3.0, alc=3.0))
+    assert "viral_infection.profile.no_lymphocytosis" in older
     adult = fired_rules(real_kb, patient(40, wbc=3.0, alc=2.0))
     assert "cll.profile.no_lymphocytosis" in adult
+
+
+# (age, absolute lymphocyte count upper limit, rule that derives lymphocytosis above it).
+ALC_UPPER_BANDS = [
+    (0.1, 10.7, "counts.lymphocytosis_under_two"),
+    (1.99, 10.7, "counts.lymphocytosis_under_two"),
+    (2, 5.1, "counts.lymphocytosis_child"),
+    (10.99, 5.1, "counts.lymphocytosis_child"),
+    (11, 4.0, "counts.lymphocytosis_adolescent"),
+    (17.99, 4.0, "counts.lymphocytosis_adolescent"),
+    (18, 4.0, "counts.lymphocytosis_adult"),
+    (None, 4.0, "counts.lymphocytosis_adult"),
+]
+
+
+@pytest.mark.parametrize(("age", "limit", "rule"), ALC_UPPER_BANDS)
+def test_a_lymphocyte_count_just_above_each_upper_limit_is_lymphocytosis(
+    real_kb: KnowledgeBase, age: float | None, limit: float, rule: str
+) -> None:
+    wbc = limit + 2  # a lymphocyte count is part of the white count
+    high = patient(age, wbc=wbc, alc=round(limit + 0.01, 2))
+    assert rules_deriving(real_kb, high, "lymphocytosis") == {rule}
+    assert rules_deriving(real_kb, patient(age, wbc=wbc, alc=limit), "lymphocytosis") == set()
 
 
 def test_a_pregnant_girl_uses_the_pregnancy_cutoff(real_kb: KnowledgeBase) -> None:
@@ -250,7 +276,7 @@ def test_a_duffy_null_child_keeps_the_duffy_null_limit(real_kb: KnowledgeBase) -
 
 
 def test_every_paediatric_rule_cites_a_registered_reference(real_kb: KnowledgeBase) -> None:
-    ids = {rule for *_, rule in (*WBC_BANDS, *ALC_BANDS, *HB_BANDS)}
+    ids = {rule for *_, rule in (*WBC_BANDS, *ALC_BANDS, *HB_BANDS, *ALC_UPPER_BANDS)}
     ids.add("counts.anemia_infant_under_6_months")
     rules = {r.id: r for r in real_kb.rules}
     for rid in ids:
