@@ -268,6 +268,7 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "unknown service",
         412: "required prefetch data missing",
         413: "request body too large",
+        415: "the body is declared as something other than JSON",
         422: "invalid request or patient facts (the field is named)",
     }
     return {code: {"model": ErrorBody, "description": text[code]} for code in codes}
@@ -296,11 +297,13 @@ def _add_routes(
             content_hash=hooks.kb.content_hash,
         )
 
+    posted: dict[str, Any] = {**common, "dependencies": [*deps, JSON_ONLY]}
+
     @app.post(
         "/cds-services/{service_id}",
         response_model=CdsResponse,
-        responses=_responses(400, *auth, 404, 412, 413, 422),
-        **common,
+        responses=_responses(400, *auth, 404, 412, 413, 415, 422),
+        **posted,
     )
     async def call_service(
         service_id: str, request: CdsRequest, http: Request
@@ -336,8 +339,8 @@ def _add_routes(
     @app.post(
         "/cds-services/{service_id}/feedback",
         response_model=FeedbackReceipt,
-        responses=_responses(400, *auth, 404, 413, 422),
-        **common,
+        responses=_responses(400, *auth, 404, 413, 415, 422),
+        **posted,
     )
     async def feedback(service_id: str, body: Feedback) -> FeedbackReceipt:
         _known(service_id)
@@ -354,8 +357,8 @@ def _add_routes(
     @app.post(
         "/diagnose",
         response_model=Differential,
-        dependencies=deps,
-        responses=_responses(400, *auth, 413, 422),
+        dependencies=[*deps, JSON_ONLY],
+        responses=_responses(400, *auth, 413, 415, 422),
     )
     async def diagnose_facts(
         facts: Annotated[
@@ -397,6 +400,28 @@ class Health(BaseModel):
     content_hash: str
 
 
+class UnsupportedMediaType(Exception):
+    """A JSON route was sent a body declared as something else (HTTP 415)."""
+
+
+def _json_only(request: Request) -> None:
+    """Refuse a body not declared as JSON, with a message that says so.
+
+    FastAPI reads a body of any other Content-Type, or of none, as a string and would answer
+    422 "Input should be a valid dictionary", which sends a caller who posted YAML or XML, or
+    forgot the header, hunting in the wrong place.
+    """
+    kind = page.media_type(request)
+    if kind == "application/json" or kind.endswith("+json"):
+        return
+    declared = f"content type {kind!r} is" if kind else "a body without a Content-Type is"
+    where = " (POST /report also takes YAML and forms)" if request.url.path == "/diagnose" else ""
+    raise UnsupportedMediaType(f"{declared} not accepted here; send application/json{where}")
+
+
+JSON_ONLY = Depends(_json_only)
+
+
 def _known(service_id: str) -> None:
     if service_id not in cds.HOOKS:
         raise HTTPException(404, f"no service {service_id!r}; see GET /cds-services")
@@ -422,6 +447,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def precondition(_: Request, exc: PrefetchMissing) -> JSONResponse:
         log.info("412: prefetch missing %s", ", ".join(exc.missing))
         return error_response(412, "prefetch_missing", str(exc), missing=exc.missing)
+
+    @app.exception_handler(UnsupportedMediaType)
+    async def unsupported(_: Request, exc: UnsupportedMediaType) -> JSONResponse:
+        return error_response(415, "unsupported_media_type", str(exc))
 
     @app.exception_handler(PoolUnavailable)
     async def pool_down(_: Request, exc: PoolUnavailable) -> JSONResponse:

@@ -184,6 +184,35 @@ def test_malformed_json_is_400_and_large_bodies_413(insecure_server: Server) -> 
     assert error(big, 413).error == "payload_too_large"
 
 
+@pytest.mark.parametrize("path", [PV, PV + "/feedback", "/diagnose"])
+@pytest.mark.parametrize(
+    "content_type", ["application/x-yaml", "text/plain", "application/xml", None]
+)
+def test_a_body_not_declared_as_json_is_415_naming_what_was_sent(
+    insecure_server: Server, path: str, content_type: str | None
+) -> None:
+    """Not the 422 "Input should be a valid dictionary" FastAPI gives a body it read as text:
+    the answer says what was sent and what is accepted."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    sent = httpx.post(
+        insecure_server.url(path), content=b'{"wbc": 2.0}', headers=headers, timeout=30
+    )
+    body = error(sent, 415)
+    assert body.error == "unsupported_media_type"
+    assert "application/json" in body.message
+    assert (repr(content_type) if content_type else "without a Content-Type") in body.message
+
+
+def test_json_declared_with_a_charset_or_as_fhir_json_is_read(insecure_server: Server) -> None:
+    for content_type in ("application/json; charset=utf-8", "application/fhir+json"):
+        sent = httpx.post(
+            insecure_server.url("/diagnose"), content=b'{"wbc": 2.0}',
+            headers={"Content-Type": content_type}, timeout=30,
+        )  # fmt: skip
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["findings"]
+
+
 def test_unknown_service_is_404(insecure_server: Server) -> None:
     request = load_example("patient-view.json")
     assert error(post(insecure_server, "/cds-services/nope", request), 404)
