@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine import InputError, diagnose, vocab
+from engine.ask import Lead
 from engine.differential import EVIDENCE_GROUPS, Differential, Finding, Scalar
 from engine.kb.catalog import INPUT_VALUES
 from engine.kb.load import KnowledgeBase, lint
@@ -348,7 +349,17 @@ def test_why_not_says_what_an_unlisted_cause_lacks(real_kb: KnowledgeBase) -> No
     assert {r.id for r, _ in w.against} == against & fired
     low_b12 = next(b for b in w.blocked if b.rule.id == "megaloblastic.low_b12")
     assert low_b12.lacking == ("vitamin B12 < 200 pg/mL (unknown: not in the input)",)
-    assert "vitamin_b12" in {lead.fact for lead in w.leads}
+
+    # the B12 result is a lead unless the leads listed (the strongest first, by the larger of
+    # what each could add or remove) all move the score more than low B12 could add
+    def reach(lead: Lead) -> float:
+        return max(lead.could_add, -lead.could_remove)
+
+    b12_weight = low_b12.rule.then.weight
+    assert "vitamin_b12" in {lead.fact for lead in w.leads} or all(
+        reach(lead) >= b12_weight for lead in w.leads
+    )
+    assert [reach(lead) for lead in w.leads] == sorted(map(reach, w.leads), reverse=True)
     text = why_not_text(w, d)
     assert text.startswith(f"{w.label} [megaloblastic] is not listed in this differential.")
     assert "is below the listing floor of 1%" in text and "lacks: " in text
