@@ -43,6 +43,7 @@ SETS = {
     "held-out set 13": EVALUATION / "holdout13",
     "held-out set 14": EVALUATION / "holdout14",
     "held-out set 15": EVALUATION / "holdout15",
+    "held-out set 16": EVALUATION / "holdout16",
 }
 ORDER = list(SETS)
 FILES = {name: sorted(d.glob("*.yaml")) for name, d in SETS.items()}
