@@ -8,8 +8,9 @@ walks the input, keeps one patient, and assembles the facts: Patient ``gender`` 
 ``birthDate`` -> ``age`` at ``as_of`` (completed months / 12 under 2 years, whole years from then
 on); ``as_of`` is the argument, else the latest date in the facts. Body temperatures at or above
 the data's threshold make the finding ``fever`` from the first febrile day until the next
-afebrile day. Overlapping spans of one word or one drug are merged (a drug's also when one starts
-the day after the other ends: daily administrations are one course), and every list is sorted,
+afebrile day (or the last febrile day, when no afebrile day follows). Overlapping spans of one
+word or one drug are merged (a drug's also when one starts the day after the other ends: daily
+administrations are one course), and every list is sorted,
 so the input order does not matter.
 
 An Observation with no date of its own takes the date of the DiagnosticReport that lists it in
@@ -380,19 +381,27 @@ def _merge(spans: list[Span], *, touching: bool = False) -> list[Span]:
 
 
 def _fever_spans(readings: list[tuple[dt.date, bool]]) -> list[Span]:
-    """From the first febrile day until the next day whose readings are all afebrile."""
+    """From the first febrile day until the next day whose readings are all afebrile, or, when
+    no afebrile day follows, until the last febrile day.
+
+    A reading says nothing of the days after it: a single febrile reading of last year is a fever
+    that day, not a fever ever since (which would raise the febrile-neutropenia alert on every
+    later count). Whether a fever that ended is recent enough to count is the rules' business
+    (``context.fever_present`` reads ``active`` and ``days_since_end``)."""
     days: dict[dt.date, bool] = {}
     for day, febrile in readings:
         days[day] = days.get(day, False) or febrile
     spans: list[Span] = []
     start: dt.date | None = None
+    last: dt.date | None = None
     for day in sorted(days):
-        if days[day] and start is None:
-            start = day
-        elif not days[day] and start is not None:
+        if days[day]:
+            start = day if start is None else start
+            last = day
+        elif start is not None:
             spans.append((start, day))
             start = None
-    return spans + ([(start, None)] if start is not None else [])
+    return spans + ([(start, last)] if start is not None else [])
 
 
 def _latest(labs: list[dict[str, Any]], ctx: _Context) -> dt.date | None:

@@ -101,7 +101,7 @@ def _measure(where: str, part: Resource, date: dt.date, terms: Terminology) -> R
     loincs = [c for s, c in codings(code) if terms.system_key(s) == "loinc"]
     tests = [terms.tests[c] for c in loincs if c in terms.tests]
     not_used = [terms.loinc_not_used[c] for c in loincs if c in terms.loinc_not_used]
-    if terms.fever_loinc in loincs:
+    if terms.fever_loincs.intersection(loincs):
         return _temperature(where, part, date, terms)
     if tests:
         return _lab(where, tests[0], part, date, terms)
@@ -216,10 +216,16 @@ def _temperature(where: str, part: Resource, date: dt.date, terms: Terminology) 
     value, spellings, comparator = quantity
     if comparator is not None:
         return Reading(where, ignored=f"body temperature given as a bound ({comparator}{value})")
-    for unit in spellings:
+    for spelling in spellings:
+        unit = terms.fever_unit_aliases.get(spelling.strip(), spelling)
         limit = terms.fever_at_or_above.get(unit)
-        if limit is not None:
-            return Reading(where, temperature=(date, value >= limit))
+        if limit is None:
+            continue
+        low, high = terms.fever_plausible[unit]
+        if not low <= value <= high:
+            reason = f"body temperature {value:g} {spelling} is not a plausible body temperature"
+            return Reading(where, ignored=f"{reason} ({low:g}-{high:g} {unit}); check the unit")
+        return Reading(where, temperature=(date, value >= limit))
     known = ", ".join(sorted(terms.fever_at_or_above))
     return Reading(where, ignored=f"body temperature unit {spellings[0]!r} is not one of {known}")
 

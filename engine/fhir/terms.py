@@ -51,9 +51,12 @@ class Terminology:
     systems: Mapping[str, str]  # system key -> URL
     tests: Mapping[str, str]  # LOINC code -> contract test
     loinc_not_used: Mapping[str, str]  # LOINC code -> reason
-    fever_loinc: str
+    fever_loinc: str  # the body-temperature code the prefetch template asks for
+    fever_loincs: frozenset[str]  # it and the site-specific temperature codes
     fever_finding: str
     fever_at_or_above: Mapping[str, float]  # UCUM unit -> threshold
+    fever_unit_aliases: Mapping[str, str]  # a non-UCUM spelling -> its UCUM unit
+    fever_plausible: Mapping[str, tuple[float, float]]  # UCUM unit -> plausible body range
     answer_codings: Mapping[tuple[str, str], str]  # (system key, code) -> positive|negative
     answer_words: Mapping[str, str]
     concepts: Mapping[tuple[str, str], Concept]  # (system key, code) -> concept
@@ -240,8 +243,16 @@ class _Checker:
             tests=self.tests(doc),
             loinc_not_used=self.loinc_not_used(doc),
             fever_loinc=self.get(fever, "loinc", str, "fever"),
+            fever_loincs=frozenset(
+                [
+                    self.get(fever, "loinc", str, "fever"),
+                    *self.strings(fever, "site_loincs", "fever"),
+                ]
+            ),
             fever_finding=self.word(fever, "finding", "fever", MEMBERSHIP["finding"]),
             fever_at_or_above=self.thresholds(fever),
+            fever_unit_aliases=self.unit_aliases(fever),
+            fever_plausible=self.plausible(fever),
             answer_codings=answers,
             answer_words=words,
             concepts=concepts,
@@ -299,6 +310,28 @@ class _Checker:
             self.bad(fever, "fever.at_or_above", "expected unit: number pairs")
         if not self.strings(fever, "cite", "fever"):
             self.bad(fever, "fever.cite", "the fever threshold needs a citation id")
+        return out
+
+    def unit_aliases(self, fever: Any) -> dict[str, str]:
+        table = self.get(fever, "unit_aliases", dict, "fever")
+        known = self.get(fever, "at_or_above", dict, "fever")
+        out = {str(k): v for k, v in table.items() if isinstance(v, str) and v in known}
+        if len(out) != len(table):
+            self.bad(fever, "fever.unit_aliases", "expected spelling: unit of at_or_above pairs")
+        return out
+
+    def plausible(self, fever: Any) -> dict[str, tuple[float, float]]:
+        table = self.get(fever, "plausible", dict, "fever")
+        out: dict[str, tuple[float, float]] = {}
+        for unit, bounds in table.items():
+            ok = isinstance(bounds, list) and len(bounds) == 2
+            ok = ok and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
+            if ok and bounds[0] < bounds[1]:
+                out[str(unit)] = (float(bounds[0]), float(bounds[1]))
+        if len(out) != len(table) or set(out) != set(self.get(fever, "at_or_above", dict, "fever")):
+            self.bad(
+                fever, "fever.plausible", "expected unit: [low, high] for each unit of at_or_above"
+            )
         return out
 
     def answers(self, doc: Any) -> tuple[dict[tuple[str, str], str], dict[str, str]]:

@@ -119,7 +119,8 @@ class Setting:
 
 @dataclass(frozen=True)
 class Dropped:
-    """A blood count the FHIR conversion could not use: its resource, test, date and why."""
+    """A blood count, body temperature or fever the FHIR conversion could not use: its
+    resource, test (a count, ``temperature`` or ``fever``), date and why."""
 
     resource: str
     test: str
@@ -359,10 +360,13 @@ def dropped_card(
     refs = References(d.citations, setting.citations)
     tests = sorted({_test_words(x.test) for x in dropped})
     n = len(dropped)
-    summary = (
-        f"{n} blood count result{'s' if n != 1 else ''} not used ({', '.join(tests)}): "
-        "alerts and ranking may rest on older values"
-    )
+    fever = [x for x in dropped if x.test in FEVER_INPUTS]
+    kind = "result" if fever else "blood count result"
+    consequence = (
+        "fever could not be assessed from them" if len(fever) == n
+        else "alerts and ranking may rest on older values"
+    )  # fmt: skip
+    summary = f"{n} {kind}{'s' if n != 1 else ''} not used ({', '.join(tests)}): {consequence}"
     lines = ["**Results not used**"]
     for x in dropped:
         when = f" dated {x.date}" if x.date else " (no usable date)"
@@ -371,6 +375,11 @@ def dropped_card(
         "\n".join(lines),
         "Check these results in the record: the cards of this patient were made without them.",
     ]
+    if fever:
+        body.append(
+            "A body temperature or fever that could not be used: the febrile-neutropenia alert "
+            "cannot rest on it, so fever is not excluded. Check the patient's temperature."
+        )
     return _card(d, summary, "warning", body, refs, (), setting)
 
 
@@ -554,7 +563,13 @@ def _lookback_text(fresh: Freshness, refs: References) -> str:
     )
 
 
+#: Dropped inputs that are not blood counts: what febrile neutropenia rests on.
+FEVER_INPUTS = {"temperature": "body temperature", "fever": "fever"}
+
+
 def _test_words(test: str) -> str:
+    if test in FEVER_INPUTS:
+        return FEVER_INPUTS[test]
     return words(test) if test else "blood count"
 
 

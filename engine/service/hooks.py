@@ -35,6 +35,7 @@ from engine.backends.base import DEFAULT_BACKEND
 from engine.differential import Citation, Differential
 from engine.errors import InputError, LeukodxError
 from engine.fhir.convert import IgnoredInput, from_fhir
+from engine.fhir.read import concepts_of
 from engine.fhir.terms import Terminology, codings, load_terminology
 from engine.kb.lexicon import UNLISTED
 from engine.kb.load import KnowledgeBase
@@ -419,8 +420,9 @@ def _walk(data: object, depth: int = 0) -> Iterator[dict[str, Any]]:
 def dropped_counts(
     ignored: tuple[IgnoredInput, ...], resources: dict[str, dict[str, Any]], terms: Terminology
 ) -> list[cds.Dropped]:
-    """The blood counts among what the FHIR conversion did not use, with their dates. A result
-    left out for its status (entered in error, cancelled, not yet a result) is not a loss."""
+    """The blood counts, body temperatures and fevers among what the FHIR conversion did not use,
+    with their dates. A result left out for its status (entered in error, cancelled, not yet a
+    result) is not a loss."""
     out = []
     for item in ignored:
         if item.reason.startswith("status "):
@@ -432,10 +434,21 @@ def dropped_counts(
             parts = res.get("component")
             index = int(found["index"])
             part = parts[index] if isinstance(parts, list) and index < len(parts) else None
-        test = _count_test(part, terms) or _prefix_test(item.reason)
+        test = _count_test(part, terms) or _prefix_test(item.reason) or _fever_input(part, terms)
         if test is not None:
             out.append(cds.Dropped(item.resource, test, _effective(res), item.reason))
     return out
+
+
+def _fever_input(part: object, terms: Terminology) -> str | None:
+    """``temperature`` or ``fever`` when the unused resource was a body temperature or a fever
+    (a Condition or Observation coding the fever finding): febrile neutropenia rests on it."""
+    code = part.get("code") if isinstance(part, dict) else None
+    if any(terms.system_key(s) == "loinc" and c in terms.fever_loincs for s, c in codings(code)):
+        return "temperature"
+    if any(c.kind == "finding" and c.name == terms.fever_finding for c in concepts_of(code, terms)):
+        return "fever"
+    return None
 
 
 def _count_test(part: object, terms: Terminology) -> str | None:

@@ -258,6 +258,49 @@ def test_a_dropped_count_gets_a_card_naming_it_and_why(hooks: Hooks) -> None:
     assert "pv-anc-x" not in (dropped.detail or "")
 
 
+#: The day of the clozapine example's febrile reading and counts.
+FEVER_DAY = dt.date(2025, 2, 10)
+
+
+def _fever_example() -> dict[str, Any]:
+    """The clozapine example (febrile neutropenia from its temperature readings) with the
+    temperature readings that make the fever at hand."""
+    return copy.deepcopy(load_example("patient-view-clozapine.json"))
+
+
+def _febrile(cards: list[Any]) -> bool:
+    return any("Febrile neutropenia" in c.summary for c in cards)
+
+
+def test_an_implausible_temperature_is_not_used_and_a_card_says_fever_is_not_excluded() -> None:
+    """38.9 filed under Fahrenheit (a Celsius value in the wrong unit) is not a body
+    temperature: no febrile alert rests on it, and a card says fever could not be assessed."""
+    hooks = hooks_on(FEVER_DAY)
+    body = _fever_example()
+    assert _febrile(call(hooks, cds.PATIENT_VIEW, body))
+    for entry in body["prefetch"]["temperature"]["entry"]:
+        vq = entry["resource"]["valueQuantity"]
+        vq.update(unit="degF", code="[degF]", value=vq["value"] if vq["value"] < 38 else 38.9)
+    cards = call(hooks, cds.PATIENT_VIEW, body)
+    assert not _febrile(cards)
+    dropped = next(c for c in cards if "not used" in c.summary)
+    assert dropped.indicator == "warning"
+    assert "body temperature" in dropped.summary
+    assert "is not a plausible body temperature" in (dropped.detail or "")
+    assert "fever is not excluded" in (dropped.detail or "")
+
+
+def test_a_febrile_reading_of_last_year_is_not_febrile_neutropenia_today() -> None:
+    hooks = hooks_on(FEVER_DAY)
+    body = _fever_example()
+    assert _febrile(call(hooks, cds.PATIENT_VIEW, body))
+    for entry in body["prefetch"]["temperature"]["entry"]:
+        entry["resource"]["effectiveDateTime"] = "2024-01-01T08:00:00Z"
+    cards = call(hooks, cds.PATIENT_VIEW, body)
+    assert not _febrile(cards)
+    assert any("neutropenia" in c.summary.lower() for c in cards)  # the count alerts remain
+
+
 def test_every_card_links_to_the_stored_report(hooks: Hooks) -> None:
     cards = hooks.call(
         cds.PATIENT_VIEW,

@@ -309,7 +309,7 @@ def test_fever_from_body_temperature() -> None:
     )
     assert result.facts["findings"] == [
         {"name": "fever", "since": D(2025, 2, 9), "until": D(2025, 2, 12)},
-        {"name": "fever", "since": D(2025, 3, 1)},
+        {"name": "fever", "since": D(2025, 3, 1), "until": D(2025, 3, 1)},
     ]
     assert result.facts["labs"] == [] and result.ignored == ()
 
@@ -318,13 +318,36 @@ def test_afebrile_temperatures_and_unknown_units() -> None:
     result = convert(
         temperature("t1", 37.9, "Cel", "2025-02-08"),
         temperature("t2", 311.0, "K", "2025-02-09"),
-        temperature("t3", 101.0, "degF", "2025-02-09"),
+        temperature("t3", 101.0, "deg", "2025-02-09"),
     )
     assert result.facts["findings"] == []
     assert reasons(result) == {
         "Observation/t2": "body temperature unit 'K' is not one of Cel, [degF]",
-        "Observation/t3": "body temperature unit 'degF' is not one of Cel, [degF]",
+        "Observation/t3": "body temperature unit 'deg' is not one of Cel, [degF]",
     }
+
+
+def test_plain_spellings_of_celsius_and_fahrenheit_and_site_codes_are_temperatures() -> None:
+    oral = obs("t3", "8331-1", "2025-02-10", valueQuantity={"value": 38.5, "unit": "°C"})
+    result = convert(
+        temperature("t1", 101.0, "degF", "2025-02-08"),
+        temperature("t2", 37.0, "°C", "2025-02-09"),
+        oral,
+    )
+    assert result.facts["findings"] == [
+        {"name": "fever", "since": D(2025, 2, 8), "until": D(2025, 2, 9)},
+        {"name": "fever", "since": D(2025, 2, 10), "until": D(2025, 2, 10)},
+    ]
+    assert result.ignored == ()
+
+
+@pytest.mark.parametrize(("value", "unit"), [(38.9, "[degF]"), (389.0, "Cel"), (-5.0, "Cel")])
+def test_an_implausible_body_temperature_is_not_used_and_says_why(value: float, unit: str) -> None:
+    result = convert(temperature("t1", value, unit, "2025-02-08"))
+    assert result.facts["findings"] == []
+    (why,) = reasons(result).values()
+    assert why.startswith(f"body temperature {value:g} {unit} is not a plausible body temperature")
+    assert why.endswith("check the unit")
 
 
 def test_the_fever_threshold_is_cited_data() -> None:
@@ -690,7 +713,7 @@ def test_clozapine_example() -> None:
     assert facts["as_of"] == D(2025, 2, 10)
     assert [m["name"] for m in facts["medications"]] == ["rxnorm:2626", "rxnorm:42355"]
     assert facts["conditions"] == ["cll"]
-    assert facts["findings"] == [{"name": "fever", "since": D(2025, 2, 9)}]
+    assert facts["findings"] == [{"name": "fever", "since": D(2025, 2, 9), "until": D(2025, 2, 9)}]
     wbc = [
         (lab["date"], lab["value"], lab["unit"]) for lab in facts["labs"] if lab["test"] == "wbc"
     ]
