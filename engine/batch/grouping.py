@@ -241,7 +241,8 @@ class _Builder:
             self.fail(table, row, row.error[0], row.error[1])
             return
         if table.kind == RESULTS:
-            self.item(table, row, "labs", ("test", "value", "unit", "date"), ("test", "value"))
+            columns = ("test", "value", "unit", "date", "comparator")
+            self.item(table, row, "labs", columns, ("test", "value"))
         elif table.kind == MEDICATIONS:
             self.item(table, row, "medications", ("name", "start", "stop", "dose"), ("name",))
         elif table.kind == CONDITIONS:

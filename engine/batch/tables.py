@@ -15,7 +15,7 @@ The four tables and their columns (``--columns old=new`` renames a file's own co
 ============ =============================== ==================================================
 table        required columns                optional columns
 ============ =============================== ==================================================
-results      patient_id, test, value, date   unit
+results      patient_id, test, value, date   unit, comparator
 patients     patient_id                      as_of, age, sex, duffy_null, ancestry, bmi,
                                              wbc_trend, leukopenia_duration_days, expected,
                                              acceptable
@@ -23,7 +23,9 @@ medications  patient_id, name                start, stop, dose
 conditions   patient_id, kind, name          since, until, present
 ============ =============================== ==================================================
 
-Columns that are not in this table are not read. What a cell may hold:
+Columns that are not in this table are not read. ``comparator`` is the contract's bound of a
+result reported as one (``<``, ``<=``, ``>``, ``>=``; empty for an exact value): ``anc`` 0.5 with
+``<`` is "below 0.5", which decides the alert thresholds as in a case file. What a cell may hold:
 
 * dates: ``YYYY-MM-DD``; a timestamp (``2025-02-10T08:30:00``, ``2025-02-10 08:30``, with an
   optional zone) counts as the date written in it (days are the engine's resolution);
@@ -68,7 +70,7 @@ _LONG_LINE_HEAD = 64 * 1024
 RESULTS, PATIENTS, MEDICATIONS, CONDITIONS = "results", "patients", "medications", "conditions"
 #: table -> (required columns, optional columns)
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    RESULTS: (("patient_id", "test", "value", "date"), ("unit",)),
+    RESULTS: (("patient_id", "test", "value", "date"), ("unit", "comparator")),
     PATIENTS: (
         ("patient_id",),
         (

@@ -224,6 +224,29 @@ def test_single_patient_table_and_its_errors(tmp_path: Path) -> None:
         single_patient(two)
 
 
+def test_a_comparator_column_bounds_the_result_as_in_a_case_file(tmp_path: Path) -> None:
+    """ANC "<1.0" on clozapine is moderate neutropenia (interrupt clozapine), not an exact 1.0
+    (mild, continue): the column is read, never dropped, and a bad comparator names its cell."""
+    header = [*RESULTS, "comparator"]
+    table = write_csv(
+        tmp_path / "bound.csv",
+        [header, ["z", "wbc", "2.0", "10^9/L", "2025-02-10", ""],
+         ["z", "anc", "1.0", "10^9/L", "2025-02-10", "<"]],
+    )  # fmt: skip
+    data, _ = single_patient(table)
+    assert data["labs"][1]["comparator"] == "<" and "comparator" not in data["labs"][0]
+    data["medications"] = [{"name": "clozapine", "start": "2025-01-01"}]
+    alerts = {a.id for a in diagnose(data).alerts}
+    assert "clozapine_moderate_neutropenia" in alerts
+    bad = write_csv(
+        tmp_path / "bad.csv", [header, ["z", "anc", "1.0", "10^9/L", "2025-02-10", "~"]]
+    )
+    data, located = single_patient(bad)
+    with pytest.raises(InputError) as caught:
+        diagnose(data)
+    assert str(located(caught.value)).startswith(f"{bad}:2, column 'comparator':")
+
+
 def test_the_example_tables_read_without_error() -> None:
     spec = TableSpec(EXAMPLES / "patients.csv", EXAMPLES / "medications.csv",
                      EXAMPLES / "conditions.csv")  # fmt: skip
