@@ -60,7 +60,9 @@ class CaseError:
 @dataclass(frozen=True)
 class CaseInput:
     """One case as read: its run-unique id, where it came from, and its facts or its error.
-    ``origins`` (table patients only) places each item of the facts in its file and line."""
+    ``origins`` (table patients only) places each item of the facts in its file and line. A case
+    whose id an earlier case took runs under its position (``file:line``) and names the id it
+    gave in ``duplicate_of``."""
 
     id: str
     source_file: str
@@ -70,6 +72,7 @@ class CaseInput:
     acceptable: tuple[str, ...] = ()
     error: CaseError | None = None
     origins: dict[str, Origin] | None = None
+    duplicate_of: str | None = None  # the id it gave, taken by an earlier case of the input
 
 
 class OutputError(LeukodxError):
@@ -355,6 +358,8 @@ def head_fields(case: CaseInput) -> dict[str, Any]:
     head: dict[str, Any] = {"id": case.id, "source_file": case.source_file}
     if case.line is not None:
         head["line"] = case.line
+    if case.duplicate_of is not None:
+        head["duplicate_of"] = case.duplicate_of
     if case.expected or case.acceptable:
         head["expected"] = list(case.expected)
         head["acceptable"] = list(case.acceptable)

@@ -31,6 +31,7 @@ from engine.batch.cases import (
     error_record,
     head_fields,
     ok_record,
+    record_head,
 )
 from engine.batch.digests import DigestSet
 from engine.batch.grouping import locate
@@ -62,7 +63,9 @@ class IdGuard:
         self.seen = DigestSet()
 
     def admit(self, case: CaseInput) -> CaseInput | None:
-        """The case to run (a duplicate id becomes an error record), or None to skip it."""
+        """The case to run, or None to skip it. A case whose id an earlier case of the input took
+        still runs (a repeated MRN in a line list is routine, and its alerts must not be lost),
+        under its position, ``file:line``, naming the id it gave in ``duplicate_of``."""
         if case.id in self.done:
             return None
         if case.id not in self.seen:
@@ -76,12 +79,7 @@ class IdGuard:
         if new_id in self.done:
             return None
         self.seen.add(new_id)
-        error = CaseError(
-            "id",
-            f"{where}: id: duplicate id '{case.id}' (ids must be unique "
-            "within a batch; this case was recorded under its position)",
-        )
-        return replace(case, id=new_id, data=None, error=error)
+        return replace(case, id=new_id, duplicate_of=case.id)
 
 
 @dataclass
@@ -161,6 +159,7 @@ class Ledger:
         admitted = self.guard.admit(case)
         if admitted is not None and admitted.error is None:
             slot.admitted = True
+            slot.case = admitted  # under the id it may keep (a duplicate: its position)
             if slot.outcome is None:
                 return
         del self._slots[seq]
@@ -174,6 +173,8 @@ class Ledger:
             self._write(admitted, slot.outcome)
 
     def _write(self, case: CaseInput, outcome: Outcome) -> None:
+        if outcome.ok and outcome.line and case.duplicate_of is not None:
+            outcome = _reheaded(case, outcome)
         if outcome.ok and outcome.line:
             self._emit(outcome.line, True, outcome.record or json.loads(outcome.line))
         elif outcome.ok:  # bare facts were evaluated: the line is made here
@@ -196,3 +197,18 @@ class Ledger:
         self.stats.tally.add(record)
         if self.on_record is not None:
             self.on_record(data, ok)
+
+
+def _reheaded(case: CaseInput, outcome: Outcome) -> Outcome:
+    """A worker's result line made under the id a duplicate gave, put under the id it keeps: the
+    head (everything before ``"ok"``) is the only part that names the case."""
+    given = replace(case, id=case.duplicate_of or case.id, duplicate_of=None)
+    old, new = record_head(given).encode(), record_head(case).encode()
+    if outcome.line.startswith(old):
+        line = new + outcome.line[len(old) :]
+    else:  # the head as the worker wrote it differs: rebuild the line (slower, same content)
+        whole = {**head_fields(case), **{k: v for k, v in json.loads(outcome.line).items()
+                                         if k not in head_fields(given)}}  # fmt: skip
+        line = encode_line(json.dumps(whole, ensure_ascii=False))
+    record = dict(outcome.record or {}, id=case.id, duplicate_of=case.duplicate_of)
+    return replace(outcome, line=line, record=record)

@@ -100,6 +100,7 @@ class Summary:
     n_cases: int = 0
     n_ok: int = 0
     n_failed: int = 0
+    n_duplicate_ids: int = 0  # cases run under their position: an earlier case took their id
     n: int = 0
     hits1: int = 0
     hits3: int = 0
@@ -125,6 +126,7 @@ class Summary:
 
         return {
             "n": self.n, "n_cases": self.n_cases, "n_ok": self.n_ok, "n_failed": self.n_failed,
+            "n_duplicate_ids": self.n_duplicate_ids,
             "top1": self.ratio(self.hits1), "top3": self.ratio(self.hits3),
             "mrr": self.ratio(self.reciprocal_sum),
             "top1_acceptable": self.ratio(self.hits1_acceptable),
@@ -209,6 +211,7 @@ def _add(s: Summary, sc: Scored) -> None:
     ok = bool(sc.record.get("ok"))
     s.n_ok += ok
     s.n_failed += not ok
+    s.n_duplicate_ids += "duplicate_of" in sc.record
     if ok and s.knowledge_base is None:
         s.knowledge_base = sc.record["differential"].get("knowledge_base")
     if ok and sc.record.get("drugs"):
@@ -338,13 +341,19 @@ def pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def duplicates(summary: Summary) -> str:
+    """``, 2 with a duplicate id (run under their position)`` when there are any, else ``""``."""
+    n = summary.n_duplicate_ids
+    return f", {n} with a duplicate id (run under their position)" if n else ""
+
+
 def format_summary(
     summary: Summary, *, max_misses: int = 10, misses: Iterable[dict[str, Any]] = ()
 ) -> str:
     """A plain-text table of the figures (for the terminal)."""
     d = summary.as_dict()
     lines = [
-        f"cases {d['n_cases']}: {d['n_ok']} ok, {d['n_failed']} failed; "
+        f"cases {d['n_cases']}: {d['n_ok']} ok, {d['n_failed']} failed{duplicates(summary)}; "
         f"{d['n']} with expected causes",
         f"top-1 {pct(d['top1'])}  top-3 {pct(d['top3'])}  MRR "
         f"{'-' if d['mrr'] is None else format(d['mrr'], '.3f')}  top-1 incl. acceptable "

@@ -32,7 +32,14 @@ from engine.backends.base import DEFAULT_BACKEND
 from engine.batch.cases import OutputError, check_sources, count_cases, output_error
 from engine.batch.flat import DEFAULT_TOP_K, check_table_path, write_table
 from engine.batch.grouping import open_tables
-from engine.batch.metrics import Tally, format_drugs, format_summary, iter_records, write_summary
+from engine.batch.metrics import (
+    Tally,
+    duplicates,
+    format_drugs,
+    format_summary,
+    iter_records,
+    write_summary,
+)
 from engine.batch.run import (
     DEFAULT_CHUNK,
     DEFAULT_TIMEOUT,
@@ -293,7 +300,10 @@ def _finish(args: argparse.Namespace, out: Path, tally: Tally, *, table_to_stdou
         table = (
             format_summary(summary, misses=tally.misses)
             if summary.n
-            else (f"cases {summary.n_cases}: {summary.n_ok} ok, {summary.n_failed} failed")
+            else (
+                f"cases {summary.n_cases}: {summary.n_ok} ok, {summary.n_failed} failed"
+                + duplicates(summary)
+            )
         )
         drugs = format_drugs(summary)
         table += f"\n\n{drugs}" if drugs else ""

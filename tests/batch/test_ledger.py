@@ -50,11 +50,13 @@ def test_the_first_case_in_the_input_keeps_its_id_whatever_finishes_first(tmp_pa
         assert ledger.waiting == 0
         ledger.outcome(_ok(0, a))
         ledger.outcome(_ok(1, b))
-    assert _ids(out) == [("c.yaml", False), ("x", True), ("y", True)]
-    errors = [r["error"] for r in iter_records(out) if not r["ok"]]
-    assert errors[0]["field"] == "id" and "duplicate id 'x'" in errors[0]["message"]
-    assert (stats.written, stats.failed, written) == (3, 1, [False, True, True])
+    # c.yaml, held until a.yaml was read, is written under its position as soon as it may be
+    assert _ids(out) == [("c.yaml", True), ("x", True), ("y", True)]
+    duplicate = list(iter_records(out))[0]
+    assert duplicate["duplicate_of"] == "x" and duplicate["source_file"] == "c.yaml"
+    assert (stats.written, stats.failed, written) == (3, 0, [True, True, True])
     assert stats.tally.summary.as_dict() == summarize(iter_records(out)).as_dict()
+    assert stats.tally.summary.n_duplicate_ids == 1
 
 
 def test_done_ids_are_skipped_and_a_case_lost_before_it_was_read_keeps_its_place(
@@ -88,5 +90,8 @@ def test_cases_read_by_the_main_process_are_admitted_at_once(tmp_path: Path) -> 
         first = ledger.take(CaseInput("p1", "t.csv", 2, data={"wbc": 2.0}))
         assert first is not None and isinstance(first[1], CaseInput) and first[1].data
         assert ledger.take(CaseInput("old", "t.csv", 3, data={"wbc": 2.0})) is None  # done
-        assert ledger.take(CaseInput("p1", "t.csv", 4, data={"wbc": 2.0})) is None  # duplicate
-    assert _ids(out) == [("t.csv:4", False)] and stats.skipped == 1
+        again = ledger.take(CaseInput("p1", "t.csv", 4, data={"wbc": 2.0}))  # duplicate: runs
+        assert again is not None and isinstance(again[1], CaseInput)
+        ledger.outcome(_ok(again[0], again[1]))
+    assert _ids(out) == [("t.csv:4", True)] and stats.skipped == 1
+    assert next(iter_records(out))["duplicate_of"] == "p1"

@@ -129,6 +129,26 @@ def test_results_go_to_stdout_without_out(tmp_path: Path) -> None:
     assert run.stderr == ""
 
 
+def test_a_repeated_id_is_still_evaluated_and_its_alerts_kept(tmp_path: Path) -> None:
+    """A line list repeats MRNs: the second case of an id runs under its position and keeps its
+    urgent alerts (it used to become an error record with no differential)."""
+    inputs = tmp_path / "in.jsonl"
+    febrile = {"id": "MRN1", "wbc": 1.5, "anc": {"value": 300, "unit": "/uL"},
+               "medications": ["clozapine"], "findings": ["fever"]}  # fmt: skip
+    inputs.write_text(
+        json.dumps({"id": "MRN1", "wbc": 6.0, "anc": 3.0}) + "\n" + json.dumps(febrile)
+    )
+    out = tmp_path / "out.jsonl"
+    run = leukodx("batch", str(inputs), "--out", str(out), "--workers", "2")
+    assert run.returncode == 0, run.stderr
+    assert "1 with a duplicate id (run under their position)" in run.stdout
+    first, second = read_lines(out)
+    assert (first["id"], first["ok"]) == ("MRN1", True) and "duplicate_of" not in first
+    assert (second["id"], second["duplicate_of"], second["ok"]) == (f"{inputs}:2", "MRN1", True)
+    alerts = {a["id"] for a in second["differential"]["alerts"]}
+    assert {"febrile_neutropenia", "clozapine_severe_neutropenia"} <= alerts
+
+
 @pytest.mark.parametrize("args, message", [
     (["--resume"], "--resume: needs --out"),
     (["--workers", "-1"], "--workers: must be a positive number"),
