@@ -292,6 +292,7 @@ def check_same_day(rows: Iterable[Row]) -> None:
             continue
         if test == "wbc" and (date not in wbc or value > wbc[date][0]):
             wbc[date] = (value, field, given)
+    _check_differential(rows)
     for field, test, value, date, given, comparator in rows:
         if comparator in ("<", "<="):
             continue
@@ -303,6 +304,41 @@ def check_same_day(rows: Iterable[Row]) -> None:
                 f"({where}, given {shown!r})",
                 got=given,
                 expected=f"an {test} no larger than the wbc it is part of; check both units",
+            )
+
+
+#: The differential percentages of one blood count, which cannot add up to more than the whole.
+DIFFERENTIAL_PCT: tuple[str, ...] = ("neutrophil_pct", "band_pct", "lymphocyte_pct")
+#: Rounding slack: each percentage is reported rounded, so three of them may add up to 100.x.
+_PCT_SLACK = 1.0
+
+
+def _check_differential(rows: list[Row]) -> None:
+    """The neutrophil, band and lymphocyte percentages of one date are parts of one differential:
+    together above 100% (beyond rounding) they are a column mix-up or a typing slip, and an ANC
+    computed from them would exceed the WBC, so it is an :class:`InputError` naming each value.
+    Of several results of one test on one date the lowest counts (as for the series); a bound is
+    not compared."""
+    lowest: dict[tuple[dt.date | None, str], tuple[float, str]] = {}
+    for field, test, value, date, _given, comparator in rows:
+        if test in DIFFERENTIAL_PCT and comparator is None:
+            key = (date, test)
+            if key not in lowest or value < lowest[key][0]:
+                lowest[key] = (value, field)
+    for date in {date for date, _ in lowest}:
+        parts = [
+            (test, *lowest[(date, test)]) for test in DIFFERENTIAL_PCT if (date, test) in lowest
+        ]
+        total = sum(value for _, value, _ in parts)
+        if len(parts) > 1 and total > 100 + _PCT_SLACK:
+            shown = " + ".join(f"{test} {value:g}" for test, value, _ in parts)
+            raise InputError(
+                f"{parts[-1][2]}.value",
+                f"the differential of {date.isoformat() if date else 'one date'} adds up to "
+                f"{total:g}% ({shown}), more than the whole count",
+                got=f"{total:g}%",
+                expected="neutrophil, band and lymphocyte percentages of one count adding up to "
+                "at most 100%; check the columns and the units",
             )
 
 

@@ -102,6 +102,38 @@ def test_anc_above_the_same_day_wbc_names_both_values() -> None:
     )
 
 
+def test_a_differential_above_100_percent_is_refused_naming_each_part() -> None:
+    """62% neutrophils and 50% bands would compute an ANC above the WBC: refused, not computed."""
+    msg = error_of(
+        {
+            "labs": [
+                lab("wbc", 2.0, "10^9/L"),
+                lab("neutrophil_pct", 62, "%"),
+                lab("band_pct", 50, "%"),
+            ]
+        }
+    )
+    assert msg.startswith(
+        "labs[2].value: the differential of 2025-02-10 adds up to 112% (neutrophil_pct 62 + "
+        "band_pct 50), more than the whole count"
+    )
+    three = [
+        lab("neutrophil_pct", 60, "%"),
+        lab("band_pct", 10, "%"),
+        lab("lymphocyte_pct", 40, "%"),
+    ]
+    assert "adds up to 110%" in error_of({"labs": [lab("wbc", 2.0, "10^9/L"), *three]})
+
+
+def test_a_differential_within_100_percent_and_rounding_is_accepted() -> None:
+    rounded = [lab("wbc", 2.0, "10^9/L"), lab("neutrophil_pct", 62.4, "%"),
+               lab("band_pct", 8.3, "%"), lab("lymphocyte_pct", 30.2, "%")]  # fmt: skip
+    assert values({"labs": rounded})["band_pct"] == 8.3  # 100.9%: within rounding
+    other_days = [lab("wbc", 2.0, "10^9/L"), lab("neutrophil_pct", 70, "%"),
+                  lab("lymphocyte_pct", 70, "%", "2025-02-11")]  # fmt: skip
+    assert values({"labs": other_days})["lymphocyte_pct"] == 70
+
+
 def test_parts_within_the_wbc_are_accepted() -> None:
     same = [lab("wbc", 2.1, "10^9/L"), lab("anc", 2100, "/uL"), lab("alc", 0.0, "10^9/L")]
     assert values({"labs": same})["anc"] == 2.1
