@@ -76,13 +76,14 @@ def test_unknown_expected_cause_names_the_field(tmp_path: Path) -> None:
     assert "did you mean 'clozapine_induced'" in case.error.message
 
 
-def test_duplicate_ids_become_errors_and_done_ids_are_skipped(tmp_path: Path) -> None:
+def test_duplicate_ids_run_under_their_position_and_done_ids_are_skipped(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "x.jsonl", [patient(1), patient(1), patient(2)])
     guard = IdGuard({"p0002"})
     admitted = [guard.admit(c) for c in iter_cases([path])]
     assert admitted[0] is not None and admitted[0].error is None
     assert admitted[1] is not None and admitted[1].id == f"{path}:2"
-    assert admitted[1].error is not None and admitted[1].error.field == "id"
+    assert admitted[1].error is None and admitted[1].duplicate_of == "p0001"
+    assert admitted[1].data is not None  # evaluated like any case
     assert admitted[2] is None
 
 
