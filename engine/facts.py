@@ -92,7 +92,7 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     low, normal = series.low_dates(
         [by_test.get("wbc", []), by_test.get("anc", [])], [lln["wbc"], lln["anc"]], as_of
     )
-    episode_start = _episode_start(values, as_of)
+    episode_start = _episode_start(patient, by_test, as_of, lln)
     courses, unknown = course_facts(
         patient.medications, kb.lexicon, as_of, low, normal, episode_start, by_test.get("anc", [])
     )
@@ -333,12 +333,21 @@ def _vf(name: str, c: Computed) -> ValueFact:
     return ValueFact(f"v:{name}", name, c.value, c.how)
 
 
-def _episode_start(values: list[ValueFact], as_of: dt.date) -> dt.date | None:
-    """When the current low episode began, from ``leukopenia_duration_days`` (series or given)."""
-    days = next((v.value for v in values if v.name == "leukopenia_duration_days"), None)
-    if not isinstance(days, int | float) or isinstance(days, bool):
-        return None
-    return as_of - dt.timedelta(days=int(days))
+def _episode_start(
+    patient: PatientFacts, by_test: dict[str, list[Point]], as_of: dt.date, lln: dict[str, float]
+) -> dt.date | None:
+    """When the current low episode began: the first low date of the series' current run, or
+    ``as_of`` minus a stated ``leukopenia_duration_days``, whichever is earlier. (The series'
+    duration is the span its results document, which ends at the latest result, not at
+    ``as_of``, so the start cannot be worked back from it.)"""
+    episode = series.low_episode_days(
+        [by_test.get("wbc", []), by_test.get("anc", [])], [lln["wbc"], lln["anc"]], as_of
+    )
+    starts = [episode.dates[0]] if episode is not None and episode.dates else []
+    given = patient.leukopenia_duration_days
+    if given is not None:
+        starts.append(as_of - dt.timedelta(days=int(given)))
+    return min(starts) if starts else None
 
 
 def _members(patient: PatientFacts, as_of: dt.date) -> tuple[MemberFact, ...]:

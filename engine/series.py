@@ -308,19 +308,23 @@ def low_dates(
 def low_episode_days(
     series: Sequence[Iterable[Point]], thresholds: Sequence[float], as_of: Day
 ) -> Computed | None:
-    """Days from the first low date of the current unbroken low run to ``as_of``.
+    """Days the current unbroken low run is documented: from its first low date to its last.
 
     The run ends at the latest result; any normal result resets it, since a count that recovered
-    in between makes the current episode a new one.
+    in between makes the current episode a new one. The days after the latest result are not
+    counted: nothing shows the count stayed low then, and a single low result of four months ago
+    documents no duration at all (counting to ``as_of`` made it a "chronic" neutropenia, and in a
+    CDS hook, answered as of today, every low count older than 90 days did the same).
     """
     low, normal = low_dates(series, thresholds, as_of)
     if not low or (normal and normal[-1] > low[-1]):
         return None
     last_normal = normal[-1] if normal else None
     run = [d for d in low if last_normal is None or d > last_normal]
-    days = (as_of - run[0]).days
+    days = (run[-1] - run[0]).days
     how = f"Low on {len(run)} consecutive result date(s), {run[0]} to {run[-1]}: {days} days"
-    how += f" to {as_of}"
+    if run[-1] < as_of:
+        how += f"; no result from then to {as_of} ({(as_of - run[-1]).days} days), not counted"
     if last_normal is not None:
         how += f"; last normal result before that on {last_normal}"
     return Computed(days, how, tuple(run))

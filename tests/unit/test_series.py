@@ -382,16 +382,16 @@ def test_low_episode_counts_from_the_first_low_after_the_last_normal() -> None:
     )  # fmt: skip
     got = low_episode_days([anc], [1.5], AS_OF)
     assert got == Computed(
-        45,
-        "Low on 2 consecutive result date(s), 2025-01-15 to 2025-02-01: 45 days to 2025-03-01; "
-        "last normal result before that on 2025-01-01",
+        17,
+        "Low on 2 consecutive result date(s), 2025-01-15 to 2025-02-01: 17 days; no result from "
+        "then to 2025-03-01 (28 days), not counted; last normal result before that on 2025-01-01",
         (D("2025-01-15"), D("2025-02-01")),
     )
 
 
 def test_low_episode_without_a_normal_result_counts_from_the_first() -> None:
     got = low_episode_days([pts(("2025-01-01", 1.0), ("2025-02-01", 0.9))], [1.5], AS_OF)
-    assert got is not None and got.value == 59 and "last normal" not in got.how
+    assert got is not None and got.value == 31 and "last normal" not in got.how
 
 
 def test_low_episode_none_when_latest_is_normal_or_no_results() -> None:
@@ -404,7 +404,15 @@ def test_low_episode_uses_every_series() -> None:
     wbc = pts(("2025-02-01", 3.0), ("2025-02-15", 4.5))
     anc = pts(("2025-02-01", 2.0), ("2025-02-15", 1.0))
     got = low_episode_days([wbc, anc], [4.0, 1.5], AS_OF)
-    assert got is not None and got.value == 28
+    assert got is not None and got.value == 14
+
+
+def test_a_single_old_low_result_documents_no_duration() -> None:
+    """One low count four months before as_of is not a chronic neutropenia: the days after the
+    latest result are not counted, and the sentence says so."""
+    got = low_episode_days([pts(("2024-11-01", 0.9))], [1.5], AS_OF)
+    assert got is not None and got.value == 0
+    assert got.how.endswith("no result from then to 2025-03-01 (120 days), not counted")
 
 
 # --- exposure ---------------------------------------------------------------------------------
