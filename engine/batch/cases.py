@@ -319,10 +319,25 @@ def _jsonl_case(raw: bytes, too_long: bool, name: str, number: int) -> CaseInput
     return _case(data, name, number, where)
 
 
+def _shape(data: Any) -> str:
+    """What a document that is not a mapping is, in words (not a Python type name)."""
+    if data is None:
+        return "an empty document"
+    if isinstance(data, list):
+        return f"a list of {len(data)} item{'s' if len(data) != 1 else ''}"
+    if isinstance(data, str):
+        return "a single text value"
+    if isinstance(data, bool):
+        return "a single true/false value"
+    if isinstance(data, (int, float)):
+        return "a single number"
+    return "a single value"
+
+
 def _case(data: Any, source: str, line: int | None, where: str) -> CaseInput:
     """Check the case-file keys (contract 4); the patient facts are checked by ``diagnose``."""
     if not isinstance(data, dict):
-        message = f"{where}: a case must be a mapping of patient facts (got {type(data).__name__})"
+        message = f"{where}: a case must be a mapping of patient facts (got {_shape(data)})"
         return CaseInput(where, source, line, error=CaseError("(top level)", message))
     raw_id = data.get("id")
     case_id = str(raw_id) if isinstance(raw_id, (str, int)) and str(raw_id).strip() else where

@@ -348,6 +348,14 @@ class _CsvProblem(Exception):
         self.line, self.message = line, message
 
 
+#: A header line with a UTF-16 byte-order mark or NUL bytes: a file saved as UTF-16 ("Unicode
+#: text" in spreadsheet programs), whose every cell would read as noise.
+_NOT_UTF8 = (
+    'the file is not UTF-8 text: it looks like UTF-16 ("Unicode text" in spreadsheet programs); '
+    "save it as CSV UTF-8"
+)
+
+
 def _csv_records(fh: IO[bytes], delimiter: str) -> Iterator[tuple[int, list[str], str | None]]:
     """``(first line, fields, None)`` of each CSV record, decoding line by line (invalid UTF-8
     becomes lone surrogates, reported per cell by the caller, instead of ending the file).
@@ -367,6 +375,8 @@ def _csv_records(fh: IO[bytes], delimiter: str) -> Iterator[tuple[int, list[str]
                     pass
                 state["long"][number] = _head_fields(raw[:_LONG_LINE_HEAD], delimiter)
                 raw = b"\n"  # read on as a blank line; the record is reported below
+            if number == 1 and (raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw):
+                raise _CsvProblem(1, _NOT_UTF8)
             text = raw.decode("utf-8", "surrogateescape")
             yield text.removeprefix("\ufeff") if number == 1 else text
 

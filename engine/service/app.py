@@ -462,12 +462,24 @@ def _add_error_handlers(app: FastAPI) -> None:
         return error_response(401, "unauthorized", str(exc))
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.detail == _UNPARSED:
-            message = "the request body could not be read as JSON (too deeply nested, or a number "
-            message += "too long)"
-            return error_response(400, "malformed_json", message)
+            return error_response(400, "malformed_json", await _unparsed(request))
         return error_response(exc.status_code, "http_error", str(exc.detail), headers=exc.headers)
+
+
+async def _unparsed(request: Request) -> str:
+    """Why FastAPI could not parse a JSON body: not UTF-8 (JSON is UTF-8 text; the byte and its
+    position are named, as POST /report does), or else nested too deeply or a number too long."""
+    try:
+        body = await request.body()  # already read once, so this is the cached copy
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        byte = body[exc.start : exc.start + 1].hex()
+        return f"the request body is not UTF-8 text: byte 0x{byte} at position {exc.start}"
+    except Exception:  # noqa: BLE001 - the body cannot be read again: say what is likely
+        pass
+    return "the request body could not be read as JSON (too deeply nested, or a number too long)"
 
 
 def _dotted(loc: list[Any]) -> str:

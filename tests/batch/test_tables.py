@@ -247,6 +247,26 @@ def test_a_comparator_column_bounds_the_result_as_in_a_case_file(tmp_path: Path)
     assert str(located(caught.value)).startswith(f"{bad}:2, column 'comparator':")
 
 
+def test_a_utf16_table_says_so_instead_of_showing_noise(tmp_path: Path) -> None:
+    path = tmp_path / "u16.csv"
+    path.write_bytes(
+        "patient_id,test,value,unit,date\nz,wbc,2.0,10^9/L,2025-02-10\n".encode("utf-16")
+    )
+    with pytest.raises(TableError) as caught:
+        single_patient(path)
+    assert "not UTF-8 text: it looks like UTF-16" in str(caught.value)
+    assert "\\udc" not in str(caught.value) and "\udcff" not in str(caught.value)
+
+
+def test_an_empty_or_list_case_file_is_described_in_words(tmp_path: Path) -> None:
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    messages = {c.source_file.rsplit("/", 1)[-1]: c.error.message for c in iter_cases([tmp_path])
+                if c.error is not None}  # fmt: skip
+    assert messages["empty.yaml"].endswith("(got an empty document)")
+    assert messages["list.yaml"].endswith("(got a list of 2 items)")
+
+
 def test_the_example_tables_read_without_error() -> None:
     spec = TableSpec(EXAMPLES / "patients.csv", EXAMPLES / "medications.csv",
                      EXAMPLES / "conditions.csv")  # fmt: skip

@@ -213,6 +213,16 @@ def test_json_declared_with_a_charset_or_as_fhir_json_is_read(insecure_server: S
         assert sent.json()["findings"]
 
 
+def test_a_body_that_is_not_utf8_says_so_with_its_byte(insecure_server: Server) -> None:
+    latin1 = httpx.post(
+        insecure_server.url("/diagnose"), content=b'{"wbc": 2.1, "id": "M\xfcller"}',
+        headers={"Content-Type": "application/json"}, timeout=30,
+    )  # fmt: skip
+    body = error(latin1, 400)
+    assert body.error == "malformed_json"
+    assert body.message == "the request body is not UTF-8 text: byte 0xfc at position 21"
+
+
 def test_unknown_service_is_404(insecure_server: Server) -> None:
     request = load_example("patient-view.json")
     assert error(post(insecure_server, "/cds-services/nope", request), 404)
