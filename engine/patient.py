@@ -20,6 +20,7 @@ A numeric result may be a bound (``comparator``: ``<``, ``<=``, ``>=``, ``>``; F
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -170,7 +171,33 @@ def parse_patient(data: object, *, today: dt.date | None = None) -> PatientFacts
         )
     check_tree(data)  # the reader's limits, for values handed in directly
     body = _expand_shorthand(_drop_case_keys(data), today or dt.date.today())
-    return _finish(_validate_shape(body))
+    try:
+        return _finish(_validate_shape(body))
+    except InputError as exc:
+        raise _as_written(exc, data, body) from None
+
+
+_LAB_FIELD = re.compile(r"^labs\[(\d+)\](?:\.(\w+))?")
+
+
+def _as_written(exc: InputError, data: dict[str, Any], body: dict[str, Any]) -> InputError:
+    """An error about a lab the shorthand made (``labs[0].value``) named as the caller wrote it
+    (``anc``, or ``anc.unit`` for ``{"anc": {"value": ..., "unit": ...}}``): a caller who never
+    wrote ``labs`` should not have to guess which entry that was."""
+    found = _LAB_FIELD.match(exc.field)
+    labs, given = body.get("labs"), data.get("labs")
+    first = len(given) if isinstance(given, list) else 0  # the shorthand's labs come after these
+    if found is None or not isinstance(labs, list) or not first <= int(found[1]) < len(labs):
+        return exc
+    entry = labs[int(found[1])]
+    test = entry.get("test") if isinstance(entry, dict) else None
+    if not isinstance(test, str) or test not in data:
+        return exc
+    part = found[2]
+    field = f"{test}.{part}" if isinstance(data[test], dict) and part else test
+    field += exc.field[found.end() :]
+    return InputError(field, exc.problem, got=exc.got, expected=exc.expected,
+                      suggestion=exc.suggestion, source=exc.source)  # fmt: skip
 
 
 def _drop_case_keys(data: dict[Any, Any]) -> dict[str, Any]:

@@ -64,10 +64,17 @@ def test_misspelt_top_level_key() -> None:
     )
 
 
+def test_shorthand_errors_name_the_field_as_written() -> None:
+    """The shorthand becomes labs, but an error names what the caller wrote, not labs[0]."""
+    assert error_of({"anc": "0.4", "wbc": 2.1}).startswith("anc: anc needs a number")
+    assert error_of({"anc": {"value": 0.4, "unit": "furlongs"}}).startswith("anc.unit: ")
+    given = {"wbc": 2.0, "labs": [{"test": "anc", "value": "x", "unit": "10^9/L",
+                                   "date": "2025-01-01"}]}  # fmt: skip
+    assert error_of(given).startswith("labs[0].value: ")  # a lab written as a lab stays one
+
+
 def test_boolean_is_not_a_number() -> None:
-    assert error_of({"wbc": True}).startswith(
-        "labs[0].value: input should be a valid number (got True;"
-    )
+    assert error_of({"wbc": True}).startswith("wbc: input should be a valid number (got True;")
     assert error_of({"wbc": 3, "age": True}).startswith("age: input should be a valid number")
 
 
