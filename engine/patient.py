@@ -332,12 +332,14 @@ def _finish(raw: _RawPatient) -> PatientFacts:
 
 def _check_word(field: str, word: str | None, known: tuple[str, ...]) -> None:
     if word is not None and word not in known:
+        # a one-letter code (F, M, U) is what many exports write: suggested, never accepted
+        initial = [k for k in known if len(word.strip()) == 1 and k[0] == word.strip().lower()]
         raise InputError(
             field,
             "unknown word",
             got=word if len(word) <= 60 else word[:60] + "...",
             expected="one of " + ", ".join(known),
-            suggestion=vocab.suggest(word, known),
+            suggestion=initial[0] if len(initial) == 1 else vocab.suggest(word, known),
         )
 
 

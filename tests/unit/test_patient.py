@@ -73,6 +73,11 @@ def test_shorthand_errors_name_the_field_as_written() -> None:
     assert error_of(given).startswith("labs[0].value: ")  # a lab written as a lab stays one
 
 
+def test_a_one_letter_sex_is_refused_with_the_word_suggested() -> None:
+    assert error_of({"wbc": 2.0, "sex": "F"}).endswith("did you mean 'female'?")
+    assert error_of({"wbc": 2.0, "sex": "M"}).endswith("did you mean 'male'?")
+
+
 def test_boolean_is_not_a_number() -> None:
     assert error_of({"wbc": True}).startswith("wbc: input should be a valid number (got True;")
     assert error_of({"wbc": 3, "age": True}).startswith("age: input should be a valid number")
