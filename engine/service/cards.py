@@ -363,7 +363,7 @@ def dropped_card(
     fever = [x for x in dropped if x.test in FEVER_INPUTS]
     kind = "result" if fever else "blood count result"
     consequence = (
-        "fever could not be assessed from them" if len(fever) == n
+        f"fever could not be assessed from {'it' if n == 1 else 'them'}" if len(fever) == n
         else "alerts and ranking may rest on older values"
     )  # fmt: skip
     summary = f"{n} {kind}{'s' if n != 1 else ''} not used ({', '.join(tests)}): {consequence}"

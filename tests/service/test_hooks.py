@@ -258,6 +258,8 @@ def test_a_dropped_count_gets_a_card_naming_it_and_why(hooks: Hooks) -> None:
     assert "pv-anc-x" not in (dropped.detail or "")
 
 
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 #: The day of the clozapine example's febrile reading and counts.
 FEVER_DAY = dt.date(2025, 2, 10)
 
@@ -288,6 +290,28 @@ def test_an_implausible_temperature_is_not_used_and_a_card_says_fever_is_not_exc
     assert "body temperature" in dropped.summary
     assert "is not a plausible body temperature" in (dropped.detail or "")
     assert "fever is not excluded" in (dropped.detail or "")
+
+
+def test_a_provisional_fever_diagnosis_gets_the_not_used_card() -> None:
+    """A fever Condition the conversion does not use (verificationStatus provisional) is named on
+    the "not used" card: fever is not excluded."""
+    body = _fever_example()
+    body["prefetch"]["temperature"] = None
+    fever = {
+        "resourceType": "Condition", "id": "fev", "subject": {"reference": "Patient/case-017"},
+        "clinicalStatus": {"coding": [{"system": CONDITION_CLINICAL, "code": "active"}]},
+        "verificationStatus": {"coding": [{"system": CONDITION_VERIFICATION,
+                                           "code": "provisional"}]},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "386661006"}]},
+        "onsetDateTime": "2025-02-10",
+    }  # fmt: skip
+    conditions = body["prefetch"].get("conditions") or {"resourceType": "Bundle", "entry": []}
+    conditions.setdefault("entry", []).append({"resource": fever})
+    body["prefetch"]["conditions"] = conditions
+    cards = call(hooks_on(FEVER_DAY), cds.PATIENT_VIEW, body)
+    dropped = next(c for c in cards if "not used" in c.summary)
+    assert dropped.summary == "1 result not used (fever): fever could not be assessed from it"
+    assert "Condition/fev" in (dropped.detail or "") and "provisional" in (dropped.detail or "")
 
 
 def test_a_febrile_reading_of_last_year_is_not_febrile_neutropenia_today() -> None:
