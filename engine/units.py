@@ -264,6 +264,13 @@ def shorthand_unit(test: str, value: object, *, field: str) -> str:
         problem = "reticulocytes are given in % or as a count, so a value needs its unit"
     elif bound is not None and value >= bound:
         unit = "/uL"
+        rule = CONVERSIONS[test]
+        per_ul = value * rule.factors.get(_key("/uL"), 1e-3)
+        if per_ul > rule.high:  # too large for cells/uL too: no reading of it is a count
+            raise InputError(
+                field, f"{test} {shown} is not a plausible count in 10^9/L or in cells/uL",
+                got=value, expected=f"a count below {rule.high:g} x10^9/L, with its unit",
+            )  # fmt: skip
         problem = (
             f"{test} {shown} without a unit is ambiguous: a count without a unit is read as "
             f"10^9/L only below {bound:g}, and {shown} looks like cells/uL"

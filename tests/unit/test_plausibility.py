@@ -53,6 +53,14 @@ def test_shorthand_bounds(test: str) -> None:
     assert msg.startswith(f"{test}: {test} {bound:g} without a unit is ambiguous")
 
 
+def test_a_shorthand_count_too_large_for_any_unit_says_so() -> None:
+    """1e308 is not "cells/uL" either: the message says no reading of it is a count."""
+    assert error_of({"wbc": 1e308}).startswith(
+        "wbc: wbc 1e+308 is not a plausible count in 10^9/L or in cells/uL"
+    )
+    assert "looks like cells/uL" in error_of({"wbc": 2500})
+
+
 def test_a_shorthand_value_may_carry_its_unit() -> None:
     short = parse_patient({"wbc": 2.1, "anc": {"value": 400, "unit": "/uL"}}, today=TODAY)
     long = parse_patient(
