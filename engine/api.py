@@ -58,7 +58,7 @@ def diagnose(
     if isinstance(facts, (str, Path)):
         source = str(facts)
         facts = load_patient_file(facts)
-    data, ignored = _from_fhir_if_needed(facts)
+    data, ignored = _from_fhir_if_needed(facts, today)
     try:
         patient = parse_patient(data, today=today)
     except InputError as exc:
@@ -97,7 +97,7 @@ def _with_ignored(exc: InputError, ignored: list[IgnoredInput]) -> InputError:
     )
 
 
-def _from_fhir_if_needed(data: Any) -> tuple[Any, list[IgnoredInput]]:
+def _from_fhir_if_needed(data: Any, today: dt.date) -> tuple[Any, list[IgnoredInput]]:
     """A FHIR Bundle or resource list becomes contract facts; anything else passes through."""
     if not _may_be_fhir(data):
         return data, []
@@ -125,7 +125,7 @@ def _from_fhir_if_needed(data: Any) -> tuple[Any, list[IgnoredInput]]:
             "not a FHIR R4 Bundle or resource list",
             expected="a Bundle or a list of FHIR resources",
         )
-    converted = fhir.from_fhir(data)
+    converted = fhir.from_fhir(data, today=today)
     ignored = [IgnoredInput(item=i.resource, reason=i.reason) for i in converted.ignored]
     return converted.facts, ignored
 

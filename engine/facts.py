@@ -70,14 +70,21 @@ class FactSet:
 
 
 def as_of_date(patient: PatientFacts, today: dt.date) -> dt.date:
-    """``as_of`` if given, else the latest dated fact, else ``today``."""
+    """``as_of`` if given, else the latest date on which something was measured or began (a
+    result, a drug's start, a finding's onset), but never after ``today``; else ``today``.
+
+    End dates do not count: a prescription's planned stop or a condition's end says nothing of
+    when the patient was seen, and as the assessment date it made the results' own day look
+    old. A date after ``today`` is a slip (a mistyped year): taken as ``as_of`` it hid every
+    current count behind a "future" normal one; capped, the later result is reported as not
+    used, dated after ``as_of``."""
     if patient.as_of is not None:
         return patient.as_of
     dates = [lab.date for lab in patient.labs if lab.date]
-    dates += [d for m in patient.medications for d in (m.start, m.stop) if d]
-    dates += [d for e in (*patient.conditions, *patient.findings, *patient.history)
-              for d in (e.since, e.until) if d]  # fmt: skip
-    return max(dates) if dates else today
+    dates += [m.start for m in patient.medications if m.start]
+    dates += [e.since for e in (*patient.conditions, *patient.findings, *patient.history)
+              if e.since]  # fmt: skip
+    return min(max(dates), today) if dates else today
 
 
 def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> FactSet:

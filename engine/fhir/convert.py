@@ -6,7 +6,8 @@ Codes are read through data (``rules/terminology/fhir.yaml``, :mod:`engine.fhir.
 resources are read by :mod:`engine.fhir.read` and :mod:`engine.fhir.medication`. This module
 walks the input, keeps one patient, and assembles the facts: Patient ``gender`` -> ``sex``;
 ``birthDate`` -> ``age`` at ``as_of`` (completed months / 12 under 2 years, whole years from then
-on); ``as_of`` is the argument, else the latest date in the facts. Body temperatures at or above
+on); ``as_of`` is the argument, else the latest result or start date in the facts (never an end
+date, and never after ``today`` when that is given). Body temperatures at or above
 the data's threshold make the finding ``fever`` from the first febrile day until the next
 afebrile day (or the last febrile day, when no afebrile day follows). Overlapping spans of one
 word or one drug are merged (a drug's also when one starts the day after the other ends: daily
@@ -102,9 +103,15 @@ def is_fhir(data: object) -> bool:
 
 
 def from_fhir(
-    data: object, *, as_of: dt.date | None = None, terminology: Path | None = None
+    data: object,
+    *,
+    as_of: dt.date | None = None,
+    terminology: Path | None = None,
+    today: dt.date | None = None,
 ) -> FhirConversion:
-    """Convert FHIR R4 data to patient facts (contract section 1); see the module docstring."""
+    """Convert FHIR R4 data to patient facts (contract section 1); see the module docstring.
+    Without ``as_of``, the assessment date is the latest result or start in the data, but never
+    after ``today`` (a mistyped year must not move the assessment into the future)."""
     if not is_fhir(data):
         raise InputError("input", "not FHIR R4 data", expected=_EXPECTED)
     ctx = _Context(load_terminology(terminology), known_rxnorm(terminology))
@@ -117,7 +124,8 @@ def from_fhir(
     for item in items:
         if item.type == "Medication" and item.where not in ctx.used_medications:
             ctx.ignore(item.where, f"Medication not referenced by a {_USES_TEXT}")
-    facts = _assemble(ctx, patient, as_of)
+    latest = _latest(ctx)
+    facts = _assemble(ctx, patient, as_of or (min(latest, today) if latest and today else latest))
     ignored = sorted(set(ctx.ignored), key=lambda i: (i.resource, i.reason))
     return FhirConversion(facts, tuple(ignored))
 
@@ -338,7 +346,6 @@ def _assemble(ctx: _Context, patient: _Item | None, as_of: dt.date | None) -> di
         for span in _merge(ctx.courses[name], touching=True)
     ]
     facts: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
-    as_of = as_of or _latest(labs, ctx)
     facts.update(_patient(patient, as_of, ctx))
     facts["labs"] = labs
     facts["medications"] = medications
@@ -404,10 +411,14 @@ def _fever_spans(readings: list[tuple[dt.date, bool]]) -> list[Span]:
     return spans + ([(start, last)] if start is not None else [])
 
 
-def _latest(labs: list[dict[str, Any]], ctx: _Context) -> dt.date | None:
-    dates = [lab["date"] for lab in labs]
+def _latest(ctx: _Context) -> dt.date | None:
+    """The latest date on which something was observed or begun: results, temperatures, and the
+    start of a course or a finding. Not an end date: a course's planned end (a prescription
+    valid to December) or a condition's abatement says nothing of when the patient was seen, and
+    taken as the assessment date it made a fever of the results' day "too old" to count."""
+    dates = [lab["date"] for lab in ctx.labs]
     for spans in (*ctx.courses.values(), *ctx.members.values()):
-        dates += [d for span in spans for d in span if d is not None]
+        dates += [span[0] for span in spans if span[0] is not None]
     dates += [day for day, _ in ctx.temperatures]
     return max(dates, default=None)
 
