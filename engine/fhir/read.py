@@ -239,7 +239,11 @@ def _observed(
         answer = answer_of(part["valueCodeableConcept"], terms)
     if answer == "negative":
         return Reading(where, ignored=f"{concept.name} recorded as absent; facts cannot say so")
-    return Reading(where, member=(concept, (date, None)))
+    # An observed fever is a state of that day, as a febrile temperature is: open-ended, a
+    # fever observed three years ago raised the febrile-neutropenia alert on every later count.
+    # Other findings (an enlarged spleen) persist and stay open from the day they were seen.
+    fever = concept.kind == "finding" and concept.name == terms.fever_finding
+    return Reading(where, member=(concept, (date, date if fever else None)))
 
 
 # --- Condition and Procedure ----------------------------------------------------------------

@@ -292,6 +292,18 @@ def test_observations_coded_as_findings() -> None:
     }
 
 
+def test_an_observed_fever_is_a_fever_of_that_day_while_a_spleen_stays() -> None:
+    """A fever Observation (SNOMED 386661006, valueBoolean true) is a state of its day; a
+    splenomegaly seen that day stays, open-ended."""
+    fever = {**obs("f", "x", "2022-05-01"), "code": cc(SCT, "386661006"), "valueBoolean": True}
+    spleen = {**obs("s", "x", "2022-05-01"), "code": cc(SCT, "16294009"), "valueBoolean": True}
+    result = convert(fever, spleen)
+    assert result.facts["findings"] == [
+        {"name": "fever", "since": D(2022, 5, 1), "until": D(2022, 5, 1)},
+        {"name": "splenomegaly", "since": D(2022, 5, 1)},
+    ]
+
+
 # --- fever ----------------------------------------------------------------------------------
 
 
