@@ -40,6 +40,9 @@ def read_medication(
     * MedicationStatement: ``effectivePeriod`` start and end, or ``effectiveDateTime`` as start;
     * MedicationRequest: ``authoredOn`` (else ``dispenseRequest.validityPeriod.start``) as start;
       ``validityPeriod.end`` is the stop only once the order has ended (``request_ended``);
+    * a statement or request whose status says it ended (``request_ended``: completed, stopped)
+      but gives no end date is not used, with that reason: its timing is unknown, and read as
+      ongoing it made a drug stopped years ago "taken now";
     * MedicationAdministration: ``effectivePeriod`` start and end, or ``effectiveDateTime`` as
       a one-day course (an administration is an event: given that day, not since);
     * MedicationDispense: ``whenHandedOver`` as start, no stop (a dispense tells when the supply
@@ -51,7 +54,14 @@ def read_medication(
     name, problem = drug_name(res, terms, resolve, known)
     if name is None:
         return [Reading(where, ignored=problem)]
-    return [Reading(where, course=(name, _span(res, terms)))]
+    span = _span(res, terms)
+    ended = res.get("resourceType") in ("MedicationStatement", "MedicationRequest")
+    if ended and str(status) in terms.request_ended and span[1] is None:
+        # stopped, but not when: read as ongoing it raised "interrupt clozapine" for a drug
+        # stopped years ago; the course's timing is unknown, so it is not used, and says so
+        why = f"{name}: status {status} with no end date, so when it was stopped is unknown"
+        return [Reading(where, ignored=f"{why}; the course is not used")]
+    return [Reading(where, course=(name, span))]
 
 
 def _span(res: Resource, terms: Terminology) -> Span:

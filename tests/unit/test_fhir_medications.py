@@ -26,6 +26,8 @@ def use(kind: str, mid: str, medication: dict[str, Any], **extra: Any) -> dict[s
     res = {"resourceType": kind, "id": mid, "status": "completed", **medication, **extra}
     if kind == "MedicationRequest":
         res.update(status=extra.get("status", "active"), intent="order")
+    if kind == "MedicationStatement":  # completed without an end date is not used (see below)
+        res.update(status=extra.get("status", "active"))
     return res
 
 
@@ -43,6 +45,29 @@ def names(result: Any) -> list[str]:
 
 def generic(name: str) -> str:
     return LEXICON.resolve(name).name
+
+
+def test_a_statement_or_order_that_ended_without_an_end_date_is_not_used() -> None:
+    """Stopped, but not when: read as ongoing, clozapine stopped in 2015 raised "interrupt
+    clozapine" in 2025. It is listed as not used, with why; an end date keeps it."""
+    stopped = use("MedicationStatement", "s1", {"medicationCodeableConcept": {"text": "clozapine"}},
+                  status="stopped", effectiveDateTime="2015-06-01")  # fmt: skip
+    ended = use("MedicationRequest", "r1", {"medicationCodeableConcept": {"text": "imatinib"}},
+                status="completed", authoredOn="2015-06-01")  # fmt: skip
+    result = convert(stopped, ended)
+    assert names(result) == []
+    assert reasons(result) == {
+        "MedicationStatement/s1": "clozapine: status stopped with no end date, so when it was "
+        "stopped is unknown; the course is not used",
+        "MedicationRequest/r1": "imatinib: status completed with no end date, so when it was "
+        "stopped is unknown; the course is not used",
+    }
+    period = {"start": "2015-06-01", "end": "2016-01-01"}
+    dated = use("MedicationStatement", "s2", {"medicationCodeableConcept": {"text": "clozapine"}},
+                status="stopped", effectivePeriod=period)  # fmt: skip
+    assert convert(dated).facts["medications"] == [
+        {"name": "clozapine", "start": D(2015, 6, 1), "stop": D(2016, 1, 1)}
+    ]
 
 
 # --- names ----------------------------------------------------------------------------------
