@@ -115,7 +115,7 @@ def from_fhir(
     if not is_fhir(data):
         raise InputError("input", "not FHIR R4 data", expected=_EXPECTED)
     ctx = _Context(load_terminology(terminology), known_rxnorm(terminology))
-    items = _dedupe(_collect(data, ctx))
+    items = _dedupe(_collect(data, ctx), ctx)
     patient = _pick_patient(items, ctx)
     ctx.index_medications(items)
     ctx.index_reports(items)
@@ -258,17 +258,33 @@ def _add(resource: Resource, loc: str, url: object, items: list[_Item], ctx: _Co
         ctx.ignore(f"{prefix}entry[{i}]", f"entry has no resource (response status {status})")
 
 
-def _dedupe(items: list[_Item]) -> list[_Item]:
-    """One copy per resource id (the same resource may come in two prefetch bundles)."""
+def _dedupe(items: list[_Item], ctx: _Context) -> list[_Item]:
+    """One copy per resource id (the same resource may come in two prefetch bundles, or in two
+    versions). Of two versions the newer one is kept (:func:`_version`): a result corrected from
+    1.6 to 0.3 must not lose to the original because of how the two texts sort. The other
+    version is listed as not used, with which one was kept."""
     by_id: dict[str, _Item] = {}
     rest: list[_Item] = []
+    superseded: dict[str, list[_Item]] = {}
     for item in items:
         if not item.keyed:
             rest.append(item)
             continue
         kept = by_id.get(item.where)
-        if kept is None or _canonical(item) > _canonical(kept):
+        if kept is not None and _canonical(item) == _canonical(kept):
+            continue  # the same copy twice
+        if kept is None or _version(item) > _version(kept):
             by_id[item.where] = item
+            if kept is not None:
+                superseded.setdefault(item.where, []).append(kept)
+        else:
+            superseded.setdefault(item.where, []).append(item)
+    for where, older in superseded.items():
+        newer = by_id[where].resource
+        for item in older:
+            old, new = _describe_version(item.resource), _describe_version(newer)
+            ctx.ignore(where, f"an older version ({old}) of a resource given twice; the newer "
+                       f"one ({new}) is used")  # fmt: skip
     items = [*by_id.values(), *rest]
     if len({i.where for i in items}) == len(items):  # the usual case: the places tell them apart
         return sorted(items, key=lambda i: i.where)
@@ -277,6 +293,39 @@ def _dedupe(items: list[_Item]) -> list[_Item]:
 
 def _canonical(item: _Item) -> str:
     return json.dumps(item.resource, sort_keys=True, default=str)
+
+
+#: Result statuses, least to most final (FHIR R4 ObservationStatus): a corrected or amended
+#: result replaces the final one it corrects.
+_STATUS_ORDER = ("registered", "preliminary", "final", "amended", "corrected")
+
+
+def _version(item: _Item) -> tuple[str, int, int, str]:
+    """How new a copy is: ``meta.lastUpdated``, then ``meta.versionId`` (a number), then its
+    status (corrected and amended after final), then its text (only to be deterministic)."""
+    res = item.resource
+    meta = _meta(res)
+    updated = meta.get("lastUpdated")
+    version = str(meta.get("versionId", ""))
+    status = res.get("status")
+    rank = _STATUS_ORDER.index(status) if status in _STATUS_ORDER else -1
+    when = updated if isinstance(updated, str) else ""
+    return when, int(version) if version.isdigit() else -1, rank, _canonical(item)
+
+
+def _meta(res: Resource) -> dict[str, Any]:
+    meta = res.get("meta")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _describe_version(res: Resource) -> str:
+    meta = _meta(res)
+    parts = [f"status {res.get('status')}"] if isinstance(res.get("status"), str) else []
+    if isinstance(meta.get("versionId"), (str, int)):
+        parts.append(f"version {meta.get('versionId')}")
+    if isinstance(meta.get("lastUpdated"), str):
+        parts.append(f"updated {meta.get('lastUpdated')}")
+    return ", ".join(parts) or "no status or version"
 
 
 def _pick_patient(items: list[_Item], ctx: _Context) -> _Item | None:

@@ -304,6 +304,24 @@ def test_an_observed_fever_is_a_fever_of_that_day_while_a_spleen_stays() -> None
     ]
 
 
+def test_of_two_versions_of_one_result_the_newer_is_used_and_the_older_listed() -> None:
+    """A result corrected from 1.6 to 0.3 (status amended) must not lose to the original because
+    of how the two texts sort; an identical second copy is no version at all."""
+    first = obs("a1", "751-8", "2025-03-01", status="final",
+                valueQuantity=qty(1.6, "10*3/uL"))  # fmt: skip
+    amended = {**first, "status": "amended", "valueQuantity": qty(0.3, "10*3/uL")}
+    for order in ((first, amended), (amended, first)):
+        result = convert(*order)
+        assert [lab["value"] for lab in result.facts["labs"]] == [0.3]
+        assert reasons(result) == {
+            "Observation/a1": "an older version (status final) of a resource given twice; the "
+            "newer one (status amended) is used"
+        }
+    updated = {**first, "meta": {"lastUpdated": "2025-03-02T08:00:00Z"}}
+    assert [lab["value"] for lab in convert(amended, updated).facts["labs"]] == [1.6]
+    assert reasons(convert(first, dict(first))) == {}
+
+
 # --- fever ----------------------------------------------------------------------------------
 
 
