@@ -91,12 +91,24 @@ def _short_note(d: Differential, room: _Room) -> list[str]:
         tail += _clip("Not in the drug lexicon (not used): ", ", ".join(d.unknown_medications),
                       "", 2, "  ")  # fmt: skip
     if d.ignored_inputs:
-        tail.append(f"Inputs not used: {len(d.ignored_inputs)} (see --json).")
+        tail += _unused(d, limit=3, more="--json or --full")
     tail.append("More: --full (every reason, step and reference); --explain CAUSE (its chain).")
     sections.append([*tail, *textwrap.wrap(d.disclaimer, WIDTH)])
     out: list[str] = []
     for section in sections:
         out += ([""] if out and room.blanks else []) + section
+    return out
+
+
+def _unused(d: Differential, *, limit: int, more: str) -> list[str]:
+    """The inputs that were not used, each with why (the first ``limit`` of them): a count or
+    a temperature given but unusable is named, not hidden behind a number."""
+    n = len(d.ignored_inputs)
+    out = [f"Inputs not used ({n}):"]
+    for item in d.ignored_inputs[:limit]:
+        out += _clip(f"  - {item.item}: {item.reason}", "", "", 2, "    ")
+    if n > limit:
+        out.append(f"  ... and {n - limit} more ({more})")
     return out
 
 
@@ -244,7 +256,7 @@ def full_note(d: Differential) -> str:
     if d.unknown_medications:
         out.append(f"Not in the drug lexicon (not used): {', '.join(d.unknown_medications)}")
     if d.ignored_inputs:
-        out.append(f"Inputs not used: {len(d.ignored_inputs)} (see the JSON output)")
+        out += _unused(d, limit=len(d.ignored_inputs), more="")
     out += ["", "REFERENCES", *refs.lines(), "", wrap(_currency(d), "")]
     return "\n".join(out)
 

@@ -161,16 +161,33 @@ class CountRow:
     how: str
 
 
+_UNUSED_TEST = re.compile(r"^(\w+):|\((\w+) on ")
+
+
+def unused_tests(d: Differential) -> set[str]:
+    """The tests an input that was not used was a result of (``anc: no valueQuantity``, ``labs
+    (anc on 2031-03-01)``): a count given but unusable is not "not measured"."""
+    found: set[str] = set()
+    for item in d.ignored_inputs:
+        for text in (item.reason, item.item):
+            m = _UNUSED_TEST.search(text)
+            if m and (m[1] or m[2]) in NOTE_COUNTS:
+                found.add(m[1] or m[2])
+    return found
+
+
 def count_rows(d: Differential) -> tuple[list[CountRow], list[str]]:
     """The counts that matter (:data:`NOTE_COUNTS`) as rows, and the words of those not measured:
     the terminal note and the HTML report print the same table from this."""
     refs = {f.id: f for f in d.facts}
     rows: list[CountRow] = []
     missing: list[str] = []
+    unused = unused_tests(d)
     for test in NOTE_COUNTS:
         latest = refs.get(f"v:{test}")
         if latest is None:
-            missing.append(words(test))
+            missing.append(words(test) + (" (given, but not used: see below)" if test in unused
+                                          else ""))  # fmt: skip
             continue
         n = refs.get(f"v:{test}_results")
         how = obtained(latest) if test in ("anc", "alc") else ""

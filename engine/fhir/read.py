@@ -181,7 +181,15 @@ def _no_value(part: Resource, default: str) -> str:
     if absent is not None:
         return f"no value (dataAbsentReason: {text_of(absent) or describe(absent)})"
     present = sorted(k for k in part if k.startswith("value"))
-    return f"{default} ({', '.join(present)} not understood)" if present else default
+    why = f"{default} ({', '.join(present)} not understood)" if present else default
+    flags = [code for concept in _as_list(part.get("interpretation"))
+             for _, code in codings(concept) if code]  # fmt: skip
+    # a flag without a value (LL: critically low) cannot drive a threshold, but must be seen
+    return f"{why}; flagged {', '.join(flags)} by the laboratory" if flags else why
+
+
+def _as_list(value: object) -> list[object]:
+    return value if isinstance(value, list) else [value] if value is not None else []
 
 
 def _answer_of_value(test: str, part: Resource, terms: Terminology) -> str | None:

@@ -68,7 +68,7 @@ def patient_report(
     data = load_patient_file(facts) if isinstance(facts, (str, Path)) else facts
     d = diagnose(data, kb=knowledge, backend=backend, today=today)
     if fhir.is_fhir(data):  # a FHIR Bundle: draw the contract facts it converts to
-        data = fhir.from_fhir(data).facts
+        data = fhir.from_fhir(data, today=today).facts
     patient = parse_patient(data, today=today)
     return render_patient(d, patient, knowledge, back=back)
 

@@ -44,7 +44,21 @@ def counts_html(d: Differential) -> str:
     return (
         '<h2>Counts</h2><table class="counts"><tr><th></th><th>latest</th><th>lowest</th>'
         f"<th>results</th><th>how obtained</th></tr>{''.join(rows)}</table>{absent}"
+        + unused_html(d)
     )
+
+
+def unused_html(d: Differential) -> str:
+    """The inputs that were not used, each with why: a count or a temperature that was given but
+    could not be used must be visible where the counts are read, not only in the JSON."""
+    if not d.ignored_inputs:
+        return ""
+    items = "".join(
+        f"<li><b>{escape(i.item)}</b>: {escape(i.reason)}</li>" for i in d.ignored_inputs
+    )
+    n = len(d.ignored_inputs)
+    return (f'<div class="unused" data-role="unused"><h3>Inputs not used ({n})</h3>'
+            f"<ul>{items}</ul></div>")  # fmt: skip
 
 
 def _dated(ref: FactRef | None) -> str:

@@ -365,3 +365,25 @@ def test_why_not_says_what_an_unlisted_cause_lacks(real_kb: KnowledgeBase) -> No
     assert "is below the listing floor of 1%" in text and "lacks: " in text
     assert "To reach the top 3 its score needs +" in text
     assert " ".join(text.split()).endswith(d.disclaimer)
+
+
+def test_an_input_not_used_is_named_with_its_reason_in_the_note_full_note_and_report() -> None:
+    """A count given but unusable (here dated after as_of) is not "not measured": the note says
+    it was given, and lists it with why, as do --full and the HTML report."""
+    from engine.report.patient import patient_report
+
+    data = {
+        "as_of": "2025-03-01",
+        "labs": [
+            {"test": "wbc", "value": 4.5, "unit": "10^9/L", "date": "2025-03-01"},
+            {"test": "anc", "value": 0.3, "unit": "10^9/L", "date": "2025-03-02"},
+        ],
+    }
+    d = diagnose(data, today=TODAY)
+    note = consult_note(d)
+    assert "not measured: ANC (given, but not used: see below)" in note
+    assert "Inputs not used (1):" in note
+    assert "  - labs (anc on 2025-03-02): dated after as_of 2025-03-01; not used" in note
+    assert "Inputs not used (1):" in full_note(d)
+    html = patient_report(data, today=TODAY)
+    assert 'data-role="unused"' in html and "dated after as_of 2025-03-01; not used" in html
