@@ -85,6 +85,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             option = f"--{spec.companions()[0][0]}" if spec.companions() else "--columns"
             raise InputError(option, "companion tables and renames go with a results table "
                              "(.csv, .tsv, .parquet)", got=args.file)  # fmt: skip
+    if args.audience == "patient" and (args.explain or args.full):
+        option = "--explain" if args.explain else "--full"
+        raise InputError(option, f"{option} is a clinician's view, and --audience patient asks "
+                         "for the plain-language note", expected="one of the two")  # fmt: skip
     kb = load_knowledge_base(args.rules)
     cause = _checked_cause(kb, args.explain) if args.explain else None
     today = dt.date.today()

@@ -25,6 +25,7 @@ from engine import series as arithmetic
 from engine.api import diagnose
 from engine.backends.base import DEFAULT_BACKEND
 from engine.differential import Differential
+from engine.errors import InputError
 from engine.fhir import convert as fhir
 from engine.kb.load import KnowledgeBase, load_knowledge_base
 from engine.kb.yamlio import load_patient_file
@@ -66,6 +67,11 @@ def patient_report(
     knowledge = kb if isinstance(kb, KnowledgeBase) else load_knowledge_base(kb)
     today = today or dt.date.today()
     data = load_patient_file(facts) if isinstance(facts, (str, Path)) else facts
+    if not isinstance(data, (dict, list)):  # a file of one word: not a path to read again
+        source = str(facts) if isinstance(facts, (str, Path)) else None
+        raise InputError("(top level)", "patient facts must be a mapping",
+                         got="an empty document" if data is None else "a single value",
+                         expected="a dict / YAML mapping / JSON object", source=source)  # fmt: skip
     d = diagnose(data, kb=knowledge, backend=backend, today=today)
     if fhir.is_fhir(data):  # a FHIR Bundle: draw the contract facts it converts to
         data = fhir.from_fhir(data, today=today).facts

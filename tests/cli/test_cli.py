@@ -14,7 +14,7 @@ import pytest
 
 from engine.differential import DISCLAIMER
 from engine.version import __version__
-from tests.conftest import MINI_KB, ROOT
+from tests.conftest import CASES, MINI_KB, ROOT
 
 PATIENT = """\
 id: cli-1
@@ -148,6 +148,23 @@ def test_report_carries_the_disclaimer(patient_file: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.count('data-role="disclaimer"') == 2 and DISCLAIMER in result.stdout
     assert ">True<" not in result.stdout and "neutropenia severity: severe" in result.stdout
+
+
+def test_a_clinician_view_with_the_patient_audience_is_refused_not_ignored() -> None:
+    case = str(CASES / "clozapine_induced-01.yaml")
+    run = leukodx("diagnose", case, "--explain", "clozapine_induced", "--audience", "patient")
+    assert run.returncode == 2 and run.stdout == ""
+    assert "--explain is a clinician's view" in run.stderr
+    run = leukodx("diagnose", case, "--full", "--audience", "patient")
+    assert run.returncode == 2 and "--full is a clinician's view" in run.stderr
+
+
+def test_report_of_a_file_holding_one_word_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("hello world\n")
+    run = leukodx("report", str(path), "-o", str(tmp_path / "x.html"))
+    assert run.returncode == 2
+    assert "patient facts must be a mapping" in run.stderr and "No such file" not in run.stderr
 
 
 def test_invalid_input_exits_2_with_field(tmp_path: Path) -> None:
