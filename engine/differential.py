@@ -246,8 +246,11 @@ class Differential(BaseModel):
         urgent: critical, warning, info, or None); ``findings``, every derived finding as
         ``fact=value`` (``;``-separated, booleans as true/false, in the order of ``findings``);
         ``n_candidates``; for k = 1..``top_k``:
-        ``top{k}_cause``, ``top{k}_score``, ``top{k}_probability``; and
-        ``unknown_medications`` (``;``-separated).
+        ``top{k}_cause``, ``top{k}_score``, ``top{k}_probability``;
+        ``unknown_medications`` (``;``-separated); and ``n_ignored_inputs`` and
+        ``ignored_inputs`` (``item: reason``, ``;``-separated): inputs that were not used, so
+        that a row with no alert because its only ANC was unusable does not look like a normal
+        count.
         """
         levels = {a.level for a in self.alerts}
         row: dict[str, Scalar | None] = {
@@ -270,4 +273,6 @@ class Differential(BaseModel):
             row[f"top{k}_score"] = c.score if c else None
             row[f"top{k}_probability"] = c.probability if c else None
         row["unknown_medications"] = ";".join(self.unknown_medications)
+        row["n_ignored_inputs"] = len(self.ignored_inputs)
+        row["ignored_inputs"] = ";".join(f"{i.item}: {i.reason}" for i in self.ignored_inputs)
         return row

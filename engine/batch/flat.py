@@ -58,7 +58,12 @@ def columns(top_k: int = DEFAULT_TOP_K, *, expected: bool = False) -> list[tuple
     for k in range(1, top_k + 1):
         out += [(f"top{k}_cause", "str"), (f"top{k}_score", "float"),
                 (f"top{k}_probability", "float")]  # fmt: skip
-    out += [("unknown_medications", "str"), ("drugs", "str")]
+    out += [
+        ("unknown_medications", "str"),
+        ("n_ignored_inputs", "int"),
+        ("ignored_inputs", "str"),
+        ("drugs", "str"),
+    ]
     return out + list(_EXPECTED) if expected else out
 
 
