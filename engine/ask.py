@@ -25,6 +25,8 @@ from engine.kb.schema import AddEvidence, Atom, Derive
 
 #: How many unknown facts to list per candidate.
 LIMIT = 5
+#: A weight (log LR) too small to move a score: a fitted LR of 1.00 (|log LR| < 0.005).
+NEGLIGIBLE = 0.005
 _SATISFIED, _UNSATISFIED, _UNKNOWN = "satisfied", "unsatisfied", "unknown"
 _Checks = tuple[tuple[str, Predicate], ...]
 _AtomKey = tuple[str, str, tuple[Any, ...]]
@@ -51,6 +53,8 @@ def ask_next(kb: KnowledgeBase, known: KnownFacts, cause: str) -> list[Lead]:
     for rule_id, weight, branches, counted_by in plan.by_cause.get(cause, ()):
         if rule_id in known.fired or any(c in known.fired for c in counted_by):
             continue  # it counts already, or could add nothing: its finding is counted
+        if abs(weight) < NEGLIGIBLE:
+            continue  # a rule the fit left at LR 1: knowing its facts would move nothing
         for branch in branches:
             unknown: list[int] = []
             for index, negated in branch:

@@ -294,7 +294,7 @@ def _candidate_lines(c: Candidate, refs: Refs) -> list[str]:
 
 
 def _span(add: float, remove: float) -> str:
-    parts = [f"up to {add:+g}" if add else "", f"down to {remove:+g}" if remove else ""]
+    parts = [f"up to {add:+.2f}" if add else "", f"down to {remove:+.2f}" if remove else ""]
     return " / ".join(p for p in parts if p)
 
 
