@@ -387,3 +387,13 @@ def test_an_input_not_used_is_named_with_its_reason_in_the_note_full_note_and_re
     assert "Inputs not used (1):" in full_note(d)
     html = patient_report(data, today=TODAY)
     assert 'data-role="unused"' in html and "dated after as_of 2025-03-01; not used" in html
+
+
+def test_every_lead_could_move_the_score() -> None:
+    """A fact whose rules the fit left at LR 1 would move nothing: it is not a lead."""
+    from engine.ask import NEGLIGIBLE
+
+    for path in sorted(CASES.glob("*.yaml"))[:40]:
+        for c in diagnose(path, today=TODAY).candidates:
+            for lead in c.ask_next:
+                assert max(lead.could_add, -lead.could_remove) >= NEGLIGIBLE, (path, lead)
