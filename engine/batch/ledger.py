@@ -65,12 +65,13 @@ class IdGuard:
     def admit(self, case: CaseInput) -> CaseInput | None:
         """The case to run, or None to skip it. A case whose id an earlier case of the input took
         still runs (a repeated MRN in a line list is routine, and its alerts must not be lost),
-        under its position, ``file:line``, naming the id it gave in ``duplicate_of``."""
-        if case.id in self.done:
-            return None
-        if case.id not in self.seen:
+        under its position, ``file:line``, naming the id it gave in ``duplicate_of``. On
+        ``--resume`` the first case of an id in the input is the one recorded under it, so a
+        later case with that id is still run under its position (it used to be skipped as done,
+        and lost)."""
+        if case.id not in self.seen:  # the first case with this id keeps it, done or not
             self.seen.add(case.id)
-            return case
+            return None if case.id in self.done else case
         where = f"{case.source_file}:{case.line}" if case.line else case.source_file
         new_id, k = where, 1
         while new_id in self.seen:

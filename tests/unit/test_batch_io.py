@@ -87,6 +87,18 @@ def test_duplicate_ids_run_under_their_position_and_done_ids_are_skipped(tmp_pat
     assert admitted[2] is None
 
 
+def test_on_resume_a_repeated_id_is_not_skipped_with_the_first(tmp_path: Path) -> None:
+    """The first case of an id was recorded under it; the second, under its position, was not:
+    resuming must run the second (it used to be skipped as done, and lost)."""
+    path = write_jsonl(tmp_path / "x.jsonl", [patient(1), patient(1)])
+    guard = IdGuard({"p0001"})
+    first, second = (guard.admit(c) for c in iter_cases([path]))
+    assert first is None
+    assert second is not None and second.id == f"{path}:2" and second.duplicate_of == "p0001"
+    both_done = IdGuard({"p0001", f"{path}:2"})
+    assert [both_done.admit(c) for c in iter_cases([path])] == [None, None]
+
+
 def test_records_are_json_lines(tmp_path: Path) -> None:
     [case] = iter_cases([write_jsonl(tmp_path / "x.jsonl", [patient(1)])])
     ok = json.loads(ok_record(case, '{"candidates": []}'))
