@@ -95,11 +95,11 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     values = _demographics(patient)
     values += _lab_values(patient.labs, by_test, computed_how, as_of)
     lln = _limits(patient, kb)
-    values += _series_values(patient, kb, by_test, as_of, lln)
-    low, normal = series.low_dates(
-        [by_test.get("wbc", []), by_test.get("anc", [])], [lln["wbc"], lln["anc"]], as_of
-    )
-    episode_start = _episode_start(patient, by_test, as_of, lln)
+    counts = [by_test.get("wbc", []), by_test.get("anc", [])]
+    episode = series.low_episode_days(counts, [lln["wbc"], lln["anc"]], as_of)
+    values += _series_values(patient, kb, by_test, as_of, lln, episode)
+    low, normal = series.low_dates(counts, [lln["wbc"], lln["anc"]], as_of)
+    episode_start = _episode_start(patient, episode, as_of)
     courses, unknown = course_facts(
         patient.medications, kb.lexicon, as_of, low, normal, episode_start, by_test.get("anc", [])
     )
@@ -241,7 +241,7 @@ def _limits(patient: PatientFacts, kb: KnowledgeBase) -> dict[str, float]:
 
 def _series_values(
     patient: PatientFacts, kb: KnowledgeBase, by_test: dict[str, list[Point]],
-    as_of: dt.date, lln: dict[str, float],
+    as_of: dt.date, lln: dict[str, float], episode: Computed | None,
 ) -> list[ValueFact]:  # fmt: skip
     out: list[ValueFact] = []
     for test in vocab.COUNT_TESTS:
@@ -262,20 +262,17 @@ def _series_values(
             )
         )
     out += _trends(patient, kb, by_test, as_of, lln)
-    duration = _duration(patient, by_test, as_of, lln)
+    duration = _duration(patient, episode)
     if duration is not None:
         out.append(duration)
     return out
 
 
-def _duration(
-    patient: PatientFacts, by_test: dict[str, list[Point]], as_of: dt.date, lln: dict[str, float]
-) -> ValueFact | None:
-    """Days the count has been low. A series can only show a lower bound (it starts at the first
-    low result it holds), so a stated ``leukopenia_duration_days`` that is longer wins."""
-    episode = series.low_episode_days(
-        [by_test.get("wbc", []), by_test.get("anc", [])], [lln["wbc"], lln["anc"]], as_of
-    )
+def _duration(patient: PatientFacts, episode: Computed | None) -> ValueFact | None:
+    """Days the count has been low: the current low ``episode`` of the WBC and ANC series
+    (:func:`engine.series.low_episode_days`). A series can only show a lower bound (it starts at
+    the first low result it holds), so a stated ``leukopenia_duration_days`` that is longer
+    wins."""
     given = patient.leukopenia_duration_days
     name = "leukopenia_duration_days"
     if given is not None and (episode is None or given > int(episode.value)):
@@ -341,15 +338,12 @@ def _vf(name: str, c: Computed) -> ValueFact:
 
 
 def _episode_start(
-    patient: PatientFacts, by_test: dict[str, list[Point]], as_of: dt.date, lln: dict[str, float]
+    patient: PatientFacts, episode: Computed | None, as_of: dt.date
 ) -> dt.date | None:
     """When the current low episode began: the first low date of the series' current run, or
     ``as_of`` minus a stated ``leukopenia_duration_days``, whichever is earlier. (The series'
     duration is the span its results document, which ends at the latest result, not at
     ``as_of``, so the start cannot be worked back from it.)"""
-    episode = series.low_episode_days(
-        [by_test.get("wbc", []), by_test.get("anc", [])], [lln["wbc"], lln["anc"]], as_of
-    )
     starts = [episode.dates[0]] if episode is not None and episode.dates else []
     given = patient.leukopenia_duration_days
     if given is not None:
