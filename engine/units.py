@@ -64,9 +64,10 @@ SHORTHAND_MAX: dict[str, float] = {
     "wbc": 100.0, "anc": 30.0, "alc": 30.0, "amc": 20.0, "lgl_count": 20.0, "platelets": 1000.0,
 }  # fmt: skip
 
-#: Differential percentages whose value is checked for the fraction mistake (0.62 for 62 %):
-#: each of them becomes an absolute count (ANC, ALC), so a fraction would divide it by 100.
-FRACTION_CHECKED: tuple[str, ...] = ("neutrophil_pct", "lymphocyte_pct", "band_pct")
+#: The differential percentages of one blood count. Each is checked for the fraction mistake
+#: (0.62 for 62 %: each becomes an absolute count, ANC or ALC, which a fraction would divide by
+#: 100), and together they cannot add up to more than the whole (:func:`_check_differential`).
+DIFFERENTIAL_PCT: tuple[str, ...] = ("neutrophil_pct", "band_pct", "lymphocyte_pct")
 
 #: The comparators of a result that is a bound (FHIR R4 QuantityComparator): the true value is
 #: below, at most, at least or above the number given.
@@ -199,7 +200,7 @@ def to_canonical(
             expected=_expected(test),
             suggestion=hint,
         )
-    if test in FRACTION_CHECKED and 0 < value < 1 and not bound:
+    if test in DIFFERENTIAL_PCT and 0 < value < 1 and not bound:
         raise InputError(
             f"{field}.value",
             f"{value:g} with unit % looks like a fraction, not a percentage",
@@ -314,8 +315,6 @@ def check_same_day(rows: Iterable[Row]) -> None:
             )
 
 
-#: The differential percentages of one blood count, which cannot add up to more than the whole.
-DIFFERENTIAL_PCT: tuple[str, ...] = ("neutrophil_pct", "band_pct", "lymphocyte_pct")
 #: Rounding slack: each percentage is reported rounded, so three of them may add up to 100.x.
 _PCT_SLACK = 1.0
 

@@ -304,27 +304,22 @@ def _version(item: _Item) -> tuple[str, int, int, str]:
     """How new a copy is: ``meta.lastUpdated``, then ``meta.versionId`` (a number), then its
     status (corrected and amended after final), then its text (only to be deterministic)."""
     res = item.resource
-    meta = _meta(res)
-    updated = meta.get("lastUpdated")
-    version = str(meta.get("versionId", ""))
+    updated = path(res, ("meta", "lastUpdated"))
+    found = path(res, ("meta", "versionId"))
+    version = "" if found is None else str(found)
     status = res.get("status")
     rank = _STATUS_ORDER.index(status) if status in _STATUS_ORDER else -1
     when = updated if isinstance(updated, str) else ""
     return when, int(version) if version.isdigit() else -1, rank, _canonical(item)
 
 
-def _meta(res: Resource) -> dict[str, Any]:
-    meta = res.get("meta")
-    return meta if isinstance(meta, dict) else {}
-
-
 def _describe_version(res: Resource) -> str:
-    meta = _meta(res)
+    version, updated = path(res, ("meta", "versionId")), path(res, ("meta", "lastUpdated"))
     parts = [f"status {res.get('status')}"] if isinstance(res.get("status"), str) else []
-    if isinstance(meta.get("versionId"), (str, int)):
-        parts.append(f"version {meta.get('versionId')}")
-    if isinstance(meta.get("lastUpdated"), str):
-        parts.append(f"updated {meta.get('lastUpdated')}")
+    if isinstance(version, (str, int)):
+        parts.append(f"version {version}")
+    if isinstance(updated, str):
+        parts.append(f"updated {updated}")
     return ", ".join(parts) or "no status or version"
 
 

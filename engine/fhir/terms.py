@@ -234,6 +234,8 @@ class _Checker:
             return None
         systems = {k: self.get(doc.get("systems"), k, str, "systems") for k in SYSTEM_KEYS}
         fever = self.get(doc, "fever", dict, "")
+        fever_loinc: str = self.get(fever, "loinc", str, "fever")
+        thresholds = self.thresholds(fever)
         concepts, prefixes = self.concepts(doc)
         answers, words = self.answers(doc)
         statuses = self.get(doc, "statuses", dict, "")
@@ -242,17 +244,12 @@ class _Checker:
             systems=systems,
             tests=self.tests(doc),
             loinc_not_used=self.loinc_not_used(doc),
-            fever_loinc=self.get(fever, "loinc", str, "fever"),
-            fever_loincs=frozenset(
-                [
-                    self.get(fever, "loinc", str, "fever"),
-                    *self.strings(fever, "site_loincs", "fever"),
-                ]
-            ),
+            fever_loinc=fever_loinc,
+            fever_loincs=frozenset([fever_loinc, *self.strings(fever, "site_loincs", "fever")]),
             fever_finding=self.word(fever, "finding", "fever", MEMBERSHIP["finding"]),
-            fever_at_or_above=self.thresholds(fever),
-            fever_unit_aliases=self.unit_aliases(fever),
-            fever_plausible=self.plausible(fever),
+            fever_at_or_above=thresholds,
+            fever_unit_aliases=self.unit_aliases(fever, thresholds),
+            fever_plausible=self.plausible(fever, thresholds),
             answer_codings=answers,
             answer_words=words,
             concepts=concepts,
@@ -312,15 +309,16 @@ class _Checker:
             self.bad(fever, "fever.cite", "the fever threshold needs a citation id")
         return out
 
-    def unit_aliases(self, fever: Any) -> dict[str, str]:
+    def unit_aliases(self, fever: Any, units: Mapping[str, float]) -> dict[str, str]:
+        """Plain spellings of the units of ``at_or_above`` (``units``, already checked)."""
         table = self.get(fever, "unit_aliases", dict, "fever")
-        known = self.get(fever, "at_or_above", dict, "fever")
-        out = {str(k): v for k, v in table.items() if isinstance(v, str) and v in known}
+        out = {str(k): v for k, v in table.items() if isinstance(v, str) and v in units}
         if len(out) != len(table):
             self.bad(fever, "fever.unit_aliases", "expected spelling: unit of at_or_above pairs")
         return out
 
-    def plausible(self, fever: Any) -> dict[str, tuple[float, float]]:
+    def plausible(self, fever: Any, units: Mapping[str, float]) -> dict[str, tuple[float, float]]:
+        """A plausible body range for each unit of ``at_or_above`` (``units``, already checked)."""
         table = self.get(fever, "plausible", dict, "fever")
         out: dict[str, tuple[float, float]] = {}
         for unit, bounds in table.items():
@@ -328,7 +326,7 @@ class _Checker:
             ok = ok and all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds)
             if ok and bounds[0] < bounds[1]:
                 out[str(unit)] = (float(bounds[0]), float(bounds[1]))
-        if len(out) != len(table) or set(out) != set(self.get(fever, "at_or_above", dict, "fever")):
+        if len(out) != len(table) or set(out) != set(units):
             self.bad(
                 fever, "fever.plausible", "expected unit: [low, high] for each unit of at_or_above"
             )
