@@ -341,10 +341,12 @@ def pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def duplicates(summary: Summary) -> str:
-    """``, 2 with a duplicate id (run under their position)`` when there are any, else ``""``."""
+def case_counts(summary: Summary) -> str:
+    """``cases 27: 25 ok, 2 failed`` and, when there are any, ``, 1 with a duplicate id (run
+    under their position)``: the first words of every batch summary printed."""
     n = summary.n_duplicate_ids
-    return f", {n} with a duplicate id (run under their position)" if n else ""
+    dup = f", {n} with a duplicate id (run under their position)" if n else ""
+    return f"cases {summary.n_cases}: {summary.n_ok} ok, {summary.n_failed} failed{dup}"
 
 
 def format_summary(
@@ -353,8 +355,7 @@ def format_summary(
     """A plain-text table of the figures (for the terminal)."""
     d = summary.as_dict()
     lines = [
-        f"cases {d['n_cases']}: {d['n_ok']} ok, {d['n_failed']} failed{duplicates(summary)}; "
-        f"{d['n']} with expected causes",
+        f"{case_counts(summary)}; {d['n']} with expected causes",
         f"top-1 {pct(d['top1'])}  top-3 {pct(d['top3'])}  MRR "
         f"{'-' if d['mrr'] is None else format(d['mrr'], '.3f')}  top-1 incl. acceptable "
         f"{pct(d['top1_acceptable'])}",

@@ -34,7 +34,7 @@ from engine.batch.flat import DEFAULT_TOP_K, check_table_path, write_table
 from engine.batch.grouping import open_tables
 from engine.batch.metrics import (
     Tally,
-    duplicates,
+    case_counts,
     format_drugs,
     format_summary,
     iter_records,
@@ -297,14 +297,7 @@ def _finish(args: argparse.Namespace, out: Path, tally: Tally, *, table_to_stdou
         except OSError as exc:
             raise output_error(args.table, exc, "write") from exc
     if not args.quiet:
-        table = (
-            format_summary(summary, misses=tally.misses)
-            if summary.n
-            else (
-                f"cases {summary.n_cases}: {summary.n_ok} ok, {summary.n_failed} failed"
-                + duplicates(summary)
-            )
-        )
+        table = format_summary(summary, misses=tally.misses) if summary.n else case_counts(summary)
         drugs = format_drugs(summary)
         table += f"\n\n{drugs}" if drugs else ""
         from engine.differential import DISCLAIMER
