@@ -39,7 +39,7 @@ from engine import vocab
 from engine.batch.grouping import Origin, TablePatient, count_patients, iter_patients, locate
 from engine.batch.tables import TABLE_SUFFIXES, TableError, TableSpec, is_table
 from engine.errors import InputError, LeukodxError
-from engine.kb.yamlio import MAX_FILE_BYTES, YamlError, load_yaml, parse_json
+from engine.kb.yamlio import MAX_FILE_BYTES, YamlError, describe_shape, load_yaml, parse_json
 
 CASE_SUFFIXES: tuple[str, ...] = (".yaml", ".yml", ".json")
 JSONL_SUFFIXES: tuple[str, ...] = (".jsonl", ".ndjson")
@@ -319,25 +319,10 @@ def _jsonl_case(raw: bytes, too_long: bool, name: str, number: int) -> CaseInput
     return _case(data, name, number, where)
 
 
-def _shape(data: Any) -> str:
-    """What a document that is not a mapping is, in words (not a Python type name)."""
-    if data is None:
-        return "an empty document"
-    if isinstance(data, list):
-        return f"a list of {len(data)} item{'s' if len(data) != 1 else ''}"
-    if isinstance(data, str):
-        return "a single text value"
-    if isinstance(data, bool):
-        return "a single true/false value"
-    if isinstance(data, (int, float)):
-        return "a single number"
-    return "a single value"
-
-
 def _case(data: Any, source: str, line: int | None, where: str) -> CaseInput:
     """Check the case-file keys (contract 4); the patient facts are checked by ``diagnose``."""
     if not isinstance(data, dict):
-        message = f"{where}: a case must be a mapping of patient facts (got {_shape(data)})"
+        message = f"{where}: a case must be a mapping of patient facts (got {describe_shape(data)})"
         return CaseInput(where, source, line, error=CaseError("(top level)", message))
     raw_id = data.get("id")
     case_id = str(raw_id) if isinstance(raw_id, (str, int)) and str(raw_id).strip() else where

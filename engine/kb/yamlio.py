@@ -343,6 +343,22 @@ def parse_bytes(
     return parse_json(text, path) if as_json else parse_yaml(text, path)
 
 
+def describe_shape(data: Any) -> str:
+    """What a document that is not a mapping is, in words (not a Python type name), for the
+    errors of the readers of case files (batch, the patient report)."""
+    if data is None:
+        return "an empty document"
+    if isinstance(data, list):
+        return f"a list of {len(data)} item{'s' if len(data) != 1 else ''}"
+    if isinstance(data, str):
+        return "a single text value"
+    if isinstance(data, bool):
+        return "a single true/false value"
+    if isinstance(data, (int, float)):
+        return "a single number"
+    return "a single value"
+
+
 def load_patient_file(path: str | Path) -> Any:
     """Read a patient or case file (YAML or JSON); reader errors become :class:`InputError`."""
     try:

@@ -28,7 +28,7 @@ from engine.differential import Differential
 from engine.errors import InputError
 from engine.fhir import convert as fhir
 from engine.kb.load import KnowledgeBase, load_knowledge_base
-from engine.kb.yamlio import load_patient_file
+from engine.kb.yamlio import describe_shape, load_patient_file
 from engine.patient import Entry, PatientFacts, parse_patient
 from engine.report import limits, summary
 from engine.report.html import differential_parts, page
@@ -70,7 +70,7 @@ def patient_report(
     if not isinstance(data, (dict, list)):  # a file of one word: not a path to read again
         source = str(facts) if isinstance(facts, (str, Path)) else None
         raise InputError("(top level)", "patient facts must be a mapping",
-                         got="an empty document" if data is None else "a single value",
+                         got=describe_shape(data),
                          expected="a dict / YAML mapping / JSON object", source=source)  # fmt: skip
     d = diagnose(data, kb=knowledge, backend=backend, today=today)
     if fhir.is_fhir(data):  # a FHIR Bundle: draw the contract facts it converts to
