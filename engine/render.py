@@ -319,6 +319,20 @@ def _currency(d: Differential) -> str:
     )
 
 
+PATIENT_MIN_PROBABILITY = 0.05
+"""A cause the fitted model puts below 5% is not read out to a patient: in the calibration
+report's out-of-fold reliability table, causes given under 10% were the expected cause about 1.6%
+of the time, and a list of 20 rare diseases alarms more than it informs."""
+
+PATIENT_MAX_CAUSES = 5
+
+
+def patient_candidates(candidates: list[Candidate]) -> list[Candidate]:
+    """The causes a patient reads: those at or above 5%, at most five, and always the first."""
+    shown = [c for c in candidates if c.probability >= PATIENT_MIN_PROBABILITY]
+    return (shown or candidates[:1])[:PATIENT_MAX_CAUSES]
+
+
 def patient_note(d: Differential) -> str:
     """The plain-language summary for ``audience="patient"``: no scores, numbers or references."""
     out = [d.disclaimer, ""]
@@ -331,13 +345,23 @@ def patient_note(d: Differential) -> str:
         out += [wrap(f"  - {f.statement}", "    ") for f in d.findings]
         out.append("")
     if d.candidates:
+        shown = patient_candidates(d.candidates)
         out.append("Possible explanations, the most likely first:")
-        for c in d.candidates:
+        for c in shown:
             out.append(wrap(f"  {c.rank}. {c.label}", "     "))
             if c.summary:
                 out.append(wrap(f"     {c.summary}", "     "))
             for e in c.evidence_for:
                 out.append(wrap(f"     - {e.statement}", "       "))
+        if hidden := len(d.candidates) - len(shown):
+            out.append(
+                wrap(
+                    f"  {hidden} other {'explanation was' if hidden == 1 else 'explanations were'}"
+                    " also weighed and found less likely; your clinician can see the full list and"
+                    " explain it.",
+                    "    ",
+                )
+            )
     else:
         out.append("No particular explanation stands out from the information given.")
     out += ["", "Please talk these results over with your clinician before making any decision."]

@@ -23,7 +23,15 @@ from engine.kb.registry import CITATION_KINDS
 from engine.kb.schema import AddEvidence
 from engine.kb.yamlio import load_patient_file
 from engine.patient import parse_patient
-from engine.render import NOTE_LINES, WIDTH, _clip, consult_note, full_note, patient_note
+from engine.render import (
+    NOTE_LINES,
+    WIDTH,
+    _clip,
+    consult_note,
+    full_note,
+    patient_candidates,
+    patient_note,
+)
 from engine.why_not import check_cause, why_not, why_not_text
 from engine.wording import (
     NOTE_COUNTS,
@@ -141,6 +149,23 @@ def test_patient_view_is_plain(kb_copy: Path) -> None:
         c.cause
         for c in diagnose(clozapine_patient(findings=["fever"]), kb=MINI_KB, today=TODAY).candidates
     ]
+
+
+def test_patient_note_reads_out_only_the_likely_causes() -> None:
+    """A patient reads the causes at or above 5% (at most five, always the first), then how many
+    others were weighed; the structured differential keeps every candidate."""
+    case = load_patient_file(Path(__file__).parents[2] / "cases" / "acute_leukemia-01.yaml")
+    d = diagnose(case, today=TODAY, audience="patient")
+    shown = patient_candidates(d.candidates)
+    assert 1 <= len(shown) <= 5 < len(d.candidates)
+    assert shown == d.candidates[: len(shown)]
+    assert all(c.probability >= 0.05 for c in shown)
+    note = patient_note(d)
+    assert all(f"  {c.rank}. {c.label}" in note for c in shown)
+    assert f"  {len(shown) + 1}. " not in note
+    assert f"{len(d.candidates) - len(shown)} other explanations were also weighed" in note
+    low = [c.model_copy(update={"probability": 0.01}) for c in d.candidates]
+    assert patient_candidates(low) == low[:1]
 
 
 def test_clinician_view_is_the_default_and_unchanged() -> None:
