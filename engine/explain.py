@@ -57,10 +57,9 @@ class _Constants:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self._citations: dict[str, Citation] = {}
-        self._steps: dict[tuple[str, str], list[NextStep]] = {}
+        self._steps: dict[tuple[str, str], list[tuple[NextStep, str | None]]] = {}
         self._status: dict[str, RuleStatus] = {}
         self._trace: dict[str, tuple[int, str]] = {}
-        self._cause_cites: dict[str, tuple[str, ...]] = {}
 
     def trace_step(self, rule_id: str) -> tuple[int, str]:
         """A fired rule's stratum and the trace's words for its effect."""
@@ -70,28 +69,24 @@ class _Constants:
             found = self._trace[rule_id] = (rule.stratum, _effect_text(rule))
         return found
 
-    def cause_cites(self, cause: str) -> tuple[str, ...]:
-        """The citations a listed cause brings: its prior's, its next steps' and considerations'."""
-        found = self._cause_cites.get(cause)
-        if found is None:
-            c = self.kb.causes[cause]
-            steps = (*c.next_steps, *c.considerations)
-            found = (*c.prior_cite, *(cid for s in steps for cid in s.cite))
-            self._cause_cites[cause] = found
-        return found
-
     def citation(self, cid: str) -> Citation:
         c = self._citations.get(cid)
         if c is None:
             c = self._citations[cid] = Citation.model_validate(self.kb.citations[cid].published())
         return c
 
-    def steps(self, cause: str, which: str) -> list[NextStep]:
-        """A cause's next steps or considerations (a new list of the shared models)."""
+    def steps(self, cause: str, which: str, classes: frozenset[str] | None) -> list[NextStep]:
+        """A cause's next steps or considerations (a new list of the shared models): a step kept
+        for one drug class only when the patient's medications include that class (``classes``;
+        ``None`` when a medication the lexicon does not know might belong to any class)."""
         key = (cause, which)
         if key not in self._steps:
             self._steps[key] = _steps(getattr(self.kb.causes[cause], which))
-        return list(self._steps[key])
+        return [
+            model
+            for model, drug_class in self._steps[key]
+            if drug_class is None or classes is None or drug_class in classes
+        ]
 
     def status(self, rule_id: str) -> RuleStatus:
         s = self._status.get(rule_id)
@@ -119,6 +114,7 @@ class _Context:
     cited: set[str]
     drugs: dict[str, str]  # medication-course fact id -> generic drug name
     constants: _Constants
+    drug_classes: frozenset[str] | None  # every drug and class recorded; None: one is unknown
     links: dict[str, Link] = field(default_factory=dict)  # one Link per derived fact, built once
     chains: dict[tuple[str, ...], list[Link]] = field(default_factory=dict)
 
@@ -175,7 +171,12 @@ def build_differential(
     firings = sorted(firings, key=lambda f: (kb.rule(f.rule_id).stratum, f.rule_id))
     by_rule = {f.rule_id: f for f in firings}
     drugs = {c.fid: c.drug for c in facts.courses}
-    ctx = _Context(kb, _fact_refs(kb, facts, firings), by_rule, set(), drugs, _constants(kb))
+    classes = (
+        None if facts.unknown_medications else frozenset(a for c in facts.courses for a in c.agents)
+    )
+    ctx = _Context(
+        kb, _fact_refs(kb, facts, firings), by_rule, set(), drugs, _constants(kb), classes
+    )
     findings = _findings(ctx, facts, firings)
     alerts = [
         _alert(ctx, f, kb.rule(f.rule_id))
@@ -344,14 +345,16 @@ def _candidate(ctx: _Context, r: Ranked, known: KnownFacts) -> Candidate:
     if cause.names_agent:
         agents = sorted({ctx.drugs[ref.id] for e in pro for ref in e.facts if ref.id in ctx.drugs})
     label = f"{cause.label} ({', '.join(agents)})" if agents else cause.label
-    ctx.cited.update(ctx.constants.cause_cites(r.cause))
+    next_steps = ctx.constants.steps(r.cause, "next_steps", ctx.drug_classes)
+    considerations = ctx.constants.steps(r.cause, "considerations", ctx.drug_classes)
+    ctx.cited.update(cause.prior_cite)
+    ctx.cited.update(cid for s in (*next_steps, *considerations) for cid in s.citations)
     return Candidate(
         cause=r.cause, label=label, category=cause.category, rank=r.rank, score=r.score,
         probability=r.probability, prior=cause.prior,
         prior_probability=cause.prior_probability, agents=agents,
         evidence_for=pro, evidence_against=con,
-        next_steps=ctx.constants.steps(r.cause, "next_steps"),
-        considerations=ctx.constants.steps(r.cause, "considerations"),
+        next_steps=next_steps, considerations=considerations,
         ask_next=[
             AskNext(fact=x.fact, could_add=x.could_add, could_remove=x.could_remove,
                     rules=sorted(x.rules))
@@ -360,8 +363,8 @@ def _candidate(ctx: _Context, r: Ranked, known: KnownFacts) -> Candidate:
     )  # fmt: skip
 
 
-def _steps(steps: tuple[KbStep, ...]) -> list[NextStep]:
-    return [NextStep(text=s.text, citations=list(s.cite)) for s in steps]
+def _steps(steps: tuple[KbStep, ...]) -> list[tuple[NextStep, str | None]]:
+    return [(NextStep(text=s.text, citations=list(s.cite)), s.drug_class) for s in steps]
 
 
 def _trace(

@@ -77,6 +77,7 @@ def build(root: Path, files: list[Path], digest: str, today: dt.date) -> Knowled
                         f"{name!r} is not a fact any rule derives")
             )  # fmt: skip
     _check_lexicon_cites(lexicon, citations, problems)
+    _check_step_drug_classes(root, causes, lexicon, problems)
     check_causes_have_evidence(root, causes, ordered, problems)
     _check_currency(headers, today, problems)
     check_texts(texts, rules, generated, problems, root)
@@ -182,6 +183,23 @@ def _check_staleness(
             known = {**lexicon.drugs, **lexicon.classes}
             problems.append(Problem(file, 0, where, "not a drug or drug class of the lexicon"
                                     + dym(drug.drug, known)))  # fmt: skip
+
+
+def _check_step_drug_classes(
+    root: Path, causes: dict[str, Cause], lexicon: Lexicon, problems: list[Problem]
+) -> None:
+    """A step's ``drug_class`` names a class of the lexicon (a misspelt one would hide the step
+    from every patient)."""
+    for cause in causes.values():
+        for key in ("next_steps", "considerations"):
+            for i, step in enumerate(getattr(cause, key)):
+                if step.drug_class is not None and step.drug_class not in lexicon.classes:
+                    problems.append(
+                        Problem(display(root, root / "causes" / f"{cause.id}.yaml"), cause.line,
+                                f"cause.{key}[{i}].drug_class",
+                                "not a drug class of the lexicon" + dym(step.drug_class,
+                                                                        lexicon.classes))
+                    )  # fmt: skip
 
 
 def _check_lexicon_cites(

@@ -15,6 +15,7 @@ it (``rules:``, each with its own patient-audience ``plain:`` text) and its ``pr
       prior_cite: [alvir1993]
       next_steps:                 # tests that confirm or exclude it
         - {text: "...", cite: [clozaril-label]}
+        - {text: "...", cite: [...], drug_class: antithyroid}   # only with such a drug recorded
       considerations:             # what to do about it, for clinicians (each item cited)
         - {text: "...", cite: [clozaril-label]}
       plain: {label: "...", summary: "..."}   # the patient view's name and summary
@@ -139,12 +140,17 @@ def _steps(
         if not isinstance(item, YamlMap) or not isinstance(item.get("text"), str):
             ctx.error(line, where, "expected {text, cite}")
             continue
-        ctx.reject_unknown_keys(item, ("text", "cite"), where)
+        ctx.reject_unknown_keys(item, ("text", "cite", "drug_class"), where)
         cite = str_list(ctx, item.get("cite"), f"{where}.cite", item.line_of("cite"))
         if cite_required and not cite:
             ctx.error(item.line_of("cite"), f"{where}.cite", "a consideration needs a citation")
         _check_cites(ctx, item.line_of("cite"), f"{where}.cite", cite, citations)
-        steps.append(NextStep(item["text"].strip(), cite))
+        drug_class = item.get("drug_class")
+        if drug_class is not None and not isinstance(drug_class, str):
+            ctx.error(item.line_of("drug_class"), f"{where}.drug_class",
+                      "expected the name of a drug class of the lexicon")  # fmt: skip
+            drug_class = None
+        steps.append(NextStep(item["text"].strip(), cite, drug_class))
     return tuple(steps)
 
 

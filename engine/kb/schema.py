@@ -211,8 +211,12 @@ class Citation:
 
 @dataclass(frozen=True)
 class NextStep:
+    """A next step or consideration; with ``drug_class`` it is shown only to a patient who has a
+    medication of that lexicon class recorded (or one the lexicon does not know, which might be)."""
+
     text: str
     cite: tuple[str, ...] = ()
+    drug_class: str | None = None
 
 
 @dataclass(frozen=True)
