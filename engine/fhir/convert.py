@@ -490,6 +490,15 @@ def _patient(patient: _Item | None, as_of: dt.date | None, ctx: _Context) -> dic
             facts["age"] = age
     elif res.get("birthDate") is not None:
         ctx.ignore(patient.where, f"birthDate {res['birthDate']!r} is not a date")
+    deceased = res.get("deceasedDateTime") or res.get("deceasedBoolean")
+    if deceased:
+        when = f" on {deceased}" if isinstance(deceased, str) else ""
+        # not a fact any rule reads, but a reader of the results must not miss it
+        ctx.ignore(
+            patient.where,
+            f"the patient is recorded as deceased{when}; the results are computed as for a "
+            "living patient",
+        )
     return facts
 
 

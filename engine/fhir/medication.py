@@ -21,6 +21,7 @@ name, which :mod:`engine.kb.drugnames` reads. The dates of each resource type ar
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from engine.fhir.read import Reading, Resource, Span
@@ -38,8 +39,9 @@ def read_medication(
     """A drug course. Its dates, by resource type:
 
     * MedicationStatement: ``effectivePeriod`` start and end, or ``effectiveDateTime`` as start;
-    * MedicationRequest: ``authoredOn`` (else ``dispenseRequest.validityPeriod.start``) as start;
-      ``validityPeriod.end`` is the stop only once the order has ended (``request_ended``);
+    * MedicationRequest: the dosage's ``timing.repeat.boundsPeriod.start``, else ``authoredOn``,
+      else ``dispenseRequest.validityPeriod.start`` as start; ``boundsPeriod.end`` (else
+      ``validityPeriod.end``) is the stop only once the order has ended (``request_ended``);
     * a statement or request whose status says it ended (``request_ended``: completed, stopped)
       but gives no end date is not used, with that reason: its timing is unknown, and read as
       ongoing it made a drug stopped years ago "taken now";
@@ -78,11 +80,30 @@ def _span(res: Resource, terms: Terminology) -> Span:
     if kind == "MedicationDispense":
         return parse_date(res.get("whenHandedOver"), partial=True), None
     validity = ("dispenseRequest", "validityPeriod")
+    bounds = _bounds(res)
     start, _ = first_date(res, (("authoredOn",), (*validity, "start")), partial=True)
-    stop = parse_date(path(res, (*validity, "end")), partial=True)
+    stop = bounds[1] or parse_date(path(res, (*validity, "end")), partial=True)
     if str(res.get("status")) not in terms.request_ended:
         stop = None  # an open order's validity end is not a stop date
-    return start, stop
+    return bounds[0] or start, stop
+
+
+def _bounds(res: Resource) -> Span:
+    """The dosage schedule's ``timing.repeat.boundsPeriod`` (earliest start, latest end over the
+    dosage instructions): when the drug is to be taken, which the order's ``authoredOn`` (when it
+    was written) only approximates; a start read from it times the drug-timing rules."""
+    starts: list[dt.date] = []
+    ends: list[dt.date] = []
+    dosages = res.get("dosageInstruction")
+    for dosage in dosages if isinstance(dosages, list) else []:
+        period = path(dosage, ("timing", "repeat", "boundsPeriod"))
+        if not isinstance(period, dict):
+            continue
+        start = parse_date(period.get("start"), partial=True)
+        end = parse_date(period.get("end"), partial=True)
+        starts += [start] if start else []
+        ends += [end] if end else []
+    return min(starts, default=None), max(ends, default=None)
 
 
 def drug_name(

@@ -612,6 +612,23 @@ def test_as_of_defaults_to_the_latest_dated_fact() -> None:
     assert result.facts["age"] == 34
 
 
+@pytest.mark.parametrize(
+    ("deceased", "said"),
+    [({"deceasedDateTime": "2024-12-20"}, " on 2024-12-20"), ({"deceasedBoolean": True}, "")],
+)
+def test_a_deceased_patient_is_said_so_in_the_unused_inputs(
+    deceased: dict[str, Any], said: str
+) -> None:
+    """No rule reads it, but a reader of the results must not miss it."""
+    result = convert(patient("1990-05-01", **deceased), as_of=D(2025, 1, 1))
+    assert reasons(result) == {
+        "Patient/p1": f"the patient is recorded as deceased{said}; the results are computed as "
+        "for a living patient"
+    }
+    assert result.facts["age"] == 34
+    assert reasons(convert(patient("1990-05-01", deceasedBoolean=False))) == {}
+
+
 def test_patient_problems_are_reported() -> None:
     result = convert(patient("2030-01-01", gender="f"), as_of=D(2025, 1, 1))
     assert "age" not in result.facts and "sex" not in result.facts
