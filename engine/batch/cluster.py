@@ -121,7 +121,11 @@ class DaskRunner:
             return
         seq = chunk[0][0]
         self._attempts[seq] = self._attempts.get(seq, 0) + 1
-        if error is None and self._attempts[seq] < 3:  # lost in a restart, not its own fault
+        # Lost in a restart (no error): not its own fault, so up to three tries. Killed workers
+        # (KilledWorker): the scheduler counts every task queued on a dying worker, so a good
+        # case waiting behind a crashing one can be blamed; one more try on its own tells them
+        # apart (a case that crashes does so again).
+        if self._attempts[seq] < (3 if error is None else 2):
             submit(chunk)
             return
         del self._attempts[seq]
