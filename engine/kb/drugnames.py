@@ -90,10 +90,14 @@ _BIOSIMILAR = re.compile(r"^(.+)-[a-z]{4}$")
 _SPACE = re.compile(r"\s+")
 
 
+#: Trademark signs printed after brand names ("Clozaril®").
+_MARKS = str.maketrans("", "", "®™©℠")
+
+
 def clean(text: str) -> str:
     """Step 1: NFKC, invisible and control characters out, dashes unified, case folded."""
     out = []
-    for char in unicodedata.normalize("NFKC", text):
+    for char in unicodedata.normalize("NFKC", text.translate(_MARKS)):  # before NFKC: ™ -> TM
         category = unicodedata.category(char)
         if category in ("Cc", "Cf"):
             out.append(" " if char in "\t\n\r\x0b\x0c" else "")
@@ -106,8 +110,15 @@ def clean(text: str) -> str:
     return _SPACE.sub(" ", "".join(out).casefold()).strip()
 
 
+#: A hyphen glued before a strength ("clozapine-25mg") or a dose number at the end of the name
+#: ("clozapine-100"), as pharmacy exports write them; a hyphen after a number ("6-mercaptopurine")
+#: or before one digit ("interleukin-2") is part of the name and stays.
+_HYPHENED_STRENGTH = re.compile(rf"-(?={_NUMBER}\s*{_UNIT}(?!\w))|-(?=\d{{2,}}(?:[.,]\d+)?$)")
+
+
 def without_strengths(text: str) -> str:
     """Strengths, amounts and bare numbers removed from a cleaned name."""
+    text = _HYPHENED_STRENGTH.sub(" ", text)
     return _SPACE.sub(" ", _STRENGTH.sub(" ", text)).strip()
 
 

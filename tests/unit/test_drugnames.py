@@ -113,6 +113,15 @@ def _atoms(condition: Condition) -> list[Atom]:
         ("RxNorm: 2626", "clozapine"),
         ("rxnorm:197535", "clozapine"),
         ("5-FU", "fluorouracil"),
+        ("CLOZAPINE-25MG", "clozapine"),
+        ("clozapine-100", "clozapine"),
+        ("Clozaril-100", "clozapine"),
+        ("Clozaril®", "clozapine"),
+        ("Gleevec™ 400 mg", "imatinib"),
+        ("METHIMAZOLE-5MG", "methimazole"),
+        ("azathioprine-50mg", "azathioprine"),
+        ("6-mercaptopurine", "mercaptopurine"),
+        ("6-thioguanine", "thioguanine"),
     ],
 )
 def test_names_as_systems_write_them_resolve(given_name: str, drug: str) -> None:
@@ -152,6 +161,7 @@ def test_a_combination_without_an_entry_resolves_to_all_its_known_parts() -> Non
 @pytest.mark.parametrize(
     "given_name",
     ["aspirin", "clozapin", "clozapine sprinkle", "abc-def", "x / y", "ima-tinib", "5-XY",
+     "interleukin-2",
      "rxnorm:99999999", "sodium", "100 mg tablet", "", "\u200b"],
 )  # fmt: skip
 def test_names_that_still_match_nothing_stay_unknown(given_name: str) -> None:
