@@ -23,7 +23,11 @@ medications  patient_id, name                start, stop, dose
 conditions   patient_id, kind, name          since, until, present
 ============ =============================== ==================================================
 
-Columns that are not in this table are not read. ``comparator`` is the contract's bound of a
+Header names are matched ignoring case, and spaces or hyphens for underscores (``Patient ID`` is
+``patient_id``). Columns that are not in this table are not read, except that a column that looks
+like one of the table's optional columns (``Comparater``, ``stop_date``) is refused rather than
+left unread, and a results row whose unread column holds a comparison sign alone (``<``) fails
+its patient when the table has no ``comparator`` column. ``comparator`` is the contract's bound of a
 result reported as one (``<``, ``<=``, ``>``, ``>=``; empty for an exact value): ``anc`` 0.5 with
 ``<`` is "below 0.5", which decides the alert thresholds as in a case file. What a cell may hold:
 
@@ -47,6 +51,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import difflib
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -211,10 +216,12 @@ class Table:
         required, optional = COLUMNS[self.kind]
         wanted = set(required) | set(optional)
         out: dict[str, tuple[str, int]] = {}
+        unread: list[tuple[str, int]] = []
         for index, raw in enumerate(header):
             name = raw.strip()
-            canonical = self.renames.get(name, name)
+            canonical = self.renames.get(name) or (name if name in wanted else _normal(name))
             if canonical not in wanted:
+                unread.append((name, index))
                 continue
             if canonical in out:
                 raise TableError(
@@ -243,7 +250,27 @@ class Table:
                 expected=f"columns {', '.join(required)}; rename others with --columns OLD=NEW",
                 suggestion=suggestion,
             )
+        self._check_unread(unread, [c for c in optional if c not in out])
+        # a comparison sign in a column that is not read would turn "<0.5" into exactly 0.5
+        self.sign_columns = [] if "comparator" in out or self.kind != "results" else unread
         return out
+
+    def _check_unread(self, unread: list[tuple[str, int]], absent: list[str]) -> None:
+        """A column that is not read but looks like one of this table's optional columns
+        (``Comparater``, ``stop_date``) is refused: read as absent, a stop date or a bound
+        would be lost in silence."""
+        for name, _ in unread:
+            normal = _normal(name)
+            stems = [c for c in absent if normal.startswith(c + "_") or normal.endswith("_" + c)]
+            close = stems or difflib.get_close_matches(normal, absent, n=1, cutoff=0.85)
+            if close:
+                raise TableError(
+                    self.name,
+                    f"column '{name}' is not one of the {self.kind} table's columns, but looks "
+                    f"like '{close[0]}', which it would leave unread",
+                    expected=f"the column named '{close[0]}' (rename with --columns "
+                    f"'{name}={close[0]}'), or the column removed",
+                )
 
     def _csv_header(self) -> list[str]:
         try:
@@ -302,6 +329,10 @@ class Table:
                 error = (name, "not valid UTF-8 text")
             value = cell(column, text)
             cells[column] = value
+        for name, index in self.sign_columns:
+            sign = record[index].strip() if index < len(record) else ""
+            if sign in COMPARISON_SIGNS and error is None:
+                error = (name, _sign_problem(name, sign))
         return Row(line, cells, error)
 
     def _unread_row(self, line: int, head: list[str], problem: str) -> Row:
@@ -316,15 +347,23 @@ class Table:
     def _parquet_rows(self) -> Iterator[Row]:
         pq = _pyarrow_parquet(self.name)
         names = {name: column for column, (name, _) in self.columns.items()}
+        signs = [name for name, _ in self.sign_columns]
         line = 0
         try:
             batches = pq.ParquetFile(self.path).iter_batches(
-                batch_size=PARQUET_BATCH, columns=list(names)
+                batch_size=PARQUET_BATCH, columns=list(names) + signs
             )
             for batch in batches:
                 for record in batch.to_pylist():
                     line += 1
-                    yield self._parquet_row(line, record, names)
+                    row = self._parquet_row(line, record, names)
+                    sign = next(
+                        ((n, str(record[n]).strip()) for n in signs
+                         if str(record.get(n)).strip() in COMPARISON_SIGNS), None,
+                    )  # fmt: skip
+                    if sign is not None and row.error is None:
+                        row = Row(line, row.cells, (sign[0], _sign_problem(*sign)))
+                    yield row
         except TableError:
             raise
         except Exception as exc:  # noqa: BLE001 - a corrupt page part way through the file
@@ -340,6 +379,23 @@ class Table:
                 cells[column] = None
                 error = error or (name, str(exc))
         return Row(line, cells, error)
+
+
+#: Cells that are a bound's sign alone (``<`` in a column of its own).
+COMPARISON_SIGNS = frozenset({"<", "<=", ">", ">=", "≤", "≥"})
+
+
+def _normal(name: str) -> str:
+    """A header as a column name: case folded, spaces and hyphens as underscores
+    (``Patient ID`` -> ``patient_id``, ``Comparator`` -> ``comparator``)."""
+    return re.sub(r"[\s\-]+", "_", name.casefold())
+
+
+def _sign_problem(name: str, sign: str) -> str:
+    return (
+        f"holds the comparison sign '{sign}', but the table has no comparator column, so the "
+        f"value would be read as exact; name this column comparator (--columns '{name}=comparator')"
+    )
 
 
 class _CsvProblem(Exception):

@@ -247,6 +247,61 @@ def test_a_comparator_column_bounds_the_result_as_in_a_case_file(tmp_path: Path)
     assert str(located(caught.value)).startswith(f"{bad}:2, column 'comparator':")
 
 
+def test_headers_match_whatever_their_case_and_spacing(tmp_path: Path) -> None:
+    """A ``Comparator`` or ``Present`` column was silently not read: "<0.5" became exactly 0.5
+    (no febrile-neutropenia alert) and a fever recorded absent became present."""
+    results = write_csv(
+        tmp_path / "r.csv",
+        [["Patient ID", "Test", "Value", "Unit", "Date", "Comparator"],
+         ["z", "anc", "0.5", "10^9/L", "2025-02-10", "<"]],
+    )  # fmt: skip
+    conditions = write_csv(
+        tmp_path / "c.csv",
+        [["patient_id", "KIND", "name", "since", "Present"],
+         ["z", "finding", "fever", "2025-02-10", "false"]],
+    )  # fmt: skip
+    table = Table(results, "results")
+    assert set(table.columns) == {"patient_id", "test", "value", "unit", "date", "comparator"}
+    rows = list(Table(conditions, "conditions").rows())
+    assert rows[0].cells["present"] is False
+
+
+def test_a_column_that_looks_like_an_optional_one_is_refused(tmp_path: Path) -> None:
+    for header, meant in ((["Comparater"], "comparator"), (["stop_date"], "stop")):
+        kind = "results" if meant == "comparator" else "medications"
+        base = RESULTS if kind == "results" else ["patient_id", "name"]
+        path = write_csv(tmp_path / f"{meant}.csv", [[*base, *header]])
+        with pytest.raises(TableError, match=f"looks like '{meant}'") as caught:
+            Table(path, kind)
+        assert f"--columns '{header[0]}={meant}'" in str(caught.value)
+    fine = write_csv(tmp_path / "fine.csv", [[*RESULTS, "reference_range", "flag"]])
+    assert "comparator" not in Table(fine, "results").columns
+
+
+def test_a_comparison_sign_in_an_unread_column_fails_its_patient(tmp_path: Path) -> None:
+    """With no comparator column, "<" in another column (``Flag``) would leave "<0.5" read as
+    0.5; that patient fails, naming the column, and the others are read."""
+    path = write_csv(
+        tmp_path / "signs.csv",
+        [[*RESULTS, "Flag"], ["a", "anc", "0.5", "10^9/L", "2025-02-10", "<"],
+         ["b", "anc", "0.5", "10^9/L", "2025-02-10", "L"]],
+    )  # fmt: skip
+    rows = list(Table(path, "results").rows())
+    assert rows[0].error is not None and rows[0].error[0] == "Flag"
+    assert "comparison sign '<'" in rows[0].error[1]
+    assert rows[1].error is None
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+
+    pq.write_table(
+        pa.table({"patient_id": ["a", "b"], "test": ["anc", "anc"], "value": [0.5, 0.5],
+                  "unit": ["10^9/L"] * 2, "date": ["2025-02-10"] * 2, "Flag": ["<", "L"]}),
+        tmp_path / "signs.parquet",
+    )  # fmt: skip
+    parquet = list(Table(tmp_path / "signs.parquet", "results").rows())
+    assert [r.error[0] if r.error else None for r in parquet] == ["Flag", None]
+
+
 def test_a_utf16_table_says_so_instead_of_showing_noise(tmp_path: Path) -> None:
     path = tmp_path / "u16.csv"
     path.write_bytes(
