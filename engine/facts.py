@@ -92,6 +92,7 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     as_of = as_of_date(patient, today)
     by_test = _series_by_test(patient.labs, as_of)
     computed_how = _add_computed_counts(by_test)
+    _add_anc_bounds(by_test, computed_how)
     values = _demographics(patient)
     values += _lab_values(patient.labs, by_test, computed_how, as_of)
     lln = _limits(patient, kb)
@@ -194,6 +195,33 @@ def _add_computed_counts(by_test: dict[str, list[Point]]) -> dict[str, dict[dt.d
             by_test[target] = sorted([*by_test.get(target, []), *extra], key=lambda p: p.date)
             hows[target] = {p.date: computed[p.date].how for p in extra}
     return hows
+
+
+#: With no differential, a WBC below this bounds the ANC below the neutropenia limit: the ANC
+#: cannot exceed the WBC of the same sample (10^9/L; the lowest adult ANC limit).
+WBC_BOUNDS_ANC_BELOW = 1.5
+
+
+def _add_anc_bounds(by_test: dict[str, list[Point]], hows: dict[str, dict[dt.date, str]]) -> None:
+    """A WBC below 1.5 x 10^9/L on a date with no ANC, measured or computed, gives that date the
+    bound ANC <= WBC: a WBC of 0.4 without a differential proves an ANC below 0.5, which decides
+    the severe-neutropenia and febrile-neutropenia alerts (before, it raised none). Above 1.5 the
+    bound decides no threshold and is not added; a bound is read at its mildest (the WBC)."""
+    have = {p.date for p in by_test.get("anc", [])}
+    extra = [
+        Point(p.date, p.value, "<" if p.comparator == "<" else "<=")
+        for p in by_test.get("wbc", [])
+        if p.value < WBC_BOUNDS_ANC_BELOW and p.date not in have and p.comparator not in (">", ">=")
+    ]
+    if not extra:
+        return
+    by_test["anc"] = sorted([*by_test.get("anc", []), *extra], key=lambda p: p.date)
+    said = hows.setdefault("anc", {})
+    for p in extra:
+        said[p.date] = (  # engine/wording.py reads the bound and the date from this sentence
+            f"ANC computed as at most the WBC ({series.shown(p)}) on {p.date.isoformat()}: no "
+            "differential that day, and the ANC cannot exceed the WBC"
+        )
 
 
 def _demographics(patient: PatientFacts) -> list[ValueFact]:

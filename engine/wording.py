@@ -28,7 +28,10 @@ _DATED = re.compile(
     rf"|^given: .*\(since ({_ISO})"
 )
 #: A result reported as a bound (``Latest result <0.1 on ...``, engine/series.py): its comparator.
-_BOUND = re.compile(r"^(?:Latest|Lowest|Earliest|latest \w+) result (?P<cmp>[<>]=?)\d")
+_BOUND = re.compile(
+    r"^(?:(?:Latest|Lowest|Earliest|latest \w+) result |ANC computed as at most the WBC \()"
+    r"(?P<cmp>[<>]=?)\d"
+)
 _COMPUTED = re.compile(rf"^[A-Z]+ computed as (?P<calc>.+?) on {_ISO}(?P<rest>.*)$")
 #: How the words of a fact name are shown (everything else: as written, underscores as spaces).
 _WORDS = {

@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: Apache-2.0
+"""With no differential, a WBC below 1.5 x 10^9/L bounds the ANC (it cannot exceed the WBC): a
+WBC of 0.4 with fever raised no alert at all before, though it proves an ANC below 0.5."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from engine.api import diagnose
+from engine.kb.load import KnowledgeBase
+from engine.render import consult_note
+
+DAY = dt.date(2025, 2, 10)
+
+
+def run(kb: KnowledgeBase, wbc: float, **extra: Any) -> Any:
+    labs = [{"test": "wbc", "value": wbc, "unit": "10^9/L", "date": DAY}, *extra.pop("labs", [])]
+    return diagnose({"as_of": DAY, "labs": labs, **extra}, kb=kb, today=DAY)
+
+
+def test_a_very_low_wbc_alone_raises_the_neutropenia_alerts(real_kb: KnowledgeBase) -> None:
+    d = run(real_kb, 0.4, findings=["fever"])
+    assert {"febrile_neutropenia", "severe_neutropenia"} <= {a.id for a in d.alerts}
+    clozapine = run(
+        real_kb, 0.4, medications=[{"name": "clozapine", "start": dt.date(2024, 12, 1)}]
+    )
+    assert "clozapine_severe_neutropenia" in {a.id for a in clozapine.alerts}
+    chemo = [{"name": "cyclophosphamide", "start": DAY - dt.timedelta(days=7)}]
+    assert "febrile_neutropenia" in {a.id for a in run(real_kb, 0.8, findings=["fever"],
+                                                       medications=chemo).alerts}  # fmt: skip
+
+
+def test_the_bound_is_shown_as_one_and_says_how(real_kb: KnowledgeBase) -> None:
+    d = run(real_kb, 0.4, findings=["fever"])
+    anc = next(f for f in d.facts if f.id == "v:anc")
+    assert "at most the WBC (<=0.4)" in anc.how and "no differential" in anc.how
+    note = consult_note(d)
+    assert "<=0.4 on 2025-02-10" in note and "ANC <=0.4 x 10^9/L" in note
+
+
+def test_a_wbc_of_1_5_or_more_or_a_measured_anc_adds_no_bound(real_kb: KnowledgeBase) -> None:
+    assert not any(f.id == "v:anc" for f in run(real_kb, 1.5).facts)
+    measured = run(
+        real_kb, 1.2, labs=[{"test": "anc", "value": 0.9, "unit": "10^9/L", "date": DAY}]
+    )
+    anc = next(f for f in measured.facts if f.id == "v:anc")
+    assert anc.value == 0.9 and "at most" not in anc.how
+    mild = run(real_kb, 1.2)
+    assert {f.fact: f.value for f in mild.findings}.get("neutropenia_severity") == "mild"
+    assert "severe_neutropenia" not in {a.id for a in mild.alerts}
