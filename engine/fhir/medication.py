@@ -56,6 +56,8 @@ def read_medication(
     name, problem = drug_name(res, terms, resolve, known)
     if name is None:
         return [Reading(where, ignored=problem)]
+    if res.get("doNotPerform") is True:  # "do not give": read as a course, it said the opposite
+        return [Reading(where, ignored=f"{name}: doNotPerform, an order not to give it")]
     span = _span(res, terms)
     ended = res.get("resourceType") in ("MedicationStatement", "MedicationRequest")
     if ended and str(status) in terms.request_ended and span[1] is None:

@@ -222,8 +222,6 @@ def _temperature(where: str, part: Resource, date: dt.date, terms: Terminology) 
     if quantity is None:
         return Reading(where, ignored=f"body temperature: {problem}")
     value, spellings, comparator = quantity
-    if comparator is not None:
-        return Reading(where, ignored=f"body temperature given as a bound ({comparator}{value})")
     for spelling in spellings:
         unit = terms.fever_unit_aliases.get(spelling.strip(), spelling)
         limit = terms.fever_at_or_above.get(unit)
@@ -233,9 +231,26 @@ def _temperature(where: str, part: Resource, date: dt.date, terms: Terminology) 
         if not low <= value <= high:
             reason = f"body temperature {value:g} {spelling} is not a plausible body temperature"
             return Reading(where, ignored=f"{reason} ({low:g}-{high:g} {unit}); check the unit")
-        return Reading(where, temperature=(date, value >= limit))
+        febrile = _decided(value, comparator, limit)
+        if febrile is None:
+            reason = f"body temperature given as a bound ({comparator}{value:g} {spelling})"
+            return Reading(where, ignored=f"{reason} that does not say whether it was {limit:g} "
+                                          "or more")  # fmt: skip
+        return Reading(where, temperature=(date, febrile))
     known = ", ".join(sorted(terms.fever_at_or_above))
     return Reading(where, ignored=f"body temperature unit {spellings[0]!r} is not one of {known}")
+
+
+def _decided(value: float, comparator: str | None, limit: float) -> bool | None:
+    """Whether a temperature (or a bound on one) is at or above ``limit``; None when the bound
+    does not decide it (``>37.5`` against 38.0): ``>38.6`` is febrile, ``<37.5`` is not."""
+    if comparator is None:
+        return value >= limit
+    if comparator in (">", ">=") and value >= limit:
+        return True
+    if (comparator == "<" and value <= limit) or (comparator == "<=" and value < limit):
+        return False
+    return None
 
 
 def _observed(

@@ -380,6 +380,30 @@ def test_an_implausible_body_temperature_is_not_used_and_says_why(value: float, 
     assert why.endswith("check the unit")
 
 
+def test_a_temperature_bound_counts_when_it_decides_fever() -> None:
+    """``>38.6`` is febrile and ``<37.5`` is not; ``>37.5`` does not say, and is not used."""
+
+    def bound(oid: str, comparator: str, value: float, when: str) -> dict[str, Any]:
+        return obs(
+            oid, "8310-5", when, valueQuantity={**qty(value, "Cel"), "comparator": comparator}
+        )
+
+    result = convert(
+        bound("t1", ">", 38.6, "2025-02-08"),
+        bound("t2", "<", 37.5, "2025-02-09"),
+        bound("t3", ">", 37.5, "2025-02-10"),
+        bound("t4", ">=", 38.0, "2025-02-11"),
+    )
+    assert result.facts["findings"] == [
+        {"name": "fever", "since": D(2025, 2, 8), "until": D(2025, 2, 9)},
+        {"name": "fever", "since": D(2025, 2, 11), "until": D(2025, 2, 11)},
+    ]
+    assert reasons(result) == {
+        "Observation/t3": "body temperature given as a bound (>37.5 Cel) that does not say "
+        "whether it was 38 or more"
+    }
+
+
 def test_the_fever_threshold_is_cited_data() -> None:
     terms = load_terminology()
     assert terms.fever_at_or_above == {"Cel": 38.0, "[degF]": 100.4}

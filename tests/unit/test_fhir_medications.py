@@ -92,6 +92,18 @@ def test_an_order_is_timed_by_its_dosage_bounds_before_its_authored_date() -> No
     assert convert(plain).facts["medications"] == [{"name": "clozapine", "start": D(2024, 11, 1)}]
 
 
+def test_an_order_not_to_give_a_drug_is_not_a_course() -> None:
+    """``doNotPerform: true`` (often "never rechallenge clozapine") was read as taking it."""
+    text = {"medicationCodeableConcept": {"text": "clozapine"}}
+    result = convert(
+        use("MedicationRequest", "r1", text, authoredOn="2024-11-01", doNotPerform=True)
+    )
+    assert names(result) == []
+    assert reasons(result) == {
+        "MedicationRequest/r1": "clozapine: doNotPerform, an order not to give it"
+    }
+
+
 # --- names ----------------------------------------------------------------------------------
 
 
