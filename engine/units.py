@@ -160,6 +160,13 @@ RETICULOCYTE_PCT = "reticulocytes_pct"
 assert set(CONVERSIONS) == set(NUMERIC_TESTS), "every numeric test needs a unit rule"
 
 
+#: The lowest non-zero count a blood counter reports, in the canonical unit: a WBC below 0.01 and
+#: platelets below 1 x 10^9/L are misread values (European exports write 4500 /uL as "4.500",
+#: which reads as 4.5 cells/uL and raised false critical alerts), never results. An ANC may be
+#: far lower (a WBC of 0.1 with 4% neutrophils), so it has no floor.
+REPORTED_FLOOR: dict[str, float] = {"wbc": 0.01, "platelets": 1.0}
+
+
 def canonical_unit(test: str) -> str:
     """The unit a numeric test is stored and compared in."""
     return CONVERSIONS[test].canonical
@@ -217,7 +224,18 @@ def to_canonical(
             got=value,
             expected=f"{_fmt(low)} to {_fmt(high)} {rule.canonical if name == test else '%'}",
         )
-    return name, float(exact.quantize(Decimal("0.000001")))
+    canonical = float(exact.quantize(Decimal("0.000001")))
+    floor = REPORTED_FLOOR.get(test)
+    if floor is not None and 0 < canonical < floor and not bound:
+        raise InputError(
+            f"{field}.value",
+            f"a {test} of {_fmt(canonical)} x {rule.canonical} is below any count a blood counter "
+            f"reports ({_fmt(floor)} x {rule.canonical}); a count per microlitre written with a "
+            "thousands separator ('4.500 /uL') reads as 4.5",
+            got=f"{value:g} {unit}",
+            expected=f"a whole number per microlitre (4500 /uL), or the count in {rule.canonical}",
+        )
+    return name, canonical
 
 
 def bound_value(test: str, value: float, comparator: str | None, *, field: str) -> float:
