@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,8 @@ def from_fhir(
     ctx = _Context(load_terminology(terminology), known_rxnorm(terminology))
     items = _dedupe(_collect(data, ctx), ctx)
     patient = _pick_patient(items, ctx)
+    if patient is None:
+        _one_subject(items)
     ctx.index_medications(items)
     ctx.index_reports(items)
     for item in items:
@@ -369,7 +372,37 @@ def _dispatch(item: _Item, patient: _Item | None, ctx: _Context) -> None:
 
 def _refers_to(ref: str, patient: _Item) -> bool:
     own = f"Patient/{patient.resource.get('id')}"
-    return ref == own or ref.endswith(f"/{own}") or ref == patient.full_url
+    return _subject_key(ref) == own or ref == patient.full_url
+
+
+_SUBJECT = re.compile(r"(?:^|/)(Patient/[^/]+)(?:/_history/[^/]+)?$")
+
+
+def _subject_key(ref: str) -> str:
+    """``Patient/<id>`` of a reference, whatever its base URL or version
+    (``https://x/fhir/Patient/7/_history/2`` -> ``Patient/7``); other references as given."""
+    found = _SUBJECT.search(ref.strip())
+    return found.group(1) if found else ref.strip()
+
+
+def _one_subject(items: list[_Item]) -> None:
+    """With no Patient resource, the resources must name one subject: a bulk export or a search
+    without ``patient=`` mixed several patients' counts and drugs into one, in silence."""
+    subjects = sorted(
+        {
+            _subject_key(ref)
+            for item in items
+            if isinstance(ref := path(item.resource, ("subject", "reference")), str)
+        }
+    )
+    if len(subjects) > 1:
+        shown = ", ".join(subjects[:5]) + (", ..." if len(subjects) > 5 else "")
+        raise InputError(
+            "subject",
+            f"the resources belong to {len(subjects)} patients ({shown}) and no Patient resource "
+            "says which one is meant",
+            expected="one patient's resources, or a Patient resource naming the patient",
+        )
 
 
 # --- assembling the facts -------------------------------------------------------------------

@@ -664,6 +664,26 @@ def test_patient_problems_are_reported() -> None:
     assert reasons(bad) == {"Patient/p1": "birthDate '01/02/1990' is not a date"}
 
 
+def test_resources_of_several_patients_without_a_patient_resource_are_refused() -> None:
+    """A bulk export or a search without ``patient=`` mixed two patients into one, in silence."""
+    a = obs("a", "751-8", valueQuantity=qty(0.3, "10*9/L"), subject={"reference": "Patient/A"})
+    b = obs("b", "751-8", valueQuantity=qty(3.0, "10*9/L"), subject={"reference": "Patient/B"})
+    with pytest.raises(
+        InputError, match=r"belong to 2 patients \(Patient/A, Patient/B\)"
+    ) as caught:
+        convert(a, b)
+    assert caught.value.field == "subject"
+    same = {"reference": "https://fhir.example.org/r4/Patient/A/_history/3"}
+    assert convert(a, {**b, "subject": same}).facts["labs"]  # one patient, however referenced
+
+
+def test_a_versioned_subject_reference_is_the_patient() -> None:
+    versioned = obs("a", "751-8", valueQuantity=qty(0.3, "10*9/L"),
+                    subject={"reference": "Patient/p1/_history/2"})  # fmt: skip
+    result = convert(patient("1980-01-01"), versioned)
+    assert [lab["test"] for lab in result.facts["labs"]] == ["anc"] and result.ignored == ()
+
+
 def test_other_patients_and_other_resource_types_are_ignored() -> None:
     other = {**patient("1980-01-01"), "id": "p2"}
     mine = obs("a", "6690-2", valueQuantity=qty(3.0, "10*9/L"), subject={"reference": "Patient/p1"})
