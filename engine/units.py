@@ -51,6 +51,7 @@ _COUNT_UNITS: dict[str, float] = {
     # Cells per microlitre (US conventional units; "cells/cumm" in Indian reports)
     "/ul": 0.001, "cells/ul": 0.001, "/mm3": 0.001, "cells/mm3": 0.001, "/mm^3": 0.001,
     "/cumm": 0.001, "cells/cumm": 0.001,
+    "1/ul": 0.001, "1/mm3": 0.001,  # UCUM spells "per microlitre" 1/uL as well as /uL
 }  # fmt: skip
 
 #: A count in the flat shorthand (``{"anc": 0.4}``) carries no unit. It is read as 10^9/L only

@@ -367,20 +367,51 @@ def dropped_card(
         else "alerts and ranking may rest on older values"
     )  # fmt: skip
     summary = f"{n} {kind}{'s' if n != 1 else ''} not used ({', '.join(tests)}): {consequence}"
+    body = [*_not_used(dropped), "Check these results in the record: the cards of this patient "
+            "were made without them."]  # fmt: skip
+    if fever:
+        body.append(_FEVER_NOT_USED)
+    return _card(d, summary, "warning", body, refs, (), setting)
+
+
+_FEVER_NOT_USED = (
+    "A body temperature or fever that could not be used: the febrile-neutropenia alert cannot "
+    "rest on it, so fever is not excluded. Check the patient's temperature."
+)
+
+
+def _not_used(dropped: Sequence[Dropped]) -> list[str]:
     lines = ["**Results not used**"]
     for x in dropped:
         when = f" dated {x.date}" if x.date else " (no usable date)"
         lines.append(f"- {md(_test_words(x.test))}{when} ({md(x.resource)}): {md(x.reason)}")
+    return ["\n".join(lines)]
+
+
+def no_count_card(kb: KnowledgeBase, dropped: Sequence[Dropped], patient_id: str) -> Card:
+    """The FHIR data held blood counts, but none could be used: a ``warning`` that says which
+    and why, with a CBC to order. An empty answer here hid a febrile clozapine patient's ANC of
+    300 sent in a unit the reader does not know."""
+    n = sum(x.test not in FEVER_INPUTS for x in dropped)
+    summary = (
+        f"{n} blood count result{'s' if n != 1 else ''} on file, none usable: no alert could be "
+        "checked"
+    )
     body = [
-        "\n".join(lines),
-        "Check these results in the record: the cards of this patient were made without them.",
+        *_not_used(dropped),
+        "No white cell or neutrophil count could be used, so no neutropenia alert (febrile, "
+        "severe, clozapine) was checked. Check these results in the record, or repeat the count.",
     ]
-    if fever:
-        body.append(
-            "A body temperature or fever that could not be used: the febrile-neutropenia alert "
-            "cannot rest on it, so fever is not excluded. Check the patient's temperature."
-        )
-    return _card(d, summary, "warning", body, refs, (), setting)
+    if any(x.test in FEVER_INPUTS for x in dropped):
+        body.append(_FEVER_NOT_USED)
+    card = Card(
+        uuid=str(uuid.uuid4()),
+        summary=fit(summary),
+        indicator="warning",
+        detail="\n\n".join([*body, f"*{md(DISCLAIMER)}*"]),
+        source=Source(label=f"{kb.name} {kb.version}"),
+    )
+    return _with_suggestion(card, order_cbc(patient_id, "Blood counts on file could not be used"))
 
 
 def differential_card(

@@ -106,6 +106,17 @@ class Evaluation:
     ignored: tuple[IgnoredInput, ...]
     as_of: dt.date
     resources: dict[str, dict[str, Any]]  # "Observation/o7" -> the resource (dropped counts)
+    conflicts: tuple[cds.Dropped, ...] = ()  # counts of one day that contradicted each other
+
+
+@dataclass(frozen=True)
+class NoCount:
+    """FHIR data with no usable WBC or ANC: what the conversion left out, for the card that says
+    so (an empty answer hid counts that were on file but could not be used)."""
+
+    ignored: tuple[IgnoredInput, ...]
+    resources: dict[str, dict[str, Any]]
+    conflicts: tuple[cds.Dropped, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,16 +206,28 @@ class Hooks:
             lacking = [k.key for k in self.keys if k.required and _lacks(req.prefetch or {}, k.key)]
             raise PrefetchMissing(lacking, str(exc)) from None
 
-    def _evaluate(self, data: dict[str, Any]) -> Evaluation | None:
+    def _evaluate(self, data: dict[str, Any]) -> Evaluation | NoCount:
         """The patient of the FHIR data as of today; keys are request paths, so errors name
-        them. None when no WBC or ANC is on file (nothing to say)."""
+        them. :class:`NoCount` when no usable WBC or ANC is on file. Counts of one day that
+        contradict each other (an ANC above the WBC: a unit mix-up) are set aside with a reason
+        rather than failing the whole hook, which would show the clinician nothing at all."""
         today = self.settings.today()
         converted = from_fhir(data, as_of=today)
         facts = converted.facts
-        if not any(lab.get("test") in ("wbc", "anc") for lab in facts.get("labs", [])):
-            return None
-        d = diagnose(facts, kb=self.kb, backend=self.settings.backend, today=today)
-        return Evaluation(d, facts, converted.ignored, today, resource_index(data))
+        resources = resource_index(data)
+        conflicts: list[cds.Dropped] = []
+        while True:
+            if not any(lab.get("test") in ("wbc", "anc") for lab in facts.get("labs", [])):
+                return NoCount(converted.ignored, resources, tuple(conflicts))
+            try:
+                d = diagnose(facts, kb=self.kb, backend=self.settings.backend, today=today)
+            except InputError as exc:
+                facts, dropped = _without_conflicting_day(facts, exc)
+                if not dropped:
+                    raise
+                conflicts += dropped
+                continue
+            return Evaluation(d, facts, converted.ignored, today, resources, tuple(conflicts))
 
     def _setting(self, ev: Evaluation, patient_id: str, base_url: str | None) -> cds.Setting:
         """What the cards of ``ev`` add: dated counts, the lookback's sources, the report link."""
@@ -256,8 +279,11 @@ class Hooks:
         self, data: dict[str, Any], absent: list[str], patient_id: str, base_url: str | None
     ) -> CdsResponse:
         ev = self._evaluate(data)
-        if ev is None:
-            return CdsResponse(cards=[])
+        if isinstance(ev, NoCount):
+            dropped = [*dropped_counts(ev.ignored, ev.resources, self.terms), *ev.conflicts]
+            if not any(x.test in COUNT_TESTS for x in dropped):
+                return CdsResponse(cards=[])  # no count on file: nothing to say
+            return CdsResponse(cards=[cds.no_count_card(self.kb, dropped, patient_id)])
         d, setting = ev.d, self._setting(ev, patient_id, base_url)
         alerts = sorted(d.alerts, key=lambda a: -INDICATOR_ORDER.index(cds.indicator(a.level)))
         cards = [cds.alert_card(d, a, setting) for a in alerts]
@@ -272,7 +298,7 @@ class Hooks:
         count = cds.count_card(ev.d, setting, urgent=urgent)
         if count is not None:
             out.append(count)
-        dropped = dropped_counts(ev.ignored, ev.resources, self.terms)
+        dropped = [*dropped_counts(ev.ignored, ev.resources, self.terms), *ev.conflicts]
         if dropped:
             out.append(cds.dropped_card(ev.d, dropped, setting))
         return out
@@ -300,7 +326,7 @@ class Hooks:
         if not scoped:
             return CdsResponse(cards=[])
         ev = self._evaluate({**data, "context.draftOrders": drafts})
-        if ev is None:
+        if isinstance(ev, NoCount):
             return CdsResponse(
                 cards=[
                     cds.notice_card(
@@ -319,7 +345,7 @@ class Hooks:
         cards = [
             cds.order_card(d, f, setting) for f in found if f.risky or (fresh and fresh.needs_cbc)
         ]
-        dropped = dropped_counts(ev.ignored, ev.resources, self.terms)
+        dropped = [*dropped_counts(ev.ignored, ev.resources, self.terms), *ev.conflicts]
         if dropped:
             cards.append(cds.dropped_card(d, dropped, setting))
         return CdsResponse(cards=cards)
@@ -458,6 +484,46 @@ def _count_test(part: object, terms: Terminology) -> str | None:
         if test in COUNT_TESTS:
             return test
     return None
+
+
+_LAB_FIELD = re.compile(r"^labs\[(\d+)\]")
+#: The cross-result checks of one day's blood count (engine/units.py) say one of these.
+_SAME_DAY = ("of the same day", "more than the whole count")
+#: The results of one blood count that such a check compares.
+SAME_DAY_TESTS = frozenset(
+    {"wbc", "anc", "alc", "amc", "neutrophil_pct", "band_pct", "lymphocyte_pct"}
+)
+
+
+def _without_conflicting_day(
+    facts: dict[str, Any], exc: InputError
+) -> tuple[dict[str, Any], list[cds.Dropped]]:
+    """``facts`` without the counts of the day whose results contradict each other (the
+    cross-result checks of :func:`engine.units.check_same_day`), and those counts as not used;
+    no change for any other error. Which of the day's counts is wrong cannot be told, so none of
+    them is used: alerts rest on the other days, and the card says why."""
+    found = _LAB_FIELD.match(exc.field or "")
+    labs = facts.get("labs", [])
+    if found is None or not any(w in exc.problem for w in _SAME_DAY) or int(found[1]) >= len(labs):
+        return facts, []
+    day = labs[int(found[1])].get("date")
+    keep, dropped = [], []
+    for lab in labs:
+        if lab.get("date") == day and lab.get("test") in SAME_DAY_TESTS:
+            value = f"{lab.get('comparator') or ''}{lab.get('value')} {lab.get('unit') or ''}"
+            shown = f"{lab['test']} {value.strip()}"
+            dropped.append(
+                cds.Dropped(
+                    f"{shown.strip()} on {day}",
+                    lab["test"],
+                    str(day),
+                    f"the counts of {day} contradict each other ({exc.problem}); none of "
+                    "them was used",
+                )  # fmt: skip
+            )
+        else:
+            keep.append(lab)
+    return {**facts, "labs": keep}, dropped
 
 
 def _prefix_test(reason: str) -> str | None:

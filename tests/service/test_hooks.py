@@ -258,6 +258,36 @@ def test_a_dropped_count_gets_a_card_naming_it_and_why(hooks: Hooks) -> None:
     assert "pv-anc-x" not in (dropped.detail or "")
 
 
+def _labs_of(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e["resource"] for e in body["prefetch"]["labs"]["entry"]]
+
+
+def test_when_no_count_on_file_can_be_used_a_warning_says_so(hooks: Hooks) -> None:
+    """Every count in a unit the reader does not know: the answer was an empty card list."""
+    body = load_example("patient-view.json")
+    for lab in _labs_of(body):
+        if "valueQuantity" in lab:
+            lab["valueQuantity"] = {"value": 1, "unit": "furlongs", "code": "furlongs"}
+    (card,) = call(hooks, cds.PATIENT_VIEW, body)
+    assert card.indicator == "warning"
+    assert "none usable: no alert could be checked" in card.summary
+    assert "furlongs" in (card.detail or "") and card.suggestions
+
+
+def test_counts_of_one_day_that_contradict_each_other_are_set_aside(hooks: Hooks) -> None:
+    """An ANC above the WBC of its day (a unit mix-up) failed the whole hook with 422, so the
+    clinician saw nothing; now that day's counts are not used and a card says why."""
+    body = load_example("patient-view.json")
+    anc = next(lab for lab in _labs_of(body) if lab.get("id") == "pv-anc-2")
+    anc["valueQuantity"] = {"value": 450, "unit": "10*9/L", "code": "10*9/L",
+                            "system": "http://unitsofmeasure.org"}  # fmt: skip
+    cards = call(hooks, cds.PATIENT_VIEW, body)
+    dropped = next(c for c in cards if "not used" in c.summary)
+    assert dropped.indicator == "warning"
+    assert "contradict each other" in (dropped.detail or "")
+    assert "above the wbc of the same day" in (dropped.detail or "")
+
+
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 #: The day of the clozapine example's febrile reading and counts.

@@ -191,7 +191,9 @@ def test_count_spellings_of_10_9_per_litre(unit: str) -> None:
     assert to_canonical("wbc", 2.5, unit, field="labs[0]") == ("wbc", 2.5)
 
 
-@pytest.mark.parametrize("unit", ["/uL", "cells/uL", "/mm3", "cells/mm3", "/mcL", "cells/cumm"])
+@pytest.mark.parametrize(
+    "unit", ["/uL", "cells/uL", "/mm3", "cells/mm3", "/mcL", "cells/cumm", "1/uL", "1/mm3"]
+)
 def test_count_spellings_per_microlitre(unit: str) -> None:
     assert to_canonical("wbc", 2500, unit, field="labs[0]") == ("wbc", 2.5)
 
