@@ -126,6 +126,7 @@ class Dropped:
     test: str
     date: str | None
     reason: str
+    drug: str | None = None  # the generic name, for a medication (``test`` is MEDICATION)
 
 
 def prefetch_keys(terms: Terminology) -> tuple[PrefetchKey, ...]:
@@ -358,12 +359,16 @@ def dropped_card(
     A ``warning``: an alert may have rested on one of them."""
     setting = setting or Setting()
     refs = References(d.citations, setting.citations)
-    tests = sorted({_test_words(x.test) for x in dropped})
+    tests = sorted({x.drug or _test_words(x.test) for x in dropped})
     n = len(dropped)
     fever = [x for x in dropped if x.test in FEVER_INPUTS]
-    kind = "result" if fever else "blood count result"
+    drugs = [x for x in dropped if x.test == MEDICATION]
+    kind = ("medication" if len(drugs) == n else "input" if drugs
+            else "result" if fever else "blood count result")  # fmt: skip
     consequence = (
         f"fever could not be assessed from {'it' if n == 1 else 'them'}" if len(fever) == n
+        else f"its drug alerts and causes were checked without {'it' if n == 1 else 'them'}"
+        if len(drugs) == n
         else "alerts and ranking may rest on older values"
     )  # fmt: skip
     summary = f"{n} {kind}{'s' if n != 1 else ''} not used ({', '.join(tests)}): {consequence}"
@@ -384,7 +389,9 @@ def _not_used(dropped: Sequence[Dropped]) -> list[str]:
     lines = ["**Results not used**"]
     for x in dropped:
         when = f" dated {x.date}" if x.date else " (no usable date)"
-        lines.append(f"- {md(_test_words(x.test))}{when} ({md(x.resource)}): {md(x.reason)}")
+        lines.append(
+            f"- {md(x.drug or _test_words(x.test))}{when} ({md(x.resource)}): {md(x.reason)}"
+        )
     return ["\n".join(lines)]
 
 
@@ -596,6 +603,8 @@ def _lookback_text(fresh: Freshness, refs: References) -> str:
 
 #: Dropped inputs that are not blood counts: what febrile neutropenia rests on.
 FEVER_INPUTS = {"temperature": "body temperature", "fever": "fever"}
+#: The ``test`` of a medication the FHIR conversion did not use (a :class:`Dropped`).
+MEDICATION = "medication"
 
 
 def _test_words(test: str) -> str:

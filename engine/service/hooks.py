@@ -37,7 +37,7 @@ from engine.errors import InputError, LeukodxError
 from engine.fhir.convert import IgnoredInput, from_fhir
 from engine.fhir.read import concepts_of
 from engine.fhir.terms import Terminology, codings, load_terminology
-from engine.kb.lexicon import UNLISTED
+from engine.kb.lexicon import UNLISTED, Lexicon
 from engine.kb.load import KnowledgeBase
 from engine.patient import parse_patient
 from engine.report.patient import render_patient
@@ -280,7 +280,10 @@ class Hooks:
     ) -> CdsResponse:
         ev = self._evaluate(data)
         if isinstance(ev, NoCount):
-            dropped = [*dropped_counts(ev.ignored, ev.resources, self.terms), *ev.conflicts]
+            dropped = [
+                *dropped_counts(ev.ignored, ev.resources, self.terms, self.kb.lexicon),
+                *ev.conflicts,
+            ]
             if not any(x.test in COUNT_TESTS for x in dropped):
                 return CdsResponse(cards=[])  # no count on file: nothing to say
             return CdsResponse(cards=[cds.no_count_card(self.kb, dropped, patient_id)])
@@ -298,7 +301,10 @@ class Hooks:
         count = cds.count_card(ev.d, setting, urgent=urgent)
         if count is not None:
             out.append(count)
-        dropped = [*dropped_counts(ev.ignored, ev.resources, self.terms), *ev.conflicts]
+        dropped = [
+            *dropped_counts(ev.ignored, ev.resources, self.terms, self.kb.lexicon),
+            *ev.conflicts,
+        ]
         if dropped:
             out.append(cds.dropped_card(ev.d, dropped, setting))
         return out
@@ -345,7 +351,10 @@ class Hooks:
         cards = [
             cds.order_card(d, f, setting) for f in found if f.risky or (fresh and fresh.needs_cbc)
         ]
-        dropped = [*dropped_counts(ev.ignored, ev.resources, self.terms), *ev.conflicts]
+        dropped = [
+            *dropped_counts(ev.ignored, ev.resources, self.terms, self.kb.lexicon),
+            *ev.conflicts,
+        ]
         if dropped:
             cards.append(cds.dropped_card(d, dropped, setting))
         return CdsResponse(cards=cards)
@@ -444,7 +453,10 @@ def _walk(data: object, depth: int = 0) -> Iterator[dict[str, Any]]:
 
 
 def dropped_counts(
-    ignored: tuple[IgnoredInput, ...], resources: dict[str, dict[str, Any]], terms: Terminology
+    ignored: tuple[IgnoredInput, ...],
+    resources: dict[str, dict[str, Any]],
+    terms: Terminology,
+    lexicon: Lexicon | None = None,
 ) -> list[cds.Dropped]:
     """The blood counts, body temperatures and fevers among what the FHIR conversion did not use,
     with their dates. A result left out for its status (entered in error, cancelled, not yet a
@@ -461,9 +473,24 @@ def dropped_counts(
             index = int(found["index"])
             part = parts[index] if isinstance(parts, list) and index < len(parts) else None
         test = _count_test(part, terms) or _prefix_test(item.reason) or _fever_input(part, terms)
-        if test is not None:
+        drug = _known_drug(item, lexicon) if test is None and lexicon is not None else None
+        if drug is not None:
+            out.append(
+                cds.Dropped(item.resource, cds.MEDICATION, _effective(res), item.reason, drug)
+            )
+        elif test is not None:
             out.append(cds.Dropped(item.resource, test, _effective(res), item.reason))
     return out
+
+
+def _known_drug(item: IgnoredInput, lexicon: Lexicon) -> str | None:
+    """The generic name of a medication resource left out whose drug the knowledge base knows
+    (``clozapine: status stopped with no end date ...``): its alerts and cause were checked
+    without it. None for anything else."""
+    if not item.resource.startswith("Medication") or ": " not in item.reason:
+        return None
+    found = lexicon.resolve(item.reason.split(": ", 1)[0].strip())  # "rxnorm:2626: status ..."
+    return found.name if found.known and UNLISTED not in found.agents else None
 
 
 def _fever_input(part: object, terms: Terminology) -> str | None:
@@ -533,7 +560,8 @@ def _prefix_test(reason: str) -> str | None:
 
 
 def _effective(res: dict[str, Any] | None) -> str | None:
-    """The date an Observation gives for itself (its first ten characters), if any."""
+    """The date an Observation (or a medication order) gives for itself (its first ten
+    characters), if any."""
     if res is None:
         return None
     period = res.get("effectivePeriod")
@@ -542,6 +570,7 @@ def _effective(res: dict[str, Any] | None) -> str | None:
         period.get("start") if isinstance(period, dict) else None,
         res.get("effectiveInstant"),
         res.get("issued"),
+        res.get("authoredOn"),  # a medication order
     ):
         if isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}", value):
             return value[:10]

@@ -288,6 +288,23 @@ def test_counts_of_one_day_that_contradict_each_other_are_set_aside(hooks: Hooks
     assert "above the wbc of the same day" in (dropped.detail or "")
 
 
+def test_a_known_drug_left_unused_is_named_on_a_card() -> None:
+    """Clozapine stopped with no end date is not used (its timing is unknown); no card said so,
+    and the clozapine alerts and cause vanished in silence."""
+    body = _fever_example()
+    for entry in body["prefetch"]["medicationStatements"]["entry"]:
+        res = entry["resource"]
+        if res.get("id") == "ms-clozapine":
+            res["status"] = "stopped"
+            res.pop("effectivePeriod", None)
+            res["effectiveDateTime"] = "2024-10-01"
+    cards = call(hooks_on(FEVER_DAY), cds.PATIENT_VIEW, body)
+    dropped = next(c for c in cards if "not used" in c.summary)
+    assert dropped.indicator == "warning"
+    assert dropped.summary.startswith("1 medication not used (clozapine)")
+    assert "MedicationStatement/ms-clozapine" in (dropped.detail or "")
+
+
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 #: The day of the clozapine example's febrile reading and counts.
