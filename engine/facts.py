@@ -93,6 +93,7 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     by_test = _series_by_test(patient.labs, as_of)
     computed_how = _add_computed_counts(by_test)
     _add_anc_bounds(by_test, computed_how)
+    stale = _not_concurrent(by_test, int(kb.parameter("concurrent_lines_days")))
     values = _demographics(patient)
     values += _lab_values(patient.labs, by_test, computed_how, as_of)
     lln = _limits(patient, kb)
@@ -111,8 +112,36 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
         members,
         courses,
         unknown,
-        _after_as_of(patient, as_of),
+        tuple(sorted((*_after_as_of(patient, as_of), *stale))),
     )
+
+
+#: The other lines of the blood count, read together with the white count only when current.
+OTHER_LINES = ("hemoglobin", "platelets", "mcv", "reticulocytes")
+
+
+def _not_concurrent(by_test: dict[str, list[Point]], days: int) -> tuple[tuple[str, str], ...]:
+    """Removes from ``by_test`` the other lines whose latest result is more than ``days`` older
+    than the latest WBC or ANC, and says why each is not used: lines measured in another episode
+    are not a bi- or pancytopenia of this one (kb.yaml ``concurrent_lines_days``)."""
+    white = [p.date for test in ("wbc", "anc") for p in by_test.get(test, [])]
+    if not white:
+        return ()
+    latest = max(white)
+    out = []
+    for test in OTHER_LINES:
+        points = by_test.get(test)
+        if points and (latest - max(p.date for p in points)).days > days:
+            last = max(points, key=lambda p: p.date)
+            del by_test[test]
+            out.append(
+                (
+                    f"labs ({test} on {last.date.isoformat()})",
+                    f"more than {days} days before the latest white count ({latest.isoformat()}), "
+                    "so not read with it; not used",
+                )  # fmt: skip
+            )
+    return tuple(out)
 
 
 def _suspected_drugs(unknown: Iterable[str], lexicon: Lexicon) -> tuple[MemberFact, ...]:

@@ -223,17 +223,38 @@ def trend(
     relative = _relative(slope, level)
     tolerance = stable_fraction_per_30d * abs(level)
     reversals = _swings([p.value for p in series], tolerance) - 1
-    value = _classify(relative, stable_fraction_per_30d, reversals)
+    sloped = _classify(relative, stable_fraction_per_30d, reversals)
+    recovery = _recovery(series, tolerance) if sloped == "falling" else None
+    value = "rising" if recovery is not None else sloped
     share = f"{relative:+.0%}" if math.isfinite(relative) else "undefined"
     how = (
-        f"Theil-Sen trend (median of pairwise slopes): {value}, slope {_num(slope * _PER_DAYS)}"
+        f"Theil-Sen trend (median of pairwise slopes): {sloped}, slope {_num(slope * _PER_DAYS)}"
         f"{' ' + unit if unit else ''} per {_PER_DAYS} days ({share} of the median "
         f"{_num(level)}; stable within {stable_fraction_per_30d:.0%}), from {len(series)} "
         f"results in the {window_days} days before {as_of} ({series[0].date} to {series[-1].date})"
     )
-    if value == "fluctuating":
+    if sloped == "fluctuating":
         how += f"; {reversals} reversals each larger than {_num(tolerance)}"
+    if recovery is not None:
+        how += (
+            f"; rising since the lowest result, {shown(recovery)} on {recovery.date}, to "
+            f"{shown(series[-1])} on {series[-1].date}: recovering, so called rising"
+        )
     return Computed(value, how, tuple(p.date for p in series))
+
+
+def _recovery(series: Sequence[Point], tolerance: float) -> Point | None:
+    """The window's lowest result when the count has risen steadily since it (never falling from
+    one result to the next) and ends more than ``tolerance`` above it: the slope over the whole
+    window still points down, but a count that recovers from its nadir is not "falling" (the
+    rules reading it speak of a count that keeps falling)."""
+    low = min(series, key=_low_first)
+    after = [p for p in series if p.date > low.date]
+    if not after or after[-1].value - low.value <= tolerance:
+        return None
+    steps = [low, *after]
+    rising = all(b.value >= a.value for a, b in zip(steps, steps[1:], strict=False))
+    return low if rising else None
 
 
 def _nadirs(series: Sequence[Point], threshold: float) -> list[Point]:

@@ -190,6 +190,18 @@ def test_trend_falling_rising_stable() -> None:
     assert trend_value(daily("2025-01-01", [3.0, 3.02, 2.98, 3.01], step=7)) == "stable"
 
 
+def test_a_count_recovering_from_its_nadir_is_not_falling() -> None:
+    """4.0, 3.0, 0.3, 0.8, 1.4: the slope over the window points down, but the count has risen
+    steadily since its nadir; "falling" made acute leukaemia the top cause "because the count
+    keeps falling". A rebound that falls again, or one within the stable band, stays falling."""
+    v_shape = run_trend(daily("2025-01-01", [4.0, 3.0, 0.3, 0.8, 1.4], step=10))
+    assert v_shape is not None and v_shape.value == "rising"
+    assert "pairwise slopes): falling" in v_shape.how
+    assert "rising since the lowest result, 0.3 on 2025-01-21" in v_shape.how
+    assert trend_value(daily("2025-01-01", [4.0, 3.0, 0.3, 1.4, 0.9], step=10)) == "falling"
+    assert trend_value(daily("2025-01-01", [3.0, 2.7, 2.4, 2.1, 2.15], step=7)) == "falling"
+
+
 def test_trend_fluctuating_needs_two_large_reversals_and_no_clear_slope() -> None:
     zigzag = daily("2025-01-01", [3.0, 1.5, 3.0, 1.5, 3.0, 1.5, 3.0], step=7)
     got = run_trend(zigzag)
