@@ -100,6 +100,7 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     counts = [by_test.get("wbc", []), by_test.get("anc", [])]
     episode = series.low_episode_days(counts, [lln["wbc"], lln["anc"]], as_of)
     values += _series_values(patient, kb, by_test, as_of, lln, episode)
+    values += _recent_nadir(by_test.get("anc", []), as_of, int(kb.parameter("recent_nadir_days")))
     low, normal = series.low_dates(counts, [lln["wbc"], lln["anc"]], as_of)
     episode_start = _episode_start(patient, episode, as_of)
     courses, unknown = course_facts(
@@ -114,6 +115,17 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
         unknown,
         tuple(sorted((*_after_as_of(patient, as_of), *stale))),
     )
+
+
+def _recent_nadir(points: list[Point], as_of: dt.date, days: int) -> list[ValueFact]:
+    """``anc_recent_nadir``: the lowest ANC of the ``days`` before ``as_of``. The alerts read the
+    latest ANC; this lets a rule see that a severe neutropenia of last week is still being
+    managed (clozapine: an ANC of 0.3 yesterday was forgotten once today's was 1.6)."""
+    start = as_of - dt.timedelta(days=days)
+    low = series.nadir([p for p in points if p.date >= start], as_of)
+    if low is None:
+        return []
+    return [ValueFact("v:anc_recent_nadir", "anc_recent_nadir", float(low.value), low.how)]
 
 
 #: The other lines of the blood count, read together with the white count only when current.

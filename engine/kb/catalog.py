@@ -44,6 +44,7 @@ def _input_values() -> dict[str, FactType]:
         "cycle_period_days": NUMBER,
         "reticulocytes_pct": NUMBER,
         "ana_titer": NUMBER,
+        "anc_recent_nadir": NUMBER,
     }
     for test in vocab.NUMERIC_TESTS:
         facts[test] = NUMBER

@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A severe neutropenia on clozapine in the last 30 days stays an alert when the latest ANC is
+higher: an ANC of 0.3 yesterday and 1.6 today raised nothing, and 1.2 a week after 0.3 raised
+the mild-neutropenia alert's "continue clozapine"."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from engine.api import diagnose
+from engine.kb.load import KnowledgeBase
+
+DAY = dt.date(2025, 2, 10)
+CLOZAPINE = [{"name": "clozapine", "start": dt.date(2024, 12, 1)}]
+
+
+def alerts(
+    kb: KnowledgeBase, earlier_days: int, earlier: float, latest: float, **extra: object
+) -> set[str]:
+    when = DAY - dt.timedelta(days=earlier_days)
+    labs = [
+        {"test": "anc", "value": earlier, "unit": "10^9/L", "date": when},
+        {"test": "anc", "value": latest, "unit": "10^9/L", "date": DAY},
+    ]
+    data = {"as_of": DAY, "labs": labs, "medications": CLOZAPINE, **extra}
+    return {a.id for a in diagnose(data, kb=kb, today=DAY).alerts}
+
+
+@pytest.mark.parametrize(("days", "latest"), [(1, 1.6), (7, 1.2), (30, 0.8)])
+def test_a_recent_severe_count_is_still_an_alert(
+    real_kb: KnowledgeBase, days: int, latest: float
+) -> None:
+    found = alerts(real_kb, days, 0.3, latest)
+    assert "clozapine_recent_severe_neutropenia" in found
+    assert "clozapine_mild_neutropenia" not in found
+
+
+def test_a_severe_count_of_long_ago_or_a_mild_one_is_not(real_kb: KnowledgeBase) -> None:
+    assert "clozapine_recent_severe_neutropenia" not in alerts(real_kb, 31, 0.3, 1.2)
+    assert "clozapine_recent_severe_neutropenia" not in alerts(real_kb, 3, 0.7, 1.2)
+    assert "clozapine_severe_neutropenia" in alerts(real_kb, 3, 1.2, 0.3)  # the latest decides
