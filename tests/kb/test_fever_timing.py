@@ -66,3 +66,22 @@ def test_a_fever_that_ended_days_or_months_ago_is_not(
     assert not febrile(real_kb, fever)
     d = diagnose(patient(fever), kb=real_kb, today=AS_OF)
     assert any(a.id == "severe_neutropenia" for a in d.alerts)  # the count alert stays
+
+
+def test_fever_with_a_moderate_neutropenia_the_critical_alert_cannot_decide_is_a_warning(
+    real_kb: KnowledgeBase,
+) -> None:
+    """1.4, 1.1, 0.9 over three days with fever raised nothing: too short for a trend, and no
+    chemotherapy. A warning now says to assess and repeat; with a falling trend (four results
+    over nine days) the critical alert fires instead, never both."""
+    fever = [{"name": "fever", "since": dt.date(2025, 2, 10)}]
+
+    def anc(value: float, day: int) -> dict[str, object]:
+        return {"test": "anc", "value": value, "unit": "10^9/L", "date": dt.date(2025, 2, day)}
+
+    short = [anc(1.4, 8), anc(1.1, 9), anc(0.9, 10)]
+    found = {a.id: a.level for a in diagnose({"labs": short, "findings": fever}, kb=real_kb).alerts}
+    assert found == {"fever_with_moderate_neutropenia": "warning"}
+    longer = [anc(1.8, 1), *short]
+    found = {a.id for a in diagnose({"labs": longer, "findings": fever}, kb=real_kb).alerts}
+    assert "febrile_neutropenia" in found and "fever_with_moderate_neutropenia" not in found
