@@ -48,6 +48,10 @@ DEFINITIONS: dict[str, str] = {
                 "first fell while on the drug, of the days from the start of that course to the "
                 "first low WBC or ANC (a first low count after the stop, or before the start, is "
                 "not an onset on the drug)",
+    "alerts": "cases_by_level counts each case once, at the most urgent level of its alerts "
+              "(none: no alert); cases_per_alert counts the cases raising each alert; "
+              "critical_cases names the cases with a critical alert (at most 1000, in the order "
+              "written; every case's alerts are in its result line and the --table alerts column)",
 }  # fmt: skip
 
 NONE = "(none)"
@@ -115,6 +119,9 @@ class Summary:
     confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
     ranks: Counter[str] = field(default_factory=Counter)
     drugs: dict[str, DrugStats] = field(default_factory=dict)
+    alert_cases: Counter[str] = field(default_factory=Counter)  # cases by their highest level
+    alert_ids: Counter[str] = field(default_factory=Counter)  # cases raising each alert
+    critical: list[dict[str, Any]] = field(default_factory=list)  # the first CRITICAL_LISTED
 
     def ratio(self, hits: float) -> float | None:
         return round(hits / self.n, 4) if self.n else None
@@ -134,10 +141,22 @@ class Summary:
                      "top1_acceptable": self.hits1_acceptable, "misses": self.misses},
             "per_cause": self.per_cause(), "confusion": self.confusion_table(),
             "rank_distribution": dict(sorted(self.ranks.items(), key=lambda kv: _rank_key(kv[0]))),
-            "per_drug": self.per_drug(),
+            "per_drug": self.per_drug(), "alerts": self.alerts(),
             "knowledge_base": self.knowledge_base, "definitions": DEFINITIONS,
             "disclaimer": DISCLAIMER,
         }  # fmt: skip
+
+    def alerts(self) -> dict[str, Any]:
+        """Cases by their highest alert level, cases per alert, and the critical cases (the
+        first :data:`CRITICAL_LISTED`, in the order they were written): a batch over a lab
+        export is a screening, and its critical patients must be found without reading every
+        result line."""
+        return {
+            "cases_by_level": {level: self.alert_cases[level] for level in ALERT_LEVELS},
+            "cases_per_alert": dict(sorted(self.alert_ids.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "critical_cases": self.critical,
+            "critical_cases_listed": len(self.critical),
+        }
 
     def per_cause(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -206,6 +225,22 @@ def summarize(records: Iterable[dict[str, Any]]) -> Summary:
     return s
 
 
+#: Alert levels from the most urgent; "none" counts the cases that raised no alert.
+ALERT_LEVELS: tuple[str, ...] = ("critical", "warning", "info", "none")
+#: How many critical cases the summary names (all are in the result lines and ``--table``).
+CRITICAL_LISTED = 1000
+
+
+def _add_alerts(s: Summary, record: dict[str, Any]) -> None:
+    alerts = (record.get("differential") or {}).get("alerts") or []
+    levels = {a.get("level") for a in alerts}
+    s.alert_cases[next((lv for lv in ALERT_LEVELS[:3] if lv in levels), "none")] += 1
+    s.alert_ids.update({a["id"] for a in alerts if "id" in a})
+    if "critical" in levels and len(s.critical) < CRITICAL_LISTED:
+        ids = sorted({a["id"] for a in alerts if a.get("level") == "critical"})
+        s.critical.append({"id": record.get("id"), "alerts": ids})
+
+
 def _add(s: Summary, sc: Scored) -> None:
     s.n_cases += 1
     ok = bool(sc.record.get("ok"))
@@ -214,6 +249,8 @@ def _add(s: Summary, sc: Scored) -> None:
     s.n_duplicate_ids += "duplicate_of" in sc.record
     if ok and s.knowledge_base is None:
         s.knowledge_base = sc.record["differential"].get("knowledge_base")
+    if ok:
+        _add_alerts(s, sc.record)
     if ok and sc.record.get("drugs"):
         _add_drugs(s, sc.record)
     if not sc.expected:
@@ -346,7 +383,26 @@ def case_counts(summary: Summary) -> str:
     under their position)``: the first words of every batch summary printed."""
     n = summary.n_duplicate_ids
     dup = f", {n} with a duplicate id (run under their position)" if n else ""
-    return f"cases {summary.n_cases}: {summary.n_ok} ok, {summary.n_failed} failed{dup}"
+    line = f"cases {summary.n_cases}: {summary.n_ok} ok, {summary.n_failed} failed{dup}"
+    levels = summary.alert_cases
+    if levels["critical"] or levels["warning"]:
+        line += (
+            f"\nalerts: {levels['critical']} case(s) critical, {levels['warning']} warning "
+            f"(highest level per case)"
+        )
+    if summary.critical:
+        shown = ", ".join(
+            f"{c['id']} ({', '.join(c['alerts'])})" for c in summary.critical[:CRITICAL_SHOWN]
+        )
+        more = levels["critical"] - min(len(summary.critical), CRITICAL_SHOWN)
+        line += f"\ncritical: {shown}" + (
+            f" and {more} more (summary JSON, --table)" if more else ""
+        )
+    return line
+
+
+#: How many critical cases the terminal names.
+CRITICAL_SHOWN = 10
 
 
 def format_summary(

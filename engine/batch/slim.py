@@ -7,9 +7,9 @@ process more than everything else it does per case, and with two workers on two 
 process competes with them. So the worker, which holds the :class:`~engine.differential.
 Differential` as objects, also builds this small record: the fields before ``"ok"``, and of the
 differential only what :mod:`engine.batch.metrics` reads (the rank-1 candidate, the candidates
-among ``expected``, the knowledge base, and with drug courses the rank-1 evidence's facts and
-the alerts' facts). The figures computed from it are those computed from the full line (a test
-holds the two together on the bundled cases).
+among ``expected``, the knowledge base, every alert's id and level, and with drug courses the
+rank-1 evidence's facts and the alerts' facts). The figures computed from it are those computed
+from the full line (a test holds the two together on the bundled cases).
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ def ok_metrics(
         "candidates": candidates,
     }
     record = {**head, "ok": True, "differential": differential}
+    differential["alerts"] = [{"id": a.id, "level": a.level} for a in d.alerts]
     if drugs:
         differential["alerts"] = [
-            {"id": a.id, "facts": [{"id": f.id} for f in a.facts],
+            {"id": a.id, "level": a.level, "facts": [{"id": f.id} for f in a.facts],
              "chain": [{"used": [{"id": u.id} for u in link.used]} for link in a.chain]}
             for a in d.alerts
         ]  # fmt: skip

@@ -36,7 +36,8 @@ def write_batch_report(
     note = f'<p class="disclaimer" data-role="disclaimer">{escape(DISCLAIMER)}</p>'
     out.write("<!DOCTYPE html>\n" + head(TITLE) + note)
     figures = summary.as_dict()
-    out.write(_headline(figures) + _charts(figures) + _drugs_table(figures))
+    out.write(_headline(figures) + _alerts(figures, max_cases) + _charts(figures))
+    out.write(_drugs_table(figures))
     out.write(_misses_table(iter_misses(iter_records(results)), summary.misses, max_cases))
     out.write(_errors_table(iter_errors(iter_records(results)), summary.n_failed, max_cases))
     out.write(_definitions(figures))
@@ -68,6 +69,30 @@ def _headline(d: dict[str, Any]) -> str:
         f"{escape(source)}. Definitions are below the tables and in the summary JSON."
         f'</p><div class="metrics">{"".join(boxes)}</div>'
     )
+
+
+def _alerts(d: dict[str, Any], max_cases: int) -> str:
+    """Cases by their most urgent alert, and the critical cases by id: a batch over a lab export
+    is a screening, and a febrile neutropenia must not hide among the evaluation figures."""
+    a = d["alerts"]
+    levels = ", ".join(f"{n} {level}" for level, n in a["cases_by_level"].items())
+    parts = [f'<h2>Alerts</h2><p data-role="alert-levels">Cases by their most urgent alert: '
+             f"{escape(levels)}.</p>"]  # fmt: skip
+    critical = a["critical_cases"][:max_cases]
+    if critical:
+        rows = "".join(
+            f'<tr data-case="{escape(str(c["id"]))}"><td>{escape(str(c["id"]))}</td>'
+            f"<td>{escape(', '.join(c['alerts']))}</td></tr>"
+            for c in critical
+        )
+        total = a["cases_by_level"]["critical"]
+        shown = f" (the first {len(critical)} of {total})" if total > len(critical) else ""
+        parts.append(
+            f'<h3>Cases with a critical alert{escape(shown)}</h3><table data-table="critical">'
+            f"<thead><tr><th>case</th><th>critical alerts</th></tr></thead><tbody>{rows}"
+            "</tbody></table>"
+        )
+    return "".join(parts)
 
 
 def _charts(d: dict[str, Any]) -> str:

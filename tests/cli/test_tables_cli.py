@@ -177,3 +177,29 @@ def test_table_arguments_are_checked_before_anything_runs(tmp_path: Path) -> Non
         run = leukodx("batch", *args, "--out", str(out))
         assert run.returncode == 2 and message in run.stderr, (args, run.stderr)
         assert not out.exists()
+
+
+def test_a_screening_batch_names_its_critical_patients(tmp_path: Path) -> None:
+    """A batch over a lab export printed only "cases 2: 2 ok", and neither the summary JSON nor
+    the report said which patient had febrile neutropenia."""
+    (tmp_path / "r.csv").write_text(
+        "patient_id,test,value,unit,date\n"
+        "F1,wbc,1.1,10^9/L,2025-02-10\nF1,anc,0.3,10^9/L,2025-02-10\n"
+        "N1,wbc,3.5,10^9/L,2025-02-10\nN1,anc,1.4,10^9/L,2025-02-10\n"
+    )
+    (tmp_path / "c.csv").write_text("patient_id,kind,name,since\nF1,finding,fever,2025-02-10\n")
+    summary, report = tmp_path / "s.json", tmp_path / "r.html"
+    result = leukodx("batch", str(tmp_path / "r.csv"), "--conditions", str(tmp_path / "c.csv"),
+                     "--out", str(tmp_path / "o.jsonl"), "--summary", str(summary),
+                     "--report", str(report))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    said = result.stdout + result.stderr
+    assert "alerts: 1 case(s) critical, 0 warning" in said
+    assert (
+        "critical: F1 (febrile_neutropenia, " in said
+        or "critical: F1 (febrile_neutropenia)" in said
+    )
+    alerts = json.loads(summary.read_text())["alerts"]
+    assert alerts["cases_by_level"] == {"critical": 1, "warning": 0, "info": 0, "none": 1}
+    assert alerts["critical_cases"][0]["id"] == "F1"
+    assert 'data-case="F1"' in report.read_text()
