@@ -48,7 +48,7 @@ from engine.batch.run import (
     count_recorded,
     run_batch,
 )
-from engine.batch.tables import TableSpec, is_table
+from engine.batch.tables import TableError, TableSpec, is_table
 from engine.cli.progress import Reporter
 from engine.cli.tables import add_table_options, table_spec
 from engine.errors import InputError
@@ -204,7 +204,11 @@ def _check_distinct_outputs(args: argparse.Namespace) -> None:
 
 def _check_tables(args: argparse.Namespace, spec: TableSpec, outputs: list[str | Path]) -> None:
     """Before anything is written: the headers of every table (exit 2 on a missing column or an
-    unused rename), and companion tables only with exactly one results table."""
+    unused rename), and companion tables only with exactly one results table. With other
+    inputs beside it, a results table whose header cannot be read is not a reason to stop: it
+    becomes its own error record and the other inputs are evaluated (one bad file never stops
+    the others); a companion table or a ``--columns`` rename applies to every patient, so its
+    error still stops the run."""
     tables = [p for p in args.paths if is_table(p)]
     if spec.companions() and len(tables) != 1:
         raise InputError(
@@ -216,7 +220,11 @@ def _check_tables(args: argparse.Namespace, spec: TableSpec, outputs: list[str |
     check_sources([p for _, p in spec.companions()], outputs)
     for path in tables:
         check_sources([path], outputs)
-        open_tables(path, spec)
+        try:
+            open_tables(path, spec)
+        except TableError as exc:
+            if len(args.paths) == 1 or spec.companions() or exc.field == "--columns":
+                raise
 
 
 def cmd_batch(args: argparse.Namespace) -> int:

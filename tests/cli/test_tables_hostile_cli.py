@@ -101,3 +101,21 @@ def test_diagnose_names_the_companion_option_given_without_a_table(tmp_path: Pat
     )  # fmt: skip
     assert done.returncode == 2
     assert "--medications" in done.stderr and "--patients" not in done.stderr
+
+
+def test_a_table_with_a_bad_header_among_other_inputs_is_its_error_record(tmp_path: Path) -> None:
+    """A header without a value column stopped the whole batch (exit 2, nothing written), so the
+    good inputs beside it were never evaluated; alone it still stops the run before writing."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("patient_id,test\np1,wbc\n", encoding="utf-8")
+    good = tmp_path / "good.csv"
+    good.write_text(RESULTS, encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    done = leukodx("batch", str(bad), str(good), "--out", str(out), "--quiet")
+    assert done.returncode == 3, done.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    failed = [r for r in records if not r["ok"]]
+    assert [r["id"] for r in failed] == [str(bad)] and any(r["ok"] for r in records)
+    assert "no column 'value'" in failed[0]["error"]["message"]
+    alone = leukodx("batch", str(bad), "--out", str(tmp_path / "alone.jsonl"), "--quiet")
+    assert alone.returncode == 2 and not (tmp_path / "alone.jsonl").exists()
