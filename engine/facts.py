@@ -230,12 +230,34 @@ def _add_computed_counts(by_test: dict[str, list[Point]]) -> dict[str, dict[dt.d
         computed = series.absolute_from_percent(
             by_test["wbc"], [by_test.get(p, []) for p in pcts], label, names=names
         )
-        have = {p.date for p in by_test.get(target, [])}
-        extra = [Point(d, float(c.value)) for d, c in computed.items() if d not in have]
+        given = {p.date: p for p in series.collapse(by_test.get(target, []), dt.date.max)}
+        extra = [
+            Point(d, float(c.value))
+            for d, c in computed.items()
+            if d not in given or _clearly_below(float(c.value), given[d])
+        ]
         if extra:
             by_test[target] = sorted([*by_test.get(target, []), *extra], key=lambda p: p.date)
-            hows[target] = {p.date: computed[p.date].how for p in extra}
+            hows[target] = {p.date: _computed_how(computed[p.date].how, given.get(p.date))
+                            for p in extra}  # fmt: skip
     return hows
+
+
+def _clearly_below(computed: float, given: Point) -> bool:
+    """A count computed from the day's differential that is well below the count given for that
+    day (by more than 0.1 x 10^9/L and a fifth): the two contradict each other, and the lower is
+    read, as of any two results of one day. A given ANC of 1.8 beside a WBC of 2.0 with 20%
+    neutrophils (0.4) was used in silence, and no alert fired."""
+    return given.comparator is None and given.value - computed > max(0.1, 0.2 * given.value)
+
+
+def _computed_how(how: str, given: Point | None) -> str:
+    if given is None:
+        return how
+    return (
+        f"{how}; below the count given that day ({series.shown(given)}), which it contradicts: "
+        "the lower of the two is read"
+    )
 
 
 #: With no differential, a WBC below this bounds the ANC below the neutropenia limit: the ANC

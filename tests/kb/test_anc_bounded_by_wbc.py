@@ -49,3 +49,23 @@ def test_a_wbc_of_1_5_or_more_or_a_measured_anc_adds_no_bound(real_kb: Knowledge
     mild = run(real_kb, 1.2)
     assert {f.fact: f.value for f in mild.findings}.get("neutropenia_severity") == "mild"
     assert "severe_neutropenia" not in {a.id for a in mild.alerts}
+
+
+def test_a_given_anc_contradicted_by_the_differential_is_read_at_the_lower(
+    real_kb: KnowledgeBase,
+) -> None:
+    """A given ANC of 1.8 beside a WBC of 2.0 with 20% neutrophils (0.4) was used in silence;
+    the lower of the two results of the day is read, and its how says why. Close values (within
+    a fifth) keep the given count."""
+    pct = {"test": "neutrophil_pct", "value": 20, "unit": "%", "date": DAY}
+    contradicted = run(
+        real_kb, 2.0, labs=[{"test": "anc", "value": 1.8, "unit": "10^9/L", "date": DAY}, pct]
+    )
+    anc = next(f for f in contradicted.facts if f.id == "v:anc")
+    assert anc.value == 0.4 and "contradicts" in anc.how
+    assert "severe_neutropenia" in {a.id for a in contradicted.alerts}
+    near = run(
+        real_kb, 2.0, labs=[{"test": "anc", "value": 0.42, "unit": "10^9/L", "date": DAY}, pct]
+    )
+    kept = next(f for f in near.facts if f.id == "v:anc")
+    assert kept.value == 0.42 and "contradicts" not in kept.how
