@@ -325,6 +325,9 @@ report's out-of-fold reliability table, causes given under 10% were the expected
 of the time, and a list of 20 rare diseases alarms more than it informs."""
 
 PATIENT_MAX_CAUSES = 5
+#: Below this, the first cause is "unlikely" in the likelihood words, and the note says that
+#: none stands out (a patient read "myelodysplastic syndrome" first, at 18%, as the answer).
+UNCLEAR_BELOW = 0.33
 
 
 def patient_candidates(candidates: list[Candidate]) -> list[Candidate]:
@@ -347,8 +350,11 @@ def patient_note(d: Differential) -> str:
     if d.candidates:
         shown = patient_candidates(d.candidates)
         out.append("Possible explanations, the most likely first:")
+        if shown[0].probability < UNCLEAR_BELOW:
+            out.append(wrap("  None of these stands out: each is less likely than not, and more "
+                            "tests are needed to find the cause.", "  "))  # fmt: skip
         for c in shown:
-            out.append(wrap(f"  {c.rank}. {c.label}", "     "))
+            out.append(wrap(f"  {c.rank}. {c.label} ({likelihood(c.probability)})", "     "))
             if c.summary:
                 out.append(wrap(f"     {c.summary}", "     "))
             for e in c.evidence_for:

@@ -166,6 +166,17 @@ def test_patient_note_reads_out_only_the_likely_causes() -> None:
     assert f"{len(d.candidates) - len(shown)} other explanations were also weighed" in note
     low = [c.model_copy(update={"probability": 0.01}) for c in d.candidates]
     assert patient_candidates(low) == low[:1]
+    # each cause carries its likelihood words, and a first cause under 33% says none stands out
+    assert f"  1. {shown[0].label} ({likelihood(shown[0].probability)})" in note
+
+    def with_top(p: float) -> Differential:
+        top = d.candidates[0].model_copy(update={"probability": p})
+        return d.model_copy(update={"candidates": [top, *d.candidates[1:]]})
+
+    assert "None of these stands out" in patient_note(with_top(0.2))
+    assert f"  1. {shown[0].label} (unlikely)" in patient_note(with_top(0.2))
+    assert "None of these stands out" not in patient_note(with_top(0.8))
+    assert f"  1. {shown[0].label} (likely)" in patient_note(with_top(0.8))
 
 
 def test_clinician_view_is_the_default_and_unchanged() -> None:
@@ -228,7 +239,7 @@ def test_every_count_and_alert_in_the_note_carries_its_date(
                     date = fact_date(refs[fid])
                     assert date is not None and f"{refs[fid].value:g} on {date}" in note, fid
         if "v:anc" in refs:
-            how = "computed: WBC" if "computed" in refs["v:anc"].how else "given"
+            how = "computed:" if "computed" in refs["v:anc"].how else "given"
             row = next(line for line in note.splitlines() if line.startswith("  ANC ("))
             assert row.rstrip().endswith(how) or how in row, (d.patient_id, row)
         for alert in d.alerts:
