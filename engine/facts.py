@@ -120,7 +120,7 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
 def _recent_nadir(points: list[Point], as_of: dt.date, days: int) -> list[ValueFact]:
     """``anc_recent_nadir``: the lowest ANC of the ``days`` before ``as_of``. The alerts read the
     latest ANC; this lets a rule see that a severe neutropenia of last week is still being
-    managed (clozapine: an ANC of 0.3 yesterday was forgotten once today's was 1.6)."""
+    managed (an ANC of 0.3 yesterday was forgotten once today's was 1.6)."""
     start = as_of - dt.timedelta(days=days)
     low = series.nadir([p for p in points if p.date >= start], as_of)
     if low is None:

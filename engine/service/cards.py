@@ -397,8 +397,8 @@ def _not_used(dropped: Sequence[Dropped]) -> list[str]:
 
 def no_count_card(kb: KnowledgeBase, dropped: Sequence[Dropped], patient_id: str) -> Card:
     """The FHIR data held blood counts, but none could be used: a ``warning`` that says which
-    and why, with a CBC to order. An empty answer here hid a febrile clozapine patient's ANC of
-    300 sent in a unit the reader does not know."""
+    and why, with a CBC to order. An empty answer here hid a febrile patient's ANC of 300 sent in
+    a unit the reader does not know."""
     n = sum(x.test not in FEVER_INPUTS for x in dropped)
     summary = (
         f"{n} blood count result{'s' if n != 1 else ''} on file, none usable: no alert could be "
@@ -407,7 +407,7 @@ def no_count_card(kb: KnowledgeBase, dropped: Sequence[Dropped], patient_id: str
     body = [
         *_not_used(dropped),
         "No white cell or neutrophil count could be used, so no neutropenia alert (febrile, "
-        "severe, clozapine) was checked. Check these results in the record, or repeat the count.",
+        "severe, drug-specific) was checked. Check these results in the record, or repeat the count.",
     ]
     if any(x.test in FEVER_INPUTS for x in dropped):
         body.append(_FEVER_NOT_USED)

@@ -485,7 +485,7 @@ def dropped_counts(
 
 def _known_drug(item: IgnoredInput, lexicon: Lexicon) -> str | None:
     """The generic name of a medication resource left out whose drug the knowledge base knows
-    (``clozapine: status stopped with no end date ...``): its alerts and cause were checked
+    (``<drug>: status stopped with no end date ...``): its alerts and cause were checked
     without it. None for anything else."""
     if not item.resource.startswith("Medication") or ": " not in item.reason:
         return None
