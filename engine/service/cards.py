@@ -407,7 +407,8 @@ def no_count_card(kb: KnowledgeBase, dropped: Sequence[Dropped], patient_id: str
     body = [
         *_not_used(dropped),
         "No white cell or neutrophil count could be used, so no neutropenia alert (febrile, "
-        "severe, drug-specific) was checked. Check these results in the record, or repeat the count.",
+        "severe, drug-specific) was checked. Check these results in the record, or repeat the "
+        "count.",
     ]
     if any(x.test in FEVER_INPUTS for x in dropped):
         body.append(_FEVER_NOT_USED)
