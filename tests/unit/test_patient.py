@@ -93,6 +93,22 @@ def test_unknown_vocabulary_word_with_suggestion() -> None:
     assert error_of({"wbc": 3, "sex": "femal"}).endswith("did you mean 'female'?")
 
 
+def test_test_ids_and_words_in_another_case_are_the_same_words() -> None:
+    """``WBC``, ``Anc`` and ``Fever`` are the contract's words in capitals: the same words, read
+    (a table of upper-case test names failed every patient); a different word is still refused."""
+    facts = parse_patient(
+        {"labs": [{"test": "WBC", "value": 1.1, "unit": "10^9/L", "date": "2025-02-10"},
+                  {"test": " Anc ", "value": 0.3, "unit": "10^9/L", "date": "2025-02-10"}],
+         "findings": ["Fever"], "conditions": [{"name": "CLL"}]},
+        today=dt.date(2025, 2, 10),
+    )  # fmt: skip
+    assert sorted(lab.test for lab in facts.labs) == ["anc", "wbc"]
+    assert [e.name for e in facts.findings] == ["fever"] and facts.conditions[0].name == "cll"
+    assert error_of({"labs": [{"test": "WBCs", "value": 1, "unit": "10^9/L"}]}).startswith(
+        "labs[0].test: unknown word (got 'WBCs';"
+    )
+
+
 def test_unknown_test_name() -> None:
     msg = error_of({"labs": [{"test": "anc_count", "value": 1, "unit": "10^9/L"}]})
     assert msg.startswith("labs[0].test: unknown word (got 'anc_count';")
