@@ -158,9 +158,10 @@ def _series(patient: PatientFacts, test: str, as_of: dt.date) -> Series:
     by_test: dict[str, list[arithmetic.Point]] = {}
     for lab in patient.labs:
         if lab.date is not None and isinstance(lab.value, (int, float)):
-            by_test.setdefault(lab.test, []).append(arithmetic.Point(lab.date, float(lab.value)))
+            point = arithmetic.Point(lab.date, float(lab.value), lab.comparator)
+            by_test.setdefault(lab.test, []).append(point)
     measured = arithmetic.collapse(by_test.get(test, []), as_of)
-    points = [Point(p.date, p.value) for p in measured]
+    points = [Point(p.date, p.value, comparator=p.comparator) for p in measured]
     if test in COMPUTED and "wbc" in by_test:
         pcts, names = COMPUTED[test]
         if pcts[0] in by_test:
@@ -192,7 +193,7 @@ def _markers(patient: PatientFacts, as_of: dt.date) -> list[Marker]:
 
 def _values_table(tl: Timeline) -> str:
     rows = "".join(
-        f"<tr><td>{p.date.isoformat()}</td><td>{escape(s.name)}</td><td>{p.value:g}</td>"
+        f"<tr><td>{p.date.isoformat()}</td><td>{escape(s.name)}</td><td>{escape(p.shown)}</td>"
         f"<td>{escape(p.how) if p.computed else 'given'}</td></tr>"
         for s in tl.series
         for p in s.points

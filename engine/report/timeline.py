@@ -37,6 +37,12 @@ class Point:
     value: float
     computed: bool = False
     how: str = ""
+    comparator: str | None = None  # a result reported as a bound ("<0.1") keeps its sign
+
+    @property
+    def shown(self) -> str:
+        """The value as reported: ``0.4``, or the bound ``<0.1``."""
+        return f"{self.comparator or ''}{self.value:g}"
 
 
 @dataclass(frozen=True)
@@ -241,7 +247,7 @@ class _Drawing:
                     f'stroke-width="1.5" data-series="{escape(s.name)}" data-test="{s.test}" '
                     f'data-date="{p.date.isoformat()}" data-value="{p.value:g}" '
                     f'data-computed="{str(p.computed).lower()}"><title>{escape(s.name)} '
-                    f"{p.value:g} {escape(self.tl.unit)} on {p.date.isoformat()}"
+                    f"{escape(p.shown)} {escape(self.tl.unit)} on {p.date.isoformat()}"
                     f"{escape(how)}</title></circle>"
                 )
         for s, p, kind in _labelled(self.tl.series):
@@ -249,7 +255,7 @@ class _Drawing:
 
     def _value_label(self, s: Series, p: Point, kind: str, taken: list[Box]) -> None:
         px, py = self.dx.x(p.date), self.ax.y(p.value)
-        text = f"{p.value:g}{'*' if p.computed else ''}"
+        text = f"{p.shown}{'*' if p.computed else ''}"
         w, h = text_width(text, SMALL) + 2, SMALL + 3
         spots = [
             (px - w / 2, py + 6) if kind == "nadir" else (px - w / 2, py - 6 - h),

@@ -199,3 +199,16 @@ def test_the_axes_scale_as_documented() -> None:
 
 def _ns() -> str:
     return "http://www.w3.org/2000/svg"
+
+
+def test_a_bound_keeps_its_sign_in_the_drawing_and_the_values_table() -> None:
+    """An ANC reported as <0.1 was labelled and listed as a plain 0.1."""
+    day = "2025-02-10"
+    page = patient_report({
+        "as_of": day,
+        "labs": [{"test": "wbc", "value": 1.0, "unit": "10^9/L", "date": day},
+                 {"test": "anc", "value": 0.1, "unit": "10^9/L", "date": day, "comparator": "<"}],
+    })  # fmt: skip
+    values = page[page.index("The drawn values") :]
+    assert "<td>ANC</td><td>&lt;0.1</td>" in values
+    assert "&lt;0.1 x 10^9/L on 2025-02-10" in page
