@@ -46,7 +46,7 @@ from engine.differential import (
 )
 from engine.fhir.terms import Terminology
 from engine.kb.load import KnowledgeBase
-from engine.kb.schema import AddEvidence, RaiseAlert, Rule
+from engine.kb.schema import AddEvidence, Atom, RaiseAlert, Rule
 from engine.service.actions import CBC_DIFF_TEXT, OVERRIDE_REASONS, order_cbc
 from engine.service.freshness import Count, Freshness, age_text
 from engine.service.models import (
@@ -155,10 +155,32 @@ def prefetch_keys(terms: Terminology) -> tuple[PrefetchKey, ...]:
     )  # fmt: skip
 
 
-def drug_rules(kb: KnowledgeBase, agents: Sequence[str]) -> frozenset[str]:
-    """Ids of the alert and evidence rules that name one of ``agents`` (a drug or its classes)."""
+def drug_rules(
+    kb: KnowledgeBase, agents: Sequence[str], *, alerts_only: bool = False
+) -> frozenset[str]:
+    """Ids of the alert and evidence rules that name one of ``agents`` (a drug or its classes);
+    with ``alerts_only``, the alert rules alone (a drug not yet given: its evidence rules say
+    the count arose on the drug, which a draft order cannot have caused)."""
     wanted = set(agents)
-    return frozenset(r.id for r in kb.rules if _relevant(r) and _named(r) & wanted)
+    return frozenset(
+        r.id for r in kb.rules
+        if (isinstance(r.then, RaiseAlert) if alerts_only else _relevant(r)) and _named(r) & wanted
+    )  # fmt: skip
+
+
+def initiation_rules(kb: KnowledgeBase) -> frozenset[str]:
+    """Alert rules about starting a drug: a medication pattern that reads the count before the
+    start (``baseline_anc``). For a draft order they come first: the on-treatment rows of a
+    label's table speak of a drug already taken."""
+    return frozenset(
+        r.id for r in kb.rules
+        if isinstance(r.then, RaiseAlert)
+        and any(_reads_baseline(lit.atom) for branch in r.branches for lit in branch)
+    )  # fmt: skip
+
+
+def _reads_baseline(atom: Atom) -> bool:
+    return atom.kind == "medication" and any(t.field.startswith("baseline") for t in atom.tests)
 
 
 def _relevant(rule: Rule) -> bool:
@@ -453,13 +475,19 @@ def differential_card(
     return _card(d, summary, level, body, refs, best.citations if best else refs.order, setting)
 
 
-def order_card(d: Differential, found: DrugFindings, setting: Setting | None = None) -> Card:
+def order_card(
+    d: Differential, found: DrugFindings, setting: Setting | None = None,
+    first: frozenset[str] = frozenset(),
+) -> Card:  # fmt: skip
     """A drafted order the knowledge base flags, given the current counts (order-select). When
-    the counts are stale or no ANC is on file, it also suggests a CBC with differential."""
+    the counts are stale or no ANC is on file, it also suggests a CBC with differential. The
+    alerts of rules in ``first`` (about starting the drug) lead, then by level."""
     setting = setting or Setting()
     refs = References(d.citations, setting.citations)
-    alerts = sorted(found.alerts, key=lambda a: -_rank(a.level))
-    level: Indicator = indicator(alerts[0].level) if alerts else "warning"
+    alerts = sorted(found.alerts, key=lambda a: (a.rule_id not in first, -_rank(a.level)))
+    level: Indicator = (
+        indicator(max(alerts, key=lambda a: _rank(a.level)).level) if alerts else "warning"
+    )
     if not found.risky:  # only the count is in question: stale, or no ANC on file
         level = "info"
     head = (
@@ -506,7 +534,7 @@ def order_card(d: Differential, found: DrugFindings, setting: Setting | None = N
     cites += [c for _, e in found.evidence for c in e.citations]
     if fresh and fresh.needs_cbc:
         body += [_counts_block(fresh), _lookback_text(fresh, refs)]
-    card = _card(d, summary, level, body, refs, cites, setting)
+    card = _card(d, summary, level, body, refs, cites or refs.order, setting)
     card = card.model_copy(update={"overrideReasons": list(OVERRIDE_REASONS)})
     if fresh and fresh.needs_cbc and setting.patient_id:
         reason = f"Before {found.drug}: " + (

@@ -325,7 +325,12 @@ class Hooks:
         # Only what the knowledge base knows about a drug scopes an order: rules about any
         # unlisted drug (its timing against a low count) cannot apply to a drug not yet given.
         scoped = [
-            (drug, cds.drug_rules(self.kb, [a for a in drug.agents if a != UNLISTED]))
+            (
+                drug,
+                cds.drug_rules(
+                    self.kb, [a for a in drug.agents if a != UNLISTED], alerts_only=True
+                ),
+            )  # fmt: skip
             for drug in drugs
         ]
         scoped = [(drug, rules) for drug, rules in scoped if rules]
@@ -348,8 +353,11 @@ class Hooks:
         d, setting = ev.d, self._setting(ev, patient_id, base_url)
         found = [cds.DrugFindings.of(d, drug.name, rules) for drug, rules in scoped]
         fresh = setting.freshness
+        first = cds.initiation_rules(self.kb)
         cards = [
-            cds.order_card(d, f, setting) for f in found if f.risky or (fresh and fresh.needs_cbc)
+            cds.order_card(d, f, setting, first)
+            for f in found
+            if f.risky or (fresh and fresh.needs_cbc)
         ]
         dropped = [
             *dropped_counts(ev.ignored, ev.resources, self.terms, self.kb.lexicon),

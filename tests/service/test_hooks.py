@@ -233,6 +233,18 @@ def test_an_order_on_stale_counts_suggests_a_count_first(hooks: Hooks) -> None:
     assert current.suggestions is None and current.overrideReasons
 
 
+def test_an_order_card_leads_with_the_start_rule_and_never_blames_the_unstarted_drug() -> None:
+    """A clozapine draft against an ANC of 0.7: the label's initiation rule (baseline below
+    1500/uL) leads; evidence that the count "arose on clozapine" is not shown for a drug not yet
+    given; the card keeps the most urgent level of its alerts."""
+    (card,) = call(hooks_on(dt.date(2025, 9, 5)), cds.ORDER_SELECT, order_select())
+    assert card.summary.startswith("Order for clozapine: clozapine label section 2.1")
+    assert card.indicator == "critical"
+    detail = card.detail or ""
+    assert detail.index("initiation is not recommended") < detail.index("moderate neutropenia")
+    assert "Evidence for" not in detail
+
+
 def test_no_counts_at_all_suggests_ordering_them(hooks: Hooks) -> None:
     body = order_select()
     body["prefetch"]["labs"] = None
