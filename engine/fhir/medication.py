@@ -40,7 +40,8 @@ def read_medication(
 
     * MedicationStatement: ``effectivePeriod`` start and end, or ``effectiveDateTime`` as start;
     * MedicationRequest: the dosage's ``timing.repeat.boundsPeriod.start``, else ``authoredOn``,
-      else ``dispenseRequest.validityPeriod.start`` as start; ``boundsPeriod.end`` (else
+      else ``dispenseRequest.validityPeriod.start`` as start, except that a renewal
+      (``priorPrescription``) without bounds has no known start; ``boundsPeriod.end`` (else
       ``validityPeriod.end``) is the stop only once the order has ended (``request_ended``);
     * a statement or request whose status says it ended (``request_ended``: completed, stopped)
       but gives no end date is not used, with that reason: its timing is unknown, and read as
@@ -87,6 +88,10 @@ def _span(res: Resource, terms: Terminology) -> Span:
     stop = bounds[1] or parse_date(path(res, (*validity, "end")), partial=True)
     if str(res.get("status")) not in terms.request_ended:
         stop = None  # an open order's validity end is not a stop date
+    if isinstance(res.get("priorPrescription"), dict) and bounds[0] is None:
+        # a renewal: the drug was started under an earlier order, on a day this one does not
+        # give; its authoredOn read as the start made a long-term patient "newly started"
+        start = None
     return bounds[0] or start, stop
 
 

@@ -90,6 +90,10 @@ def test_an_order_is_timed_by_its_dosage_bounds_before_its_authored_date() -> No
     ]
     plain = use("MedicationRequest", "r3", text, authoredOn="2024-11-01")
     assert convert(plain).facts["medications"] == [{"name": "clozapine", "start": D(2024, 11, 1)}]
+    # a renewal was started under an earlier order: its own date is not the start
+    renewal = use("MedicationRequest", "r4", text, authoredOn="2024-11-01",
+                  priorPrescription={"reference": "MedicationRequest/r0"})  # fmt: skip
+    assert convert(renewal).facts["medications"] == [{"name": "clozapine"}]
 
 
 def test_an_order_not_to_give_a_drug_is_not_a_course() -> None:
