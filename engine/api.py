@@ -56,8 +56,8 @@ def diagnose(
     today = today or dt.date.today()
     source: str | None = None
     if isinstance(facts, (str, Path)):
-        source = str(facts)
-        facts = load_patient_file(facts)
+        source = "<ndjson text>" if _is_ndjson_text(facts) else str(facts)
+        facts = read_patient_source(facts)
     data, ignored = _from_fhir_if_needed(facts, today)
     try:
         patient = parse_patient(data, today=today)
@@ -81,6 +81,31 @@ def diagnose(
 
 #: How many unused FHIR inputs an error message lists before it says "and N more".
 _IGNORED_SHOWN = 10
+
+
+def _is_ndjson_text(source: str | Path) -> bool:
+    return isinstance(source, str) and source.lstrip().startswith("{")
+
+
+def read_patient_source(source: str | Path) -> Any:
+    """A patient or case file (YAML or JSON), a FHIR Bulk Data ``.ndjson`` file, or NDJSON text
+    (a string that starts with ``{``: no path does): the documented FHIR inputs, where a
+    ``.ndjson`` file was read as YAML and failed at its second line."""
+    from engine.fhir.convert import parse_ndjson  # only NDJSON input pays for the FHIR reader
+
+    if _is_ndjson_text(source):
+        return parse_ndjson(str(source))
+    path = Path(source)
+    if path.suffix.lower() != ".ndjson":
+        return load_patient_file(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError("file", f"cannot read: {exc}", source=str(path)) from exc
+    try:
+        return parse_ndjson(text)
+    except InputError as exc:
+        raise exc.with_source(str(path)) from None
 
 
 def _with_ignored(exc: InputError, ignored: list[IgnoredInput]) -> InputError:

@@ -316,6 +316,17 @@ def _jsonl_case(raw: bytes, too_long: bool, name: str, number: int) -> CaseInput
     except Exception as exc:  # noqa: BLE001 - one unreadable line must not stop the batch
         message = f"{where}: cannot read: {type(exc).__name__}: {exc}"
         return CaseInput(where, name, number, error=CaseError("json", message))
+    kind = data.get("resourceType") if isinstance(data, dict) else None
+    if isinstance(kind, str) and kind != "Bundle":
+        # a FHIR Bulk Data export holds one resource per line: a lone Observation is not a
+        # patient, and evaluated as one, an ANC was read without the WBC of the line after it
+        message = (
+            f"{where}: a single FHIR {kind} resource is not a patient (this looks like a FHIR "
+            "Bulk Data NDJSON export, one resource per line); give one patient per line as a "
+            "Bundle of that patient's resources, or the whole export to 'leukodx diagnose' for "
+            "one patient"
+        )
+        return CaseInput(where, name, number, error=CaseError("resourceType", message))
     return _case(data, name, number, where)
 
 

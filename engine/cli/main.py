@@ -54,6 +54,13 @@ def _read_stdin(stream: TextIO) -> object:
     try:
         return parse_bytes(raw, "<stdin>")
     except YamlError as exc:
+        if raw.lstrip().startswith(b"{") and b"\n" in raw.strip():  # FHIR Bulk Data NDJSON
+            from engine.fhir.convert import parse_ndjson
+
+            try:
+                return parse_ndjson(raw.decode("utf-8"))
+            except (InputError, UnicodeDecodeError):
+                pass  # not NDJSON either: the reader's own message says what is wrong
         raise InputError(
             f"line {exc.line}" if exc.line else "input", exc.message, source="<stdin>"
         ) from exc
@@ -127,11 +134,11 @@ def _checked_cause(kb: KnowledgeBase, cause: str) -> str:
 def _patient(facts: object, today: dt.date) -> PatientFacts:
     """The validated patient behind a ``diagnose`` input that has already been diagnosed (so it
     is known to parse), for the why-not of an unlisted cause."""
+    from engine.api import read_patient_source
     from engine.fhir import convert as fhir  # as in diagnose(): only FHIR input pays for it
-    from engine.kb.yamlio import load_patient_file
     from engine.patient import parse_patient
 
-    data = load_patient_file(facts) if isinstance(facts, str) else facts
+    data = read_patient_source(facts) if isinstance(facts, str) else facts
     if fhir.is_fhir(data):
         data = fhir.from_fhir(data).facts
     return parse_patient(data, today=today)
