@@ -116,7 +116,9 @@ def build_timeline(patient: PatientFacts, kb: KnowledgeBase, as_of: dt.date) -> 
     dates = [p.date for s in drawn for p in s.points]
     first, last = min(dates), max(dates)
     slack = dt.timedelta(days=max(SLACK_DAYS, (last - first).days))
-    exposures = tuple(Exposure(m.name, m.start, m.stop) for m in patient.medications)
+    exposures = tuple(
+        Exposure(_drug_label(kb, m.name), m.start, m.stop) for m in patient.medications
+    )
     markers = tuple(_markers(patient, as_of))
     events = [x for e in exposures for x in (e.start, e.stop) if x is not None]
     events += [x for m in markers for x in (m.since, m.until) if x is not None]
@@ -152,6 +154,13 @@ def timeline_html(patient: PatientFacts, kb: KnowledgeBase, as_of: dt.date) -> s
         f'<div class="tl-wide">{timeline_svg(tl, WIDE)}</div>'
         f'<div class="tl-narrow">{timeline_svg(tl, NARROW)}</div>{note}{_values_table(tl)}'
     )
+
+
+def _drug_label(kb: KnowledgeBase, name: str) -> str:
+    """A drug bar's label: the generic name the lexicon reads (``rxnorm:2626`` is clozapine),
+    or the name as given when the lexicon does not know it."""
+    found = kb.lexicon.resolve(name)
+    return found.name if found.known else name
 
 
 def _series(patient: PatientFacts, test: str, as_of: dt.date) -> Series:

@@ -212,3 +212,15 @@ def test_a_bound_keeps_its_sign_in_the_drawing_and_the_values_table() -> None:
     values = page[page.index("The drawn values") :]
     assert "<td>ANC</td><td>&lt;0.1</td>" in values
     assert "&lt;0.1 x 10^9/L on 2025-02-10" in page
+
+
+def test_a_drug_bar_is_labelled_with_the_generic_name() -> None:
+    """A course given by its RxNorm code was labelled ``rxnorm:2626``."""
+    day = "2025-02-10"
+    page = patient_report({
+        "as_of": day,
+        "labs": [{"test": "anc", "value": 0.4, "unit": "10^9/L", "date": day}],
+        "medications": [{"name": "rxnorm:2626", "start": "2024-12-01"}],
+    })  # fmt: skip
+    timeline = page[page.index("<svg") : page.index("</svg>")]
+    assert "clozapine" in timeline and "rxnorm:2626" not in timeline
