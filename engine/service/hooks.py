@@ -213,6 +213,9 @@ class Hooks:
         rather than failing the whole hook, which would show the clinician nothing at all."""
         today = self.settings.today()
         converted = from_fhir(data, as_of=today)
+        ahead = _day_ahead(today, converted.facts)
+        if ahead is not None:  # the clinic's day is ahead of the server's: answer as of it
+            today, converted = ahead, from_fhir(data, as_of=ahead)
         facts = converted.facts
         resources = resource_index(data)
         conflicts: list[cds.Dropped] = []
@@ -304,6 +307,7 @@ class Hooks:
         dropped = [
             *dropped_counts(ev.ignored, ev.resources, self.terms, self.kb.lexicon),
             *ev.conflicts,
+            *_dated_out(ev.d),
         ]
         if dropped:
             out.append(cds.dropped_card(ev.d, dropped, setting))
@@ -366,6 +370,42 @@ class Hooks:
         if dropped:
             cards.append(cds.dropped_card(d, dropped, setting))
         return CdsResponse(cards=cards)
+
+
+#: How far a result's own date may run ahead of the server's date and still be today's: the
+#: clinic's calendar day can be a day ahead of the server's (a UTC host answering Sydney before
+#: 11:00 local time), and such a morning's results were dropped as "dated after as_of".
+CLOCK_SLACK = dt.timedelta(days=1)
+
+
+_DATED_INPUT = re.compile(r"^(?:labs \((?P<test>\w+) on|findings \((?P<finding>\w+) since) "
+                          r"(?P<date>\d{4}-\d{2}-\d{2})\)$")  # fmt: skip
+
+
+def _dated_out(d: Differential) -> list[cds.Dropped]:
+    """Blood counts and fevers the engine left out for their date (after ``as_of``, or lines of
+    another episode): the card that names unused results named only what the FHIR reader
+    dropped, so a count dated in 2062 (a mistyped year) vanished without a word."""
+    out = []
+    for item in d.ignored_inputs:
+        found = _DATED_INPUT.match(item.item)
+        test = found and (found["test"] or found["finding"])
+        if found and test in (*COUNT_TESTS, "fever"):
+            out.append(cds.Dropped(item.item, str(test), found["date"], item.reason))
+    return out
+
+
+def _day_ahead(server_day: dt.date, facts: dict[str, Any]) -> dt.date | None:
+    """The latest result or reading date of ``facts`` when it is after the server's date by at
+    most :data:`CLOCK_SLACK` (a clinic ahead of the server's zone): the day to answer as of.
+    None otherwise; a date further ahead (a mistyped year) is not today, and its results are
+    listed as not used."""
+    dates = [lab.get("date") for lab in facts.get("labs", [])]
+    dates += [f.get("since") for f in facts.get("findings", []) if isinstance(f, dict)]
+    ahead = [
+        d for d in dates if isinstance(d, dt.date) and server_day < d <= server_day + CLOCK_SLACK
+    ]
+    return max(ahead, default=None)
 
 
 def _lacks(given: dict[str, Any], key: str) -> bool:

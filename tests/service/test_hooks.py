@@ -317,6 +317,18 @@ def test_a_known_drug_left_unused_is_named_on_a_card() -> None:
     assert "MedicationStatement/ms-clozapine" in (dropped.detail or "")
 
 
+def test_results_a_day_ahead_of_the_server_are_today_s_and_later_ones_are_named() -> None:
+    """A UTC server answering a clinic a day ahead dropped the morning's results as "after
+    as_of", and no card said so; a result far ahead (a mistyped year) is listed as not used."""
+    ahead = call(hooks_on(dt.date(2025, 9, 1)), cds.PATIENT_VIEW, load_example("patient-view.json"))
+    assert not any("not used" in c.summary for c in ahead)  # the 2025-09-02 counts are read
+    late = call(hooks_on(dt.date(2025, 8, 20)), cds.PATIENT_VIEW, load_example("patient-view.json"))
+    dropped = next(c for c in late if "not used" in c.summary)
+    assert dropped.indicator == "warning"
+    assert "labs (anc on 2025-09-02)" in (dropped.detail or "")
+    assert "dated after as\\_of 2025-08-20" in (dropped.detail or "")  # markdown-escaped
+
+
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 #: The day of the clozapine example's febrile reading and counts.
