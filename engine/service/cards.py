@@ -417,6 +417,22 @@ def _not_used(dropped: Sequence[Dropped]) -> list[str]:
     return ["\n".join(lines)]
 
 
+def partial_card(d: Differential, keys: Sequence[str], setting: Setting | None = None) -> Card:
+    """A ``warning``: the search results of ``keys`` were read in part (more pages were left),
+    so the cards rest only on what was read and the latest result may be among the rest."""
+    setting = setting or Setting()
+    refs = References(d.citations, setting.citations)
+    named = ", ".join(keys)
+    summary = f"Results read in part ({named}): later pages not read; recent results may be missing"
+    body = [
+        f"The {md(named)} search returned more pages than were read (a `next` link: a prefetched "
+        "first page, or this service's fetch stopped at its page and resource limits). The cards "
+        "rest only on the results read; a server that does not return the newest first may have "
+        "left today's results among the rest. Check the latest counts in the record.",
+    ]
+    return _card(d, summary, "warning", body, refs, (), setting)
+
+
 def no_count_card(kb: KnowledgeBase, dropped: Sequence[Dropped], patient_id: str) -> Card:
     """The FHIR data held blood counts, but none could be used: a ``warning`` that says which
     and why, with a CBC to order. An empty answer here hid a febrile patient's ANC of 300 sent in

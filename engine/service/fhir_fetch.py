@@ -206,6 +206,7 @@ class _Run:
         entries: list[Any] = []
         url: str | None = query
         pages = 0
+        unread: str | None = None
         while url is not None:
             page = self.get(key, url)
             if page.get("resourceType") != "Bundle":
@@ -221,8 +222,11 @@ class _Run:
                     "fetch %s: stopped after %d page(s) and %d resource(s) (the limits); "
                     "later pages not read", key, pages, len(entries),
                 )  # fmt: skip
-                url = None
-        return {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+                unread, url = url, None
+        out: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+        if unread is not None:  # the answer says it is partial, as a server's page does
+            out["link"] = [{"relation": "next", "url": unread}]
+        return out
 
     def next_page(self, key: str, page: dict[str, Any]) -> str | None:
         links = page.get("link")

@@ -295,6 +295,9 @@ class Hooks:
         cards = [cds.alert_card(d, a, setting) for a in alerts]
         urgent = any(c.indicator == "critical" and c.summary.startswith("Stale") for c in cards)
         cards += self._data_cards(ev, setting, urgent=urgent)
+        partial = partial_keys(data)
+        if partial:
+            cards.append(cds.partial_card(d, partial, setting))
         summary = cds.differential_card(d, absent, setting)
         return CdsResponse(cards=cards + ([summary] if summary else []))
 
@@ -406,6 +409,25 @@ def _day_ahead(server_day: dt.date, facts: dict[str, Any]) -> dt.date | None:
         d for d in dates if isinstance(d, dt.date) and server_day < d <= server_day + CLOCK_SLACK
     ]
     return max(ahead, default=None)
+
+
+def partial_keys(data: dict[str, Any]) -> list[str]:
+    """The prefetch keys whose search result is one page of several (a ``next`` link): a client's
+    first page, or this service's own fetch stopped at its limits. What the later pages hold was
+    not read, and a server that ignores ``_sort`` may have put today's results there."""
+    out = []
+    for key, value in data.items():
+        links = value.get("link") if isinstance(value, dict) else None
+        if (
+            value
+            and value.get("resourceType") == "Bundle"
+            and any(
+                isinstance(link, dict) and link.get("relation") == "next"
+                for link in (links if isinstance(links, list) else [])
+            )
+        ):
+            out.append(key.removeprefix("prefetch."))
+    return sorted(out)
 
 
 def _lacks(given: dict[str, Any], key: str) -> bool:

@@ -200,6 +200,8 @@ def test_paging_stops_at_the_page_limit(fhir: FhirServer) -> None:
     access, limits = Access(fhir.base, fhir.token, SCOPE), FetchLimits(max_pages=1)
     out = complete_prefetch({}, {"labs": templates()["labs"]}, access, PATIENT, limits=limits)
     assert sum(e["resource"]["resourceType"] == "Observation" for e in out["labs"]["entry"]) == 5
+    # the answer keeps the server's next link: the hook says the search was read in part
+    assert [link["relation"] for link in out["labs"]["link"]] == ["next"]
 
 
 def test_a_response_over_the_size_limit_is_a_fetch_error(fhir: FhirServer) -> None:

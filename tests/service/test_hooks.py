@@ -329,6 +329,20 @@ def test_results_a_day_ahead_of_the_server_are_today_s_and_later_ones_are_named(
     assert "dated after as\\_of 2025-08-20" in (dropped.detail or "")  # markdown-escaped
 
 
+def test_a_search_read_in_part_gets_a_warning(hooks: Hooks) -> None:
+    """A prefetched labs Bundle with a next link (one page of several) was used as if complete:
+    a server that ignores _sort may have left today's results on the pages not read."""
+    body = load_example("patient-view.json")
+    body["prefetch"]["labs"]["link"] = [{"relation": "next", "url": "https://ehr.example/fhir?p=2"}]
+    cards = call(hooks, cds.PATIENT_VIEW, body)
+    partial = next(c for c in cards if c.summary.startswith("Results read in part (labs)"))
+    assert partial.indicator == "warning" and "newest first" in (partial.detail or "")
+    assert not any(
+        "read in part" in c.summary
+        for c in call(hooks, cds.PATIENT_VIEW, load_example("patient-view.json"))
+    )
+
+
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 #: The day of the clozapine example's febrile reading and counts.
