@@ -168,6 +168,15 @@ assert set(CONVERSIONS) == set(NUMERIC_TESTS), "every numeric test needs a unit 
 REPORTED_FLOOR: dict[str, float] = {"wbc": 0.01, "platelets": 1.0}
 
 
+def factor_of(test: str, unit: str) -> float | None:
+    """The factor that converts ``unit`` to the test's canonical unit, or None when the unit
+    table does not know that spelling for that test (reticulocytes in % aside)."""
+    rule = CONVERSIONS.get(test)
+    if rule is None or not unit.strip():
+        return None
+    return rule.factors.get(_key(unit))
+
+
 def canonical_unit(test: str) -> str:
     """The unit a numeric test is stored and compared in."""
     return CONVERSIONS[test].canonical

@@ -127,6 +127,13 @@ def _lab(where: str, test: str, part: Resource, date: dt.date, terms: Terminolog
     if quantity is None:
         return Reading(where, ignored=f"{test}: {problem}")
     value, spellings, comparator = quantity
+    factors = {u: f for u in spellings if (f := units.factor_of(test, u)) is not None}
+    if len(set(factors.values())) > 1:
+        # "10*3/uL" as the code and "/uL" as the text: which one holds is not guessed (the
+        # first that passed the limits was kept, and a WBC of 2000 became 2.0 in silence)
+        shown = " and ".join(f"{u!r}" for u in factors)
+        return Reading(where, ignored=f"{test}: valueQuantity code and unit disagree ({shown} "
+                                      "are different units for this count); not used")  # fmt: skip
     error: InputError | None = None
     for unit in spellings:  # the first spelling the unit table and the limits accept
         try:

@@ -86,6 +86,20 @@ def example(name: str) -> dict[str, Any]:
 # --- labs -----------------------------------------------------------------------------------
 
 
+def test_a_code_and_unit_that_disagree_are_not_used() -> None:
+    """``code: 10*3/uL`` with ``unit: /uL``: which one holds is not guessed (the first spelling
+    that passed the limits was kept, so a WBC of 2000 became 2.0 and an ANC of 1.8 "/uL" with the
+    text K/uL raised a false critical alert). Two spellings of one unit are fine."""
+    clash = {"value": 2000, "system": UCUM, "code": "10*3/uL", "unit": "/uL"}
+    result = convert(obs("a", "6690-2", valueQuantity=clash))
+    assert result.facts["labs"] == []
+    assert "code and unit disagree" in reasons(result)["Observation/a"]
+    same = {"value": 2.0, "system": UCUM, "code": "10*9/L", "unit": "10^9/L"}
+    assert [
+        lab["value"] for lab in convert(obs("b", "6690-2", valueQuantity=same)).facts["labs"]
+    ] == [2.0]
+
+
 def test_loinc_codes_map_to_contract_tests_and_ucum_units_pass_through() -> None:
     result = convert(
         obs("w", "6690-2", valueQuantity=qty(3.1, "10*3/uL", "K/uL")),
