@@ -49,6 +49,7 @@ class Terminology:
 
     source: str
     systems: Mapping[str, str]  # system key -> URL
+    system_oids: Mapping[str, str]  # HL7 OID (``urn:oid:...``) -> system key
     tests: Mapping[str, str]  # LOINC code -> contract test
     loinc_not_used: Mapping[str, str]  # LOINC code -> reason
     fever_loinc: str  # the body-temperature code the prefetch template asks for
@@ -70,11 +71,17 @@ class Terminology:
     titer_tests: frozenset[str]
 
     def system_key(self, url: object) -> str | None:
-        """The data's key (``loinc``, ``snomed`` ...) of a coding system URL, if known."""
+        """The data's key (``loinc``, ``snomed`` ...) of a coding system URL, if known: its
+        canonical URL (a trailing slash aside), or its HL7 OID (``urn:oid:2.16.840.1.113883.6.88``
+        is RxNorm), which FHIR converted from C-CDA carries; read only by the URL, a clozapine
+        order coded so lost its alerts."""
+        if not isinstance(url, str):
+            return None
+        text = url.strip()
         for key, known in self.systems.items():
-            if url == known:
+            if text == known or text.rstrip("/") == known:
                 return key
-        return None
+        return self.system_oids.get(text.removeprefix("urn:oid:"))
 
     def concept(self, key: str, code: str) -> Concept | None:
         """The vocabulary word a SNOMED CT or ICD-10-CM code stands for, if any."""
@@ -233,6 +240,11 @@ class _Checker:
             self.bad(doc, "", "expected a mapping")
             return None
         systems = {k: self.get(doc.get("systems"), k, str, "systems") for k in SYSTEM_KEYS}
+        oids = self.get(doc, "system_oids", dict, "") if "system_oids" in doc else {}
+        system_oids = {str(oid): key for key, oid in oids.items() if key in SYSTEM_KEYS}
+        for key in oids:
+            if key not in SYSTEM_KEYS:
+                self.bad(oids, f"system_oids.{key}", "not a system key of `systems`")
         fever = self.get(doc, "fever", dict, "")
         fever_loinc: str = self.get(fever, "loinc", str, "fever")
         thresholds = self.thresholds(fever)
@@ -242,6 +254,7 @@ class _Checker:
         return Terminology(
             source=self.path,
             systems=systems,
+            system_oids=system_oids,
             tests=self.tests(doc),
             loinc_not_used=self.loinc_not_used(doc),
             fever_loinc=fever_loinc,

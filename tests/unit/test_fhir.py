@@ -86,6 +86,14 @@ def example(name: str) -> dict[str, Any]:
 # --- labs -----------------------------------------------------------------------------------
 
 
+def test_loinc_by_its_oid_is_loinc() -> None:
+    anc = {"resourceType": "Observation", "id": "a", "status": "final",
+           "effectiveDateTime": "2025-01-02",
+           "code": {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.1", "code": "751-8"}]},
+           "valueQuantity": qty(0.3, "10*9/L")}  # fmt: skip
+    assert [lab["test"] for lab in convert(anc).facts["labs"]] == ["anc"]
+
+
 def test_a_code_and_unit_that_disagree_are_not_used() -> None:
     """``code: 10*3/uL`` with ``unit: /uL``: which one holds is not guessed (the first spelling
     that passed the limits was kept, so a WBC of 2000 became 2.0 and an ANC of 1.8 "/uL" with the

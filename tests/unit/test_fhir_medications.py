@@ -108,6 +108,16 @@ def test_an_order_not_to_give_a_drug_is_not_a_course() -> None:
     }
 
 
+def test_rxnorm_by_its_oid_or_with_a_trailing_slash_is_rxnorm() -> None:
+    """FHIR converted from C-CDA codes RxNorm by its HL7 OID: a clozapine order coded so was
+    "no RxNorm code or name", and its alerts were lost."""
+    for system in ("urn:oid:2.16.840.1.113883.6.88", f"{RX}/"):
+        concept = {"coding": [{"system": system, "code": "2626"}]}
+        result = convert(use("MedicationRequest", "r1", {"medicationCodeableConcept": concept},
+                             authoredOn="2024-12-01"))  # fmt: skip
+        assert [generic(n) for n in names(result)] == ["clozapine"], system
+
+
 # --- names ----------------------------------------------------------------------------------
 
 
