@@ -336,7 +336,8 @@ def _pick_patient(items: list[_Item], ctx: _Context) -> _Item | None:
 #: Where a DiagnosticReport or panel keeps the date of its results: the effective time (the
 #: specimen's), else the time it was issued.
 _REPORT_DATES = (
-    ("effectiveDateTime",), ("effectivePeriod", "start"), ("effectiveInstant",), ("issued",)
+    ("effectiveDateTime",), ("effectivePeriod", "start"), ("effectiveInstant",),
+    ("effectivePeriod", "end"), ("issued",)
 )  # fmt: skip
 _READERS = {
     "Observation": read_observation, "Condition": read_condition, "Procedure": read_procedure

@@ -41,7 +41,8 @@ Span = tuple[dt.date | None, dt.date | None]
 
 _TITER = re.compile(r"^1:[1-9][0-9]*$")
 _EFFECTIVE = (
-    ("effectiveDateTime",), ("effectivePeriod", "start"), ("effectiveInstant",), ("issued",)
+    ("effectiveDateTime",), ("effectivePeriod", "start"), ("effectiveInstant",),
+    ("effectivePeriod", "end"), ("issued",)
 )  # fmt: skip
 
 

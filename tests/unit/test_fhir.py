@@ -86,6 +86,14 @@ def example(name: str) -> dict[str, Any]:
 # --- labs -----------------------------------------------------------------------------------
 
 
+def test_an_effective_period_with_only_an_end_dates_the_result() -> None:
+    """A period with only its end is valid R4; the result was dropped as undated."""
+    anc = obs("a", "751-8", valueQuantity=qty(0.3, "10*9/L"))
+    del anc["effectiveDateTime"]
+    anc["effectivePeriod"] = {"end": "2025-02-10T08:00:00Z"}
+    assert [lab["date"] for lab in convert(anc).facts["labs"]] == [D(2025, 2, 10)]
+
+
 def test_loinc_by_its_oid_is_loinc() -> None:
     anc = {"resourceType": "Observation", "id": "a", "status": "final",
            "effectiveDateTime": "2025-01-02",
