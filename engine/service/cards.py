@@ -137,6 +137,9 @@ def prefetch_keys(terms: Terminology) -> tuple[PrefetchKey, ...]:
         key=lambda c: PREFETCH_TESTS.index(terms.tests[c]),
     )  # stable: file order
     labs = ",".join(f"{loinc}|{code}" for code in codes)
+    # the site codes too: a system that files oral temperatures under 8331-1 alone never sent them
+    sites = sorted(terms.fever_loincs - {terms.fever_loinc})
+    temperatures = ",".join(f"{loinc}|{code}" for code in (terms.fever_loinc, *sites))
     skip = terms.skip_status["MedicationRequest"]
     status = ",".join(s for s in _REQUEST_STATUSES if s not in skip)
     # _revinclude brings the DiagnosticReports that list the results: their date is the date of
@@ -145,8 +148,8 @@ def prefetch_keys(terms: Terminology) -> tuple[PrefetchKey, ...]:
         PrefetchKey("patient", f"Patient/{_PID}", True, "age and sex"),
         PrefetchKey("labs", f"Observation?patient={_PID}&code={labs}&_sort=-date&_count=200"
                     "&_revinclude=DiagnosticReport:result", True, "blood counts"),
-        PrefetchKey("temperature", f"Observation?patient={_PID}&code={loinc}|"
-                    f"{terms.fever_loinc}&_sort=-date&_count=20", False, "body temperature"),
+        PrefetchKey("temperature", f"Observation?patient={_PID}&code={temperatures}"
+                    "&_sort=-date&_count=20", False, "body temperature"),
         PrefetchKey("medications", f"MedicationRequest?patient={_PID}&status={status}", True,
                     "medication orders"),
         PrefetchKey("medicationStatements", f"MedicationStatement?patient={_PID}", False,
