@@ -32,14 +32,23 @@ from engine.kb.yamlio import check_tree
 
 
 def _iso_date(value: object) -> object:
-    """Accept ``YYYY-MM-DD`` strings (JSON has no date type); reject datetimes and the rest."""
+    """Accept ``YYYY-MM-DD`` strings (JSON has no date type), and a timestamp (a ``datetime``, a
+    pandas ``Timestamp``, or ISO text with a time) as the date written in it, as the table and
+    FHIR readers do (days are the engine's resolution; no time-zone shift): a database row's
+    timestamp was an input error for the library alone. Anything else is left for the strict
+    validator to refuse."""
+    if isinstance(value, dt.datetime):
+        return value.date()
     if isinstance(value, str):
+        text = value.strip()
         try:
-            return dt.date.fromisoformat(value.strip())
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            pass
+        try:
+            return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date()
         except ValueError:
             return value  # the strict date validator then reports it
-    if isinstance(value, dt.datetime):
-        return value.isoformat()  # a datetime is not a date: let validation name it
     return value
 
 

@@ -109,6 +109,21 @@ def test_test_ids_and_words_in_another_case_are_the_same_words() -> None:
     )
 
 
+def test_a_timestamp_is_the_date_written_in_it() -> None:
+    """A database row's datetime, or ISO text with a time, is the date written in it, as the
+    table and FHIR readers read it; a broken timestamp is still refused."""
+    when = dt.datetime(2025, 2, 10, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    facts = parse_patient(
+        {"labs": [{"test": "wbc", "value": 1.1, "unit": "10^9/L", "date": when},
+                  {"test": "anc", "value": 0.3, "unit": "10^9/L", "date": "2025-02-10T08:30:00Z"}]},
+        today=dt.date(2025, 2, 11),
+    )  # fmt: skip
+    assert {lab.date for lab in facts.labs} == {dt.date(2025, 2, 10)}
+    assert "labs[0].date" in error_of(
+        {"labs": [{"test": "wbc", "value": 1.1, "unit": "10^9/L", "date": "2025-02-10T25:00"}]}
+    )
+
+
 def test_unknown_test_name() -> None:
     msg = error_of({"labs": [{"test": "anc_count", "value": 1, "unit": "10^9/L"}]})
     assert msg.startswith("labs[0].test: unknown word (got 'anc_count';")
