@@ -52,6 +52,11 @@ def diagnose(
         raise InputError(
             "audience", "unknown audience", got=audience, expected=" or ".join(AUDIENCES)
         )
+    if kb is not None and not isinstance(kb, (KnowledgeBase, str, Path)):
+        raise InputError(
+            "kb", "not a knowledge base", got=type(kb).__name__,
+            expected="a KnowledgeBase, a path to a rules directory, or None for the bundled one",
+        )  # fmt: skip
     knowledge = kb if isinstance(kb, KnowledgeBase) else load_knowledge_base(kb)
     today = today or dt.date.today()
     source: str | None = None

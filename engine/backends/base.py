@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from engine.errors import BackendUnavailableError, LeukodxError
+from engine.errors import BackendUnavailableError, InputError
 
 if TYPE_CHECKING:
     from engine.facts import FactSet
@@ -60,9 +60,9 @@ _LOCK = threading.Lock()
 
 def get_matcher(kb: KnowledgeBase, backend: str) -> Matcher:
     """The compiled matcher for ``kb`` on ``backend``, compiled once per KB content hash."""
-    if backend not in BACKENDS:
-        raise LeukodxError(
-            f"backend: unknown backend '{backend}' (expected one of {', '.join(BACKENDS)})"
+    if backend not in BACKENDS:  # a bad argument, like a bad audience: an InputError
+        raise InputError(
+            "backend", "unknown backend", got=backend, expected="one of " + ", ".join(BACKENDS)
         )
     key = (kb.content_hash, backend)
     with _LOCK:

@@ -226,7 +226,7 @@ def test_lint_checks_the_fhir_terminology_tables(tmp_path: Path) -> None:
 
 def test_unknown_backend_exits_2(patient_file: Path) -> None:
     result = leukodx("diagnose", str(patient_file), "--backend", "nope", "--rules", str(MINI_KB))
-    assert result.returncode == 2 and "unknown backend 'nope'" in result.stderr
+    assert result.returncode == 2 and "backend: unknown backend (got 'nope'" in result.stderr
 
 
 def test_internal_error_exits_1_without_traceback() -> None:

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from engine.api import diagnose
 from engine.differential import Candidate
-from engine.kb.load import lint
-from engine.kb.load import KnowledgeBase
+from engine.kb.load import KnowledgeBase, lint
 
 AS_OF = dt.date(2025, 3, 1)
 RULES = Path(__file__).parents[2] / "rules"

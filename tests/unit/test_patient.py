@@ -189,3 +189,13 @@ def test_order_of_entries_is_canonical() -> None:
         {"wbc": 3, "conditions": ["cll", "sle"], "ancestry": ["african", "arab"]}, today=TODAY
     )
     assert a == b
+
+
+def test_a_bad_backend_or_knowledge_base_argument_is_an_input_error() -> None:
+    """Like a bad audience: an unknown backend raised a bare LeukodxError and kb=42 a TypeError."""
+    from engine.api import diagnose
+
+    with pytest.raises(InputError, match="^backend: unknown backend"):
+        diagnose({"wbc": 2.0}, backend="nope")
+    with pytest.raises(InputError, match="^kb: not a knowledge base"):
+        diagnose({"wbc": 2.0}, kb=42)  # type: ignore[arg-type]
