@@ -63,7 +63,7 @@ def safe_url(url: str | None) -> str | None:
 
 def citation_html(c: Citation) -> str:
     """One reference with its identifiers as links (PubMed, DOI, PMC, URL)."""
-    parts = [escape(p) for p in (c.authors, c.title, c.source) if p]
+    parts = [escape(p.strip().rstrip(".")) for p in (c.authors, c.title, c.source) if p]
     if c.year:
         parts.append(str(c.year))
     links = []
