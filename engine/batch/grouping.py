@@ -243,6 +243,7 @@ class _Builder:
         if table.kind == RESULTS:
             columns = ("test", "value", "unit", "date", "comparator")
             self.item(table, row, "labs", columns, ("test", "value"))
+            _split_bound(self.data["labs"][-1])
         elif table.kind == MEDICATIONS:
             self.item(table, row, "medications", ("name", "start", "stop", "dose"), ("name",))
         elif table.kind == CONDITIONS:
@@ -351,3 +352,21 @@ def single_patient(
         raise TableError(found.error.where or str(path), found.error.problem)
     origins = found.origins
     return found.data or {}, lambda exc: located_input_error(origins, exc)
+
+
+_BOUND_CELL = re.compile(r"^(<=|>=|<|>|≤|≥)\s*([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)$")
+_SIGNS = {"≤": "<=", "≥": ">="}
+
+
+def _split_bound(lab: dict[str, object]) -> None:
+    """A value written with its sign (``<0.5``) is the bound it says, when no comparator is given
+    for it: the sign is printed, not guessed (it was refused as "needs a number"). ``=`` in the
+    comparator column marks an exact value, as exports write it."""
+    if lab.get("comparator") == "=":
+        del lab["comparator"]
+    value = lab.get("value")
+    found = _BOUND_CELL.match(value.strip()) if isinstance(value, str) else None
+    if found and lab.get("comparator") is None:
+        number = float(found[2])
+        lab["value"] = int(number) if number.is_integer() and "." not in found[2] else number
+        lab["comparator"] = _SIGNS.get(found[1], found[1])

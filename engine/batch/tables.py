@@ -29,12 +29,15 @@ like one of the table's optional columns (``Comparater``, ``stop_date``) is refu
 left unread, and a results row whose unread column holds a comparison sign alone (``<``) fails
 its patient when the table has no ``comparator`` column. ``comparator`` is the contract's bound of a
 result reported as one (``<``, ``<=``, ``>``, ``>=``; empty for an exact value): ``anc`` 0.5 with
-``<`` is "below 0.5", which decides the alert thresholds as in a case file. What a cell may hold:
+``<`` is "below 0.5", which decides the alert thresholds as in a case file. A value written with
+its sign (``<0.5``, ``≥ 400``) is that bound when the row gives no comparator, and ``=`` in the
+comparator column marks an exact value. What a cell may hold:
 
 * dates: ``YYYY-MM-DD``; a timestamp (``2025-02-10T08:30:00``, ``2025-02-10 08:30``, with an
   optional zone) counts as the date written in it (days are the engine's resolution);
-* numbers: plain decimal literals (``2700``, ``0.8``, ``1e3``); anything else (``<0.5``, ``3,1``,
-  ``NaN``) stays text and is refused where a number is needed;
+* numbers: plain decimal literals (``2700``, ``0.8``, ``1e3``); a result value with its sign
+  (``<0.5``) is a bound (above); anything else (``3,1``, ``NaN``) stays text and is refused where a
+  number is needed;
 * booleans (``duffy_null``, ``present``): ``true``/``false``, ``yes``/``no``, ``1``/``0``;
 * lists (``ancestry``, ``expected``, ``acceptable``): items separated by ``;``, ``,`` or ``|``.
 

@@ -141,7 +141,7 @@ def test_a_bad_row_is_its_patients_error_naming_file_line_and_column(tmp_path: P
         ["a", "wbc", "2.1", "10^9/L", "2025-02-10"],
         ["b", "wbc", "2.1", "10^9/L", "2025-02-10"],
         ["b", "anc", "0.4", "10^9/dL", "2025-02-10"],  # line 4: unknown unit
-        ["c", "wbc", "<0.5", "10^9/L", "2025-02-10"],  # line 5: not a number
+        ["c", "wbc", "3,1", "10^9/L", "2025-02-10"],  # line 5: not a number (decimal comma)
         ["d", "wbc", "2.1", "10^9/L"],  # line 6: a field short
         ["", "wbc", "2.1", "10^9/L", "2025-02-10"],  # line 7: no patient id
         ["e", "wbc", "2.1", "10^9/L", "2025-02-10T08:15:00+01:00"],  # a timestamp is a date
@@ -300,6 +300,23 @@ def test_a_comparison_sign_in_an_unread_column_fails_its_patient(tmp_path: Path)
     )  # fmt: skip
     parquet = list(Table(tmp_path / "signs.parquet", "results").rows())
     assert [r.error[0] if r.error else None for r in parquet] == ["Flag", None]
+
+
+def test_a_value_written_with_its_sign_is_the_bound_it_says(tmp_path: Path) -> None:
+    """``<0.5`` in the value cell was refused as "needs a number"; ``=`` in the comparator column
+    (an exact value, as exports write it) was refused as an unknown comparator."""
+    table = write_csv(
+        tmp_path / "signs.csv",
+        [[*RESULTS, "comparator"], ["z", "wbc", "1.1", "10^9/L", "2025-02-10", "="],
+         ["z", "anc", "<0.5", "10^9/L", "2025-02-10", ""],
+         ["z", "platelets", "≥ 400", "10^9/L", "2025-02-10", ""]],
+    )  # fmt: skip
+    data, _ = single_patient(table)
+    labs = {lab["test"]: lab for lab in data["labs"]}
+    assert "comparator" not in labs["wbc"]
+    assert (labs["anc"]["value"], labs["anc"]["comparator"]) == (0.5, "<")
+    assert (labs["platelets"]["value"], labs["platelets"]["comparator"]) == (400, ">=")
+    assert "severe_neutropenia" in {a.id for a in diagnose(data).alerts}
 
 
 def test_a_utf16_table_says_so_instead_of_showing_noise(tmp_path: Path) -> None:
