@@ -20,7 +20,7 @@ from engine.facts import build_facts
 from engine.kb.load import KnowledgeBase, load_knowledge_base
 from engine.kb.yamlio import load_patient_file
 from engine.patient import PatientFacts, parse_patient
-from engine.vocab import AUDIENCES
+from engine.vocab import AUDIENCES, GIVEN_NOT_USED
 
 PatientInput = dict[str, Any] | PatientFacts | str | Path | list[Any]
 
@@ -64,6 +64,7 @@ def diagnose(
         source = "<ndjson text>" if _is_ndjson_text(facts) else str(facts)
         facts = read_patient_source(facts)
     data, ignored = _from_fhir_if_needed(facts, today)
+    ignored += _given_not_used(data)
     try:
         patient = parse_patient(data, today=today)
     except InputError as exc:
@@ -86,6 +87,25 @@ def diagnose(
 
 #: How many unused FHIR inputs an error message lists before it says "and N more".
 _IGNORED_SHOWN = 10
+
+
+def _given_not_used(data: object) -> list[IgnoredInput]:
+    """The input's own ``ignored_inputs`` (what the caller's reader set aside), checked: a list
+    of ``{item, reason}`` texts, carried into the output's list."""
+    given = data.get(GIVEN_NOT_USED) if isinstance(data, dict) else None
+    if given is None:
+        return []
+    shape = "a list of {item, reason} texts"
+    if not isinstance(given, list):
+        raise InputError(GIVEN_NOT_USED, "not a list", got=type(given).__name__, expected=shape)
+    out = []
+    for i, entry in enumerate(given):
+        ok = isinstance(entry, dict) and set(entry) == {"item", "reason"}
+        if not ok or not all(isinstance(v, str) for v in entry.values()):
+            raise InputError(f"{GIVEN_NOT_USED}[{i}]", "not an {item, reason} entry", got=entry,
+                             expected=shape)  # fmt: skip
+        out.append(IgnoredInput(item=entry["item"], reason=entry["reason"]))
+    return out
 
 
 def _is_ndjson_text(source: str | Path) -> bool:

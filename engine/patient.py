@@ -214,7 +214,7 @@ def _drop_case_keys(data: dict[Any, Any]) -> dict[str, Any]:
     for key, value in data.items():
         if not isinstance(key, str):
             raise InputError(str(key), "keys must be strings", got=key)
-        if key in vocab.CASE_FILE_KEYS:
+        if key in vocab.CASE_FILE_KEYS or key == vocab.GIVEN_NOT_USED:
             continue
         if key not in _TOP_KEYS and key not in vocab.TESTS:
             hint = vocab.suggest(key, (*_TOP_KEYS, *vocab.TESTS)) if key else None

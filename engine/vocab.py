@@ -122,6 +122,18 @@ MEMBERSHIP: dict[str, tuple[str, ...]] = {
 CASE_FILE_KEYS: tuple[str, ...] = ("expected", "acceptable", "source", "notes")
 
 
+#: An input key: what the caller's own reader set aside (``[{item, reason}]``, the shape of the
+#: output's ``ignored_inputs``), carried into the output so that nothing is dropped silently (the
+#: table reader's ``--skip-unknown-tests`` rows).
+GIVEN_NOT_USED = "ignored_inputs"
+
+
+def is_test(word: str) -> bool:
+    """Whether ``word`` names a test of the contract, whatever its case and surrounding spaces
+    (``WBC`` is ``wbc``: the same word, as the patient reader reads it)."""
+    return word in TESTS or word.strip().casefold() in TESTS
+
+
 def suggest(word: str, known: Iterable[str]) -> str | None:
     """The closest known word to ``word`` (for "did you mean"), or None when nothing is close."""
     candidates = list(known)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine import vocab
 from engine.batch.digests import DigestSet
 from engine.batch.spill import Spill
 from engine.batch.tables import (
@@ -107,7 +108,7 @@ class TablePatient:
 def open_tables(path: str | Path, spec: TableSpec) -> tuple[Table, list[Table]]:
     """The results table and the companion tables, headers checked; every ``--columns`` rename
     must name a column of some table (a typo is an error, not a rename that does nothing)."""
-    results = Table(path, RESULTS, spec.renames)
+    results = Table(path, RESULTS, spec.renames, skip_unknown_tests=spec.skip_unknown_tests)
     companions = [Table(p, kind, spec.renames) for kind, p in spec.companions()]
     headers = {name for t in (results, *companions) for name in t.header}
     for old in spec.renames:
@@ -241,6 +242,13 @@ class _Builder:
             self.fail(table, row, row.error[0], row.error[1])
             return
         if table.kind == RESULTS:
+            test = row.cells.get("test")
+            if table.skip_unknown_tests and isinstance(test, str) and not vocab.is_test(test):
+                self.data.setdefault("ignored_inputs", []).append({
+                    "item": f"{table.at(row.line)} ({test})",
+                    "reason": f"test '{test}' is not one leukodx reads (--skip-unknown-tests)",
+                })  # fmt: skip
+                return
             columns = ("test", "value", "unit", "date", "comparator")
             self.item(table, row, "labs", columns, ("test", "value"))
             _split_bound(self.data["labs"][-1])

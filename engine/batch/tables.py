@@ -128,6 +128,9 @@ class TableSpec:
     medications: Path | None = None
     conditions: Path | None = None
     renames: Mapping[str, str] = field(default_factory=dict)
+    #: ``--skip-unknown-tests``: a results row whose test leukodx does not read (RDW, MCHC) is
+    #: listed in the case's ``ignored_inputs`` instead of failing its patient
+    skip_unknown_tests: bool = False
 
     def companions(self) -> list[tuple[str, Path]]:
         """``(table kind, path)`` of every companion table given."""
@@ -194,7 +197,11 @@ class Table:
     The header is read (and checked) when the table is made: :class:`TableError` names a missing
     required column, a column given twice, or a file that is not a table."""
 
-    def __init__(self, path: str | Path, kind: str, renames: Mapping[str, str] | None = None):
+    def __init__(
+        self, path: str | Path, kind: str, renames: Mapping[str, str] | None = None,
+        *, skip_unknown_tests: bool = False,
+    ) -> None:  # fmt: skip
+        self.skip_unknown_tests = skip_unknown_tests
         self.path = Path(path)
         self.kind = kind
         self.name = str(path)

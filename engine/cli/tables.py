@@ -46,11 +46,18 @@ def add_table_options(p: argparse.ArgumentParser) -> None:
         metavar="OLD=NEW",
         help="read a table's column OLD as NEW (repeat, or separate with commas)",
     )
+    p.add_argument(
+        "--skip-unknown-tests",
+        action="store_true",
+        help="list a results row whose test leukodx does not read (RDW, MCHC ...) in the case's "
+        "ignored_inputs instead of failing its patient",
+    )
 
 
 def given(args: argparse.Namespace) -> bool:
     """Whether any table option (a companion table or a rename) was given."""
-    return bool(args.patients or args.medications or args.conditions or args.columns)
+    return bool(args.patients or args.medications or args.conditions or args.columns
+                or args.skip_unknown_tests)  # fmt: skip
 
 
 def names_a_table(path: str) -> bool:
@@ -71,6 +78,7 @@ def table_spec(args: argparse.Namespace) -> TableSpec:
         medications=Path(args.medications) if args.medications else None,
         conditions=Path(args.conditions) if args.conditions else None,
         renames=parse_renames(args.columns),
+        skip_unknown_tests=args.skip_unknown_tests,
     )
     for kind, path in spec.companions():
         if not path.is_file():

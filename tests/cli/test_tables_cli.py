@@ -203,3 +203,23 @@ def test_a_screening_batch_names_its_critical_patients(tmp_path: Path) -> None:
     assert alerts["cases_by_level"] == {"critical": 1, "warning": 0, "info": 0, "none": 1}
     assert alerts["critical_cases"][0]["id"] == "F1"
     assert 'data-case="F1"' in report.read_text()
+
+
+def test_skip_unknown_tests_lists_the_rows_instead_of_failing_the_patient(tmp_path: Path) -> None:
+    """An export with CBC components leukodx does not read (RDW, MCHC) failed every patient, so
+    their febrile neutropenias were reported nowhere; with --skip-unknown-tests the rows are
+    listed in the case's ignored_inputs. Without the option the patient still fails."""
+    results = tmp_path / "r.csv"
+    results.write_text(
+        "patient_id,test,value,unit,date\n"
+        "R2,wbc,1.2,K/uL,2025-02-10\nR2,anc,0.3,K/uL,2025-02-10\nR2,rdw,14.1,%,2025-02-10\n"
+    )
+    out = tmp_path / "o.jsonl"
+    done = leukodx("batch", str(results), "--skip-unknown-tests", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    record = json.loads(out.read_text())
+    ignored = record["differential"]["ignored_inputs"]
+    reason = "test 'rdw' is not one leukodx reads (--skip-unknown-tests)"
+    assert ignored == [{"item": f"{results}:4 (rdw)", "reason": reason}]
+    strict = leukodx("batch", str(results), "--out", str(tmp_path / "o2.jsonl"))
+    assert strict.returncode == 3

@@ -199,3 +199,13 @@ def test_a_bad_backend_or_knowledge_base_argument_is_an_input_error() -> None:
         diagnose({"wbc": 2.0}, backend="nope")
     with pytest.raises(InputError, match="^kb: not a knowledge base"):
         diagnose({"wbc": 2.0}, kb=42)  # type: ignore[arg-type]
+
+
+def test_inputs_the_caller_set_aside_are_carried_into_the_output() -> None:
+    from engine.api import diagnose
+
+    data = {"wbc": 2.0, "ignored_inputs": [{"item": "row 7 (rdw)", "reason": "not read"}]}
+    d = diagnose(data)
+    assert [(i.item, i.reason) for i in d.ignored_inputs] == [("row 7 (rdw)", "not read")]
+    with pytest.raises(InputError, match=r"^ignored_inputs\[0\]: not an \{item, reason\} entry"):
+        diagnose({"wbc": 2.0, "ignored_inputs": [{"item": "x"}]})
