@@ -260,31 +260,57 @@ def _computed_how(how: str, given: Point | None) -> str:
     )
 
 
-#: With no differential, a WBC below this bounds the ANC below the neutropenia limit: the ANC
-#: cannot exceed the WBC of the same sample (10^9/L; the lowest adult ANC limit).
-WBC_BOUNDS_ANC_BELOW = 1.5
+#: With no neutrophil count, an upper bound on the ANC below this is added: it decides the
+#: severe-neutropenia threshold (0.5 x 10^9/L) and nothing milder. A bound read at its mildest
+#: picks the most permissive row of a threshold table (a WBC of 1.4 read as an ANC of 1.4 said
+#: "mild neutropenia: continue clozapine" while the true ANC may be 0.1), so none is added there.
+ANC_BOUND_DECIDES_BELOW = 0.5
 
 
 def _add_anc_bounds(by_test: dict[str, list[Point]], hows: dict[str, dict[dt.date, str]]) -> None:
-    """A WBC below 1.5 x 10^9/L on a date with no ANC, measured or computed, gives that date the
-    bound ANC <= WBC: a WBC of 0.4 without a differential proves an ANC below 0.5, which decides
-    the severe-neutropenia and febrile-neutropenia alerts (before, it raised none). Above 1.5 the
-    bound decides no threshold and is not added; a bound is read at its mildest (the WBC)."""
+    """On a date with a WBC and no ANC (measured or computed), the neutrophils are at most the
+    white cells that are not lymphocytes (or monocytes) that day: the WBC, less the ALC and AMC
+    when given, or the WBC times the share of the lymphocyte percentage's complement. When that
+    bound is below 0.5 it proves a severe neutropenia, and the date gets the bound ANC (a WBC of
+    0.4 alone, or a WBC of 1.8 with 90% lymphocytes, raised no alert before)."""
     have = {p.date for p in by_test.get("anc", [])}
-    extra = [
-        Point(p.date, p.value, "<" if p.comparator == "<" else "<=")
-        for p in by_test.get("wbc", [])
-        if p.value < WBC_BOUNDS_ANC_BELOW and p.date not in have and p.comparator not in (">", ">=")
-    ]
-    if not extra:
-        return
-    by_test["anc"] = sorted([*by_test.get("anc", []), *extra], key=lambda p: p.date)
+    day = {t: {p.date: p for p in series.collapse(by_test.get(t, []), dt.date.max)}
+           for t in ("alc", "amc", "lymphocyte_pct")}  # fmt: skip
+    extra: list[Point] = []
     said = hows.setdefault("anc", {})
-    for p in extra:
-        said[p.date] = (  # engine/wording.py reads the bound and the date from this sentence
-            f"ANC computed as at most the WBC ({series.shown(p)}) on {p.date.isoformat()}: no "
-            "differential that day, and the ANC cannot exceed the WBC"
-        )
+    for p in by_test.get("wbc", []):
+        if p.date in have or p.comparator in (">", ">="):
+            continue
+        bound, why = _non_lymphoid(p, day)
+        if bound < ANC_BOUND_DECIDES_BELOW:
+            point = Point(p.date, round(bound, 3), "<" if p.comparator == "<" else "<=")
+            extra.append(point)
+            said[p.date] = (  # engine/wording.py reads the bound and the date from this sentence
+                f"ANC computed as an upper bound ({series.shown(point)}) on "
+                f"{p.date.isoformat()}: no neutrophil count that day, and the neutrophils are at "
+                f"most {why}"
+            )
+    if extra:
+        by_test["anc"] = sorted([*by_test.get("anc", []), *extra], key=lambda p: p.date)
+    elif not said:
+        del hows["anc"]
+
+
+def _non_lymphoid(wbc: Point, day: dict[str, dict[dt.date, Point]]) -> tuple[float, str]:
+    """The most the neutrophils of ``wbc``'s date can be, and why, from the same day's
+    lymphocytes and monocytes (exact values only: a bound says too little)."""
+    alc, amc = day["alc"].get(wbc.date), day["amc"].get(wbc.date)
+    pct = day["lymphocyte_pct"].get(wbc.date)
+    w = series.shown(wbc)
+    if alc is not None and alc.comparator is None:
+        mono = amc is not None and amc.comparator is None
+        rest = alc.value + (amc.value if amc is not None and mono else 0.0)
+        less = "the lymphocytes and monocytes" if mono else "the lymphocytes"
+        return max(0.0, wbc.value - rest), f"the WBC {w} less {less}"
+    if pct is not None and pct.comparator is None:
+        share = max(0.0, 100.0 - pct.value) / 100.0
+        return wbc.value * share, f"the WBC {w} less its {series.shown(pct)}% lymphocytes"
+    return wbc.value, f"the WBC {w}"
 
 
 def _demographics(patient: PatientFacts) -> list[ValueFact]:

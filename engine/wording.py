@@ -29,7 +29,7 @@ _DATED = re.compile(
 )
 #: A result reported as a bound (``Latest result <0.1 on ...``, engine/series.py): its comparator.
 _BOUND = re.compile(
-    r"^(?:(?:Latest|Lowest|Earliest|latest \w+) result |ANC computed as at most the WBC \()"
+    r"^(?:(?:Latest|Lowest|Earliest|latest \w+) result |ANC computed as an upper bound \()"
     r"(?P<cmp>[<>]=?)\d"
 )
 _COMPUTED = re.compile(rf"^[A-Z]+ computed as (?P<calc>.+?) on {_ISO}(?P<rest>.*)$")

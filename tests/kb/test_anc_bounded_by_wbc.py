@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
-"""With no differential, a WBC below 1.5 x 10^9/L bounds the ANC (it cannot exceed the WBC): a
-WBC of 0.4 with fever raised no alert at all before, though it proves an ANC below 0.5."""
+"""With no neutrophil count, the ANC is at most the WBC (less the lymphocytes and monocytes when
+given): a WBC of 0.4 with fever raised no alert at all, though it proves an ANC below 0.5. The
+bound is added only when it proves a severe neutropenia: read at its mildest, a WBC of 1.4 said
+"mild neutropenia: continue clozapine" while the true ANC may be 0.1."""
 
 from __future__ import annotations
 
@@ -34,21 +36,36 @@ def test_a_very_low_wbc_alone_raises_the_neutropenia_alerts(real_kb: KnowledgeBa
 def test_the_bound_is_shown_as_one_and_says_how(real_kb: KnowledgeBase) -> None:
     d = run(real_kb, 0.4, findings=["fever"])
     anc = next(f for f in d.facts if f.id == "v:anc")
-    assert "at most the WBC (<=0.4)" in anc.how and "no differential" in anc.how
+    assert "an upper bound (<=0.4)" in anc.how and "no neutrophil count" in anc.how
     note = consult_note(d)
     assert "<=0.4 on 2025-02-10" in note and "ANC <=0.4 x 10^9/L" in note
 
 
-def test_a_wbc_of_1_5_or_more_or_a_measured_anc_adds_no_bound(real_kb: KnowledgeBase) -> None:
+def test_a_bound_that_proves_no_severe_neutropenia_or_a_measured_anc_adds_none(
+    real_kb: KnowledgeBase,
+) -> None:
     assert not any(f.id == "v:anc" for f in run(real_kb, 1.5).facts)
     measured = run(
         real_kb, 1.2, labs=[{"test": "anc", "value": 0.9, "unit": "10^9/L", "date": DAY}]
     )
     anc = next(f for f in measured.facts if f.id == "v:anc")
-    assert anc.value == 0.9 and "at most" not in anc.how
-    mild = run(real_kb, 1.2)
-    assert {f.fact: f.value for f in mild.findings}.get("neutropenia_severity") == "mild"
-    assert "severe_neutropenia" not in {a.id for a in mild.alerts}
+    assert anc.value == 0.9 and "upper bound" not in anc.how
+    clozapine = [{"name": "clozapine", "start": dt.date(2024, 1, 1)}]
+    for wbc in (1.4, 0.6):  # no "continue clozapine" or "may be resumed" from a WBC alone
+        d = run(real_kb, wbc, medications=clozapine)
+        assert not any(f.id == "v:anc" for f in d.facts)
+        assert not {"clozapine_mild_neutropenia", "clozapine_moderate_neutropenia"} & {
+            a.id for a in d.alerts
+        }
+
+
+def test_the_lymphocytes_of_the_day_tighten_the_bound(real_kb: KnowledgeBase) -> None:
+    """A WBC of 1.8 with 90% lymphocytes proves an ANC of at most 0.18."""
+    pct = {"test": "lymphocyte_pct", "value": 90, "unit": "%", "date": DAY}
+    d = run(real_kb, 1.8, labs=[pct], findings=["fever"])
+    anc = next(f for f in d.facts if f.id == "v:anc")
+    assert anc.value == 0.18 and "the WBC 1.8 less the lymphocytes" in anc.how
+    assert "febrile_neutropenia" in {a.id for a in d.alerts}
 
 
 def test_a_given_anc_contradicted_by_the_differential_is_read_at_the_lower(
