@@ -312,9 +312,13 @@ class DrugFindings:
     alerts: tuple[Alert, ...]  # alerts whose rules name the drug or one of its classes
     evidence: tuple[tuple[Candidate, Evidence], ...]  # evidence items whose rules name it
     other_alerts: tuple[Alert, ...]  # every other alert that fired
+    lowers_counts: bool = False  # the knowledge base names the drug as one that lowers counts
+    low_count: bool = False  # the patient has a neutropenia or leukopenia now
 
     @classmethod
-    def of(cls, d: Differential, drug: str, rules: frozenset[str]) -> DrugFindings:
+    def of(
+        cls, d: Differential, drug: str, rules: frozenset[str], *, lowers_counts: bool = False
+    ) -> DrugFindings:
         """Split ``d`` into what the rules in ``rules`` (the drug's rules) found and the rest."""
         return cls(
             drug=drug,
@@ -322,11 +326,17 @@ class DrugFindings:
             evidence=tuple((c, e) for c in d.candidates
                            for e in (*c.evidence_for, *c.evidence_against) if e.rule_id in rules),
             other_alerts=tuple(a for a in d.alerts if a.rule_id not in rules),
+            lowers_counts=lowers_counts,
+            low_count=any(f.fact in ("neutropenia", "leukopenia") and f.value is True
+                          for f in d.findings),
         )  # fmt: skip
 
     @property
     def risky(self) -> bool:
-        return bool(self.alerts) or any(e.weight > 0 for _, e in self.evidence)
+        """The drug's own alerts fired, its evidence counts for a cause, or a drug that lowers
+        counts is ordered while the count is low or raises alerts (severe neutropenia, fever)."""
+        into_low = self.lowers_counts and (bool(self.other_alerts) or self.low_count)
+        return bool(self.alerts) or any(e.weight > 0 for _, e in self.evidence) or into_low
 
 
 def alert_card(d: Differential, alert: Alert, setting: Setting | None = None) -> Card:
@@ -507,11 +517,18 @@ def order_card(
     level: Indicator = (
         indicator(max(alerts, key=lambda a: _rank(a.level)).level) if alerts else "warning"
     )
+    during = sorted(found.other_alerts, key=lambda a: -_rank(a.level))
+    if not alerts and found.lowers_counts and during:  # a drug that lowers counts, into a low one
+        level = indicator(during[0].level)
     if not found.risky:  # only the count is in question: stale, or no ANC on file
         level = "info"
     head = (
         _alert_summary(d, alerts[0])
         if alerts
+        else f"a drug that can lower blood counts, ordered during: {_alert_summary(d, during[0])}"
+        if found.lowers_counts and during
+        else "a drug that can lower blood counts, ordered during a low white cell count"
+        if found.lowers_counts and found.low_count
         else (
             f"the current counts match {len(found.evidence)} knowledge-base rule(s) for this drug"
         )

@@ -331,16 +331,15 @@ class Hooks:
         drugs = [self.kb.lexicon.resolve(name) for name in _drug_names(orders, medications)]
         # Only what the knowledge base knows about a drug scopes an order: rules about any
         # unlisted drug (its timing against a low count) cannot apply to a drug not yet given.
-        scoped = [
-            (
-                drug,
-                cds.drug_rules(
-                    self.kb, [a for a in drug.agents if a != UNLISTED], alerts_only=True
-                ),
-            )  # fmt: skip
-            for drug in drugs
-        ]
+        # Alert rules check the order; evidence rules only say the drug lowers counts (their
+        # "the count arose on the drug" cannot hold for a drug not yet given).
+        agents = {drug.name: [a for a in drug.agents if a != UNLISTED] for drug in drugs}
+        scoped = [(drug, cds.drug_rules(self.kb, agents[drug.name])) for drug in drugs]
         scoped = [(drug, rules) for drug, rules in scoped if rules]
+        alert_rules = {
+            drug.name: cds.drug_rules(self.kb, agents[drug.name], alerts_only=True)
+            for drug, _ in scoped
+        }
         if not scoped:
             return CdsResponse(cards=[])
         ev = self._evaluate({**data, "context.draftOrders": drafts})
@@ -358,7 +357,11 @@ class Hooks:
                 ]
             )
         d, setting = ev.d, self._setting(ev, patient_id, base_url)
-        found = [cds.DrugFindings.of(d, drug.name, rules) for drug, rules in scoped]
+        found = [
+            cds.DrugFindings.of(d, drug.name, alert_rules[drug.name], lowers_counts=bool(
+                rules - alert_rules[drug.name]))
+            for drug, rules in scoped
+        ]  # fmt: skip
         fresh = setting.freshness
         first = cds.initiation_rules(self.kb)
         cards = [

@@ -245,6 +245,20 @@ def test_an_order_card_leads_with_the_start_rule_and_never_blames_the_unstarted_
     assert "Evidence for" not in detail
 
 
+def test_a_drug_that_lowers_counts_ordered_into_a_low_count_gets_a_card() -> None:
+    """After order-select stopped presenting "the count arose on the drug" for a drug not yet
+    given, an azathioprine draft into an ANC of 0.7 got no card at all (the fourth probe)."""
+    body = order_select(draftOrders=bundle(draft("1256", "azathioprine")),
+                        selections=["MedicationRequest/d1"])  # fmt: skip
+    (card,) = call(hooks_on(dt.date(2025, 9, 5)), cds.ORDER_SELECT, body)
+    assert card.indicator == "warning"
+    assert card.summary == (
+        "Order for azathioprine: a drug that can lower blood counts, ordered during a low white "
+        "cell count"
+    )
+    assert "Evidence for" not in (card.detail or "")
+
+
 def test_no_counts_at_all_suggests_ordering_them(hooks: Hooks) -> None:
     body = order_select()
     body["prefetch"]["labs"] = None
