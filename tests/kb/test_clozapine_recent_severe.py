@@ -41,3 +41,22 @@ def test_a_severe_count_of_long_ago_or_a_mild_one_is_not(real_kb: KnowledgeBase)
     assert "clozapine_recent_severe_neutropenia" not in alerts(real_kb, 31, 0.3, 1.2)
     assert "clozapine_recent_severe_neutropenia" not in alerts(real_kb, 3, 0.7, 1.2)
     assert "clozapine_severe_neutropenia" in alerts(real_kb, 3, 1.2, 0.3)  # the latest decides
+
+
+def test_no_resume_message_beside_the_recent_severe_one(real_kb: KnowledgeBase) -> None:
+    """0.3 a week ago and 0.7 now showed "moderate: may be resumed once ANC >= 1000" beside
+    "recent severe: do not rechallenge" (the fourth probe)."""
+    found = alerts(real_kb, 7, 0.3, 0.7)
+    assert "clozapine_recent_severe_neutropenia" in found
+    assert "clozapine_moderate_neutropenia" not in found
+
+
+def test_a_documented_ben_patient_gets_the_ben_table_s_targets(real_kb: KnowledgeBase) -> None:
+    labs = [
+        {"test": "anc", "value": 0.3, "unit": "10^9/L", "date": DAY - dt.timedelta(days=5)},
+        {"test": "anc", "value": 1.1, "unit": "10^9/L", "date": DAY},
+    ]
+    data = {"as_of": DAY, "labs": labs, "medications": CLOZAPINE, "duffy_null": True}
+    d = diagnose(data, kb=real_kb, today=DAY)
+    recent = [a for a in d.alerts if a.id == "clozapine_recent_severe_neutropenia"]
+    assert len(recent) == 1 and "benign ethnic neutropenia" in recent[0].message
