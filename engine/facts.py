@@ -133,9 +133,9 @@ OTHER_LINES = ("hemoglobin", "platelets", "mcv", "reticulocytes")
 
 
 def _not_concurrent(by_test: dict[str, list[Point]], days: int) -> tuple[tuple[str, str], ...]:
-    """Removes from ``by_test`` the other lines whose latest result is more than ``days`` older
-    than the latest WBC or ANC, and says why each is not used: lines measured in another episode
-    are not a bi- or pancytopenia of this one (kb.yaml ``concurrent_lines_days``)."""
+    """Removes from ``by_test`` the other lines whose latest result is more than ``days`` before
+    or after the latest WBC or ANC, and says why each is not used: lines measured in another
+    episode are not a bi- or pancytopenia of this one (kb.yaml ``concurrent_lines_days``)."""
     white = [p.date for test in ("wbc", "anc") for p in by_test.get(test, [])]
     if not white:
         return ()
@@ -143,15 +143,19 @@ def _not_concurrent(by_test: dict[str, list[Point]], days: int) -> tuple[tuple[s
     out = []
     for test in OTHER_LINES:
         points = by_test.get(test)
-        if points and (latest - max(p.date for p in points)).days > days:
-            last = max(points, key=lambda p: p.date)
+        if not points:
+            continue
+        last = max(points, key=lambda p: p.date)
+        gap = (latest - last.date).days
+        if abs(gap) > days:  # either way: a white count of May is no pancytopenia with today's
             del by_test[test]
+            side = "before" if gap > 0 else "after"
             out.append(
                 (
                     f"labs ({test} on {last.date.isoformat()})",
-                    f"more than {days} days before the latest white count ({latest.isoformat()}), "
-                    "so not read with it; not used",
-                )  # fmt: skip
+                    f"more than {days} days {side} the latest white count "
+                    f"({latest.isoformat()}), so not read with it; not used",
+                )
             )
     return tuple(out)
 

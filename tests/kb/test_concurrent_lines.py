@@ -41,3 +41,18 @@ def test_lines_within_30_days_make_the_pancytopenia(real_kb: KnowledgeBase) -> N
     d = diagnose({"age": 60, "labs": [*recent, *WHITE]}, kb=real_kb)
     assert {f.fact: f.value for f in d.findings}.get("lineage") == "pancytopenia"
     assert not d.ignored_inputs
+
+
+def test_a_white_count_far_older_than_the_other_lines_is_no_pancytopenia(
+    real_kb: KnowledgeBase,
+) -> None:
+    """A WBC of four months ago with today's haemoglobin and platelets made a pancytopenia."""
+    old_white = [lab("wbc", 2.0, "10^9/L", "2024-10-10"), lab("anc", 0.9, "10^9/L", "2024-10-10")]
+    today = [
+        lab("hemoglobin", 9.0, "g/dL", "2025-02-10"),
+        lab("platelets", 90, "10^9/L", "2025-02-10"),
+    ]
+    d = diagnose({"age": 60, "labs": [*old_white, *today]}, kb=real_kb)
+    assert not {"anemia", "thrombocytopenia", "lineage"} & {f.fact for f in d.findings}
+    reasons = {i.item: i.reason for i in d.ignored_inputs}
+    assert "after the latest white count" in reasons["labs (hemoglobin on 2025-02-10)"]
