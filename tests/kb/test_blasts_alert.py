@@ -26,3 +26,15 @@ def test_blasts_with_a_low_count_raise_a_same_day_referral_alert(real_kb: Knowle
     normal = [{**labs[0], "value": 6.0}, labs[1]]
     d = diagnose({"as_of": AS_OF, "labs": normal}, kb=real_kb, today=AS_OF)
     assert "blasts_with_low_count" not in {a.id for a in d.alerts}
+
+
+def test_blasts_reported_below_1_percent_raise_no_referral_alert(real_kb: KnowledgeBase) -> None:
+    """ "<1%" is a film on which no blast was counted: it raised the critical leukaemia alert."""
+    day = "2025-02-10"
+    bound = {"test": "blasts_pct", "value": 1, "unit": "%", "date": day, "comparator": "<"}
+    labs = [{"test": "wbc", "value": 1.5, "unit": "10^9/L", "date": day}, bound]
+    assert "blasts_with_low_count" not in {
+        a.id for a in diagnose({"labs": labs}, kb=real_kb).alerts
+    }
+    labs[1] = {"test": "blasts_pct", "value": 2, "unit": "%", "date": day}
+    assert "blasts_with_low_count" in {a.id for a in diagnose({"labs": labs}, kb=real_kb).alerts}
