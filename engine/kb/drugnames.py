@@ -110,16 +110,26 @@ def clean(text: str) -> str:
     return _SPACE.sub(" ", "".join(out).casefold()).strip()
 
 
-#: A hyphen glued before a strength ("clozapine-25mg") or a dose number at the end of the name
-#: ("clozapine-100"), as pharmacy exports write them; a hyphen after a number ("6-mercaptopurine")
-#: or before one digit ("interleukin-2") is part of the name and stays.
-_HYPHENED_STRENGTH = re.compile(rf"-(?={_NUMBER}\s*{_UNIT}(?!\w))|-(?=\d{{2,}}(?:[.,]\d+)?$)")
+#: A hyphen or colon glued before a strength ("clozapine-25mg", "clozapine:25mg") or a dose number
+#: at the end of the name ("clozapine-100"), as pharmacy exports write them; a hyphen after a
+#: number ("6-mercaptopurine") or before one digit ("interleukin-2") is part of the name and stays.
+_HYPHENED_STRENGTH = re.compile(rf"[-:](?={_NUMBER}\s*{_UNIT}(?!\w))|[-:](?=\d{{2,}}(?:[.,]\d+)?$)")
+#: A form word glued on with a hyphen (``clozapine-ODT``).
+_HYPHENED_WORD = re.compile(r"(\S+)-([a-z]+)\b")
 
 
 def without_strengths(text: str) -> str:
-    """Strengths, amounts and bare numbers removed from a cleaned name."""
+    """Strengths, amounts and bare numbers removed from a cleaned name; a strength or form word
+    glued on with a hyphen or colon (``clozapine:25mg``, ``clozapine-odt``) is cut off first."""
     text = _HYPHENED_STRENGTH.sub(" ", text)
+    text = _HYPHENED_WORD.sub(_split_form_word, text)
     return _SPACE.sub(" ", _STRENGTH.sub(" ", text)).strip()
+
+
+def _split_form_word(m: re.Match[str]) -> str:
+    """``clozapine-odt`` -> ``clozapine odt``; a hyphenated form word (``auto-injector``) stays."""
+    whole = f"{m[1]}-{m[2]}"
+    return f"{m[1]} {m[2]}" if m[2] in FORM_WORDS and whole not in FORM_WORDS else whole
 
 
 def without_form_words(text: str) -> str:

@@ -122,6 +122,9 @@ def _atoms(condition: Condition) -> list[Atom]:
         ("azathioprine-50mg", "azathioprine"),
         ("6-mercaptopurine", "mercaptopurine"),
         ("6-thioguanine", "thioguanine"),
+        ("clozapine-ODT", "clozapine"),
+        ("clozapine:25mg", "clozapine"),
+        ("5-fluorouracil", "fluorouracil"),
     ],
 )
 def test_names_as_systems_write_them_resolve(given_name: str, drug: str) -> None:
