@@ -272,7 +272,8 @@ class Table:
         for name, _ in unread:
             normal = _normal(name)
             stems = [c for c in absent if normal.startswith(c + "_") or normal.endswith("_" + c)]
-            close = stems or difflib.get_close_matches(normal, absent, n=1, cutoff=0.85)
+            named = [c for c in absent if normal in LOOKALIKES.get(self.kind, {}).get(c, ())]
+            close = named or stems or difflib.get_close_matches(normal, absent, n=1, cutoff=0.85)
             if close:
                 raise TableError(
                     self.name,
@@ -390,6 +391,22 @@ class Table:
                 error = error or (name, str(exc))
         return Row(line, cells, error)
 
+
+#: Other names exports give the optional date columns: left unread, a course stopped in 2012
+#: was "ongoing" (interrupt clozapine) and a fever of 2020 current (febrile neutropenia). Such a
+#: column is refused with the rename to use, never read as the column it resembles.
+LOOKALIKES: dict[str, dict[str, tuple[str, ...]]] = {
+    MEDICATIONS: {
+        "stop": ("end", "end_date", "stop_date", "stopped", "date_stopped", "discontinued",
+                 "discontinuation_date", "end_time"),
+        "start": ("start_date", "started", "date_started", "begin", "begin_date", "start_time"),
+    },
+    CONDITIONS: {
+        "until": ("end", "end_date", "resolved", "resolved_date", "resolution_date", "abatement",
+                  "abatement_date"),
+        "since": ("onset", "onset_date", "start", "start_date", "date_onset"),
+    },
+}  # fmt: skip
 
 #: Cells that are a bound's sign alone (``<`` in a column of its own).
 COMPARISON_SIGNS = frozenset({"<", "<=", ">", ">=", "≤", "≥"})

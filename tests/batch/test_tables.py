@@ -276,6 +276,16 @@ def test_a_column_that_looks_like_an_optional_one_is_refused(tmp_path: Path) -> 
         assert f"--columns '{header[0]}={meant}'" in str(caught.value)
     fine = write_csv(tmp_path / "fine.csv", [[*RESULTS, "reference_range", "flag"]])
     assert "comparator" not in Table(fine, "results").columns
+    # other names of the date columns (a stop left unread made a 2012 course "ongoing")
+    for kind, base, header, meant in (
+        ("medications", ["patient_id", "name"], "End Date", "stop"),
+        ("medications", ["patient_id", "name", "stop"], "Started", "start"),
+        ("conditions", ["patient_id", "kind", "name"], "Resolved", "until"),
+        ("conditions", ["patient_id", "kind", "name"], "Onset", "since"),
+    ):
+        path = write_csv(tmp_path / f"{kind}-{meant}.csv", [[*base, header]])
+        with pytest.raises(TableError, match=f"looks like '{meant}'"):
+            Table(path, kind)
 
 
 def test_a_comparison_sign_in_an_unread_column_fails_its_patient(tmp_path: Path) -> None:
