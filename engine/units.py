@@ -161,6 +161,9 @@ RETICULOCYTE_PCT = "reticulocytes_pct"
 assert set(CONVERSIONS) == set(NUMERIC_TESTS), "every numeric test needs a unit rule"
 
 
+#: The factor of the per-microlitre count units (``/uL``, ``cells/mm3`` ...).
+PER_MICROLITRE = 0.001
+
 #: The lowest non-zero count a blood counter reports, in the canonical unit: a WBC below 0.01 and
 #: platelets below 1 x 10^9/L are misread values (European exports write 4500 /uL as "4.500",
 #: which reads as 4.5 cells/uL and raised false critical alerts), never results. An ANC may be
@@ -235,6 +238,14 @@ def to_canonical(
             expected=f"{_fmt(low)} to {_fmt(high)} {rule.canonical if name == test else '%'}",
         )
     canonical = float(exact.quantize(Decimal("0.000001")))
+    if factor == PER_MICROLITRE and 0 < value < 10 and value != int(value) and not bound:
+        raise InputError(
+            f"{field}.value",
+            f"{value:g} cells per microlitre is not a count (a count per microlitre is a whole "
+            "number); a count written with a thousands separator ('4.500 /uL') reads as 4.5",
+            got=f"{value:g} {unit}",
+            expected=f"a whole number per microlitre (4500 /uL), or the count in {rule.canonical}",
+        )
     floor = REPORTED_FLOOR.get(test)
     if floor is not None and 0 < canonical < floor and not bound:
         raise InputError(

@@ -18,7 +18,7 @@ def lab(test: str, value: float, unit: str) -> dict[str, object]:
 @pytest.mark.parametrize(
     ("test", "value", "unit"),
     [
-        ("wbc", 4.5, "/uL"),
+        ("wbc", 4, "/uL"),
         ("wbc", 0.005, "10^9/L"),
         ("platelets", 210.0, "/uL"),
         ("platelets", 0.5, "10^9/L"),
@@ -47,3 +47,11 @@ def test_zero_a_bound_and_a_tiny_anc_are_results() -> None:
     }
     assert diagnose({"labs": [bound]}).facts
     assert diagnose({"labs": [lab("wbc", 0, "10^9/L")]}).facts
+
+
+def test_a_fraction_of_a_cell_per_microlitre_is_refused() -> None:
+    """An ANC written "1.200 /uL" (1200 with a thousands separator) read as 1.2 cells/uL and said
+    "interrupt clozapine"; a whole or larger count per microlitre is a count."""
+    with pytest.raises(InputError, match="cells per microlitre is not a count"):
+        diagnose({"labs": [lab("wbc", 3.0, "10^9/L"), lab("anc", 1.2, "/uL")]})
+    assert diagnose({"labs": [lab("wbc", 3.0, "10^9/L"), lab("anc", 6, "/uL")]}).facts
