@@ -235,16 +235,45 @@ def _add_computed_counts(by_test: dict[str, list[Point]]) -> dict[str, dict[dt.d
             by_test["wbc"], [by_test.get(p, []) for p in pcts], label, names=names
         )
         given = {p.date: p for p in series.collapse(by_test.get(target, []), dt.date.max)}
+        signs = _factor_signs(by_test, ("wbc", *pcts))
         extra = [
-            Point(d, float(c.value))
+            Point(d, float(c.value), _product_sign(signs.get(d, set())))
             for d, c in computed.items()
-            if d not in given or _clearly_below(float(c.value), given[d])
+            if (d not in given or _clearly_below(float(c.value), given[d]))
+            and _product_sign(signs.get(d, set())) != _MIXED
         ]
         if extra:
             by_test[target] = sorted([*by_test.get(target, []), *extra], key=lambda p: p.date)
-            hows[target] = {p.date: _computed_how(computed[p.date].how, given.get(p.date))
-                            for p in extra}  # fmt: skip
+            hows[target] = {
+                p.date: _computed_how(computed[p.date].how, given.get(p.date), p) for p in extra
+            }
     return hows
+
+
+_MIXED = "mixed"
+
+
+def _factor_signs(
+    by_test: dict[str, list[Point]], tests: tuple[str, ...]
+) -> dict[dt.date, set[str]]:
+    """Per date, the directions of the bounds among the factors of a computed count (``<`` for
+    ``<`` and ``<=``, ``>`` for ``>`` and ``>=``), read from the lowest result of each test that
+    day (the one the computation used)."""
+    out: dict[dt.date, set[str]] = {}
+    for test in tests:
+        for p in series.collapse(by_test.get(test, []), dt.date.max):
+            if p.comparator is not None:
+                out.setdefault(p.date, set()).add(p.comparator[0])
+    return out
+
+
+def _product_sign(signs: set[str]) -> str | None:
+    """The bound a product of non-negative factors carries: a factor below its bound makes the
+    product below it (``<1.0`` x 60% is ``<0.6``); factors bounded in both directions leave the
+    product unknown (:data:`_MIXED`: no count is computed); exact factors, an exact product."""
+    if len(signs) > 1:
+        return _MIXED
+    return next(iter(signs), None)
 
 
 def _clearly_below(computed: float, given: Point) -> bool:
@@ -255,7 +284,12 @@ def _clearly_below(computed: float, given: Point) -> bool:
     return given.comparator is None and given.value - computed > max(0.1, 0.2 * given.value)
 
 
-def _computed_how(how: str, given: Point | None) -> str:
+def _computed_how(how: str, given: Point | None, point: Point) -> str:
+    if point.comparator is not None:
+        how += (
+            f"; a factor was reported as a bound, so the count is {series.shown(point)}, read as "
+            "any bound"
+        )
     if given is None:
         return how
     return (

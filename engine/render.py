@@ -122,7 +122,7 @@ def _counts(d: Differential) -> list[str]:
         row = f"  {label:<20}{shown[0]:<21}{shown[1]:<21}{n:<3}"
         out += _clip(f"{row} {r.how}".rstrip(), "", "", 3, " " * 24)
     if missing:
-        out.append(f"  not measured: {', '.join(missing)}")
+        out += wrap(f"  not measured: {', '.join(missing)}", "    ").split("\n")
     return out
 
 

@@ -32,6 +32,8 @@ _BOUND = re.compile(
     r"^(?:(?:Latest|Lowest|Earliest|latest \w+) result |ANC computed as an upper bound \()"
     r"(?P<cmp>[<>]=?)\d"
 )
+#: A count computed from a bounded factor (engine/facts.py): "... so the count is <0.6, ...".
+_COMPUTED_BOUND = re.compile(r"so the count is (?P<cmp>[<>]=?)\d")
 _COMPUTED = re.compile(rf"^[A-Z]+ computed as (?P<calc>.+?) on {_ISO}(?P<rest>.*)$")
 #: How the words of a fact name are shown (everything else: as written, underscores as spaces).
 _WORDS = {
@@ -98,7 +100,7 @@ def number_text(ref: FactRef) -> str:
     the thresholds compared, which lies within 1e-9 of it)."""
     if not isinstance(ref.value, (int, float)) or isinstance(ref.value, bool):
         return str(ref.value)
-    bound = _BOUND.match(ref.how)
+    bound = _BOUND.match(ref.how) or _COMPUTED_BOUND.search(ref.how)
     return f"{bound['cmp'] if bound else ''}{ref.value:g}"
 
 

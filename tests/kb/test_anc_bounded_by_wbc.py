@@ -86,3 +86,20 @@ def test_a_given_anc_contradicted_by_the_differential_is_read_at_the_lower(
     )
     kept = next(f for f in near.facts if f.id == "v:anc")
     assert kept.value == 0.42 and "contradicts" not in kept.how
+
+
+def test_an_anc_computed_from_a_bound_is_a_bound(real_kb: KnowledgeBase) -> None:
+    """WBC <1.0 x 60% neutrophils was read as an exact ANC of 0.6; it is <0.6, shown and read as
+    a bound. Factors bounded in opposite directions leave no ANC at all."""
+    pct = {"test": "neutrophil_pct", "value": 60, "unit": "%", "date": DAY}
+    bounded = {"test": "wbc", "value": 1.0, "unit": "10^9/L", "date": DAY, "comparator": "<"}
+    d = diagnose({"as_of": DAY, "labs": [bounded, pct]}, kb=real_kb, today=DAY)
+    anc = next(f for f in d.facts if f.id == "v:anc")
+    assert "the count is <0.6" in anc.how
+    row = next(line for line in consult_note(d).splitlines() if line.startswith("  ANC ("))
+    assert row.count("<0.6 on 2025-02-10") == 2  # latest and lowest alike
+    opposite = {**pct, "value": 20, "comparator": ">"}
+    d = diagnose(
+        {"as_of": DAY, "labs": [{**bounded, "value": 2.0}, opposite]}, kb=real_kb, today=DAY
+    )
+    assert not any(f.id == "v:anc" for f in d.facts)
