@@ -551,7 +551,13 @@ def order_card(
         summary = fit(f"Order for {found.drug}: no ANC on file; order a {CBC_DIFF_TEXT} first")
     body = [
         f"The draft order for **{md(found.drug)}** was added as an active medication "
-        f"starting {d.as_of} and checked against the patient's latest counts.",
+        f"starting {d.as_of} and checked against the patient's latest counts"
+        + (
+            ": the drug is not given yet, so where an alert says to stop or interrupt it, read "
+            "do not start it."
+            if alerts
+            else "."
+        ),
         _stale_note("this check rests on", stale, setting, refs),
         "\n".join(lines),
     ]
