@@ -113,7 +113,9 @@ def clean(text: str) -> str:
 #: A hyphen or colon glued before a strength ("clozapine-25mg", "clozapine:25mg") or a dose number
 #: at the end of the name ("clozapine-100"), as pharmacy exports write them; a hyphen after a
 #: number ("6-mercaptopurine") or before one digit ("interleukin-2") is part of the name and stays.
-_HYPHENED_STRENGTH = re.compile(rf"[-:](?={_NUMBER}\s*{_UNIT}(?!\w))|[-:](?=\d{{2,}}(?:[.,]\d+)?$)")
+_HYPHENED_STRENGTH = re.compile(  # a bare number after a colon is an RxNorm code ("rxnorm:3639")
+    rf"[-:](?={_NUMBER}\s*{_UNIT}(?!\w))|-(?=\d{{2,}}(?:[.,]\d+)?$)"
+)
 #: A form word glued on with a hyphen (``clozapine-ODT``).
 _HYPHENED_WORD = re.compile(r"(\S+)-([a-z]+)\b")
 

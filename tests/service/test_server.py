@@ -111,7 +111,9 @@ def test_order_select_is_silent_with_normal_counts(insecure_server: Server) -> N
             entry["resource"]["resourceType"] == "Observation"
             and "valueQuantity" in entry["resource"]
         ):
-            entry["resource"]["valueQuantity"]["value"] = 6.0
+            codes = {c.get("code") for c in entry["resource"]["code"].get("coding", [])}
+            normal = 250.0 if codes & {"777-3", "26515-7"} else 6.0  # platelets, else WBC/ANC
+            entry["resource"]["valueQuantity"]["value"] = normal
     request["prefetch"]["conditions"] = None
     request["prefetch"]["medications"] = None
     cards = cds_response(post(insecure_server, OS, request)).cards
