@@ -223,3 +223,10 @@ def test_skip_unknown_tests_lists_the_rows_instead_of_failing_the_patient(tmp_pa
     assert ignored == [{"item": f"{results}:4 (rdw)", "reason": reason}]
     strict = leukodx("batch", str(results), "--out", str(tmp_path / "o2.jsonl"))
     assert strict.returncode == 3
+    # a name that may be a count leukodx reads (an ANC called "Neut#") still fails its patient
+    local = tmp_path / "local.csv"
+    local.write_text("patient_id,test,value,unit,date\nR3,wbc,1.2,K/uL,2025-02-10\n"
+                     "R3,Neut#,0.3,K/uL,2025-02-10\n")  # fmt: skip
+    out3 = tmp_path / "o3.jsonl"
+    named = leukodx("batch", str(local), "--skip-unknown-tests", "--out", str(out3))
+    assert named.returncode == 3 and "Neut#" in json.loads(out3.read_text())["error"]["message"]
