@@ -14,6 +14,9 @@ the first of:
 3. the concept's ``text``, else the display of its RxNorm coding, else of any coding;
 4. an RxNorm code the lexicon does not know, as ``rxnorm:<code>`` (reported as unknown later).
 
+A ``medicationReference`` to a Medication that is not in the input is read by the reference's own
+``display``, when it gives one (the sender's text for the Medication it points to).
+
 So an SCD that the product table lacks (``imatinib 400 MG Oral Tablet``) still arrives by its
 name, which :mod:`engine.kb.drugnames` reads. The dates of each resource type are in
 :func:`read_medication`.
@@ -122,6 +125,11 @@ def drug_name(
     if concept is None:
         ref = path(res, ("medicationReference", "reference"))
         medication = _contained(res, ref) or resolve(ref)
+        display = path(res, ("medicationReference", "display"))
+        if medication is None and isinstance(display, str) and display.strip():
+            # the sender's own text for the Medication it points to, read like a concept's text:
+            # without it, a clozapine order whose Medication was not prefetched vanished
+            return display.strip(), ""
         if medication is None:
             return None, f"medicationReference {ref!r} is not a Medication in the input"
         concept = medication.get("code")

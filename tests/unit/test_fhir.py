@@ -928,13 +928,13 @@ def test_odd_medication_and_temperature_resources() -> None:
                                 "display": "Fluvoxamine 50 mg"}]}  # fmt: skip
     result = convert(
         statement("a", {"medicationCodeableConcept": display_only}),
-        statement("b", {"medicationReference": {"display": "no reference"}}),
+        statement("b", {"medicationReference": {"display": "Mirtazapine 15 mg"}}),  # its text
         statement("c", {"medicationReference": {"reference": "#gone"}}, contained=["x"]),
         obs("t", "8310-5", valueString="warm"),
     )
-    assert result.facts["medications"] == [{"name": "Fluvoxamine 50 mg"}]
+    assert result.facts["medications"] == [{"name": "Fluvoxamine 50 mg"},
+                                           {"name": "Mirtazapine 15 mg"}]  # fmt: skip
     assert reasons(result) == {
-        "MedicationStatement/b": "medicationReference None is not a Medication in the input",
         "MedicationStatement/c": "medicationReference '#gone' is not a Medication in the input",
         "Observation/t": "body temperature: no valueQuantity (valueString not understood)",
     }

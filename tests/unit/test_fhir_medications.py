@@ -118,6 +118,17 @@ def test_rxnorm_by_its_oid_or_with_a_trailing_slash_is_rxnorm() -> None:
         assert [generic(n) for n in names(result)] == ["clozapine"], system
 
 
+def test_a_reference_to_a_medication_not_in_the_input_is_read_by_its_display() -> None:
+    """A clozapine order whose Medication was not prefetched vanished (the fourth probe)."""
+    pointer = {"reference": "Medication/m9", "display": "Clozapine 100 MG"}
+    order = use(
+        "MedicationRequest", "r1", {"medicationReference": pointer}, authoredOn="2024-12-01"
+    )
+    assert [generic(n) for n in names(convert(order))] == ["clozapine"]
+    bare = use("MedicationRequest", "r2", ref("Medication/m9"), authoredOn="2024-12-01")
+    assert "is not a Medication in the input" in reasons(convert(bare))["MedicationRequest/r2"]
+
+
 # --- names ----------------------------------------------------------------------------------
 
 
