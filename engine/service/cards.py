@@ -439,7 +439,8 @@ def partial_card(d: Differential, keys: Sequence[str], setting: Setting | None =
     summary = f"Results read in part ({named}): later pages not read; recent results may be missing"
     body = [
         f"The {md(named)} search returned more pages than were read (a `next` link: a prefetched "
-        "first page, or this service's fetch stopped at its page and resource limits). The cards "
+        "first page, or this service's fetch stopped at its page and resource limits), or the "
+        "server's own error among its results (an OperationOutcome). The cards "
         "rest only on the results read; a server that does not return the newest first may have "
         "left today's results among the rest. Check the latest counts in the record.",
     ]

@@ -415,22 +415,35 @@ def _day_ahead(server_day: dt.date, facts: dict[str, Any]) -> dt.date | None:
 
 
 def partial_keys(data: dict[str, Any]) -> list[str]:
-    """The prefetch keys whose search result is one page of several (a ``next`` link): a client's
-    first page, or this service's own fetch stopped at its limits. What the later pages hold was
-    not read, and a server that ignores ``_sort`` may have put today's results there."""
+    """The prefetch keys whose search result is one page of several (a ``next`` link: a client's
+    first page, or this service's own fetch stopped at its limits), or carries the server's own
+    error (an OperationOutcome in its entries). What was not read may hold today's results."""
     out = []
     for key, value in data.items():
-        links = value.get("link") if isinstance(value, dict) else None
-        if (
-            value
-            and value.get("resourceType") == "Bundle"
-            and any(
-                isinstance(link, dict) and link.get("relation") == "next"
-                for link in (links if isinstance(links, list) else [])
-            )
-        ):
+        if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+            continue
+        links = value.get("link")
+        more = any(
+            isinstance(link, dict) and link.get("relation") == "next"
+            for link in (links if isinstance(links, list) else [])
+        )
+        if more or _outcome_in(value):
             out.append(key.removeprefix("prefetch."))
     return sorted(out)
+
+
+def _outcome_in(bundle: dict[str, Any]) -> bool:
+    """Whether a search result carries an OperationOutcome with an error (``search.mode:
+    outcome``): the server says the search did not complete, though the Bundle looks whole."""
+    entries = bundle.get("entry")
+    for entry in entries if isinstance(entries, list) else []:
+        res = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(res, dict) and res.get("resourceType") == "OperationOutcome":
+            issues = res.get("issue")
+            listed = issues if isinstance(issues, list) else []
+            if any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in listed):
+                return True
+    return False
 
 
 def _lacks(given: dict[str, Any], key: str) -> bool:

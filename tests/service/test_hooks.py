@@ -357,6 +357,16 @@ def test_a_search_read_in_part_gets_a_warning(hooks: Hooks) -> None:
     )
 
 
+def test_a_search_with_the_server_s_error_in_it_is_read_in_part(hooks: Hooks) -> None:
+    """An OperationOutcome error among a search's entries was read as a complete search."""
+    body = load_example("patient-view.json")
+    outcome = {"resourceType": "OperationOutcome",
+               "issue": [{"severity": "error", "code": "too-costly"}]}  # fmt: skip
+    body["prefetch"]["labs"]["entry"].append({"resource": outcome, "search": {"mode": "outcome"}})
+    cards = call(hooks, cds.PATIENT_VIEW, body)
+    assert any(c.summary.startswith("Results read in part (labs)") for c in cards)
+
+
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 #: The day of the clozapine example's febrile reading and counts.
