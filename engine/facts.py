@@ -316,10 +316,28 @@ def _add_anc_bounds(by_test: dict[str, list[Point]], hows: dict[str, dict[dt.dat
            for t in ("alc", "amc", "lymphocyte_pct")}  # fmt: skip
     extra: list[Point] = []
     said = hows.setdefault("anc", {})
+    given = {p.date: p for p in series.collapse(by_test.get("anc", []), dt.date.max)}
     for p in by_test.get("wbc", []):
-        if p.date in have or p.comparator in (">", ">="):
+        if p.comparator in (">", ">="):
             continue
         bound, why = _non_lymphoid(p, day)
+        if p.date in have:
+            # a given ANC that the day's other white cells leave no room for: the lower reading
+            # counts, as of any two results of one day (WBC 3.3, ANC 2.29 and ALC 1.4)
+            anc = given.get(p.date)
+            if (
+                anc is not None
+                and why != f"the WBC {series.shown(p)}"
+                and _clearly_below(bound, anc)
+            ):
+                point = Point(p.date, round(bound, 3), "<=")
+                extra.append(point)
+                said[p.date] = (
+                    f"ANC computed as an upper bound ({series.shown(point)}) on "
+                    f"{p.date.isoformat()}: the neutrophils are at most {why}, which contradicts "
+                    f"the ANC given that day ({series.shown(anc)}): the lower is read"
+                )
+            continue
         if bound < ANC_BOUND_DECIDES_BELOW:
             point = Point(p.date, round(bound, 3), "<" if p.comparator == "<" else "<=")
             extra.append(point)

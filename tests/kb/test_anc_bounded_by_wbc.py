@@ -103,3 +103,17 @@ def test_an_anc_computed_from_a_bound_is_a_bound(real_kb: KnowledgeBase) -> None
         {"as_of": DAY, "labs": [{**bounded, "value": 2.0}, opposite]}, kb=real_kb, today=DAY
     )
     assert not any(f.id == "v:anc" for f in d.facts)
+
+
+def test_an_anc_the_day_s_lymphocytes_leave_no_room_for_is_read_at_the_lower(
+    real_kb: KnowledgeBase,
+) -> None:
+    """WBC 2.0, ANC 1.8 and ALC 1.5: the neutrophils are at most 0.5, and the ANC given was used
+    in silence (the fourth probe); a consistent day keeps its ANC."""
+    labs = [{"test": "anc", "value": 1.8, "unit": "10^9/L", "date": DAY},
+            {"test": "alc", "value": 1.5, "unit": "10^9/L", "date": DAY}]  # fmt: skip
+    anc = next(f for f in run(real_kb, 2.0, labs=labs).facts if f.id == "v:anc")
+    assert anc.value == 0.5 and "contradicts the ANC given that day (1.8)" in anc.how
+    labs[1] = {**labs[1], "value": 0.2}
+    anc = next(f for f in run(real_kb, 2.0, labs=labs).facts if f.id == "v:anc")
+    assert anc.value == 1.8 and "upper bound" not in anc.how
