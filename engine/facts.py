@@ -236,12 +236,11 @@ def _add_computed_counts(by_test: dict[str, list[Point]]) -> dict[str, dict[dt.d
         )
         given = {p.date: p for p in series.collapse(by_test.get(target, []), dt.date.max)}
         signs = _factor_signs(by_test, ("wbc", *pcts))
-        extra = [
-            Point(d, float(c.value), _product_sign(signs.get(d, set())))
-            for d, c in computed.items()
-            if (d not in given or _clearly_below(float(c.value), given[d]))
-            and _product_sign(signs.get(d, set())) != _MIXED
-        ]
+        extra = []
+        for d, c in computed.items():
+            sign = _product_sign(signs.get(d, set()))
+            if sign != _MIXED and (d not in given or _clearly_below(float(c.value), given[d])):
+                extra.append(Point(d, float(c.value), sign))
         if extra:
             by_test[target] = sorted([*by_test.get(target, []), *extra], key=lambda p: p.date)
             hows[target] = {
@@ -310,51 +309,49 @@ def _add_anc_bounds(by_test: dict[str, list[Point]], hows: dict[str, dict[dt.dat
     white cells that are not lymphocytes (or monocytes) that day: the WBC, less the ALC and AMC
     when given, or the WBC times the share of the lymphocyte percentage's complement. When that
     bound is below 0.5 it proves a severe neutropenia, and the date gets the bound ANC (a WBC of
-    0.4 alone, or a WBC of 1.8 with 90% lymphocytes, raised no alert before)."""
-    have = {p.date for p in by_test.get("anc", [])}
+    0.4 alone, or a WBC of 1.8 with 90% lymphocytes, raised no alert before). On a date with a
+    given ANC that the day's lymphocytes and monocytes leave no room for, the bound is added too,
+    and the lower reading counts, as of any two results of one day (WBC 3.3, ANC 2.29, ALC 1.4)."""
+    given = {p.date: p for p in series.collapse(by_test.get("anc", []), dt.date.max)}
     day = {t: {p.date: p for p in series.collapse(by_test.get(t, []), dt.date.max)}
            for t in ("alc", "amc", "lymphocyte_pct")}  # fmt: skip
     extra: list[Point] = []
-    said = hows.setdefault("anc", {})
-    given = {p.date: p for p in series.collapse(by_test.get("anc", []), dt.date.max)}
+    said: dict[dt.date, str] = {}
     for p in by_test.get("wbc", []):
         if p.comparator in (">", ">="):
             continue
-        bound, why = _non_lymphoid(p, day)
-        if p.date in have:
-            # a given ANC that the day's other white cells leave no room for: the lower reading
-            # counts, as of any two results of one day (WBC 3.3, ANC 2.29 and ALC 1.4)
-            anc = given.get(p.date)
-            if (
-                anc is not None
-                and why != f"the WBC {series.shown(p)}"
-                and _clearly_below(bound, anc)
-            ):
+        bound, parts = _non_lymphoid(p, day)
+        anc = given.get(p.date)
+        if anc is not None:
+            if parts is not None and _clearly_below(bound, anc):
                 point = Point(p.date, round(bound, 3), "<=")
                 extra.append(point)
                 said[p.date] = (
-                    f"ANC computed as an upper bound ({series.shown(point)}) on "
-                    f"{p.date.isoformat()}: the neutrophils are at most {why}, which contradicts "
-                    f"the ANC given that day ({series.shown(anc)}): the lower is read"
+                    f"{_bound_head(point)}: the neutrophils are at most {parts}, "
+                    f"which contradicts the ANC given that day ({series.shown(anc)}): the lower "
+                    "is read"
                 )
-            continue
-        if bound < ANC_BOUND_DECIDES_BELOW:
+        elif bound < ANC_BOUND_DECIDES_BELOW:
             point = Point(p.date, round(bound, 3), "<" if p.comparator == "<" else "<=")
             extra.append(point)
-            said[p.date] = (  # engine/wording.py reads the bound and the date from this sentence
-                f"ANC computed as an upper bound ({series.shown(point)}) on "
-                f"{p.date.isoformat()}: no neutrophil count that day, and the neutrophils are at "
-                f"most {why}"
+            said[p.date] = (
+                f"{_bound_head(point)}: no neutrophil count that day, and the "
+                f"neutrophils are at most {parts or f'the WBC {series.shown(p)}'}"
             )
     if extra:
         by_test["anc"] = sorted([*by_test.get("anc", []), *extra], key=lambda p: p.date)
-    elif not said:
-        del hows["anc"]
+        hows.setdefault("anc", {}).update(said)
 
 
-def _non_lymphoid(wbc: Point, day: dict[str, dict[dt.date, Point]]) -> tuple[float, str]:
-    """The most the neutrophils of ``wbc``'s date can be, and why, from the same day's
-    lymphocytes and monocytes (exact values only: a bound says too little)."""
+def _bound_head(point: Point) -> str:
+    """The start of a bound ANC's ``how``, which engine/wording.py reads the bound and date from."""
+    return f"ANC computed as an upper bound ({series.shown(point)}) on {point.date.isoformat()}"
+
+
+def _non_lymphoid(wbc: Point, day: dict[str, dict[dt.date, Point]]) -> tuple[float, str | None]:
+    """The most the neutrophils of ``wbc``'s date can be, and why when the same day's
+    lymphocytes (and monocytes) lower it below the WBC; None for the WBC alone. Exact values
+    only: a bound on them says too little."""
     alc, amc = day["alc"].get(wbc.date), day["amc"].get(wbc.date)
     pct = day["lymphocyte_pct"].get(wbc.date)
     w = series.shown(wbc)
@@ -366,7 +363,7 @@ def _non_lymphoid(wbc: Point, day: dict[str, dict[dt.date, Point]]) -> tuple[flo
     if pct is not None and pct.comparator is None:
         share = max(0.0, 100.0 - pct.value) / 100.0
         return wbc.value * share, f"the WBC {w} less its {series.shown(pct)}% lymphocytes"
-    return wbc.value, f"the WBC {w}"
+    return wbc.value, None
 
 
 def _demographics(patient: PatientFacts) -> list[ValueFact]:
