@@ -116,15 +116,13 @@ def read_patient_source(source: str | Path) -> Any:
     """A patient or case file (YAML or JSON), a FHIR Bulk Data ``.ndjson`` file, or NDJSON text
     (a string that starts with ``{``: no path does): the documented FHIR inputs, where a
     ``.ndjson`` file was read as YAML and failed at its second line."""
-    if _is_ndjson_text(source):
-        from engine.fhir.convert import parse_ndjson  # only NDJSON input pays for the reader
-
-        return parse_ndjson(str(source))
-    path = Path(source)
-    if path.suffix.lower() != ".ndjson":
+    path = None if _is_ndjson_text(source) else Path(source)
+    if path is not None and path.suffix.lower() != ".ndjson":
         return load_patient_file(path)
-    from engine.fhir.convert import parse_ndjson
+    from engine.fhir.convert import parse_ndjson  # only NDJSON input pays for the FHIR reader
 
+    if path is None:
+        return parse_ndjson(str(source))
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -352,20 +352,10 @@ def _check_word(field: str, word: str | None, known: tuple[str, ...]) -> None:
         )
 
 
-def _same_word(word: str, known: tuple[str, ...]) -> str:
-    """``word`` as the vocabulary spells it when the two differ only in case and surrounding
-    spaces (``WBC`` is ``wbc``, ``Fever`` is ``fever``): the same word, not a guess. Anything
-    else is returned as given, for :func:`_check_word` to refuse."""
-    if word in known:
-        return word
-    folded = word.strip().casefold()
-    return folded if folded in known else word
-
-
 def _canonical_lab(i: int, lab: LabResult) -> Lab:
     field = f"labs[{i}]"
     if isinstance(lab.test, str) and lab.test not in vocab.TESTS:
-        lab = lab.model_copy(update={"test": _same_word(lab.test, vocab.TESTS)})
+        lab = lab.model_copy(update={"test": vocab.same_word(lab.test, vocab.TESTS)})
     _check_word(f"{field}.test", lab.test, vocab.TESTS)
     sign = lab.comparator or ""
     given = f"{sign}{lab.value} {lab.unit}" if lab.unit else f"{sign}{lab.value}"
@@ -414,7 +404,7 @@ def _entries(field: str, items: list[Entry | str], known: tuple[str, ...]) -> tu
     for i, item in enumerate(items):
         entry = Entry(name=item) if isinstance(item, str) else item
         if entry.name not in known:
-            entry = entry.model_copy(update={"name": _same_word(entry.name, known)})
+            entry = entry.model_copy(update={"name": vocab.same_word(entry.name, known)})
         _check_word(f"{field}[{i}]" + ("" if isinstance(item, str) else ".name"), entry.name, known)
         if entry.since and entry.until and entry.until < entry.since:
             raise InputError(

@@ -128,10 +128,20 @@ CASE_FILE_KEYS: tuple[str, ...] = ("expected", "acceptable", "source", "notes")
 GIVEN_NOT_USED = "ignored_inputs"
 
 
+def same_word(word: str, known: tuple[str, ...]) -> str:
+    """``word`` as the vocabulary spells it when the two differ only in case and surrounding
+    spaces (``WBC`` is ``wbc``, ``Fever`` is ``fever``): the same word, not a guess. Anything
+    else is returned as given, for the caller to refuse."""
+    if word in known:
+        return word
+    folded = word.strip().casefold()
+    return folded if folded in known else word
+
+
 def is_test(word: str) -> bool:
-    """Whether ``word`` names a test of the contract, whatever its case and surrounding spaces
-    (``WBC`` is ``wbc``: the same word, as the patient reader reads it)."""
-    return word in TESTS or word.strip().casefold() in TESTS
+    """Whether ``word`` names a test of the contract, whatever its case and surrounding spaces,
+    as the patient reader reads it (:func:`same_word`)."""
+    return same_word(word, TESTS) in TESTS
 
 
 def suggest(word: str, known: Iterable[str]) -> str | None:
