@@ -34,6 +34,7 @@ from typing import Any
 from engine.errors import InputError
 from engine.fhir.medication import read_medication
 from engine.fhir.read import (
+    EFFECTIVE_DATES,
     Reading,
     Resource,
     Span,
@@ -178,7 +179,7 @@ class _Context:
                 continue
             if res.get("status") in self.terms.skip_status.get(item.type, ()):
                 continue
-            date, _ = first_date(res, _REPORT_DATES, partial=False)
+            date, _ = first_date(res, EFFECTIVE_DATES, partial=False)
             for ref in refs:
                 target = path(ref, ("reference",))
                 if date is None or not isinstance(target, str):
@@ -333,12 +334,6 @@ def _pick_patient(items: list[_Item], ctx: _Context) -> _Item | None:
     return patients[0] if patients else None
 
 
-#: Where a DiagnosticReport or panel keeps the date of its results: the effective time (the
-#: specimen's), else the time it was issued.
-_REPORT_DATES = (
-    ("effectiveDateTime",), ("effectivePeriod", "start"), ("effectiveInstant",),
-    ("effectivePeriod", "end"), ("issued",)
-)  # fmt: skip
 _READERS = {
     "Observation": read_observation, "Condition": read_condition, "Procedure": read_procedure
 }  # fmt: skip

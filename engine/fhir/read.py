@@ -40,7 +40,9 @@ Resource = dict[str, Any]
 Span = tuple[dt.date | None, dt.date | None]
 
 _TITER = re.compile(r"^1:[1-9][0-9]*$")
-_EFFECTIVE = (
+#: Where an Observation, a DiagnosticReport or a panel keeps the date of its result: the
+#: effective time (the specimen's), else the time it was issued.
+EFFECTIVE_DATES = (
     ("effectiveDateTime",), ("effectivePeriod", "start"), ("effectiveInstant",),
     ("effectivePeriod", "end"), ("issued",)
 )  # fmt: skip
@@ -78,7 +80,7 @@ def read_observation(
     and the report's effective time is the specimen's, which is the result's date too."""
     if skipped := _skip(where, res, terms):
         return skipped
-    date, raw = first_date(res, _EFFECTIVE, partial=False)
+    date, raw = first_date(res, EFFECTIVE_DATES, partial=False)
     if date is None and raw is None:
         date = fallback
     if date is None:
