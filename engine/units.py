@@ -326,6 +326,17 @@ def shorthand_unit(test: str, value: object, *, field: str) -> str:
 #: not a mix-up (in the CDS service it set the day's counts aside and lost a critical alert).
 ROUNDING_SLACK = 0.05
 
+#: Words each cross-result check of one day's blood count puts in its problem: the CDS service
+#: sets such a day aside (engine/service/hooks.py) rather than fail the whole hook.
+_SAME_DAY_PROBLEMS = ("above the wbc of the same day", "more than the whole count")
+
+
+def is_same_day_conflict(exc: InputError) -> bool:
+    """Whether ``exc`` is one of :func:`check_same_day`'s: results of one day that contradict
+    each other (an ANC above its WBC, a differential above 100%)."""
+    return any(words in exc.problem for words in _SAME_DAY_PROBLEMS)
+
+
 #: field, test, canonical value (a bound's compared value), date, given, comparator
 Row = tuple[str, str, float, dt.date | None, str, str | None]
 

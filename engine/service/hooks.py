@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine import units
 from engine.api import diagnose
 from engine.backends.base import DEFAULT_BACKEND
 from engine.differential import Citation, Differential
@@ -139,6 +140,7 @@ class Hooks:
         self.kb, self.settings = kb, settings
         self.terms = terms = load_terminology()
         self.keys = cds.prefetch_keys(terms)
+        self.first = cds.initiation_rules(kb)  # an order card's leading rules (drug starts)
         self.services = Services(services=cds.services(kb, terms))
         self.reports = ReportStore(settings.report_ttl, settings.report_max)
         self._citations: dict[str, Citation] = {}
@@ -283,10 +285,7 @@ class Hooks:
     ) -> CdsResponse:
         ev = self._evaluate(data)
         if isinstance(ev, NoCount):
-            dropped = [
-                *dropped_counts(ev.ignored, ev.resources, self.terms, self.kb.lexicon),
-                *ev.conflicts,
-            ]
+            dropped = self._unused(ev)
             if not any(x.test in COUNT_TESTS for x in dropped):
                 return CdsResponse(cards=[])  # no count on file: nothing to say
             return CdsResponse(cards=[cds.no_count_card(self.kb, dropped, patient_id)])
@@ -301,17 +300,21 @@ class Hooks:
         summary = cds.differential_card(d, absent, setting)
         return CdsResponse(cards=cards + ([summary] if summary else []))
 
+    def _unused(self, ev: Evaluation | NoCount) -> list[cds.Dropped]:
+        """What the FHIR reader left out that a card names (counts, fevers, known drugs), and
+        the counts of a day set aside for contradicting each other."""
+        return [
+            *dropped_counts(ev.ignored, ev.resources, self.terms, self.kb.lexicon),
+            *ev.conflicts,
+        ]
+
     def _data_cards(self, ev: Evaluation, setting: cds.Setting, *, urgent: bool) -> list[Card]:
         """The count card (stale or no ANC) and the dropped-counts card, when they apply."""
         out = []
         count = cds.count_card(ev.d, setting, urgent=urgent)
         if count is not None:
             out.append(count)
-        dropped = [
-            *dropped_counts(ev.ignored, ev.resources, self.terms, self.kb.lexicon),
-            *ev.conflicts,
-            *_dated_out(ev.d),
-        ]
+        dropped = [*self._unused(ev), *_dated_out(ev.d)]
         if dropped:
             out.append(cds.dropped_card(ev.d, dropped, setting))
         return out
@@ -363,16 +366,12 @@ class Hooks:
             for drug, rules in scoped
         ]  # fmt: skip
         fresh = setting.freshness
-        first = cds.initiation_rules(self.kb)
         cards = [
-            cds.order_card(d, f, setting, first)
+            cds.order_card(d, f, setting, self.first)
             for f in found
             if f.risky or (fresh and fresh.needs_cbc)
         ]
-        dropped = [
-            *dropped_counts(ev.ignored, ev.resources, self.terms, self.kb.lexicon),
-            *ev.conflicts,
-        ]
+        dropped = self._unused(ev)
         if dropped:
             cards.append(cds.dropped_card(d, dropped, setting))
         return CdsResponse(cards=cards)
@@ -600,8 +599,6 @@ def _count_test(part: object, terms: Terminology) -> str | None:
 
 
 _LAB_FIELD = re.compile(r"^labs\[(\d+)\]")
-#: The cross-result checks of one day's blood count (engine/units.py) say one of these.
-_SAME_DAY = ("of the same day", "more than the whole count")
 #: The results of one blood count that such a check compares.
 SAME_DAY_TESTS = frozenset(
     {"wbc", "anc", "alc", "amc", "neutrophil_pct", "band_pct", "lymphocyte_pct"}
@@ -617,7 +614,7 @@ def _without_conflicting_day(
     them is used: alerts rest on the other days, and the card says why."""
     found = _LAB_FIELD.match(exc.field or "")
     labs = facts.get("labs", [])
-    if found is None or not any(w in exc.problem for w in _SAME_DAY) or int(found[1]) >= len(labs):
+    if found is None or not units.is_same_day_conflict(exc) or int(found[1]) >= len(labs):
         return facts, []
     day = labs[int(found[1])].get("date")
     keep, dropped = [], []
