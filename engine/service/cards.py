@@ -464,14 +464,8 @@ def no_count_card(kb: KnowledgeBase, dropped: Sequence[Dropped], patient_id: str
     ]
     if any(x.test in FEVER_INPUTS for x in dropped):
         body.append(_FEVER_NOT_USED)
-    card = Card(
-        uuid=str(uuid.uuid4()),
-        summary=fit(summary),
-        indicator="warning",
-        detail="\n\n".join([*body, f"*{md(DISCLAIMER)}*"]),
-        source=Source(label=f"{kb.name} {kb.version}"),
-    )
-    return _with_suggestion(card, order_cbc(patient_id, "Blood counts on file could not be used"))
+    suggestion = order_cbc(patient_id, "Blood counts on file could not be used")
+    return _bare_card(kb, summary, "warning", body, suggestion)
 
 
 def differential_card(
@@ -592,11 +586,20 @@ def notice_card(
 ) -> Card:
     """An ``info`` card without a differential (e.g. an order that cannot be checked), with a
     suggestion when there is something to do (order the missing count)."""
+    return _bare_card(kb, summary, "info", [md(text)], suggestion)
+
+
+def _bare_card(
+    kb: KnowledgeBase, summary: str, level: Indicator, body: list[str],
+    suggestion: Suggestion | None,
+) -> Card:  # fmt: skip
+    """A card with no differential behind it: its markdown ``body``, the disclaimer, the
+    knowledge base as source, and a suggestion when there is something to do."""
     card = Card(
         uuid=str(uuid.uuid4()),
         summary=fit(summary),
-        indicator="info",
-        detail=f"{md(text)}\n\n*{md(DISCLAIMER)}*",
+        indicator=level,
+        detail="\n\n".join([*body, f"*{md(DISCLAIMER)}*"]),
         source=Source(label=f"{kb.name} {kb.version}"),
     )
     return _with_suggestion(card, suggestion) if suggestion else card
