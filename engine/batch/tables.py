@@ -340,11 +340,8 @@ class Table:
                 error = (name, "not valid UTF-8 text")
             value = cell(column, text)
             cells[column] = value
-        for name, index in self.sign_columns:
-            sign = record[index].strip() if index < len(record) else ""
-            if sign in COMPARISON_SIGNS and error is None:
-                error = (name, _sign_problem(name, sign))
-        return Row(line, cells, error)
+        signs = ((name, record[i] if i < len(record) else "") for name, i in self.sign_columns)
+        return Row(line, cells, error or _sign_error(signs))
 
     def _unread_row(self, line: int, head: list[str], problem: str) -> Row:
         """A row that could not be read (a line too long): its patient id when the start of the
@@ -368,13 +365,8 @@ class Table:
                 for record in batch.to_pylist():
                     line += 1
                     row = self._parquet_row(line, record, names)
-                    sign = next(
-                        ((n, str(record[n]).strip()) for n in signs
-                         if str(record.get(n)).strip() in COMPARISON_SIGNS), None,
-                    )  # fmt: skip
-                    if sign is not None and row.error is None:
-                        row = Row(line, row.cells, (sign[0], _sign_problem(*sign)))
-                    yield row
+                    sign = _sign_error((n, record.get(n)) for n in signs)
+                    yield Row(line, row.cells, row.error or sign) if sign else row
         except TableError:
             raise
         except Exception as exc:  # noqa: BLE001 - a corrupt page part way through the file
@@ -416,6 +408,15 @@ def _normal(name: str) -> str:
     """A header as a column name: case folded, spaces and hyphens as underscores
     (``Patient ID`` -> ``patient_id``, ``Comparator`` -> ``comparator``)."""
     return re.sub(r"[\s\-]+", "_", name.casefold())
+
+
+def _sign_error(cells: Iterable[tuple[str, object]]) -> tuple[str, str] | None:
+    """(column, problem) of the first unread cell that is a comparison sign alone, if any."""
+    for name, value in cells:
+        sign = str(value).strip() if value is not None else ""
+        if sign in COMPARISON_SIGNS:
+            return name, _sign_problem(name, sign)
+    return None
 
 
 def _sign_problem(name: str, sign: str) -> str:
