@@ -24,7 +24,7 @@ from engine.errors import InputError
 from engine.kb.lexicon import Lexicon
 from engine.kb.schema import Scalar
 from engine.patient import Medication
-from engine.series import Computed, Point, collapse
+from engine.series import Computed, Point, collapse, nadir
 
 Day = dt.date
 Dates = Sequence[dt.date]
@@ -44,12 +44,12 @@ class CourseFact:
 
 def course_facts(
     meds: Iterable[Medication], lexicon: Lexicon, as_of: Day, low: list[Day],
-    normal: list[Day], episode_start: Day | None, anc: list[Point],
+    normal: list[Day], episode_start: Day | None, anc: list[Point], recent_days: int = 30,
 ) -> tuple[tuple[CourseFact, ...], tuple[str, ...]]:  # fmt: skip
     """One course fact per medication, and the names the lexicon does not know (sorted, once).
 
     ``episode_start`` is when the current low episode began, ``anc`` the ANC series for the
-    pre-start baseline. Courses are ordered by drug, then start and stop, so that the same
+    pre-start baseline and for the lowest ANC of the last ``recent_days`` taken on the drug. Courses are ordered by drug, then start and stop, so that the same
     patient gives the same facts in any input order; a repeated course of one drug is numbered
     (``x:<drug>#2``) and knows whether an earlier course was followed by a low count.
     """
@@ -73,6 +73,9 @@ def course_facts(
             baseline = baseline_value(med.start, anc, as_of, "ANC")
             if baseline is not None:
                 timing["baseline_anc"] = baseline
+            recent = recent_nadir_since_start(med.start, anc, as_of, recent_days)
+            if recent is not None:
+                timing["recent_anc_nadir"] = recent
         fields: dict[str, Scalar] = {k: c.value for k, c in timing.items()}
         if "onset_days" in fields and counts[drug.name] > 1:
             fields["low_on_rechallenge"] = earlier_low.get(drug.name, False)
@@ -143,6 +146,23 @@ def baseline_value(start: Day, points: Iterable[Point], as_of: Day, what: str) -
     last = before[-1]
     how = f"Last {what} on or before start {start}: {last.value:g} on {last.date}"
     return Computed(last.value, how, (last.date,))
+
+
+def recent_nadir_since_start(
+    start: Day, points: Iterable[Point], as_of: Day, days: int
+) -> Computed | None:
+    """The lowest ANC of the ``days`` before ``as_of`` drawn after the start day.
+
+    A label's severe-neutropenia management runs for weeks after the nadir, but only a nadir on
+    the drug belongs to it: a severe count before the first dose is the baseline (which the
+    initiation rules read), not a neutropenia the drug caused. The start day itself is the
+    baseline day (:func:`baseline_value`), so it is left out here.
+    """
+    window = max(start + dt.timedelta(days=1), as_of - dt.timedelta(days=days))
+    low = nadir([p for p in points if p.date >= window], as_of)
+    if low is None:
+        return None
+    return Computed(low.value, f"ANC after start {start}: {low.how}", low.dates)
 
 
 def _course_timing(start: Day | None, stop: Day | None, as_of: Day) -> dict[str, Computed]:

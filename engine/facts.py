@@ -100,11 +100,19 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     counts = [by_test.get("wbc", []), by_test.get("anc", [])]
     episode = series.low_episode_days(counts, [lln["wbc"], lln["anc"]], as_of)
     values += _series_values(patient, kb, by_test, as_of, lln, episode)
-    values += _recent_nadir(by_test.get("anc", []), as_of, int(kb.parameter("recent_nadir_days")))
+    recent_days = int(kb.parameter("recent_nadir_days"))
+    values += _recent_nadir(by_test.get("anc", []), as_of, recent_days)
     low, normal = series.low_dates(counts, [lln["wbc"], lln["anc"]], as_of)
     episode_start = _episode_start(patient, episode, as_of)
     courses, unknown = course_facts(
-        patient.medications, kb.lexicon, as_of, low, normal, episode_start, by_test.get("anc", [])
+        patient.medications,
+        kb.lexicon,
+        as_of,
+        low,
+        normal,
+        episode_start,
+        by_test.get("anc", []),
+        recent_days,
     )
     members = _members(patient, as_of) + _suspected_drugs(unknown, kb.lexicon)
     return FactSet(

@@ -79,6 +79,7 @@ MEDICATION_FIELDS: dict[str, FactType] = {
     "on_drug_at_onset": BOOL,
     "baseline_low": BOOL,
     "baseline_anc": NUMBER,
+    "recent_anc_nadir": NUMBER,
     "recovered_after_stop": BOOL,
     "low_on_rechallenge": BOOL,
 }

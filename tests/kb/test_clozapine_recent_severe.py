@@ -60,3 +60,40 @@ def test_a_documented_ben_patient_gets_the_ben_table_s_targets(real_kb: Knowledg
     d = diagnose(data, kb=real_kb, today=DAY)
     recent = [a for a in d.alerts if a.id == "clozapine_recent_severe_neutropenia"]
     assert len(recent) == 1 and "benign ethnic neutropenia" in recent[0].message
+
+
+def test_a_severe_count_before_the_first_dose_is_the_baseline_not_a_recent_severe_one(
+    real_kb: KnowledgeBase,
+) -> None:
+    """An ANC of 0.3 drawn before clozapine was started (the fourth probe's P4) is the
+    baseline the initiation alert reads; it did not happen on clozapine, so neither the
+    recent-severe alert nor its silencing of the mild-neutropenia table applies."""
+    started = DAY - dt.timedelta(days=5)
+    labs = [
+        {"test": "anc", "value": 0.3, "unit": "10^9/L", "date": DAY - dt.timedelta(days=10)},
+        {"test": "anc", "value": 1.2, "unit": "10^9/L", "date": DAY},
+    ]
+    data = {
+        "as_of": DAY,
+        "labs": labs,
+        "medications": [{"name": "clozapine", "start": started}],
+    }
+    found = {a.id for a in diagnose(data, kb=real_kb, today=DAY).alerts}
+    assert "clozapine_recent_severe_neutropenia" not in found
+    assert "clozapine_mild_neutropenia" in found
+    # the same count three days after the start is on the drug, and is still managed
+    labs[0]["date"] = started + dt.timedelta(days=3)
+    found = {a.id for a in diagnose(data, kb=real_kb, today=DAY).alerts}
+    assert "clozapine_recent_severe_neutropenia" in found
+
+
+def test_a_severe_count_on_the_start_day_is_the_baseline(real_kb: KnowledgeBase) -> None:
+    labs = [
+        {"test": "anc", "value": 0.3, "unit": "10^9/L", "date": DAY - dt.timedelta(days=5)},
+        {"test": "anc", "value": 1.6, "unit": "10^9/L", "date": DAY},
+    ]
+    meds = [{"name": "clozapine", "start": DAY - dt.timedelta(days=5)}]
+    data = {"as_of": DAY, "labs": labs, "medications": meds}
+    found = {a.id for a in diagnose(data, kb=real_kb, today=DAY).alerts}
+    assert "clozapine_recent_severe_neutropenia" not in found
+    assert "clozapine_low_baseline_anc" in found
