@@ -49,8 +49,9 @@ def course_facts(
     """One course fact per medication, and the names the lexicon does not know (sorted, once).
 
     ``episode_start`` is when the current low episode began, ``anc`` the ANC series for the
-    pre-start baseline and for the lowest ANC of the last ``recent_days`` taken on the drug. Courses are ordered by drug, then start and stop, so that the same
-    patient gives the same facts in any input order; a repeated course of one drug is numbered
+    pre-start baseline and for the lowest ANC of the last ``recent_days`` taken on the drug.
+    Courses are ordered by drug, then start and stop, so that the same patient gives the same
+    facts in any input order; a repeated course of one drug is numbered
     (``x:<drug>#2``) and knows whether an earlier course was followed by a low count.
     """
     resolved = sorted(

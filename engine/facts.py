@@ -102,6 +102,7 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     values += _series_values(patient, kb, by_test, as_of, lln, episode)
     recent_days = int(kb.parameter("recent_nadir_days"))
     values += _recent_nadir(by_test.get("anc", []), as_of, recent_days)
+    values += _latest_age(by_test.get("anc", []), as_of, "anc")
     low, normal = series.low_dates(counts, [lln["wbc"], lln["anc"]], as_of)
     episode_start = _episode_start(patient, episode, as_of)
     courses, unknown = course_facts(
@@ -134,6 +135,20 @@ def _recent_nadir(points: list[Point], as_of: dt.date, days: int) -> list[ValueF
     if low is None:
         return []
     return [ValueFact("v:anc_recent_nadir", "anc_recent_nadir", float(low.value), low.how)]
+
+
+def _latest_age(points: list[Point], as_of: dt.date, test: str) -> list[ValueFact]:
+    """``<test>_age_days``: how many days before ``as_of`` the latest result was drawn. Every
+    count alert reads the latest result, so a rule needs to see when that result is too old to
+    stand for today (a patient on a monitored drug whose last ANC was 82 days old read "No
+    alert")."""
+    last = series.latest(points, as_of)
+    if last is None:
+        return []
+    drawn = last.dates[0]
+    days = (as_of - drawn).days
+    how = f"Latest {test.upper()} drawn on {drawn}, {days} day(s) before {as_of}"
+    return [ValueFact(f"v:{test}_age_days", f"{test}_age_days", float(days), how)]
 
 
 #: The other lines of the blood count, read together with the white count only when current.

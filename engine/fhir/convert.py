@@ -16,7 +16,10 @@ so the input order does not matter.
 
 An Observation with no date of its own takes the date of the DiagnosticReport that lists it in
 ``result`` (or of the panel Observation that lists it in ``hasMember``): laboratories often date
-only the report, as HL7's own CBC example (Bundle 101) does.
+only the report, as HL7's own CBC example (Bundle 101) does. A result keeps the date written in
+it (no time-zone shift); of two results of one test whose instants order them the other way
+round from those dates, the higher one with the later date is not used
+(:func:`_set_aside_overtaken`), so that it cannot hide the later, lower one as the latest.
 
 Nothing is dropped silently: whatever is not used is listed in ``ignored`` with the reason.
 """
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine import units
 from engine.errors import InputError
 from engine.fhir.medication import read_medication
 from engine.fhir.read import (
@@ -49,6 +53,7 @@ from engine.fhir.terms import (
     known_rxnorm,
     load_terminology,
     parse_date,
+    parse_instant,
     path,
 )
 from engine.vocab import SCHEMA_VERSION, SEXES
@@ -128,6 +133,7 @@ def from_fhir(
     for item in items:
         if item.type == "Medication" and item.where not in ctx.used_medications:
             ctx.ignore(item.where, f"Medication not referenced by a {_USES_TEXT}")
+    _set_aside_overtaken(ctx)
     latest = _latest(ctx)
     facts = _assemble(ctx, patient, as_of or (min(latest, today) if latest and today else latest))
     ignored = sorted(set(ctx.ignored), key=lambda i: (i.resource, i.reason))
@@ -158,6 +164,7 @@ class _Context:
     terms: Terminology
     known: frozenset[str]  # RxNorm codes the lexicon knows
     labs: list[dict[str, Any]] = field(default_factory=list)
+    timed: list[tuple[str, dict[str, Any], dt.datetime]] = field(default_factory=list)
     courses: dict[str, list[Span]] = field(default_factory=dict)
     members: dict[Concept, list[Span]] = field(default_factory=dict)
     temperatures: list[tuple[dt.date, bool]] = field(default_factory=list)
@@ -215,6 +222,8 @@ class _Context:
     def add(self, reading: Reading) -> None:
         if reading.lab is not None:
             self.labs.append(reading.lab)
+            if reading.instant is not None:
+                self.timed.append((reading.where, reading.lab, reading.instant))
         elif reading.member is not None:
             self.members.setdefault(reading.member[0], []).append(reading.member[1])
         elif reading.course is not None:
@@ -304,9 +313,14 @@ def _canonical(item: _Item) -> str:
 _STATUS_ORDER = ("registered", "preliminary", "final", "amended", "corrected")
 
 
-def _version(item: _Item) -> tuple[str, int, int, str]:
-    """How new a copy is: ``meta.lastUpdated``, then ``meta.versionId`` (a number), then its
-    status (corrected and amended after final), then its text (only to be deterministic)."""
+_NO_INSTANT = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _version(item: _Item) -> tuple[dt.datetime, str, int, int, str]:
+    """How new a copy is: ``meta.lastUpdated`` as an instant (compared as text,
+    ``2025-03-02T09:00:00+01:00`` came after ``2025-03-02T08:30:00Z``, half an hour later), then
+    as text, then ``meta.versionId`` (a number), then its status (corrected and amended after
+    final), then its text (only to be deterministic)."""
     res = item.resource
     updated = path(res, ("meta", "lastUpdated"))
     found = path(res, ("meta", "versionId"))
@@ -314,7 +328,8 @@ def _version(item: _Item) -> tuple[str, int, int, str]:
     status = res.get("status")
     rank = _STATUS_ORDER.index(status) if status in _STATUS_ORDER else -1
     when = updated if isinstance(updated, str) else ""
-    return when, int(version) if version.isdigit() else -1, rank, _canonical(item)
+    moment = parse_instant(when) or _NO_INSTANT
+    return moment, when, int(version) if version.isdigit() else -1, rank, _canonical(item)
 
 
 def _describe_version(res: Resource) -> str:
@@ -399,6 +414,72 @@ def _one_subject(items: list[_Item]) -> None:
             "says which one is meant",
             expected="one patient's resources, or a Patient resource naming the patient",
         )
+
+
+# --- results whose written dates and instants disagree ------------------------------------
+
+#: How far apart two results can be drawn and still be ordered one way by their instants and the
+#: other by their written dates: UTC offsets run from -12:00 to +14:00.
+_OFFSET_SPAN = dt.timedelta(hours=26)
+
+
+def _set_aside_overtaken(ctx: _Context) -> None:
+    """A result is dated as written, with no time-zone shift; so of two results of one test
+    written with different offsets, the one drawn first can carry the later date: an ANC of 3.5
+    drawn at 2025-02-10T02:00:00Z is dated the 10th, an ANC of 0.3 drawn two hours later at
+    2025-02-09T23:00:00-05:00 the 9th, and the 3.5 was read as the latest count (no alert).
+    When the instants of two results order them the other way round from their dates, the one
+    with the later date is not used if it is the higher, with the reason: the later, lower
+    result stands as the latest, as the lowest result of one day is read (a result the dates
+    cannot order is read the conservative way). A lower one stays, and no date is changed."""
+    by_test: dict[str, list[tuple[dt.datetime, float, str, dict[str, Any]]]] = {}
+    for where, lab, instant in ctx.timed:
+        found = _in_canonical_unit(lab)
+        if found is not None:
+            by_test.setdefault(found[0], []).append((instant, found[1], where, lab))
+    dropped: set[int] = set()
+    for results in by_test.values():
+        results.sort(key=lambda r: r[0])
+        for i, (instant, value, where, lab) in enumerate(results):
+            for later, lower, other, after in results[i + 1 :]:
+                if later - instant > _OFFSET_SPAN:
+                    break
+                if later > instant and after["date"] < lab["date"] and lower < value:
+                    dropped.add(id(lab))
+                    ctx.ignore(where, _overtaken(lab, instant, after, later, other))
+                    break
+    if dropped:
+        ctx.labs = [lab for lab in ctx.labs if id(lab) not in dropped]
+
+
+def _in_canonical_unit(lab: dict[str, Any]) -> tuple[str, float] | None:
+    """(test, value in the canonical unit) of a numeric lab, for comparing two results."""
+    value = lab["value"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return units.to_canonical(
+            lab["test"], value, lab.get("unit"), field="valueQuantity",
+            bound=lab.get("comparator") is not None,
+        )  # fmt: skip
+    except InputError:
+        return None
+
+
+def _overtaken(
+    lab: dict[str, Any], instant: dt.datetime, after: dict[str, Any], later: dt.datetime,
+    other: str,
+) -> str:  # fmt: skip
+    def utc(moment: dt.datetime) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+    shown = f"{lab.get('comparator') or ''}{lab['value']:g} {lab.get('unit', '')}".strip()
+    return (
+        f"{lab['test']} {shown} dated {lab['date']} was drawn at {utc(instant)}, before the "
+        f"lower {lab['test']} of {other} (drawn at {utc(later)}, dated {after['date']}: dates "
+        "are as written, with no time-zone shift); by its later date it would hide that later "
+        "result as the latest, so it is not used"
+    )
 
 
 # --- assembling the facts -------------------------------------------------------------------

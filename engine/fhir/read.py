@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from engine import units
@@ -32,6 +32,7 @@ from engine.fhir.terms import (
     first_date,
     is_qualitative,
     parse_date,
+    parse_instant,
     path,
     text_of,
 )
@@ -50,7 +51,9 @@ EFFECTIVE_DATES = (
 
 @dataclass(frozen=True)
 class Reading:
-    """One thing a resource says; exactly one of the optional fields is set."""
+    """One thing a resource says; exactly one of the optional fields other than ``instant`` is
+    set. ``instant`` goes with a lab: the moment (UTC) of its effective time, when that gives a
+    time with its offset; it orders results whose written dates cannot (engine.fhir.convert)."""
 
     where: str
     lab: dict[str, Any] | None = None
@@ -58,6 +61,7 @@ class Reading:
     course: tuple[str, Span] | None = None
     temperature: tuple[dt.date, bool] | None = None
     ignored: str | None = None
+    instant: dt.datetime | None = None
 
 
 def _skip(where: str, res: Resource, terms: Terminology) -> list[Reading]:
@@ -96,7 +100,8 @@ def read_observation(
         readings.append(_measure(where, res, date, terms))
     for i, component in enumerate(components):
         readings.append(_measure(f"{where} component[{i}]", component, date, terms))
-    return readings
+    instant = parse_instant(raw)
+    return [replace(r, instant=instant) if r.lab is not None else r for r in readings]
 
 
 def _measure(where: str, part: Resource, date: dt.date, terms: Terminology) -> Reading:

@@ -417,6 +417,20 @@ def parse_date(value: object, *, partial: bool = False) -> dt.date | None:
         return None
 
 
+def parse_instant(value: object) -> dt.datetime | None:
+    """The moment (in UTC) of a FHIR dateTime or instant that gives a time and its offset
+    (``2025-02-09T23:00:00-05:00`` is 2025-02-10 04:00 UTC); None for a date alone, a time
+    without an offset, or anything unreadable. It orders results; their date stays
+    :func:`parse_date`'s."""
+    if not isinstance(value, str) or "T" not in value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return moment.astimezone(dt.UTC) if moment.tzinfo is not None else None
+
+
 def path(node: object, keys: tuple[str, ...]) -> Any:
     """``node[k1][k2]...``, or None where a step is missing."""
     for key in keys:

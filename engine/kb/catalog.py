@@ -45,6 +45,7 @@ def _input_values() -> dict[str, FactType]:
         "reticulocytes_pct": NUMBER,
         "ana_titer": NUMBER,
         "anc_recent_nadir": NUMBER,
+        "anc_age_days": NUMBER,
     }
     for test in vocab.NUMERIC_TESTS:
         facts[test] = NUMBER

@@ -75,6 +75,8 @@ def test_prefetch_templates_come_from_the_terminology() -> None:
     query = dict(part.split("=", 1) for part in keys["labs"].template.split("?")[1].split("&"))
     listed = {coding.split("|")[1] for coding in query["code"].split(",")}
     assert listed == {c for c, test in terms.tests.items() if test in cds.PREFETCH_TESTS}
+    # the neutrophil and band percentages the ANC is computed from, manual segmented % included
+    assert {"770-8", "23761-0", "769-0", "764-1"} <= listed
     assert query["_sort"] == "-date"
     assert terms.fever_loinc in keys["temperature"].template
     assert all("{{context.patientId}}" in k.template for k in keys.values())
@@ -421,6 +423,24 @@ def test_a_provisional_fever_diagnosis_gets_the_not_used_card() -> None:
     dropped = next(c for c in cards if "not used" in c.summary)
     assert dropped.summary == "1 result not used (fever): fever could not be assessed from it"
     assert "Condition/fev" in (dropped.detail or "") and "provisional" in (dropped.detail or "")
+
+
+def test_a_manual_differential_of_segmented_and_band_percentages_makes_the_anc() -> None:
+    """The day's ANC given as a manual differential, segmented neutrophils % (769-0) and bands %
+    (764-1): it was "not a test leukodx uses", and the febrile neutropenia went unseen."""
+    body = _fever_example()
+    entries = body["prefetch"]["labs"]["entry"]
+    anc = next(e["resource"] for e in entries if e["resource"]["id"] == "anc-2")
+    for oid, code, value in (("segs-2", "769-0", 12), ("bands-2", "764-1", 3)):
+        pct = copy.deepcopy(anc)
+        pct.update(id=oid, code={"coding": [{"system": "http://loinc.org", "code": code}]})
+        pct["valueQuantity"] = {"value": value, "unit": "%", "code": "%",
+                                "system": "http://unitsofmeasure.org"}  # fmt: skip
+        entries.append({"resource": pct})
+    entries.remove(next(e for e in entries if e["resource"]["id"] == "anc-2"))
+    cards = call(hooks_on(FEVER_DAY), cds.PATIENT_VIEW, body)
+    assert _febrile(cards)
+    assert not any("not used" in c.summary for c in cards)
 
 
 def test_a_febrile_reading_of_last_year_is_not_febrile_neutropenia_today() -> None:

@@ -227,6 +227,58 @@ def test_dates_are_the_calendar_day_as_written(field: str, value: Any, expected:
     assert convert(res).facts["labs"][0]["date"] == expected
 
 
+def anc_at(oid: str, value: float, when: str) -> dict[str, Any]:
+    return obs(oid, "751-8", when, valueQuantity=qty(value, "10*9/L"))
+
+
+def test_a_later_lower_result_written_the_day_before_is_not_hidden_by_an_earlier_one() -> None:
+    """Results are dated as written (no time-zone shift). An ANC of 0.3 drawn at 23:00 -05:00 on
+    the 9th (04:00 UTC on the 10th) is dated the 9th; an ANC of 3.5 drawn two hours before it but
+    written in UTC is dated the 10th, and was read as the latest count. The dates stay as
+    written; the earlier, higher result that a later, lower one overtakes is not used."""
+    result = convert(
+        anc_at("low", 0.3, "2025-02-09T23:00:00-05:00"),
+        anc_at("high", 3.5, "2025-02-10T02:00:00Z"),
+    )
+    assert [(lab["value"], lab["date"]) for lab in result.facts["labs"]] == [(0.3, D(2025, 2, 9))]
+    why = reasons(result)["Observation/high"]
+    assert why.startswith("anc 3.5 10*9/L dated 2025-02-10 was drawn at 2025-02-10 02:00 UTC,")
+    assert "lower anc of Observation/low (drawn at 2025-02-10 04:00 UTC, dated 2025-02-09:" in why
+    assert why.endswith("it would hide that later result as the latest, so it is not used")
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        # the earlier draw dated later is the lower: read as the latest, the conservative way
+        (("early", 0.3, "2025-02-10T02:00:00Z"), ("late", 3.5, "2025-02-09T23:00:00-05:00")),
+        # one written date, two offsets: the lowest of the day is read whatever the times
+        (("a", 0.3, "2025-02-10T23:00:00-05:00"), ("b", 3.5, "2025-02-10T02:00:00Z")),
+        # dates and instants agree
+        (("a", 3.5, "2025-02-09T23:00:00-05:00"), ("b", 0.3, "2025-02-10T06:00:00Z")),
+        # no offset: no instant to order by
+        (("a", 0.3, "2025-02-09T23:00:00"), ("b", 3.5, "2025-02-10T02:00:00")),
+        # more than 26 hours apart: dates and instants cannot disagree
+        (("a", 3.5, "2025-02-08T02:00:00Z"), ("b", 0.3, "2025-02-09T23:00:00-05:00")),
+    ],
+)
+def test_results_whose_dates_and_instants_agree_or_that_are_lower_all_stay(
+    first: tuple[str, float, str], second: tuple[str, float, str]
+) -> None:
+    result = convert(anc_at(*first), anc_at(*second))
+    assert sorted(lab["value"] for lab in result.facts["labs"]) == [0.3, 3.5]
+    assert result.ignored == ()
+
+
+def test_results_are_compared_in_their_canonical_unit() -> None:
+    """3500 /uL drawn before 0.3 x 10^9/L is the higher; 300 /uL is not above 0.3."""
+    late = anc_at("late", 0.3, "2025-02-09T23:00:00-05:00")
+    high = obs("high", "751-8", "2025-02-10T02:00:00Z", valueQuantity=qty(3500, "/uL"))
+    same = obs("same", "751-8", "2025-02-10T02:00:00Z", valueQuantity=qty(300, "/uL"))
+    assert set(reasons(convert(late, high))) == {"Observation/high"}
+    assert reasons(convert(late, same)) == {}
+
+
 def test_lab_dates_must_be_full_dates() -> None:
     result = convert(
         obs("p", "6690-2", "2025-02", valueQuantity=qty(3.0, "10*9/L")),
@@ -350,6 +402,11 @@ def test_of_two_versions_of_one_result_the_newer_is_used_and_the_older_listed() 
     updated = {**first, "meta": {"lastUpdated": "2025-03-02T08:00:00Z"}}
     assert [lab["value"] for lab in convert(amended, updated).facts["labs"]] == [1.6]
     assert reasons(convert(first, dict(first))) == {}
+    # lastUpdated is compared as an instant: 09:00 +01:00 is half an hour before 08:30 UTC
+    original = {**first, "meta": {"lastUpdated": "2025-03-02T09:00:00+01:00"}}
+    corrected = {**amended, "meta": {"lastUpdated": "2025-03-02T08:30:00Z"}}
+    for order in ((original, corrected), (corrected, original)):
+        assert [lab["value"] for lab in convert(*order).facts["labs"]] == [0.3]
 
 
 # --- fever ----------------------------------------------------------------------------------

@@ -114,6 +114,56 @@ def test_a_panel_dates_its_members() -> None:
     ]
 
 
+# --- a manual differential; results written with different offsets -------------------------
+
+CLOZAPINE = {
+    "resourceType": "MedicationRequest", "id": "cloz", "status": "active", "intent": "order",
+    "subject": {"reference": "Patient/p1"}, "authoredOn": "2024-12-01",
+    "medicationCodeableConcept": {"coding": [{
+        "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "2626"}]},
+}  # fmt: skip
+
+
+def alert_ids(data: dict[str, Any]) -> set[str]:
+    return {a.id for a in diagnose(data).alerts}
+
+
+def test_segmented_and_band_percentages_of_a_manual_differential_make_the_anc() -> None:
+    """A manual differential reported as segmented neutrophils % (769-0) and bands % (764-1)
+    gave no ANC ("LOINC 769-0 is not a test leukodx uses"), so no clozapine alert fired."""
+    wbc = obs("w", "6690-2", count(1.5))
+    manual = collection(CLOZAPINE, wbc, obs("s", "769-0", count(20, unit="%")),
+                        obs("b", "764-1", count(2, unit="%")))  # fmt: skip
+    automated = collection(CLOZAPINE, wbc, obs("n", "770-8", count(20, unit="%")),
+                           obs("b", "764-1", count(2, unit="%")))  # fmt: skip
+    assert reasons(from_fhir(manual)) == {}
+    d = diagnose(manual)
+    anc = next(f for f in d.facts if f.id == "v:anc")
+    assert anc.value == pytest.approx(0.33)
+    assert "WBC 1.5 x (20% neutrophils + 2% bands)" in anc.how
+    assert "clozapine_severe_neutropenia" in alert_ids(manual)
+    assert alert_ids(manual) == alert_ids(automated)
+
+
+def test_a_later_lower_anc_written_the_day_before_raises_the_alerts() -> None:
+    """ANC 0.3 drawn at 23:00 -05:00 (04:00 UTC) is dated the 9th as written; ANC 3.5 drawn two
+    hours earlier but written in UTC is dated the 10th and was read as the latest: the febrile
+    clozapine patient got no alert at all."""
+    counts = [
+        obs("w1", "6690-2", count(2.0), when="2025-02-09T23:00:00-05:00"),
+        obs("a1", "751-8", count(0.3), when="2025-02-09T23:00:00-05:00"),
+        obs("w2", "6690-2", count(6.0), when="2025-02-10T02:00:00Z"),
+        obs("a2", "751-8", count(3.5), when="2025-02-10T02:00:00Z"),
+    ]
+    febrile = obs("t", "8310-5", count(38.6, unit="Cel"), when="2025-02-10T01:00:00Z")
+    d = diagnose(collection(febrile, *counts))
+    anc = next(f for f in d.facts if f.id == "v:anc")
+    assert anc.value == 0.3 and "on 2025-02-09" in anc.how  # its date as written
+    assert {"febrile_neutropenia", "severe_neutropenia"} <= {a.id for a in d.alerts}
+    assert {i.item for i in d.ignored_inputs} == {"Observation/w2", "Observation/a2"}
+    assert "clozapine_severe_neutropenia" in alert_ids(collection(CLOZAPINE, *counts))
+
+
 # --- comparators ----------------------------------------------------------------------------
 
 
@@ -211,8 +261,8 @@ def test_every_loinc_code_of_the_table_has_a_valid_check_digit() -> None:
         assert check(number) == int(digit), code
     assert check("768") != 3 and "768-3" not in codes
     for code, test in {"751-8": "anc", "753-4": "anc", "26499-4": "anc", "770-8": "neutrophil_pct",
-                       "26511-6": "neutrophil_pct", "764-1": "band_pct",
-                       "731-0": "alc"}.items():  # fmt: skip
+                       "26511-6": "neutrophil_pct", "769-0": "neutrophil_pct",
+                       "764-1": "band_pct", "731-0": "alc"}.items():  # fmt: skip
         assert terms.tests[code] == test
 
 

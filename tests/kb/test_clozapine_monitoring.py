@@ -1,0 +1,58 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A clozapine patient whose latest ANC is older than the label's monitoring interval is told
+so: with the ANC 82 days old the note read "No alert" (the third probe's F14), although every
+count alert had only that old count to read."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from engine.api import diagnose
+from engine.kb.load import KnowledgeBase
+
+AS_OF = dt.date(2025, 6, 1)
+OVERDUE = "clozapine_anc_monitoring_overdue"
+
+
+def alerts(kb: KnowledgeBase, weeks_on_drug: int, anc_days_old: int | None) -> set[str]:
+    labs = [{"test": "wbc", "value": 6.0, "unit": "10^9/L", "date": AS_OF}]
+    if anc_days_old is not None:
+        drawn = AS_OF - dt.timedelta(days=anc_days_old)
+        labs.append({"test": "anc", "value": 2.5, "unit": "10^9/L", "date": drawn})
+    start = AS_OF - dt.timedelta(weeks=weeks_on_drug)
+    data = {"as_of": AS_OF, "labs": labs, "medications": [{"name": "clozapine", "start": start}]}
+    return {a.id for a in diagnose(data, kb=kb, today=AS_OF).alerts}
+
+
+@pytest.mark.parametrize(
+    ("weeks", "fresh", "stale"),
+    [(10, 7, 8), (40, 14, 15), (120, 31, 32)],
+    ids=["weekly to 6 months", "every 2 weeks to 12 months", "monthly after"],
+)
+def test_an_anc_older_than_the_label_s_interval_is_overdue(
+    real_kb: KnowledgeBase, weeks: int, fresh: int, stale: int
+) -> None:
+    assert OVERDUE not in alerts(real_kb, weeks, fresh)
+    assert OVERDUE in alerts(real_kb, weeks, stale)
+
+
+def test_a_white_count_without_an_anc_on_clozapine_is_said(real_kb: KnowledgeBase) -> None:
+    """Today's WBC with no differential: the ANC table cannot be applied at all."""
+    assert OVERDUE in alerts(real_kb, 10, None)
+
+
+def test_the_82_day_old_anc_of_the_probe_no_longer_reads_as_no_alert(
+    real_kb: KnowledgeBase,
+) -> None:
+    assert OVERDUE in alerts(real_kb, 200, 82)
+
+
+def test_no_overdue_alert_without_clozapine(real_kb: KnowledgeBase) -> None:
+    labs = [
+        {"test": "anc", "value": 2.5, "unit": "10^9/L", "date": AS_OF - dt.timedelta(days=90)},
+        {"test": "wbc", "value": 6.0, "unit": "10^9/L", "date": AS_OF},
+    ]
+    found = {a.id for a in diagnose({"as_of": AS_OF, "labs": labs}, kb=real_kb).alerts}
+    assert OVERDUE not in found
