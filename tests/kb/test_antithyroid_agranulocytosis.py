@@ -38,7 +38,7 @@ def test_not_below_0_5_or_not_antithyroid_raises_no_such_alert(real_kb: Knowledg
 def _antithyroid(
     kb: KnowledgeBase, anc: float, drawn: dt.date, stop: dt.date | None = None
 ) -> set[str]:
-    course: dict[str, object] = {"name": "carbimazole", "start": dt.date(2025, 1, 15)}
+    course: dict[str, object] = {"name": "carbimazole", "start": DAY - dt.timedelta(days=100)}
     if stop is not None:
         course["stop"] = stop
     data = {
