@@ -22,10 +22,10 @@ How rows are grouped, and the memory that costs:
   cases too, so nothing given is dropped silently; without a count they fail validation).
 
 A row that cannot be read (a wrong number of fields, invalid UTF-8, an unknown ``kind``, a second
-``patients`` row) becomes its patient's error; a row without a patient id is an error record of its
-own. A table that cannot be read at all raises :class:`~engine.batch.tables.TableError`; the whole
-file is read (or scanned) before the first patient is returned, so such an error comes before any
-case of that file.
+``patients`` row, a line of a record that is not valid CSV) becomes its patient's error; a row
+without a patient id (or whose id cannot be read) is an error record of its own. A table that cannot
+be read at all raises :class:`~engine.batch.tables.TableError`; the whole file is read (or scanned)
+before the first patient is returned, so such an error comes before any case of that file.
 """
 
 from __future__ import annotations
@@ -208,8 +208,8 @@ def _orphan(table: Table, row: Row) -> TablePatient:
     where = table.at(row.line)
     column = table.column_name("patient_id")
     problem = "a row without a patient id"
-    if row.error is not None:  # a line too long to read: its id is not known either
-        problem += f" ({row.error[1]})"
+    if row.error is not None:  # a line not read (too long, not valid CSV): its id is not known
+        problem = f"a row whose patient id cannot be read ({row.error[1]})"
     error = Located("patient_id", f"{where}, column '{column}'", problem,
                     table.name, row.line, column)  # fmt: skip
     return TablePatient(where, table.name, row.line, error=error)

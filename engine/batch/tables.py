@@ -25,13 +25,15 @@ conditions   patient_id, kind, name          since, until, present
 
 Header names are matched ignoring case, and spaces or hyphens for underscores (``Patient ID`` is
 ``patient_id``). Columns that are not in this table are not read, except that a column that looks
-like one of the table's optional columns (``Comparater``, ``stop_date``) is refused rather than
-left unread, and a results row whose unread column holds a comparison sign alone (``<``) fails
-its patient when the table has no ``comparator`` column. ``comparator`` is the contract's bound of a
-result reported as one (``<``, ``<=``, ``>``, ``>=``; empty for an exact value): ``anc`` 0.5 with
-``<`` is "below 0.5", which decides the alert thresholds as in a case file. A value written with
-its sign (``<0.5``, ``≥ 400``) is that bound when the row gives no comparator, and ``=`` in the
-comparator column marks an exact value. What a cell may hold:
+like one of the table's optional columns (``Comparater``, ``stop_date``) is refused rather than left
+unread, and a results row read as an exact value (no comparator) whose unread cell begins with a
+comparison sign (``<``, ``< L``, ``<0.5``: a sign followed by nothing, a space, a letter or a
+number) fails its patient, naming the column; a sign inside text ("ANC was < 1") and a column named
+as a reference range or limit (``Reference Range`` ``<5``) are not looked at. ``comparator`` is the
+contract's bound of a result reported as one (``<``, ``<=``, ``>``, ``>=``; empty for an exact
+value): ``anc`` 0.5 with ``<`` is "below 0.5", which decides the alert thresholds as in a case file.
+A value written with its sign (``<0.5``, ``≥ 400``) is that bound when the row gives no comparator,
+and ``=`` in the comparator column marks an exact value. What a cell may hold:
 
 * dates: ``YYYY-MM-DD``; a timestamp (``2025-02-10T08:30:00``, ``2025-02-10 08:30``, with an
   optional zone) counts as the date written in it (days are the engine's resolution);
@@ -44,10 +46,15 @@ comparator column marks an exact value. What a cell may hold:
 CSV files are read as UTF-8 (a byte-order mark is allowed); a cell that is not valid UTF-8 is an
 error naming its line and column. A cell may be as long as a line; a line longer than
 :data:`MAX_LINE_BYTES` is not read: it fails its patient (the id is taken from the start of the
-line) like any bad row, and memory stays bounded by that length. Parquet needs the ``parquet``
-extra (pyarrow); its rows are numbered from 1 and read in batches of :data:`PARQUET_BATCH` rows.
-A row's ``line`` is the line number in the file (the header is line 1) for CSV and TSV, and the
-row number for Parquet.
+line) like any bad row, and memory stays bounded by that length. A record that is not valid CSV (an
+unbalanced quote runs on to the next quote or the end of the file), or a record over several lines
+whose fields do not fit the header or whose read cells hold a line break (a quote closed lines
+later, the rows between swallowed into one cell), does not stop the file: every line it spans is
+left unread and fails the patient whose id starts that line (a line whose id cannot be read whole is
+an error row without an id), and reading goes on from the next line, so a patient with a row in the
+broken record is never read on its other rows. Parquet needs the ``parquet`` extra (pyarrow); its
+rows are numbered from 1 and read in batches of :data:`PARQUET_BATCH` rows. A row's ``line`` is the
+line number in the file (the header is line 1) for CSV and TSV, and the row number for Parquet.
 """
 
 from __future__ import annotations
@@ -55,12 +62,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import difflib
+import functools
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from engine.errors import InputError
 from engine.vocab import suggest
@@ -261,8 +269,12 @@ class Table:
                 suggestion=suggestion,
             )
         self._check_unread(unread, [c for c in optional if c not in out])
-        # a comparison sign in a column that is not read would turn "<0.5" into exactly 0.5
-        self.sign_columns = [] if "comparator" in out or self.kind != "results" else unread
+        # a comparison sign at the start of a column that is not read would turn "<0.5" into
+        # exactly 0.5; a reference range ("<5" for a CRP) bounds no result and is not looked at
+        self.has_comparator = "comparator" in out
+        self.sign_columns = (
+            [(n, i) for n, i in unread if not _is_range_column(n)] if self.kind == RESULTS else []
+        )
         return out
 
     def _check_unread(self, unread: list[tuple[str, int]], absent: list[str]) -> None:
@@ -286,10 +298,10 @@ class Table:
     def _csv_header(self) -> list[str]:
         try:
             with self.path.open("rb") as fh:
-                for _, record, problem in _csv_records(fh, self._delimiter()):
-                    if problem:
-                        raise _CsvProblem(1, problem)
-                    return record
+                for record in _csv_records(fh, self._delimiter()):
+                    if record.problem:
+                        raise _CsvProblem(record.line, record.problem)
+                    return record.fields
         except OSError as exc:
             raise TableError(self.name, f"cannot read: {exc.strerror or exc}") from exc
         except _CsvProblem as exc:
@@ -308,22 +320,32 @@ class Table:
 
     # -- rows ------------------------------------------------------------------------------------
     def rows(self) -> Iterator[Row]:
-        """Every data row in file order. A file that breaks part way (a malformed quote) raises
-        :class:`TableError` naming the line."""
+        """Every data row in file order. A record that is not valid CSV (an unbalanced quote)
+        does not end the file: each of its lines becomes an error row of the patient whose id
+        starts it (see :func:`_csv_records`), and the rows after it are read."""
         return self._parquet_rows() if self.parquet else self._csv_rows()
 
     def _csv_rows(self) -> Iterator[Row]:
         width = None
+        broken, seen = 0, set[str | None]()  # the broken record being reported, its patients
         try:
             with self.path.open("rb") as fh:
-                for line, record, problem in _csv_records(fh, self._delimiter()):
+                for record in _csv_records(fh, self._delimiter(), self._runs_over):
                     if width is None:
-                        width = len(record)
+                        width = len(record.fields)
                         continue
-                    if problem:
-                        yield self._unread_row(line, record, problem)
-                    elif any(cell.strip() for cell in record):  # else a blank line
-                        yield self._csv_row(line, record, width)
+                    if record.problem is None:
+                        if any(cell.strip() for cell in record.fields):  # else a blank line
+                            yield self._csv_row(record.line, record.fields, width)
+                        continue
+                    row = self._unread_row(record.line, record.head, record.problem)
+                    if record.broken:  # one error row per patient (and one without an id)
+                        if record.broken != broken:
+                            broken, seen = record.broken, set()
+                        if row.patient_id in seen:
+                            continue
+                        seen.add(row.patient_id)
+                    yield row
         except OSError as exc:
             raise TableError(self.name, f"cannot read: {exc.strerror or exc}") from exc
         except _CsvProblem as exc:
@@ -340,16 +362,39 @@ class Table:
                 error = (name, "not valid UTF-8 text")
             value = cell(column, text)
             cells[column] = value
-        signs = ((name, record[i] if i < len(record) else "") for name, i in self.sign_columns)
-        return Row(line, cells, error or _sign_error(signs))
+        if error is None and _read_as_exact(cells):
+            signs = ((name, record[i] if i < len(record) else "") for name, i in self.sign_columns)
+            error = _sign_error(signs, self.has_comparator)
+        return Row(line, cells, error)
 
-    def _unread_row(self, line: int, head: list[str], problem: str) -> Row:
-        """A row that could not be read (a line too long): its patient id when the start of the
-        line holds it whole (the last field of ``head`` may be cut), so that its patient fails."""
+    def _runs_over(self, record: list[str]) -> str | None:
+        """Why a record over several lines is not a row, if it is not: a quote left open and
+        closed by a quote lines later makes one record of the rows between, whose fields then
+        do not fit the header, or whose read cells hold a line break (only a free-text column
+        may hold one)."""
+        width = len(self.header)
+        if len(record) != width:
+            detail = f"has {len(record)} fields where the header has {width}"
+        else:
+            broken = [
+                name for name, i in self.columns.values() if "\n" in record[i] or "\r" in record[i]
+            ]
+            if not broken:
+                return None
+            detail = f"holds a line break in column '{broken[0]}'"
+        return (
+            "not a valid CSV record: a quoted field runs over several lines and the record "
+            f"{detail} (expected a closing '\"' on the line where the quote opens)"
+        )
+
+    def _unread_row(self, line: int, head: str, problem: str) -> Row:
+        """A line that could not be read (too long, or part of a record that is not valid CSV),
+        with its patient id when the start of the line holds it whole and well-formed, so that
+        its patient fails; otherwise the row has no id (an error record of its own)."""
         index = self.columns["patient_id"][1]
-        text = head[index] if index < len(head) - 1 else ""
+        text = _leading_field(head, self._delimiter(), index)
         cells: dict[str, Cell] = dict.fromkeys(self.columns)
-        cells["patient_id"] = cell("patient_id", text)
+        cells["patient_id"] = cell("patient_id", text) if text is not None else None
         return Row(line, cells, (None, problem))
 
     def _parquet_rows(self) -> Iterator[Row]:
@@ -365,8 +410,11 @@ class Table:
                 for record in batch.to_pylist():
                     line += 1
                     row = self._parquet_row(line, record, names)
-                    sign = _sign_error((n, record.get(n)) for n in signs)
-                    yield Row(line, row.cells, row.error or sign) if sign else row
+                    if row.error is None and _read_as_exact(row.cells):
+                        sign = _sign_error(((n, record.get(n)) for n in signs),
+                                           self.has_comparator)  # fmt: skip
+                        row = Row(line, row.cells, sign) if sign else row
+                    yield row
         except TableError:
             raise
         except Exception as exc:  # noqa: BLE001 - a corrupt page part way through the file
@@ -402,6 +450,14 @@ LOOKALIKES: dict[str, dict[str, tuple[str, ...]]] = {
 
 #: Cells that are a bound's sign alone (``<`` in a column of its own).
 COMPARISON_SIGNS = frozenset({"<", "<=", ">", ">=", "≤", "≥"})
+#: An unread cell that begins with a comparison sign followed by nothing, a space, a letter or a
+#: number (``<``, ``< L``, ``<0.5``, ``>= 400``): it may carry the bound of the row's value.
+#: A sign inside text ("ANC was < 1 last week") is not at the start and is left alone.
+_SIGN_START = re.compile(r"(<=|>=|≤|≥|<|>)(?=$|\s|[^\W_]|[.+-]?\d)")
+_SIGN_FIRST = frozenset("<>≤≥")
+#: Words of a column that gives a reference range or a limit ("Reference Range" ``<5`` for a CRP):
+#: its sign bounds the normal range, not the result, so it is not looked at.
+_RANGE_WORDS = frozenset({"range", "ref", "reference", "normal", "interval", "limit", "limits"})
 
 
 def _normal(name: str) -> str:
@@ -410,20 +466,49 @@ def _normal(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", name.casefold())
 
 
-def _sign_error(cells: Iterable[tuple[str, object]]) -> tuple[str, str] | None:
-    """(column, problem) of the first unread cell that is a comparison sign alone, if any."""
+def _is_range_column(name: str) -> bool:
+    """Whether an unread column names a reference range or limit (``Reference Range``,
+    ``ref_low``, ``normal_limits``)."""
+    return not _RANGE_WORDS.isdisjoint(re.split(r"[_\W]+", _normal(name)))
+
+
+def _read_as_exact(cells: Mapping[str, Cell]) -> bool:
+    """Whether a results row's value will be read as an exact value: no comparator (or ``=``)
+    and a value that is not written with its sign (``<0.5`` is a bound, read as such)."""
+    return cells.get("comparator") in (None, "=") and not isinstance(cells.get("value"), str)
+
+
+def _sign_error(
+    cells: Iterable[tuple[str, object]], has_comparator: bool = False
+) -> tuple[str, str] | None:
+    """(column, problem) of the first unread cell of a row read as exact that begins with a
+    comparison sign (``<``, ``< L``, ``<0.5``), if any."""
     for name, value in cells:
-        sign = str(value).strip() if value is not None else ""
-        if sign in COMPARISON_SIGNS:
-            return name, _sign_problem(name, sign)
+        text = str(value).lstrip() if value is not None else ""
+        if text[:1] in _SIGN_FIRST and (found := _SIGN_START.match(text)):
+            return name, _sign_problem(name, found[1], text.rstrip(), has_comparator)
     return None
 
 
-def _sign_problem(name: str, sign: str) -> str:
+def _sign_problem(name: str, sign: str, text: str, has_comparator: bool) -> str:
+    if text == sign and not has_comparator:
+        return (
+            f"holds the comparison sign '{sign}', but the table has no comparator column, so the "
+            "value would be read as exact; name this column comparator "
+            f"(--columns '{name}=comparator')"
+        )
+    held = f"holds the comparison sign '{sign}'" if text == sign else (
+        f"begins with the comparison sign '{sign}' ({_shown(text)})")  # fmt: skip
+    where = "its comparator is empty" if has_comparator else "the table has no comparator column"
     return (
-        f"holds the comparison sign '{sign}', but the table has no comparator column, so the "
-        f"value would be read as exact; name this column comparator (--columns '{name}=comparator')"
+        f"{held}, but {where}, so the value would be read as exact; expected the bound in the "
+        "comparator column (or the value written with its sign, '<0.5'), or this column left "
+        "out of the file"
     )
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "...")
 
 
 class _CsvProblem(Exception):
@@ -440,12 +525,30 @@ _NOT_UTF8 = (
 )
 
 
-def _csv_records(fh: IO[bytes], delimiter: str) -> Iterator[tuple[int, list[str], str | None]]:
-    """``(first line, fields, None)`` of each CSV record, decoding line by line (invalid UTF-8
-    becomes lone surrogates, reported per cell by the caller, instead of ending the file).
+class _Record(NamedTuple):
+    """One CSV record (``problem`` None), or one line that was not read: too long, or part of a
+    record that is not valid CSV (``broken``: that record's first line). ``head`` is the start
+    of an unread line, where its patient id is looked for."""
+
+    line: int
+    fields: list[str]
+    problem: str | None = None
+    head: str = ""
+    broken: int = 0
+
+
+def _csv_records(
+    fh: IO[bytes], delimiter: str, check: Callable[[list[str]], str | None] | None = None
+) -> Iterator[_Record]:
+    """Each CSV record with its first line, decoding line by line (invalid UTF-8 becomes lone
+    surrogates, reported per cell by the caller, instead of ending the file).
 
     A line longer than :data:`MAX_LINE_BYTES` is skipped to its end without being held; it comes
-    out as ``(line, fields of its start, problem)``, the last field possibly cut."""
+    out as an unread line with the start of its text. A record that is not valid CSV (an
+    unbalanced quote, which runs on to the next quote or the end of the file), or a record over
+    several lines that ``check`` refuses (a quote left open that a later quote closed, the rows
+    between swallowed into one cell), does not end the file: each non-blank line it spans comes
+    out as an unread line naming the problem, and reading goes on from the line after it."""
     _raise_field_limit()
     state: dict[str, Any] = {"line": 0, "long": {}}
 
@@ -457,7 +560,7 @@ def _csv_records(fh: IO[bytes], delimiter: str) -> Iterator[tuple[int, list[str]
             if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
                 while (rest := fh.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
                     pass
-                state["long"][number] = _head_fields(raw[:_LONG_LINE_HEAD], delimiter)
+                state["long"][number] = _decode(raw[:_LONG_LINE_HEAD])
                 raw = b"\n"  # read on as a blank line; the record is reported below
             if number == 1 and (raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw):
                 raise _CsvProblem(1, _NOT_UTF8)
@@ -465,40 +568,103 @@ def _csv_records(fh: IO[bytes], delimiter: str) -> Iterator[tuple[int, list[str]
             yield text.removeprefix("\ufeff") if number == 1 else text
 
     reader = csv.reader(lines(), delimiter=delimiter, strict=True)
-    previous = 0
+    previous, start = 0, fh.tell()  # the last line and the end of the last record read
     while True:
         try:
             record = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            raise _CsvProblem(previous + 1, _csv_message(exc)) from None
-        first, previous = previous + 1, state["line"]
+            first, previous, end = previous + 1, state["line"], fh.tell()
+            problem = _csv_message(exc)
+            yield from _broken_lines(fh, (start, end), (first, previous), problem, delimiter)
+            state["long"].clear()
+            start = end
+            continue
+        first, previous, end = previous + 1, state["line"], fh.tell()
         long = [n for n in state["long"] if first <= n <= previous]
         if long:
             head = state["long"].pop(long[0])
-            yield long[0], head, f"line longer than {MAX_LINE_BYTES} bytes, not read"
+            problem = f"line longer than {MAX_LINE_BYTES} bytes, not read"
+            yield _Record(long[0], [], problem, head)
             state["long"].clear()
+        elif previous > first and check is not None and (refused := check(record)):
+            yield from _broken_lines(fh, (start, end), (first, previous), refused, delimiter)
         else:
-            yield first, record, None
+            yield _Record(first, record)
+        start = end
 
 
-def _head_fields(head: bytes, delimiter: str) -> list[str]:
-    """The fields of the start of a line (the last one possibly cut short)."""
-    text = head.decode("utf-8", "surrogateescape").removeprefix("\ufeff")
+def _broken_lines(
+    fh: IO[bytes], span: tuple[int, int], lines: tuple[int, int], problem: str, delimiter: str
+) -> Iterator[_Record]:
+    """The lines of a record that is not valid CSV (bytes ``span``, lines ``lines``), each as an
+    unread line with its start (for its patient id); the file is left where the record ended."""
+    first, last = lines
+    fh.seek(span[0])
     try:
-        return next(csv.reader([text], delimiter=delimiter), [])
-    except csv.Error:
-        return []
+        for number in range(first, last + 1):
+            head = raw = fh.readline(_LONG_LINE_HEAD)
+            if not raw:
+                break
+            while not raw.endswith(b"\n") and (raw := fh.readline(_LONG_LINE_HEAD)):
+                pass  # the rest of a long line
+            if not head.replace(delimiter.encode(), b"").strip():
+                continue  # a blank line holds no row
+            if number == first:
+                said = problem if last == first else f"{problem}; lines {first}-{last} not read"
+            else:
+                said = f"not read: inside the record of lines {first}-{last}, which is {problem}"
+            yield _Record(number, [], said, _decode(head), first)
+    finally:
+        fh.seek(span[1])
+
+
+def _decode(head: bytes) -> str:
+    return head.decode("utf-8", "surrogateescape").removeprefix("\ufeff")
+
+
+def _leading_field(head: str, delimiter: str, index: int) -> str | None:
+    """Field ``index`` of the start of an unread line, when it and every field before it are
+    well-formed CSV and a delimiter follows it (so it is whole); None otherwise (the quote that
+    broke the record opens in it, or the line is cut inside it)."""
+    match = _leading_fields(delimiter, index).match(head)
+    if match is None:
+        return None
+    fields = next(csv.reader([match[0][:-1]], delimiter=delimiter, strict=True), [])
+    return fields[index] if index < len(fields) else ""
+
+
+@functools.cache
+def _leading_fields(delimiter: str, index: int) -> re.Pattern[str]:
+    sep = re.escape(delimiter)
+    field = rf'(?:"(?:[^"]|"")*"|[^"{sep}\r\n]*)'
+    return re.compile(rf"(?:{field}{sep}){{{index + 1}}}")
 
 
 def _csv_message(exc: csv.Error) -> str:
-    """csv's message, with what it means where it is obscure."""
+    """csv's message, with what it means and what was expected where it is obscure."""
     text = str(exc)
     if "new-line character seen in unquoted field" in text:
         return (
             "not a valid CSV record: a carriage return inside a line (expected lines ending "
             "in LF or CRLF; a file with CR-only line ends, or not a text table)"
+        )
+    if text == "unexpected end of data":
+        return (
+            "not a valid CSV record: unexpected end of data: a quoted field opened in it is not "
+            "closed before the end of the file (expected a closing '\"'; a quote inside a quoted "
+            'field is written twice, "")'
+        )
+    if "expected after" in text:
+        return (
+            f"not a valid CSV record: {text} (a quoted field ends at its closing quote; a quote "
+            'inside a quoted field is written twice, "")'
+        )
+    if "field larger than field limit" in text:
+        return (
+            f"not a valid CSV record: a field longer than {MAX_LINE_BYTES} bytes (expected the "
+            "closing '\"' of a quoted field before it)"
         )
     return f"not a valid CSV record: {text}"
 

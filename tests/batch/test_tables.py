@@ -184,6 +184,8 @@ def test_renamed_columns_and_their_typos(tmp_path: Path) -> None:
 
 
 def test_broken_files_are_one_error_record_each(tmp_path: Path) -> None:
+    """An empty file is one error record; a broken quote is the error of the patient whose row
+    holds it (it was the whole table's), naming the line and the closing quote expected."""
     quote = tmp_path / "quote.csv"
     quote.write_text('patient_id,test,value,unit,date\na,wbc,"2.1,10^9/L,2025-02-10\n')
     empty = tmp_path / "empty.csv"
@@ -191,8 +193,10 @@ def test_broken_files_are_one_error_record_each(tmp_path: Path) -> None:
     bad_utf8 = tmp_path / "bytes.csv"
     bad_utf8.write_bytes(b"patient_id,test,value,unit,date\na,wbc,2.1,10^9/L\xff,2025-02-10\n")
     cases = list(iter_cases([quote, empty, bad_utf8]))
-    assert [c.id for c in cases] == [str(quote), str(empty), "a"]
-    assert "not a valid CSV record" in cases[0].error.message  # type: ignore[union-attr]
+    assert [c.id for c in cases] == ["a", str(empty), "a"]
+    assert cases[0].error is not None and cases[0].error.line == 2
+    assert cases[0].error.message.startswith(f"{quote}:2: not a valid CSV record: ")
+    assert "expected a closing '\"'" in cases[0].error.message
     assert "empty file" in cases[1].error.message  # type: ignore[union-attr]
     assert cases[2].error.column == "unit"  # type: ignore[union-attr]
     assert "not valid UTF-8" in cases[2].error.message  # type: ignore[union-attr]
@@ -310,6 +314,77 @@ def test_a_comparison_sign_in_an_unread_column_fails_its_patient(tmp_path: Path)
     )  # fmt: skip
     parquet = list(Table(tmp_path / "signs.parquet", "results").rows())
     assert [r.error[0] if r.error else None for r in parquet] == ["Flag", None]
+
+
+def test_a_cell_beginning_with_a_sign_in_an_unread_column_fails_its_patient(
+    tmp_path: Path,
+) -> None:
+    """Only a sign alone was caught: ``<0.5`` in a result-text column, ``< L`` in a flag, or a
+    sign beside an empty comparator column left the ANC read as exactly 0.5 (febrile neutropenia
+    missed). Text with a sign inside it, a reference range and a row read as a bound pass."""
+    header = [*RESULTS, "comparator", "result_text", "flag", "Reference Range", "comment"]
+    day = ["10^9/L", "2025-03-01"]
+    rows = [
+        ["a", "anc", "0.5", *day, "", "<0.5", "", "1.5-7.0", ""],  # line 2: result text
+        ["b", "anc", "0.5", *day, "", "0.5", "< L", "", ""],  # 3: a flag with a letter
+        ["c", "anc", "0.5", *day, "=", "", "<", "", ""],  # 4: "=" is exact, sign in the flag
+        ["d", "anc", "0.5", *day, "", "", "", "", "≤ 0.5 on repeat"],  # 5: a comment, at start
+        # read as they should be: a sign inside text, a reference range, bounds given
+        ["e", "anc", "1.2", *day, "", "1.2", "L", "1.5-7.0", "ANC was < 1 last week"],
+        ["e", "crp", "3", "mg/L", "2025-03-01", "", "3", "", "<5", "CRP <5 is normal"],
+        ["e", "anc", "0.5", *day, "<", "<0.5", "<", "", ""],
+        ["e", "anc", "<0.5", *day, "", "<0.5", "< L", "", ""],
+        ["e", "wbc", "2.0", *day, "", "2.0", "<<", "", "<-- see note"],
+    ]
+    path = write_csv(tmp_path / "signs.csv", [header, *rows])
+    read = list(Table(path, "results").rows())
+    assert [r.error[0] if r.error else None for r in read] == [
+        "result_text", "flag", "flag", "comment", None, None, None, None, None,
+    ]  # fmt: skip
+    said = {r.line: r.error[1] for r in read if r.error}
+    assert "begins with the comparison sign '<' ('<0.5')" in said[2]
+    assert "begins with the comparison sign '<' ('< L')" in said[3]
+    assert "its comparator is empty, so the value would be read as exact" in said[4]
+    assert "comparison sign '≤'" in said[5]
+    # without a comparator column, and in Parquet
+    bare = write_csv(tmp_path / "bare.csv", [[*RESULTS, "result_text"], rows[0][:5] + ["<0.5"]])
+    (row,) = Table(bare, "results").rows()
+    assert row.error is not None and row.error[0] == "result_text"
+    assert "the table has no comparator column" in row.error[1]
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+
+    pq.write_table(
+        pa.table({"patient_id": ["a", "b"], "test": ["anc", "anc"], "value": [0.5, 1.2],
+                  "unit": ["10^9/L"] * 2, "date": ["2025-03-01"] * 2,
+                  "result_text": ["<0.5", "1.2"], "ref_range": ["", "<5"]}),
+        tmp_path / "signs.parquet",
+    )  # fmt: skip
+    parquet = list(Table(tmp_path / "signs.parquet", "results").rows())
+    assert [r.error[0] if r.error else None for r in parquet] == ["result_text", None]
+
+
+def test_a_result_text_bound_fails_its_patient_in_a_batch(tmp_path: Path) -> None:
+    """The probe's case: ANC 0.5 with the result text ``<0.5`` and a fever was "ok" with only a
+    moderate-neutropenia warning; now that patient fails naming the cell, the others are read."""
+    results = tmp_path / "r.csv"
+    results.write_text(
+        "patient_id,test,value,unit,date,result_text\n"
+        "p1,wbc,2.0,10^9/L,2025-03-01,2.0\np1,anc,0.5,10^9/L,2025-03-01,<0.5\n"
+        "p2,wbc,2.0,10^9/L,2025-03-01,2.0\np2,anc,<0.5,10^9/L,2025-03-01,<0.5\n"
+    )
+    fever = tmp_path / "c.csv"
+    fever.write_text("patient_id,kind,name,since\np1,finding,fever,2025-03-01\n"
+                     "p2,finding,fever,2025-03-01\n")  # fmt: skip
+    out = tmp_path / "o.jsonl"
+    stats = run_batch([results], out, BatchOptions(workers=1), tables=TableSpec(conditions=fever))
+    records = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert stats.failed == 1 and not records["p1"]["ok"]
+    error = records["p1"]["error"]
+    assert (error["file"], error["line"], error["column"]) == (str(results), 3, "result_text")
+    assert "comparison sign '<' ('<0.5')" in error["message"]
+    alerts = {a["id"] for a in records["p2"]["differential"]["alerts"]}
+    assert "febrile_neutropenia" in alerts
 
 
 def test_a_value_written_with_its_sign_is_the_bound_it_says(tmp_path: Path) -> None:

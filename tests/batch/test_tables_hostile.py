@@ -67,6 +67,86 @@ def test_a_long_cell_costs_its_patient_and_a_too_long_line_is_not_read(tmp_path:
     assert len(records) == 6
 
 
+def test_an_unbalanced_quote_on_the_last_line_costs_only_its_patient(tmp_path: Path) -> None:
+    """The probe's case: patient B's complete rows, then patient A's row with an unbalanced quote
+    on the last line. The whole table was one error record ("not a valid CSV record: unexpected
+    end of data") and B's severe neutropenia was reported nowhere."""
+    results = tmp_path / "quote2.csv"
+    results.write_text(
+        "patient_id,test,value,unit,date\n"
+        "B,wbc,1.0,10^9/L,2025-03-01\nB,anc,0.3,10^9/L,2025-03-01\n"
+        'A,wbc,"2.0,10^9/L,2025-03-01\n'
+    )
+    out = tmp_path / "o.jsonl"
+    stats = run_batch([results], out, BatchOptions(workers=1))
+    records = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert set(records) == {"A", "B"} and stats.failed == 1  # exit 3, as for any error record
+    assert "severe_neutropenia" in {a["id"] for a in records["B"]["differential"]["alerts"]}
+    error = records["A"]["error"]
+    assert (error["file"], error["line"]) == (str(results), 4)
+    assert error["message"].startswith(f"{results}:4: not a valid CSV record: unexpected end")
+    assert "expected a closing '\"'" in error["message"]
+
+
+def test_a_broken_record_fails_every_patient_it_spans_and_the_rows_after_it_are_read(
+    tmp_path: Path,
+) -> None:
+    """A quote opened on line 4 runs on to line 6, where it closes before junk: lines 4-6 are
+    not read. A (a row before, one inside) fails rather than being read on its WBC alone; B
+    and C, whose rows start lines of the record, fail; F (rows before and after the record) and
+    D (after) are read whole. A quote that opens in the patient id leaves that line's patient
+    unknown: one error record of its own, and the patients after it still fail or are read."""
+    results = tmp_path / "r.csv"
+    results.write_text(
+        "patient_id,test,value,unit,date\n"
+        "A,wbc,2.0,10^9/L,2025-03-01\nF,wbc,3.0,10^9/L,2025-03-01\n"
+        'B,wbc,"1.0,10^9/L,2025-03-01\nA,anc,0.3,10^9/L,2025-03-01\n'  # lines 4, 5
+        'C,wbc,"2.0"x,10^9/L,2025-03-01\n'  # line 6: the quote closes, then junk
+        "D,wbc,2.0,10^9/L,2025-03-01\nF,anc,1.2,10^9/L,2025-03-01\n"
+        '"G,wbc,2.0,10^9/L,2025-03-01\nH,wbc,2.0,10^9/L,2025-03-01\n'  # lines 9, 10: to the end
+    )
+    records = _run(results)
+    assert set(records) == {"A", "B", "C", "D", "F", "H", f"{results}:9"}
+    assert {k for k, r in records.items() if r["ok"]} == {"D", "F"}
+    facts = {f["name"]: f["value"] for f in records["F"]["differential"]["facts"]}
+    assert (facts["wbc"], facts["anc"]) == (3.0, 1.2)
+    lines = {k: (r["error"]["line"], r["error"]["message"]) for k, r in records.items()
+             if not r["ok"]}  # fmt: skip
+    assert lines["B"][0] == 4 and lines["B"][1].endswith("; lines 4-6 not read")
+    assert "',' expected after '\"'" in lines["B"][1]
+    assert lines["A"][0] == 5 and "inside the record of lines 4-6" in lines["A"][1]
+    assert lines["C"][0] == 6 and "inside the record of lines 4-6" in lines["C"][1]
+    orphan = records[f"{results}:9"]["error"]
+    assert orphan["column"] == "patient_id" and "patient id cannot be read" in orphan["message"]
+    assert "lines 9-10 not read" in orphan["message"]
+    assert lines["H"][0] == 10 and "inside the record of lines 9-10" in lines["H"][1]
+
+
+def test_a_quote_closed_lines_later_fails_the_patients_whose_rows_it_swallowed(
+    tmp_path: Path,
+) -> None:
+    """A quote left open on line 4 and closed on line 7 is valid CSV: one record whose value
+    holds lines 4-7. A failed on its value and B's rows (a severe neutropenia) were gone without
+    a word. Now every patient of those lines fails; a comment over two lines stays a comment."""
+    results = tmp_path / "r.csv"
+    results.write_text(
+        "patient_id,test,value,unit,date,comment\n"
+        'E,wbc,2.0,10^9/L,2025-03-01,"drawn late\nrepeat sent"\n'  # lines 2-3: a real comment
+        'A,wbc,"2.0,10^9/L,2025-03-01,\nB,wbc,1.0,10^9/L,2025-03-01,\n'
+        'B,anc,0.3,10^9/L,2025-03-01,\nC,wbc,2.0",10^9/L,2025-03-01,\n'  # line 7 closes it
+        "D,wbc,2.0,10^9/L,2025-03-01,\n"
+    )
+    records = _run(results)
+    assert {k for k, r in records.items() if r["ok"]} == {"D", "E"} and len(records) == 5
+    errors = {k: r["error"] for k, r in records.items() if not r["ok"]}
+    assert errors["A"]["line"] == 4 and errors["A"]["message"].endswith(
+        "holds a line break in column 'value' (expected a closing '\"' on the line where the "
+        "quote opens); lines 4-7 not read"
+    )
+    assert errors["B"]["line"] == 5 and "inside the record of lines 4-7" in errors["B"]["message"]
+    assert errors["C"]["line"] == 7
+
+
 def test_timestamps_must_be_real_and_digits_ascii() -> None:
     assert cell("date", "2025-03-05T10:00:00Z") == "2025-03-05"
     assert cell("date", "2025-03-05T10:00:00.123+0100") == "2025-03-05"
