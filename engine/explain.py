@@ -8,6 +8,7 @@ citations and the trace. Text rendering lives in :mod:`engine.render`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from engine.ask import KnownFacts, ask_next
@@ -234,9 +235,17 @@ def _fact_refs(kb: KnowledgeBase, facts: FactSet, firings: list[Firing]) -> dict
                 id=fid,
                 name=rule.then.fact,
                 value=rule.then.value,
-                how=f"derived by rule {rule.id}: {rule.statement}",
+                how=f"derived by rule {rule.id}: {rule.statement}{_from_facts(refs, f.matched)}",
             )
     return refs
+
+
+def _from_facts(refs: dict[str, FactRef], matched: Sequence[str]) -> str:
+    """ " From: ..." naming the given facts a derived fact rests on, so that a reader sees what
+    the patient's record said ("fever present" derived from a finding, and the body temperature
+    that finding came from), not only the rule's general statement."""
+    given = [refs[m].how for m in matched if m in refs and m.startswith("m:")]
+    return f" From: {'; '.join(given)}." if given else ""
 
 
 def _findings(ctx: _Context, facts: FactSet, firings: list[Firing]) -> list[Finding]:

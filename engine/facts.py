@@ -562,6 +562,7 @@ def _members(patient: PatientFacts, as_of: dt.date) -> tuple[MemberFact, ...]:
             fields, how = _timing(entry, as_of)
             said = f"{given_kind} {entry.name}"
             said = said if entry.present else f"no {said}"
+            how += f"; {entry.source}" if entry.source else ""
             out.append(
                 MemberFact(
                     f"m:{kind}:{entry.name}{suffix}",

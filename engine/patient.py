@@ -109,13 +109,17 @@ class Entry(BaseModel):
 
     ``present: false`` records that the item was looked for and is absent (no splenomegaly on
     examination, no history of chemotherapy): a known negative, which rules may weigh, unlike an
-    item that is simply not mentioned (unknown)."""
+    item that is simply not mentioned (unknown).
+
+    ``source`` says where the item came from (the FHIR reader writes the body temperatures a
+    fever rests on): it is shown wherever the item is explained and never read by a rule."""
 
     model_config = _STRICT
     name: str
     since: Date | None = None
     until: Date | None = None
     present: bool = True
+    source: str | None = Field(default=None, min_length=1, max_length=500)
 
 
 class PatientFacts(BaseModel):

@@ -42,6 +42,7 @@ from engine.fhir.read import (
     Reading,
     Resource,
     Span,
+    Temperature,
     read_condition,
     read_observation,
     read_procedure,
@@ -167,7 +168,7 @@ class _Context:
     timed: list[tuple[str, dict[str, Any], dt.datetime]] = field(default_factory=list)
     courses: dict[str, list[Span]] = field(default_factory=dict)
     members: dict[Concept, list[Span]] = field(default_factory=dict)
-    temperatures: list[tuple[dt.date, bool]] = field(default_factory=list)
+    temperatures: list[Temperature] = field(default_factory=list)
     ignored: list[IgnoredInput] = field(default_factory=list)
     medications: dict[str, _Item] = field(default_factory=dict)
     used_medications: set[str] = field(default_factory=set)
@@ -509,7 +510,36 @@ def _assemble(ctx: _Context, patient: _Item | None, as_of: dt.date | None) -> di
             for c in sorted(c for c in ctx.members if c.kind == kind)
             for span in _merge(ctx.members[c])
         ]
+    for entry in facts["findings"]:
+        if isinstance(entry, dict) and entry["name"] == ctx.terms.fever_finding:
+            source = _febrile_readings(ctx.temperatures, entry.get("since"), entry.get("until"))
+            if source:
+                entry["source"] = source
     return facts
+
+
+#: How many febrile readings a fever's ``source`` names (the highest first).
+_SHOWN_READINGS = 3
+
+
+def _febrile_readings(
+    readings: list[Temperature], since: dt.date | None, until: dt.date | None
+) -> str | None:
+    """The febrile body temperatures a fever span rests on, named for the reader (the
+    febrile-neutropenia card said "fever present" without the temperature or where it came
+    from): the latest first, at most three, with how many more."""
+    inside = sorted(
+        ((day, shown) for day, febrile, shown in readings
+         if febrile and (since is None or day >= since) and (until is None or day <= until)),
+        reverse=True,
+    )  # fmt: skip
+    if not inside:
+        return None
+    named = [f"{shown} on {day}" for day, shown in inside[:_SHOWN_READINGS]]
+    more = len(inside) - _SHOWN_READINGS
+    tail = f" and {more} more" if more > 0 else ""
+    word = "temperature" if len(inside) == 1 else "temperatures"
+    return f"febrile body {word} {', '.join(named)}{tail}"
 
 
 def _entry(key: str, name: str, span: Span, fields: tuple[str, str], *, bare: bool = False) -> Any:
@@ -541,7 +571,7 @@ def _merge(spans: list[Span], *, touching: bool = False) -> list[Span]:
     return merged
 
 
-def _fever_spans(readings: list[tuple[dt.date, bool]]) -> list[Span]:
+def _fever_spans(readings: list[Temperature]) -> list[Span]:
     """From the first febrile day until the next day whose readings are all afebrile, or, when
     no afebrile day follows, until the last febrile day.
 
@@ -550,7 +580,7 @@ def _fever_spans(readings: list[tuple[dt.date, bool]]) -> list[Span]:
     later count). Whether a fever that ended is recent enough to count is the rules' business
     (``context.fever_present`` reads ``active`` and ``days_since_end``)."""
     days: dict[dt.date, bool] = {}
-    for day, febrile in readings:
+    for day, febrile, _ in readings:
         days[day] = days.get(day, False) or febrile
     spans: list[Span] = []
     start: dt.date | None = None
@@ -573,7 +603,7 @@ def _latest(ctx: _Context) -> dt.date | None:
     dates = [lab["date"] for lab in ctx.labs]
     for spans in (*ctx.courses.values(), *ctx.members.values()):
         dates += [span[0] for span in spans if span[0] is not None]
-    dates += [day for day, _ in ctx.temperatures]
+    dates += [day for day, _, _ in ctx.temperatures]
     return max(dates, default=None)
 
 

@@ -39,6 +39,8 @@ from engine.fhir.terms import (
 
 Resource = dict[str, Any]
 Span = tuple[dt.date | None, dt.date | None]
+#: A body temperature: its date, whether febrile, and how to name it ("39.2 Cel (Observation/t1)").
+Temperature = tuple[dt.date, bool, str]
 
 _TITER = re.compile(r"^1:[1-9][0-9]*$")
 #: Where an Observation, a DiagnosticReport or a panel keeps the date of its result: the
@@ -59,7 +61,7 @@ class Reading:
     lab: dict[str, Any] | None = None
     member: tuple[Concept, Span] | None = None
     course: tuple[str, Span] | None = None
-    temperature: tuple[dt.date, bool] | None = None
+    temperature: Temperature | None = None
     ignored: str | None = None
     instant: dt.datetime | None = None
 
@@ -251,7 +253,8 @@ def _temperature(where: str, part: Resource, date: dt.date, terms: Terminology) 
             reason = f"body temperature given as a bound ({comparator}{value:g} {spelling})"
             return Reading(where, ignored=f"{reason} that does not say whether it was {limit:g} "
                                           "or more")  # fmt: skip
-        return Reading(where, temperature=(date, febrile))
+        shown = f"{comparator or ''}{value:g} {spelling.strip()} ({where})"
+        return Reading(where, temperature=(date, febrile, shown))
     known = ", ".join(sorted(terms.fever_at_or_above))
     return Reading(where, ignored=f"body temperature unit {spellings[0]!r} is not one of {known}")
 

@@ -148,7 +148,11 @@ def test_card_detail_speaks_clinical_words_with_dates(clozapine: Differential) -
     assert "- neutropenia (ANC 0.6 x 10^9/L on 2025-02-10) — An absolute neutrophil count" in (
         card.detail
     )
-    assert "- fever present (finding fever (since 2025-02-09, until 2025-02-09)) — " in card.detail
+    # the fever names the body temperature it rests on (the third probe's F6)
+    assert (
+        "- fever present (finding fever (since 2025-02-09, until 2025-02-09); febrile body "
+        "temperature 38.4 Cel (Observation/temp-2) on 2025-02-09) — "
+    ) in card.detail
     top = clozapine.candidates[0]
     assert f"({cds.likelihood(top.probability)}, {cds.percent(top.probability)}; score" in (
         card.detail

@@ -412,6 +412,12 @@ def test_of_two_versions_of_one_result_the_newer_is_used_and_the_older_listed() 
 # --- fever ----------------------------------------------------------------------------------
 
 
+def spans(findings: list[Any]) -> list[Any]:
+    """The findings without the ``source`` text a fever carries (its readings, tested above)."""
+    return [{k: v for k, v in f.items() if k != "source"} if isinstance(f, dict) else f
+            for f in findings]  # fmt: skip
+
+
 def temperature(oid: str, value: float, unit: str, when: str) -> dict[str, Any]:
     return obs(oid, "8310-5", when, valueQuantity=qty(value, unit))
 
@@ -424,11 +430,25 @@ def test_fever_from_body_temperature() -> None:
         temperature("t4", 99.1, "[degF]", "2025-02-12"),
         temperature("t5", 100.4, "[degF]", "2025-03-01"),
     )
+    # each fever names the febrile readings it rests on (shown where the fever is explained)
     assert result.facts["findings"] == [
-        {"name": "fever", "since": D(2025, 2, 9), "until": D(2025, 2, 12)},
-        {"name": "fever", "since": D(2025, 3, 1), "until": D(2025, 3, 1)},
-    ]
+        {"name": "fever", "since": D(2025, 2, 9), "until": D(2025, 2, 12),
+         "source": "febrile body temperature 38 Cel (Observation/t2) on 2025-02-09"},
+        {"name": "fever", "since": D(2025, 3, 1), "until": D(2025, 3, 1),
+         "source": "febrile body temperature 100.4 [degF] (Observation/t5) on 2025-03-01"},
+    ]  # fmt: skip
     assert result.facts["labs"] == [] and result.ignored == ()
+
+
+def test_a_fever_names_at_most_three_of_its_readings_latest_first() -> None:
+    result = convert(
+        *(temperature(f"t{day}", 38.0 + day / 10, "Cel", f"2025-02-0{day}") for day in range(1, 6))
+    )
+    (fever,) = result.facts["findings"]
+    assert fever["source"] == (
+        "febrile body temperatures 38.5 Cel (Observation/t5) on 2025-02-05, 38.4 Cel "
+        "(Observation/t4) on 2025-02-04, 38.3 Cel (Observation/t3) on 2025-02-03 and 2 more"
+    )
 
 
 def test_afebrile_temperatures_and_unknown_units() -> None:
@@ -451,7 +471,7 @@ def test_plain_spellings_of_celsius_and_fahrenheit_and_site_codes_are_temperatur
         temperature("t2", 37.0, "°C", "2025-02-09"),
         oral,
     )
-    assert result.facts["findings"] == [
+    assert spans(result.facts["findings"]) == [
         {"name": "fever", "since": D(2025, 2, 8), "until": D(2025, 2, 9)},
         {"name": "fever", "since": D(2025, 2, 10), "until": D(2025, 2, 10)},
     ]
@@ -481,7 +501,7 @@ def test_a_temperature_bound_counts_when_it_decides_fever() -> None:
         bound("t3", ">", 37.5, "2025-02-10"),
         bound("t4", ">=", 38.0, "2025-02-11"),
     )
-    assert result.facts["findings"] == [
+    assert spans(result.facts["findings"]) == [
         {"name": "fever", "since": D(2025, 2, 8), "until": D(2025, 2, 9)},
         {"name": "fever", "since": D(2025, 2, 11), "until": D(2025, 2, 11)},
     ]
@@ -489,6 +509,7 @@ def test_a_temperature_bound_counts_when_it_decides_fever() -> None:
         "Observation/t3": "body temperature given as a bound (>37.5 Cel) that does not say "
         "whether it was 38 or more"
     }
+    assert result.facts["findings"][0]["source"].startswith("febrile body temperature >38.6 Cel")
 
 
 def test_the_fever_threshold_is_cited_data() -> None:
@@ -891,7 +912,9 @@ def test_clozapine_example() -> None:
     assert facts["as_of"] == D(2025, 2, 10)
     assert [m["name"] for m in facts["medications"]] == ["rxnorm:2626", "rxnorm:42355"]
     assert facts["conditions"] == ["cll"]
-    assert facts["findings"] == [{"name": "fever", "since": D(2025, 2, 9), "until": D(2025, 2, 9)}]
+    assert spans(facts["findings"]) == [
+        {"name": "fever", "since": D(2025, 2, 9), "until": D(2025, 2, 9)}
+    ]
     wbc = [
         (lab["date"], lab["value"], lab["unit"]) for lab in facts["labs"] if lab["test"] == "wbc"
     ]

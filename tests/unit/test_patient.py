@@ -209,3 +209,26 @@ def test_inputs_the_caller_set_aside_are_carried_into_the_output() -> None:
     assert [(i.item, i.reason) for i in d.ignored_inputs] == [("row 7 (rdw)", "not read")]
     with pytest.raises(InputError, match=r"^ignored_inputs\[0\]: not an \{item, reason\} entry"):
         diagnose({"wbc": 2.0, "ignored_inputs": [{"item": "x"}]})
+
+
+def test_an_item_s_source_is_shown_where_it_is_explained_and_nothing_else() -> None:
+    """``source`` (where a finding came from: the FHIR reader writes the body temperatures a
+    fever rests on) reaches the explanation and changes no alert or rank."""
+    from engine.api import diagnose
+
+    labs = [{"test": "wbc", "value": 1.0, "unit": "10^9/L", "date": "2025-03-01"},
+            {"test": "anc", "value": 0.3, "unit": "10^9/L", "date": "2025-03-01"}]  # fmt: skip
+    plain = {"labs": labs, "findings": [{"name": "fever", "since": "2025-03-01"}]}
+    told = {"labs": labs, "findings": [{"name": "fever", "since": "2025-03-01",
+                                        "source": "temperature 39.1 Cel at triage"}]}  # fmt: skip
+    a, b = diagnose(plain), diagnose(told)
+    assert [x.id for x in a.alerts] == [x.id for x in b.alerts]
+    assert [(c.cause, c.score) for c in a.candidates] == [(c.cause, c.score) for c in b.candidates]
+    hows = {f.id: f.how for f in b.facts}
+    assert hows["m:finding:fever"].endswith("; temperature 39.1 Cel at triage")
+    assert "From: given: finding fever" in hows["d:context.fever_present"]
+    assert "39.1 Cel" in hows["d:context.fever_present"]
+    for bad, says in (("", "at least 1 character"), ("x" * 501, "at most 500"), (5, "string")):
+        with pytest.raises(InputError) as err:
+            parse_patient({"wbc": 1.0, "findings": [{"name": "fever", "source": bad}]})
+        assert err.value.field == "findings[0].source" and says in str(err.value)
