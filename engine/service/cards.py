@@ -46,7 +46,7 @@ from engine.differential import (
 )
 from engine.fhir.terms import Terminology
 from engine.kb.load import KnowledgeBase
-from engine.kb.schema import AddEvidence, Atom, RaiseAlert, Rule
+from engine.kb.schema import AddEvidence, Atom, Drug, RaiseAlert, Rule
 from engine.service.actions import CBC_DIFF_TEXT, OVERRIDE_REASONS, order_cbc
 from engine.service.freshness import Count, Freshness, age_text
 from engine.service.models import (
@@ -579,6 +579,32 @@ def order_card(
         )
         card = _with_suggestion(card, order_cbc(setting.patient_id, reason))
     return card
+
+
+def unread_order_card(
+    kb: KnowledgeBase, given: str, near: Sequence[Drug], d: Differential | None
+) -> Card:
+    """A drafted drug whose name the lexicon does not read but that looks like ``near`` (one of
+    its drugs): the order was not checked. A ``warning``, since the drug it looks like has
+    rules; it names the patient's critical alerts, if any (a febrile neutropenia the drug might
+    be the wrong thing to start into)."""
+    critical = [a for a in (d.alerts if d else []) if a.level == "critical"]
+    guess = " or ".join(f"`{md(x.name)}`" for x in near)
+    body = [
+        f"leukodx does not know the drug name `{md(given)}`"
+        + (f" (did you mean {guess}?)" if guess else "")
+        + ", so this order was not checked against the patient's blood counts, and no "
+        "drug-specific rule (a label's ANC table, a drug to stop at a low count) was applied. "
+        "Check the drug by hand, or order it under its generic name."
+    ]
+    if critical:
+        body.append(
+            "The patient has critical alerts now: "
+            + "; ".join(md(_alert_summary(d, a)) for a in critical if d is not None)
+            + "."
+        )
+    return _bare_card(kb, f"Order for {given}: drug name not recognised, not checked",
+                      "warning", body, None)  # fmt: skip
 
 
 def notice_card(

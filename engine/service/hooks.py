@@ -343,7 +343,14 @@ class Hooks:
             drug.name: cds.drug_rules(self.kb, agents[drug.name], alerts_only=True)
             for drug, _ in scoped
         }
-        if not scoped:
+        # A drafted name the lexicon does not read but that looks like one of its drugs (a
+        # misspelling, a local product name) cannot be checked: an empty answer read as
+        # "checked, nothing found". Other unknown names (paracetamol) are drugs the knowledge
+        # base has no rules for, and stay silent.
+        unread = sorted(
+            {d.given for d in drugs if not d.known and self.kb.lexicon.near_matches(d.given)}
+        )
+        if not scoped and not unread:
             return CdsResponse(cards=[])
         ev = self._evaluate({**data, "context.draftOrders": drafts})
         if isinstance(ev, NoCount):
@@ -358,7 +365,17 @@ class Hooks:
                     )
                     for drug, _ in scoped
                 ]
+                + [
+                    cds.unread_order_card(self.kb, name, self.kb.lexicon.near_matches(name), None)
+                    for name in unread
+                ]  # fmt: skip
             )
+        unread_cards = [
+            cds.unread_order_card(self.kb, name, self.kb.lexicon.near_matches(name), ev.d)
+            for name in unread
+        ]
+        if not scoped:
+            return CdsResponse(cards=unread_cards)
         d, setting = ev.d, self._setting(ev, patient_id, base_url)
         found = [
             cds.DrugFindings.of(d, drug.name, alert_rules[drug.name], lowers_counts=bool(
@@ -374,7 +391,7 @@ class Hooks:
         dropped = self._unused(ev)
         if dropped:
             cards.append(cds.dropped_card(d, dropped, setting))
-        return CdsResponse(cards=cards)
+        return CdsResponse(cards=cards + unread_cards)
 
 
 #: How far a result's own date may run ahead of the server's date and still be today's: the

@@ -133,6 +133,35 @@ def test_drugs_without_rules_get_no_card(hooks: Hooks, order: dict[str, Any]) ->
     assert call(hooks, cds.ORDER_SELECT, body) == []
 
 
+def test_a_drafted_name_that_looks_like_a_known_drug_is_said_not_checked(hooks: Hooks) -> None:
+    """The fourth probe's P23: a clozapine order under a name the lexicon does not read got
+    ``{"cards": []}``, which reads as "checked, nothing found"."""
+    body = order_select(draftOrders=bundle(draft(None, "clozapinne 25 mg")), selections=[])
+    (card,) = call(hooks, cds.ORDER_SELECT, body)
+    assert card.indicator == "warning"
+    assert card.summary == "Order for clozapinne 25 mg: drug name not recognised, not checked"
+    assert "did you mean `clozapine`?" in (card.detail or "")
+    # beside a drug the service does check, both cards come back
+    both = bundle(draft("2626", "clozapine"), draft(None, "metamizol 500 mg", rid="d2"))
+    cards = call(hooks, cds.ORDER_SELECT, order_select(draftOrders=both, selections=[]))
+    summaries = [c.summary for c in cards]
+    assert any(s.startswith("Order for clozapine:") for s in summaries)
+    assert "Order for metamizol 500 mg: drug name not recognised, not checked" in summaries
+
+
+def test_the_not_checked_card_names_the_patient_s_critical_alerts() -> None:
+    from engine.api import diagnose
+    from engine.kb.load import load_knowledge_base
+
+    kb = load_knowledge_base()
+    labs = [{"test": "wbc", "value": 1.0, "unit": "10^9/L", "date": "2025-03-01"},
+            {"test": "anc", "value": 0.3, "unit": "10^9/L", "date": "2025-03-01"}]  # fmt: skip
+    d = diagnose({"labs": labs, "findings": [{"name": "fever", "since": "2025-03-01"}]}, kb=kb)
+    card = cds.unread_order_card(kb, "clozapinne", kb.lexicon.near_matches("clozapinne"), d)
+    assert card.indicator == "warning"
+    assert "The patient has critical alerts now: Febrile neutropenia" in (card.detail or "")
+
+
 def test_non_medication_drafts_are_ignored(hooks: Hooks) -> None:
     service_request = {"resourceType": "ServiceRequest", "id": "s1", "status": "draft"}
     body = order_select(draftOrders=bundle(service_request), selections=[])
