@@ -124,7 +124,7 @@ def read_patient_source(source: str | Path) -> Any:
     if path is None:
         return parse_ndjson(str(source))
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a leading byte order mark is dropped
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError("file", f"cannot read: {exc}", source=str(path)) from exc
     try:

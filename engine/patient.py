@@ -271,6 +271,7 @@ def _validate_shape(body: dict[str, Any]) -> _RawPatient:
 def _input_error(exc: ValidationError, body: dict[str, Any]) -> InputError:
     err = min(exc.errors(), key=lambda e: [str(p) for p in e["loc"]])
     path = _path([p for p in err["loc"] if not _is_union_tag(p)])
+    problem = err["msg"].lower().rstrip(".")
     got = err.get("input")
     if isinstance(got, (dict, list)):
         got = None
@@ -279,7 +280,10 @@ def _input_error(exc: ValidationError, body: dict[str, Any]) -> InputError:
     elif isinstance(got, dt.date):
         got = got.isoformat()
     expected = _DATE_RANGE if err["type"] == "date_range" else _expected_for(path)
-    return InputError(path, err["msg"].lower().rstrip("."), got=got, expected=expected)
+    if path == "id":  # free text or a number: not the union member that sorts first ("integer")
+        problem = "input should be text"
+        expected = "free text such as 'MRN-0042', or a whole number read as text"
+    return InputError(path, problem, got=got, expected=expected)
 
 
 def _is_union_tag(part: object) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 from engine import vocab
 from engine.ask import KnownFacts, Lead, ask_next
@@ -63,7 +64,8 @@ def check_cause(kb: KnowledgeBase, word: str) -> str:
         "--explain",
         "unknown cause",
         got=word,
-        expected=f"a cause id of knowledge base {kb.name} (its causes.yaml lists them)",
+        expected=f"a cause id of knowledge base {kb.name}; each cause is a file "
+        f"{Path(kb.root) / 'causes' / '<cause id>.yaml'}",
         suggestion=vocab.suggest(word, kb.causes),
     )
 

@@ -4,7 +4,8 @@
 Inputs are case files (YAML or JSON), directories of them (searched recursively, in sorted
 order), JSONL files with one patient per line, and results tables (CSV, TSV, Parquet: one row per
 lab result, one case per patient; :mod:`engine.batch.grouping`) named as inputs themselves (a
-directory's tables are not read: a folder of exports holds companion tables too), in any mix.
+directory's tables are not read: a folder of exports holds companion tables too), in any mix,
+and standard input (the input ``-``) as JSONL, one case per line, read as it streams in.
 :func:`iter_cases` reads them lazily, one case at a time, so memory does not grow with the number
 of cases. A case that cannot be read becomes a :class:`CaseInput` carrying an error, never an
 exception.
@@ -30,6 +31,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,8 +42,21 @@ from engine import vocab
 from engine.batch.grouping import Origin, TablePatient, count_patients, iter_patients, locate
 from engine.batch.tables import TABLE_SUFFIXES, TableError, TableSpec, is_table
 from engine.errors import InputError, LeukodxError
-from engine.kb.yamlio import MAX_FILE_BYTES, YamlError, describe_shape, load_yaml, parse_json
+from engine.kb.yamlio import (
+    MAX_FILE_BYTES,
+    UTF8_BOM,
+    YamlError,
+    describe_shape,
+    load_yaml,
+    parse_json,
+)
 
+#: The input that names standard input (given as this text, not as a ``Path``): JSONL or NDJSON,
+#: one case per line, read as it streams in (``zcat export.jsonl.gz | leukodx batch -``).
+STDIN = "-"
+#: The ``source_file`` of the cases read from standard input (their ids default to
+#: ``<stdin>:<line>``).
+STDIN_NAME = "<stdin>"
 CASE_SUFFIXES: tuple[str, ...] = (".yaml", ".yml", ".json")
 JSONL_SUFFIXES: tuple[str, ...] = (".jsonl", ".ndjson")
 _INPUT_SUFFIXES = frozenset(CASE_SUFFIXES + JSONL_SUFFIXES)
@@ -87,7 +103,7 @@ def check_sources(paths: Iterable[str | Path], exclude: Iterable[str | Path] = (
     """Fail fast, before any output file is opened: every input path exists, and none is one of
     the run's own output files (``exclude``), which would be emptied before it is read."""
     outputs = {Path(x).resolve() for x in exclude}
-    for p in map(Path, paths):
+    for p in (Path(x) for x in paths if not _is_stdin(x)):
         if not p.exists():
             raise InputError(
                 str(p),
@@ -99,19 +115,38 @@ def check_sources(paths: Iterable[str | Path], exclude: Iterable[str | Path] = (
             raise InputError(str(p), "this input is also an output of the run", expected=expected)
 
 
+def _is_stdin(path: str | Path) -> bool:
+    """Whether an input names standard input: the text ``-`` (a ``Path("-")`` is a file)."""
+    return isinstance(path, str) and path == STDIN
+
+
 def iter_sources(paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()) -> Iterator[Path]:
-    """Every input file under ``paths`` once, directories expanded recursively in sorted order.
+    """Every input file under ``paths`` once, directories expanded recursively in sorted order
+    (standard input, ``-``, is not a file and is left out: :func:`iter_case_refs` reads it).
 
     Files in ``exclude`` (the run's ``--out``, ``--summary`` and ``--report``, compared as resolved
     paths, so a link or ``./`` does not hide them) are skipped where a directory holds them: a run
     must never read its own output. Raises :class:`InputError` for a path that does not exist or
     is itself an output (checked before anything is read, so that a typo fails fast).
     """
-    given = [Path(p) for p in paths]
+    for source in _inputs(paths, exclude):
+        if source is not None:
+            yield source
+
+
+def _inputs(
+    paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()
+) -> Iterator[Path | None]:
+    """:func:`iter_sources` with standard input in its place among the inputs, as None."""
+    given = list(paths)
     exclude = list(exclude)
     check_sources(given, exclude)
     seen: set[str] = {os.path.realpath(x) for x in exclude}
-    for p in given:
+    for item in given:
+        if _is_stdin(item):
+            yield None
+            continue
+        p = Path(item)
         found = _walk(p) if p.is_dir() else [(p, os.path.realpath(p))]
         for f, key in found:
             if key not in seen:
@@ -201,8 +236,12 @@ def iter_case_refs(
 ) -> Iterator[CaseRef | CaseInput]:  # fmt: skip
     """:func:`iter_cases` with the reading of case files and JSONL lines left to the consumer:
     a :class:`CaseRef` for each of those, a :class:`CaseInput` for each patient of a table
-    (a table is joined here, in one pass) and for a JSONL file that cannot be opened."""
-    for path in iter_sources(paths, exclude):
+    (a table is joined here, in one pass) and for a JSONL file that cannot be opened. Standard
+    input (``-``) is read as JSONL, a line at a time as it comes."""
+    for path in _inputs(paths, exclude):
+        if path is None:
+            yield from _stdin_refs()
+            continue
         suffix = path.suffix.lower()
         if suffix in JSONL_SUFFIXES:
             yield from _jsonl_refs(path)
@@ -217,7 +256,8 @@ def count_cases(
     tables: TableSpec | None = None,
 ) -> int:  # fmt: skip
     """How many cases :func:`iter_cases` will yield (cheap: lines are counted, not parsed;
-    a table is read once for its patient ids)."""
+    a table is read once for its patient ids). Standard input is not counted: it can be read
+    only once (the caller shows the count as unknown)."""
     total = 0
     for path in iter_sources(paths, exclude):
         if is_table(path):
@@ -239,8 +279,13 @@ def count_cases(
 
 def _lines(fh: IO[bytes]) -> Iterator[tuple[bytes, bool]]:
     """The lines of a file as ``(bytes, too_long)``, holding at most one line's worth in memory
-    (:data:`MAX_FILE_BYTES`); the bytes of a longer line are its start only."""
+    (:data:`MAX_FILE_BYTES`); the bytes of a longer line are its start only. A UTF-8 byte order
+    mark at the start of the file is dropped (it failed the first case as "not valid JSON")."""
+    first = True
     while raw := fh.readline(MAX_FILE_BYTES + 1):
+        if first:
+            first = False
+            raw = raw.removeprefix(UTF8_BOM)
         too_long = len(raw) > MAX_FILE_BYTES
         if too_long:
             while not raw.endswith(b"\n") and (rest := fh.readline(MAX_FILE_BYTES)):
@@ -260,11 +305,26 @@ def _file_case(path: Path) -> CaseInput:
     except YamlError as exc:
         field = f"line {exc.line}" if exc.line else "file"
         message = f"{name}:{exc.line}: {exc.message}" if exc.line else f"{name}: {exc.message}"
-        return CaseInput(name, name, None, error=CaseError(field, message))
+        return CaseInput(name, name, None, error=CaseError(field, message + _stream_hint(path)))
     except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the batch
         message = f"{name}: cannot read: {type(exc).__name__}: {exc}"
         return CaseInput(name, name, None, error=CaseError("file", message))
     return _case(data, name, None, name)
+
+
+def _stream_hint(path: Path) -> str:
+    """For a pipe or device named as a case file (``/dev/stdin``, ``<(zcat x.jsonl.gz)``), which
+    is read as one document: how to give a stream of JSON lines instead."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return ""
+    if stat.S_ISREG(mode):
+        return ""
+    return (
+        " (a named pipe or device is read as one case file; for JSON lines, one case per line, "
+        "pipe them to 'leukodx batch -')"
+    )
 
 
 def _table_cases(path: Path, spec: TableSpec | None) -> Iterator[CaseInput]:
@@ -300,6 +360,19 @@ def _jsonl_refs(path: Path) -> Iterator[CaseRef | CaseInput]:
                     yield CaseRef(name, number=number, raw=raw, too_long=too_long)
     except OSError as exc:
         yield CaseInput(name, name, None, error=CaseError("file", f"{name}: cannot read: {exc}"))
+
+
+def _stdin_refs() -> Iterator[CaseRef | CaseInput]:
+    """The cases of standard input, JSONL (or NDJSON): one per non-blank line, each read as it
+    arrives and each bad line its own error record, as for a ``.jsonl`` file."""
+    try:
+        stream: IO[bytes] = sys.stdin.buffer
+        for number, (raw, too_long) in enumerate(_lines(stream), start=1):
+            if raw.strip():
+                yield CaseRef(STDIN_NAME, number=number, raw=raw, too_long=too_long)
+    except (OSError, AttributeError, ValueError) as exc:  # closed, or not a byte stream
+        message = f"{STDIN_NAME}: cannot read: {exc}"
+        yield CaseInput(STDIN_NAME, STDIN_NAME, None, error=CaseError("file", message))
 
 
 def _jsonl_case(raw: bytes, too_long: bool, name: str, number: int) -> CaseInput:

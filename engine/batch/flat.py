@@ -16,13 +16,15 @@ of a case (:func:`flat_row`) is, in this order:
   listed), ``hit_top1`` and ``hit_top3`` (empty for a case without ``expected``).
 
 :func:`write_table` streams the rows into ``.csv`` (booleans as ``true``/``false``, nothing as an
-empty cell) or ``.parquet`` (typed columns; needs the ``parquet`` extra), one row group per
+empty cell, a text cell that a spreadsheet would run as a formula behind a single quote:
+:func:`neutralised`) or ``.parquet`` (typed columns; needs the ``parquet`` extra), one row group per
 :data:`ROW_GROUP` cases, so a table of any size is written in bounded memory.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,7 +145,25 @@ def _csv_cell(value: Value) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    if isinstance(value, (int, float)):
+        return str(value)
+    return neutralised(str(value))
+
+
+#: What a spreadsheet reads as the start of a formula in a cell (OWASP, "CSV injection").
+FORMULA_STARTS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def neutralised(text: str) -> str:
+    """A text cell of the CSV table as a spreadsheet shows it, never as a formula: text that
+    begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a single quote before
+    it (a patient id ``=HYPERLINK(...)`` or a drug name ``=cmd|...`` from an upstream system ran
+    as a formula in Excel or LibreOffice). A number (``-0.5``, ``+1``, ``-2e-3``) is left as it
+    is, so numbers stay numbers."""
+    if text.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def _write_parquet(

@@ -5,8 +5,10 @@
 the output), 2 invalid arguments, inputs or knowledge base, 4 an output file could not be written
 (a full disk: every line written before is complete, and ``--resume`` finishes the run once there
 is space), 130 interrupted (every finished case is in ``--out``; ``--resume`` finishes the run).
-``report`` exits like ``diagnose``. The ``--out``, ``--summary``, ``--report`` and ``--table``
-files are never read as input, even inside an input directory.
+``report`` exits like ``diagnose`` and reads what it reads. The ``--out``, ``--summary``,
+``--report`` and ``--table`` files are never read as input, even inside an input directory, and
+each is checked before the run starts (a directory, a missing folder: exit 2 naming the option).
+``-`` among the inputs reads JSONL from standard input, a line at a time.
 
 Results tables (``.csv``, ``.tsv``, ``.parquet``) named as inputs give one case per patient,
 joined with ``--patients``, ``--medications`` and ``--conditions`` (:mod:`engine.batch.grouping`);
@@ -29,7 +31,7 @@ from types import FrameType
 from typing import TextIO
 
 from engine.backends.base import DEFAULT_BACKEND
-from engine.batch.cases import OutputError, check_sources, count_cases, output_error
+from engine.batch.cases import STDIN, OutputError, check_sources, count_cases, output_error
 from engine.batch.flat import DEFAULT_TOP_K, check_table_path, write_table
 from engine.batch.grouping import open_tables
 from engine.batch.metrics import (
@@ -49,6 +51,7 @@ from engine.batch.run import (
     run_batch,
 )
 from engine.batch.tables import TableError, TableSpec, is_table
+from engine.cli.main import PATIENT_INPUT_HELP, read_patient_input
 from engine.cli.progress import Reporter
 from engine.cli.tables import add_table_options, table_spec
 from engine.errors import InputError
@@ -62,14 +65,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "batch",
         help="evaluate many cases: one JSON line per case, metrics, report",
         description="Evaluate case files, directories of them (recursive), JSONL "
-        "files (one patient per line) and results tables (CSV, TSV, Parquet: one row per lab "
-        "result, one case per patient). Exit 0 all ok, 3 some cases failed, "
-        "2 invalid arguments or knowledge base, 4 an output could not be written "
+        "files (one patient per line), JSONL on standard input (-) and results tables (CSV, TSV, "
+        "Parquet: one row per lab result, one case per patient). Exit 0 all ok, 3 some cases "
+        "failed, 2 invalid arguments or knowledge base, 4 an output could not be written "
         "(a full disk: --resume finishes the run).",
     )
     b.add_argument(
         "paths", nargs="+", metavar="PATH",
-        help="case file, directory, JSONL file, or results table (.csv, .tsv, .parquet)",
+        help="case file, directory, JSONL file, results table (.csv, .tsv, .parquet), or - for "
+        "JSONL on standard input (one case per line)",
     )  # fmt: skip
     b.add_argument(
         "--out", metavar="FILE", help="results JSONL (default: stdout when it is a pipe or a file)"
@@ -138,8 +142,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     b.add_argument("--quiet", action="store_true", help="no progress and no table")
     b.set_defaults(func=cmd_batch)
-    r = sub.add_parser("report", help="an HTML report for one patient or case file")
-    r.add_argument("file", help="patient or case file (YAML or JSON)")
+    r = sub.add_parser(
+        "report",
+        help="an HTML report for one patient (the inputs of diagnose)",
+        description="Write the HTML report of one patient. It reads exactly what 'leukodx "
+        "diagnose' reads: a patient or case file, a FHIR Bundle or NDJSON, one patient's results "
+        "table with its companion tables, or - for standard input.",
+    )
+    r.add_argument("file", help=PATIENT_INPUT_HELP)
     r.add_argument("-o", "--output", metavar="FILE", help="HTML file to write (default: stdout)")
     r.add_argument(
         "--backend",
@@ -147,13 +157,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="inference backend: clips (default) or experta (the pure-Python reference)",
     )
     r.add_argument("--rules", metavar="DIR", help="knowledge base directory (default: bundled)")
+    add_table_options(r)
     r.set_defaults(func=cmd_report)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """One patient's HTML report, read as ``diagnose`` reads it (:func:`read_patient_input`); the
+    output file is checked before anything is read or run."""
     from engine.report.patient import patient_report  # loaded by the command that uses it
 
-    html = patient_report(args.file, kb=args.rules, backend=args.backend)
+    if args.output:
+        check_output_path("--output", args.output)
+    facts, located = read_patient_input(args)
+    try:
+        html = patient_report(facts, kb=args.rules, backend=args.backend)  # type: ignore[arg-type]
+    except InputError as exc:
+        raise located(exc) from None
     if args.output:
         Path(args.output).write_text(html, encoding="utf-8")
         print(f"wrote {args.output}", file=sys.stderr)
@@ -180,7 +199,37 @@ def _check(args: argparse.Namespace) -> None:
         raise InputError("--table-top", "must be a positive number", got=args.table_top)
     if args.table:
         check_table_path(args.table)
+    if args.paths.count(STDIN) > 1:
+        raise InputError(STDIN, "standard input is given more than once", expected="one '-'")
+    for option in ("out", "summary", "report", "table"):
+        if getattr(args, option):
+            check_output_path(f"--{option}", getattr(args, option))
     _check_distinct_outputs(args)
+
+
+def check_output_path(option: str, value: str) -> None:
+    """Before anything runs: an output file that cannot be written (a directory, a folder that
+    does not exist, a read-only file or folder) is an :class:`InputError` naming its option
+    (exit 2). It was found only when the file was written, after the whole batch had run (exit 4,
+    and no summary). Nothing is created: a file that does not exist yet is written at the end."""
+    path = Path(value)
+    problem = None
+    if path.is_dir():
+        problem = "it is a directory"
+    elif value.endswith(("/", os.sep)):  # Path() drops the slash: a file would be written
+        problem = "it ends with '/', so it names a directory"
+    elif path.exists():
+        if not os.access(path, os.W_OK):
+            problem = "the file is not writable"
+    elif not path.parent.exists():
+        problem = f"its folder {path.parent} does not exist"
+    elif not path.parent.is_dir():
+        problem = f"{path.parent} is not a folder"
+    elif not os.access(path.parent, os.W_OK | os.X_OK):
+        problem = f"its folder {path.parent} is not writable"
+    if problem:
+        raise InputError(option, f"cannot write {value}: {problem}",
+                         expected="a file in a folder that exists and can be written")  # fmt: skip
 
 
 def _check_distinct_outputs(args: argparse.Namespace) -> None:
@@ -243,7 +292,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     _check_tables(args, spec, [p for p in (args.out, *others) if p])
     with _results_file(args.out) as out:
         total = 0  # for the progress shown, which --quiet leaves out: no pass over the inputs
-        if not args.quiet:
+        if not args.quiet and STDIN not in args.paths:  # standard input is read once: unknown
             total = count_cases(args.paths, [out, *others], tables=spec)
             total -= count_recorded(out) if args.resume else 0
         reporter = Reporter(total, quiet=args.quiet)

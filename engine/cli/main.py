@@ -46,11 +46,12 @@ EXIT_OK, EXIT_INTERNAL, EXIT_INVALID = 0, 1, 2
 def _read_stdin(stream: TextIO) -> object:
     """Standard input read as bytes, never more than the reader's size limit (plus one byte to
     tell that it was exceeded), so invalid UTF-8 or an endless stream is an input error."""
-    from engine.kb.yamlio import MAX_FILE_BYTES, YamlError, parse_bytes
+    from engine.kb.yamlio import MAX_FILE_BYTES, UTF8_BOM, YamlError, parse_bytes
 
     raw = stream.buffer.read(MAX_FILE_BYTES + 1) if hasattr(stream, "buffer") else (
         stream.read(MAX_FILE_BYTES + 1).encode("utf-8", "surrogatepass")
     )  # fmt: skip
+    raw = raw.removeprefix(UTF8_BOM)  # NDJSON too, which is read below
     try:
         return parse_bytes(raw, "<stdin>")
     except YamlError as exc:
@@ -66,13 +67,22 @@ def _read_stdin(stream: TextIO) -> object:
         ) from exc
 
 
-def cmd_diagnose(args: argparse.Namespace) -> int:
-    """One patient's differential. Imports only what the asked view needs: the table reader for
-    a results table, the why-not machinery for ``--explain``, the note renderer for text."""
-    from engine.api import diagnose
-    from engine.kb.load import load_knowledge_base
+#: The one-patient input of ``diagnose`` and ``report`` (:func:`read_patient_input`).
+PATIENT_INPUT_HELP = (
+    "patient/case file (YAML or JSON, or a FHIR Bundle), FHIR NDJSON (.ndjson), one patient's "
+    "results table (.csv, .tsv, .parquet), or - for stdin"
+)
 
-    facts = _read_stdin(sys.stdin) if args.file == "-" else args.file
+
+def read_patient_input(
+    args: argparse.Namespace,
+) -> tuple[object, Callable[[InputError], InputError]]:
+    """The one patient that ``diagnose`` and ``report`` read from ``args.file`` and the table
+    options: ``-`` (standard input: YAML, JSON or NDJSON), a one-patient results table joined with
+    its companion tables, or a patient/case file or ``.ndjson`` file (returned as its path, read
+    by :func:`engine.api.read_patient_source`); and the function that places a validation error
+    in the table (the identity for other inputs). Both commands take exactly the same inputs."""
+    facts: object = _read_stdin(sys.stdin) if args.file == "-" else args.file
     if args.file == "-" and not isinstance(facts, (dict, list)):  # never read text as a path
         raise InputError(
             "<stdin>",
@@ -92,6 +102,16 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             option = f"--{spec.companions()[0][0]}" if spec.companions() else "--columns"
             raise InputError(option, "companion tables and renames go with a results table "
                              "(.csv, .tsv, .parquet)", got=args.file)  # fmt: skip
+    return facts, located
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    """One patient's differential. Imports only what the asked view needs: the table reader for
+    a results table, the why-not machinery for ``--explain``, the note renderer for text."""
+    from engine.api import diagnose
+    from engine.kb.load import load_knowledge_base
+
+    facts, located = read_patient_input(args)
     if args.audience == "patient" and (args.explain or args.full):
         option = "--explain" if args.explain else "--full"
         raise InputError(option, f"{option} is a clinician's view, and --audience patient asks "
@@ -204,11 +224,7 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"leukodx {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     d = sub.add_parser("diagnose", help="rank the causes for one patient or case file")
-    d.add_argument(
-        "file",
-        help="patient/case file (YAML or JSON, or a FHIR Bundle), one patient's results table "
-        "(.csv, .tsv, .parquet), or - for stdin",
-    )
+    d.add_argument("file", help=PATIENT_INPUT_HELP)
     view = d.add_mutually_exclusive_group()
     view.add_argument("--json", action="store_true", help="print the Differential as JSON")
     d.add_argument(

@@ -310,6 +310,11 @@ def _fast_node(text: str) -> Any:
         loader.dispose()
 
 
+#: The UTF-8 byte order mark: dropped at the start of every JSON, NDJSON, JSONL and YAML input
+#: (the strict JSON parser refused it: "Unexpected UTF-8 BOM").
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def load_yaml(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> Any:
     """Read and strictly parse a YAML file (``.json`` files with the strict JSON parser).
 
@@ -329,10 +334,13 @@ def parse_bytes(
     raw: bytes, path: str, *, as_json: bool | None = None, max_bytes: int = MAX_FILE_BYTES
 ) -> Any:
     """Parse a document read as bytes (a file, or standard input read with ``max_bytes + 1``):
-    the size is checked, the text must be UTF-8 (an error names the line), and ``as_json=None``
-    takes text that starts with ``{`` or ``[`` for JSON and anything else for YAML."""
+    the size is checked, the text must be UTF-8 (an error names the line; a leading UTF-8 byte
+    order mark, which Windows editors and exporters write, is dropped, for JSON as for YAML), and
+    ``as_json=None`` takes text that starts with ``{`` or ``[`` for JSON and anything else for
+    YAML."""
     if len(raw) > max_bytes:
         raise YamlError(path, 0, f"file too large: more than {max_bytes} bytes")
+    raw = raw.removeprefix(UTF8_BOM)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from engine import series as arithmetic
-from engine.api import diagnose
+from engine.api import diagnose, read_patient_source
 from engine.backends.base import DEFAULT_BACKEND
 from engine.differential import Differential
 from engine.errors import InputError
 from engine.fhir import convert as fhir
 from engine.kb.load import KnowledgeBase, load_knowledge_base
-from engine.kb.yamlio import describe_shape, load_patient_file
+from engine.kb.yamlio import describe_shape
 from engine.patient import Entry, PatientFacts, parse_patient
 from engine.report import limits, summary
 from engine.report.html import differential_parts, page
@@ -62,11 +62,12 @@ def patient_report(
     facts: dict[str, Any] | list[Any] | str | Path, *, kb: KnowledgeBase | str | Path | None = None,
     backend: str = DEFAULT_BACKEND, today: dt.date | None = None, back: str | None = None,
 ) -> str:  # fmt: skip
-    """The HTML page for one patient or case file, or a FHIR Bundle (raises like
-    :func:`engine.api.diagnose`); ``back`` is a link to the page the patient came from."""
+    """The HTML page for one patient or case file, a FHIR Bundle or NDJSON (a path is read as
+    :func:`engine.api.diagnose` reads it; raises like it); ``back`` is a link to the page the
+    patient came from."""
     knowledge = kb if isinstance(kb, KnowledgeBase) else load_knowledge_base(kb)
     today = today or dt.date.today()
-    data = load_patient_file(facts) if isinstance(facts, (str, Path)) else facts
+    data = read_patient_source(facts) if isinstance(facts, (str, Path)) else facts
     if not isinstance(data, (dict, list)):  # a file of one word: not a path to read again
         source = str(facts) if isinstance(facts, (str, Path)) else None
         raise InputError("(top level)", "patient facts must be a mapping",

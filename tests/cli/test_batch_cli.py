@@ -22,9 +22,11 @@ from tests.unit.test_batch_support import patient, read_lines, write_jsonl
 BASE = [sys.executable, "-m", "engine"]
 
 
-def leukodx(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def leukodx(
+    *args: str, timeout: float = 180, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*BASE, *args], capture_output=True, text=True, timeout=timeout, check=False
+        [*BASE, *args], input=stdin, capture_output=True, text=True, timeout=timeout, check=False
     )
 
 
@@ -199,6 +201,78 @@ def test_patient_report_command(tmp_path: Path) -> None:
     assert "leukodx patient report: p0005" in html and 'data-chart="timeline"' in html
     bad = leukodx("report", str(tmp_path / "nope.yaml"), "--rules", str(MINI_KB))
     assert bad.returncode == 2
+
+
+def test_report_reads_what_diagnose_reads(tmp_path: Path) -> None:
+    """One patient's results table with its companion tables, and standard input: ``report``
+    read only YAML/JSON files (a CSV was parsed as YAML, ``-`` was a missing file)."""
+    one, meds = tmp_path / "one.csv", tmp_path / "meds.csv"
+    one.write_text("patient_id,test,value,unit,date\nP1,wbc,1.9,10^9/L,2025-02-20\n"
+                   "P1,anc,0.3,10^9/L,2025-02-20\n")  # fmt: skip
+    meds.write_text("patient_id,name,start\nP1,clozapine,2025-01-10\n")
+    out = tmp_path / "one.html"
+    args = ("--rules", str(MINI_KB))
+    run = leukodx("report", str(one), "--medications", str(meds), "-o", str(out), *args)
+    assert run.returncode == 0, run.stderr
+    html = out.read_text()
+    assert "leukodx patient report: P1" in html and "clozapine" in html.lower()
+    run = leukodx("report", "-", *args, stdin=json.dumps(patient(7)))
+    assert run.returncode == 0, run.stderr
+    assert "leukodx patient report: p0007" in run.stdout
+    one.write_text(one.read_text() + "P1,anc,0.1,10^9/dL,2025-02-20\n")  # placed in the table
+    run = leukodx("report", str(one), *args)
+    assert run.returncode == 2 and f"{one}:4, column 'unit': " in run.stderr, run.stderr
+
+
+def test_report_reads_a_fhir_ndjson_file(tmp_path: Path) -> None:
+    from engine.report.patient import patient_report
+    from tests.unit.test_ndjson_input import NDJSON
+
+    path = tmp_path / "Observation.ndjson"
+    path.write_text(NDJSON + "\n", encoding="utf-8")
+    assert "severe neutropenia" in patient_report(path, kb=MINI_KB).lower()
+
+
+def test_batch_reads_jsonl_from_standard_input(tmp_path: Path) -> None:
+    """``zcat export.jsonl.gz | leukodx batch -``: one case per line, each bad line its own
+    error record (``-`` was "no such file", ``/dev/stdin`` one YAML document)."""
+    lines = "\ufeff" + json.dumps(patient(1)) + "\r\n{broken\n" + json.dumps(patient(2)) + "\n"
+    out = tmp_path / "out.jsonl"
+    run = leukodx("batch", "-", "--rules", str(MINI_KB), "--out", str(out), "--workers", "1",
+                  stdin=lines)  # fmt: skip
+    assert run.returncode == 3, run.stderr
+    records = {r["id"]: r for r in read_lines(out)}
+    assert set(records) == {"p0001", "<stdin>:2", "p0002"}
+    assert records["p0001"]["ok"] and records["p0002"]["ok"]
+    assert records["p0002"]["source_file"] == "<stdin>" and records["p0002"]["line"] == 3
+    assert records["<stdin>:2"]["error"]["field"] == "json"
+    assert "3/? cases" in run.stderr  # stdin is not counted ahead (it can be read only once)
+    twice = leukodx("batch", "-", "-", "--rules", str(MINI_KB), stdin="")
+    assert twice.returncode == 2 and "standard input is given more than once" in twice.stderr
+
+
+@pytest.mark.parametrize("option, target, problem", [
+    ("--summary", ".", "it is a directory"),
+    ("--report", "missing/r.html", "does not exist"),
+    ("--table", "t.csv/", "it ends with '/'"),
+    ("--out", "missing/o.jsonl", "does not exist"),
+])  # fmt: skip
+def test_an_output_that_cannot_be_written_stops_the_run_before_it_starts(
+    tmp_path: Path, option: str, target: str, problem: str
+) -> None:
+    """An unwritable ``--summary`` (a directory) was found after the whole batch had run (exit 4,
+    no summary): every output path is checked first, naming its option, and nothing runs."""
+    inputs = write_jsonl(tmp_path / "in.jsonl", [patient(1)])
+    out = tmp_path / "o.jsonl"
+    outputs = {"--out": str(out), option: f"{tmp_path}/{target}"}  # a str keeps a last '/'
+    run = leukodx("batch", str(inputs), "--rules", str(MINI_KB),
+                  *(x for pair in outputs.items() for x in pair))  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith(f"leukodx: {option}: cannot write ") and problem in run.stderr
+    assert not out.exists()  # nothing ran
+    report = leukodx("report", str(inputs), "-o", str(tmp_path), "--rules", str(MINI_KB))
+    assert report.returncode == 2
+    assert report.stderr.startswith(f"leukodx: --output: cannot write {tmp_path}: it is a dir")
 
 
 def _rules_lint() -> bool:

@@ -128,7 +128,8 @@ def test_explain_on_a_fhir_bundle_reads_the_bundle_again() -> None:
 
 @pytest.mark.parametrize(("word", "message"), [
     ("clozapin_induced", "--explain: unknown cause (got 'clozapin_induced'; expected a cause id "
-     "of knowledge base mini-kb (its causes.yaml lists them)); did you mean 'clozapine_induced'?"),
+     f"of knowledge base mini-kb; each cause is a file {MINI_KB}/causes/<cause id>.yaml); did "
+     "you mean 'clozapine_induced'?"),
     ("clozapine", "--explain: clozapine is a medication (clozapine), not a cause (expected a "
      "cause id; the causes whose rules name it: clozapine_induced); did you mean "
      "'clozapine_induced'?"),
@@ -141,6 +142,8 @@ def test_explain_refuses_what_is_not_a_cause(patient_file: Path, word: str, mess
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("leukodx: --explain: ") and message in result.stderr
     assert "Traceback" not in result.stderr
+    if "<cause id>.yaml" in message:  # the file it points to exists (causes.yaml did not)
+        assert (MINI_KB / "causes" / "clozapine_induced.yaml").is_file()
 
 
 def test_report_carries_the_disclaimer(patient_file: Path) -> None:

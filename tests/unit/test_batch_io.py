@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from engine.batch.cases import (
+    STDIN,
     CaseError,
     ResultWriter,
     count_cases,
@@ -178,3 +183,60 @@ def test_output_files_are_skipped_where_a_directory_holds_them(tmp_path: Path) -
     assert count_cases([tmp_path], [tmp_path / "out.jsonl", summary]) == 1
     with pytest.raises(InputError, match="is also an output of the run"):
         list(iter_cases([tmp_path / "out.jsonl"], [tmp_path / "out.jsonl"]))
+
+
+class _Stdin:
+    """Standard input as a batch reads it (``sys.stdin.buffer``), over bytes in memory."""
+
+    def __init__(self, data: bytes) -> None:
+        self.buffer = io.BytesIO(data)
+
+
+def test_standard_input_is_read_as_jsonl_a_line_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``-`` reads JSONL (one case per line) from standard input, each case as its line comes
+    and each bad line its own error record, in its place among the other inputs; it was refused
+    as "no such file", and ``/dev/stdin`` was read as one YAML document."""
+    first = json.dumps(patient(1))
+    lines = ["\ufeff" + first, "", "{broken", json.dumps(patient(2))]
+    stdin = _Stdin("\n".join(lines).encode() + b"\n")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    before = write_jsonl(tmp_path / "a.jsonl", [patient(0)])
+    cases = iter_cases([before, STDIN])
+    assert next(cases).id == "p0000"
+    assert next(cases).id == "p0001"
+    assert stdin.buffer.tell() == len(lines[0].encode()) + 1  # no further than the first line
+    rest = list(cases)
+    assert [(c.id, c.source_file, c.line) for c in rest] == [
+        ("<stdin>:3", "<stdin>", 3), ("p0002", "<stdin>", 4)
+    ]  # fmt: skip
+    assert rest[0].error is not None and rest[0].error.field == "json"
+    assert "<stdin>:3" in rest[0].error.message
+
+
+def test_standard_input_is_not_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the text ``-`` is standard input; ``Path("-")`` is a file named ``-``."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", _Stdin(b""))
+    assert list(iter_cases([STDIN])) == [] and count_cases([STDIN]) == 0
+    with pytest.raises(InputError, match="no such file"):
+        list(iter_cases([Path("-")]))
+
+
+def test_a_pipe_named_as_a_path_says_to_use_standard_input(tmp_path: Path) -> None:
+    """``<(zcat x.jsonl.gz)`` or ``/dev/stdin`` is read as one case file, as before, and its
+    error says how a stream of JSON lines is read."""
+    fifo = tmp_path / "stream"
+    os.mkfifo(fifo)
+    writer = threading.Thread(
+        target=lambda: fifo.write_text(json.dumps(patient(1)) + "\n" + json.dumps(patient(2)))
+    )
+    writer.start()
+    try:
+        [case] = iter_cases([fifo])
+    finally:
+        writer.join(timeout=10)
+    assert case.error is not None and "pipe them to 'leukodx batch -'" in case.error.message
+    [plain] = iter_cases([write_jsonl(tmp_path / "x.yaml", [patient(1), patient(2)])])
+    assert plain.error is not None and "leukodx batch -" not in plain.error.message

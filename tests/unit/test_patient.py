@@ -78,6 +78,15 @@ def test_a_one_letter_sex_is_refused_with_the_word_suggested() -> None:
     assert error_of({"wbc": 2.0, "sex": "M"}).endswith("did you mean 'male'?")
 
 
+def test_an_id_that_is_not_text_is_refused_as_text() -> None:
+    """``id`` is free text (a whole number is read as text): a list was refused with "input
+    should be a valid integer"."""
+    expected = "expected free text such as 'MRN-0042', or a whole number read as text)"
+    assert error_of({"wbc": 2.1, "id": ["x"]}) == f"id: input should be text ({expected}"
+    assert error_of({"wbc": 2.1, "id": 1.5}) == f"id: input should be text (got 1.5; {expected}"
+    assert parse_patient({"wbc": 2.1, "id": 42}, today=TODAY).id == "42"
+
+
 def test_boolean_is_not_a_number() -> None:
     assert error_of({"wbc": True}).startswith("wbc: input should be a valid number (got True;")
     assert error_of({"wbc": 3, "age": True}).startswith("age: input should be a valid number")
