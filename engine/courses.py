@@ -70,10 +70,15 @@ def course_facts(
     for drug, med in resolved:
         counts[drug.name] = counts.get(drug.name, 0) + 1
         timing = exposure(med.start, med.stop, as_of, low, normal, episode_start)
+        if med.start is None:  # rules that need the stage of treatment cannot tell it
+            timing["start_known"] = Computed(False, "No start date given", ())
+        elif med.start <= as_of:  # a course not yet begun has only ``active``
+            timing["start_known"] = Computed(True, "", ())
         if med.start is not None and med.start <= as_of:
             baseline = baseline_value(med.start, anc, as_of, "ANC")
             if baseline is not None:
                 timing["baseline_anc"] = baseline
+        if med.start is None or med.start <= as_of:
             recent = recent_nadir_since_start(med.start, anc, as_of, recent_days)
             if recent is not None:
                 timing["recent_anc_nadir"] = recent
@@ -82,7 +87,8 @@ def course_facts(
             fields["low_on_rechallenge"] = earlier_low.get(drug.name, False)
         if fields.get("on_drug_at_onset") is True:
             earlier_low[drug.name] = True
-        how = "; ".join(c.how for c in timing.values())  # never empty: ``active`` is always known
+        # never empty: ``active`` is always known
+        how = "; ".join(c.how for c in timing.values() if c.how)
         label = drug.name if drug.known else f"{drug.given} (not in the lexicon)"
         out.append(
             CourseFact(
@@ -150,20 +156,25 @@ def baseline_value(start: Day, points: Iterable[Point], as_of: Day, what: str) -
 
 
 def recent_nadir_since_start(
-    start: Day, points: Iterable[Point], as_of: Day, days: int
+    start: Day | None, points: Iterable[Point], as_of: Day, days: int
 ) -> Computed | None:
     """The lowest ANC of the ``days`` before ``as_of`` drawn after the start day.
 
     A label's severe-neutropenia management runs for weeks after the nadir, but only a nadir on
     the drug belongs to it: a severe count before the first dose is the baseline (which the
     initiation rules read), not a neutropenia the drug caused. The start day itself is the
-    baseline day (:func:`baseline_value`), so it is left out here.
+    baseline day (:func:`baseline_value`), so it is left out here. With no start date every
+    count of the window is taken as on the drug: an unknown start is not a start after the low
+    count, and a medication list without dates lost the recent-severe alert.
     """
-    window = max(start + dt.timedelta(days=1), as_of - dt.timedelta(days=days))
+    window = as_of - dt.timedelta(days=days)
+    if start is not None:
+        window = max(start + dt.timedelta(days=1), window)
     low = nadir([p for p in points if p.date >= window], as_of)
     if low is None:
         return None
-    return Computed(low.value, f"ANC after start {start}: {low.how}", low.dates)
+    since = f"after start {start}" if start is not None else "with no start date given"
+    return Computed(low.value, f"ANC {since}: {low.how}", low.dates)
 
 
 def _course_timing(start: Day | None, stop: Day | None, as_of: Day) -> dict[str, Computed]:

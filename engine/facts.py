@@ -103,6 +103,7 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     recent_days = int(kb.parameter("recent_nadir_days"))
     values += _recent_nadir(by_test.get("anc", []), as_of, recent_days)
     values += _latest_age(by_test.get("anc", []), as_of, "anc")
+    values += _latest_is_upper_bound(by_test.get("anc", []), as_of, "anc")
     low, normal = series.low_dates(counts, [lln["wbc"], lln["anc"]], as_of)
     episode_start = _episode_start(patient, episode, as_of)
     courses, unknown = course_facts(
@@ -149,6 +150,20 @@ def _latest_age(points: list[Point], as_of: dt.date, test: str) -> list[ValueFac
     days = (as_of - drawn).days
     how = f"Latest {test.upper()} drawn on {drawn}, {days} day(s) before {as_of}"
     return [ValueFact(f"v:{test}_age_days", f"{test}_age_days", float(days), how)]
+
+
+def _latest_is_upper_bound(points: list[Point], as_of: dt.date, test: str) -> list[ValueFact]:
+    """``<test>_is_upper_bound`` (true only): the latest result is known only as at most some
+    value (``<=0.8`` from a WBC with no differential, ``<0.5`` as reported). A threshold table
+    read at the bound's number picks a row the true value may lie below (a drug label's
+    moderate row says "may be resumed" where its severe row says "do not rechallenge"), so the
+    rules that give such advice need to know."""
+    series_ = series.collapse(points, as_of)
+    if not series_ or series_[-1].comparator not in ("<", "<="):
+        return []
+    last = series_[-1]
+    how = f"Latest {test.upper()} {series.shown(last)} on {last.date} is an upper bound"
+    return [ValueFact(f"v:{test}_is_upper_bound", f"{test}_is_upper_bound", True, how)]
 
 
 #: The other lines of the blood count, read together with the white count only when current.
@@ -320,21 +335,24 @@ def _computed_how(how: str, given: Point | None, point: Point) -> str:
     )
 
 
-#: With no neutrophil count, an upper bound on the ANC below this is added: it decides the
-#: severe-neutropenia threshold (0.5 x 10^9/L) and nothing milder. A bound read at its mildest
-#: picks the most permissive row of a threshold table (a WBC of 1.4 read as an ANC of 1.4 said
-#: "mild neutropenia: continue clozapine" while the true ANC may be 0.1), so none is added there.
-ANC_BOUND_DECIDES_BELOW = 0.5
+#: With no neutrophil count, an upper bound on the ANC below this is added: it proves at least
+#: a moderate neutropenia (below 1.0 x 10^9/L), the row at which a monitored drug's label
+#: interrupts the drug. A higher bound read at its mildest picks the most permissive row of a
+#: threshold table (a WBC of 1.4 read as an ANC of 1.4 said "mild neutropenia: continue the
+#: drug" while the true ANC may be 0.1), so none is added there; without the bound below 1.0, a
+#: WBC of 0.8 today left a 3-day-old ANC of 1.2 as the latest and said "continue the drug".
+ANC_BOUND_DECIDES_BELOW = 1.0
 
 
 def _add_anc_bounds(by_test: dict[str, list[Point]], hows: dict[str, dict[dt.date, str]]) -> None:
     """On a date with a WBC and no ANC (measured or computed), the neutrophils are at most the
     white cells that are not lymphocytes (or monocytes) that day: the WBC, less the ALC and AMC
     when given, or the WBC times the share of the lymphocyte percentage's complement. When that
-    bound is below 0.5 it proves a severe neutropenia, and the date gets the bound ANC (a WBC of
-    0.4 alone, or a WBC of 1.8 with 90% lymphocytes, raised no alert before). On a date with a
-    given ANC that the day's lymphocytes and monocytes leave no room for, the bound is added too,
-    and the lower reading counts, as of any two results of one day (WBC 3.3, ANC 2.29, ALC 1.4)."""
+    bound is below 1.0 it proves at least a moderate neutropenia, and the date gets the bound
+    ANC (a WBC of 0.4 alone, or a WBC of 1.8 with 90% lymphocytes, raised no alert before). On a
+    date with a given ANC that the day's lymphocytes and monocytes leave no room for, the bound
+    is added too, and the lower reading counts, as of any two results of one day (WBC 3.3, ANC
+    2.29, ALC 1.4)."""
     given = {p.date: p for p in series.collapse(by_test.get("anc", []), dt.date.max)}
     day = {t: {p.date: p for p in series.collapse(by_test.get(t, []), dt.date.max)}
            for t in ("alc", "amc", "lymphocyte_pct")}  # fmt: skip

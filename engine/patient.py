@@ -321,21 +321,25 @@ def _finish(raw: _RawPatient) -> PatientFacts:
             got=raw.schema_version,
             expected=str(vocab.SCHEMA_VERSION),
         )
-    _check_word("sex", raw.sex, vocab.SEXES)
-    _check_word("wbc_trend", raw.wbc_trend, vocab.TRENDS)
-    for i, word in enumerate(raw.ancestry):
+    # the same words in another case (``Female``, ``Falling``), as for tests and findings
+    sex = None if raw.sex is None else vocab.same_word(raw.sex, vocab.SEXES)
+    trend = None if raw.wbc_trend is None else vocab.same_word(raw.wbc_trend, vocab.TRENDS)
+    ancestry = [vocab.same_word(word, vocab.ANCESTRIES) for word in raw.ancestry]
+    _check_word("sex", sex, vocab.SEXES)
+    _check_word("wbc_trend", trend, vocab.TRENDS)
+    for i, word in enumerate(ancestry):
         _check_word(f"ancestry[{i}]", word, vocab.ANCESTRIES)
     facts = PatientFacts(
         schema_version=raw.schema_version,
         id=None if raw.id is None else str(raw.id),
-        as_of=raw.as_of, age=raw.age, sex=raw.sex, duffy_null=raw.duffy_null,
-        ancestry=tuple(sorted(set(raw.ancestry))),
+        as_of=raw.as_of, age=raw.age, sex=sex, duffy_null=raw.duffy_null,
+        ancestry=tuple(sorted(set(ancestry))),
         labs=tuple(_canonical_lab(i, lab) for i, lab in enumerate(raw.labs)),
         medications=tuple(_medication(i, m) for i, m in enumerate(raw.medications)),
         conditions=_entries("conditions", raw.conditions, vocab.CONDITIONS),
         findings=_entries("findings", raw.findings, vocab.FINDINGS),
         history=_entries("history", raw.history, vocab.HISTORY),
-        bmi=raw.bmi, wbc_trend=raw.wbc_trend,
+        bmi=raw.bmi, wbc_trend=trend,
         leukopenia_duration_days=raw.leukopenia_duration_days,
     )  # fmt: skip
     units.check_same_day(

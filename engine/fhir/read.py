@@ -91,7 +91,7 @@ def read_observation(
         date = fallback
     if date is None:
         why = f"effective date {raw!r} is not a full date" if raw else "no effective date"
-        return [Reading(where, ignored=why)]
+        return [Reading(where, ignored=_undated(res, terms, why))]
     found = res.get("component")
     components = [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
     valued = any(k.startswith("value") or k == "dataAbsentReason" for k in res)
@@ -104,6 +104,31 @@ def read_observation(
         readings.append(_measure(f"{where} component[{i}]", component, date, terms))
     instant = parse_instant(raw)
     return [replace(r, instant=instant) if r.lab is not None else r for r in readings]
+
+
+def _undated(res: Resource, terms: Terminology, why: str) -> str:
+    """Why an undated Observation is not used, naming the test and value when it is a result
+    leukodx reads (``anc: no effective date (value 0.3 10*3/uL)``): the note listed an ANC of
+    0.3 so dropped as "Observation/a: effective date '2025-02' is not a full date" and called
+    the ANC "not measured"."""
+    loincs = [c for s, c in codings(res.get("code")) if terms.system_key(s) == "loinc"]
+    tests = [terms.tests[c] for c in loincs if c in terms.tests]
+    if terms.fever_loincs.intersection(loincs):
+        what = "body temperature"
+    elif tests:
+        what = tests[0]
+    else:
+        return why
+    quantity = res.get("valueQuantity")
+    value = quantity.get("value") if isinstance(quantity, dict) else None
+    if (
+        isinstance(quantity, dict)
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+    ):
+        unit = quantity.get("unit") or quantity.get("code") or ""
+        return f"{what}: {why} (value {value:g} {unit})".replace(" )", ")")
+    return f"{what}: {why}"
 
 
 def _measure(where: str, part: Resource, date: dt.date, terms: Terminology) -> Reading:

@@ -46,6 +46,7 @@ def _input_values() -> dict[str, FactType]:
         "ana_titer": NUMBER,
         "anc_recent_nadir": NUMBER,
         "anc_age_days": NUMBER,
+        "anc_is_upper_bound": BOOL,
     }
     for test in vocab.NUMERIC_TESTS:
         facts[test] = NUMBER
@@ -73,6 +74,7 @@ MEMBERSHIP_FIELDS: dict[str, FactType] = {
 #: Fields of medication-course facts (``medication:`` atoms).
 MEDICATION_FIELDS: dict[str, FactType] = {
     "active": BOOL,
+    "start_known": BOOL,
     "days_since_start": NUMBER,
     "days_on_drug": NUMBER,
     "days_since_stop": NUMBER,

@@ -501,17 +501,42 @@ def _draft_orders(context: dict[str, Any], today: dt.date) -> tuple[list[Any], l
         for e in (entries if isinstance(entries, list) else [])
         if isinstance(e, dict) and isinstance(e.get("resource"), dict)
     ]
-    orders = [
-        r
-        for r in resources
-        if r.get("resourceType") == "MedicationRequest"
-        and (not selections or f"MedicationRequest/{r.get('id')}" in selections)
-    ]
+    chosen = _selected(resources, selections) if selections else resources
+    orders = [r for r in chosen if r.get("resourceType") == "MedicationRequest"]
     active = [
         {**r, "id": f"draft-{i}", "status": "active", "authoredOn": today.isoformat()}
         for i, r in enumerate(orders)
     ]
     return active, [r for r in resources if r.get("resourceType") == "Medication"]
+
+
+def _selected(resources: list[Any], selections: list[str]) -> list[Any]:
+    """The draft resources the selections name, as ``Type/id`` (the specification's form), a
+    full URL ending in it, or a bare id. A selection that names none of the drafts is refused: a
+    mismatch in an EHR's selection format answered ``{"cards": []}`` and so silently turned off
+    the check of every order."""
+    keys = {}
+    for r in resources:
+        rid, kind = r.get("id"), r.get("resourceType")
+        if isinstance(rid, str) and isinstance(kind, str):
+            keys[f"{kind}/{rid}"] = r
+    chosen: dict[str, Any] = {}
+    for selection in selections:
+        ref = selection.strip()
+        found = keys.get(ref) or keys.get("/".join(ref.rstrip("/").split("/")[-2:]))
+        bare = [r for k, r in keys.items() if k.split("/", 1)[1] == ref] if found is None else []
+        if found is None and len(bare) == 1:
+            found = bare[0]
+        if found is None:
+            raise InputError(
+                "context.selections",
+                f"{selection!r} names no resource in context.draftOrders",
+                got=selection,
+                expected="the Type/id of a draft order, e.g. "
+                + (", ".join(sorted(keys)[:3]) or '"MedicationRequest/103"'),
+            )
+        chosen[f"{found.get('resourceType')}/{found.get('id')}"] = found
+    return list(chosen.values())
 
 
 def _drug_names(orders: list[Any], medications: list[Any]) -> list[str]:

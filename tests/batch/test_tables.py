@@ -229,8 +229,9 @@ def test_single_patient_table_and_its_errors(tmp_path: Path) -> None:
 
 
 def test_a_comparator_column_bounds_the_result_as_in_a_case_file(tmp_path: Path) -> None:
-    """ANC "<1.0" on clozapine is moderate neutropenia (interrupt clozapine), not an exact 1.0
-    (mild, continue): the column is read, never dropped, and a bad comparator names its cell."""
+    """ANC "<1.0" on clozapine is a bound below the moderate row (interrupt; severe not
+    excluded), not an exact 1.0 (mild, continue): the column is read, never dropped, and a bad
+    comparator names its cell."""
     header = [*RESULTS, "comparator"]
     table = write_csv(
         tmp_path / "bound.csv",
@@ -241,7 +242,7 @@ def test_a_comparator_column_bounds_the_result_as_in_a_case_file(tmp_path: Path)
     assert data["labs"][1]["comparator"] == "<" and "comparator" not in data["labs"][0]
     data["medications"] = [{"name": "clozapine", "start": "2025-01-01"}]
     alerts = {a.id for a in diagnose(data).alerts}
-    assert "clozapine_moderate_neutropenia" in alerts
+    assert "clozapine_anc_bound_only" in alerts and "clozapine_mild_neutropenia" not in alerts
     bad = write_csv(
         tmp_path / "bad.csv", [header, ["z", "anc", "1.0", "10^9/L", "2025-02-10", "~"]]
     )

@@ -41,7 +41,7 @@ def test_the_bound_is_shown_as_one_and_says_how(real_kb: KnowledgeBase) -> None:
     assert "<=0.4 on 2025-02-10" in note and "ANC <=0.4 x 10^9/L" in note
 
 
-def test_a_bound_that_proves_no_severe_neutropenia_or_a_measured_anc_adds_none(
+def test_a_bound_of_one_or_more_or_a_measured_anc_adds_none(
     real_kb: KnowledgeBase,
 ) -> None:
     assert not any(f.id == "v:anc" for f in run(real_kb, 1.5).facts)
@@ -53,10 +53,14 @@ def test_a_bound_that_proves_no_severe_neutropenia_or_a_measured_anc_adds_none(
     clozapine = [{"name": "clozapine", "start": dt.date(2024, 1, 1)}]
     for wbc in (1.4, 0.6):  # no "continue clozapine" or "may be resumed" from a WBC alone
         d = run(real_kb, wbc, medications=clozapine)
-        assert not any(f.id == "v:anc" for f in d.facts)
         assert not {"clozapine_mild_neutropenia", "clozapine_moderate_neutropenia"} & {
             a.id for a in d.alerts
         }
+    # a WBC of 1.4 proves nothing; one of 0.6 proves an ANC below 1.0, which may be severe
+    assert not any(f.id == "v:anc" for f in run(real_kb, 1.4, medications=clozapine).facts)
+    bounded = run(real_kb, 0.6, medications=clozapine)
+    assert next(f for f in bounded.facts if f.id == "v:anc").value == 0.6
+    assert "clozapine_anc_bound_only" in {a.id for a in bounded.alerts}
 
 
 def test_the_lymphocytes_of_the_day_tighten_the_bound(real_kb: KnowledgeBase) -> None:

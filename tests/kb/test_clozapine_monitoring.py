@@ -56,3 +56,42 @@ def test_no_overdue_alert_without_clozapine(real_kb: KnowledgeBase) -> None:
     ]
     found = {a.id for a in diagnose({"as_of": AS_OF, "labs": labs}, kb=real_kb).alerts}
     assert OVERDUE not in found
+
+
+def _alerts_of(
+    kb: KnowledgeBase, labs: list[dict[str, object]], course: dict[str, object]
+) -> set[str]:
+    data = {"as_of": AS_OF, "labs": labs, "medications": [course]}
+    return {a.id for a in diagnose(data, kb=kb, today=AS_OF).alerts}
+
+
+def _anc(value: float, days_ago: int) -> dict[str, object]:
+    return {"test": "anc", "value": value, "unit": "10^9/L",
+            "date": AS_OF - dt.timedelta(days=days_ago)}  # fmt: skip
+
+
+def test_with_no_start_date_the_shortest_interval_applies(real_kb: KnowledgeBase) -> None:
+    """The fifth probe: with no start date no overdue rule could fire (an ANC 151 days old
+    gave no alert); the stage is unknown, so the weekly interval applies."""
+    wbc = {"test": "wbc", "value": 6.0, "unit": "10^9/L", "date": AS_OF}
+    assert OVERDUE in _alerts_of(real_kb, [wbc, _anc(2.5, 151)], {"name": "clozapine"})
+    assert OVERDUE in _alerts_of(real_kb, [wbc, _anc(2.5, 8)], {"name": "clozapine"})
+    assert OVERDUE not in _alerts_of(real_kb, [wbc, _anc(2.5, 7)], {"name": "clozapine"})
+
+
+def test_after_a_recent_neutropenia_weekly_monitoring_is_checked(real_kb: KnowledgeBase) -> None:
+    """The fifth probe: 22 days after an ANC of 0.7 on clozapine, an 18-day-old ANC raised
+    nothing, though the label monitors at least weekly for weeks after a moderate neutropenia."""
+    course = {"name": "clozapine", "start": AS_OF - dt.timedelta(days=400)}  # monthly stage
+    wbc = {"test": "wbc", "value": 6.0, "unit": "10^9/L", "date": AS_OF}
+    found = _alerts_of(real_kb, [wbc, _anc(0.7, 22), _anc(1.6, 18)], course)
+    assert OVERDUE in found
+    assert OVERDUE not in _alerts_of(real_kb, [wbc, _anc(2.1, 22), _anc(1.6, 18)], course)
+
+
+def test_one_overdue_alert_even_when_two_reasons_hold(real_kb: KnowledgeBase) -> None:
+    course = {"name": "clozapine", "start": AS_OF - dt.timedelta(days=60)}
+    labs = [{"test": "wbc", "value": 6.0, "unit": "10^9/L", "date": AS_OF}, _anc(1.2, 20)]
+    data = {"as_of": AS_OF, "labs": labs, "medications": [course]}
+    ids = [a.id for a in diagnose(data, kb=real_kb, today=AS_OF).alerts]
+    assert ids.count(OVERDUE) == 1

@@ -97,3 +97,35 @@ def test_a_severe_count_on_the_start_day_is_the_baseline(real_kb: KnowledgeBase)
     found = {a.id for a in diagnose(data, kb=real_kb, today=DAY).alerts}
     assert "clozapine_recent_severe_neutropenia" not in found
     assert "clozapine_low_baseline_anc" in found
+
+
+def test_a_course_with_no_start_date_keeps_the_recent_severe_alert(real_kb: KnowledgeBase) -> None:
+    """The fifth probe: with no start date the recent nadir was not computed, and 1.2 ten days
+    after 0.3 said "mild neutropenia: continue clozapine". An unknown start is not a start
+    after the low count."""
+    labs = [
+        {"test": "anc", "value": 0.3, "unit": "10^9/L", "date": DAY - dt.timedelta(days=10)},
+        {"test": "anc", "value": 1.2, "unit": "10^9/L", "date": DAY},
+    ]
+    data = {"as_of": DAY, "labs": labs, "medications": [{"name": "clozapine"}]}
+    found = {a.id for a in diagnose(data, kb=real_kb, today=DAY).alerts}
+    assert "clozapine_recent_severe_neutropenia" in found
+    assert "clozapine_mild_neutropenia" not in found
+
+
+def test_a_newer_white_count_below_one_bounds_the_anc(real_kb: KnowledgeBase) -> None:
+    """The fifth probe: WBC 0.8 today (no differential) after an ANC of 1.2 three days ago
+    said "mild neutropenia: continue clozapine"; the neutrophils are at most the white cells,
+    so today's ANC is at most 0.8: the label's moderate row or worse (interrupt clozapine)."""
+    labs = [
+        {"test": "wbc", "value": 2.9, "unit": "10^9/L", "date": DAY - dt.timedelta(days=3)},
+        {"test": "anc", "value": 1.2, "unit": "10^9/L", "date": DAY - dt.timedelta(days=3)},
+        {"test": "wbc", "value": 0.8, "unit": "10^9/L", "date": DAY},
+    ]
+    data = {"as_of": DAY, "labs": labs, "medications": CLOZAPINE}
+    d = diagnose(data, kb=real_kb, today=DAY)
+    found = {a.id for a in d.alerts}
+    assert "clozapine_anc_bound_only" in found  # moderate or severe: not "continue"
+    assert not {"clozapine_mild_neutropenia", "clozapine_moderate_neutropenia"} & found
+    anc = next(f for f in d.facts if f.id == "v:anc")
+    assert "upper bound" in anc.how

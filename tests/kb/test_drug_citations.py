@@ -69,6 +69,11 @@ def test_an_unlisted_drug_in_the_onset_window_is_a_suspect() -> None:
     cand = next(c for c in d.candidates if c.cause == "drug_induced_other")
     assert cand.agents == ["omeprazole"]
     assert d.unknown_medications == ["omeprazole"]  # still reported as unknown
+    # the label says the name was not recognised (the fifth probe: "Other drug-induced
+    # neutropenia (clozapin 25 mg)" at 70% beside a warning that the name was not used)
+    assert cand.label.endswith("(unrecognised name 'omeprazole')")
+    known = diagnose(_patient({"name": "Pentasa", "start": "2024-01-20"}), today=TODAY)
+    assert "unrecognised" not in next(c.label for c in known.candidates if c.agents)
 
 
 def test_an_unlisted_drug_outside_the_window_or_a_listed_inert_drug_is_not() -> None:

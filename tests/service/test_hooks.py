@@ -104,8 +104,10 @@ def test_missing_required_prefetch_raises_412(hooks: Hooks) -> None:
 
 
 def test_selected_drafts_only(hooks: Hooks) -> None:
-    body = order_select(selections=["MedicationRequest/something-else"])
-    assert call(hooks, cds.ORDER_SELECT, body) == []
+    service_request = {"resourceType": "ServiceRequest", "id": "s1", "status": "draft"}
+    drafts = bundle(draft("2626", "clozapine"), service_request)
+    body = order_select(draftOrders=drafts, selections=["ServiceRequest/s1"])
+    assert call(hooks, cds.ORDER_SELECT, body) == []  # the selected draft is no medication
     body = order_select()
     body["context"].pop("selections")  # no selections: every draft order counts
     assert len(call(hooks, cds.ORDER_SELECT, body)) == 1
@@ -160,6 +162,21 @@ def test_the_not_checked_card_names_the_patient_s_critical_alerts() -> None:
     card = cds.unread_order_card(kb, "clozapinne", kb.lexicon.near_matches("clozapinne"), d)
     assert card.indicator == "warning"
     assert "The patient has critical alerts now: Febrile neutropenia" in (card.detail or "")
+
+
+@pytest.mark.parametrize("selection", ["d1", "http://ehr.example.org/fhir/MedicationRequest/d1"])
+def test_a_selection_as_a_bare_id_or_a_full_url_is_read(hooks: Hooks, selection: str) -> None:
+    body = order_select(draftOrders=bundle(draft("2626", "clozapine")), selections=[selection])
+    assert len(call(hooks, cds.ORDER_SELECT, body)) == 1
+
+
+def test_a_selection_that_names_no_draft_is_refused(hooks: Hooks) -> None:
+    """The fifth probe: a selection matching no draft answered {"cards": []}, so a mismatch in
+    the EHR's selection format silently turned off every order check."""
+    body = order_select(selections=["MedicationRequest/nope"])
+    with pytest.raises(InputError) as exc:
+        call(hooks, cds.ORDER_SELECT, body)
+    assert exc.value.field == "context.selections" and "nope" in str(exc.value)
 
 
 def test_non_medication_drafts_are_ignored(hooks: Hooks) -> None:

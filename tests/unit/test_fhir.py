@@ -286,8 +286,8 @@ def test_lab_dates_must_be_full_dates() -> None:
     )
     assert result.facts["labs"] == []
     assert reasons(result) == {
-        "Observation/p": "effective date '2025-02' is not a full date",
-        "Observation/n": "no effective date",
+        "Observation/p": "wbc: effective date '2025-02' is not a full date (value 3 10*9/L)",
+        "Observation/n": "wbc: no effective date (value 3 10*9/L)",
     }
 
 

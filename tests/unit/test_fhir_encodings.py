@@ -95,7 +95,7 @@ def test_an_own_date_wins_and_a_report_in_error_dates_nothing() -> None:
     report["status"] = "entered-in-error"
     result = from_fhir(data)
     assert [lab["test"] for lab in result.facts["labs"]] == ["wbc"]
-    assert reasons(result)["Observation/r9"] == "no effective date"
+    assert reasons(result)["Observation/r9"] == "anc: no effective date (value 0.9 x10*9/L)"
 
 
 def test_a_panel_dates_its_members() -> None:
@@ -303,3 +303,23 @@ def test_the_cli_exit_2_error_and_the_batch_error_record_name_what_was_dropped(
     assert (
         record["ok"] is False and "Observation/w2: status registered" in record["error"]["message"]
     )
+
+
+def test_an_undated_anc_is_given_but_not_used_not_unmeasured() -> None:
+    """The fifth probe: an ANC Observation with a month-only date was listed only as
+    "Observation/r9: effective date '2011-03' is not a full date", and the note called the ANC
+    "not measured"."""
+    from engine.api import diagnose
+    from engine.render import consult_note
+
+    data = bundle_101()
+    report = data["entry"][0]["resource"]
+    report["status"] = "entered-in-error"  # the report no longer dates its results
+    r9 = next(e["resource"] for e in data["entry"] if e["resource"]["id"] == "r9")
+    r9["effectiveDateTime"] = "2011-03"
+    r7 = next(e["resource"] for e in data["entry"] if e["resource"]["id"] == "r7")
+    r7["effectiveDateTime"] = "2011-03-04"
+    d = diagnose(data)
+    assert "ANC (given, but not used: see below)" in consult_note(d)
+    why = {i.item: i.reason for i in d.ignored_inputs}["Observation/r9"]
+    assert why == "anc: effective date '2011-03' is not a full date (value 0.9 x10*9/L)"

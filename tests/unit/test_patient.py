@@ -241,3 +241,13 @@ def test_an_item_s_source_is_shown_where_it_is_explained_and_nothing_else() -> N
         with pytest.raises(InputError) as err:
             parse_patient({"wbc": 1.0, "findings": [{"name": "fever", "source": bad}]})
         assert err.value.field == "findings[0].source" and says in str(err.value)
+
+
+def test_sex_trend_and_ancestry_in_another_case_are_the_same_words() -> None:
+    """The fifth probe: ``sex: Female`` failed the patient (every export writes it so), while
+    ``Fever`` and ``WBC`` were read; ``F`` stays a suggestion, never a guess."""
+    facts = parse_patient({"wbc": 2.0, "sex": "Female", "wbc_trend": " Falling ",
+                           "leukopenia_duration_days": 30})  # fmt: skip
+    assert facts.sex == "female" and facts.wbc_trend == "falling"
+    assert parse_patient({"wbc": 2.0, "sex": "MALE"}).sex == "male"
+    assert error_of({"wbc": 2.0, "sex": "F"}).endswith("did you mean 'female'?")
