@@ -10,23 +10,39 @@ drug, and none of them guesses. The steps, in the order :meth:`NameIndex.match` 
 1. **clean** (always): Unicode NFKC (full-width letters and digits become ASCII, ligatures are
    split), invisible and control characters removed (Unicode categories Cc and Cf: zero-width
    space, joiner and non-joiner, soft hyphen, byte-order mark, bidirectional marks), every dash
-   (category Pd) becomes ``-`` and the fraction slash ``/``, case folded, whitespace collapsed.
-   The cleaned name is looked up as it is.
+   (category Pd) becomes ``-`` and the fraction slash ``/``, case folded, whitespace collapsed,
+   separators left at either end dropped (``clozapine;``). The cleaned name is looked up as it
+   is.
 2. **product words**: text in brackets set aside (an SBD's ``[Brand]``, ``(as hydrochloride)``,
-   a pack's braces), strengths and amounts removed (``100mg``, ``100 MG``, ``0.5 g``,
-   ``12.5 MG/5 ML``, ``10 ML``, ``24 HR``, also glued to a name: ``clozapine100mg``; bare
-   numbers standing alone, not ``5-FU`` or ``B12``), then dose-form, route, release and
-   frequency words (``oral tablet``, ``tab``, ``ER``, ``injection``, ``daily`` ...: ``FORM_WORDS``).
+   a pack's braces), dosing schedules removed (``1-0-1``, ``0-0-1``, ``1/2-0-1/2``: three or four
+   numbers joined by hyphens; ``2x``; a chemotherapy cycle ``C2D1``), strengths and amounts
+   removed (``100mg``, ``100 MG``, ``0.5 g``, ``12.5 MG/5 ML``, ``10 ML``, ``24 HR``, also glued
+   to a name: ``clozapine100mg``; bare numbers standing alone, not ``5-FU`` or ``B12``), then
+   dose-form, route, release, pharmacopoeia and frequency words, in English and the form words of
+   German, French, Italian and Spanish labels (``oral tablet``, ``tab``, ``ER``, ``injection``,
+   ``BP``, ``daily``, ``OD``, ``bd``, ``tds``, ``nocte``, ``mane``, ``forte``, ``cycle``,
+   ``Tabletten``, ``comprimés`` ...: ``FORM_WORDS``).
 3. **salts**: salt, ester-free counter-ion and hydrate words (``hydrochloride``, ``sodium``,
    ``mesylate`` ...: ``SALT_WORDS``) removed, only when the name with them matched nothing, so a
    generic that includes its salt (``divalproex sodium``) is kept whole. Lexicon names are
    indexed without their salt words too, unless two drugs would share the result.
-4. **biosimilar suffix**: ``<known name>-<four letters>`` (the FDA's biosimilar naming,
-   ``rituximab-abbs``) is the known name.
-5. **bracketed text**: when the text outside the brackets matched nothing, each bracketed part
-   is tried (``{24 (Methotrexate 2.5 MG Oral Tablet) } Pack``).
-6. **combinations**: a name split at ``/``, ``+``, ``&``, ``,``, `` and ``, `` with `` (and at
-   ``-`` only when both halves match) whose parts each match: the lexicon's entry for that
+4. **groups**: a name of the lexicon's ``groups`` (the chemotherapy regimens of
+   ``rules/lexicon/regimens.yaml``: ``R-CHOP``, ``FOLFOX``) is the drugs of that group; spaces and
+   hyphens between its letters are the same (``R CHOP`` is ``R-CHOP``), and a one- or two-digit
+   schedule number after it is dropped (``R-CHOP-14``, ``FOLFOX6``, ``BEACOPP14``).
+5. **suffixes**: ``<known name>-<four letters>`` (the FDA's biosimilar naming,
+   ``rituximab-abbs``) is the known name; ``<generic>-<word>``, where ``<generic>`` is written
+   exactly as a lexicon drug's generic name (not a brand, not a typo) and ``<word>`` is one word of
+   letters (a manufacturer's name: ``Clozapine-ratiopharm``, ``carbimazole-Hexal``), is that
+   generic, with the word kept as ``unmatched``. Neither applies when the suffix is itself a known
+   name or group (``rituximab-CHOP`` is a combination, step 7) or within did-you-mean distance of
+   one (``clozapine-fluvoxamin`` stays unknown, and resembles both). Words after a space
+   (``Clozapine Teva``) are never taken as a manufacturer.
+6. **bracketed text**: when the text outside the brackets matched nothing, each bracketed part
+   is tried, as a name and as a combination (``{24 (Methotrexate 2.5 MG Oral Tablet) } Pack``,
+   ``TC (docetaxel/cyclophosphamide)``).
+7. **combinations**: a name split at ``/``, ``+``, ``&``, ``,``, ``;``, `` and ``, `` with `` (and
+   at ``-`` only when both halves match) whose parts each match: the lexicon's entry for that
    combination if it has one (its own name or brand written with the same parts), else the
    parts' drugs together. Parts that match nothing are kept as ``unmatched``; a part that is
    only a strength or form word is dropped.
@@ -34,9 +50,12 @@ drug, and none of them guesses. The steps, in the order :meth:`NameIndex.match` 
 A name that still matches nothing stays unknown. :meth:`NameIndex.near_all` then offers
 did-you-means, never a match (:meth:`NameIndex.near` one only when there is exactly one): what a
 Unicode confusable of a known name matches (Cyrillic or Greek letters that look Latin,
-``CONFUSABLES``); else the known names at the smallest edit distance (optimal string alignment:
-up to 2 for names of six or more characters, 1 for four or five, none below); else the known
-names written whole inside the unknown one.
+``CONFUSABLES``); else the known names and groups at the smallest edit distance (optimal string
+alignment: up to 2 for names of six or more characters, 1 for four or five, none below); else
+every known name or group written whole inside the unknown one, as words or as the pieces between
+its hyphens, semicolons and other punctuation (``clozapine;``, ``Clozapine Teva``), together with
+the known names one edit from such a piece of six letters or more (``Clozapin-ratiopharm``
+resembles clozapine, ``Thiamazol-Henning`` methimazole).
 """
 
 from __future__ import annotations
@@ -48,15 +67,26 @@ from dataclasses import dataclass
 
 RXNORM_PREFIX = "rxnorm:"
 
-#: Dose-form, route, release and frequency words: never part of a drug's name in the lexicon.
+#: Dose-form, route, release, pharmacopoeia and frequency words: never part of a drug's name in
+#: the lexicon. Besides English: the dose forms of German (Tabletten, Filmtabletten, Kapseln),
+#: French (comprimés, gélules), Italian (compresse) and Spanish (tabletas, comprimidos) labels,
+#: and the Latin-derived frequency words of British prescriptions (OD, bd, tds, qds, nocte, mane).
 FORM_WORDS = frozenset(
     "tablet tablets tab tabs capsule capsules cap caps caplet oral orally po solution soln "
     "suspension susp syrup elixir liquid drops injection injectable inj infusion iv intravenous "
     "im intramuscular sc subcut subcutaneous vial vials ampoule ampule syringe prefilled pen "
     "auto-injector autoinjector injector powder for reconstitution concentrate disintegrating odt "
-    "chewable film coated extended delayed release er xr sr xl cr dr ec modified pack kit "
+    "orodispersible dispersible sublingual buccal effervescent soluble gastro-resistant "
+    "chewable film coated film-coated extended delayed release er xr sr xl cr dr ec modified pack "
+    "kit bp usp "
     "ds ss daily bid tid qid qd qhs prn nightly weekly once twice x × "
-    "q q4h q6h q8h q12h q24h q48h qod qam qpm".split()  # "q12h" loses "12h" as a strength first
+    "od bd bds tds qds nocte mane midi hs stat forte mite cycle cycles "
+    "q q4h q6h q8h q12h q24h q48h qod qam qpm "  # "q12h" loses "12h" as a strength first
+    "tablette tabletten filmtablette filmtabletten schmelztablette schmelztabletten "
+    "retardtablette retardtabletten kapsel kapseln hartkapseln weichkapseln "
+    "comprimé comprimés pelliculé pelliculés gélule gélules orodispersibles "
+    "compressa compresse rivestite orodispersibili "
+    "tableta tabletas comprimido comprimidos cápsula cápsulas recubiertos bucodispersables".split()
 )
 
 #: Salt, counter-ion, hydrate and liposome words: the same drug with or without them.
@@ -84,9 +114,24 @@ _STRENGTH = re.compile(
     rf"|(?<![\w:-]){_NUMBER}(?![\w-])"
 )
 _BRACKETS = re.compile(r"\[([^][(){}]*)\]|\(([^][(){}]*)\)|\{([^][(){}]*)\}")
-_SEPARATORS = re.compile(r"\s*(?:/|\+|&|,|\band\b|\bwith\b)\s*")
+_SEPARATORS = re.compile(r"\s*(?:/|\+|&|,|;|\band\b|\bwith\b)\s*")
 _RXNORM = re.compile(rf"^{RXNORM_PREFIX}\s*(\S+)$")
-_BIOSIMILAR = re.compile(r"^(.+)-[a-z]{4}$")
+_BIOSIMILAR = re.compile(r"^(.+)-([a-z]{4})$")
+_SUFFIXED = re.compile(r"^(.+)-([a-z]+)$")
+#: A dosing schedule: three or four doses of the day joined by hyphens (``1-0-1``, ``0-0-1``,
+#: ``1/2-0-1/2``), a count of doses (``2x``, ``2x25mg``) or a chemotherapy cycle and day
+#: (``C1``, ``C2D1``); never part of a name.
+_DOSE = r"\d+(?:[.,/]\d+)?"
+_SCHEDULE = re.compile(
+    rf"(?<![\w.,/-]){_DOSE}(?:\s*-\s*{_DOSE}){{2,3}}(?![\w/-])"
+    r"|(?<![\w.,/-])\d+[x×](?=\d|\s|$)|(?<![\w.,/-])c\d+(?:d\d+)?(?![\w/-])"
+)
+#: A group name followed by a schedule number (``r-chop-14``, ``folfox6``).
+_GROUP_NUMBER = re.compile(r"^(.*[a-z])-?\d{1,2}$")
+#: Separators left at either end of a name (``clozapine;`` from a cell split at the wrong place).
+_EDGES = " ;,/+&.:"
+#: The pieces of a name between spaces and punctuation, for the "written inside" did-you-mean.
+_PIECES = re.compile(r"[^\w]+")
 _SPACE = re.compile(r"\s+")
 
 
@@ -121,9 +166,10 @@ _HYPHENED_WORD = re.compile(r"(\S+)-([a-z]+)\b")
 
 
 def without_strengths(text: str) -> str:
-    """Strengths, amounts and bare numbers removed from a cleaned name; a strength or form word
-    glued on with a hyphen or colon (``clozapine:25mg``, ``clozapine-odt``) is cut off first."""
-    text = _HYPHENED_STRENGTH.sub(" ", text)
+    """Dosing schedules, strengths, amounts and bare numbers removed from a cleaned name; a
+    strength or form word glued on with a hyphen or colon (``clozapine:25mg``, ``clozapine-odt``)
+    is cut off first."""
+    text = _HYPHENED_STRENGTH.sub(" ", _SCHEDULE.sub(" ", text))
     text = _HYPHENED_WORD.sub(_split_form_word, text)
     return _SPACE.sub(" ", _STRENGTH.sub(" ", text)).strip()
 
@@ -201,43 +247,65 @@ class Match:
     how: str = ""  # how it was read, for explanations; "" when it matched as written
     unmatched: tuple[str, ...] = ()  # parts of a combination that matched no drug
     product: str = ""  # the RxNorm product code it was read through, if any
+    group: str = ""  # the group (regimen) key it was read as, if any
 
 
 #: How many unknown names one index remembers the near matches of.
 NEAR_MEMO = 4096
 
 
+def group_key(name: str) -> str:
+    """A cleaned group name with spaces and hyphens between its parts made one hyphen, so that
+    ``r chop``, ``r - chop`` and ``r-chop`` are one key."""
+    return re.sub(r"\s*-\s*|\s+", "-", name.strip())
+
+
 class NameIndex:
     """The lexicon's names, cleaned, with the derived keys that the matching steps use.
 
     ``names`` maps lower-case generic names, brands and ``rxnorm:<ingredient id>`` to a generic
-    name; ``products`` maps an RxNorm product code to its ingredients' generic names.
+    name; ``products`` maps an RxNorm product code to its ingredients' generic names; ``groups``
+    maps the name of a group of drugs given together (a chemotherapy regimen, ``r-chop``) to the
+    generic names of its lexicon drugs.
     """
 
-    def __init__(self, names: Mapping[str, str], products: Mapping[str, tuple[str, ...]]) -> None:
+    def __init__(
+        self,
+        names: Mapping[str, str],
+        products: Mapping[str, tuple[str, ...]],
+        groups: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self.names = {clean(k): v for k, v in sorted(names.items())}
         self.products = dict(products)
+        self.groups = {
+            group_key(clean(k)): tuple(sorted(set(v))) for k, v in sorted((groups or {}).items())
+        }
         self.desalted = _unambiguous(
             (without_salts(k), g) for k, g in self.names.items() if not k.startswith(RXNORM_PREFIX)
         )
         self.combinations = _unambiguous(
             (key, g) for k, g in self.names.items() if (key := self._parts_key(k)) is not None
         )
-        keys = {k: g for k, g in self.names.items() if not k.startswith(RXNORM_PREFIX)}
-        self.candidates = {**{k: g for k, g in self.desalted.items() if k}, **keys}
+        keys = {k: (g,) for k, g in self.names.items() if not k.startswith(RXNORM_PREFIX)}
+        #: every name a did-you-mean may point at: names, names without their salts, groups
+        self.candidates: dict[str, tuple[str, ...]] = {
+            **{k: (g,) for k, g in self.desalted.items() if k},
+            **keys,
+            **self.groups,
+        }
         # unknown names recur across a batch and the edit-distance search is the costly step
         self._near: dict[str, tuple[str, ...]] = {}
 
     @staticmethod
     def _parts_key(name: str) -> str | None:
-        parts = [without_salts(p) for p in re.split(r"\s*(?:/|\+|&|,|-|\band\b)\s*", name)]
+        parts = [without_salts(p) for p in re.split(r"\s*(?:/|\+|&|,|;|-|\band\b)\s*", name)]
         if len(parts) < 2 or not all(len(p) >= 3 and p[0].isalpha() for p in parts):
             return None
         return " / ".join(sorted(parts))
 
     def match(self, text: str) -> Match | None:
-        """What a name certainly means (steps 1-6 of the module docstring), or None."""
-        name = clean(text)
+        """What a name certainly means (steps 1-7 of the module docstring), or None."""
+        name = clean(text).strip(_EDGES)
         code = _RXNORM.match(name)
         if code is not None:
             return self._code(code.group(1))
@@ -253,23 +321,62 @@ class NameIndex:
             return Match(self.products[code], f"RxNorm product {code}", product=code)
         return None
 
+    def group(self, name: str) -> str | None:
+        """The group key a cleaned name is (``r chop``, ``folfox6``), or None."""
+        key = group_key(name)
+        if key in self.groups:
+            return key
+        numbered = _GROUP_NUMBER.match(key)
+        if numbered is not None and numbered.group(1) in self.groups:
+            return numbered.group(1)
+        return None
+
+    def known(self, name: str) -> bool:
+        """Whether a cleaned name is a lexicon name or group as it stands (no reading steps)."""
+        return name in self.names or self.group(name) is not None
+
     def _single(self, name: str, *, brackets: bool = True) -> Match | None:
         outside, inside = bracketed(name)
-        stripped = without_form_words(without_strengths(outside))
+        bare = without_strengths(outside)
+        stripped = without_form_words(bare)
         desalted = without_salts(stripped)
         for key in dict.fromkeys(k for k in (stripped, desalted) if k):
             if key in self.names:
                 return Match((self.names[key],), f"read as {key!r}")
+        for key in dict.fromkeys(k for k in (bare, stripped, desalted) if k):
+            group = self.group(key)  # before its form words too: "im fx" is no "fx"
+            if group is not None:
+                return Match(self.groups[group], f"read as {group!r}", group=group)
         if desalted and desalted in self.desalted:
             return Match((self.desalted[desalted],), f"read as {desalted!r} (salt words aside)")
-        base = _BIOSIMILAR.match(desalted)
-        if base is not None and base.group(1) in self.names:
-            return Match((self.names[base.group(1)],), f"read as {base.group(1)!r} (biosimilar)")
+        suffixed = self._suffixed(desalted)
+        if suffixed is not None:
+            return suffixed
         for part in inside if brackets else ():
-            found = self._single(part, brackets=False) or self._code_text(part)
+            found = (
+                self._single(part, brackets=False)
+                or self._code_text(part)
+                or self._combination(part)
+            )
             if found is not None:
                 return found
         return None
+
+    def _suffixed(self, name: str) -> Match | None:
+        """Step 5: a biosimilar suffix, or a manufacturer's name after an exact generic name."""
+        found = _SUFFIXED.match(name)
+        if found is None:
+            return None
+        base, suffix = found.group(1), found.group(2)
+        if self.known(suffix) or base not in self.names:
+            return None  # a second drug or group: a combination (step 7), not a suffix
+        generic = self.names[base]
+        if _BIOSIMILAR.match(name) is not None:
+            return Match((generic,), f"read as {base!r} (biosimilar)")
+        if base != generic or _closest((suffix,), self.candidates):
+            return None  # a brand with a word after it, or a typo of a second drug: not read
+        how = f"read as {base!r} ({suffix!r} after the hyphen is no lexicon name: a manufacturer)"
+        return Match((generic,), how, (suffix,))
 
     def _code_text(self, text: str) -> Match | None:
         code = _RXNORM.match(text)
@@ -311,8 +418,9 @@ class NameIndex:
         """Every generic name an unknown name is closest to, in name order (see :meth:`near`).
 
         A look-alike of a known name comes first; else the known names at the smallest allowed
-        edit distance; else the known names written whole inside the unknown name. Answers are
-        remembered per index (at most :data:`NEAR_MEMO` names)."""
+        edit distance; else the known names written whole inside the unknown name, with those
+        nearest to each of its pieces. Answers are remembered per index (at most
+        :data:`NEAR_MEMO` names)."""
         found = self._near.get(text)
         if found is None:
             found = self._near_all(text)
@@ -336,31 +444,56 @@ class NameIndex:
         # words too, and take the closest either way
         whole = without_strengths(bracketed(look_alike)[0])
         probes = (stripped, whole) if whole != stripped else (stripped,)
-        return _closest(probes, self.candidates) or self._contained(stripped)
+        return _closest(probes, self.candidates) or self._inside(stripped)
 
-    def _contained(self, name: str) -> tuple[str, ...]:
+    def _inside(self, name: str) -> tuple[str, ...]:
+        """The known names and groups written inside an unknown name: runs of its words and of the
+        hyphen-joined parts of a word (``co-trimoxazole-xyz``), and the pieces between its
+        punctuation (``clozapine;``, ``clozapine-ratiopharm``); with them, the names one edit from
+        a piece that is no known name (``clozapin-ratiopharm``)."""
         words = name.split()
-        found = {
-            self.names[run]
+        runs = {
+            " ".join(words[start : start + size])
             for size in range(1, len(words))
             for start in range(len(words) - size + 1)
-            if (run := " ".join(words[start : start + size])) in self.names
         }
+        for word in words:
+            parts = word.split("-")
+            runs.update(
+                "-".join(parts[start:end])
+                for start in range(len(parts))
+                for end in range(start + 2, len(parts) + 1)
+                if end - start < len(parts)
+            )
+        pieces = [p for p in _PIECES.split(name) if p]
+        found: set[str] = set()
+        for run in (*runs, *pieces):
+            if run in self.names:
+                found.add(self.names[run])
+            elif (group := self.group(run)) is not None:
+                found.update(self.groups[group])
+        if len(pieces) > 1:  # one letter off a name of six or more: "clozapin", "thiamazol"
+            for piece in pieces:
+                if len(piece) >= 6 and not self.known(piece):
+                    found.update(_closest((piece,), self.candidates, most=1))
         return tuple(sorted(found))
 
 
-def _closest(probes: tuple[str, ...], candidates: Mapping[str, str]) -> tuple[str, ...]:
-    """The generic names whose names are nearest to any of ``probes``, within their limits."""
-    best = 3
+def _closest(
+    probes: tuple[str, ...], candidates: Mapping[str, tuple[str, ...]], most: int = 2
+) -> tuple[str, ...]:
+    """The generic names whose names are nearest to any of ``probes``, within their limits (and
+    at most ``most`` edits away)."""
+    best = most + 1
     found: set[str] = set()
-    for key, generic in candidates.items():
+    for key, generics in candidates.items():
         limit = min(allowed_distance(key), best)
         distance = min(edit_distance(probe, key, limit) for probe in probes)
         if distance > limit:
             continue
         if distance < best:
             best, found = distance, set()
-        found.add(generic)
+        found.update(generics)
     return tuple(sorted(found))
 
 

@@ -3,9 +3,11 @@
 
 A medication may be given as a generic name, a brand name, an RxNorm ingredient id
 (``rxnorm:2626``), an RxNorm product code (``rxnorm:197535``, through the product table
-``rules/lexicon/rxnorm_products.yaml``) or a class name standing for an unnamed drug of that class
-(``{name: chemotherapy}``). Names as real systems write them (``Clozaril 100mg``, full-width
-letters, ``sulfamethoxazole/trimethoprim``) are matched by the deterministic steps of
+``rules/lexicon/rxnorm_products.yaml``), a chemotherapy regimen's acronym (``R-CHOP``, through
+``rules/lexicon/regimens.yaml``: the regimen's lexicon drugs together) or a class name or class
+alias standing for an unnamed drug of that class (``{name: chemotherapy}``, ``Chemo``). Names as
+real systems write them (``Clozaril 100mg``, full-width letters,
+``sulfamethoxazole/trimethoprim``) are matched by the deterministic steps of
 :mod:`engine.kb.drugnames`. Unknown names are kept and reported, never an error; for those,
 :meth:`Lexicon.near_match` offers a did-you-mean that is never used as a match.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
-from engine.kb.drugnames import RXNORM_PREFIX, Match, NameIndex, clean
+from engine.kb.drugnames import RXNORM_PREFIX, Match, NameIndex, clean, core, group_key
 from engine.kb.parse import Ctx, str_list
 from engine.kb.schema import Drug
 from engine.kb.yamlio import YamlList, YamlMap
@@ -64,33 +66,72 @@ class Product:
 
 
 @dataclass(frozen=True)
+class Regimen:
+    """A chemotherapy regimen named by its acronym (``R-CHOP``): the lexicon drugs it gives
+    (``drugs``), its other components that the lexicon does not list (``others``: prednisone,
+    leucovorin ...), other spellings of its name, and the sources its composition was seen in."""
+
+    name: str
+    drugs: tuple[str, ...]
+    others: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    seen: tuple[str, ...] = ()
+    file: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Lexicon:
     drugs: dict[str, Drug]
     classes: dict[str, str]  # class -> label
     index: dict[str, str]  # lower-case generic, brand or "rxnorm:<id>" -> generic
     products: dict[str, Product] = field(default_factory=dict)  # RxNorm product code -> product
+    regimens: dict[str, Regimen] = field(default_factory=dict)  # group key ("r-chop") -> regimen
+    class_aliases: dict[str, str] = field(default_factory=dict)  # cleaned alias ("chemo") -> class
 
     @functools.cached_property
     def names(self) -> NameIndex:
         """The cleaned names and derived keys that matching uses (built on first use)."""
-        return NameIndex(self.index, {code: p.ingredients for code, p in self.products.items()})
+        return NameIndex(
+            self.index,
+            {code: p.ingredients for code, p in self.products.items()},
+            {key: r.drugs for key, r in self.regimens.items()},
+        )
+
+    @functools.cached_property
+    def class_names(self) -> dict[str, str]:
+        """Every cleaned word that names a class: its own name and its aliases."""
+        return {**{clean(c): c for c in self.classes}, **self.class_aliases}
 
     def resolve(self, given: str) -> ResolvedDrug:
-        """What a medication name means; an unknown name keeps its cleaned text as ``name``."""
+        """What a medication name means; an unknown name keeps its cleaned text as ``name``.
+
+        A class name or alias (``chemotherapy``, ``Chemo``) is that class; written with a
+        strength or form word (``chemo iv``) it is the class only when no drug name matches."""
         key = clean(given)
-        if key in self.classes:
-            return ResolvedDrug(given, key, (key,), True)
+        if key in self.class_names:
+            return self._class(given, key)
         found = self.names.match(given)
         if found is None:
+            bare = core(key)
+            if bare in self.class_names:
+                return self._class(given, bare)
             unlisted = (UNLISTED,) if UNLISTED in self.classes else ()
             return ResolvedDrug(given, key, unlisted, False)
         return self._resolved(given, found)
+
+    def _class(self, given: str, word: str) -> ResolvedDrug:
+        cls = self.class_names[word]
+        how = "" if word == clean(given) == cls else f"read as the class {cls!r}"
+        return ResolvedDrug(given, cls, (cls,), True, how=how)
 
     def _resolved(self, given: str, found: Match) -> ResolvedDrug:
         drugs = [self.drugs[g] for g in found.generics]
         how = found.how
         if found.product:
             how = f'RxNorm product {found.product} "{self.products[found.product].display}"'
+        if found.group:
+            how = self._regimen_how(self.regimens[found.group])
         if len(drugs) == 1:
             drug = drugs[0]
             return ResolvedDrug(
@@ -103,6 +144,11 @@ class Lexicon:
             how or "combination", found.unmatched,
         )  # fmt: skip
 
+    @staticmethod
+    def _regimen_how(regimen: Regimen) -> str:
+        others = f"; {', '.join(regimen.others)} not in the lexicon" if regimen.others else ""
+        return f"regimen {regimen.name} ({', '.join(regimen.drugs)}{others})"
+
     def near_match(self, name: str) -> Drug | None:
         """The lexicon drug an unknown name probably meant (a did-you-mean), or None.
 
@@ -114,7 +160,7 @@ class Lexicon:
     def near_matches(self, name: str) -> tuple[Drug, ...]:
         """Every lexicon drug an unknown name is equally close to (``tramadol`` and a typo can
         be one letter from two drugs): a warning can name them all. Empty for a known name."""
-        if clean(name) in self.classes:
+        if clean(name) in self.class_names or self.resolve(name).known:
             return ()
         return tuple(self.drugs[g] for g in self.names.near_all(name))
 
@@ -127,31 +173,131 @@ class Lexicon:
 def parse_lexicon(ctx: Ctx, doc: object, lexicon: Lexicon | None = None) -> Lexicon:
     """Add one lexicon file to ``lexicon`` (several files may share the work).
 
-    A file holds drugs (``classes`` and ``drugs``) or RxNorm products (``sources`` and
-    ``products``); files are read in name order, so a product file must sort after the drug files
-    that define its ingredients."""
+    A file holds drugs (``classes`` and ``drugs``), chemotherapy regimens (``sources`` and
+    ``regimens``) or RxNorm products (``sources`` and ``products``); files are read in name order,
+    so a regimen or product file must sort after the drug files that define its drugs."""
     drugs = dict(lexicon.drugs) if lexicon else {}
     classes = dict(lexicon.classes) if lexicon else {}
     index = dict(lexicon.index) if lexicon else {}
     products = dict(lexicon.products) if lexicon else {}
+    regimens = dict(lexicon.regimens) if lexicon else {}
+    aliases = dict(lexicon.class_aliases) if lexicon else {}
+
+    def done() -> Lexicon:
+        return Lexicon(drugs, classes, index, products, regimens, aliases)
+
     if not isinstance(doc, YamlMap):
         ctx.error(0, "", "a lexicon file must be a mapping with 'classes' and 'drugs'")
-        return Lexicon(drugs, classes, index, products)
+        return done()
     if "products" in doc:
         _products(ctx, doc, drugs, index, products)
-        return Lexicon(drugs, classes, index, products)
+        return done()
+    if "regimens" in doc:
+        _regimens(ctx, doc, done(), regimens)
+        return done()
     ctx.reject_unknown_keys(doc, ("classes", "drugs", "title", "version", "last_reviewed", "note"))
-    _classes(ctx, doc.get("classes"), classes)
+    _classes(ctx, doc.get("classes"), classes, aliases)
     node = doc.get("drugs")
     if not isinstance(node, YamlList):
         ctx.error(doc.line_of("drugs"), "drugs", "expected a list of drugs")
-        return Lexicon(drugs, classes, index, products)
+        return done()
     for i, item in enumerate(node):
         drug = _drug(ctx, item, f"drugs[{i}]", node.line_of(i))
         if drug is None:
             continue
         _register(ctx, drug, drugs, classes, index, node.line_of(i), f"drugs[{i}]")
-    return Lexicon(drugs, classes, index, products)
+    classes_node = doc.get("classes")
+    for alias, cls in aliases.items():
+        if alias in index:
+            line = classes_node.line_of(cls) if isinstance(classes_node, YamlMap) else 0
+            taken = f"'{alias}' is already the drug '{index[alias]}'"
+            ctx.error(line, f"classes.{cls}.aliases", taken)
+    return done()
+
+
+_REGIMEN_FILE_KEYS = ("regimens", "sources", "title", "version", "last_reviewed", "note")
+_REGIMEN_KEYS = ("name", "aliases", "drugs", "not_in_lexicon", "seen", "note")
+_SOURCE_KEYS = ("title", "url", "copy", "read", "verified")
+
+
+def _regimens(ctx: Ctx, doc: YamlMap, lexicon: Lexicon, regimens: dict[str, Regimen]) -> None:
+    """The regimen table: each regimen names its lexicon drugs (at least one), the components the
+    lexicon does not list, and the declared sources its composition was seen in (each source with
+    its address and what was read there); no name of a regimen may already be a drug, a brand, a
+    class or another regimen, and every source must back a regimen."""
+    ctx.reject_unknown_keys(doc, _REGIMEN_FILE_KEYS)
+    sources = doc.get("sources")
+    if not isinstance(sources, YamlMap) or not sources:
+        ctx.error(doc.line_of("sources"), "sources", "expected a mapping of source id -> source")
+        sources = YamlMap()
+    for sid, body in sources.items():
+        where = f"sources.{sid}"
+        if not isinstance(body, YamlMap):
+            ctx.error(sources.line_of(sid), where, "expected {title, url, verified}")
+            continue
+        ctx.reject_unknown_keys(body, _SOURCE_KEYS, where)
+        for key in ("url", "verified"):
+            if not isinstance(body.get(key), str) or not str(body.get(key)).strip():
+                ctx.error(sources.line_of(sid), f"{where}.{key}", "expected text")
+    node = doc.get("regimens")
+    if not isinstance(node, YamlList):
+        ctx.error(doc.line_of("regimens"), "regimens", "expected a list of regimens")
+        return
+    used: set[str] = set()
+    for i, item in enumerate(node):
+        regimen = _regimen(ctx, item, f"regimens[{i}]", node.line_of(i), lexicon, sources)
+        if regimen is None:
+            continue
+        used.update(regimen.seen)
+        for written in (regimen.name, *regimen.aliases):
+            key = group_key(clean(written))
+            taken = _name_taken(key, lexicon, regimens)
+            if taken:
+                ctx.error(regimen.line, f"regimens[{i}]", f"name '{written}' is already {taken}")
+            else:
+                regimens[key] = regimen
+    for sid in sources:
+        if sid not in used:
+            ctx.error(sources.line_of(sid), f"sources.{sid}", "source backs no regimen")
+
+
+def _regimen(
+    ctx: Ctx, item: object, where: str, line: int, lexicon: Lexicon, sources: YamlMap
+) -> Regimen | None:
+    if not isinstance(item, YamlMap) or not isinstance(item.get("name"), str):
+        ctx.error(line, where, "expected {name, drugs, not_in_lexicon?, aliases?, seen}")
+        return None
+    ctx.reject_unknown_keys(item, _REGIMEN_KEYS, where)
+    drugs = str_list(ctx, item.get("drugs"), f"{where}.drugs", line)
+    others = str_list(ctx, item.get("not_in_lexicon"), f"{where}.not_in_lexicon", line)
+    seen = str_list(ctx, item.get("seen"), f"{where}.seen", line)
+    problems = [f"unknown drug '{d}' (not in the lexicon's drugs)" for d in drugs
+                if d not in lexicon.drugs]  # fmt: skip
+    problems += [f"'{o}' is a lexicon drug: list it under drugs" for o in others
+                 if clean(o) in lexicon.index]  # fmt: skip
+    problems += [f"unknown source '{s}' (add it under sources:)" for s in seen
+                 if s not in sources]  # fmt: skip
+    if not drugs or not seen:
+        problems.append("needs at least one lexicon drug and one source it was seen in")
+    for problem in problems:
+        ctx.error(line, where, problem)
+    if problems:
+        return None
+    aliases = str_list(ctx, item.get("aliases"), f"{where}.aliases", line)
+    return Regimen(item["name"].strip(), drugs, others, aliases, seen, ctx.file, line)
+
+
+def _name_taken(key: str, lexicon: Lexicon, regimens: dict[str, Regimen]) -> str:
+    """What a regimen's name already means ("" when it is free)."""
+    spaced = key.replace("-", " ")
+    for name in (key, spaced):
+        if name in lexicon.index:
+            return f"the drug '{lexicon.index[name]}'"
+        if name in lexicon.class_names:
+            return f"the class '{lexicon.class_names[name]}'"
+    if key in regimens:
+        return f"the regimen '{regimens[key].name}'"
+    return ""
 
 
 _PRODUCT_FILE_KEYS = ("products", "sources", "title", "version", "last_reviewed", "note")
@@ -205,7 +351,9 @@ def _products(
             )
 
 
-def _classes(ctx: Ctx, node: object, classes: dict[str, str]) -> None:
+def _classes(ctx: Ctx, node: object, classes: dict[str, str], aliases: dict[str, str]) -> None:
+    """``class: {label, aliases?}``; an alias is a word that names the class in a medication list
+    (``chemo``), read like the class's own name."""
     if not isinstance(node, YamlMap):
         ctx.error(getattr(node, "line", 0), "classes", "expected a mapping of class -> {label}")
         return
@@ -214,9 +362,16 @@ def _classes(ctx: Ctx, node: object, classes: dict[str, str]) -> None:
         if not isinstance(label, str):
             ctx.error(node.line_of(name), f"classes.{name}", "expected {label: text}")
             continue
+        ctx.reject_unknown_keys(body, ("label", "aliases"), f"classes.{name}")
         if name in classes:
             ctx.error(node.line_of(name), f"classes.{name}", "class defined twice")
         classes[name] = label
+        where = f"classes.{name}.aliases"
+        for alias in str_list(ctx, body.get("aliases"), where, node.line_of(name)):
+            key = clean(alias)
+            if key in aliases or key in classes:
+                ctx.error(node.line_of(name), where, f"'{alias}' already names a class")
+            aliases[key] = name
 
 
 def _drug(ctx: Ctx, item: object, where: str, line: int) -> Drug | None:

@@ -83,3 +83,46 @@ def test_a_one_letter_variant_of_an_alert_driving_drug_is_never_silent(
     if variant.lower() == drug or not d.unknown_medications:
         return  # the lexicon resolved it (its alerts are tested elsewhere)
     assert DRIVERS[drug] in {a.rule_id for a in d.alerts}, (variant, d.unknown_medications)
+
+
+# --- probe 5, finding 5: names that lost their critical alert with no warning ------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "alert"),
+    [
+        ("Clozapine-ratiopharm 100 mg", "clozapine_severe_neutropenia"),
+        ("clozapine; fluvoxamine", "clozapine_severe_neutropenia"),
+        ("Clozapine 100mg nocte", "clozapine_severe_neutropenia"),
+        ("Clozapine 25 mg 0-0-1", "clozapine_severe_neutropenia"),
+        ("clozapine orodispersible", "clozapine_severe_neutropenia"),
+        ("Leponex 25 mg Tabletten", "clozapine_severe_neutropenia"),
+        ("Thyrozol", "antithyroid_agranulocytosis"),
+        ("Strumazol 10 mg", "antithyroid_agranulocytosis"),
+        ("Favistan", "antithyroid_agranulocytosis"),
+        ("carbimazole 5 mg OD", "antithyroid_agranulocytosis"),
+        ("thiamazole 10 mg 1-0-0", "antithyroid_agranulocytosis"),
+        ("Carbimazole Tablets BP 5mg", "antithyroid_agranulocytosis"),
+    ],
+)
+def test_names_as_prescriptions_write_them_keep_the_critical_alert(name: str, alert: str) -> None:
+    d = diagnose(patient(name), backend="clips", today=TODAY)
+    assert d.unknown_medications == []
+    assert {a.id: a.level for a in d.alerts}.get(alert) == "critical"
+    assert not any(a.rule_id.startswith("names.") for a in d.alerts)
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("Clozapin-ratiopharm 100 mg", "names.suspected_clozapine"),
+        ("Clozaril-ratiopharm", "names.suspected_clozapine"),
+        ("clozapine-fluvoxamin", "names.suspected_clozapine"),
+        ("Clozapine Teva", "names.suspected_clozapine"),
+        ("Thiamazol-Henning 20 mg", "names.suspected_antithyroid"),
+    ],
+)
+def test_a_name_holding_an_alert_drug_that_is_not_read_warns(name: str, rule: str) -> None:
+    d = diagnose(patient(name), backend="clips", today=TODAY)
+    assert d.unknown_medications == [name]
+    assert rule in {a.rule_id for a in d.alerts}

@@ -319,3 +319,185 @@ def test_every_product_code_and_its_rxnorm_name_give_the_same_drugs() -> None:
     with_products = {g for p in LEXICON.products.values() for g in p.ingredients}
     assert "clozapine" in with_products and "azathioprine" in with_products
     assert "rxnorm:197535" in [f"rxnorm:{c}" for c in LEXICON.products]
+
+
+# --- dosing words, schedules and form words of other languages (probe 5, findings 5 and 6) ----
+
+
+@pytest.mark.parametrize(
+    ("given_name", "drug"),
+    [
+        ("carbimazole 5 mg OD", "carbimazole"),
+        ("Clozapine 100mg nocte", "clozapine"),
+        ("clozapine 12.5 mg bd", "clozapine"),
+        ("clozapine 25 mg tds", "clozapine"),
+        ("clozapine 50 mg mane", "clozapine"),
+        ("Clozapine 25 mg 0-0-1", "clozapine"),
+        ("thiamazole 10 mg 1-0-0", "methimazole"),
+        ("clozapine 1/2-0-1/2", "clozapine"),
+        ("clozapine \u00bd-0-\u00bd", "clozapine"),
+        ("clozapine 2x25mg", "clozapine"),
+        ("clozapine orodispersible", "clozapine"),
+        ("Carbimazole Tablets BP 5mg", "carbimazole"),
+        ("Leponex 25 mg Tabletten", "clozapine"),
+        ("Clozapine 25 mg Filmtabletten", "clozapine"),
+        ("clozapine 25 mg comprim\u00e9s", "clozapine"),
+        ("Leponex 100 mg compresse", "clozapine"),
+        ("clozapine 25 mg tabletas", "clozapine"),
+        ("Bactrim forte", "trimethoprim-sulfamethoxazole"),
+        ("Thyrozol 10 mg Filmtabletten", "methimazole"),
+        ("Strumazol 10 mg", "methimazole"),
+        ("Favistan", "methimazole"),
+        ("nab-paclitaxel", "paclitaxel"),
+    ],
+)
+def test_dosing_and_foreign_form_words_are_stripped_like_strengths(
+    given_name: str, drug: str
+) -> None:
+    assert resolves_to(given_name, drug), LEXICON.resolve(given_name)
+
+
+def test_schedules_are_removed_with_strengths_and_nothing_else() -> None:
+    assert drugnames.without_strengths("clozapine 25 mg 0-0-1") == "clozapine"
+    assert drugnames.without_strengths("clozapine 1-0-1-0") == "clozapine"
+    assert drugnames.without_strengths("r-chop c2d1") == "r-chop"
+    assert drugnames.without_strengths("6-mercaptopurine 5-fu 2x") == "6-mercaptopurine 5-fu"
+
+
+# --- a manufacturer after a hyphen, and two names in one field ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given_name", "drug", "maker"),
+    [
+        ("Clozapine-ratiopharm 100 mg", "clozapine", "ratiopharm"),
+        ("carbimazole-Hexal 5 mg", "carbimazole", "hexal"),
+        ("methimazole-Henning", "methimazole", "henning"),
+    ],
+)
+def test_an_exact_generic_with_a_hyphenated_maker_is_that_generic(
+    given_name: str, drug: str, maker: str
+) -> None:
+    found = LEXICON.resolve(given_name)
+    assert (found.known, found.name, found.unmatched) == (True, drug, (maker,))
+    assert f"'{maker}' after the hyphen" in found.how
+
+
+@pytest.mark.parametrize(
+    ("given_name", "suspected"),
+    [
+        ("Clozapin-ratiopharm 100 mg", ["clozapine"]),  # not the exact generic: not read
+        ("Clozaril-ratiopharm", ["clozapine"]),  # a brand, not the generic: not read
+        ("clozapine-fluvoxamin", ["clozapine", "fluvoxamine"]),  # a typo of a second drug
+        ("Clozapine Teva", ["clozapine"]),  # after a space: never a manufacturer
+        ("Clozapine Mylan 25mg", ["clozapine"]),
+        ("Thiamazol-Henning", ["methimazole"]),
+        ("clozapine#25", ["clozapine"]),
+        ("6-mercaptopurine-xyz", ["mercaptopurine"]),  # a hyphenated name inside a word
+    ],
+)
+def test_a_name_that_still_fails_but_holds_a_known_name_is_suspected(
+    given_name: str, suspected: list[str]
+) -> None:
+    assert not LEXICON.resolve(given_name).known
+    assert [d.name for d in LEXICON.near_matches(given_name)] == suspected
+
+
+@pytest.mark.parametrize(
+    "given_name",
+    ["dexamethasone-Mylan", "omeprazole-Hexal", "Metoprolol succinat-1A Pharma",
+     "aspirin-ratiopharm", "paracetamol 500mg; ibuprofen", "L-Thyroxin Henning"],
+)  # fmt: skip
+def test_manufacturer_words_alone_suggest_no_drug(given_name: str) -> None:
+    """A manufacturer's name is not a typo of a drug: only a piece one letter from a lexicon name
+    of six letters or more is suspected (``Mylan`` is two letters from ``Myleran``)."""
+    assert not LEXICON.resolve(given_name).known
+    assert LEXICON.near_matches(given_name) == ()
+
+
+def test_a_semicolon_joins_two_drugs_like_a_comma() -> None:
+    found = LEXICON.resolve("clozapine; fluvoxamine")
+    assert found.components == ("clozapine", "fluvoxamine")
+    assert {"antipsychotic", "cyp1a2_inhibitor"} <= set(found.agents)
+    assert LEXICON.resolve("clozapine;fluvoxamine 50 mg").components == found.components
+    for cell in ("clozapine;", " ;clozapine 25 mg, "):  # a separator left at either end
+        assert LEXICON.resolve(cell).name == "clozapine"
+
+
+# --- chemotherapy regimens and the class word "chemo" (probe 5, finding 4) -----------------------
+
+R_CHOP = {"rituximab", "cyclophosphamide", "doxorubicin", "vincristine"}
+
+
+@pytest.mark.parametrize(
+    ("given_name", "drugs"),
+    [
+        ("R-CHOP", R_CHOP),
+        ("r chop", R_CHOP),
+        ("R-CHOP-21", R_CHOP),
+        ("R-CHOP 14 C2D1", R_CHOP),
+        ("rituximab-CHOP", R_CHOP),  # a combination: not the biosimilar "rituximab-chop"
+        ("rituximab + CHOP", R_CHOP),
+        ("CHOP", {"cyclophosphamide", "doxorubicin", "vincristine"}),
+        ("FOLFOX", {"fluorouracil", "oxaliplatin"}),
+        ("FOLFOX6", {"fluorouracil", "oxaliplatin"}),
+        ("FOLFOX cycle 2", {"fluorouracil", "oxaliplatin"}),
+        ("FOLFIRINOX", {"fluorouracil", "irinotecan", "oxaliplatin"}),
+        ("AC-T", {"doxorubicin", "cyclophosphamide", "paclitaxel"}),
+        ("ABVD", {"doxorubicin"}),
+        ("FEC 100", {"fluorouracil", "epirubicin", "cyclophosphamide"}),
+        ("BEP", {"etoposide", "cisplatin"}),
+        ("XELOX", {"capecitabine", "oxaliplatin"}),
+        ("chemo (FOLFOX)", {"fluorouracil", "oxaliplatin"}),
+        ("TC (docetaxel/cyclophosphamide)", {"docetaxel", "cyclophosphamide"}),
+        ("R-CHOP + pegfilgrastim", R_CHOP | {"pegfilgrastim"}),
+    ],
+)
+def test_a_regimen_is_its_lexicon_drugs_together(given_name: str, drugs: set[str]) -> None:
+    found = LEXICON.resolve(given_name)
+    assert found.known, found
+    assert set(found.components or (found.name,)) == drugs
+    assert "chemotherapy" in found.agents
+
+
+def test_how_a_regimen_was_read_names_its_other_components() -> None:
+    assert LEXICON.resolve("R-CHOP").how == (
+        "regimen R-CHOP (rituximab, cyclophosphamide, doxorubicin, vincristine; "
+        "prednisone not in the lexicon)"
+    )
+    assert LEXICON.resolve("rituximab-CHOP").how == "combination"
+
+
+def test_every_bundled_regimen_resolves_by_each_of_its_names() -> None:
+    assert len(LEXICON.regimens) >= 20
+    for regimen in set(LEXICON.regimens.values()):
+        for written in (regimen.name, *regimen.aliases):
+            for variant in (written, written.lower(), written.replace("-", " "), f"{written} 14"):
+                found = LEXICON.resolve(variant)
+                assert set(found.components or (found.name,)) == set(regimen.drugs), variant
+                assert "chemotherapy" in found.agents, variant
+
+
+@pytest.mark.parametrize(
+    "given_name", ["Chemo", "chemo", "CHEMO IV", "Chemotherapy 100 mg", "chemo cycle 3"]
+)
+def test_the_class_word_chemo_is_the_chemotherapy_class(given_name: str) -> None:
+    found = LEXICON.resolve(given_name)
+    assert (found.known, found.name, found.classes) == (True, "chemotherapy", ("chemotherapy",))
+    assert LEXICON.near_matches(given_name) == ()
+
+
+@pytest.mark.parametrize("given_name", ["AC", "TAC", "ICE", "VAC", "VIP", "TC"])
+def test_ambiguous_short_acronyms_are_left_unknown(given_name: str) -> None:
+    """Two or three letters that mean something else in a medication list (activated charcoal,
+    tacrolimus, a wound vacuum dressing) are not read as chemotherapy."""
+    assert not LEXICON.resolve(given_name).known
+
+
+@pytest.mark.parametrize(
+    ("given_name", "drug"),
+    [("mFOLFOX6", "oxaliplatin"), ("rchop", "rituximab"), ("FOLFIRNOX", "irinotecan")],
+)
+def test_a_near_regimen_name_suggests_its_drugs(given_name: str, drug: str) -> None:
+    assert not LEXICON.resolve(given_name).known
+    assert drug in [d.name for d in LEXICON.near_matches(given_name)]
