@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from engine.errors import InputError
-from engine.kb.lexicon import Lexicon
+from engine.kb.lexicon import COMBINATION, Lexicon
 from engine.kb.schema import Scalar
 from engine.patient import Medication
 from engine.series import Computed, Point, collapse, nadir
@@ -102,6 +102,8 @@ def course_facts(
         )
         if not drug.known:
             unknown.append(drug.given)
+        elif drug.how == COMBINATION:  # the parts no lexicon name matched are unknown too
+            unknown.extend(drug.unmatched)
     return tuple(out), tuple(sorted(set(unknown)))
 
 

@@ -25,6 +25,9 @@ from engine.kb.yamlio import YamlList, YamlMap
 #: The class every name the lexicon does not know belongs to, when the lexicon defines it: rules
 #: can then reason about "some other drug" (e.g. its timing) without knowing what it is.
 UNLISTED = "unlisted_drug"
+#: How a name written as several drugs was read (``clozapine; paroxetin``): its ``unmatched``
+#: parts are names of their own that the lexicon does not know, and are reported as such.
+COMBINATION = "combination"
 
 #: RxNorm term types of product codes (clinical or branded drug, generic or branded pack).
 PRODUCT_TTYS = ("SCD", "SBD", "GPCK", "BPCK")
@@ -141,7 +144,7 @@ class Lexicon:
         classes = tuple(sorted({c for d in drugs for c in d.classes}))
         return ResolvedDrug(
             given, " + ".join(found.generics), classes, True, None, found.generics,
-            how or "combination", found.unmatched,
+            how or COMBINATION, found.unmatched,
         )  # fmt: skip
 
     @staticmethod

@@ -126,3 +126,14 @@ def test_a_name_holding_an_alert_drug_that_is_not_read_warns(name: str, rule: st
     d = diagnose(patient(name), backend="clips", today=TODAY)
     assert d.unknown_medications == [name]
     assert rule in {a.rule_id for a in d.alerts}
+
+
+def test_the_unread_part_of_a_combination_is_reported_not_dropped() -> None:
+    """``rituximab + clozapin`` was read as rituximab alone, and the clozapine typo vanished
+    without the suspected-name warning the same typo gets on its own line."""
+    d = diagnose(patient("rituximab + clozapin"), today=TODAY)
+    assert d.unknown_medications == ["clozapin"]
+    assert "suspected_drug_name" in {a.id for a in d.alerts}
+    assert diagnose(patient("clozapine; paroxetin"), today=TODAY).unknown_medications == [
+        "paroxetin"
+    ]
