@@ -45,6 +45,7 @@ SETS = {
     "held-out set 15": EVALUATION / "holdout15",
     "held-out set 16": EVALUATION / "holdout16",
     "held-out set 17": EVALUATION / "holdout17",
+    "held-out set 18": EVALUATION / "holdout18",
 }
 ORDER = list(SETS)
 FILES = {name: sorted(d.glob("*.yaml")) for name, d in SETS.items()}
