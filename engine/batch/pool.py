@@ -169,8 +169,12 @@ class LocalPool:
             if not worker.chunks:
                 worker.since = time.monotonic()
             read = not any(isinstance(payload, CaseRef) for _, payload in chunk)
+            try:
+                worker.conn.send(chunk)
+            except OSError:  # it died since it last answered: its sentinel will say so
+                self._retry.extendleft(reversed([(task, False) for task in chunk]))
+                continue
             worker.chunks.append(_Chunk(deque(chunk), read))
-            worker.conn.send(chunk)
         return tasks
 
     def _collect(self) -> Iterator[Outcome | Heads]:
