@@ -277,7 +277,10 @@ def _add_computed_counts(by_test: dict[str, list[Point]]) -> dict[str, dict[dt.d
         extra = []
         for d, c in computed.items():
             sign = _product_sign(signs.get(d, set()))
-            if sign != _MIXED and (d not in given or _clearly_below(float(c.value), given[d])):
+            value = float(c.value)
+            if sign != _MIXED and (
+                d not in given or _clearly_below(value, given[d]) or _within(value, given[d])
+            ):
                 extra.append(Point(d, float(c.value), sign))
         if extra:
             by_test[target] = sorted([*by_test.get(target, []), *extra], key=lambda p: p.date)
@@ -317,8 +320,19 @@ def _clearly_below(computed: float, given: Point) -> bool:
     """A count computed from the day's differential that is well below the count given for that
     day (by more than 0.1 x 10^9/L and a fifth): the two contradict each other, and the lower is
     read, as of any two results of one day. A given ANC of 1.8 beside a WBC of 2.0 with 20%
-    neutrophils (0.4) was used in silence, and no alert fired."""
-    return given.comparator is None and given.value - computed > max(0.1, 0.2 * given.value)
+    neutrophils (0.4) was used in silence, and no alert fired. A given count reported as a lower
+    bound (``>1.0``) contradicts a computed 0.4 just as an exact 1.0 does; one reported as an
+    upper bound (``<1.0``) does not."""
+    if given.comparator is not None and given.comparator[0] == "<":
+        return False
+    return given.value - computed > max(0.1, 0.2 * given.value)
+
+
+def _within(computed: float, given: Point) -> bool:
+    """An exact count computed from the day's differential below a count given as an upper
+    bound (``<1.0`` beside 20% of a WBC of 2.0): it agrees with the bound and says more, so it
+    is read (a febrile patient's 0.4 decides the severe threshold that ``<1.0`` leaves open)."""
+    return given.comparator is not None and given.comparator[0] == "<" and computed < given.value
 
 
 def _computed_how(how: str, given: Point | None, point: Point) -> str:
@@ -329,6 +343,8 @@ def _computed_how(how: str, given: Point | None, point: Point) -> str:
         )
     if given is None:
         return how
+    if point.comparator is None and _within(point.value, given):
+        return f"{how}; within the bound given that day ({series.shown(given)}), and exact"
     return (
         f"{how}; below the count given that day ({series.shown(given)}), which it contradicts: "
         "the lower of the two is read"

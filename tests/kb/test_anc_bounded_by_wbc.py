@@ -121,3 +121,22 @@ def test_an_anc_the_day_s_lymphocytes_leave_no_room_for_is_read_at_the_lower(
     labs[1] = {**labs[1], "value": 0.2}
     anc = next(f for f in run(real_kb, 2.0, labs=labs).facts if f.id == "v:anc")
     assert anc.value == 1.8 and "upper bound" not in anc.how
+
+
+def test_a_lower_bound_anc_that_the_differential_contradicts_is_read_at_the_lower(
+    real_kb: KnowledgeBase,
+) -> None:
+    """The fourth probe's P10: an ANC reported as ">1.0" beside a WBC of 2.0 with 20%
+    neutrophils (0.4) was used as given, and a febrile patient raised no alert. A lower bound
+    contradicts the differential as an exact value does; an upper bound ("<1.0") does not."""
+    diff = [{"test": "neutrophil_pct", "value": 20, "unit": "%", "date": DAY}]
+    above = [{"test": "anc", "value": 1.0, "unit": "10^9/L", "date": DAY, "comparator": ">"}]
+    d = run(real_kb, 2.0, labs=[*diff, *above], findings=["fever"])
+    anc = next(f for f in d.facts if f.id == "v:anc")
+    assert anc.value == 0.4 and "which it contradicts" in anc.how
+    assert "febrile_neutropenia" in {a.id for a in d.alerts}
+    below = [{**above[0], "comparator": "<"}]
+    d = run(real_kb, 2.0, labs=[*diff, *below], findings=["fever"])
+    anc = next(f for f in d.facts if f.id == "v:anc")  # the exact 0.4 within "<1.0" is read
+    assert anc.value == 0.4 and "within the bound given that day (<1)" in anc.how
+    assert "contradicts" not in anc.how and "febrile_neutropenia" in {a.id for a in d.alerts}
