@@ -230,9 +230,18 @@ def edit_distance(a: str, b: str, limit: int) -> int:
     return min(previous[-1], limit + 1)
 
 
+_SCHEDULE_NUMBER = re.compile(r"(?<=[a-z])-?\d{1,2}$")
+
+#: A regimen name shorter than this is an acronym: read only as written, never as a typo.
+MIN_FUZZY_GROUP = 6
+
+
 def allowed_distance(name: str) -> int:
-    """How far a typo may be from a known name for a did-you-mean (short names need exactness)."""
-    return 2 if len(name) >= 6 else 1 if len(name) >= 4 else 0
+    """How far a typo may be from a known name for a did-you-mean (short names need exactness).
+    Two edits only from names of eight letters or more: at six, common drugs the lexicon does
+    not list were taken for drugs it does (Keppra for Septra, Lantus for Lanvis, Prolia for
+    Droxia), and a suspected-name warning fired on every order of them."""
+    return 2 if len(name) >= 8 else 1 if len(name) >= 4 else 0
 
 
 def _parts(text: str) -> tuple[str, ...]:
@@ -287,11 +296,12 @@ class NameIndex:
             (key, g) for k, g in self.names.items() if (key := self._parts_key(k)) is not None
         )
         keys = {k: (g,) for k, g in self.names.items() if not k.startswith(RXNORM_PREFIX)}
-        #: every name a did-you-mean may point at: names, names without their salts, groups
+        #: every name a did-you-mean may point at: names, names without their salts, and groups
+        #: whose names are long enough to be more than an acronym (a wound "VAC" is no "MVAC")
         self.candidates: dict[str, tuple[str, ...]] = {
             **{k: (g,) for k, g in self.desalted.items() if k},
             **keys,
-            **self.groups,
+            **{k: g for k, g in self.groups.items() if len(k) >= MIN_FUZZY_GROUP},
         }
         # unknown names recur across a batch and the edit-distance search is the costly step
         self._near: dict[str, tuple[str, ...]] = {}
@@ -443,7 +453,9 @@ class NameIndex:
         # the typo may itself look like a form word ("im tinib"): compare the name with its form
         # words too, and take the closest either way
         whole = without_strengths(bracketed(look_alike)[0])
-        probes = (stripped, whole) if whole != stripped else (stripped,)
+        # a regimen's schedule number (mFOLFOX6) is no part of its name
+        unnumbered = _SCHEDULE_NUMBER.sub("", stripped)
+        probes = tuple(dict.fromkeys((stripped, whole, unnumbered)))
         return _closest(probes, self.candidates) or self._inside(stripped)
 
     def _inside(self, name: str) -> tuple[str, ...]:

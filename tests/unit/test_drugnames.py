@@ -501,3 +501,22 @@ def test_ambiguous_short_acronyms_are_left_unknown(given_name: str) -> None:
 def test_a_near_regimen_name_suggests_its_drugs(given_name: str, drug: str) -> None:
     assert not LEXICON.resolve(given_name).known
     assert drug in [d.name for d in LEXICON.near_matches(given_name)]
+
+
+@pytest.mark.parametrize(
+    "name", ["Lantus", "Clexane", "Keppra", "Prolia", "VAC", "COP", "ACT", "Eliquis", "Lasix"]
+)
+def test_a_common_drug_the_lexicon_does_not_list_is_no_typo_of_one_it_does(name: str) -> None:
+    """The sixth probe: two edits from a six-letter brand took Keppra for Septra, Lantus for
+    Lanvis and Prolia for Droxia, and a regimen acronym one letter from a wound VAC for MVAC:
+    every order of them raised a suspected-drug-name warning."""
+    assert LEXICON.near_matches(name) == ()
+
+
+@pytest.mark.parametrize(
+    ("name", "drug"),
+    [("clozapinne", "clozapine"), ("metamizol", "metamizole"), ("Tapazol", "methimazole"),
+     ("mFOLFOX6", "oxaliplatin"), ("imatinb", "imatinib")],
+)  # fmt: skip
+def test_a_real_typo_is_still_suspected(name: str, drug: str) -> None:
+    assert drug in [d.name for d in LEXICON.near_matches(name)]
