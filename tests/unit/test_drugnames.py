@@ -444,7 +444,7 @@ R_CHOP = {"rituximab", "cyclophosphamide", "doxorubicin", "vincristine"}
         ("FOLFOX cycle 2", {"fluorouracil", "oxaliplatin"}),
         ("FOLFIRINOX", {"fluorouracil", "irinotecan", "oxaliplatin"}),
         ("AC-T", {"doxorubicin", "cyclophosphamide", "paclitaxel"}),
-        ("ABVD", {"doxorubicin"}),
+        ("ABVD", {"doxorubicin", "bleomycin", "vinblastine", "dacarbazine"}),
         ("FEC 100", {"fluorouracil", "epirubicin", "cyclophosphamide"}),
         ("BEP", {"etoposide", "cisplatin"}),
         ("XELOX", {"capecitabine", "oxaliplatin"}),
