@@ -446,7 +446,7 @@ R_CHOP = {"rituximab", "cyclophosphamide", "doxorubicin", "vincristine"}
         ("AC-T", {"doxorubicin", "cyclophosphamide", "paclitaxel"}),
         ("ABVD", {"doxorubicin", "bleomycin", "vinblastine", "dacarbazine"}),
         ("FEC 100", {"fluorouracil", "epirubicin", "cyclophosphamide"}),
-        ("BEP", {"etoposide", "cisplatin"}),
+        ("BEP", {"bleomycin", "etoposide", "cisplatin"}),
         ("XELOX", {"capecitabine", "oxaliplatin"}),
         ("chemo (FOLFOX)", {"fluorouracil", "oxaliplatin"}),
         ("TC (docetaxel/cyclophosphamide)", {"docetaxel", "cyclophosphamide"}),
