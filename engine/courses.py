@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from engine.errors import InputError
-from engine.kb.lexicon import COMBINATION, Lexicon
+from engine.kb.lexicon import COMBINATION, Lexicon, ResolvedDrug
 from engine.kb.schema import Scalar
 from engine.patient import Medication
 from engine.series import Computed, Point, collapse, nadir
@@ -45,6 +45,7 @@ class CourseFact:
 def course_facts(
     meds: Iterable[Medication], lexicon: Lexicon, as_of: Day, low: list[Day],
     normal: list[Day], episode_start: Day | None, anc: list[Point], recent_days: int = 30,
+    gap_days: int = 30,
 ) -> tuple[tuple[CourseFact, ...], tuple[str, ...]]:  # fmt: skip
     """One course fact per medication, and the names the lexicon does not know (sorted, once).
 
@@ -52,7 +53,9 @@ def course_facts(
     pre-start baseline and for the lowest ANC of the last ``recent_days`` taken on the drug.
     Courses are ordered by drug, then start and stop, so that the same patient gives the same
     facts in any input order; a repeated course of one drug is numbered
-    (``x:<drug>#2``) and knows whether an earlier course was followed by a low count.
+    (``x:<drug>#2``) and knows whether an earlier course was followed by a low count. Courses of
+    one drug less than ``gap_days`` apart are one treatment (``days_on_treatment``): a dose
+    change is a new order, not a new start.
     """
     resolved = sorted(
         ((lexicon.resolve(m.name), m) for m in meds),
@@ -67,9 +70,15 @@ def course_facts(
     unknown: list[str] = []
     earlier_low: dict[str, bool] = {}
     counts: dict[str, int] = {}
+    began = _treatment_starts(resolved, gap_days)
     for drug, med in resolved:
         counts[drug.name] = counts.get(drug.name, 0) + 1
         timing = exposure(med.start, med.stop, as_of, low, normal, episode_start)
+        first = began.get(id(med))
+        if first is not None and med.start is not None and med.start <= as_of:
+            days = (as_of - first).days
+            how = f"{days} days of treatment since {first}"
+            timing["days_on_treatment"] = Computed(days, how if first != med.start else "", ())
         if med.start is None:  # rules that need the stage of treatment cannot tell it
             timing["start_known"] = Computed(False, "No start date given", ())
         elif med.start <= as_of:  # a course not yet begun has only ``active``
@@ -105,6 +114,33 @@ def course_facts(
         elif drug.how == COMBINATION:  # the parts no lexicon name matched are unknown too
             unknown.extend(drug.unmatched)
     return tuple(out), tuple(sorted(set(unknown)))
+
+
+def _treatment_starts(
+    resolved: Sequence[tuple[ResolvedDrug, Medication]], gap_days: int
+) -> dict[int, Day]:
+    """Per course (by ``id`` of its medication), the start of the treatment it belongs to:
+    courses of one drug whose start comes less than ``gap_days`` after the previous one ended
+    (or while it runs) are one treatment. EHR histories record every dose change as a new order;
+    the clozapine label continues the monitoring schedule after an interruption of less than 30
+    days, so the stage of treatment runs from the first start."""
+    out: dict[int, Day] = {}
+    last: dict[str, tuple[Day, Day | None]] = {}  # drug -> (treatment start, latest stop)
+    for drug, med in resolved:  # sorted by drug, then start
+        if med.start is None:
+            continue
+        earlier = last.get(drug.name)
+        if earlier is not None:
+            first, stop = earlier
+            joined = stop is None or med.start <= stop + dt.timedelta(days=gap_days - 1)
+            if joined:
+                ends = None if stop is None or med.stop is None else max(stop, med.stop)
+                last[drug.name] = (first, ends)
+                out[id(med)] = first
+                continue
+        last[drug.name] = (med.start, med.stop)
+        out[id(med)] = med.start
+    return out
 
 
 def exposure(

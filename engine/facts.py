@@ -115,6 +115,7 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
         episode_start,
         by_test.get("anc", []),
         recent_days,
+        int(kb.parameter("treatment_gap_days")),
     )
     members = _members(patient, as_of) + _suspected_drugs(unknown, kb.lexicon)
     return FactSet(
@@ -351,13 +352,12 @@ def _computed_how(how: str, given: Point | None, point: Point) -> str:
     )
 
 
-#: With no neutrophil count, an upper bound on the ANC below this is added: it proves at least
-#: a moderate neutropenia (below 1.0 x 10^9/L), the row at which a monitored drug's label
-#: interrupts the drug. A higher bound read at its mildest picks the most permissive row of a
-#: threshold table (a WBC of 1.4 read as an ANC of 1.4 said "mild neutropenia: continue the
-#: drug" while the true ANC may be 0.1), so none is added there; without the bound below 1.0, a
-#: WBC of 0.8 today left a 3-day-old ANC of 1.2 as the latest and said "continue the drug".
-ANC_BOUND_DECIDES_BELOW = 1.0
+#: With no neutrophil count, an upper bound on the ANC below this (the lower limit of normal)
+#: is added, and ``anc_is_upper_bound`` says so: the threshold tables that would read a bound at
+#: its mildest row (a WBC of 1.4 read as an ANC of 1.4 said "mild neutropenia: continue the drug"
+#: while the true ANC may be 0.1) are kept off it by that fact, and say that the ANC is needed.
+#: Without the bound, a WBC of 0.8 or 1.2 today left an older, higher ANC as the latest.
+ANC_BOUND_DECIDES_BELOW = 1.5
 
 
 def _add_anc_bounds(by_test: dict[str, list[Point]], hows: dict[str, dict[dt.date, str]]) -> None:

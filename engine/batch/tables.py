@@ -364,7 +364,7 @@ class Table:
             cells[column] = value
         if error is None and _read_as_exact(cells):
             signs = ((name, record[i] if i < len(record) else "") for name, i in self.sign_columns)
-            error = _sign_error(signs, self.has_comparator)
+            error = _sign_error(signs, self.has_comparator, cells.get("value"))
         return Row(line, cells, error)
 
     def _runs_over(self, record: list[str]) -> str | None:
@@ -412,7 +412,7 @@ class Table:
                     row = self._parquet_row(line, record, names)
                     if row.error is None and _read_as_exact(row.cells):
                         sign = _sign_error(((n, record.get(n)) for n in signs),
-                                           self.has_comparator)  # fmt: skip
+                                           self.has_comparator, row.cells.get("value"))  # fmt: skip
                         row = Row(line, row.cells, sign) if sign else row
                     yield row
         except TableError:
@@ -469,7 +469,8 @@ def _normal(name: str) -> str:
 def _is_range_column(name: str) -> bool:
     """Whether an unread column names a reference range or limit (``Reference Range``,
     ``ref_low``, ``normal_limits``)."""
-    return not _RANGE_WORDS.isdisjoint(re.split(r"[_\W]+", _normal(name)))
+    split = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name)  # RefRange, NormalRange
+    return not _RANGE_WORDS.isdisjoint(re.split(r"[_\W]+", _normal(split)))
 
 
 def _read_as_exact(cells: Mapping[str, Cell]) -> bool:
@@ -479,15 +480,34 @@ def _read_as_exact(cells: Mapping[str, Cell]) -> bool:
 
 
 def _sign_error(
-    cells: Iterable[tuple[str, object]], has_comparator: bool = False
+    cells: Iterable[tuple[str, object]], has_comparator: bool = False, value: object = None
 ) -> tuple[str, str] | None:
     """(column, problem) of the first unread cell of a row read as exact that begins with a
-    comparison sign (``<``, ``< L``, ``<0.5``), if any."""
-    for name, value in cells:
-        text = str(value).lstrip() if value is not None else ""
+    comparison sign (``<``, ``< L``, ``<0.5``), if any. A sign followed by a number other than
+    the row's ``value`` bounds something else (a reference range ``<5`` beside a CRP of 40,
+    whatever the column is called), and is left alone."""
+    for name, cell in cells:
+        text = str(cell).lstrip() if cell is not None else ""
         if text[:1] in _SIGN_FIRST and (found := _SIGN_START.match(text)):
+            if _another_number(text[found.end() :], value):
+                continue
             return name, _sign_problem(name, found[1], text.rstrip(), has_comparator)
     return None
+
+
+_LEADING_NUMBER = re.compile(r"\s*([+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+))")
+
+
+def _another_number(rest: str, value: object) -> bool:
+    """Whether the text after a sign starts with a number that is not the row's value."""
+    found = _LEADING_NUMBER.match(rest)
+    if found is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        number = float(found[1].replace(",", "."))
+    except ValueError:
+        return False
+    return abs(number - float(value)) > 1e-9 * max(1.0, abs(float(value)))
 
 
 def _sign_problem(name: str, sign: str, text: str, has_comparator: bool) -> str:

@@ -77,6 +77,7 @@ MEDICATION_FIELDS: dict[str, FactType] = {
     "start_known": BOOL,
     "days_since_start": NUMBER,
     "days_on_drug": NUMBER,
+    "days_on_treatment": NUMBER,
     "days_since_stop": NUMBER,
     "onset_days": NUMBER,
     "on_drug_at_onset": BOOL,

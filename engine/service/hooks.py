@@ -38,7 +38,7 @@ from engine.errors import InputError, LeukodxError
 from engine.fhir.convert import IgnoredInput, from_fhir
 from engine.fhir.read import concepts_of
 from engine.fhir.terms import Terminology, codings, load_terminology
-from engine.kb.lexicon import UNLISTED, Lexicon
+from engine.kb.lexicon import COMBINATION, UNLISTED, Lexicon
 from engine.kb.load import KnowledgeBase
 from engine.patient import parse_patient
 from engine.report.patient import render_patient
@@ -347,9 +347,9 @@ class Hooks:
         # misspelling, a local product name) cannot be checked: an empty answer read as
         # "checked, nothing found". Other unknown names (paracetamol) are drugs the knowledge
         # base has no rules for, and stay silent.
-        unread = sorted(
-            {d.given for d in drugs if not d.known and self.kb.lexicon.near_matches(d.given)}
-        )
+        names = [d.given for d in drugs if not d.known]
+        names += [part for d in drugs if d.how == COMBINATION for part in d.unmatched]
+        unread = sorted({n for n in names if self.kb.lexicon.near_matches(n)})
         if not scoped and not unread:
             return CdsResponse(cards=[])
         ev = self._evaluate({**data, "context.draftOrders": drafts})
@@ -501,7 +501,13 @@ def _draft_orders(context: dict[str, Any], today: dt.date) -> tuple[list[Any], l
         for e in (entries if isinstance(entries, list) else [])
         if isinstance(e, dict) and isinstance(e.get("resource"), dict)
     ]
-    chosen = _selected(resources, selections) if selections else resources
+    urls = {
+        e["fullUrl"]: e["resource"]
+        for e in (entries if isinstance(entries, list) else [])
+        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
+        and isinstance(e.get("fullUrl"), str)
+    }  # fmt: skip
+    chosen = _selected(resources, selections, urls) if selections else resources
     orders = [r for r in chosen if r.get("resourceType") == "MedicationRequest"]
     active = [
         {**r, "id": f"draft-{i}", "status": "active", "authoredOn": today.isoformat()}
@@ -510,9 +516,12 @@ def _draft_orders(context: dict[str, Any], today: dt.date) -> tuple[list[Any], l
     return active, [r for r in resources if r.get("resourceType") == "Medication"]
 
 
-def _selected(resources: list[Any], selections: list[str]) -> list[Any]:
+def _selected(
+    resources: list[Any], selections: list[str], urls: dict[str, Any] | None = None
+) -> list[Any]:
     """The draft resources the selections name, as ``Type/id`` (the specification's form), a
-    full URL ending in it, or a bare id. A selection that names none of the drafts is refused: a
+    full URL ending in it, a versioned reference (``.../_history/2``), a bare id, or an entry's
+    ``fullUrl`` (``urn:uuid:...``). A selection that names none of the drafts is refused: a
     mismatch in an EHR's selection format answered ``{"cards": []}`` and so silently turned off
     the check of every order."""
     keys = {}
@@ -523,7 +532,9 @@ def _selected(resources: list[Any], selections: list[str]) -> list[Any]:
     chosen: dict[str, Any] = {}
     for selection in selections:
         ref = selection.strip()
-        found = keys.get(ref) or keys.get("/".join(ref.rstrip("/").split("/")[-2:]))
+        found = (urls or {}).get(ref)
+        ref = re.sub(r"/_history/[^/]+/?$", "", ref)
+        found = found or keys.get(ref) or keys.get("/".join(ref.rstrip("/").split("/")[-2:]))
         bare = [r for k, r in keys.items() if k.split("/", 1)[1] == ref] if found is None else []
         if found is None and len(bare) == 1:
             found = bare[0]

@@ -317,6 +317,21 @@ def test_a_comparison_sign_in_an_unread_column_fails_its_patient(tmp_path: Path)
     assert [r.error[0] if r.error else None for r in parquet] == ["Flag", None]
 
 
+def test_a_sign_before_another_number_bounds_something_else(tmp_path: Path) -> None:
+    """The sixth probe: a reference range in a column named ``RefRange`` (or ``ULN``,
+    ``Expected``, ``Referenzbereich``) holding ``<5`` beside a CRP of 40 failed the patient, and
+    its ANC of 0.3 went unreported. A sign before a number other than the row's value bounds
+    something else; before the value itself (``<0.5`` beside 0.5) it still fails the patient."""
+    header = [*RESULTS, "RefRange", "ULN", "Referenzbereich"]
+    rows = [
+        ["p", "crp", "40", "mg/L", "2025-03-01", "<5", "<10", "< 5"],
+        ["p", "anc", "0.3", "10^9/L", "2025-03-01", "1.5-7.0", "", ""],
+        ["q", "anc", "0.5", "10^9/L", "2025-03-01", "", "<0.5", ""],
+    ]
+    read = list(Table(write_csv(tmp_path / "ranges.csv", [header, *rows]), "results").rows())
+    assert [r.error[0] if r.error else None for r in read] == [None, None, "ULN"]
+
+
 def test_a_cell_beginning_with_a_sign_in_an_unread_column_fails_its_patient(
     tmp_path: Path,
 ) -> None:

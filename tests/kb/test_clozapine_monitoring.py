@@ -95,3 +95,33 @@ def test_one_overdue_alert_even_when_two_reasons_hold(real_kb: KnowledgeBase) ->
     data = {"as_of": AS_OF, "labs": labs, "medications": [course]}
     ids = [a.id for a in diagnose(data, kb=real_kb, today=AS_OF).alerts]
     assert ids.count(OVERDUE) == 1
+
+
+def test_a_dose_change_written_as_a_new_order_is_no_new_start(real_kb: KnowledgeBase) -> None:
+    """The sixth probe: 200 mg for four years, then 300 mg from a day later, gave "the label
+    monitors weekly for the first 6 months" on an ANC of 20 days (monthly applies); with a
+    second dose line, two overdue alerts disagreed."""
+    wbc = {"test": "wbc", "value": 6.0, "unit": "10^9/L", "date": AS_OF}
+    old = {"name": "clozapine 200 mg", "start": AS_OF - dt.timedelta(days=1500),
+           "stop": AS_OF - dt.timedelta(days=64)}  # fmt: skip
+    new = {"name": "clozapine 300 mg", "start": AS_OF - dt.timedelta(days=63)}
+    data = {"as_of": AS_OF, "labs": [wbc, _anc(3.0, 20)], "medications": [old, new]}
+    assert OVERDUE not in {a.id for a in diagnose(data, kb=real_kb, today=AS_OF).alerts}
+    data["labs"] = [wbc, _anc(3.0, 40)]
+    ids = [a.id for a in diagnose(data, kb=real_kb, today=AS_OF).alerts]
+    assert ids.count(OVERDUE) == 1
+    # a gap of 30 days or more starts the schedule again, as for a new patient
+    gap = {**new, "start": AS_OF - dt.timedelta(days=30)}
+    data = {"as_of": AS_OF, "labs": [wbc, _anc(3.0, 10)], "medications": [old, gap]}
+    assert OVERDUE in {a.id for a in diagnose(data, kb=real_kb, today=AS_OF).alerts}
+
+
+def test_a_low_latest_anc_is_checked_weekly_however_old(real_kb: KnowledgeBase) -> None:
+    """The sixth probe: after 12 months, a 49-day-old ANC of 0.3 got "the label monitors
+    monthly" beside the severe row's "ANC daily"."""
+    course = {"name": "clozapine", "start": AS_OF - dt.timedelta(days=800)}
+    wbc = {"test": "wbc", "value": 6.0, "unit": "10^9/L", "date": AS_OF}
+    d = diagnose({"as_of": AS_OF, "labs": [wbc, _anc(0.3, 49)], "medications": [course]},
+                 kb=real_kb, today=AS_OF)  # fmt: skip
+    overdue = [a for a in d.alerts if a.id == OVERDUE]
+    assert len(overdue) == 1 and overdue[0].rule_id.endswith("after_recent_neutropenia")

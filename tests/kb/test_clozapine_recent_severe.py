@@ -66,8 +66,9 @@ def test_a_severe_count_before_the_first_dose_is_the_baseline_not_a_recent_sever
     real_kb: KnowledgeBase,
 ) -> None:
     """An ANC of 0.3 drawn before clozapine was started (the fourth probe's P4) is the
-    baseline the initiation alert reads; it did not happen on clozapine, so neither the
-    recent-severe alert nor its silencing of the mild-neutropenia table applies."""
+    baseline the initiation alert reads; it did not happen on clozapine, so the recent-severe
+    alert does not apply, while the mild row's "continue clozapine" stays silent after any
+    recent severe count."""
     started = DAY - dt.timedelta(days=5)
     labs = [
         {"test": "anc", "value": 0.3, "unit": "10^9/L", "date": DAY - dt.timedelta(days=10)},
@@ -80,7 +81,9 @@ def test_a_severe_count_before_the_first_dose_is_the_baseline_not_a_recent_sever
     }
     found = {a.id for a in diagnose(data, kb=real_kb, today=DAY).alerts}
     assert "clozapine_recent_severe_neutropenia" not in found
-    assert "clozapine_mild_neutropenia" in found
+    assert "clozapine_low_baseline_anc" in found
+    # nor "continue clozapine" beside "initiation is not recommended" (the sixth probe)
+    assert "clozapine_mild_neutropenia" not in found
     # the same count three days after the start is on the drug, and is still managed
     labs[0]["date"] = started + dt.timedelta(days=3)
     found = {a.id for a in diagnose(data, kb=real_kb, today=DAY).alerts}

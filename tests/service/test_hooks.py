@@ -149,6 +149,10 @@ def test_a_drafted_name_that_looks_like_a_known_drug_is_said_not_checked(hooks: 
     summaries = [c.summary for c in cards]
     assert any(s.startswith("Order for clozapine:") for s in summaries)
     assert "Order for metamizol 500 mg: drug name not recognised, not checked" in summaries
+    # the unread part of a combination is named too (the sixth probe)
+    part = bundle(draft(None, "rituximab + clozapin"))
+    cards = call(hooks, cds.ORDER_SELECT, order_select(draftOrders=part, selections=[]))
+    assert "Order for clozapin: drug name not recognised, not checked" in [c.summary for c in cards]
 
 
 def test_the_not_checked_card_names_the_patient_s_critical_alerts() -> None:
@@ -164,9 +168,15 @@ def test_the_not_checked_card_names_the_patient_s_critical_alerts() -> None:
     assert "The patient has critical alerts now: Febrile neutropenia" in (card.detail or "")
 
 
-@pytest.mark.parametrize("selection", ["d1", "http://ehr.example.org/fhir/MedicationRequest/d1"])
-def test_a_selection_as_a_bare_id_or_a_full_url_is_read(hooks: Hooks, selection: str) -> None:
-    body = order_select(draftOrders=bundle(draft("2626", "clozapine")), selections=[selection])
+@pytest.mark.parametrize(
+    "selection",
+    ["d1", "http://ehr.example.org/fhir/MedicationRequest/d1", "MedicationRequest/d1/_history/2",
+     "urn:uuid:0c3a9d2e-6f1b-4b8e-9a57-1d2b3c4d5e6f"],
+)  # fmt: skip
+def test_a_selection_in_another_reasonable_form_is_read(hooks: Hooks, selection: str) -> None:
+    drafts = bundle(draft("2626", "clozapine"))
+    drafts["entry"][0]["fullUrl"] = "urn:uuid:0c3a9d2e-6f1b-4b8e-9a57-1d2b3c4d5e6f"
+    body = order_select(draftOrders=drafts, selections=[selection])
     assert len(call(hooks, cds.ORDER_SELECT, body)) == 1
 
 
