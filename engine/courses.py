@@ -122,7 +122,7 @@ def _treatment_starts(
     """Per course (by ``id`` of its medication), the start of the treatment it belongs to:
     courses of one drug whose start comes less than ``gap_days`` after the previous one ended
     (or while it runs) are one treatment. EHR histories record every dose change as a new order;
-    the clozapine label continues the monitoring schedule after an interruption of less than 30
+    a monitored drug's label continues its schedule after an interruption of less than 30
     days, so the stage of treatment runs from the first start."""
     out: dict[int, Day] = {}
     last: dict[str, tuple[Day, Day | None]] = {}  # drug -> (treatment start, latest stop)
