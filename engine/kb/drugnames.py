@@ -37,7 +37,9 @@ drug, and none of them guesses. The steps, in the order :meth:`NameIndex.match` 
    generic, with the word kept as ``unmatched``. Neither applies when the suffix is itself a known
    name or group (``rituximab-CHOP`` is a combination, step 7) or within did-you-mean distance of
    one (``clozapine-fluvoxamin`` stays unknown, and resembles both). Words after a space
-   (``Clozapine Teva``) are never taken as a manufacturer.
+   (``Clozapine Teva``) are never taken as a manufacturer. A manufacturer's word before the
+   generic (``Apo-Clozapine``, ``Teva-Clozapine``: three letters or more) is read the same way,
+   as is a word with digits after it (``Clozapine-1A``).
 6. **bracketed text**: when the text outside the brackets matched nothing, each bracketed part
    is tried, as a name and as a combination (``{24 (Methotrexate 2.5 MG Oral Tablet) } Pack``,
    ``TC (docetaxel/cyclophosphamide)``).
@@ -117,7 +119,10 @@ _BRACKETS = re.compile(r"\[([^][(){}]*)\]|\(([^][(){}]*)\)|\{([^][(){}]*)\}")
 _SEPARATORS = re.compile(r"\s*(?:/|\+|&|,|;|\band\b|\bwith\b)\s*")
 _RXNORM = re.compile(rf"^{RXNORM_PREFIX}\s*(\S+)$")
 _BIOSIMILAR = re.compile(r"^(.+)-([a-z]{4})$")
-_SUFFIXED = re.compile(r"^(.+)-([a-z]+)$")
+_SUFFIXED = re.compile(r"^(.+)-([a-z0-9]*[a-z][a-z0-9]*)$")
+#: A manufacturer's name before an exact generic name (the Canadian ``APO-CLOZAPINE``,
+#: ``Teva-Clozapine``): one word of at least three letters, then the generic.
+_PREFIXED = re.compile(r"^([a-z]{3,})-(.+)$")
 #: A dosing schedule: three or four doses of the day joined by hyphens (``1-0-1``, ``0-0-1``,
 #: ``1/2-0-1/2``), a count of doses (``2x``, ``2x25mg``) or a chemotherapy cycle and day
 #: (``C1``, ``C2D1``); never part of a name.
@@ -373,12 +378,15 @@ class NameIndex:
         return None
 
     def _suffixed(self, name: str) -> Match | None:
-        """Step 5: a biosimilar suffix, or a manufacturer's name after an exact generic name."""
+        """Step 5: a biosimilar suffix, or a manufacturer's name after (or before) an exact
+        generic name."""
         found = _SUFFIXED.match(name)
         if found is None:
-            return None
+            return self._prefixed(name)
         base, suffix = found.group(1), found.group(2)
-        if self.known(suffix) or base not in self.names:
+        if base not in self.names:
+            return self._prefixed(name)
+        if self.known(suffix):
             return None  # a second drug or group: a combination (step 7), not a suffix
         generic = self.names[base]
         if _BIOSIMILAR.match(name) is not None:
@@ -387,6 +395,20 @@ class NameIndex:
             return None  # a brand with a word after it, or a typo of a second drug: not read
         how = f"read as {base!r} ({suffix!r} after the hyphen is no lexicon name: a manufacturer)"
         return Match((generic,), how, (suffix,))
+
+    def _prefixed(self, name: str) -> Match | None:
+        """``<word>-<generic>``: a manufacturer's name before a generic name written exactly,
+        under the same conditions as the word after it (no known name, nor near one)."""
+        found = _PREFIXED.match(name)
+        if found is None:
+            return None
+        prefix, base = found.group(1), found.group(2)
+        if base not in self.names or self.names[base] != base or self.known(prefix):
+            return None
+        if _closest((prefix,), self.candidates):
+            return None
+        how = f"read as {base!r} ({prefix!r} before the hyphen is no lexicon name: a manufacturer)"
+        return Match((base,), how, (prefix,))
 
     def _code_text(self, text: str) -> Match | None:
         code = _RXNORM.match(text)

@@ -520,3 +520,21 @@ def test_a_common_drug_the_lexicon_does_not_list_is_no_typo_of_one_it_does(name:
 )  # fmt: skip
 def test_a_real_typo_is_still_suspected(name: str, drug: str) -> None:
     assert drug in [d.name for d in LEXICON.near_matches(name)]
+
+
+@pytest.mark.parametrize(
+    "given_name", ["Apo-Clozapine", "Teva-Clozapine", "Mylan-Clozapine 100 mg", "Clozapine-1A"]
+)
+def test_a_manufacturer_before_the_generic_or_with_digits_after_it_is_read(
+    given_name: str,
+) -> None:
+    """The sixth probe: the Canadian manufacturer-first names and ``Clozapine-1A`` were not
+    read, and the critical clozapine alerts became a suspected-name warning."""
+    drug = LEXICON.resolve(given_name)
+    assert drug.known and drug.name == "clozapine" and "manufacturer" in drug.how
+
+
+@pytest.mark.parametrize("given_name", ["Apo-Clozapin", "co-clozapine", "fluvoxamine-clozapine"])
+def test_a_manufacturer_prefix_needs_an_exact_generic_and_an_unknown_word(given_name: str) -> None:
+    drug = LEXICON.resolve(given_name)
+    assert not drug.known or drug.how != "" and "manufacturer" not in drug.how
