@@ -16,7 +16,7 @@ from engine.errors import KnowledgeBaseError
 from engine.kb.load import KnowledgeBase, lint, load_knowledge_base
 from engine.kb.schema import AddEvidence
 from tests.cli.test_cli import leukodx
-from tests.conftest import MINI_KB, RULES
+from tests.conftest import RULES
 from tests.unit.test_engine_mini import clozapine_patient
 
 TODAY = dt.date(2026, 11, 21)
@@ -39,13 +39,6 @@ RULE = """rules:
     origin: judgement
     cite: [ctcae5]
 """
-
-
-@pytest.fixture()
-def kb_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "kb"
-    shutil.copytree(MINI_KB, target)
-    return target
 
 
 def errors(kb_dir: Path) -> list[str]:

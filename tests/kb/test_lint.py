@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pytest
@@ -23,13 +22,6 @@ last_reviewed: 2026-11-21
 review_by: 2099-01-01
 rules:
 """
-
-
-@pytest.fixture()
-def kb_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "kb"
-    shutil.copytree(MINI_KB, target)
-    return target
 
 
 def add_rules(kb_dir: Path, body: str, name: str = "broken.yaml") -> Path:

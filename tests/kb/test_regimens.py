@@ -10,7 +10,6 @@ sources and names."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 
 from engine import diagnose
 from engine.kb.load import lint, load_knowledge_base
-from tests.conftest import MINI_KB, ROOT
+from tests.conftest import ROOT
 
 TODAY = dt.date(2025, 3, 1)
 
@@ -91,13 +90,6 @@ sources:
   s2: {title: Two, url: "https://example.org/two", verified: "never used"}
 regimens:
 """
-
-
-@pytest.fixture()
-def kb_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "kb"
-    shutil.copytree(MINI_KB, target)
-    return target
 
 
 def errors(kb_dir: Path, body: str, header: str = REGIMENS) -> list[str]:

@@ -5,13 +5,10 @@ the knowledge base: every problem of a product file is reported with its file:li
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
-import pytest
-
 from engine.kb.load import lint, load_knowledge_base
-from tests.conftest import MINI_KB, ROOT
+from tests.conftest import ROOT
 
 PRODUCTS = """title: products
 version: 0.0.1
@@ -20,13 +17,6 @@ sources:
   s1: {value_set: Example, oid: 1.2.3, expansion: test}
 products:
 """
-
-
-@pytest.fixture()
-def kb_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "kb"
-    shutil.copytree(MINI_KB, target)
-    return target
 
 
 def errors(kb_dir: Path, body: str) -> list[str]:
