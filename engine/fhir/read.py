@@ -111,8 +111,7 @@ def _undated(res: Resource, terms: Terminology, why: str) -> str:
     leukodx reads (``anc: no effective date (value 0.3 10*3/uL)``): the note listed an ANC of
     0.3 so dropped as "Observation/a: effective date '2025-02' is not a full date" and called
     the ANC "not measured"."""
-    loincs = [c for s, c in codings(res.get("code")) if terms.system_key(s) == "loinc"]
-    tests = [terms.tests[c] for c in loincs if c in terms.tests]
+    loincs, tests = _loinc_tests(res.get("code"), terms)
     if terms.fever_loincs.intersection(loincs):
         what = "body temperature"
     elif tests:
@@ -131,10 +130,15 @@ def _undated(res: Resource, terms: Terminology, why: str) -> str:
     return f"{what}: {why}"
 
 
+def _loinc_tests(code: object, terms: Terminology) -> tuple[list[str], list[str]]:
+    """The LOINC codes of a CodeableConcept, and the tests of the contract they map to."""
+    loincs = [c for s, c in codings(code) if terms.system_key(s) == "loinc"]
+    return loincs, [terms.tests[c] for c in loincs if c in terms.tests]
+
+
 def _measure(where: str, part: Resource, date: dt.date, terms: Terminology) -> Reading:
     code = part.get("code")
-    loincs = [c for s, c in codings(code) if terms.system_key(s) == "loinc"]
-    tests = [terms.tests[c] for c in loincs if c in terms.tests]
+    loincs, tests = _loinc_tests(code, terms)
     not_used = [terms.loinc_not_used[c] for c in loincs if c in terms.loinc_not_used]
     if terms.fever_loincs.intersection(loincs):
         return _temperature(where, part, date, terms)
