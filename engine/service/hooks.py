@@ -496,17 +496,13 @@ def _draft_orders(context: dict[str, Any], today: dt.date) -> tuple[list[Any], l
             expected='e.g. ["MedicationRequest/103"]',
         )
     entries = bundle.get("entry")
-    resources = [
-        e["resource"]
+    kept = [
+        e
         for e in (entries if isinstance(entries, list) else [])
         if isinstance(e, dict) and isinstance(e.get("resource"), dict)
     ]
-    urls = {
-        e["fullUrl"]: e["resource"]
-        for e in (entries if isinstance(entries, list) else [])
-        if isinstance(e, dict) and isinstance(e.get("resource"), dict)
-        and isinstance(e.get("fullUrl"), str)
-    }  # fmt: skip
+    resources = [e["resource"] for e in kept]
+    urls = {e["fullUrl"]: e["resource"] for e in kept if isinstance(e.get("fullUrl"), str)}
     chosen = _selected(resources, selections, urls) if selections else resources
     orders = [r for r in chosen if r.get("resourceType") == "MedicationRequest"]
     active = [
@@ -516,9 +512,7 @@ def _draft_orders(context: dict[str, Any], today: dt.date) -> tuple[list[Any], l
     return active, [r for r in resources if r.get("resourceType") == "Medication"]
 
 
-def _selected(
-    resources: list[Any], selections: list[str], urls: dict[str, Any] | None = None
-) -> list[Any]:
+def _selected(resources: list[Any], selections: list[str], urls: dict[str, Any]) -> list[Any]:
     """The draft resources the selections name, as ``Type/id`` (the specification's form), a
     full URL ending in it, a versioned reference (``.../_history/2``), a bare id, or an entry's
     ``fullUrl`` (``urn:uuid:...``). A selection that names none of the drafts is refused: a
@@ -532,7 +526,7 @@ def _selected(
     chosen: dict[str, Any] = {}
     for selection in selections:
         ref = selection.strip()
-        found = (urls or {}).get(ref)
+        found = urls.get(ref)
         ref = re.sub(r"/_history/[^/]+/?$", "", ref)
         found = found or keys.get(ref) or keys.get("/".join(ref.rstrip("/").split("/")[-2:]))
         bare = [r for k, r in keys.items() if k.split("/", 1)[1] == ref] if found is None else []
