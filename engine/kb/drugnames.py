@@ -388,27 +388,25 @@ class NameIndex:
             return self._prefixed(name)
         if self.known(suffix):
             return None  # a second drug or group: a combination (step 7), not a suffix
-        generic = self.names[base]
         if _BIOSIMILAR.match(name) is not None:
-            return Match((generic,), f"read as {base!r} (biosimilar)")
-        if base != generic or _closest((suffix,), self.candidates):
-            return None  # a brand with a word after it, or a typo of a second drug: not read
-        how = f"read as {base!r} ({suffix!r} after the hyphen is no lexicon name: a manufacturer)"
-        return Match((generic,), how, (suffix,))
+            return Match((self.names[base],), f"read as {base!r} (biosimilar)")
+        return self._manufacturer(base, suffix, "after")
 
     def _prefixed(self, name: str) -> Match | None:
-        """``<word>-<generic>``: a manufacturer's name before a generic name written exactly,
-        under the same conditions as the word after it (no known name, nor near one)."""
+        """``<word>-<generic>``: a manufacturer's name before a generic name written exactly."""
         found = _PREFIXED.match(name)
-        if found is None:
+        return (
+            None if found is None else self._manufacturer(found.group(2), found.group(1), "before")
+        )
+
+    def _manufacturer(self, base: str, word: str, side: str) -> Match | None:
+        """``base`` when it is a generic name written exactly (not a brand, not a typo) and the
+        ``word`` beside it is no known name nor within did-you-mean distance of one (a typo of a
+        second drug): that word is a manufacturer's, kept as ``unmatched``."""
+        if self.names.get(base) != base or self.known(word) or _closest((word,), self.candidates):
             return None
-        prefix, base = found.group(1), found.group(2)
-        if base not in self.names or self.names[base] != base or self.known(prefix):
-            return None
-        if _closest((prefix,), self.candidates):
-            return None
-        how = f"read as {base!r} ({prefix!r} before the hyphen is no lexicon name: a manufacturer)"
-        return Match((base,), how, (prefix,))
+        how = f"read as {base!r} ({word!r} {side} the hyphen is no lexicon name: a manufacturer)"
+        return Match((base,), how, (word,))
 
     def _code_text(self, text: str) -> Match | None:
         code = _RXNORM.match(text)
