@@ -24,7 +24,7 @@ from engine.errors import InputError
 from engine.kb.lexicon import COMBINATION, Lexicon, ResolvedDrug
 from engine.kb.schema import Scalar
 from engine.patient import Medication
-from engine.series import Computed, Point, collapse, nadir
+from engine.series import Computed, Point, collapse, nadir_since
 
 Day = dt.date
 Dates = Sequence[dt.date]
@@ -208,7 +208,7 @@ def recent_nadir_since_start(
     window = as_of - dt.timedelta(days=days)
     if start is not None:
         window = max(start + dt.timedelta(days=1), window)
-    low = nadir([p for p in points if p.date >= window], as_of)
+    low = nadir_since(points, window, as_of)
     if low is None:
         return None
     since = f"after start {start}" if start is not None else "with no start date given"

@@ -102,8 +102,7 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     values += _series_values(patient, kb, by_test, as_of, lln, episode)
     recent_days = int(kb.parameter("recent_nadir_days"))
     values += _recent_nadir(by_test.get("anc", []), as_of, recent_days)
-    values += _latest_age(by_test.get("anc", []), as_of, "anc")
-    values += _latest_is_upper_bound(by_test.get("anc", []), as_of, "anc")
+    values += _latest_result_facts(by_test.get("anc", []), as_of, "anc")
     low, normal = series.low_dates(counts, [lln["wbc"], lln["anc"]], as_of)
     episode_start = _episode_start(patient, episode, as_of)
     courses, unknown = course_facts(
@@ -132,39 +131,35 @@ def _recent_nadir(points: list[Point], as_of: dt.date, days: int) -> list[ValueF
     """``anc_recent_nadir``: the lowest ANC of the ``days`` before ``as_of``. The alerts read the
     latest ANC; this lets a rule see that a severe neutropenia of last week is still being
     managed (an ANC of 0.3 yesterday was forgotten once today's was 1.6)."""
-    start = as_of - dt.timedelta(days=days)
-    low = series.nadir([p for p in points if p.date >= start], as_of)
+    low = series.nadir_since(points, as_of - dt.timedelta(days=days), as_of)
     if low is None:
         return []
     return [ValueFact("v:anc_recent_nadir", "anc_recent_nadir", float(low.value), low.how)]
 
 
-def _latest_age(points: list[Point], as_of: dt.date, test: str) -> list[ValueFact]:
-    """``<test>_age_days``: how many days before ``as_of`` the latest result was drawn. Every
-    count alert reads the latest result, so a rule needs to see when that result is too old to
-    stand for today (a patient on a monitored drug whose last ANC was 82 days old read "No
-    alert")."""
-    last = series.latest(points, as_of)
-    if last is None:
-        return []
-    drawn = last.dates[0]
-    days = (as_of - drawn).days
-    how = f"Latest {test.upper()} drawn on {drawn}, {days} day(s) before {as_of}"
-    return [ValueFact(f"v:{test}_age_days", f"{test}_age_days", float(days), how)]
+def _latest_result_facts(points: list[Point], as_of: dt.date, test: str) -> list[ValueFact]:
+    """Two facts of the latest result, from one pass over the series.
 
+    ``<test>_age_days``: how many days before ``as_of`` it was drawn. Every count alert reads
+    the latest result, so a rule needs to see when it is too old to stand for today (a patient
+    on a monitored drug whose last ANC was 82 days old read "No alert").
 
-def _latest_is_upper_bound(points: list[Point], as_of: dt.date, test: str) -> list[ValueFact]:
-    """``<test>_is_upper_bound`` (true only): the latest result is known only as at most some
-    value (``<=0.8`` from a WBC with no differential, ``<0.5`` as reported). A threshold table
-    read at the bound's number picks a row the true value may lie below (a drug label's
-    moderate row says "may be resumed" where its severe row says "do not rechallenge"), so the
-    rules that give such advice need to know."""
-    series_ = series.collapse(points, as_of)
-    if not series_ or series_[-1].comparator not in ("<", "<="):
+    ``<test>_is_upper_bound`` (true only): it is known only as at most some value (``<=0.8``
+    from a WBC with no differential, ``<0.5`` as reported). A threshold table read at the
+    bound's number picks a row the true value may lie below (a drug label's moderate row says
+    "may be resumed" where its severe row says "do not rechallenge"), so the rules that give
+    such advice need to know."""
+    collapsed = series.collapse(points, as_of)
+    if not collapsed:
         return []
-    last = series_[-1]
-    how = f"Latest {test.upper()} {series.shown(last)} on {last.date} is an upper bound"
-    return [ValueFact(f"v:{test}_is_upper_bound", f"{test}_is_upper_bound", True, how)]
+    last = collapsed[-1]
+    days = (as_of - last.date).days
+    how = f"Latest {test.upper()} drawn on {last.date}, {days} day(s) before {as_of}"
+    out = [ValueFact(f"v:{test}_age_days", f"{test}_age_days", float(days), how)]
+    if last.comparator in ("<", "<="):
+        how = f"Latest {test.upper()} {series.shown(last)} on {last.date} is an upper bound"
+        out.append(ValueFact(f"v:{test}_is_upper_bound", f"{test}_is_upper_bound", True, how))
+    return out
 
 
 #: The other lines of the blood count, read together with the white count only when current.

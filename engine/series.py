@@ -113,6 +113,11 @@ def nadir(points: Iterable[Point], as_of: Day) -> Computed | None:
     return _one(points, as_of, lambda series: min(series, key=_low_first), "Lowest")
 
 
+def nadir_since(points: Iterable[Point], first_day: Day, as_of: Day) -> Computed | None:
+    """The lowest result from ``first_day`` to ``as_of`` (the recent nadir a label manages)."""
+    return nadir((p for p in points if p.date >= first_day), as_of)
+
+
 def first(points: Iterable[Point], as_of: Day) -> Computed | None:
     """The earliest result, the nearest thing to a baseline the series holds."""
     return _one(points, as_of, lambda series: series[0], "Earliest")
