@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from engine.errors import InputError
-from engine.kb.lexicon import COMBINATION, Lexicon, ResolvedDrug
+from engine.kb.lexicon import Lexicon, ResolvedDrug
 from engine.kb.schema import Scalar
 from engine.patient import Medication
 from engine.series import Computed, Point, collapse, nadir_since
@@ -109,10 +109,7 @@ def course_facts(
                 f"{label}: {how}",
             )
         )
-        if not drug.known:
-            unknown.append(drug.given)
-        elif drug.how == COMBINATION:  # the parts no lexicon name matched are unknown too
-            unknown.extend(drug.unmatched)
+        unknown.extend(drug.unread)
     return tuple(out), tuple(sorted(set(unknown)))
 
 

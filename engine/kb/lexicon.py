@@ -54,6 +54,15 @@ class ResolvedDrug:
     def agents(self) -> tuple[str, ...]:
         return tuple(sorted({self.name, *self.components, *self.classes}))
 
+    @property
+    def unread(self) -> tuple[str, ...]:
+        """The names in it the lexicon does not know: the whole name when it matched nothing,
+        else the parts of a combination no lexicon name matched (``rituximab + clozapin``). A
+        manufacturer's word beside a generic is not one."""
+        if not self.known:
+            return (self.given,)
+        return self.unmatched if self.how == COMBINATION else ()
+
 
 @dataclass(frozen=True)
 class Product:

@@ -38,7 +38,7 @@ from engine.errors import InputError, LeukodxError
 from engine.fhir.convert import IgnoredInput, from_fhir
 from engine.fhir.read import concepts_of
 from engine.fhir.terms import Terminology, codings, load_terminology
-from engine.kb.lexicon import COMBINATION, UNLISTED, Lexicon
+from engine.kb.lexicon import UNLISTED, Lexicon
 from engine.kb.load import KnowledgeBase
 from engine.patient import parse_patient
 from engine.report.patient import render_patient
@@ -347,9 +347,7 @@ class Hooks:
         # misspelling, a local product name) cannot be checked: an empty answer read as
         # "checked, nothing found". Other unknown names (paracetamol) are drugs the knowledge
         # base has no rules for, and stay silent.
-        names = [d.given for d in drugs if not d.known]
-        names += [part for d in drugs if d.how == COMBINATION for part in d.unmatched]
-        unread = sorted({n for n in names if self.kb.lexicon.near_matches(n)})
+        unread = sorted({n for d in drugs for n in d.unread if self.kb.lexicon.near_matches(n)})
         if not scoped and not unread:
             return CdsResponse(cards=[])
         ev = self._evaluate({**data, "context.draftOrders": drafts})
