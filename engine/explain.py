@@ -39,6 +39,7 @@ from engine.kb.registry import CITATION_KINDS
 from engine.kb.schema import AddEvidence, Derive, RaiseAlert, Rule
 from engine.kb.schema import NextStep as KbStep
 from engine.rank import Contribution, Ranked, rank
+from engine.unchecked import unchecked
 from engine.version import __version__
 
 #: Candidates (by rank) for which the unknown facts that matter most are listed.
@@ -61,6 +62,15 @@ class _Constants:
         self._steps: dict[tuple[str, str], list[tuple[NextStep, str | None]]] = {}
         self._status: dict[str, RuleStatus] = {}
         self._trace: dict[str, tuple[int, str]] = {}
+        self._kinds: dict[tuple[str, ...], str] = {}
+
+    def source_kind(self, cites: list[str]) -> str:
+        """:func:`source_kind` of a citation list, remembered (the same lists recur)."""
+        key = tuple(cites)
+        found = self._kinds.get(key)
+        if found is None:
+            found = self._kinds[key] = source_kind(self.kb, key)
+        return found
 
     def trace_step(self, rule_id: str) -> tuple[int, str]:
         """A fired rule's stratum and the trace's words for its effect."""
@@ -129,7 +139,8 @@ class _Context:
             firing = self.firings[rule_id]
             rule = self.kb.rule(rule_id)
             self.cited.update(rule.cite)
-            self.links[fid] = Link(
+            self.links[fid] = unchecked(
+                Link,
                 fact=self.ref(fid),
                 rule_id=rule_id,
                 statement=rule.statement,
@@ -204,14 +215,15 @@ def build_differential(
         presentation=bool(derived & set(model.presentation)),
     )  # fmt: skip
     candidates = [_candidate(ctx, r, known) for r in ranked]
-    return Differential(
-        schema_version=1, patient_id=patient_id, as_of=facts.as_of.isoformat(),
+    return unchecked(
+        Differential, schema_version=1, patient_id=patient_id, as_of=facts.as_of.isoformat(),
         audience="clinician", disclaimer=DISCLAIMER,
-        knowledge_base=KnowledgeBaseInfo(
+        knowledge_base=unchecked(
+            KnowledgeBaseInfo,
             name=kb.name, version=kb.version, content_hash=kb.content_hash,
             last_updated=kb.manifest.last_updated.isoformat() if kb.manifest.last_updated else None,
         ),
-        engine=EngineInfo(name="leukodx", version=__version__, backend=backend),
+        engine=unchecked(EngineInfo, name="leukodx", version=__version__, backend=backend),
         findings=findings, alerts=alerts, candidates=candidates,
         citations=[ctx.constants.citation(c) for c in sorted(ctx.cited)],
         facts=sorted(ctx.refs.values(), key=lambda r: r.id),
@@ -224,14 +236,15 @@ def build_differential(
 
 def _fact_refs(kb: KnowledgeBase, facts: FactSet, firings: list[Firing]) -> dict[str, FactRef]:
     refs = {
-        fid: FactRef(id=fid, name=name, value=value, how=how)
+        fid: unchecked(FactRef, id=fid, name=name, value=value, how=how)
         for fid, (name, value, how) in facts.describe().items()
     }
     for f in firings:
         rule = kb.rule(f.rule_id)
         if isinstance(rule.then, Derive):
             fid = f.asserted[0]
-            refs[fid] = FactRef(
+            refs[fid] = unchecked(
+                FactRef,
                 id=fid,
                 name=rule.then.fact,
                 value=rule.then.value,
@@ -253,8 +266,14 @@ def _findings(ctx: _Context, facts: FactSet, firings: list[Firing]) -> list[Find
     for v in facts.values:
         if v.name in SERIES_FINDINGS:
             out.append(
-                Finding(
-                    fact=v.name, value=v.value, rule_id=None, statement=v.how, citations=[], used=[]
+                unchecked(
+                    Finding,
+                    fact=v.name,
+                    value=v.value,
+                    rule_id=None,
+                    statement=v.how,
+                    citations=[],
+                    used=[],
                 )
             )
     for f in firings:
@@ -262,7 +281,8 @@ def _findings(ctx: _Context, facts: FactSet, firings: list[Firing]) -> list[Find
         if isinstance(rule.then, Derive):
             ctx.cited.update(rule.cite)
             out.append(
-                Finding(
+                unchecked(
+                    Finding,
                     fact=rule.then.fact,
                     value=rule.then.value,
                     rule_id=rule.id,
@@ -287,7 +307,8 @@ def _cites(ctx: _Context, rule: Rule, firing: Firing) -> list[str]:
 
 def _alert(ctx: _Context, firing: Firing, rule: Rule) -> Alert:
     assert isinstance(rule.then, RaiseAlert)
-    return Alert(
+    return unchecked(
+        Alert,
         id=rule.then.alert,
         level=rule.then.level,
         message=rule.then.message,
@@ -295,7 +316,7 @@ def _alert(ctx: _Context, firing: Firing, rule: Rule) -> Alert:
         statement=rule.statement,
         citations=_cites(ctx, rule, firing),
         facts=[ctx.ref(u) for u in firing.matched],
-        chain=ctx.chain(firing.matched),
+        chain=list(ctx.chain(firing.matched)),
     )
 
 
@@ -303,23 +324,24 @@ def _evidence(ctx: _Context, c: Contribution) -> Evidence:
     rule = ctx.kb.rule(c.rule_id)
     firing = ctx.firings[c.rule_id]
     cites = _cites(ctx, rule, firing)
-    kind = source_kind(ctx.kb, tuple(cites))
+    kind = ctx.constants.source_kind(cites)
     effect = rule.then
     assert isinstance(effect, AddEvidence)
-    return Evidence(
+    return unchecked(
+        Evidence,
         rule_id=rule.id,
         statement=rule.statement,
         weight=c.weight,
+        facts=[ctx.ref(u) for u in firing.matched],
+        citations=cites,
+        chain=list(ctx.chain(firing.matched)),
+        source_kind=kind,
+        group=evidence_group(kind),
+        review_status=rule.review_status,
         lr=effect.lr,
         origin=effect.origin,
         prior_lr=effect.prior_lr,
         fitted_cases=effect.fitted_cases,
-        facts=[ctx.ref(u) for u in firing.matched],
-        citations=cites,
-        chain=ctx.chain(firing.matched),
-        source_kind=kind,
-        group=evidence_group(kind),
-        review_status=rule.review_status,
     )
 
 
@@ -360,17 +382,18 @@ def _candidate(ctx: _Context, r: Ranked, known: KnownFacts) -> Candidate:
     considerations = ctx.constants.steps(r.cause, "considerations", ctx.drug_classes)
     ctx.cited.update(cause.prior_cite)
     ctx.cited.update(cid for s in (*next_steps, *considerations) for cid in s.citations)
-    return Candidate(
-        cause=r.cause, label=label, category=cause.category, rank=r.rank, score=r.score,
-        probability=r.probability, prior=cause.prior,
+    return unchecked(
+        Candidate, cause=r.cause, label=label, category=cause.category, rank=r.rank, score=r.score,
+        prior=cause.prior,
         prior_probability=cause.prior_probability, agents=agents,
         evidence_for=pro, evidence_against=con,
         next_steps=next_steps, considerations=considerations,
         ask_next=[
-            AskNext(fact=x.fact, could_add=x.could_add, could_remove=x.could_remove,
+            unchecked(AskNext, fact=x.fact, could_add=x.could_add, could_remove=x.could_remove,
                     rules=sorted(x.rules))
             for x in (ask_next(ctx.kb, known, r.cause) if r.rank <= ASK_RANKS else [])
         ],
+        summary=None, probability=r.probability,
     )  # fmt: skip
 
 
@@ -400,7 +423,8 @@ def _trace(
         if f.rule_id in uncounted:
             text += f"{UNCOUNTED}{', '.join(uncounted[f.rule_id])} counts this finding)"
         out.append(
-            TraceEntry(
+            unchecked(
+                TraceEntry,
                 seq=seq,
                 stratum=stratum,
                 rule_id=f.rule_id,

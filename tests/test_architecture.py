@@ -22,6 +22,7 @@ ENGINE = ROOT / "engine"
 LAYERS: dict[str, tuple[int, str]] = {
     "errors": (0, "core"), "version": (0, "core"), "cores": (0, "core"), "heap": (0, "core"),
     "vocab": (1, "core"), "units": (1, "core"), "differential": (1, "core"),
+    "unchecked": (0, "core"),
     "patient": (2, "core"), "kb": (2, "core"), "kb.yamlio": (2, "core"),
     "kb.schema": (2, "core"), "kb.paths": (2, "core"), "kb.parse": (2, "core"),
     "kb.reviewers": (2, "core"),

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from engine.errors import BackendUnavailableError, InputError
 
@@ -39,8 +38,12 @@ BACKENDS: dict[str, str] = {
 DERIVED_PREFIX = "d:"
 
 
-@dataclass(frozen=True)
-class Firing:
+class Firing(NamedTuple):
+    """One rule's firing: the facts its activations matched and the facts it asserted. A named
+    tuple and not a frozen dataclass: a patient has about a hundred firings, and a frozen
+    dataclass's ``__init__`` (one ``object.__setattr__`` per field) was a tenth of reading
+    them back from CLIPS."""
+
     rule_id: str
     matched: tuple[str, ...]  # fact ids, sorted
     asserted: tuple[str, ...]  # derived fact ids
