@@ -20,6 +20,7 @@ import pytest
 from engine import diagnose
 from engine.calibrate.features import load_cases
 from engine.kb.load import load_knowledge_base
+from engine.kb.schema import AddEvidence
 from engine.patient import parse_patient
 from engine.why_not import explain_cause, why_not
 
@@ -67,7 +68,12 @@ def test_a_pancytopenia_counts_its_anaemia_once_through_the_authored_rule(backen
     d = diagnose(PANCYTOPENIA_PATIENT, backend=backend, today=TODAY)
     leukaemia = next(c for c in d.candidates if c.cause == "acute_leukemia")
     listed = [e.rule_id for e in (*leukaemia.evidence_for, *leukaemia.evidence_against)]
-    assert PANCYTOPENIA in listed and ANEMIA not in listed and THROMBO not in listed
+    assert ANEMIA not in listed and THROMBO not in listed
+    # The authored rule is listed as evidence unless the fit left it at LR 1 (weight 0: neither
+    # for nor against); either way it, and not the profile, is what counts the finding.
+    authored = load_knowledge_base().rule(PANCYTOPENIA).then
+    assert isinstance(authored, AddEvidence)
+    assert (PANCYTOPENIA in listed) == (authored.weight != 0)
     effects = {t.rule_id: t.effect for t in d.trace}
     assert effects[ANEMIA].endswith(f"(not counted: {PANCYTOPENIA} counts this finding)")
     assert THROMBO in effects and "not counted" in effects[THROMBO]
