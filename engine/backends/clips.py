@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.backends import clips_image
-from engine.backends.base import Firing
+from engine.backends.base import Firing, derived_fid
 from engine.backends.clips_compile import (
     LOAD_FACTS,
     READ_FIRINGS,
@@ -58,6 +58,7 @@ from engine.backends.clips_compile import (
 from engine.errors import LeukodxError
 from engine.kb.catalog import MEDICATION_FIELDS, MEMBERSHIP_FIELDS
 from engine.kb.load import is_loaded
+from engine.kb.schema import Derive
 
 try:
     import clips
@@ -110,7 +111,10 @@ class ClipsMatcher:
 
     def __init__(self, kb: KnowledgeBase, *, image: bool = True) -> None:
         self._rules = kb.rules
-        self._rule_ids = {content(r.id): r.id for r in kb.rules}
+        self._rule_ids = tuple(r.id for r in kb.rules)
+        self._asserted = tuple(
+            (derived_fid(r.id),) if isinstance(r.then, Derive) else () for r in kb.rules
+        )
         self.mentioned = mentioned(kb.rules)
         self._image_key = (
             clips_image.image_key(kb.content_hash, _LIBRARY) if image and is_loaded(kb) else None
@@ -163,7 +167,7 @@ class ClipsMatcher:
             firing_facts = env.call(READ_FIRINGS)
         except clips.CLIPSError as exc:
             raise LeukodxError(f"clips backend: {exc}") from exc
-        return read_firings(firing_facts, fids, self._rule_ids)
+        return read_firings(firing_facts, fids, self._rule_ids, self._asserted)
 
 
 def _environment() -> Any:
@@ -291,28 +295,32 @@ def _value(value: Any) -> Any:
     return value
 
 
-def read_firings(facts: Iterable[str], fids: list[str], rule_ids: dict[str, str]) -> list[Firing]:
-    """Decode the firing facts, one ``seq "rule" n matched... k asserted...`` string each (the
-    implode$ of one firing fact), into one firing per rule, in order of first firing, matched
-    facts of all its activations unioned. Matched ids are patient fact indices or quoted derived
-    fact ids."""
+def read_firings(
+    facts: Iterable[str], fids: list[str], rule_ids: tuple[str, ...],
+    asserted: tuple[tuple[str, ...], ...],
+) -> list[Firing]:  # fmt: skip
+    """Decode the firing facts, one ``seq k rule... matched...`` string each (the implode$ of one
+    firing fact: a sequence number, k rule indices, then the fids matched), into one firing per
+    rule, in order of first firing, the matched facts of all its activations unioned. A matched
+    fid is a patient fact's number in ``fids`` or, negative, the fact derived by the rule of
+    that :func:`~engine.backends.clips_compile.derived_number`; ``asserted`` gives, per rule,
+    the fact it derives (if any)."""
     records = []
     for fact in facts:
-        tokens = fact.split()
-        n = int(tokens[2])
-        records.append((int(tokens[0]), rule_ids[tokens[1].strip('"')], tokens[3 : 3 + n],
-                        tokens[4 + n :]))  # fmt: skip
+        tokens = [int(t) for t in fact.split()]
+        records.append((tokens[0], tokens[2 : 2 + tokens[1]], tokens[2 + tokens[1] :]))
     records.sort(key=lambda r: r[0])
-    used: dict[str, set[str]] = {}
-    made: dict[str, tuple[str, ...]] = {}
-    for _, rule, matched, asserted in records:
-        ids = {t.strip('"') if t.startswith('"') else fids[int(t)] for t in matched}
-        if rule in used:
-            used[rule] |= ids
-        else:
-            used[rule] = ids
-            made[rule] = tuple(t.strip('"') for t in asserted)
-    return [Firing(rule, tuple(sorted(ids)), made[rule]) for rule, ids in used.items()]
+    used: dict[int, set[str]] = {}
+    for _, rules, matched in records:
+        ids = {fids[m] if m >= 0 else derived_fid(rule_ids[-1 - m]) for m in matched}
+        for rule in rules:
+            if rule in used:
+                used[rule] |= ids
+            else:
+                used[rule] = set(ids)
+    return [
+        Firing(rule_ids[rule], tuple(sorted(ids)), asserted[rule]) for rule, ids in used.items()
+    ]
 
 
 def compile(kb: KnowledgeBase) -> ClipsMatcher:  # noqa: A001 - the seam's verb (backends/base.py)

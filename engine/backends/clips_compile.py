@@ -7,7 +7,7 @@ catalogue (:mod:`engine.kb.catalog`), so nothing is written twice by hand.
 Facts (one deftemplate each): ``v`` value facts (fid, name, value); ``m`` memberships (fid, kind,
 name + :data:`~engine.kb.catalog.MEMBERSHIP_FIELDS`); ``x`` medication courses, once per agent
 (fid, agent, drug + :data:`~engine.kb.catalog.MEDICATION_FIELDS`); ``firing``, the trace the
-rules write (seq, rule, matched fact ids, asserted fact ids).
+rules write (seq, rule indices, matched fact ids).
 
 Values keep their rule-language type in distinct CLIPS types, so the semantics of
 :mod:`engine.backends.predicates` carry over: words are STRINGs, booleans the SYMBOLs ``TRUE`` and
@@ -16,10 +16,11 @@ accepts). A word ``"true"`` is therefore never the boolean ``TRUE``, and a boole
 Numbers compare with ``=``/``<``, which is numeric across INTEGER and FLOAT (``1 = 1.0``), like
 Python; ``eq`` is only used for words and booleans.
 
-Each DNF branch of a rule becomes one defrule with salience ``top - stratum`` (as in the experta
-backend). Its action asserts one ``firing`` fact per activation and, for a derive rule, the value
-fact ``d:<rule id>``; CLIPS ignores a duplicate assert, so the derived fact exists once however
-often the rule matches. The matcher reads the firing facts back once per patient.
+Each distinct DNF branch becomes one defrule with salience ``top - stratum`` (as in the experta
+backend), shared by every rule that has that branch at that salience. Its action asserts one
+``firing`` fact per activation, naming those rules, and, for each derive rule among them, the
+value fact it derives; CLIPS ignores a duplicate assert, so a derived fact exists once however
+often its rule matches. The matcher reads the firing facts back once per patient.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from engine.backends.base import derived_fid
 from engine.errors import LeukodxError
 from engine.kb.catalog import MEDICATION_FIELDS, MEMBERSHIP_FIELDS
 from engine.kb.schema import Atom, Derive, Literal, Rule, Scalar, Test
@@ -51,9 +51,10 @@ RECORDS: dict[str, tuple[str, ...]] = {
 #: RECORDS order, a count and then that many records.
 LOAD_FACTS = "leukodx-assert"
 #: Deffunction returning the firings as a multifield of strings, one per firing fact:
-#: ``seq "rule" n matched... k asserted...``. One string per fact, and not one multifield of every
-#: token, because growing a multifield copies it whole: with some 120 firing facts a case, the
-#: one-multifield version took three times as long (about 1 ms a case).
+#: ``seq k rule-index... matched...`` (rule indices into ``kb.rules``; matched fids are patient
+#: fact numbers, or :func:`derived_number` of the rule that derived the fact). One string per
+#: fact, and not one multifield of every token, because growing a multifield copies it whole:
+#: with some 120 firing facts a case, the one-multifield version took three times as long.
 READ_FIRINGS = "leukodx-firings"
 SEQ = "?*leukodx-seq*"
 
@@ -157,8 +158,8 @@ def pattern(atom: Atom, index: int, bind: bool) -> str:
     return "(" + " ".join(head + slots) + ")"
 
 
-def defrule(rule: Rule, name: str, branch: tuple[Literal, ...], salience: int) -> str:
-    """One branch of ``rule`` as a defrule that records its firing."""
+def _lhs(branch: tuple[Literal, ...]) -> tuple[list[str], list[str]]:
+    """One branch's patterns, and the variables holding the fids of the facts it matches."""
     lhs = []
     matched = []
     for i, lit in enumerate(branch):
@@ -167,20 +168,28 @@ def defrule(rule: Rule, name: str, branch: tuple[Literal, ...], salience: int) -
         else:
             lhs.append(pattern(lit.atom, i, bind=True))
             matched.append(f"?f{i}")
-    rhs = [f"(bind {SEQ} (+ {SEQ} 1))"]
-    asserted = ""
-    if isinstance(rule.then, Derive):
-        fid = string(derived_fid(rule.id))
-        asserted = fid
-        rhs.append(
-            f"(assert ({VALUE} (fid {fid}) (name {string(rule.then.fact)}) "
-            f"(value {literal(rule.then.value)})))"
-        )
-    rhs.insert(
-        1,
-        f"(assert ({FIRING} (seq {SEQ}) (rule {string(rule.id)}) "
-        f"(matched {' '.join(matched)}) (asserted {asserted})))",
-    )
+    return lhs, matched
+
+
+def defrule(
+    members: list[tuple[int, Rule]], name: str, branch: tuple[Literal, ...], salience: int
+) -> str:
+    """One defrule for ``branch``, which every rule of ``members`` (index in ``kb.rules``, rule)
+    has as one of its branches: one activation records the firing of them all. Its action
+    asserts one ``firing`` fact (the rules' indices and the fids matched) and, for each derive
+    rule among them, the value fact whose fid is :func:`derived_number` of the rule's index."""
+    lhs, matched = _lhs(branch)
+    indices = " ".join(str(index) for index, _ in members)
+    rhs = [
+        f"(bind {SEQ} (+ {SEQ} 1))",
+        f"(assert ({FIRING} (seq {SEQ}) (rules {indices}) (matched {' '.join(matched)})))",
+    ]
+    for index, rule in members:
+        if isinstance(rule.then, Derive):
+            rhs.append(
+                f"(assert ({VALUE} (fid {derived_number(index)}) (name {string(rule.then.fact)}) "
+                f"(value {literal(rule.then.value)})))"
+            )
     return (
         f"(defrule {name} (declare (salience {salience}))\n  "
         + "\n  ".join(lhs)
@@ -188,6 +197,13 @@ def defrule(rule: Rule, name: str, branch: tuple[Literal, ...], salience: int) -
         + "\n  ".join(rhs)
         + ")"
     )
+
+
+def derived_number(index: int) -> int:
+    """The fid, inside CLIPS, of the fact derived by rule ``index`` of ``kb.rules``: negative,
+    so that it never meets a patient fact's fid (0, 1, ...); the matcher maps it back to
+    :func:`~engine.backends.base.derived_fid` of the rule's id."""
+    return -1 - index
 
 
 def _template(name: str, slots: tuple[str, ...], multi: tuple[str, ...] = ()) -> str:
@@ -241,21 +257,33 @@ def support_constructs() -> list[str]:
     """Templates, the firing counter, the fact loader and the function reading firings back."""
     return [
         *(_template(name, slots) for name, slots in TEMPLATES.items()),
-        _template(FIRING, ("seq", "rule"), ("matched", "asserted")),
+        _template(FIRING, ("seq",), ("rules", "matched")),
         f"(defglobal {SEQ} = 0)",
         _loader(),
         f"(deffunction {READ_FIRINGS} () (bind ?out (create$))"
         f" (do-for-all-facts ((?f {FIRING})) TRUE"
-        " (bind ?out (create$ ?out (implode$ (create$ ?f:seq ?f:rule (length$ ?f:matched)"
-        " ?f:matched (length$ ?f:asserted) ?f:asserted))))) ?out)",
+        " (bind ?out (create$ ?out (implode$ (create$ ?f:seq (length$ ?f:rules) ?f:rules"
+        " ?f:matched))))) ?out)",
     ]
 
 
 def rule_constructs(rules: tuple[Rule, ...]) -> list[str]:
-    """One defrule per DNF branch of every rule, salience from its stratum."""
+    """The defrules of every rule: one per distinct DNF branch and salience (``top - stratum``).
+    Branches that are the same patterns at the same salience (the profile rules of one finding
+    for each of some 29 causes, for instance) become one defrule recording all their rules, so
+    CLIPS matches and fires them once: 2,492 branches made 1,044 defrules, and a patient's
+    firing facts to read back fell to about a third."""
     top = max((r.stratum for r in rules), default=0)
+    Members = list[tuple[int, Rule]]
+    groups: dict[tuple[int, tuple[str, ...]], tuple[tuple[Literal, ...], Members]] = {}
+    for index, rule in enumerate(rules):
+        salience = top - rule.stratum
+        for branch in rule.branches:
+            key = (salience, tuple(_lhs(branch)[0]))
+            found = groups.setdefault(key, (branch, []))
+            if all(i != index for i, _ in found[1]):
+                found[1].append((index, rule))
     return [
-        defrule(rule, f"r{index:04d}_{b}", branch, top - rule.stratum)
-        for index, rule in enumerate(rules)
-        for b, branch in enumerate(rule.branches)
+        defrule(members, f"g{n:04d}", branch, salience)
+        for n, ((salience, _), (branch, members)) in enumerate(groups.items())
     ]
