@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from engine import series, vocab
 from engine.courses import CourseFact, course_facts
 from engine.kb.catalog import SERIES_SUFFIXES, TREND_TESTS
-from engine.kb.lexicon import Lexicon
+from engine.kb.lexicon import UNLISTED, Lexicon
 from engine.kb.load import KnowledgeBase
 from engine.kb.schema import Scalar
 from engine.patient import Entry, Lab, PatientFacts
@@ -162,8 +162,11 @@ def _latest_result_facts(points: list[Point], as_of: dt.date, test: str) -> list
     return out
 
 
-#: The other lines of the blood count, read together with the white count only when current.
-OTHER_LINES = ("hemoglobin", "platelets", "mcv", "reticulocytes")
+#: The other lines of the blood count, and the tests the cause profiles read beside them (LDH,
+#: ferritin, reticulocytes as a percentage), read together with the white count only when
+#: current: an LDH of 2019 says nothing of a neutropenia of 2026.
+OTHER_LINES = ("hemoglobin", "platelets", "mcv", "reticulocytes", "reticulocytes_pct", "ldh",
+               "ferritin")  # fmt: skip
 
 
 def _not_concurrent(by_test: dict[str, list[Point]], days: int) -> tuple[tuple[str, str], ...]:
@@ -198,19 +201,36 @@ def _suspected_drugs(unknown: Iterable[str], lexicon: Lexicon) -> tuple[MemberFa
     """A medication name the lexicon does not know but that resembles one it knows (a typo, a
     look-alike letter) is not used as that drug: nothing is guessed. It becomes a
     ``suspected_drug`` fact for the drug and each of its classes, so that rules can warn that the
-    drug's own rules (an ANC alert, say) were not applied."""
+    drug's own rules (an ANC alert, say) were not applied.
+
+    A name kept unread by a status word (``clozapine (held)``: :meth:`Lexicon.set_aside`) is a
+    suspected drug of what it names without the word, so that its warning still fires and says
+    why: the course may have been stopped, and without a stop date the label's rows for it
+    cannot be chosen."""
     out: list[MemberFact] = []
     counts: dict[str, int] = {}
     for given in unknown:
-        for drug in lexicon.near_matches(given):
-            for agent in (drug.name, *drug.classes):
+        suspects: list[tuple[tuple[str, ...], str]] = []
+        held = lexicon.set_aside(given)
+        if held is not None:
+            words, drug = held
+            why = (
+                f"given: medication '{given}' names {drug.name} but says {words!r}: whether it "
+                "is taken now needs a stop date, so it was not used as a course"
+            )
+            suspects.append((tuple(a for a in drug.agents if a != UNLISTED), why))
+        else:
+            for near in lexicon.near_matches(given):
+                why = (
+                    f"given: medication '{given}' is not in the drug lexicon and was not used; "
+                    f"it resembles {near.name}"
+                )
+                suspects.append(((near.name, *near.classes), why))
+        for agents, how in suspects:
+            for agent in agents:
                 counts[agent] = counts.get(agent, 0) + 1
                 fid = f"m:suspected_drug:{agent}" + (
                     f"#{counts[agent]}" if counts[agent] > 1 else ""
-                )
-                how = (
-                    f"given: medication '{given}' is not in the drug lexicon and was not used; "
-                    f"it resembles {drug.name}"
                 )
                 out.append(MemberFact(fid, "suspected_drug", agent, {"active": True}, how))
     return tuple(out)

@@ -271,8 +271,8 @@ def rule_constructs(rules: tuple[Rule, ...]) -> list[str]:
     """The defrules of every rule: one per distinct DNF branch and salience (``top - stratum``).
     Branches that are the same patterns at the same salience (the profile rules of one finding
     for each of some 29 causes, for instance) become one defrule recording all their rules, so
-    CLIPS matches and fires them once: 2,492 branches made 1,044 defrules, and a patient's
-    firing facts to read back fell to about a third."""
+    CLIPS matches and fires them once: 2,160 branches made 922 defrules (2026-12-07), and a
+    patient's firing facts to read back fell to about a third."""
     top = max((r.stratum for r in rules), default=0)
     Members = list[tuple[int, Rule]]
     groups: dict[tuple[int, tuple[str, ...]], tuple[tuple[Literal, ...], Members]] = {}

@@ -43,7 +43,7 @@ FREQUENCY_RANGE = (0.01, 0.99)
 #: A side whose likelihood ratio is this close to 1 carries no information and gets no rule.
 MIN_LOG_LR = 0.05
 _FINDING_KEYS = ("id", "label", "plain", "present", "absent", "base_frequency", "basis", "cite",
-                 "group", "implies", "atoms")  # fmt: skip
+                 "group", "implies", "atoms", "context")  # fmt: skip
 _ENTRY_KEYS = ("finding", "frequency", "origin", "basis", "cite", "present_counted_by")
 
 
@@ -59,6 +59,10 @@ class ProfileFinding:
     group: str | None = None
     implies: tuple[str, ...] = ()
     atoms: tuple[str, ...] = ()  # "kind:name" patterns that count as this finding in a rule
+    #: "kind:name" of the present pattern's qualifiers, not the finding itself (a reticulocyte
+    #: count is read only with an anaemia): lint does not take a rule using them as one that
+    #: counts the finding.
+    context: tuple[str, ...] = ()
     plain: str = ""  # the finding in everyday words, for the patient view ("an enlarged spleen")
 
 
@@ -120,6 +124,7 @@ def parse_catalogue(ctx: Ctx, doc: Any) -> Catalogue:
             group=item.get("group"),
             implies=str_list(ctx, item.get("implies", []), f"{where}.implies", line),
             atoms=str_list(ctx, item.get("atoms", []), f"{where}.atoms", line),
+            context=str_list(ctx, item.get("context", []), f"{where}.context", line),
             plain=item["plain"],
         )  # fmt: skip
     for f in out.values():
@@ -417,12 +422,12 @@ def present_keys(finding: ProfileFinding) -> set[str]:
     """The atom keys that say the finding itself is present: its ``present`` patterns and the
     finding word of the same name (an "argues against" rule asks for exactly these, whereas
     :func:`finding_keys` also holds the measurements a finding is derived from)."""
-    return {f"finding:{finding.id}"} | _pattern_keys(finding.present)
+    return ({f"finding:{finding.id}"} | _pattern_keys(finding.present)) - set(finding.context)
 
 
 def finding_keys(finding: ProfileFinding) -> set[str]:
     """The atom keys that count as this finding: its declared ``atoms`` and present atoms."""
-    return set(finding.atoms) | _pattern_keys(finding.present)
+    return (set(finding.atoms) | _pattern_keys(finding.present)) - set(finding.context)
 
 
 def _pattern_keys(patterns: YamlList) -> set[str]:

@@ -47,6 +47,7 @@ SETS = {
     "held-out set 17": EVALUATION / "holdout17",
     "held-out set 18": EVALUATION / "holdout18",
     "held-out set 19": EVALUATION / "holdout19",
+    "held-out set 20": EVALUATION / "holdout20",
 }
 ORDER = list(SETS)
 FILES = {name: sorted(d.glob("*.yaml")) for name, d in SETS.items()}
