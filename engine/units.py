@@ -106,7 +106,7 @@ def _key(unit: str) -> str:
     text = re.sub("[⁰¹²³⁴⁵⁶⁷⁸⁹]+", lambda m: "^" + m.group().translate(_SUPERSCRIPTS), text)
     text = re.sub(r"\{[^}]*\}", "", text)  # UCUM annotations carry no meaning: {cells}/uL == /uL
     text = text.replace("mcl", "ul").replace("mcL", "uL")
-    return text.lower()
+    return text.lower().replace("[iu]", "iu")  # UCUM writes the international unit [IU]
 
 
 _PCT = {"%": 1.0}
@@ -432,13 +432,38 @@ def _is_titer(text: str) -> bool:
     return sep == ":" and left == "1" and right.isdigit() and int(right) > 0
 
 
+#: What of a normalised unit spelling is punctuation: everything but letters and digits, an
+#: ``x`` before a number (``x10^9/l``) and an ``e`` between digits (``10e9/l``).
+_PUNCTUATION = re.compile(r"[\W_]|(?<![^\W\d_])x|(?<=\d)e(?=\d)")
+
+
+def _magnitude(key: str) -> str:
+    """The letters and digits of a normalised unit spelling: its prefixes (``m``, ``u``, ``k``),
+    units (``kat``, ``g``, ``l``) and powers of ten. Two spellings with the same magnitude text
+    differ only in punctuation (``10^9l``, ``10*9/l``, ``[iu]/l``) and so name one unit."""
+    return _PUNCTUATION.sub("", key)
+
+
 def _suggest_unit(test: str, unit: str) -> str | None:
-    """The closest accepted spelling, shown as people write it (``10^9/L``, not ``10^9/l``)."""
-    shown = {_key(u): u for u in (CONVERSIONS[test].canonical, *_DISPLAY.get(test, ()))}
-    for key in CONVERSIONS[test].factors:
-        shown.setdefault(key, key)
-    hint = suggest(_key(unit), list(shown))
-    return shown[hint] if hint is not None else None
+    """An accepted spelling of the same unit as an unknown one, shown as people write it
+    (``10^9/L``, not ``10^9/l``), or None.
+
+    Only a spelling that differs from the given one in punctuation alone is offered (``10^9L``
+    -> ``10^9/L``): a suggestion that changed a letter or a digit would name a unit of another
+    magnitude (``ukat/L`` -> ``U/L`` divides an LDH by 60, ``x10^6/uL`` -> ``x10^3/uL`` and
+    ``mg/L`` -> ``ug/L`` by 1000), and a user who follows it loads a wrong value that no check
+    can catch. Without such a spelling there is no hint; the error still lists the accepted
+    units."""
+    rule = CONVERSIONS[test]
+    given = _magnitude(_key(unit))
+    if not given:
+        return None  # "‰", "/": nothing to compare ("‰" is no "%")
+    shown = {_key(u): u for u in (rule.canonical, *_DISPLAY.get(test, ()))}
+    accepted = {k: rule.factors.get(k, 1.0 if k == "%" else None) for k in (*shown, *rule.factors)}
+    same = {k: f for k, f in accepted.items() if f is not None and _magnitude(k) == given}
+    if len(set(same.values())) != 1:
+        return None
+    return next((shown[k] for k in shown if k in same), min(same))
 
 
 def _expected(test: str) -> str:
@@ -465,6 +490,9 @@ _DISPLAY: dict[str, tuple[str, ...]] = {
     "ceruloplasmin": ("g/L",),
     "igg": ("g/L",),
     "crp": ("mg/dL",),
+    "ldh": ("IU/L",),
+    "alt": ("IU/L",),
+    "ast": ("IU/L",),
     "bilirubin": ("umol/L",),
     "haptoglobin": ("g/L",),
     "methylmalonic_acid": ("umol/L",),

@@ -143,7 +143,8 @@ def _measure(where: str, part: Resource, date: dt.date, terms: Terminology) -> R
     if terms.fever_loincs.intersection(loincs):
         return _temperature(where, part, date, terms)
     if tests:
-        return _lab(where, tests[0], part, date, terms)
+        kinds = [terms.unit_kinds[c] for c in loincs if c in terms.unit_kinds]
+        return _lab(where, tests[0], part, date, terms, kinds[0] if kinds else None)
     concepts = concepts_of(code, terms) or concepts_of(part.get("valueCodeableConcept"), terms)
     if concepts:
         return _observed(where, concepts[0], part, date, terms)
@@ -154,7 +155,14 @@ def _measure(where: str, part: Resource, date: dt.date, terms: Terminology) -> R
     return Reading(where, ignored=unmapped(code, terms))
 
 
-def _lab(where: str, test: str, part: Resource, date: dt.date, terms: Terminology) -> Reading:
+def _lab(
+    where: str, test: str, part: Resource, date: dt.date, terms: Terminology,
+    kind: str | None = None,
+) -> Reading:  # fmt: skip
+    """One result of ``test``. ``kind`` is what its code says the value is (``percent`` for
+    reticulocytes per 100 red cells, ``count`` for reticulocytes per volume): a value whose unit
+    says the other (17849-1 with 10*9/L) is not read, since a percentage read as a count is a
+    very low count, and which of code and unit is wrong is not guessed."""
     if is_qualitative(test):
         word = _answer_of_value(test, part, terms)
         for flag in part.get("interpretation") or []:
@@ -186,6 +194,10 @@ def _lab(where: str, test: str, part: Resource, date: dt.date, terms: Terminolog
         except InputError as exc:
             error = error or exc
             continue
+        if kind is not None and (name == units.RETICULOCYTE_PCT) != (kind == "percent"):
+            said = "a percentage" if kind == "percent" else "a count"
+            why = f"its code reports {said}, but the unit is {unit!r}"
+            return Reading(where, ignored=f"{test}: {why}; which is wrong is not guessed; not used")
         lab = {"test": test, "value": value, "unit": unit, "date": date}
         return Reading(where, lab=lab | ({"comparator": comparator} if comparator else {}))
     return Reading(where, ignored=f"{test}: {error}")
@@ -357,15 +369,15 @@ def read_condition(where: str, res: Resource, terms: Terminology) -> list[Readin
         return [Reading(where, ignored=unmapped(res.get("code"), terms))]
     clinical = _status(res.get("clinicalStatus"))
     since, _ = first_date(res, (("onsetDateTime",), ("onsetPeriod", "start")), partial=True)
-    until = None
+    until, ends_raw = None, None
     if clinical in terms.clinical_past:
         ends = (("abatementDateTime",), ("abatementPeriod", "end"), ("abatementPeriod", "start"))
-        until, _ = first_date(res, ends, partial=True)
+        until, ends_raw = first_date(res, ends, partial=True)
         if until is None:
             return [Reading(where, ignored=f"clinicalStatus {clinical} with no abatement date")]
     elif clinical is not None and clinical not in terms.clinical_current:
         return [Reading(where, ignored=f"clinicalStatus {clinical} is not understood")]
-    return [Reading(where, member=(c, (since, until))) for c in concepts]
+    return _spanned(where, concepts, (since, until), ends_raw, ("onset", "abatement"))
 
 
 def read_procedure(where: str, res: Resource, terms: Terminology) -> list[Reading]:
@@ -380,4 +392,32 @@ def read_procedure(where: str, res: Resource, terms: Terminology) -> list[Readin
     until = day or parse_date(path(res, ("performedPeriod", "end")), partial=True)
     if res.get("status") == "in-progress":
         until = None
+    ends_raw = None if day else path(res, ("performedPeriod", "end"))
+    return _spanned(where, concepts, (since, until), ends_raw, ("start", "end"))
+
+
+def _spanned(
+    where: str, concepts: list[Concept], span: Span,
+    raw_end: object, names: tuple[str, str],
+) -> list[Reading]:  # fmt: skip
+    """The readings of one resource's concepts over ``span``; none, and the resource in
+    ``ignored_inputs`` with its two dates, when its end is before its start (a Condition abated
+    in 2019 with onset in 2026). Which of the two dates is the typing slip is not guessed, and
+    the resource is not read undated either (a resolved finding would become a current one);
+    the rest of the patient is read as usual (before, the whole patient failed, naming
+    ``findings[0].until``, a field of no Bundle). An end written as a month or a year
+    (``2026-11``) that holds the start is not before it: it ends on the start day at the
+    earliest, which is how it is read."""
+    since, until = span
+    if since is not None and until is not None and until < since:
+        partial = isinstance(raw_end, str) and len(raw_end.strip()) < len("2026-01-01")
+        if partial and since.isoformat().startswith(str(raw_end).strip()):
+            until = since
+        else:
+            start, end = names
+            reason = (
+                f"{end} date {until.isoformat()} is before its {start} date "
+                f"{since.isoformat()}; which one is wrong is not guessed, so not used"
+            )
+            return [Reading(where, ignored=reason)]
     return [Reading(where, member=(c, (since, until))) for c in concepts]

@@ -16,7 +16,7 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,10 @@ from engine.vocab import MEMBERSHIP, QUALITATIVE_TESTS, TESTS
 SYSTEM_KEYS: tuple[str, ...] = ("loinc", "snomed", "icd10cm", "rxnorm", "ucum", "interpretation")
 KINDS: tuple[str, ...] = ("condition", "finding", "history")
 ANSWERS: tuple[str, ...] = ("positive", "negative")
+#: What an observation code may say its values are, for the tests given either way (contract
+#: 1.1: reticulocytes as a count, or in % "kept as %").
+UNIT_KINDS: tuple[str, ...] = ("percent", "count")
+UNIT_KIND_TESTS: tuple[str, ...] = ("reticulocytes",)
 _STATUS_RESOURCES = (
     "Observation", "MedicationStatement", "MedicationRequest", "MedicationAdministration",
     "MedicationDispense", "Procedure", "DiagnosticReport",
@@ -69,6 +73,10 @@ class Terminology:
     clinical_past: frozenset[str]
     request_ended: frozenset[str]
     titer_tests: frozenset[str]
+    #: LOINC code -> the kind of value it reports, ``percent`` or ``count``, for a test whose
+    #: unit alone may make it either (reticulocytes: % of red cells, or 10^9/L): a value whose
+    #: unit says the other kind is not read (see :func:`engine.fhir.read._lab`)
+    unit_kinds: Mapping[str, str] = field(default_factory=dict)
 
     def system_key(self, url: object) -> str | None:
         """The data's key (``loinc``, ``snomed`` ...) of a coding system URL, if known: its
@@ -279,6 +287,7 @@ class _Checker:
             clinical_past=frozenset(self.strings(statuses, "condition_past", "statuses")),
             request_ended=frozenset(self.strings(statuses, "medication_request_ended", "statuses")),
             titer_tests=frozenset(self.titer_tests(doc)),
+            unit_kinds=self.unit_kinds(doc),
         )
 
     def titer_tests(self, doc: Any) -> list[str]:
@@ -302,6 +311,19 @@ class _Checker:
             test = self.word(row, "test", where, TESTS)
             if out.setdefault(code, test) != test:
                 self.bad(row, where, f"LOINC {code} is mapped to two tests")
+        return out
+
+    def unit_kinds(self, doc: Any) -> dict[str, str]:
+        """``unit_kind`` of the observation rows that give one (``percent`` or ``count``): only
+        for a test that takes both kinds of unit (:data:`UNIT_KIND_TESTS`)."""
+        out: dict[str, str] = {}
+        for i, row in enumerate(self.get(doc, "observations", list, "")):
+            if not isinstance(row, dict) or "unit_kind" not in row:
+                continue
+            where = f"observations[{i}]"
+            out[str(row.get("loinc"))] = self.word(row, "unit_kind", where, UNIT_KINDS)
+            if row.get("test") not in UNIT_KIND_TESTS:
+                self.bad(row, f"{where}.unit_kind", "only for " + ", ".join(UNIT_KIND_TESTS))
         return out
 
     def loinc_not_used(self, doc: Any) -> dict[str, str]:

@@ -49,6 +49,19 @@ drug, and none of them guesses. The steps, in the order :meth:`NameIndex.match` 
    parts' drugs together. Parts that match nothing are kept as ``unmatched``; a part that is
    only a strength or form word is dropped.
 
+A name that carries a **status word** (``held``, ``on hold``, ``stopped``, ``discontinued``,
+``completed`` ...: ``STATUS_WORDS``) matches nothing unless it is itself a lexicon name:
+``clozapine-held``, ``Clozapine-stop``, ``clozapine (held)`` and ``chemo (completed 2019)`` are
+not read as courses of their drugs. The word says the drug may not be taken now, and the name
+gives no date: read as a current course it would be wrong in the most dangerous way (a
+monitored drug's label saying "continue" for a drug the record says is held, a chemotherapy of
+2019 counted as today's), and read as a stopped one it would need the stop date that decides
+which of the label's rows apply (within 30 days of stopping, or not), which nothing gives. So the
+name is kept as written and reported as unknown, as any unread name is, and
+:func:`without_status` lets the lexicon say which drug it names
+(:meth:`engine.kb.lexicon.Lexicon.set_aside`), so that the warnings for an unread alert-driving
+drug name it. A medication with a stop date says the same without guessing.
+
 A name that still matches nothing stays unknown. :meth:`NameIndex.near_all` then offers
 did-you-means, never a match (:meth:`NameIndex.near` one only when there is exactly one): what a
 Unicode confusable of a known name matches (Cyrillic or Greek letters that look Latin,
@@ -99,6 +112,19 @@ SALT_WORDS = frozenset(
     "lactate gluconate chloride bromide hyclate monohydrate dihydrate trihydrate hydrate "
     "anhydrous liposome liposomal as base".split()
 )
+
+#: Words that say a drug is held, stopped or finished (``clozapine-held``, ``chemo (completed
+#: 2019)``): a name carrying one is not read as a course (see the module docstring). No lexicon
+#: name contains one (tests/unit/test_drugnames.py checks it).
+STATUS_WORDS = frozenset(
+    "hold held holding withhold withheld stop stopped stopping discontinue discontinued "
+    "discontinuation cease ceased suspend suspended pause paused complete completed finished "
+    "ended".split()
+)
+_LETTERS = re.compile(r"[^\W\d_]+")
+#: A status word with an "on" before it ("on hold") and the hyphens and spaces around it.
+_STATUS = re.compile(r"[\s-]*\b(?:on\s+)?(?:" + "|".join(sorted(STATUS_WORDS)) + r")\b[\s-]*")
+_EMPTY_BRACKETS = re.compile(r"\[\s*\]|\(\s*\)|\{\s*\}")
 
 #: Letters of other scripts that look like Latin ones (after case folding), for did-you-mean only.
 CONFUSABLES = dict(
@@ -183,6 +209,20 @@ def _split_form_word(m: re.Match[str]) -> str:
     """``clozapine-odt`` -> ``clozapine odt``; a hyphenated form word (``auto-injector``) stays."""
     whole = f"{m[1]}-{m[2]}"
     return f"{m[1]} {m[2]}" if m[2] in FORM_WORDS and whole not in FORM_WORDS else whole
+
+
+def status_words(name: str) -> tuple[str, ...]:
+    """The status words of a cleaned name (``clozapine (held)`` -> ``("held",)``), in order."""
+    return tuple(w for w in _LETTERS.findall(name) if w in STATUS_WORDS)
+
+
+def without_status(name: str) -> str:
+    """A cleaned name without its status words (with an ``on`` before one, and the hyphens beside
+    it) and the brackets they leave empty: ``clozapine-held`` -> ``clozapine``, ``chemo
+    (completed 2019)`` -> ``chemo (2019)``. Only for saying which drug an unread name names;
+    never a match (see the module docstring)."""
+    text = _EMPTY_BRACKETS.sub(" ", _STATUS.sub(" ", name))
+    return _SPACE.sub(" ", text).strip(_EDGES + "-")
 
 
 def without_form_words(text: str) -> str:
@@ -326,6 +366,8 @@ class NameIndex:
             return self._code(code.group(1))
         if name in self.names:
             return Match((self.names[name],))
+        if status_words(name):
+            return None  # held, stopped, completed: not a current course (module docstring)
         return self._single(name) or self._combination(name)
 
     def _code(self, code: str) -> Match | None:

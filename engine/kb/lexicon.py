@@ -17,7 +17,16 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
-from engine.kb.drugnames import RXNORM_PREFIX, Match, NameIndex, clean, core, group_key
+from engine.kb.drugnames import (
+    RXNORM_PREFIX,
+    Match,
+    NameIndex,
+    clean,
+    core,
+    group_key,
+    status_words,
+    without_status,
+)
 from engine.kb.parse import Ctx, str_list
 from engine.kb.schema import Drug
 from engine.kb.yamlio import YamlList, YamlMap
@@ -119,18 +128,39 @@ class Lexicon:
         """What a medication name means; an unknown name keeps its cleaned text as ``name``.
 
         A class name or alias (``chemotherapy``, ``Chemo``) is that class; written with a
-        strength or form word (``chemo iv``) it is the class only when no drug name matches."""
+        strength or form word (``chemo iv``) it is the class only when no drug name matches.
+
+        A name with a status word (``clozapine-held``, ``chemo (completed 2019)``) is unknown,
+        and not even an :data:`UNLISTED` drug: that class reads the course as running from its
+        start, which is what the word denies (:mod:`engine.kb.drugnames`, :meth:`set_aside`)."""
         key = clean(given)
         if key in self.class_names:
             return self._class(given, key)
         found = self.names.match(given)
         if found is None:
+            held = status_words(key)
             bare = core(key)
-            if bare in self.class_names:
+            if bare in self.class_names and not held:
                 return self._class(given, bare)
-            unlisted = (UNLISTED,) if UNLISTED in self.classes else ()
-            return ResolvedDrug(given, key, unlisted, False)
+            unlisted = (UNLISTED,) if UNLISTED in self.classes and not held else ()
+            how = f"not read: {' '.join(held)!r} says it may not be taken now" if held else ""
+            return ResolvedDrug(given, key, unlisted, False, how=how)
         return self._resolved(given, found)
+
+    def set_aside(self, name: str) -> tuple[str, ResolvedDrug] | None:
+        """(its status words, what it names without them) for a name that a status word kept
+        from being read (``clozapine (held)`` -> ``("held", clozapine)``), or None: for a name
+        without one, a lexicon name, or one that is unknown without its status words too.
+
+        Never a match: the warnings for an unread alert-driving drug use it to name the drug,
+        so that a held drug is reported as that drug, whose monitoring thresholds were not
+        applied, rather than dropped without a word."""
+        key = clean(name)
+        held = status_words(key)
+        if not held or self.resolve(name).known:
+            return None
+        rest = self.resolve(without_status(key))
+        return (" ".join(held), rest) if rest.known else None
 
     def _class(self, given: str, word: str) -> ResolvedDrug:
         cls = self.class_names[word]

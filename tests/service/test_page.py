@@ -24,7 +24,9 @@ from tests.service.conftest import Keys, Server
 CASE = ROOT / "cases" / "clozapine_induced-01.yaml"
 BUNDLE = ROOT / "examples" / "fhir" / "clozapine-patient-bundle.json"
 SHORTHAND = {"id": "shorthand-1", "wbc": 2.1, "anc": 0.4, "medications": ["clozapine"]}
-BAD_UNIT = "labs:\n  - {test: wbc, value: 2.0, unit: 10^9/dL, date: 2025-01-01}\n"
+#: A slip of punctuation in an accepted unit: refused, with the unit it surely meant suggested (a
+#: unit of another magnitude, such as 10^9/dL, gets no suggestion).
+BAD_UNIT = "labs:\n  - {test: wbc, value: 2.0, unit: 10^9L, date: 2025-01-01}\n"
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
 
@@ -112,7 +114,7 @@ def test_invalid_input_from_the_form_comes_back_on_the_page(insecure_server: Ser
     html = response.text
     assert 'data-role="input-error" data-field="labs[0].unit"' in html
     assert "unknown unit for wbc" in html
-    assert "10^9/dL, date: 2025-01-01}" in html  # the text is back in the box to correct
+    assert "10^9L, date: 2025-01-01}" in html  # the text is back in the box to correct
     empty = insecure_server.request("POST", "/report", files={"patient": (None, "  ")})
     assert empty.status_code == 422 and 'data-field="patient"' in empty.text
 

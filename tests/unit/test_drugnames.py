@@ -9,10 +9,13 @@ did-you-mean, never vanish into "not in the lexicon".
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.api import diagnose
 from engine.kb import drugnames
 from engine.kb.lexicon import Lexicon
 from engine.kb.load import load_knowledge_base
@@ -538,3 +541,116 @@ def test_a_manufacturer_before_the_generic_or_with_digits_after_it_is_read(
 def test_a_manufacturer_prefix_needs_an_exact_generic_and_an_unknown_word(given_name: str) -> None:
     drug = LEXICON.resolve(given_name)
     assert not drug.known or drug.how != "" and "manufacturer" not in drug.how
+
+
+# --- status words: a held, stopped or completed drug is never a current course (probe 7, D10) --
+
+
+def diagnosis(name: str, anc: float) -> Any:
+    """A clozapine-era patient whose medication list holds only ``name`` (started 2026-06-01)."""
+    return diagnose(
+        {
+            "schema_version": 1, "as_of": "2026-11-20", "age": 40, "sex": "male",
+            "labs": [
+                {"test": "wbc", "value": 3.9, "unit": "10^9/L", "date": "2026-11-19"},
+                {"test": "anc", "value": anc, "unit": "10^9/L", "date": "2026-11-19"},
+            ],
+            "medications": [{"name": name, "start": "2026-06-01"}],
+        }
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("given_name", "drug", "words"),
+    [
+        ("clozapine-held", "clozapine", "held"),
+        ("Clozapine-stop", "clozapine", "stop"),
+        ("clozapine (held)", "clozapine", "held"),
+        ("Clozapine-Hold", "clozapine", "hold"),
+        ("clozapine - on hold", "clozapine", "hold"),
+        ("Clozaril 100mg (stopped)", "clozapine", "stopped"),
+        ("discontinued imatinib 400 mg", "imatinib", "discontinued"),
+        ("chemo (completed 2019)", "chemotherapy", "completed"),
+        ("chemotherapy completed 2019", "chemotherapy", "completed"),
+        ("R-CHOP (completed)", "rituximab", "completed"),
+    ],
+)
+def test_a_status_word_keeps_a_name_from_being_read_as_a_course(
+    given_name: str, drug: str, words: str
+) -> None:
+    """Read as current, ``clozapine-held`` gave the label's "continue clozapine"; without a stop
+    date it cannot be read as stopped either. It stays unknown (reported, not a course, not even
+    an unlisted drug), and :meth:`Lexicon.set_aside` names what it holds for the warnings."""
+    found = LEXICON.resolve(given_name)
+    assert not found.known and found.classes == () and found.unread == (given_name,)
+    held = LEXICON.set_aside(given_name)
+    assert held is not None and held[0] == words and drug in held[1].agents
+
+
+@pytest.mark.parametrize("given_name", ["clozapine", "Clozaril 100mg", "clozapine-ratiopharm"])
+def test_a_name_without_a_status_word_is_not_set_aside(given_name: str) -> None:
+    assert LEXICON.resolve(given_name).known and LEXICON.set_aside(given_name) is None
+
+
+def test_no_lexicon_name_holds_a_status_word() -> None:
+    """A status word never hides a real name: no generic, brand, class alias or regimen has one."""
+    names = [*LEXICON.index, *LEXICON.class_names, *(r.name for r in LEXICON.regimens.values())]
+    assert [n for n in names if drugnames.status_words(drugnames.clean(n))] == []
+
+
+@pytest.mark.parametrize("given_name", ["clozapine-held", "Clozapine-stop", "clozapine (held)"])
+def test_a_held_clozapine_warns_and_never_says_continue(given_name: str) -> None:
+    d = diagnosis(given_name, 1.2)
+    messages = [a.message for a in d.alerts]
+    assert not [m for m in messages if "continue clozapine" in m]
+    [warning] = [a for a in d.alerts if a.rule_id == "names.suspected_clozapine"]
+    assert "clozapine ANC monitoring thresholds were not applied" in warning.message
+    assert given_name in d.unknown_medications
+    how = next(f.how for f in d.facts if f.id.startswith("m:suspected_drug:clozapine"))
+    assert f"'{given_name}' names clozapine but says" in how and "stop date" in how
+
+
+def test_a_held_clozapine_with_a_severe_count_still_raises_alerts() -> None:
+    """Nothing is silent: the severe-neutropenia alert and the clozapine-name warning fire."""
+    rules = {a.rule_id for a in diagnosis("clozapine (held)", 0.3).alerts}
+    assert "names.suspected_clozapine" in rules
+    assert any("severe" in r for r in rules), rules
+
+
+def test_chemotherapy_completed_years_ago_is_not_current_chemotherapy() -> None:
+    d = diagnosis("chemo (completed 2019)", 0.4)
+    used = {f.id for c in d.candidates for e in c.evidence_for for f in e.facts}
+    assert not [f for f in used if f.startswith("x:")]  # no medication course was read
+    assert "names.suspected_chemotherapy" in {a.rule_id for a in d.alerts}
+    assert d.unknown_medications == ["chemo (completed 2019)"]
+
+
+# --- drugs and brands added with their sources (probe 7, D10) --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given_name", "drug"),
+    [
+        ("lomustine", "lomustine"), ("Gleostine", "lomustine"), ("CCNU", "lomustine"),
+        ("thiotepa", "thiotepa"), ("Tepadina 100 mg", "thiotepa"),
+        ("dactinomycin", "dactinomycin"), ("Cosmegen", "dactinomycin"),
+        ("actinomycin D", "dactinomycin"), ("nelarabine", "nelarabine"), ("Arranon", "nelarabine"),
+        ("pentostatin", "pentostatin"), ("Nipent", "pentostatin"),
+    ],
+)  # fmt: skip
+def test_the_added_cytotoxics_are_chemotherapy(given_name: str, drug: str) -> None:
+    """Unknown before, they were ranked as a non-chemotherapy drug reaction."""
+    found = LEXICON.resolve(given_name)
+    assert found.known and found.name == drug and "chemotherapy" in found.classes
+
+
+@pytest.mark.parametrize("given_name", ["Clopine", "CLOPINE 100 mg tablets", "Clozitor"])
+def test_the_australian_clozapine_brands_are_clozapine(given_name: str) -> None:
+    assert resolves_to(given_name, "clozapine")
+
+
+def test_clopine_gets_the_clozapine_thresholds_not_a_name_warning() -> None:
+    d = diagnosis("Clopine", 1.2)
+    rules = {a.rule_id for a in d.alerts}
+    assert "clozapine.general_mild_neutropenia" in rules
+    assert "names.suspected_clozapine" not in rules and d.unknown_medications == []

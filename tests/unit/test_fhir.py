@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.api import diagnose
 from engine.errors import InputError, KnowledgeBaseError
 from engine.fhir.convert import FhirConversion, IgnoredInput, from_fhir, is_fhir, parse_ndjson
 from engine.fhir.terms import load_terminology, parse_date
@@ -649,6 +650,59 @@ def test_condition_clinical_and_verification_status() -> None:
         "Condition/c": "verificationStatus refuted",
         "Condition/d": "verificationStatus provisional",
         "Condition/f": "clinicalStatus bogus is not understood",
+    }
+
+
+def test_a_condition_that_ends_before_it_began_is_set_aside_not_the_patient() -> None:
+    """Probe 7, D14: an abatement before the onset failed the whole patient, naming
+    ``findings[0].until``; now that Condition alone is listed, by its resource, with both dates."""
+    resolved = status(CLINICAL, "resolved")
+    result = convert(
+        obs("w", "6690-2", valueQuantity=qty(2.1, "10*9/L")),
+        cond("c1", ICD, "R53.83", clinicalStatus=resolved, onsetDateTime="2026-11-10",
+             abatementDateTime="2019-01-01"),
+        cond("c2", ICD, "B20", clinicalStatus=resolved, onsetDateTime="2020-01-01",
+             abatementPeriod={"end": "2024-01-02"}),
+        cond("c3", ICD, "R53.83", clinicalStatus=resolved, onsetDateTime="2026-11-10",
+             abatementDateTime="2026-11"),
+    )  # fmt: skip
+    assert reasons(result) == {
+        "Condition/c1": "abatement date 2019-01-01 is before its onset date 2026-11-10; which "
+        "one is wrong is not guessed, so not used"
+    }
+    assert result.facts["conditions"] == [
+        {"name": "hiv", "since": D(2020, 1, 1), "until": D(2024, 1, 2)}
+    ]
+    # an abatement written as the onset's month is not before it: it ends on the onset day
+    assert result.facts["findings"] == [
+        {"name": "fatigue", "since": D(2026, 11, 10), "until": D(2026, 11, 10)}
+    ]
+
+
+def test_the_patient_with_a_misdated_condition_is_still_diagnosed() -> None:
+    resolved = status(CLINICAL, "resolved")
+    data = bundle(
+        {"resourceType": "Patient", "id": "p1", "gender": "male", "birthDate": "1980-01-01"},
+        obs("w", "6690-2", "2026-11-19", valueQuantity=qty(2.1, "10*9/L")),
+        obs("n", "751-8", "2026-11-19", valueQuantity=qty(0.3, "10*9/L")),
+        cond("c1", ICD, "R53.83", clinicalStatus=resolved, onsetDateTime="2026-11-10",
+             abatementDateTime="2019-01-01"),
+    )  # fmt: skip
+    d = diagnose(data)
+    assert d.candidates and {f.fact: f.value for f in d.findings}["neutropenia_severity"] == (
+        "severe"
+    )
+    [ignored] = [i for i in d.ignored_inputs if i.item == "Condition/c1"]
+    assert "before its onset date" in ignored.reason
+
+
+def test_a_procedure_that_ends_before_it_began_is_set_aside() -> None:
+    period = {"start": "2024-06-01", "end": "2014-09-30"}
+    result = convert(procedure("a", "367336001", performedPeriod=period))
+    assert "history" not in result.facts or result.facts["history"] == []
+    assert reasons(result) == {
+        "Procedure/a": "end date 2014-09-30 is before its start date 2024-06-01; which one is "
+        "wrong is not guessed, so not used"
     }
 
 

@@ -202,9 +202,17 @@ def test_count_spellings_per_microlitre(unit: str) -> None:
 
 def test_an_unknown_spelling_is_still_an_error_with_a_suggestion() -> None:
     with pytest.raises(InputError) as err:
+        to_canonical("wbc", 2.5, "Thousand-uL", field="labs[0]")
+    assert str(err.value).startswith("labs[0].unit: unknown unit for wbc (got 'Thousand-uL'")
+    assert "did you mean" in str(err.value)
+
+
+def test_a_unit_of_another_magnitude_gets_no_suggestion() -> None:
+    """Thousand/dL is a tenth of Thousand/uL's count: no accepted spelling is the same unit."""
+    with pytest.raises(InputError) as err:
         to_canonical("wbc", 2.5, "Thousand/dL", field="labs[0]")
     assert str(err.value).startswith("labs[0].unit: unknown unit for wbc (got 'Thousand/dL'")
-    assert "did you mean" in str(err.value)
+    assert "did you mean" not in str(err.value)
 
 
 # --- dates and durations ------------------------------------------------------------------------

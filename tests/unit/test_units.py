@@ -47,10 +47,63 @@ def test_reticulocytes_in_percent_keep_percent() -> None:
 
 def test_unknown_unit_names_field_and_suggests() -> None:
     with pytest.raises(InputError) as err:
-        units.to_canonical("wbc", 3.1, "10^9/dL", field="labs[3]")
-    assert str(err.value).startswith("labs[3].unit: unknown unit for wbc (got '10^9/dL'; expected")
+        units.to_canonical("wbc", 3.1, "10^9L", field="labs[3]")
+    assert str(err.value).startswith("labs[3].unit: unknown unit for wbc (got '10^9L'; expected")
     assert err.value.field == "labs[3].unit"
     assert str(err.value).endswith("did you mean '10^9/L'?")  # shown as written, not normalised
+
+
+@pytest.mark.parametrize(
+    ("test", "unit"),
+    [
+        ("ldh", "ukat/L"),  # x 60 to U/L: the hint was 'U/L'
+        ("ldh", "µkat/L"),
+        ("ldh", "kU/L"),
+        ("ldh", "mU/mL"),
+        ("reticulocytes", "x10^6/uL"),  # x 1000: the hint was 'x10^3/ul'
+        ("reticulocytes", "10^12/L"),  # the hint was '10^9/L'
+        ("reticulocytes", "‰"),  # per mille is no percent
+        ("ferritin", "mg/L"),  # the hint was 'ug/L'
+        ("ferritin", "ug/dL"),
+        ("wbc", "10^9/dL"),
+        ("hemoglobin", "mg/dL"),
+    ],
+)
+def test_no_suggestion_names_a_unit_of_another_magnitude(test: str, unit: str) -> None:
+    """Probe 7, D12: a did-you-mean that a user follows must not change the value's magnitude;
+    the error still lists the accepted units."""
+    with pytest.raises(InputError) as err:
+        units.to_canonical(test, 5.0, unit, field="labs[0]")
+    assert "did you mean" not in str(err.value)
+    assert "expected a unit among" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("test", "unit", "hint"),
+    [
+        ("wbc", "10^9L", "10^9/L"),
+        ("wbc", "x10E3uL", "10^3/uL"),
+        ("hemoglobin", "gdL", "g/dL"),
+        ("ldh", "U L", "U/L"),
+        ("ldh", "IU_L", "IU/L"),  # shown as written, not as the lower-case key 'iu/l'
+    ],
+)
+def test_a_spelling_slip_of_an_accepted_unit_is_suggested(test: str, unit: str, hint: str) -> None:
+    with pytest.raises(InputError) as err:
+        units.to_canonical(test, 5.0, unit, field="labs[0]")
+    assert str(err.value).endswith(f"did you mean {hint!r}?")
+
+
+def test_ldh_lists_iu_among_its_units() -> None:
+    with pytest.raises(InputError, match=r"expected a unit among U/L, IU/L\)"):
+        units.to_canonical("ldh", 8.5, "ukat/L", field="labs[0]")
+
+
+@pytest.mark.parametrize("test", ["ldh", "alt", "ast"])
+@pytest.mark.parametrize("unit", ["[IU]/L", "[iU]/L", "IU/L"])
+def test_ucum_international_units_are_accepted(test: str, unit: str) -> None:
+    """UCUM writes the international unit ``[IU]``: ``[IU]/L`` is IU/L (probe 7, D12)."""
+    assert units.to_canonical(test, 250, unit, field="labs[0]") == (test, 250.0)
 
 
 def test_missing_unit_is_never_guessed() -> None:
