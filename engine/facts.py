@@ -22,7 +22,7 @@ from engine.kb.lexicon import UNLISTED, Lexicon
 from engine.kb.load import KnowledgeBase
 from engine.kb.schema import Scalar
 from engine.patient import Entry, Lab, PatientFacts
-from engine.series import Computed, Point
+from engine.series import Computed, LowerBound, Point, UpperBound
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,8 @@ class FactSet:
         """fid -> (name, value, how) for explanations."""
         out: dict[str, tuple[str, Scalar, str]] = {}
         for v in self.values:
-            out[v.fid] = (v.name, v.value, v.how)
+            value = float(v.value) if isinstance(v.value, UpperBound | LowerBound) else v.value
+            out[v.fid] = (v.name, value, v.how)
         for m in self.members:
             out[m.fid] = (f"{m.kind} {m.name}", True, m.how)
         for c in self.courses:
@@ -161,6 +162,11 @@ def _latest_result_facts(points: list[Point], as_of: dt.date, test: str) -> list
         out.append(ValueFact(f"v:{test}_is_upper_bound", f"{test}_is_upper_bound", True, how))
     return out
 
+
+#: The white counts, whose bounds are read at their number: rules of their own know when the
+#: latest is only a bound (``<test>_is_upper_bound``) and which thresholds it proves. Every
+#: other result reported as a bound meets only the thresholds it decides (series.UpperBound).
+EDGE_READ_BOUNDS = frozenset({"wbc", "anc"})
 
 #: The other lines of the blood count, and the tests the cause profiles read beside them (LDH,
 #: ferritin, reticulocytes as a percentage), read together with the white count only when
@@ -454,10 +460,11 @@ def _lab_values(
     out: list[ValueFact] = []
     for test, points in sorted(by_test.items()):
         hows = computed_how.get(test, {})
-        last = series.latest(points, as_of)
+        last = series.latest(points, as_of, bounds=test not in EDGE_READ_BOUNDS)
         if last is not None:
             how = hows.get(last.dates[-1], last.how)
-            out.append(ValueFact(f"v:{test}", test, float(last.value), how))
+            value = last.value if isinstance(last.value, float) else float(last.value)
+            out.append(ValueFact(f"v:{test}", test, value, how))
     words: dict[str, tuple[dt.date, str]] = {}
     for lab in labs:
         if isinstance(lab.value, str) and (lab.date or as_of) <= as_of:

@@ -84,8 +84,9 @@ def collapse(points: Iterable[Point], as_of: Day) -> list[Point]:
 
 
 def _one(
-    points: Iterable[Point], as_of: Day, pick: Callable[[list[Point]], Point], word: str
-) -> Computed | None:
+    points: Iterable[Point], as_of: Day, pick: Callable[[list[Point]], Point], word: str,
+    *, bounds: bool = False,
+) -> Computed | None:  # fmt: skip
     """One chosen result of the collapsed series, with the span of results it was chosen from."""
     series = collapse(points, as_of)
     if not series:
@@ -95,17 +96,39 @@ def _one(
         f"{word} result {shown(chosen)} on {chosen.date}, of {len(series)} dated result(s) "
         f"from {series[0].date} to {series[-1].date} (as of {as_of})"
     )
-    if chosen.comparator is not None:
+    value: float = chosen.value
+    if chosen.comparator is not None and bounds:
+        upper = chosen.comparator.startswith("<")
+        value = UpperBound(value) if upper else LowerBound(value)
+        how += (
+            f"; reported as a bound ({shown(chosen)}): a threshold it does not decide is taken "
+            "as neither met nor unmet"
+        )
+    elif chosen.comparator is not None:
         how += (
             f"; reported as a bound ({shown(chosen)}): a threshold it does not decide is read as "
             f"if the value were {_num(chosen.value)}"
         )
-    return Computed(chosen.value, how, (chosen.date,))
+    return Computed(value, how, (chosen.date,))
 
 
-def latest(points: Iterable[Point], as_of: Day) -> Computed | None:
-    """The last result on or before ``as_of`` (the value a rule sees as ``<test>``)."""
-    return _one(points, as_of, lambda series: series[-1], "Latest")
+class UpperBound(float):
+    """A result known only as at most its value (``<x``, ``<=x``), as the rules see it: a test
+    it decides is met (``<0.1`` is below 0.5), and one it does not decide (``<600`` against
+    "above 500") is not met either way, exactly as for a value not measured
+    (:mod:`engine.backends.predicates`, and the ``bound`` slot of the CLIPS value facts)."""
+
+
+class LowerBound(float):
+    """A result known only as at least its value (``>x``, ``>=x``); see :class:`UpperBound`."""
+
+
+def latest(points: Iterable[Point], as_of: Day, *, bounds: bool = False) -> Computed | None:
+    """The last result on or before ``as_of`` (the value a rule sees as ``<test>``). With
+    ``bounds``, a result reported as a bound is an :class:`UpperBound` or :class:`LowerBound`
+    (a threshold it does not decide is not met); without, it is read at its number (the white
+    counts, whose bounds have rules of their own)."""
+    return _one(points, as_of, lambda series: series[-1], "Latest", bounds=bounds)
 
 
 def nadir(points: Iterable[Point], as_of: Day) -> Computed | None:

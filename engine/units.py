@@ -136,7 +136,9 @@ CONVERSIONS: dict[str, UnitRule] = {
     "ceruloplasmin": _rule("mg/dL", {"mg/dL": 1.0, "g/L": 100.0, "mg/L": 0.1}, 0.0, 300.0),
     "igg": _rule("mg/dL", {"mg/dL": 1.0, "g/L": 100.0}, 0.0, 20000.0),
     "crp": _rule("mg/L", {"mg/L": 1.0, "mg/dL": 10.0}, 0.0, 1000.0),
-    "ldh": _rule("U/L", {"U/L": 1.0, "IU/L": 1.0}, 0.0, 100000.0),
+    # below 30 U/L is no LDH in U/L but a European value in ukat/L (1 ukat/L = 60 U/L; normal
+    # about 2-4) labelled U/L: read as U/L it would be a normal LDH (see UNIT_SLIPS)
+    "ldh": _rule("U/L", {"U/L": 1.0, "IU/L": 1.0}, 30.0, 100000.0),
     # bilirubin 584.7 g/mol: 1 mg/dL = 17.104 umol/L
     "bilirubin": _rule("mg/dL", {"mg/dL": 1.0, "umol/L": 1 / 17.104}, 0.0, 100.0),
     "haptoglobin": _rule("mg/dL", {"mg/dL": 1.0, "g/L": 100.0}, 0.0, 1000.0),
@@ -152,6 +154,13 @@ CONVERSIONS: dict[str, UnitRule] = {
     "esr": _rule("mm/h", {"mm/h": 1.0, "mm/hr": 1.0}, 0.0, 200.0),
     "c3": _rule("mg/dL", {"mg/dL": 1.0, "g/L": 100.0}, 0.0, 1000.0),
     "c4": _rule("mg/dL", {"mg/dL": 1.0, "g/L": 100.0}, 0.0, 1000.0),
+}
+
+#: What a value below a test's limit most likely is, said with the error: the unit is never
+#: guessed, so the value is refused, but the reader is told where to look.
+UNIT_SLIPS = {
+    "ldh": "below 30 U/L it is most likely in ukat/L (1 ukat/L = 60 U/L), as European "
+    "laboratories report it; give it in U/L",
 }
 
 #: Reticulocytes reported as a percentage are kept as a percentage under this fact name
@@ -231,9 +240,10 @@ def to_canonical(
     # Decimal arithmetic, so that 2900 /uL and 2.9 10^9/L give the same float (unit invariance).
     exact = Decimal(repr(float(value))) * Decimal(repr(factor))
     if exact < Decimal(repr(low)) or exact > Decimal(repr(high)):
+        slip = UNIT_SLIPS.get(name) if exact < Decimal(repr(low)) else None
         raise InputError(
             f"{field}.value",
-            f"impossible value for {test}",
+            f"impossible value for {test}" + (f": {slip}" if slip else ""),
             got=value,
             expected=f"{_fmt(low)} to {_fmt(high)} {rule.canonical if name == test else '%'}",
         )
@@ -265,12 +275,12 @@ def bound_value(test: str, value: float, comparator: str | None, *, field: str) 
     ``<x`` is compared as just below x, ``>x`` as just above it (:data:`BOUND_OFFSET`), ``<=x``
     and ``>=x`` as x. So every threshold t that the bound decides is decided right, whatever the
     comparison (``lt``, ``le``, ``ge``, ``gt``): ``<0.1`` is below 0.5 and below 0.1, and not at
-    or above either; ``>100`` is above 100. A threshold the bound does not decide (``<2.0``
-    against "below 1.5": the true value may be 1.2 or 1.9) is read as if the value were at its
-    bound (here: not below 1.5). That is the mildest reading the report allows, so a bound never
-    raises an alert that its number does not support; the output shows the bound (``<2.0``), so
-    the reader sees that the value may be lower. A bound outside the test's possible range
-    (``<0`` for a count) is an :class:`InputError` naming ``field``.
+    or above either; ``>100`` is above 100. A threshold the bound does not decide (``<600``
+    against "above 500") is neither met nor unmet in the rules (:class:`engine.series.UpperBound`),
+    except for the WBC and ANC, whose bound rules read it as if the value were at its bound
+    (``<2.0`` is not below 1.5: the mildest reading the report allows). The output shows the
+    bound as reported. A bound outside the test's possible range (``<0`` for a count) is an
+    :class:`InputError` naming ``field``.
     """
     if comparator is None:
         return value

@@ -26,7 +26,12 @@ _COUNT_RANGES = {
     "lgl_count": (0.0, 3.0), "blasts_pct": (0.0, 60.0), "copper": (10.0, 150.0),
     "igg": (200.0, 1600.0), "reticulocytes": (5.0, 150.0), "crp": (0.0, 250.0),
     "folate": (1.0, 25.0), "neutrophil_pct": (0.0, 90.0), "band_pct": (0.0, 15.0),
+    "ldh": (100.0, 3000.0), "ferritin": (10.0, 5000.0),
 }  # fmt: skip
+#: Tests whose results a laboratory may report as a bound (``<600``, ``>1000``): the rules read
+#: them three-valued (engine.series.UpperBound). The white counts have bound rules of their own.
+_BOUNDABLE = ("platelets", "hemoglobin", "vitamin_b12", "copper", "reticulocytes", "crp",
+              "folate", "ldh", "ferritin")  # fmt: skip
 _UNITS = {
     "wbc": "10^9/L",
     "anc": "10^9/L",
@@ -44,6 +49,8 @@ _UNITS = {
     "folate": "ng/mL",
     "neutrophil_pct": "%",
     "band_pct": "%",
+    "ldh": "U/L",
+    "ferritin": "ug/L",
 }
 
 
@@ -68,7 +75,10 @@ def lab(draw: st.DrawFn, tests: tuple[str, ...] = tuple(_COUNT_RANGES)) -> dict[
     value = round(draw(st.floats(low, high, allow_nan=False)), 2)
     if test.endswith("_pct") and 0 < value < 1:
         value = 1.0  # under 1 % reads as a fraction given with unit %: an input error
-    return {"test": test, "value": value, "unit": _UNITS[test], "date": draw(dates()).isoformat()}
+    out = {"test": test, "value": value, "unit": _UNITS[test], "date": draw(dates()).isoformat()}
+    if test in _BOUNDABLE and value > 0 and draw(st.integers(0, 5)) == 0:
+        out["comparator"] = draw(st.sampled_from(["<", "<=", ">", ">="]))
+    return out
 
 
 @st.composite

@@ -47,7 +47,9 @@ from engine.backends import clips_image
 from engine.backends.base import Firing, derived_fid
 from engine.backends.clips_compile import (
     LOAD_FACTS,
+    LOWER,
     READ_FIRINGS,
+    UPPER,
     Mentioned,
     content,
     mentioned,
@@ -59,6 +61,7 @@ from engine.errors import LeukodxError
 from engine.kb.catalog import MEDICATION_FIELDS, MEMBERSHIP_FIELDS
 from engine.kb.load import is_loaded
 from engine.kb.schema import Derive
+from engine.series import LowerBound, UpperBound
 
 try:
     import clips
@@ -267,7 +270,7 @@ def fact_records(facts: FactSet, mentioned: Mentioned) -> tuple[list[Any], list[
     values = [v for v in facts.values if v.name in mentioned.values]
     out: list[Any] = [len(values)]
     for v in values:
-        out += (_word(v.name), _value(v.value))
+        out += (_word(v.name), _value(v.value), _bound(v.value))
         fids.append(v.fid)
     members = [m for m in facts.members if (m.kind, m.name) in mentioned.members]
     out.append(len(members))
@@ -285,6 +288,13 @@ def fact_records(facts: FactSet, mentioned: Mentioned) -> tuple[list[Any], list[
     return out, fids
 
 
+def _bound(value: Any) -> str | None:
+    """The ``bound`` slot of a value fact: nil (None) for an exact value."""
+    if type(value) is UpperBound:
+        return UPPER
+    return LOWER if type(value) is LowerBound else None
+
+
 def _value(value: Any) -> Any:
     """A fact value as clipspy should pass it: a word as its :func:`content` (a STRING), a bool
     as the symbol TRUE/FALSE, a number as INTEGER/FLOAT (an int beyond 64 bits as a FLOAT)."""
@@ -292,7 +302,7 @@ def _value(value: Any) -> Any:
         return _word(value)
     if type(value) is int and value not in _INT64:
         return float(value)
-    return value
+    return float(value) if type(value) in (UpperBound, LowerBound) else value
 
 
 def read_firings(

@@ -36,14 +36,14 @@ VALUE, MEMBER, COURSE, FIRING = "v", "m", "x", "firing"
 #: The patient fact templates and their slots, in template order. The slots rules discriminate
 #: on come first (CLIPS tests slots in this order); ``fid`` is only bound, so it comes last.
 TEMPLATES: dict[str, tuple[str, ...]] = {
-    VALUE: ("name", "value", "fid"),
+    VALUE: ("name", "value", "bound", "fid"),
     MEMBER: ("kind", "name", *MEMBERSHIP_FIELDS, "fid"),
     COURSE: ("agent", "drug", *MEDICATION_FIELDS, "fid"),
 }
 #: What the loader reads per fact, after ``fid`` (which it numbers itself, from 0): a course
 #: is one record (agents first, as a count and the names) and becomes one ``x`` fact per agent.
 RECORDS: dict[str, tuple[str, ...]] = {
-    VALUE: ("name", "value"),
+    VALUE: ("name", "value", "bound"),
     MEMBER: ("kind", "name", *MEMBERSHIP_FIELDS),
     COURSE: ("drug", *MEDICATION_FIELDS),
 }
@@ -155,7 +155,34 @@ def pattern(atom: Atom, index: int, bind: bool) -> str:
         _slot(fld, f"?x{index}_{n}", tests)
         for n, (fld, tests) in enumerate(sorted(by_field.items()))
     ]
+    if atom.kind == "fact" and "value" in by_field:
+        slots += _bound_slot(by_field["value"])
     return "(" + " ".join(head + slots) + ")"
+
+
+#: The ``bound`` slot of a value fact: nil for an exact value, "upper" for a result known only
+#: as at most its value (``<x``), "lower" for at least (``>x``); see engine/series.UpperBound.
+UPPER, LOWER = "upper", "lower"
+
+
+def _bound_slot(tests: list[Test]) -> list[str]:
+    """The constraint on the ``bound`` slot that keeps a bound from meeting a test it does not
+    decide: an upper bound meets only "below" tests (at its number), a lower bound only "above"
+    tests, and neither an equality or membership test."""
+    allowed = {UPPER, LOWER}
+    for test in tests:
+        if test.op in ("lt", "le"):
+            allowed.discard(LOWER)
+        elif test.op in ("gt", "ge"):
+            allowed.discard(UPPER)
+        else:
+            allowed.clear()
+    if allowed == {UPPER, LOWER}:
+        return []
+    if not allowed:
+        return ["(bound nil)"]
+    (forbidden,) = {UPPER, LOWER} - allowed
+    return [f"(bound ~{string(forbidden)})"]
 
 
 def _lhs(branch: tuple[Literal, ...]) -> tuple[list[str], list[str]]:

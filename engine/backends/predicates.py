@@ -3,7 +3,8 @@
 
 Every predicate is built by a factory function, so each closure captures its own operands
 (a lambda written in a loop would see only the loop's last value). A missing value (None) never
-satisfies a test, and booleans never compare equal to numbers.
+satisfies a test, booleans never compare equal to numbers, and a result known only as a bound
+satisfies only the tests it decides.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.kb.schema import Test
+from engine.series import LowerBound, UpperBound
 
 Predicate = Callable[[Any], bool]
 
@@ -20,8 +22,17 @@ def _same_kind(a: object, b: object) -> bool:
     return isinstance(a, bool) == isinstance(b, bool)
 
 
+#: A result known only as a bound (:class:`~engine.series.UpperBound`): it meets an ordered test
+#: only in the direction it decides, and never an equality or membership test.
+_BOUNDS = (UpperBound, LowerBound)
+
+
+def _exact(v: object) -> bool:
+    return v is not None and type(v) not in _BOUNDS
+
+
 def _eq(expected: object) -> Predicate:
-    return lambda v: v is not None and _same_kind(v, expected) and v == expected
+    return lambda v: _exact(v) and _same_kind(v, expected) and v == expected
 
 
 def _ordered(op: str, bound: float) -> Predicate:
@@ -30,11 +41,15 @@ def _ordered(op: str, bound: float) -> Predicate:
         "gt": lambda v: v > bound, "ge": lambda v: v >= bound,
     }  # fmt: skip
     check = compare[op]
-    return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and check(v)
+    undecided = LowerBound if op in ("lt", "le") else UpperBound  # at least x: never below T
+    return lambda v: (
+        isinstance(v, (int, float)) and not isinstance(v, bool) and type(v) is not undecided
+        and check(v)
+    )  # fmt: skip
 
 
 def _member(options: tuple[object, ...]) -> Predicate:
-    return lambda v: v is not None and any(_same_kind(v, o) and v == o for o in options)
+    return lambda v: _exact(v) and any(_same_kind(v, o) and v == o for o in options)
 
 
 def test_predicate(test: Test) -> Predicate:
@@ -44,11 +59,11 @@ def test_predicate(test: Test) -> Predicate:
         return _eq(value)
     if test.op == "ne":
         eq = _eq(value)
-        return lambda v: v is not None and not eq(v)
+        return lambda v: _exact(v) and not eq(v)
     if test.op in ("in", "not_in"):
         options = value if isinstance(value, tuple) else (value,)
         member = _member(options)
-        return member if test.op == "in" else (lambda v: v is not None and not member(v))
+        return member if test.op == "in" else (lambda v: _exact(v) and not member(v))
     assert isinstance(value, (int, float)) and not isinstance(value, bool)
     return _ordered(test.op, float(value))
 

@@ -499,7 +499,9 @@ _LEADING_NUMBER = re.compile(r"\s*([+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+))")
 
 
 def _another_number(rest: str, value: object) -> bool:
-    """Whether the text after a sign starts with a number that is not the row's value."""
+    """Whether the text after a sign starts with a number that is not the row's value, in this
+    or another unit: a number that is the value times a power of ten (``<500`` beside an ANC of
+    0.5 10^9/L: 500/uL is the same count, and the row is a bound read as exact) is the value."""
     found = _LEADING_NUMBER.match(rest)
     if found is None or not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
@@ -507,7 +509,12 @@ def _another_number(rest: str, value: object) -> bool:
         number = float(found[1].replace(",", "."))
     except ValueError:
         return False
-    return abs(number - float(value)) > 1e-9 * max(1.0, abs(float(value)))
+    if abs(number - float(value)) <= 1e-9 * max(1.0, abs(float(value))):
+        return False
+    if number == 0 or value == 0:
+        return True
+    exponent = math.log10(abs(number / float(value)))
+    return abs(exponent - round(exponent)) > 1e-6 or abs(round(exponent)) > 6
 
 
 def _sign_problem(name: str, sign: str, text: str, has_comparator: bool) -> str:

@@ -445,3 +445,18 @@ def test_the_example_tables_read_without_error() -> None:
                      EXAMPLES / "conditions.csv")  # fmt: skip
     cases: list[CaseInput] = list(iter_cases([EXAMPLES / "results.csv"], tables=spec))
     assert len(cases) == 8 and all(c.error is None and c.expected for c in cases)
+
+
+def test_a_sign_before_the_value_in_another_unit_fails_its_patient(tmp_path: Path) -> None:
+    """The seventh probe: ``<500`` in a result-text column (unit /uL) beside an ANC of 0.5 10^9/L
+    is the same count, a bound, but it passed as "another number" and the ANC was read as exactly
+    0.5 (moderate, grade 3, where the report says severe). A number that is the row's value times
+    a power of ten is the value; any other still bounds something else."""
+    header = [*RESULTS, "result_text", "result_unit"]
+    rows = [
+        ["a", "anc", "0.5", "10^9/L", "2025-03-01", "<500", "/uL"],
+        ["b", "hemoglobin", "8.1", "g/dL", "2025-03-01", "<81", "g/L"],
+        ["c", "crp", "40", "mg/L", "2025-03-01", "<5", ""],
+    ]
+    read = list(Table(write_csv(tmp_path / "units.csv", [header, *rows]), "results").rows())
+    assert [r.error[0] if r.error else None for r in read] == ["result_text", "result_text", None]

@@ -316,8 +316,8 @@ def test_only_facts_some_rule_mentions_go_into_clips(cb: ModuleType, kb: Knowled
     assert fids == ["v:age", "m:finding:fever", "m:condition:pregnancy", "x:drug1#1"]
     nil = [None] * 3
     course_fields = [None] * len(MEDICATION_FIELDS)
-    assert records == [1, "age", 3, 2, "finding", "fever", *nil, "condition", "pregnancy", *nil,
-                       1, 1, "tki", "drug1", *course_fields]  # fmt: skip
+    assert records == [1, "age", 3, None, 2, "finding", "fever", *nil, "condition", "pregnancy",
+                       *nil, 1, 1, "tki", "drug1", *course_fields]  # fmt: skip
 
 
 def test_string_literals_are_injective_and_safe() -> None:

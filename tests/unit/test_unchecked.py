@@ -34,8 +34,10 @@ def test_filled_model_equals_the_validated_one() -> None:
     built = unchecked(Sample, values=[1, 2], name="a")  # keywords out of declaration order
     checked = Sample(name="a", values=[1, 2])
     assert built == checked
-    assert built.model_dump_json() == checked.model_dump_json() == (
-        '{"name":"a","values":[1,2],"note":null,"weight":1.0}'
+    assert (
+        built.model_dump_json()
+        == checked.model_dump_json()
+        == ('{"name":"a","values":[1,2],"note":null,"weight":1.0}')
     )
     assert built.model_fields_set == checked.model_fields_set == {"name", "values"}
     assert built.model_copy(update={"note": "b"}).note == "b"

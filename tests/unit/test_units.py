@@ -143,3 +143,11 @@ def test_huge_values_are_impossible_not_a_crash() -> None:
     """Regression (found by hypothesis): 1e22 overflowed the Decimal quantize step."""
     with pytest.raises(InputError, match="impossible value"):
         units.to_canonical("wbc", 1e22, "10^9/L", field="labs[0]")
+
+
+def test_an_ldh_in_ukat_per_litre_labelled_u_per_litre_is_refused_and_explained() -> None:
+    """The seventh probe: LDH 8.5 "U/L" (8.5 ukat/L = 510 U/L, raised) was read as a normal LDH.
+    Below 30 U/L no LDH is in U/L; the unit is not guessed, the error says where to look."""
+    with pytest.raises(InputError, match=r"labs\[0\]\.value: impossible value for ldh: below 30"):
+        units.to_canonical("ldh", 8.5, "U/L", field="labs[0]")
+    assert units.to_canonical("ldh", 120, "U/L", field="labs[0]") == ("ldh", 120.0)
