@@ -22,6 +22,7 @@ from engine.differential import (
     FactRef,
 )
 from engine.wording import (
+    asked,
     count_rows,
     dated_number,
     finding_text,
@@ -165,7 +166,7 @@ def _next_steps(top: Candidate, room: _Room) -> list[str]:
     out = _clip("NEXT STEPS for ", top.label, more, 2, "  ")
     for s in top.next_steps[: room.steps]:
         out += _clip("  - ", s.text, "", room.step, "    ")
-    asks = [words(a.fact) for a in top.ask_next]
+    asks = [asked(a.fact) for a in top.ask_next]
     head = "  unknown facts that would change this most: "
     while len(asks) > 1 and len(head + ", ".join(asks)) > WIDTH:
         asks.pop()  # the least telling: they come most telling first
@@ -290,7 +291,7 @@ def _candidate_lines(c: Candidate, refs: Refs) -> list[str]:
         out.append(wrap(f"     next: {s.text}{refs.mark(s.citations)}", "       "))
     if c.ask_next:
         asks = ", ".join(
-            f"{a.fact.replace('_', ' ')} ({_span(a.could_add, a.could_remove)})" for a in c.ask_next
+            f"{asked(a.fact)} ({_span(a.could_add, a.could_remove)})" for a in c.ask_next
         )
         out.append(wrap(f"     unknown facts that would change this most: {asks}", "       "))
     return out

@@ -29,7 +29,7 @@ from engine.kb.schema import AddEvidence, Derive, Literal, Rule, Test
 from engine.patient import PatientFacts
 from engine.rank import probabilities, score
 from engine.render import Refs, wrap
-from engine.wording import likelihood, lr_text, percent, quantity, unit_of, words
+from engine.wording import asked, likelihood, lr_text, percent, quantity, unit_of, words
 
 #: Evidence-for rules listed as "did not fire", closest to firing first.
 MAX_BLOCKED = 8
@@ -265,7 +265,7 @@ def why_not_text(w: WhyNot, d: Differential) -> str:
                 f"down to {lead.could_remove:+.2f}" if lead.could_remove else ""]  # fmt: skip
         out.append(
             wrap(
-                f"  - {words(lead.fact)}: {' / '.join(m for m in move if m)}{alone} "
+                f"  - {asked(lead.fact)}: {' / '.join(m for m in move if m)}{alone} "
                 f"(rules {', '.join(sorted(lead.rules))})",
                 "      ",
             )  # fmt: skip

@@ -59,6 +59,23 @@ def words(name: str) -> str:
     return " ".join(_WORDS.get(w, w) for w in name.split("_"))
 
 
+def asked(fact: str) -> str:
+    """An ask-next fact in words: ``finding hepatomegaly`` -> ``hepatomegaly``, ``absent_finding
+    fever`` -> ``no fever`` (recording the finding absent is what would move the score; "absent
+    finding fever" read as if an absent fever were unknown), ``history chemotherapy`` ->
+    ``history of chemotherapy``; a value fact as :func:`words` says it."""
+    kind, _, name = fact.partition(" ")
+    if not name:
+        return words(fact)
+    if kind == "absent_finding":
+        return f"no {words(name)}"
+    if kind == "history":
+        return f"history of {words(name)}"
+    if kind in ("finding", "condition"):
+        return words(name)
+    return f"{words(kind)} {words(name)}"
+
+
 def likelihood(p: float) -> str:
     """A probability in words ("very likely" ... "exceptionally unlikely")."""
     return next((word for floor, word in _LIKELIHOOD if p >= floor), "exceptionally unlikely")

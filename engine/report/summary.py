@@ -13,6 +13,7 @@ from html import escape
 
 from engine.differential import Candidate, Differential, FactRef
 from engine.wording import (
+    asked,
     count_rows,
     dated_number,
     finding_text,
@@ -103,7 +104,7 @@ def _cause_html(c: Candidate) -> str:
 
 def _next_steps_html(top: Candidate) -> str:
     steps = "".join(f"<li>{escape(s.text)}</li>" for s in top.next_steps)
-    asks = ", ".join(words(a.fact) for a in top.ask_next)
+    asks = ", ".join(asked(a.fact) for a in top.ask_next)
     ask = f"<p>Unknown facts that would change this most: {escape(asks)}.</p>" if asks else ""
     if not steps and not ask:
         return ""

@@ -6,8 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from engine import diagnose, load_knowledge_base
 from engine.kb.schema import AddEvidence
+from engine.wording import asked
 
 TODAY = dt.date(2025, 3, 1)
 MACROCYTIC: dict[str, Any] = {
@@ -64,3 +67,19 @@ def test_consult_note_lists_them() -> None:
     assert "unknown facts that would change this most: " in consult_note(
         diagnose(MACROCYTIC, today=TODAY)
     )
+
+
+@pytest.mark.parametrize(
+    ("fact", "said"),
+    [
+        ("absent_finding fever", "no fever"),
+        ("finding hepatomegaly", "hepatomegaly"),
+        ("condition pregnancy", "pregnancy"),
+        ("history chemotherapy", "history of chemotherapy"),
+        ("ldh", "LDH"),
+    ],
+)
+def test_an_asked_fact_reads_as_words(fact: str, said: str) -> None:
+    """The seventh probe: the note listed "absent finding fever" among the unknown facts, as if
+    an absent fever were what is unknown; recording fever absent is what would move the score."""
+    assert asked(fact) == said
