@@ -12,7 +12,7 @@ facts whatever order it was written in.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from engine import series, vocab
@@ -21,7 +21,7 @@ from engine.kb.catalog import SERIES_SUFFIXES, TREND_TESTS
 from engine.kb.lexicon import UNLISTED, Lexicon
 from engine.kb.load import KnowledgeBase
 from engine.kb.schema import Scalar
-from engine.patient import Entry, Lab, PatientFacts
+from engine.patient import Entry, Lab, PatientFacts, sequential
 from engine.series import Computed, LowerBound, Point, UpperBound
 
 
@@ -117,14 +117,15 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
         recent_days,
         int(kb.parameter("treatment_gap_days")),
     )
-    members = _members(patient, as_of) + _suspected_drugs(unknown, kb.lexicon)
+    superseded = _superseded(patient, as_of)
+    members = _members(patient, as_of, superseded) + _suspected_drugs(unknown, kb.lexicon)
     return FactSet(
         as_of,
         tuple(sorted(values, key=lambda v: v.fid)),
         members,
         courses,
         unknown,
-        tuple(sorted((*_after_as_of(patient, as_of), *stale))),
+        tuple(sorted((*_after_as_of(patient, as_of), *stale, *_superseded_inputs(superseded)))),
     )
 
 
@@ -600,7 +601,46 @@ def _episode_start(
     return min(starts) if starts else None
 
 
-def _members(patient: PatientFacts, as_of: dt.date) -> tuple[MemberFact, ...]:
+def _superseded(patient: PatientFacts, as_of: dt.date) -> list[tuple[str, Entry, Entry]]:
+    """(kind, entry, the later record) of every entry a later record of the opposite state
+    replaced by ``as_of`` (petechiae until 5 November, recorded absent from 18 November: the
+    patient has no petechiae now). Only timelines reach here: overlapping present and absent
+    records of one item are an input error (:func:`engine.patient.sequential`)."""
+    out = []
+    for kind, entries in (
+        ("conditions", patient.conditions), ("findings", patient.findings),
+        ("history", patient.history),
+    ):  # fmt: skip
+        for name in {e.name for e in entries}:
+            present = [e for e in entries if e.name == name and e.present]
+            absent = [e for e in entries if e.name == name and not e.present]
+            for earlier, later in ((present, absent), (absent, present)):
+                if sequential(earlier, later):
+                    first = min(later, key=lambda e: e.since or dt.date.max)
+                    if first.since is not None and first.since <= as_of:
+                        out += [(kind, e, first) for e in earlier]
+    return out
+
+
+def _superseded_inputs(superseded: list[tuple[str, Entry, Entry]]) -> list[tuple[str, str]]:
+    out = []
+    for kind, entry, later in superseded:
+        state = "absent" if not later.present else "present"
+        until = entry.until.isoformat() if entry.until else "?"
+        since = later.since.isoformat() if later.since else "?"
+        out.append(
+            (
+                f"{kind} ({'' if entry.present else 'no '}{entry.name} until {until})",
+                f"superseded by the later record of it {state} from {since}; not used",
+            )
+        )
+    return out
+
+
+def _members(
+    patient: PatientFacts, as_of: dt.date, superseded: Sequence[tuple[str, Entry, Entry]] = ()
+) -> tuple[MemberFact, ...]:
+    dropped = {id(e) for _, e, _ in superseded}
     out: list[MemberFact] = []
     groups: list[tuple[str, Iterable[Entry]]] = [
         ("condition", patient.conditions), ("finding", patient.findings),
@@ -610,6 +650,8 @@ def _members(patient: PatientFacts, as_of: dt.date) -> tuple[MemberFact, ...]:
     for given_kind, entries in groups:
         seen: dict[str, int] = {}
         for entry in entries:
+            if id(entry) in dropped or (entry.since is not None and entry.since > as_of):
+                continue  # superseded, or dated after as_of (listed by _after_as_of as not used)
             # a recorded absence is its own kind of fact: rules that ask for the item never see it
             kind = given_kind if entry.present else f"absent_{given_kind}"
             seen[f"{kind}:{entry.name}"] = seen.get(f"{kind}:{entry.name}", 0) + 1

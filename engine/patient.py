@@ -411,6 +411,24 @@ def _medication(i: int, med: Medication | str) -> Medication:
     return med
 
 
+def sequential(earlier: list[Entry], later: list[Entry]) -> bool:
+    """Whether every entry of ``earlier`` ended (``until``) before every entry of ``later``
+    began (``since``): petechiae until 5 November, then recorded absent from 18 November."""
+    ends = [e.until for e in earlier]
+    starts = [e.since for e in later]
+    if not ends or not starts or None in ends or None in starts:
+        return False
+    return max(e for e in ends if e) < min(s for s in starts if s)
+
+
+def _one_after_the_other(entries: list[Entry], name: str) -> bool:
+    """Whether an item recorded both present and absent is a timeline (one state, then the
+    other), which the facts read as the later state (:func:`engine.facts.build_facts`)."""
+    present = [e for e in entries if e.name == name and e.present]
+    absent = [e for e in entries if e.name == name and not e.present]
+    return sequential(present, absent) or sequential(absent, present)
+
+
 def _entries(field: str, items: list[Entry | str], known: tuple[str, ...]) -> tuple[Entry, ...]:
     out = []
     for i, item in enumerate(items):
@@ -427,13 +445,15 @@ def _entries(field: str, items: list[Entry | str], known: tuple[str, ...]) -> tu
             )
         out.append(entry)
     both = {e.name for e in out if e.present} & {e.name for e in out if not e.present}
-    if both:
-        name = min(both)
+    clashing = sorted(name for name in both if not _one_after_the_other(out, name))
+    if clashing:
+        name = clashing[0]
         raise InputError(
             field,
             f"{name} is recorded both present and absent",
             got=name,
-            expected="one entry per item: present, or {name, present: false}",
+            expected="one entry per item: present, or {name, present: false}; or a timeline "
+            "whose earlier records end (until) before the later ones begin (since)",
         )
     return tuple(
         sorted(
