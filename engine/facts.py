@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from engine import series, vocab
+from engine import series, units, vocab
 from engine.courses import CourseFact, course_facts
 from engine.kb.catalog import SERIES_SUFFIXES, TREND_TESTS
 from engine.kb.lexicon import UNLISTED, Lexicon
@@ -454,6 +454,14 @@ def _demographics(patient: PatientFacts) -> list[ValueFact]:
     return out
 
 
+def _unit(test: str) -> str:
+    """The unit a lab value fact is in, for its sentence (a reader of ``Latest result 45`` could
+    not tell a reticulocyte percentage from a count)."""
+    if test == units.RETICULOCYTE_PCT:
+        return "%"
+    return units.canonical_unit(test) if test in units.CONVERSIONS else "the unit given"
+
+
 def _lab_values(
     labs: Iterable[Lab], by_test: dict[str, list[Point]],
     computed_how: dict[str, dict[dt.date, str]], as_of: dt.date,
@@ -463,7 +471,7 @@ def _lab_values(
         hows = computed_how.get(test, {})
         last = series.latest(points, as_of, bounds=test not in EDGE_READ_BOUNDS)
         if last is not None:
-            how = hows.get(last.dates[-1], last.how)
+            how = hows.get(last.dates[-1], last.how) + f"; unit {_unit(test)}"
             value = last.value if isinstance(last.value, float) else float(last.value)
             out.append(ValueFact(f"v:{test}", test, value, how))
     words: dict[str, tuple[dt.date, str]] = {}
