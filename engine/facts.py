@@ -21,8 +21,8 @@ from engine.kb.catalog import SERIES_SUFFIXES, TREND_TESTS
 from engine.kb.lexicon import UNLISTED, Lexicon
 from engine.kb.load import KnowledgeBase
 from engine.kb.schema import Scalar
-from engine.patient import Entry, Lab, PatientFacts, sequential
-from engine.series import Computed, LowerBound, Point, UpperBound
+from engine.patient import Entry, Lab, PatientFacts, timelines
+from engine.series import Computed, Point
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class FactSet:
         """fid -> (name, value, how) for explanations."""
         out: dict[str, tuple[str, Scalar, str]] = {}
         for v in self.values:
-            value = float(v.value) if isinstance(v.value, UpperBound | LowerBound) else v.value
+            value = float(v.value) if type(v.value) in series.BOUNDS else v.value
             out[v.fid] = (v.name, value, v.how)
         for m in self.members:
             out[m.fid] = (f"{m.kind} {m.name}", True, m.how)
@@ -263,11 +263,17 @@ def _after_as_of(patient: PatientFacts, as_of: dt.date) -> tuple[tuple[str, str]
         ("history", patient.history),
     ):
         out += [
-            (f"{kind} ({e.name} since {e.since.isoformat()})", reason)
+            (f"{kind} ({e.name} since {e.since})", reason)  # date: ISO
             for e in entries
-            if e.since and e.since > as_of
+            if _dated_after(e, as_of)
         ]
     return tuple(sorted(out))
+
+
+def _dated_after(entry: Entry, as_of: dt.date) -> bool:
+    """A condition, finding or history record that begins after ``as_of``: not read, and listed
+    as not used (:func:`_after_as_of`)."""
+    return entry.since is not None and entry.since > as_of
 
 
 def _series_by_test(labs: Iterable[Lab], as_of: dt.date) -> dict[str, list[Point]]:
@@ -454,14 +460,6 @@ def _demographics(patient: PatientFacts) -> list[ValueFact]:
     return out
 
 
-def _unit(test: str) -> str:
-    """The unit a lab value fact is in, for its sentence (a reader of ``Latest result 45`` could
-    not tell a reticulocyte percentage from a count)."""
-    if test == units.RETICULOCYTE_PCT:
-        return "%"
-    return units.canonical_unit(test) if test in units.CONVERSIONS else "the unit given"
-
-
 def _lab_values(
     labs: Iterable[Lab], by_test: dict[str, list[Point]],
     computed_how: dict[str, dict[dt.date, str]], as_of: dt.date,
@@ -471,7 +469,9 @@ def _lab_values(
         hows = computed_how.get(test, {})
         last = series.latest(points, as_of, bounds=test not in EDGE_READ_BOUNDS)
         if last is not None:
-            how = hows.get(last.dates[-1], last.how) + f"; unit {_unit(test)}"
+            # the unit, or a reader of "Latest result 45" cannot tell a reticulocyte % from a count
+            unit = units.fact_unit(test) or "the unit given"
+            how = hows.get(last.dates[-1], last.how) + f"; unit {unit}"
             value = last.value if isinstance(last.value, float) else float(last.value)
             out.append(ValueFact(f"v:{test}", test, value, how))
     words: dict[str, tuple[dt.date, str]] = {}
@@ -613,20 +613,16 @@ def _superseded(patient: PatientFacts, as_of: dt.date) -> list[tuple[str, Entry,
     """(kind, entry, the later record) of every entry a later record of the opposite state
     replaced by ``as_of`` (petechiae until 5 November, recorded absent from 18 November: the
     patient has no petechiae now). Only timelines reach here: overlapping present and absent
-    records of one item are an input error (:func:`engine.patient.sequential`)."""
+    records of one item are an input error (:func:`engine.patient.timelines`)."""
     out = []
     for kind, entries in (
         ("conditions", patient.conditions), ("findings", patient.findings),
         ("history", patient.history),
     ):  # fmt: skip
-        for name in {e.name for e in entries}:
-            present = [e for e in entries if e.name == name and e.present]
-            absent = [e for e in entries if e.name == name and not e.present]
-            for earlier, later in ((present, absent), (absent, present)):
-                if sequential(earlier, later):
-                    first = min(later, key=lambda e: e.since or dt.date.max)
-                    if first.since is not None and first.since <= as_of:
-                        out += [(kind, e, first) for e in earlier]
+        for earlier, later in timelines(entries):
+            first = min(later, key=lambda e: e.since or dt.date.max)
+            if first.since is not None and first.since <= as_of:
+                out += [(kind, e, first) for e in earlier]
     return out
 
 
@@ -658,8 +654,8 @@ def _members(
     for given_kind, entries in groups:
         seen: dict[str, int] = {}
         for entry in entries:
-            if id(entry) in dropped or (entry.since is not None and entry.since > as_of):
-                continue  # superseded, or dated after as_of (listed by _after_as_of as not used)
+            if id(entry) in dropped or _dated_after(entry, as_of):
+                continue  # superseded, or dated after as_of (both listed as not used)
             # a recorded absence is its own kind of fact: rules that ask for the item never see it
             kind = given_kind if entry.present else f"absent_{given_kind}"
             seen[f"{kind}:{entry.name}"] = seen.get(f"{kind}:{entry.name}", 0) + 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -411,7 +412,7 @@ def _medication(i: int, med: Medication | str) -> Medication:
     return med
 
 
-def sequential(earlier: list[Entry], later: list[Entry]) -> bool:
+def _sequential(earlier: list[Entry], later: list[Entry]) -> bool:
     """Whether every entry of ``earlier`` ended (``until``) before every entry of ``later``
     began (``since``): petechiae until 5 November, then recorded absent from 18 November."""
     ends = [e.until for e in earlier]
@@ -421,12 +422,18 @@ def sequential(earlier: list[Entry], later: list[Entry]) -> bool:
     return max(e for e in ends if e) < min(s for s in starts if s)
 
 
-def _one_after_the_other(entries: list[Entry], name: str) -> bool:
-    """Whether an item recorded both present and absent is a timeline (one state, then the
-    other), which the facts read as the later state (:func:`engine.facts.build_facts`)."""
-    present = [e for e in entries if e.name == name and e.present]
-    absent = [e for e in entries if e.name == name and not e.present]
-    return sequential(present, absent) or sequential(absent, present)
+def timelines(entries: Iterable[Entry]) -> Iterator[tuple[list[Entry], list[Entry]]]:
+    """(earlier, later) of every item recorded in one state and then in the other (present,
+    then absent, or the reverse), the earlier records all ending before the later begin. The
+    parser accepts such an item, where present and absent records otherwise contradict each
+    other; the facts read its later state (:func:`engine.facts.build_facts`)."""
+    entries = list(entries)
+    for name in sorted({e.name for e in entries}):
+        present = [e for e in entries if e.name == name and e.present]
+        absent = [e for e in entries if e.name == name and not e.present]
+        for earlier, later in ((present, absent), (absent, present)):
+            if _sequential(earlier, later):
+                yield earlier, later
 
 
 def _entries(field: str, items: list[Entry | str], known: tuple[str, ...]) -> tuple[Entry, ...]:
@@ -445,7 +452,7 @@ def _entries(field: str, items: list[Entry | str], known: tuple[str, ...]) -> tu
             )
         out.append(entry)
     both = {e.name for e in out if e.present} & {e.name for e in out if not e.present}
-    clashing = sorted(name for name in both if not _one_after_the_other(out, name))
+    clashing = sorted(both - {later[0].name for _, later in timelines(out)})
     if clashing:
         name = clashing[0]
         raise InputError(

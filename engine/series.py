@@ -123,6 +123,10 @@ class LowerBound(float):
     """A result known only as at least its value (``>x``, ``>=x``); see :class:`UpperBound`."""
 
 
+#: The two kinds of bounded reading (``type(value) in BOUNDS``: a value that is only a bound).
+BOUNDS = (UpperBound, LowerBound)
+
+
 def latest(points: Iterable[Point], as_of: Day, *, bounds: bool = False) -> Computed | None:
     """The last result on or before ``as_of`` (the value a rule sees as ``<test>``). With
     ``bounds``, a result reported as a bound is an :class:`UpperBound` or :class:`LowerBound`

@@ -194,6 +194,14 @@ def canonical_unit(test: str) -> str:
     return CONVERSIONS[test].canonical
 
 
+def fact_unit(name: str) -> str | None:
+    """The unit of a lab value fact: the test's canonical unit, or % for a reticulocyte count
+    kept as a percentage (:data:`RETICULOCYTE_PCT`); None for a name that is no numeric test."""
+    if name == RETICULOCYTE_PCT:
+        return "%"
+    return CONVERSIONS[name].canonical if name in CONVERSIONS else None
+
+
 def to_canonical(
     test: str, value: float, unit: str | None, *, field: str, bound: bool = False
 ) -> tuple[str, float]:

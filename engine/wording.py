@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from engine.differential import Differential, Evidence, FactRef, Finding, Scalar
-from engine.units import CONVERSIONS, RETICULOCYTE_PCT
+from engine.units import fact_unit
 
 #: The counts the notes and cards open with, in reading order.
 NOTE_COUNTS = ("wbc", "anc", "alc", "hemoglobin", "platelets")
@@ -94,10 +94,7 @@ def unit_of(name: str) -> str:
     """The canonical unit of a numeric test or of its series summaries (``anc_nadir``); a
     reticulocyte count given as a percentage is kept as one (``reticulocytes_pct``, in %: it was
     shown as "0.8 x 10^9/L", the unit of the absolute count)."""
-    if name == RETICULOCYTE_PCT:
-        return "%"
-    test = name if name in CONVERSIONS else name.rsplit("_", 1)[0]
-    return CONVERSIONS[test].canonical if test in CONVERSIONS else ""
+    return fact_unit(name) or fact_unit(name.rsplit("_", 1)[0]) or ""
 
 
 def quantity(name: str, value: Scalar) -> str:

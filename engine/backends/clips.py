@@ -61,7 +61,7 @@ from engine.errors import LeukodxError
 from engine.kb.catalog import MEDICATION_FIELDS, MEMBERSHIP_FIELDS
 from engine.kb.load import is_loaded
 from engine.kb.schema import Derive
-from engine.series import LowerBound, UpperBound
+from engine.series import BOUNDS, LowerBound, UpperBound
 
 try:
     import clips
@@ -302,7 +302,7 @@ def _value(value: Any) -> Any:
         return _word(value)
     if type(value) is int and value not in _INT64:
         return float(value)
-    return float(value) if type(value) in (UpperBound, LowerBound) else value
+    return float(value) if type(value) in BOUNDS else value
 
 
 def read_firings(

@@ -199,13 +199,14 @@ def _lhs(branch: tuple[Literal, ...]) -> tuple[list[str], list[str]]:
 
 
 def defrule(
-    members: list[tuple[int, Rule]], name: str, branch: tuple[Literal, ...], salience: int
+    members: list[tuple[int, Rule]], name: str, branch: tuple[list[str], list[str]], salience: int
 ) -> str:
-    """One defrule for ``branch``, which every rule of ``members`` (index in ``kb.rules``, rule)
-    has as one of its branches: one activation records the firing of them all. Its action
-    asserts one ``firing`` fact (the rules' indices and the fids matched) and, for each derive
-    rule among them, the value fact whose fid is :func:`derived_number` of the rule's index."""
-    lhs, matched = _lhs(branch)
+    """One defrule for ``branch`` (its patterns and matched variables, :func:`_lhs`), which every
+    rule of ``members`` (index in ``kb.rules``, rule) has as one of its branches: one activation
+    records the firing of them all. Its action asserts one ``firing`` fact (the rules' indices
+    and the fids matched) and, for each derive rule among them, the value fact whose fid is
+    :func:`derived_number` of the rule's index."""
+    lhs, matched = branch
     indices = " ".join(str(index) for index, _ in members)
     rhs = [
         f"(bind {SEQ} (+ {SEQ} 1))",
@@ -302,14 +303,14 @@ def rule_constructs(rules: tuple[Rule, ...]) -> list[str]:
     patient's firing facts to read back fell to about a third."""
     top = max((r.stratum for r in rules), default=0)
     Members = list[tuple[int, Rule]]
-    groups: dict[tuple[int, tuple[str, ...]], tuple[tuple[Literal, ...], Members]] = {}
+    groups: dict[tuple[int, tuple[str, ...]], tuple[tuple[list[str], list[str]], Members]] = {}
     for index, rule in enumerate(rules):
         salience = top - rule.stratum
         for branch in rule.branches:
-            key = (salience, tuple(_lhs(branch)[0]))
-            found = groups.setdefault(key, (branch, []))
-            if all(i != index for i, _ in found[1]):
-                found[1].append((index, rule))
+            lhs, matched = _lhs(branch)
+            _, members = groups.setdefault((salience, tuple(lhs)), ((lhs, matched), []))
+            if not members or members[-1][0] != index:  # two branches of one rule alike
+                members.append((index, rule))
     return [
         defrule(members, f"g{n:04d}", branch, salience)
         for n, ((salience, _), (branch, members)) in enumerate(groups.items())

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.kb.schema import Test
-from engine.series import LowerBound, UpperBound
+from engine.series import BOUNDS, LowerBound, UpperBound
 
 Predicate = Callable[[Any], bool]
 
@@ -22,13 +22,10 @@ def _same_kind(a: object, b: object) -> bool:
     return isinstance(a, bool) == isinstance(b, bool)
 
 
-#: A result known only as a bound (:class:`~engine.series.UpperBound`): it meets an ordered test
-#: only in the direction it decides, and never an equality or membership test.
-_BOUNDS = (UpperBound, LowerBound)
-
-
 def _exact(v: object) -> bool:
-    return v is not None and type(v) not in _BOUNDS
+    """Not missing and not only a bound (:class:`~engine.series.UpperBound`): a bound meets an
+    ordered test only in the direction it decides, and never an equality or membership test."""
+    return v is not None and type(v) not in BOUNDS
 
 
 def _eq(expected: object) -> Predicate:
