@@ -51,7 +51,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "batch.tables": (7, "batch"), "batch.spill": (7, "batch"), "batch.digests": (7, "batch"),
     "batch.grouping": (7, "batch"), "batch.exposure": (7, "batch"), "batch.flat": (7, "batch"),
     "batch.frame": (7, "batch"), "batch.ledger": (7, "batch"), "batch.slim": (7, "batch"),
-    "batch.messages": (7, "batch"),
+    "batch.messages": (7, "batch"), "batch.handoff": (7, "batch"),
     "calibrate": (8, "calibrate"), "calibrate.features": (8, "calibrate"),
     "calibrate.fit": (8, "calibrate"), "calibrate.evaluate": (8, "calibrate"),
     "calibrate.report": (8, "calibrate"),

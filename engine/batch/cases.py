@@ -36,7 +36,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from engine import vocab
 from engine.batch.grouping import Origin, TablePatient, count_patients, iter_patients, locate
@@ -50,6 +50,10 @@ from engine.kb.yamlio import (
     load_yaml,
     parse_json,
 )
+
+if TYPE_CHECKING:
+    from engine.batch.handoff import HandoffFolder
+    from engine.batch.messages import Spilled
 
 #: The input that names standard input (given as this text, not as a ``Path``): JSONL or NDJSON,
 #: one case per line, read as it streams in (``zcat export.jsonl.gz | leukodx batch -``).
@@ -495,33 +499,57 @@ class ResultWriter:
 
     def __init__(self, path: str | Path, *, append: bool) -> None:
         self.path = Path(path)
+        # Not O_APPEND: ``sendfile`` refuses a destination opened for appending, and this is
+        # the file's only writer, so appending is a seek to its end.
         try:
             self._fd = os.open(
-                self.path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC), 0o644
+                self.path, os.O_WRONLY | os.O_CREAT | (0 if append else os.O_TRUNC), 0o644
             )
         except OSError as exc:
             raise output_error(self.path, exc, "open") from exc
+        if append:
+            try:
+                os.lseek(self._fd, 0, os.SEEK_END)
+            except OSError:  # a pipe or a terminal: writes go at its end anyway
+                pass
 
     def write(self, line: str) -> None:
         self.write_bytes(encode_line(line))
 
     def write_bytes(self, data: bytes) -> None:
         """Write one encoded line (:func:`encode_line`), as it came from a worker."""
-        try:
-            start: int | None = os.lseek(self._fd, 0, os.SEEK_END)
-        except OSError:  # a pipe or a terminal: nothing to cut back
-            start = None
+        start = self._position()
         try:
             while data:
                 written = os.write(self._fd, data)
                 data = data[written:]
         except OSError as exc:
-            try:
-                if start is not None:
-                    os.ftruncate(self._fd, start)  # never leave half a line behind
-            except OSError:
-                pass  # read_done_ids repairs a cut last line on --resume
-            raise output_error(self.path, exc, "write to") from exc
+            raise self._failed(start, exc) from exc
+
+    def write_spilled(self, handoff: HandoffFolder, spilled: Spilled) -> None:
+        """Write one line a worker left in the handoff folder (:mod:`engine.batch.handoff`),
+        copied by the kernel; the line is released whether or not it could be written."""
+        start = self._position()
+        try:
+            handoff.copy_to(self._fd, spilled)
+        except OSError as exc:
+            raise self._failed(start, exc) from exc
+
+    def _position(self) -> int | None:
+        try:
+            return os.lseek(self._fd, 0, os.SEEK_CUR)
+        except OSError:  # a pipe or a terminal: nothing to cut back
+            return None
+
+    def _failed(self, start: int | None, exc: OSError) -> OutputError:
+        """Cut the file back to where the line began (never leave half a line behind)."""
+        try:
+            if start is not None:
+                os.ftruncate(self._fd, start)
+                os.lseek(self._fd, start, os.SEEK_SET)
+        except OSError:
+            pass  # read_done_ids repairs a cut last line on --resume
+        return output_error(self.path, exc, "write to")
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -35,13 +35,17 @@ from engine.batch.cases import (
 )
 from engine.batch.digests import DigestSet
 from engine.batch.grouping import locate
+from engine.batch.handoff import HandoffFolder
 from engine.batch.messages import Heads, Outcome, Task
 from engine.batch.metrics import Tally
 from engine.batch.slim import error_metrics
+from engine.errors import LeukodxError
 
 #: Called with each result line as written (UTF-8, ending in a newline) and whether the case
 #: succeeded.
 RecordCallback = Callable[[bytes, bool], None]
+#: Called with whether each case written succeeded (a line's bytes are not read for it).
+DoneCallback = Callable[[bool], None]
 
 
 @dataclass
@@ -97,12 +101,15 @@ class Ledger:
 
     def __init__(
         self, writer: ResultWriter, guard: IdGuard, stats: BatchStats,
-        on_record: RecordCallback | None = None,
+        on_record: RecordCallback | None = None, *, on_done: DoneCallback | None = None,
+        handoff: HandoffFolder | None = None,
     ) -> None:  # fmt: skip
         self.writer = writer
         self.guard = guard
         self.stats = stats
         self.on_record = on_record
+        self.on_done = on_done
+        self.handoff = handoff  # where lines a worker left are (engine.batch.handoff)
         self.waiting = 0
         self._slots: dict[int, _Slot] = {}
         self._taken = 0  # cases taken, and the sequence number of the next one
@@ -131,9 +138,13 @@ class Ledger:
         self._admit()
 
     def outcome(self, outcome: Outcome) -> None:
+        if outcome.spilled is not None:
+            self._handoff().arrived(outcome.spilled)
         slot = self._slots.get(outcome.seq)
-        if slot is None:
-            return  # skipped or a duplicate: its evaluation is not used
+        if slot is None:  # skipped or a duplicate: its evaluation is not used
+            if outcome.spilled is not None:
+                self._handoff().release(outcome.spilled)
+            return
         if slot.case is None:  # its worker died or ran out of time before reading it
             slot.case = slot.ref.unread() if slot.ref is not None else None
         if slot.admitted and slot.case is not None:
@@ -174,6 +185,15 @@ class Ledger:
             self._write(admitted, slot.outcome)
 
     def _write(self, case: CaseInput, outcome: Outcome) -> None:
+        spilled, record = outcome.spilled, outcome.record
+        needed = record is None or case.duplicate_of is not None or self.on_record is not None
+        if spilled is not None and record is not None and not needed:
+            # the kernel copies the line: it is never read into this process
+            self.writer.write_spilled(self._handoff(), spilled)
+            self._count(True, record)
+            return
+        if spilled is not None:  # the line is needed here: re-headed, echoed or parsed
+            outcome = replace(outcome, line=self._handoff().take(spilled), spilled=None)
         if outcome.ok and outcome.line and case.duplicate_of is not None:
             outcome = _reheaded(case, outcome)
         if outcome.ok and outcome.line:
@@ -193,11 +213,21 @@ class Ledger:
 
     def _emit(self, data: bytes, ok: bool, record: dict[str, Any]) -> None:
         self.writer.write_bytes(data)
+        self._count(ok, record)
+        if self.on_record is not None:
+            self.on_record(data, ok)
+
+    def _count(self, ok: bool, record: dict[str, Any]) -> None:
         self.stats.written += 1
         self.stats.failed += not ok
         self.stats.tally.add(record)
-        if self.on_record is not None:
-            self.on_record(data, ok)
+        if self.on_done is not None:
+            self.on_done(ok)
+
+    def _handoff(self) -> HandoffFolder:
+        if self.handoff is None:
+            raise LeukodxError("a worker left a result line in a handoff folder this run has not")
+        return self.handoff
 
 
 def _reheaded(case: CaseInput, outcome: Outcome) -> Outcome:

@@ -50,12 +50,12 @@ def _context() -> Any:
     return mp.get_context("spawn")  # pragma: no cover - platforms without fork
 
 
-def _serve(conn: Connection, factory: EvaluatorFactory) -> None:
+def _serve(conn: Connection, factory: EvaluatorFactory, handoff: str | None) -> None:
     """A worker process's life (:func:`engine.batch.worker.serve`), named here so that the main
     process does not import the engine to start one (the fork server has it loaded)."""
     from engine.batch.worker import serve
 
-    serve(conn, factory)
+    serve(conn, factory, handoff)
 
 
 #: Chunks a worker holds at most: the one it is on and the next.
@@ -92,13 +92,16 @@ class LocalPool:
     :class:`Heads` of the cases it read), in the order cases finish.
 
     ``hold``, when given and true, stops new tasks being taken from the iterator (cases already
-    taken, and those to try again, still go): the consumer's way to bound what it buffers."""
+    taken, and those to try again, still go): the consumer's way to bound what it buffers.
+    ``handoff``, a folder, has workers leave result lines there (:mod:`engine.batch.handoff`):
+    the consumer must then give back every :class:`~engine.batch.messages.Spilled` it gets."""
 
     def __init__(
         self, factory: EvaluatorFactory, *, workers: int, timeout: float | None, chunk_size: int,
-        hold: Callable[[], bool] | None = None,
+        hold: Callable[[], bool] | None = None, handoff: str | None = None,
     ) -> None:  # fmt: skip
         self.factory = factory
+        self.handoff = handoff
         self.size = max(1, workers)
         self.timeout = timeout if timeout and timeout > 0 else None
         self.chunk_size = max(1, chunk_size)
@@ -125,7 +128,10 @@ class LocalPool:
     def _start(self) -> _Worker:
         parent, child = self._ctx.Pipe()
         process = self._ctx.Process(
-            target=_serve, args=(child, self.factory), daemon=True, name="leukodx-batch-worker"
+            target=_serve,
+            args=(child, self.factory, self.handoff),
+            daemon=True,
+            name="leukodx-batch-worker",
         )
         process.start()
         child.close()

@@ -5,9 +5,10 @@ Cases are listed lazily (:mod:`engine.batch.cases`), read and evaluated in worke
 (:mod:`engine.batch.pool`, or a Dask cluster with :mod:`engine.batch.cluster`) and written the
 moment each one finishes and its id is admitted (:mod:`engine.batch.ledger`), so memory stays flat
 whatever the number of cases, and an interrupted run leaves a valid JSONL of the cases written.
-The workers hand back each result line as bytes with the small record the figures need, so the
-process that writes spends little per case (with two workers on two cores it competes with
-them). ``resume=True`` skips the ids already in ``out`` and appends the rest
+Local workers leave each result line in a handoff file and send its place with the small record
+the figures need; the kernel copies the line into the results file
+(:mod:`engine.batch.handoff`), so the process that writes spends little per case (with two
+workers on two cores it competes with them). Dask workers send the line's bytes. ``resume=True`` skips the ids already in ``out`` and appends the rest
 (:func:`read_done_ids`; ids are kept unique within a run by :class:`IdGuard`). A
 case that is invalid, unreadable, crashes its worker or runs out of time becomes an error record;
 only an unusable knowledge base or backend, or an output that cannot be written
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Generator, Iterable, Iterator
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -28,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 from engine.backends.base import DEFAULT_BACKEND
 from engine.batch.cases import CaseInput, CaseRef, ResultWriter, check_sources, iter_case_refs
 from engine.batch.digests import DigestSet
-from engine.batch.ledger import BatchStats, IdGuard, Ledger, RecordCallback
+from engine.batch.handoff import HandoffFolder
+from engine.batch.ledger import BatchStats, DoneCallback, IdGuard, Ledger, RecordCallback
 from engine.batch.messages import Heads, Outcome, Task
 from engine.batch.metrics import Tally
 from engine.batch.tables import TableSpec
@@ -40,7 +42,8 @@ if TYPE_CHECKING:
     from engine.batch.worker import CaseEvaluator
 
 __all__ = [
-    "BatchOptions", "BatchStats", "DigestSet", "IdGuard", "RecordCallback", "count_recorded",
+    "BatchOptions", "BatchStats", "DigestSet", "DoneCallback", "IdGuard", "RecordCallback",
+    "count_recorded",
     "read_done_ids", "run_batch",
 ]  # fmt: skip
 
@@ -72,6 +75,7 @@ def run_batch(
     paths: Iterable[str | Path], out: str | Path, options: BatchOptions | None = None, *,
     resume: bool = False, on_record: RecordCallback | None = None,
     exclude: Iterable[str | Path] = (), tables: TableSpec | None = None,
+    on_done: DoneCallback | None = None,
 ) -> BatchStats:  # fmt: skip
     """Evaluate every case under ``paths`` into the JSONL file ``out``.
 
@@ -100,11 +104,15 @@ def run_batch(
     # them out (--resume skips done ids unevaluated), and on Dask (its workers may be on
     # machines that do not have the files).
     read_here = bool(len(done)) or opts.executor != "local"
-    with ResultWriter(out, append=resume) as writer:
-        ledger = Ledger(writer, IdGuard(done), stats, on_record)
+    with ResultWriter(out, append=resume) as writer, ExitStack() as stack:
+        # Local workers leave their result lines in files for the kernel to copy into ``out``
+        # (engine.batch.handoff); Dask workers may be on other machines and send them.
+        handoff = stack.enter_context(HandoffFolder()) if opts.executor == "local" else None
+        ledger = Ledger(writer, IdGuard(done), stats, on_record, on_done=on_done, handoff=handoff)
         items = iter_case_refs(paths, outputs, tables=tables)
         tasks = _tasks(items, ledger, read_here=read_here)
-        run = _executor(opts, hold=lambda: ledger.waiting >= HOLD)
+        where = str(handoff.path) if handoff is not None else None
+        run = _executor(opts, hold=lambda: ledger.waiting >= HOLD, handoff=where)
         with closing(run(tasks)) as messages:  # workers stop even when a write fails
             for message in messages:
                 if isinstance(message, Heads):
@@ -115,7 +123,7 @@ def run_batch(
 
 
 def _executor(
-    opts: BatchOptions, *, hold: Callable[[], bool]
+    opts: BatchOptions, *, hold: Callable[[], bool], handoff: str | None
 ) -> Callable[[Iterator[Task]], Generator[Outcome | Heads, None, None]]:
     rules = str(opts.rules) if opts.rules is not None else None
     factory = partial(new_evaluator, rules, opts.backend)
@@ -133,7 +141,7 @@ def _executor(
 
     return LocalPool(
         factory, workers=opts.worker_count, timeout=opts.timeout, chunk_size=opts.chunk_size,
-        hold=hold,
+        hold=hold, handoff=handoff,
     ).run  # fmt: skip
 
 

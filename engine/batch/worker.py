@@ -34,6 +34,7 @@ from engine.api import WARMUP_FACTS, diagnose
 from engine.backends.base import get_matcher
 from engine.batch.cases import CaseInput, CaseRef, encode_line, head_fields, ok_record
 from engine.batch.exposure import courses_json, drug_courses
+from engine.batch.handoff import SegmentWriter
 from engine.batch.messages import Heads, Outcome, Task
 from engine.batch.slim import ok_metrics
 from engine.errors import InputError, LeukodxError
@@ -121,13 +122,16 @@ def read_chunk(chunk: Sequence[Task]) -> tuple[Heads | None, list[Task]]:
 EvaluatorFactory = Callable[[], CaseEvaluator]
 
 
-def serve(conn: Connection, factory: EvaluatorFactory) -> None:
+def serve(conn: Connection, factory: EvaluatorFactory, handoff: str | None = None) -> None:
     """A local worker: say ready, then answer every chunk: its :class:`Heads` (when it has
-    :class:`CaseRef` tasks), then one :class:`Outcome` per case left to evaluate.
+    :class:`CaseRef` tasks), then one :class:`Outcome` per case left to evaluate. With a
+    ``handoff`` folder, result lines are written there and only their place is sent
+    (:mod:`engine.batch.handoff`).
 
     Ctrl-C is left to the parent, which decides what to keep; a closed pipe ends the worker.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    segments = SegmentWriter(handoff) if handoff is not None else None
     try:
         evaluator = factory()
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
@@ -143,9 +147,21 @@ def serve(conn: Connection, factory: EvaluatorFactory) -> None:
             if heads is not None:
                 conn.send(heads)
             for seq, payload in todo:
-                conn.send(answer(evaluator, seq, payload))
+                conn.send(_handed_off(answer(evaluator, seq, payload), segments))
     except (EOFError, BrokenPipeError, ConnectionResetError):
         return  # the parent has gone
+    finally:
+        if segments is not None:
+            segments.close()
+
+
+def _handed_off(outcome: Outcome, segments: SegmentWriter | None) -> Outcome:
+    """The outcome with its result line left in the handoff folder, when there is one and the
+    line could be written there (otherwise the line travels in the outcome)."""
+    if segments is None or not outcome.line:
+        return outcome
+    spilled = segments.put(outcome.line)
+    return outcome if spilled is None else replace(outcome, line=b"", spilled=spilled)
 
 
 def _receive(conn: Connection, inbox: queue.SimpleQueue[list[Task] | None]) -> None:

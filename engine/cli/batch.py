@@ -309,9 +309,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
                     out,
                     options,
                     resume=args.resume,
-                    on_record=lambda line, ok: _on_record(reporter, line, ok, echo),
+                    on_record=_echo if echo else None,
                     exclude=others,
                     tables=spec,
+                    on_done=reporter.record,
                 )
             return _finish(args, out, stats.tally, table_to_stdout=not echo)
         except KeyboardInterrupt:
@@ -330,12 +331,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
             return EXIT_IO
 
 
-def _on_record(reporter: Reporter, line: bytes, ok: bool, echo: bool) -> None:
-    if echo:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(line)
-        sys.stdout.buffer.flush()
-    reporter.record(ok)
+def _echo(line: bytes, ok: bool) -> None:
+    """Each result line also on standard output (``--out`` not given, stdout not a terminal)."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(line)
+    sys.stdout.buffer.flush()
 
 
 def _finish(args: argparse.Namespace, out: Path, tally: Tally, *, table_to_stdout: bool) -> int:
