@@ -8,12 +8,13 @@ whatever the number of cases, and an interrupted run leaves a valid JSONL of the
 Local workers leave each result line in a handoff file and send its place with the small record
 the figures need; the kernel copies the line into the results file
 (:mod:`engine.batch.handoff`), so the process that writes spends little per case (with two
-workers on two cores it competes with them). Dask workers send the line's bytes. ``resume=True`` skips the ids already in ``out`` and appends the rest
-(:func:`read_done_ids`; ids are kept unique within a run by :class:`IdGuard`). A
-case that is invalid, unreadable, crashes its worker or runs out of time becomes an error record;
-only an unusable knowledge base or backend, or an output that cannot be written
-(:class:`~engine.batch.cases.OutputError`), stops the batch (it raises). ``out`` and the other
-output files named in ``exclude`` are never read as input.
+workers on two cores it competes with them). Dask workers send the line's bytes.
+``resume=True`` skips the ids already in ``out`` and appends the rest (:func:`read_done_ids`;
+ids are kept unique within a run by :class:`IdGuard`). A case that is invalid, unreadable,
+crashes its worker or runs out of time becomes an error record; only an unusable knowledge base
+or backend, or an output that cannot be written (:class:`~engine.batch.cases.OutputError`),
+stops the batch (it raises). ``out`` and the other output files named in ``exclude`` are never
+read as input.
 """
 
 from __future__ import annotations
