@@ -118,15 +118,19 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
         int(kb.parameter("treatment_gap_days")),
     )
     superseded = _superseded(patient, as_of)
-    members = _members(patient, as_of, superseded) + _suspected_drugs(unknown, kb.lexicon)
-    return FactSet(
-        as_of,
-        tuple(sorted(values, key=lambda v: v.fid)),
-        members,
-        courses,
-        unknown,
-        tuple(sorted((*_after_as_of(patient, as_of), *stale, *_superseded_inputs(superseded)))),
+    current_days = int(kb.parameter("finding_current_days"))
+    ended = _ended_long_ago(patient, as_of, current_days, superseded)
+    members = _members(patient, as_of, (*superseded, *ended)) + _suspected_drugs(
+        unknown, kb.lexicon
     )
+    not_used = (
+        *_after_as_of(patient, as_of), *stale, *_superseded_inputs(superseded),
+        *_ended_inputs(ended, as_of, current_days),
+    )  # fmt: skip
+    return FactSet(
+        as_of, tuple(sorted(values, key=lambda v: v.fid)), members, courses, unknown,
+        tuple(sorted(not_used)),
+    )  # fmt: skip
 
 
 def _recent_nadir(points: list[Point], as_of: dt.date, days: int) -> list[ValueFact]:
@@ -626,6 +630,36 @@ def _superseded(patient: PatientFacts, as_of: dt.date) -> list[tuple[str, Entry,
     return out
 
 
+def _ended_long_ago(
+    patient: PatientFacts, as_of: dt.date, days: int, superseded: Sequence[tuple[str, Entry, Entry]]
+) -> list[tuple[str, Entry, Entry]]:
+    """Findings recorded present that ended (``until``) more than ``days`` before ``as_of``
+    (kb.yaml ``finding_current_days``): a bleed of 2019 is history in a 2026 work-up, not part
+    of the presentation, and no rule or profile may count it as present. Each is given as
+    (kind, entry, entry), the shape of :func:`_superseded`, for :func:`_members` to skip."""
+    limit = as_of - dt.timedelta(days=days)
+    dropped = {id(e) for _, e, _ in superseded}
+    return [
+        ("findings", e, e)
+        for e in patient.findings
+        if e.present and e.until is not None and e.until < limit and id(e) not in dropped
+    ]
+
+
+def _ended_inputs(
+    ended: Sequence[tuple[str, Entry, Entry]], as_of: dt.date, days: int
+) -> list[tuple[str, str]]:
+    return [
+        (
+            f"{kind} ({entry.name} until {entry.until.isoformat() if entry.until else '?'})",
+            f"ended {(as_of - entry.until).days if entry.until else '?'} days before as_of, more "
+            f"than the {days} days a finding counts as current (kb.yaml finding_current_days): "
+            "history, not part of the presentation; not used",
+        )
+        for kind, entry, _ in ended
+    ]
+
+
 def _superseded_inputs(superseded: list[tuple[str, Entry, Entry]]) -> list[tuple[str, str]]:
     out = []
     for kind, entry, later in superseded:
@@ -644,7 +678,7 @@ def _superseded_inputs(superseded: list[tuple[str, Entry, Entry]]) -> list[tuple
 def _members(
     patient: PatientFacts, as_of: dt.date, superseded: Sequence[tuple[str, Entry, Entry]] = ()
 ) -> tuple[MemberFact, ...]:
-    dropped = {id(e) for _, e, _ in superseded}
+    dropped = {id(e) for _, e, _ in superseded}  # superseded, or ended long before as_of
     out: list[MemberFact] = []
     groups: list[tuple[str, Iterable[Entry]]] = [
         ("condition", patient.conditions), ("finding", patient.findings),
@@ -655,7 +689,7 @@ def _members(
         seen: dict[str, int] = {}
         for entry in entries:
             if id(entry) in dropped or _dated_after(entry, as_of):
-                continue  # superseded, or dated after as_of (both listed as not used)
+                continue  # superseded, ended long ago or dated after as_of (all listed as not used)
             # a recorded absence is its own kind of fact: rules that ask for the item never see it
             kind = given_kind if entry.present else f"absent_{given_kind}"
             seen[f"{kind}:{entry.name}"] = seen.get(f"{kind}:{entry.name}", 0) + 1

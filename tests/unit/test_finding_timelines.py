@@ -64,3 +64,35 @@ def test_a_record_after_as_of_is_not_read() -> None:
         reasons["findings (splenomegaly since 2026-11-18)"]
         == "dated after as_of 2026-11-10; not used"
     )
+
+
+@pytest.mark.parametrize("backend", ["clips", "experta"])
+def test_a_finding_that_ended_long_before_as_of_is_history_not_presentation(backend: str) -> None:
+    """The seventh probe's D06: a bleed of January 2019 was "present" in a 2026 differential,
+    for the profiles and for authored rules alike (and a resolved FHIR Condition the same)."""
+    old_bleed = {"name": "bleeding", "since": "2019-01-01", "until": "2019-01-05"}
+    d = diagnose(patient(old_bleed), backend=backend)
+    assert not [r.id for r in d.facts if "bleeding" in r.id]
+    assert not [t for t in d.trace if "bleeding" in t.rule_id]
+    reasons = {i.item: i.reason for i in d.ignored_inputs}
+    assert reasons["findings (bleeding until 2019-01-05)"].startswith(
+        "ended 2876 days before as_of, more than the 90 days a finding counts as current"
+    )
+    same_without = diagnose(patient(), backend=backend)
+    assert [c.cause for c in d.candidates] == [c.cause for c in same_without.candidates]
+    assert [c.score for c in d.candidates] == [c.score for c in same_without.candidates]
+
+
+@pytest.mark.parametrize(
+    ("until", "read"),
+    [("2026-08-22", True), ("2026-08-21", False), ("2026-11-19", True)],
+)
+def test_a_finding_counts_until_ninety_days_after_it_ended(until: str, read: bool) -> None:
+    """The boundary (kb.yaml finding_current_days, 90): ended 90 days before as_of is still
+    read, 91 days is not; an ongoing finding and one ended yesterday are read."""
+    d = diagnose(patient({"name": "bleeding", "since": "2026-08-01", "until": until}))
+    assert any(r.id == "m:finding:bleeding" for r in d.facts) is read
+    assert any(
+        r.id == "m:finding:bleeding"
+        for r in diagnose(patient({"name": "bleeding", "since": "2019-01-01"})).facts
+    )
