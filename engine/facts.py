@@ -125,7 +125,7 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     )
     not_used = (
         *_after_as_of(patient, as_of), *stale, *_superseded_inputs(superseded),
-        *_ended_inputs(ended, as_of, current_days),
+        *_ended_inputs(ended, as_of, current_days), *_same_day_repeats(patient.labs, as_of),
     )  # fmt: skip
     return FactSet(
         as_of, tuple(sorted(values, key=lambda v: v.fid)), members, courses, unknown,
@@ -278,6 +278,32 @@ def _dated_after(entry: Entry, as_of: dt.date) -> bool:
     """A condition, finding or history record that begins after ``as_of``: not read, and listed
     as not used (:func:`_after_as_of`)."""
     return entry.since is not None and entry.since > as_of
+
+
+def _same_day_repeats(labs: Iterable[Lab], as_of: dt.date) -> list[tuple[str, str]]:
+    """Results of one test on one day that disagree: the series keeps the lowest of the day
+    (:func:`engine.series.collapse`) and each other value is listed as not used, so that a
+    ferritin of 300 and 1,900 on one morning does not lose the 1,900 without a word. Identical
+    repeats (a result sent twice) lose nothing and are not listed."""
+    by_day: dict[tuple[str, dt.date], list[Point]] = {}
+    for lab in labs:
+        if isinstance(lab.value, (int, float)) and not isinstance(lab.value, bool):
+            day = lab.date or as_of
+            if day <= as_of:
+                point = Point(day, float(lab.value), lab.comparator)
+                by_day.setdefault((lab.test, day), []).append(point)
+    out: dict[tuple[str, str], None] = {}  # a value given twice is listed once
+    for (test, day), points in by_day.items():
+        kept = series.collapse(points, as_of)[0]
+        for point in points:
+            if point != kept:
+                item = f"labs ({test} {series.shown(point)} on {day.isoformat()})"
+                reason = (
+                    f"another {test} result of the same day is lower ({series.shown(kept)}): the "
+                    "lowest result of a day is used; not used"
+                )
+                out[(item, reason)] = None
+    return list(out)
 
 
 def _series_by_test(labs: Iterable[Lab], as_of: dt.date) -> dict[str, list[Point]]:
