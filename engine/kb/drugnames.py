@@ -123,7 +123,11 @@ STATUS_WORDS = frozenset(
 )
 _LETTERS = re.compile(r"[^\W\d_]+")
 #: A status word with an "on" before it ("on hold") and the hyphens and spaces around it.
-_STATUS = re.compile(r"[\s-]*\b(?:on\s+)?(?:" + "|".join(sorted(STATUS_WORDS)) + r")\b[\s-]*")
+#: (Each run of spaces and hyphens is tried from its start only: tried from every position, a
+#: long run cost the square of its length.)
+_STATUS = re.compile(
+    r"(?<![\s-])[\s-]*\b(?:on\s+)?(?:" + "|".join(sorted(STATUS_WORDS)) + r")\b[\s-]*"
+)
 _EMPTY_BRACKETS = re.compile(r"\[\s*\]|\(\s*\)|\{\s*\}")
 
 #: Letters of other scripts that look like Latin ones (after case folding), for did-you-mean only.
@@ -164,6 +168,7 @@ _EDGES = " ;,/+&.:"
 #: The pieces of a name between spaces and punctuation, for the "written inside" did-you-mean.
 _PIECES = re.compile(r"[^\w]+")
 _SPACE = re.compile(r"\s+")
+_PARTS = re.compile(r"[\s-]+")
 
 
 #: Trademark signs printed after brand names ("Clozaril®").
@@ -192,8 +197,9 @@ def clean(text: str) -> str:
 _HYPHENED_STRENGTH = re.compile(  # a bare number after a colon is an RxNorm code ("rxnorm:3639")
     rf"[-:](?={_NUMBER}\s*{_UNIT}(?!\w))|-(?=\d{{2,}}(?:[.,]\d+)?$)"
 )
-#: A form word glued on with a hyphen (``clozapine-ODT``).
-_HYPHENED_WORD = re.compile(r"(\S+)-([a-z]+)\b")
+#: A form word glued on with a hyphen (``clozapine-ODT``); tried from the start of a word only
+#: (from every position, a long word cost the square of its length).
+_HYPHENED_WORD = re.compile(r"(?<!\S)(\S+)-([a-z]+)\b")
 
 
 def without_strengths(text: str) -> str:
@@ -235,15 +241,24 @@ def without_salts(text: str) -> str:
     return " ".join(w for w in text.split() if w not in SALT_WORDS)
 
 
+#: Bracketed parts read from one name at most; brackets beyond them are read as spaces (each
+#: part is one pass over the name: thousands of them cost the square of its length).
+MAX_BRACKETED = 32
+_BRACKET_CHARS = re.compile(r"[][(){}]")
+
+
 def bracketed(text: str) -> tuple[str, tuple[str, ...]]:
     """(the text outside brackets, the bracketed parts), innermost brackets first."""
     inside: list[str] = []
-    while True:
+    while len(inside) < MAX_BRACKETED:
         found = _BRACKETS.search(text)
         if found is None:
-            return _SPACE.sub(" ", text).strip(), tuple(inside)
+            break
         inside.append(next(g for g in found.groups() if g is not None).strip())
         text = text[: found.start()] + " " + text[found.end() :]
+    else:
+        text = _BRACKET_CHARS.sub(" ", text)
+    return _SPACE.sub(" ", text).strip(), tuple(inside)
 
 
 def core(text: str) -> str:
@@ -350,6 +365,12 @@ class NameIndex:
         }
         # unknown names recur across a batch and the edit-distance search is the costly step
         self._near: dict[str, tuple[str, ...]] = {}
+        #: the most words and hyphen-joined parts a name or group can have (one more: a group's
+        #: schedule number): longer runs of an unknown name cannot be one, and listing them all
+        #: made a long name cost the cube of its length (a 4,000-character name took a minute)
+        self.longest = 1 + max(
+            (len(_PARTS.split(k)) for k in (*self.names, *self.groups)), default=1
+        )
 
     @staticmethod
     def _parts_key(name: str) -> str | None:
@@ -526,9 +547,10 @@ class NameIndex:
         punctuation (``clozapine;``, ``clozapine-ratiopharm``); with them, the names one edit from
         a piece that is no known name (``clozapin-ratiopharm``)."""
         words = name.split()
+        longest = self.longest
         runs = {
             " ".join(words[start : start + size])
-            for size in range(1, len(words))
+            for size in range(1, min(len(words), longest + 1))
             for start in range(len(words) - size + 1)
         }
         for word in words:
@@ -536,7 +558,7 @@ class NameIndex:
             runs.update(
                 "-".join(parts[start:end])
                 for start in range(len(parts))
-                for end in range(start + 2, len(parts) + 1)
+                for end in range(start + 2, min(len(parts), start + longest) + 1)
                 if end - start < len(parts)
             )
         pieces = [p for p in _PIECES.split(name) if p]

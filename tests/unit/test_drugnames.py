@@ -9,6 +9,7 @@ did-you-mean, never vanish into "not in the lexicon".
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -654,3 +655,52 @@ def test_clopine_gets_the_clozapine_thresholds_not_a_name_warning() -> None:
     rules = {a.rule_id for a in d.alerts}
     assert "clozapine.general_mild_neutropenia" in rules
     assert "names.suspected_clozapine" not in rules and d.unknown_medications == []
+
+
+# --- Long names (probe 8, D1): reading a name must cost time in proportion to its length -----
+
+_LONG_SHAPES = {
+    "letters": lambda n: "x" * n,
+    "digits": lambda n: "1" * n,
+    "hyphens": lambda n: "-" * n,
+    "hyphenated words": lambda n: "a-" * (n // 2),
+    "words": lambda n: "on " * (n // 3),
+    "brackets": lambda n: "(x)" * (n // 3),
+    "nested brackets": lambda n: "(" * (n // 2) + ")" * (n // 2),
+    "separators": lambda n: "x, " * (n // 3),
+}
+
+
+def _seconds(name: str) -> float:
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        diagnose({"wbc": 3.1, "medications": [name, "clozapine"], "anc": 0.3})
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@pytest.mark.parametrize("shape", sorted(_LONG_SHAPES))
+def test_a_long_name_costs_time_in_proportion_to_its_length(shape: str) -> None:
+    """A name eight times longer may take about eight times as long, not sixty-four (a 20,000-
+    character name took 19 s, and held a service worker, with the clozapine card, that long).
+    A ratio of two runs, not a time limit: the machine's speed cancels out."""
+    make = _LONG_SHAPES[shape]
+    _seconds(make(100))  # warm: the knowledge base and the lexicon's indexes
+    short, long = _seconds(make(5_000)), _seconds(make(40_000))
+    assert long / max(short, 1e-4) < 24, (shape, short, long)
+
+
+def test_a_long_unknown_name_does_not_hide_the_clozapine_alert() -> None:
+    d = diagnose(
+        {
+            "as_of": "2026-03-01",
+            "labs": [{"test": "anc", "value": 0.4, "unit": "10^9/L", "date": "2026-03-01"}],
+            "medications": [
+                {"name": "clozapine", "start": "2025-01-01"},
+                {"name": "x" * 20_000, "start": "2025-01-01"},
+            ],
+        }
+    )
+    assert "clozapine_severe_neutropenia" in {a.id for a in d.alerts}
+    assert d.unknown_medications and len(d.unknown_medications[0]) == 20_000
