@@ -101,6 +101,8 @@ class OutputError(LeukodxError):
 
 #: Errors that mean "no space": a full file system, a quota, a file size limit.
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+#: What an :class:`OutputError` for a full disk tells the user to do.
+RESUME_HINT = "; free some space, then run again with --resume to finish"
 
 
 def check_sources(paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()) -> None:
@@ -566,7 +568,5 @@ class ResultWriter:
 def output_error(path: str | Path, exc: OSError, verb: str) -> OutputError:
     """An :class:`OutputError` saying what failed, and what to do when the disk is full."""
     reason = exc.strerror or str(exc)
-    hint = (
-        "; free some space, then run again with --resume to finish" if exc.errno in NO_SPACE else ""
-    )
+    hint = RESUME_HINT if exc.errno in NO_SPACE else ""
     return OutputError(f"cannot {verb} {display_path(Path(path))}: {reason}{hint}")

@@ -31,7 +31,14 @@ from types import FrameType
 from typing import TextIO
 
 from engine.backends.base import DEFAULT_BACKEND
-from engine.batch.cases import STDIN, OutputError, check_sources, count_cases, output_error
+from engine.batch.cases import (
+    RESUME_HINT,
+    STDIN,
+    OutputError,
+    check_sources,
+    count_cases,
+    output_error,
+)
 from engine.batch.flat import DEFAULT_TOP_K, check_table_path, write_table
 from engine.batch.grouping import open_tables
 from engine.batch.metrics import (
@@ -324,11 +331,37 @@ def cmd_batch(args: argparse.Namespace) -> int:
             )
             return EXIT_INTERRUPTED
         except OutputError as exc:
+            message = str(exc)
+            if not args.out:  # results went to stdout through a temporary file: no --resume
+                message = message.replace(
+                    RESUME_HINT,
+                    f"; results written to stdout are kept in a temporary file ({out.parent}) "
+                    "while the run lasts: free space there (or set TMPDIR), or give --out FILE",
+                )
             print(
-                f"leukodx: I/O error: {exc} ({reporter.done} case(s) of this run recorded)",
+                f"leukodx: I/O error: {message} ({reporter.done} case(s) of this run recorded)",
                 file=sys.stderr,
             )
             return EXIT_IO
+        except BrokenPipeError:  # the reader of stdout went away (``| head``): say it, and fail
+            _quiet_stdout()
+            print(
+                f"leukodx: standard output was closed by its reader after {reporter.done} "
+                "case(s); the other cases were not run",
+                file=sys.stderr,
+            )
+            return EXIT_IO
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of a closed pipe does not
+    print a BrokenPipeError of its own at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _echo(line: bytes, ok: bool) -> None:

@@ -114,3 +114,33 @@ def test_resume_carries_on_once_space_is_freed(tmp_path: Path) -> None:
     run = batch(str(inputs), "--out", str(out), "--resume", "--quiet")
     assert run.returncode == 0, run.stderr
     assert Counter(r["id"] for r in read_lines(out)) == Counter(f"p{i:04d}" for i in range(12))
+
+
+def test_a_reader_that_closes_stdout_early_is_a_failure_said_out_loud(tmp_path: Path) -> None:
+    """Probe 8, D3: ``leukodx batch DIR | head`` stopped after two cases and exited 0 in silence."""
+    root = tmp_path / "many"
+    root.mkdir()
+    write_jsonl(root / "cases.jsonl", [patient(i) for i in range(400)])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "batch", str(root), "--rules", str(MINI_KB),
+         "--workers", "1", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(50)
+    proc.stdout.close()  # the reader goes away, like ``| head -c 50``
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=180) == 4, stderr
+    assert "standard output was closed by its reader after" in stderr
+    assert "the other cases were not run" in stderr and "Traceback" not in stderr
+
+
+def test_a_full_temporary_folder_in_stdout_mode_does_not_point_at_resume(inputs: Path) -> None:
+    """Probe 8, D2: without ``--out`` the results also go to a temporary file; when it cannot
+    grow, the message told the user to ``--resume``, which needs ``--out``."""
+    run = batch(str(inputs), "--quiet", file_size=100)
+    assert run.returncode == 4, run.stderr
+    assert "--resume" not in run.stderr
+    assert "results written to stdout are kept in a temporary file" in run.stderr
+    assert "or give --out FILE" in run.stderr
