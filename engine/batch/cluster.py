@@ -10,6 +10,8 @@ only itself; a case past the time limit is recorded as timed out and its worker 
 from __future__ import annotations
 
 import logging
+import tempfile
+import warnings
 from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -52,6 +54,10 @@ class DaskRunner:
     def run(self, tasks: Iterator[Task]) -> Generator[Outcome, None, None]:
         dd = _distributed()
         with ExitStack() as stack:
+            # A chunk holding a long case is a "large graph" to Dask, which warns on stderr
+            # (under --quiet too); nothing a user of leukodx can act on.
+            stack.enter_context(warnings.catch_warnings())
+            warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
             client = self._client(dd, stack)
             yield from self._drive(dd, client, tasks)
 
@@ -61,7 +67,11 @@ class DaskRunner:
             return stack.enter_context(dd.Client(self.scheduler, set_as_default=False))
         import dask
 
-        with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        # the workers' scratch folder is the run's, removed with it (Dask left
+        # dask-scratch-space in the temporary folder after every run)
+        scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="leukodx-dask-"))
+        settings = {"distributed.scheduler.allowed-failures": 1, "temporary-directory": scratch}
+        with dask.config.set(settings):
             cluster = stack.enter_context(
                 dd.LocalCluster(
                     n_workers=self.workers,
@@ -69,6 +79,7 @@ class DaskRunner:
                     processes=True,
                     dashboard_address=None,
                     silence_logs=logging.ERROR,
+                    local_directory=scratch,
                 )
             )
         return stack.enter_context(dd.Client(cluster, set_as_default=False))
