@@ -126,6 +126,7 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     not_used = (
         *_after_as_of(patient, as_of), *stale, *_superseded_inputs(superseded),
         *_ended_inputs(ended, as_of, current_days), *_same_day_repeats(patient.labs, as_of),
+        *patient.set_aside,
     )  # fmt: skip
     return FactSet(
         as_of, tuple(sorted(values, key=lambda v: v.fid)), members, courses, unknown,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -142,6 +142,9 @@ class PatientFacts(BaseModel):
     bmi: float | None = Field(default=None, gt=0, le=150)
     wbc_trend: str | None = None
     leukopenia_duration_days: Duration = None
+    #: (item, reason) of each result of an ancillary test (``vocab.ANCILLARY_TESTS``) that could
+    #: not be read and was set aside; the differential lists them in ``ignored_inputs``.
+    set_aside: tuple[tuple[str, str], ...] = ()
 
 
 class _RawPatient(BaseModel):
@@ -330,18 +333,19 @@ def _finish(raw: _RawPatient) -> PatientFacts:
     _check_word("wbc_trend", trend, vocab.TRENDS)
     for i, word in enumerate(ancestry):
         _check_word(f"ancestry[{i}]", word, vocab.ANCESTRIES)
+    labs, set_aside = _readable_labs(raw.labs)
     facts = PatientFacts(
         schema_version=raw.schema_version,
         id=None if raw.id is None else str(raw.id),
         as_of=raw.as_of, age=raw.age, sex=sex, duffy_null=raw.duffy_null,
         ancestry=tuple(sorted(set(ancestry))),
-        labs=tuple(_canonical_lab(i, lab) for i, lab in enumerate(raw.labs)),
+        labs=labs,
         medications=tuple(_medication(i, m) for i, m in enumerate(raw.medications)),
         conditions=_entries("conditions", raw.conditions, vocab.CONDITIONS),
         findings=_entries("findings", raw.findings, vocab.FINDINGS),
         history=_entries("history", raw.history, vocab.HISTORY),
         bmi=raw.bmi, wbc_trend=trend,
-        leukopenia_duration_days=raw.leukopenia_duration_days,
+        leukopenia_duration_days=raw.leukopenia_duration_days, set_aside=set_aside,
     )  # fmt: skip
     units.check_same_day(
         (f"labs[{i}]", lab.test, lab.value, lab.date, lab.given, lab.comparator)
@@ -363,6 +367,29 @@ def _check_word(field: str, word: str | None, known: tuple[str, ...]) -> None:
             expected="one of " + ", ".join(known),
             suggestion=initial[0] if len(initial) == 1 else vocab.suggest(word, known),
         )
+
+
+def _readable_labs(
+    raw: Sequence[LabResult],
+) -> tuple[tuple[Lab, ...], tuple[tuple[str, str], ...]]:
+    """The labs read, and those of an ancillary test that could not be read, set aside with
+    what was wrong (the patient is evaluated without them). Any other lab that cannot be read
+    is an error of the whole patient: a blood count is never set aside."""
+    labs: list[Lab] = []
+    set_aside: list[tuple[str, str]] = []
+    for i, lab in enumerate(raw):
+        try:
+            labs.append(_canonical_lab(i, lab))
+        except InputError as exc:
+            test = vocab.same_word(lab.test, vocab.TESTS) if isinstance(lab.test, str) else None
+            if test not in vocab.ANCILLARY_TESTS:
+                raise
+            when = f" on {lab.date.isoformat()}" if lab.date is not None else ""
+            set_aside.append(
+                (f"labs ({test}{when})", f"could not be read ({exc}); the patient is evaluated "
+                 "without it")
+            )  # fmt: skip
+    return tuple(labs), tuple(set_aside)
 
 
 def _canonical_lab(i: int, lab: LabResult) -> Lab:

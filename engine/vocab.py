@@ -55,6 +55,23 @@ COUNT_TESTS: tuple[str, ...] = ("wbc", "anc", "alc", "amc", "platelets", "hemogl
 
 TESTS: tuple[str, ...] = tuple(sorted((*NUMERIC_TESTS, *QUALITATIVE_TESTS)))
 
+#: Tests no alert reads (tests/kb/test_ancillary_tests.py checks this against the knowledge
+#: base's alert rules): a result of one of them that cannot be read (an unknown unit, an
+#: implausible value, no date) is set aside, named in ``ignored_inputs``, and the patient is
+#: still evaluated, instead of the whole patient failing and with it an alert the blood count
+#: raises (an LDH in IU/dL cost a clozapine patient's ANC-0.4 alert). A blood count, or a test a
+#: drug-hold alert reads (TPMT, NUDT15), that cannot be read still fails the patient.
+ANCILLARY_TESTS: frozenset[str] = frozenset(
+    (
+        "vitamin_b12", "folate", "copper", "ceruloplasmin", "igg", "crp", "ldh", "bilirubin",
+        "haptoglobin", "methylmalonic_acid", "homocysteine", "ferritin", "zinc", "alt", "ast",
+        "creatinine", "esr", "c3", "c4",
+        "ana", "anti_neutrophil_ab", "hiv", "ebv_igm", "cmv_igm", "parvovirus_igm", "anti_dsdna",
+        "direct_coombs", "rheumatoid_factor", "anti_ccp", "ebv_pcr", "sars_cov_2", "hiv_rna",
+        "brucella_serology", "blood_culture",
+    )
+)  # fmt: skip
+
 SEXES: tuple[str, ...] = ("female", "male", "other", "unknown")
 TRENDS: tuple[str, ...] = ("falling", "stable", "rising", "fluctuating", "cyclic")
 

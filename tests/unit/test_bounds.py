@@ -55,8 +55,8 @@ def test_strict_bounds_sit_just_inside_and_print_as_their_number() -> None:
         (lab("anc", 0.0, comparator="<"), "labs[1].value", "no anc is <0 10^9/L"),
         (lab("anc", 0.1, comparator="=="), "labs[1].comparator", "unknown comparator"),
         (lab("anc", 0.1, comparator=1), "labs[1].comparator", "input should be a valid string"),
-        (lab("hiv", "negative", None, comparator="<"), "labs[1].comparator",
-         "hiv is qualitative and takes no comparator"),
+        (lab("tpmt_activity", "low", None, comparator="<"), "labs[1].comparator",
+         "tpmt_activity is qualitative and takes no comparator"),
     ],
 )  # fmt: skip
 def test_impossible_or_unknown_bounds_are_input_errors(
