@@ -108,7 +108,7 @@ def run_batch(
     with ResultWriter(out, append=resume) as writer, ExitStack() as stack:
         # Local workers leave their result lines in files for the kernel to copy into ``out``
         # (engine.batch.handoff); Dask workers may be on other machines and send them.
-        handoff = stack.enter_context(HandoffFolder()) if opts.executor == "local" else None
+        handoff = _handoff_folder(stack) if opts.executor == "local" else None
         ledger = Ledger(writer, IdGuard(done), stats, on_record, on_done=on_done, handoff=handoff)
         items = iter_case_refs(paths, outputs, tables=tables)
         tasks = _tasks(items, ledger, read_here=read_here)
@@ -121,6 +121,15 @@ def run_batch(
                 else:
                     ledger.outcome(message)
     return stats
+
+
+def _handoff_folder(stack: ExitStack) -> HandoffFolder | None:
+    """A handoff folder for the local workers, removed with ``stack``; None (lines then travel
+    over the workers' pipes, as they always could) when no temporary folder can be made."""
+    try:
+        return stack.enter_context(HandoffFolder())
+    except OSError:
+        return None
 
 
 def _executor(

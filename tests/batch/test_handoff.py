@@ -205,3 +205,17 @@ def test_a_two_worker_batch_writes_what_one_worker_writes_and_leaves_nothing_beh
         assert all(json.loads(line)["ok"] for line in lines)
     assert results[1] == results[2]
     assert list((tmp_path / "tmp").glob("leukodx-handoff-*")) == []  # removed at the end
+
+
+def test_without_a_usable_temporary_folder_lines_travel_over_the_pipes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unwritable() -> HandoffFolder:
+        raise PermissionError(13, "Permission denied", "/tmp/leukodx-handoff-x")
+
+    monkeypatch.setattr("engine.batch.run.HandoffFolder", unwritable)  # a read-only /tmp
+    cases = sorted((ROOT / "cases").glob("*.yaml"))[:6]
+    out = tmp_path / "out.jsonl"
+    stats = run_batch(cases, out, BatchOptions(workers=2, backend="clips"))
+    assert stats.written == len(cases) and stats.failed == 0
+    assert len(out.read_bytes().splitlines()) == len(cases)
