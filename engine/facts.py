@@ -295,13 +295,15 @@ def _same_day_repeats(labs: Iterable[Lab], as_of: dt.date) -> list[tuple[str, st
                 by_day.setdefault((lab.test, day), []).append(point)
     out: dict[tuple[str, str], None] = {}  # a value given twice is listed once
     for (test, day), points in by_day.items():
-        kept = series.collapse(points, as_of)[0]
+        kept = series.collapse(_one_per_day(test, points), as_of)[0]
+        word = "highest" if test in vocab.HIGHEST_OF_DAY else "lowest"
         for point in points:
             if point != kept:
                 item = f"labs ({test} {series.shown(point)} on {day.isoformat()})"
                 reason = (
-                    f"another {test} result of the same day is lower ({series.shown(kept)}): the "
-                    "lowest result of a day is used; not used"
+                    f"another {test} result of the same day is "
+                    f"{'higher' if word == 'highest' else 'lower'} ({series.shown(kept)}): the "
+                    f"{word} result of a day is used; not used"
                 )
                 out[(item, reason)] = None
     return list(out)
@@ -313,7 +315,21 @@ def _series_by_test(labs: Iterable[Lab], as_of: dt.date) -> dict[str, list[Point
         if isinstance(lab.value, (int, float)) and not isinstance(lab.value, bool):
             point = Point(lab.date or as_of, float(lab.value), lab.comparator)
             out.setdefault(lab.test, []).append(point)
-    return {t: series.collapse(p, as_of) for t, p in out.items()}
+    return {t: series.collapse(_one_per_day(t, p), as_of) for t, p in out.items()}
+
+
+def _one_per_day(test: str, points: list[Point]) -> list[Point]:
+    """A test's results, one per day: the highest of a day for a test whose high results are
+    the abnormal ones (``vocab.HIGHEST_OF_DAY``); otherwise all of them, for
+    :func:`engine.series.collapse` to keep the lowest."""
+    if test not in vocab.HIGHEST_OF_DAY:
+        return points
+    highest: dict[dt.date, Point] = {}
+    for point in points:
+        kept = highest.get(point.date)
+        if kept is None or point.value > kept.value:
+            highest[point.date] = point
+    return list(highest.values())
 
 
 _DERIVED_COUNTS = (

@@ -55,6 +55,16 @@ COUNT_TESTS: tuple[str, ...] = ("wbc", "anc", "alc", "amc", "platelets", "hemogl
 
 TESTS: tuple[str, ...] = tuple(sorted((*NUMERIC_TESTS, *QUALITATIVE_TESTS)))
 
+#: Tests whose high results are the abnormal ones: of two results of one day the highest is
+#: kept (for every other test, the counts first, the lowest is), so that a blast count of 25%
+#: beside a 0% of the same day still raises the blasts alert (probe 9).
+HIGHEST_OF_DAY: frozenset[str] = frozenset(
+    (
+        "blasts_pct", "atypical_lymphocytes_pct", "lgl_count", "ldh", "ferritin", "crp", "esr",
+        "bilirubin", "alt", "ast", "creatinine", "methylmalonic_acid", "homocysteine",
+    )
+)  # fmt: skip
+
 #: Tests no alert reads (tests/kb/test_ancillary_tests.py checks this against the knowledge
 #: base's alert rules): a result of one of them that cannot be read (an unknown unit, an
 #: implausible value, no date) is set aside, named in ``ignored_inputs``, and the patient is
