@@ -188,10 +188,64 @@ def parse_patient(data: object, *, today: dt.date | None = None) -> PatientFacts
         )
     check_tree(data)  # the reader's limits, for values handed in directly
     body = _expand_shorthand(_drop_case_keys(data), today or dt.date.today())
+    screened, positions, set_aside = _screen_ancillary_labs(body)
+    try:  # the screened labs are numbered as kept: errors name them as given
+        raw = _validate_shape(screened)
+    except InputError as exc:
+        raise _as_written(_renumbered(exc, positions), data, body) from None
     try:
-        return _finish(_validate_shape(body))
+        return _finish(raw, positions, set_aside)
     except InputError as exc:
         raise _as_written(exc, data, body) from None
+
+
+def _screen_ancillary_labs(
+    body: dict[str, Any],
+) -> tuple[dict[str, Any], list[int], tuple[tuple[str, str], ...]]:
+    """The body without the ancillary results (``vocab.ANCILLARY_TESTS``) whose shape is wrong
+    (an impossible date, no value), each set aside with what was wrong; the input positions of
+    the labs kept, for errors and set-aside results to name the lab as it was given."""
+    labs = body.get("labs")
+    if not isinstance(labs, list):
+        return body, [], ()
+    kept: list[Any] = []
+    positions: list[int] = []
+    set_aside: list[tuple[str, str]] = []
+    for i, lab in enumerate(labs):
+        test = lab.get("test") if isinstance(lab, dict) else None
+        if isinstance(test, str) and vocab.same_word(test, vocab.TESTS) in vocab.ANCILLARY_TESTS:
+            try:
+                LabResult.model_validate(lab)
+            except ValidationError as exc:
+                error = _input_error(exc, lab)
+                field = f"labs[{i}].{error.field}" if error.field else f"labs[{i}]"
+                error = InputError(field, error.problem, got=error.got, expected=error.expected)
+                set_aside.append(_set_aside_entry(vocab.same_word(test, vocab.TESTS), None, error))
+                continue
+        kept.append(lab)
+        positions.append(i)
+    return {**body, "labs": kept}, positions, tuple(set_aside)
+
+
+def _set_aside_entry(test: str, date: dt.date | None, error: InputError) -> tuple[str, str]:
+    when = f" on {date.isoformat()}" if date is not None else ""
+    return (
+        f"labs ({test}{when})",
+        f"could not be read ({error}); the patient is evaluated without it",
+    )
+
+
+def _renumbered(exc: InputError, positions: list[int]) -> InputError:
+    """An error about the ``k``-th lab kept, named by that lab's position in the input."""
+    found = _LAB_FIELD.match(exc.field)
+    if found is None or not 0 <= int(found[1]) < len(positions):
+        return exc
+    k = int(found[1])
+    if positions[k] == k:
+        return exc
+    field = f"labs[{positions[k]}]" + exc.field[len(f"labs[{k}]") :]
+    return InputError(field, exc.problem, got=exc.got, expected=exc.expected,
+                      suggestion=exc.suggestion, source=exc.source)  # fmt: skip
 
 
 _LAB_FIELD = re.compile(r"^labs\[(\d+)\](?:\.(\w+))?")
@@ -317,7 +371,9 @@ def _expected_for(path: str) -> str | None:
     return _EXPECTED.get(path.rsplit(".", 1)[-1].split("[")[0])
 
 
-def _finish(raw: _RawPatient) -> PatientFacts:
+def _finish(
+    raw: _RawPatient, positions: Sequence[int] = (), screened: tuple[tuple[str, str], ...] = ()
+) -> PatientFacts:
     if raw.schema_version != vocab.SCHEMA_VERSION:
         raise InputError(
             "schema_version",
@@ -333,7 +389,8 @@ def _finish(raw: _RawPatient) -> PatientFacts:
     _check_word("wbc_trend", trend, vocab.TRENDS)
     for i, word in enumerate(ancestry):
         _check_word(f"ancestry[{i}]", word, vocab.ANCESTRIES)
-    labs, set_aside = _readable_labs(raw.labs)
+    where = list(positions) or list(range(len(raw.labs)))
+    labs, kept, set_aside = _readable_labs(raw.labs, where)
     facts = PatientFacts(
         schema_version=raw.schema_version,
         id=None if raw.id is None else str(raw.id),
@@ -345,11 +402,11 @@ def _finish(raw: _RawPatient) -> PatientFacts:
         findings=_entries("findings", raw.findings, vocab.FINDINGS),
         history=_entries("history", raw.history, vocab.HISTORY),
         bmi=raw.bmi, wbc_trend=trend,
-        leukopenia_duration_days=raw.leukopenia_duration_days, set_aside=set_aside,
+        leukopenia_duration_days=raw.leukopenia_duration_days, set_aside=screened + set_aside,
     )  # fmt: skip
     units.check_same_day(
         (f"labs[{i}]", lab.test, lab.value, lab.date, lab.given, lab.comparator)
-        for i, lab in enumerate(facts.labs)
+        for i, lab in zip(kept, facts.labs, strict=True)
         if isinstance(lab.value, float)
     )
     _check_has_count(facts)
@@ -370,26 +427,25 @@ def _check_word(field: str, word: str | None, known: tuple[str, ...]) -> None:
 
 
 def _readable_labs(
-    raw: Sequence[LabResult],
-) -> tuple[tuple[Lab, ...], tuple[tuple[str, str], ...]]:
-    """The labs read, and those of an ancillary test that could not be read, set aside with
-    what was wrong (the patient is evaluated without them). Any other lab that cannot be read
-    is an error of the whole patient: a blood count is never set aside."""
+    raw: Sequence[LabResult], positions: Sequence[int]
+) -> tuple[tuple[Lab, ...], list[int], tuple[tuple[str, str], ...]]:
+    """The labs read (with their input positions), and those of an ancillary test that could
+    not be read, set aside with what was wrong (the patient is evaluated without them). Any
+    other lab that cannot be read is an error of the whole patient: a blood count is never set
+    aside. ``positions`` are the labs' places in the input (errors name them)."""
     labs: list[Lab] = []
+    kept: list[int] = []
     set_aside: list[tuple[str, str]] = []
-    for i, lab in enumerate(raw):
+    for i, lab in zip(positions, raw, strict=True):
         try:
             labs.append(_canonical_lab(i, lab))
+            kept.append(i)
         except InputError as exc:
             test = vocab.same_word(lab.test, vocab.TESTS) if isinstance(lab.test, str) else None
             if test not in vocab.ANCILLARY_TESTS:
                 raise
-            when = f" on {lab.date.isoformat()}" if lab.date is not None else ""
-            set_aside.append(
-                (f"labs ({test}{when})", f"could not be read ({exc}); the patient is evaluated "
-                 "without it")
-            )  # fmt: skip
-    return tuple(labs), tuple(set_aside)
+            set_aside.append(_set_aside_entry(test, lab.date, exc))
+    return tuple(labs), kept, tuple(set_aside)
 
 
 def _canonical_lab(i: int, lab: LabResult) -> Lab:

@@ -99,3 +99,36 @@ def test_a_count_a_test_an_alert_reads_or_an_unknown_test_still_fails(
     with pytest.raises(InputError) as caught:
         diagnose(clozapine_patient(lab))
     assert caught.value.field == field
+
+
+def test_ancillary_results_of_the_wrong_shape_are_set_aside_too() -> None:
+    """Probe 9: an impossible date, or no value, failed the whole patient (pydantic's shape
+    check comes before the units); the labs after it keep the positions they were given at."""
+    d = diagnose(
+        clozapine_patient(
+            {"test": "ldh", "value": 300, "unit": "U/L", "date": "2026-02-30"},
+            {"test": "crp", "unit": "mg/L", "date": DAY},
+            {"test": "ferritin", "value": None, "unit": "ng/mL", "date": DAY},
+        )
+    )
+    assert "clozapine_severe_neutropenia" in {a.id for a in d.alerts}
+    reasons = {i.item: i.reason for i in d.ignored_inputs}
+    assert "labs[2].date: " in reasons["labs (ldh)"]
+    assert "labs[3].value: field required" in reasons["labs (crp)"]
+    assert "labs[4].value: " in reasons["labs (ferritin)"]
+    with pytest.raises(InputError) as caught:  # after a set-aside lab, named as given
+        diagnose(
+            clozapine_patient(
+                {"test": "ldh", "value": 300, "unit": "U/L", "date": "notadate"},
+                {"test": "platelets", "value": None, "unit": "10^9/L", "date": DAY},
+            )
+        )
+    assert caught.value.field == "labs[3].value"
+    with pytest.raises(InputError) as caught:
+        diagnose(
+            clozapine_patient(
+                {"test": "ldh", "value": 300, "unit": "U/L", "date": "notadate"},
+                {"test": "platelets", "value": "low", "unit": "10^9/L", "date": DAY},
+            )
+        )
+    assert caught.value.field == "labs[3].value"
