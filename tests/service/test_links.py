@@ -112,3 +112,27 @@ def test_a_lazy_report_is_rendered_once_when_first_opened() -> None:
     assert store.get(token) == "<html>report</html>"
     assert store.get(token) == "<html>report</html>"
     assert calls == [1]
+
+
+def test_the_report_names_a_result_the_fhir_reader_could_not_use(insecure_server: Server) -> None:
+    """Probe 9: a vitamin B12 in an unknown unit was named nowhere, neither on a card nor in the
+    report's "Inputs not used", though the report advised measuring B12."""
+    request = load_example("patient-view-clozapine.json")
+    labs = request["prefetch"]["labs"]
+    first = labs["entry"][0]["resource"]
+    b12 = {
+        **first,
+        "id": "b12-furlong",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}], "text": "B12"},
+        "valueQuantity": {"value": 300, "unit": "furlong"},
+    }
+    labs["entry"].append({"resource": b12})
+    response = httpx.post(
+        insecure_server.url("/cds-services/leukodx-patient-view"), json=request, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    cards = CdsResponse.model_validate(response.json()).cards
+    url = next(link.url for c in cards for link in c.links or [])
+    page = httpx.get(url, timeout=60)
+    assert page.status_code == 200
+    assert "b12-furlong" in page.text and "furlong" in page.text
