@@ -91,7 +91,9 @@ def as_of_date(patient: PatientFacts, today: dt.date) -> dt.date:
 def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> FactSet:
     """The fact set of one patient; ``today`` is the ``as_of`` of an input with no date at all."""
     as_of = as_of_date(patient, today)
-    by_test = _series_by_test(patient.labs, as_of)
+    points = _lab_points(patient.labs, as_of)
+    by_test = _series_by_test(points, as_of)
+    repeats = _same_day_repeats(points, by_test)  # before computed counts join the series
     computed_how = _add_computed_counts(by_test)
     _add_anc_bounds(by_test, computed_how)
     stale = _not_concurrent(by_test, int(kb.parameter("concurrent_lines_days")))
@@ -125,7 +127,7 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     )
     not_used = (
         *_after_as_of(patient, as_of), *stale, *_superseded_inputs(superseded),
-        *_ended_inputs(ended, as_of, current_days), *_same_day_repeats(patient.labs, as_of),
+        *_ended_inputs(ended, as_of, current_days), *repeats,
         *patient.set_aside,
     )  # fmt: skip
     return FactSet(
@@ -281,55 +283,47 @@ def _dated_after(entry: Entry, as_of: dt.date) -> bool:
     return entry.since is not None and entry.since > as_of
 
 
-def _same_day_repeats(labs: Iterable[Lab], as_of: dt.date) -> list[tuple[str, str]]:
-    """Results of one test on one day that disagree: the series keeps the lowest of the day
-    (:func:`engine.series.collapse`) and each other value is listed as not used, so that a
-    ferritin of 300 and 1,900 on one morning does not lose the 1,900 without a word. Identical
-    repeats (a result sent twice) lose nothing and are not listed."""
-    by_day: dict[tuple[str, dt.date], list[Point]] = {}
-    for lab in labs:
-        if isinstance(lab.value, (int, float)) and not isinstance(lab.value, bool):
-            day = lab.date or as_of
-            if day <= as_of:
-                point = Point(day, float(lab.value), lab.comparator)
-                by_day.setdefault((lab.test, day), []).append(point)
-    out: dict[tuple[str, str], None] = {}  # a value given twice is listed once
-    for (test, day), points in by_day.items():
-        kept = series.collapse(_one_per_day(test, points), as_of)[0]
-        word = "highest" if test in vocab.HIGHEST_OF_DAY else "lowest"
-        for point in points:
-            if point != kept:
-                item = f"labs ({test} {series.shown(point)} on {day.isoformat()})"
-                reason = (
-                    f"another {test} result of the same day is "
-                    f"{'higher' if word == 'highest' else 'lower'} ({series.shown(kept)}): the "
-                    f"{word} result of a day is used; not used"
-                )
-                out[(item, reason)] = None
-    return list(out)
-
-
-def _series_by_test(labs: Iterable[Lab], as_of: dt.date) -> dict[str, list[Point]]:
+def _lab_points(labs: Iterable[Lab], as_of: dt.date) -> dict[str, list[Point]]:
+    """Every numeric result, by test, as given (several of a day included)."""
     out: dict[str, list[Point]] = {}
     for lab in labs:
         if isinstance(lab.value, (int, float)) and not isinstance(lab.value, bool):
             point = Point(lab.date or as_of, float(lab.value), lab.comparator)
             out.setdefault(lab.test, []).append(point)
-    return {t: series.collapse(_one_per_day(t, p), as_of) for t, p in out.items()}
+    return out
 
 
-def _one_per_day(test: str, points: list[Point]) -> list[Point]:
-    """A test's results, one per day: the highest of a day for a test whose high results are
-    the abnormal ones (``vocab.HIGHEST_OF_DAY``); otherwise all of them, for
-    :func:`engine.series.collapse` to keep the lowest."""
-    if test not in vocab.HIGHEST_OF_DAY:
-        return points
-    highest: dict[dt.date, Point] = {}
-    for point in points:
-        kept = highest.get(point.date)
-        if kept is None or point.value > kept.value:
-            highest[point.date] = point
-    return list(highest.values())
+def _series_by_test(points: dict[str, list[Point]], as_of: dt.date) -> dict[str, list[Point]]:
+    """Each test's series, one result per day (:func:`engine.series.collapse`: the lowest, or
+    the highest for ``vocab.HIGHEST_OF_DAY``)."""
+    return {
+        test: series.collapse(p, as_of, highest=test in vocab.HIGHEST_OF_DAY)
+        for test, p in points.items()
+    }
+
+
+def _same_day_repeats(
+    points: dict[str, list[Point]], by_test: dict[str, list[Point]]
+) -> list[tuple[str, str]]:
+    """The results each series left out for another of the same day (:func:`_series_by_test`),
+    listed as not used, so that an LDH of 300 beside 900 on one morning is not dropped without a
+    word. A value given twice is listed once, and a repeat of the kept value not at all."""
+    out: dict[tuple[str, str], None] = {}
+    for test, given in points.items():
+        kept = {p.date: p for p in by_test.get(test, [])}
+        higher = test in vocab.HIGHEST_OF_DAY
+        for point in given:
+            chosen = kept.get(point.date)
+            if chosen is None or point == chosen:
+                continue  # after as_of (listed as such), or the result used
+            item = f"labs ({test} {series.shown(point)} on {point.date.isoformat()})"
+            reason = (
+                f"another {test} result of the same day is {'higher' if higher else 'lower'} "
+                f"({series.shown(chosen)}): the {'highest' if higher else 'lowest'} result of a "
+                "day is used; not used"
+            )
+            out[(item, reason)] = None
+    return list(out)
 
 
 _DERIVED_COUNTS = (

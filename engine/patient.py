@@ -212,15 +212,16 @@ def _screen_ancillary_labs(
     positions: list[int] = []
     set_aside: list[tuple[str, str]] = []
     for i, lab in enumerate(labs):
-        test = lab.get("test") if isinstance(lab, dict) else None
-        if isinstance(test, str) and vocab.same_word(test, vocab.TESTS) in vocab.ANCILLARY_TESTS:
+        given = lab.get("test") if isinstance(lab, dict) else None
+        test = vocab.same_word(given, vocab.TESTS) if isinstance(given, str) else None
+        if test in vocab.ANCILLARY_TESTS:
             try:
                 LabResult.model_validate(lab)
             except ValidationError as exc:
                 error = _input_error(exc, lab)
                 field = f"labs[{i}].{error.field}" if error.field else f"labs[{i}]"
                 error = InputError(field, error.problem, got=error.got, expected=error.expected)
-                set_aside.append(_set_aside_entry(vocab.same_word(test, vocab.TESTS), None, error))
+                set_aside.append(_set_aside_entry(str(test), None, error))
                 continue
         kept.append(lab)
         positions.append(i)
@@ -372,8 +373,10 @@ def _expected_for(path: str) -> str | None:
 
 
 def _finish(
-    raw: _RawPatient, positions: Sequence[int] = (), screened: tuple[tuple[str, str], ...] = ()
+    raw: _RawPatient, positions: Sequence[int], screened: tuple[tuple[str, str], ...]
 ) -> PatientFacts:
+    """The canonical patient; ``positions`` are the input places of ``raw.labs`` (labs set
+    aside before the shape check are gone from it), ``screened`` those set aside."""
     if raw.schema_version != vocab.SCHEMA_VERSION:
         raise InputError(
             "schema_version",
@@ -389,8 +392,7 @@ def _finish(
     _check_word("wbc_trend", trend, vocab.TRENDS)
     for i, word in enumerate(ancestry):
         _check_word(f"ancestry[{i}]", word, vocab.ANCESTRIES)
-    where = list(positions) or list(range(len(raw.labs)))
-    labs, kept, set_aside = _readable_labs(raw.labs, where)
+    labs, kept, set_aside = _readable_labs(raw.labs, positions)
     facts = PatientFacts(
         schema_version=raw.schema_version,
         id=None if raw.id is None else str(raw.id),

@@ -69,18 +69,22 @@ def _low_first(point: Point) -> tuple[float, Day]:
     return (point.value, point.date)
 
 
-def collapse(points: Iterable[Point], as_of: Day) -> list[Point]:
-    """Results dated on or before ``as_of``, ascending, one per date (the minimum of that date).
+def collapse(points: Iterable[Point], as_of: Day, *, highest: bool = False) -> list[Point]:
+    """Results dated on or before ``as_of``, ascending, one per date (the minimum of that date,
+    or with ``highest`` the maximum).
 
-    The minimum is the conservative reading of a repeated count and keeps the answer independent
-    of the order in which results arrive.
+    The minimum is the conservative reading of a repeated count; ``highest`` is for a test whose
+    high results are the abnormal ones (``vocab.HIGHEST_OF_DAY``: a blast count of 25% beside a
+    0% of the same day). Either keeps the answer independent of the order results arrive in.
     """
-    lowest: dict[Day, Point] = {}
+    kept_of: dict[Day, Point] = {}
     for point in points:
-        kept = lowest.get(point.date)
-        if point.date <= as_of and (kept is None or point.value < kept.value):
-            lowest[point.date] = point
-    return [lowest[date] for date in sorted(lowest)]
+        kept = kept_of.get(point.date)
+        if point.date <= as_of and (
+            kept is None or (point.value > kept.value if highest else point.value < kept.value)
+        ):
+            kept_of[point.date] = point
+    return [kept_of[date] for date in sorted(kept_of)]
 
 
 def _one(

@@ -54,9 +54,7 @@ class SegmentWriter:
             if self._fd < 0 or self._size >= self.limit:
                 self._next_segment()
             offset = self._size
-            view = memoryview(line)
-            while view:
-                view = view[os.write(self._fd, view) :]
+            _write_all(self._fd, line)
             self._size += len(line)
         except OSError:
             self.broken = True

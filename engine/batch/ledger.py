@@ -186,8 +186,8 @@ class Ledger:
 
     def _write(self, case: CaseInput, outcome: Outcome) -> None:
         spilled, record = outcome.spilled, outcome.record
-        needed = record is None or case.duplicate_of is not None or self.on_record is not None
-        if spilled is not None and record is not None and not needed:
+        if (spilled is not None and record is not None and case.duplicate_of is None
+                and self.on_record is None):  # fmt: skip
             # the kernel copies the line: it is never read into this process
             self.writer.write_spilled(self._handoff(), spilled)
             self._count(True, record)

@@ -44,8 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BatchOptions", "BatchStats", "DigestSet", "DoneCallback", "IdGuard", "RecordCallback",
-    "count_recorded",
-    "read_done_ids", "run_batch",
+    "count_recorded", "read_done_ids", "run_batch",
 ]  # fmt: skip
 
 EXECUTORS: tuple[str, ...] = ("local", "dask")
