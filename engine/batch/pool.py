@@ -16,13 +16,13 @@ which case a worker is on and since when:
   heads came) is on a case that is not known: each case of that chunk is tried again alone, so
   that only the one at fault is lost.
 
-Workers start from a fork server that has the engine imported, and each compiles the knowledge
-base once (:class:`~engine.batch.worker.Evaluator`).
+Workers start from a fork server that has the engine imported (:mod:`engine.batch.forkserver`,
+which the console script may have started already), and each compiles the knowledge base once
+(:class:`~engine.batch.worker.Evaluator`).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import selectors
 import time
 from collections import deque
@@ -30,9 +30,10 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.batch.cases import CaseRef
+from engine.batch.forkserver import context
 from engine.batch.messages import Heads, Outcome, Task
 from engine.errors import LeukodxError
 
@@ -40,14 +41,6 @@ if TYPE_CHECKING:
     from engine.batch.worker import EvaluatorFactory
 
 _START_TIMEOUT = 600.0  # seconds a new worker may take to load and compile the knowledge base
-
-
-def _context() -> Any:
-    if "forkserver" in mp.get_all_start_methods():
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["engine.batch.worker"])
-        return ctx
-    return mp.get_context("spawn")  # pragma: no cover - platforms without fork
 
 
 def _serve(conn: Connection, factory: EvaluatorFactory, handoff: str | None) -> None:
@@ -106,7 +99,7 @@ class LocalPool:
         self.timeout = timeout if timeout and timeout > 0 else None
         self.chunk_size = max(1, chunk_size)
         self.hold = hold
-        self._ctx = _context()
+        self._ctx = context()
         self._workers: list[_Worker] = []
         self._selector = selectors.DefaultSelector()
         self._retry: deque[tuple[Task, bool]] = deque()  # (task, alone)
