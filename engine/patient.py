@@ -27,7 +27,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
-from engine import units, vocab
+from engine import instants, units, vocab
 from engine.errors import InputError
 from engine.kb.yamlio import check_tree
 
@@ -194,9 +194,47 @@ def parse_patient(data: object, *, today: dt.date | None = None) -> PatientFacts
     except InputError as exc:
         raise _as_written(_renumbered(exc, positions), data, body) from None
     try:
-        return _finish(raw, positions, set_aside)
+        return _finish(raw, positions, set_aside, _moments(body))
     except InputError as exc:
         raise _as_written(exc, data, body) from None
+
+
+def _without_overtaken(
+    labs: tuple[Lab, ...], kept: list[int], moments: dict[int, dt.datetime]
+) -> tuple[tuple[Lab, ...], list[int], tuple[tuple[str, str], ...]]:
+    """``labs`` (read from the input positions ``kept``) without the results that a later,
+    lower result of the same test overtakes although its written date is earlier (dates as
+    written, timestamps with different UTC offsets: :mod:`engine.instants`), and those set
+    aside with the reason. Only results whose ``date`` was a timestamp with an offset take
+    part (``moments``, by input position)."""
+    timed: list[instants.Timed] = []
+    order: list[int] = []
+    for k, (i, lab) in enumerate(zip(kept, labs, strict=True)):
+        moment = moments.get(i)
+        if moment is not None and lab.date is not None and isinstance(lab.value, float):
+            timed.append(instants.Timed(lab.test, lab.value, lab.date, moment,
+                                        f"{lab.test} {lab.given}", f"labs[{i}]"))  # fmt: skip
+            order.append(k)
+    dropped = instants.overtaken(timed)
+    if not dropped:
+        return labs, kept, ()
+    gone = {order[t] for t in dropped}
+    reasons = tuple((f"{timed[t].where} ({timed[t].test} on {timed[t].date})", why)
+                    for t, why in sorted(dropped.items()))  # fmt: skip
+    left = [k for k in range(len(labs)) if k not in gone]
+    return tuple(labs[k] for k in left), [kept[k] for k in left], reasons
+
+
+def _moments(body: dict[str, Any]) -> dict[int, dt.datetime]:
+    """The drawing instant of each lab (by input position) whose date is a timestamp with a
+    UTC offset."""
+    given = body.get("labs")
+    found = {
+        i: instants.instant_of(lab.get("date"))
+        for i, lab in enumerate(given if isinstance(given, list) else [])
+        if isinstance(lab, dict)
+    }
+    return {i: moment for i, moment in found.items() if moment is not None}
 
 
 def _screen_ancillary_labs(
@@ -373,8 +411,9 @@ def _expected_for(path: str) -> str | None:
 
 
 def _finish(
-    raw: _RawPatient, positions: Sequence[int], screened: tuple[tuple[str, str], ...]
-) -> PatientFacts:
+    raw: _RawPatient, positions: Sequence[int], screened: tuple[tuple[str, str], ...],
+    moments: dict[int, dt.datetime] | None = None,
+) -> PatientFacts:  # fmt: skip
     """The canonical patient; ``positions`` are the input places of ``raw.labs`` (labs set
     aside before the shape check are gone from it), ``screened`` those set aside."""
     if raw.schema_version != vocab.SCHEMA_VERSION:
@@ -393,6 +432,9 @@ def _finish(
     for i, word in enumerate(ancestry):
         _check_word(f"ancestry[{i}]", word, vocab.ANCESTRIES)
     labs, kept, set_aside = _readable_labs(raw.labs, positions)
+    overtaken: tuple[tuple[str, str], ...] = ()
+    if moments:
+        labs, kept, overtaken = _without_overtaken(labs, kept, moments)
     facts = PatientFacts(
         schema_version=raw.schema_version,
         id=None if raw.id is None else str(raw.id),
@@ -404,7 +446,8 @@ def _finish(
         findings=_entries("findings", raw.findings, vocab.FINDINGS),
         history=_entries("history", raw.history, vocab.HISTORY),
         bmi=raw.bmi, wbc_trend=trend,
-        leukopenia_duration_days=raw.leukopenia_duration_days, set_aside=screened + set_aside,
+        leukopenia_duration_days=raw.leukopenia_duration_days,
+        set_aside=screened + set_aside + overtaken,
     )  # fmt: skip
     units.check_same_day(
         (f"labs[{i}]", lab.test, lab.value, lab.date, lab.given, lab.comparator)

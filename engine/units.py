@@ -346,7 +346,14 @@ ROUNDING_SLACK = 0.05
 
 #: Words each cross-result check of one day's blood count puts in its problem: the CDS service
 #: sets such a day aside (engine/service/hooks.py) rather than fail the whole hook.
-_SAME_DAY_PROBLEMS = ("above the wbc of the same day", "more than the whole count")
+_SAME_DAY_PROBLEMS = (
+    "above the wbc of the same day", "more than the whole count", "no wbc of the same day",
+)  # fmt: skip
+#: An ANC above this (10^9/L) is believed only beside a WBC of its day that holds it: counts so
+#: high come with a WBC as high (chronic myeloid leukaemia), while alone they are nearly always
+#: a count per microlitre sent as 10^3/uL, a thousand times too high (an ANC of 300 "10*3/uL"
+#: read as normal hid a clozapine patient's severe neutropenia; probes 10 and 11).
+ANC_ALONE_LIMIT = 100.0
 
 
 def is_same_day_conflict(exc: InputError) -> bool:
@@ -362,11 +369,13 @@ Row = tuple[str, str, float, dt.date | None, str, str | None]
 def check_same_day(rows: Iterable[Row]) -> None:
     """An ANC or ALC above the WBC of the same day is impossible (each is a part of the WBC); it
     is nearly always a unit or a column mix-up, so it is an :class:`InputError` naming both
-    values. Several results of one test on one date are allowed: a part is compared with the
-    highest WBC of its date, so only a count above every WBC of that day is refused. A bound
+    values. So is an ANC above :data:`ANC_ALONE_LIMIT` with no WBC of its day. Several results
+    of one test on one date are allowed: a part is compared with the highest WBC of its date, so
+    only a count above every WBC of that day is refused. A bound
     proves nothing here when it leaves the truth open: a part given as ``<x`` may be far below any
     WBC, and a WBC given as ``>x`` may be far above any part, so those are not compared."""
     rows = list(rows)
+    days_with_wbc = {date for _, test, _, date, _, _ in rows if test == "wbc"}  # bounds too
     wbc: dict[dt.date | None, tuple[float, str, str]] = {}
     for field, test, value, date, given, comparator in rows:
         if comparator in (">", ">="):
@@ -377,6 +386,15 @@ def check_same_day(rows: Iterable[Row]) -> None:
     for field, test, value, date, given, comparator in rows:
         if comparator in ("<", "<="):
             continue
+        if test == "anc" and date not in days_with_wbc and value > ANC_ALONE_LIMIT:
+            raise InputError(
+                f"{field}.value",
+                f"anc {value:g} x10^9/L has no wbc of the same day to hold it; a count this high "
+                "is nearly always a count per microlitre sent in 10^3/uL (1000 times too high)",
+                got=given,
+                expected=f"an anc of at most {ANC_ALONE_LIMIT:g} x10^9/L, or the wbc of the same "
+                "day; check the unit",
+            )
         if test in ("anc", "alc") and date in wbc and value > wbc[date][0] + ROUNDING_SLACK:
             top, where, shown = wbc[date]
             raise InputError(

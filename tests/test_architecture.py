@@ -22,7 +22,7 @@ ENGINE = ROOT / "engine"
 LAYERS: dict[str, tuple[int, str]] = {
     "errors": (0, "core"), "version": (0, "core"), "cores": (0, "core"), "heap": (0, "core"),
     "vocab": (1, "core"), "units": (1, "core"), "differential": (1, "core"),
-    "unchecked": (0, "core"),
+    "unchecked": (0, "core"), "instants": (1, "core"),
     "patient": (2, "core"), "kb": (2, "core"), "kb.yamlio": (2, "core"),
     "kb.schema": (2, "core"), "kb.paths": (2, "core"), "kb.parse": (2, "core"),
     "kb.reviewers": (2, "core"),
@@ -52,6 +52,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "batch.grouping": (7, "batch"), "batch.exposure": (7, "batch"), "batch.flat": (7, "batch"),
     "batch.frame": (7, "batch"), "batch.ledger": (7, "batch"), "batch.slim": (7, "batch"),
     "batch.messages": (7, "batch"), "batch.handoff": (7, "batch"),
+    "batch.forkserver": (7, "batch"),
     "calibrate": (8, "calibrate"), "calibrate.features": (8, "calibrate"),
     "calibrate.fit": (8, "calibrate"), "calibrate.evaluate": (8, "calibrate"),
     "calibrate.report": (8, "calibrate"),

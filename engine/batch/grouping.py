@@ -243,6 +243,14 @@ class _Builder:
             return
         if table.kind == RESULTS:
             test = row.cells.get("test")
+            if isinstance(test, str):
+                known, problem = _coded_test(test)
+                if problem is not None:
+                    self.fail(table, row, table.column_name("test"), problem)
+                    return
+                if known is not None:
+                    test = known
+                    row = Row(row.line, {**row.cells, "test": known}, row.error)
             if (table.skip_unknown_tests and isinstance(test, str) and not vocab.is_test(test)
                     and not _may_be_read(test)):  # fmt: skip
                 self.data.setdefault("ignored_inputs", []).append({
@@ -297,6 +305,16 @@ class _Builder:
 
     def done(self) -> TablePatient:
         source = self.tables[0].name
+        if self.error is None and self.first_line is None and self.origins:
+            # only a companion table has this id: an id written another way there (00123 and
+            # 123.0, X16 and x16) took the drug off the patient in silence (probe 10)
+            first = next(iter(self.origins.values()))
+            self.error = Located(
+                "patient_id", first.where,
+                f"patient '{self.pid}' appears in {first.file} but has no row in the results "
+                f"table {source}; ids are matched exactly as written (00123, 123 and 123.0 are "
+                "three ids)", first.file, first.line, first.columns.get("patient_id"),
+            )  # fmt: skip
         if self.error is not None:
             return TablePatient(self.pid, source, self.first_line, error=self.error)
         return TablePatient(self.pid, source, self.first_line, self.data, self.origins)
@@ -373,8 +391,14 @@ def _split_bound(lab: dict[str, object]) -> None:
     comparator column marks an exact value, as exports write it."""
     if lab.get("comparator") == "=":
         del lab["comparator"]
+    sign = lab.get("comparator")
+    if isinstance(sign, str) and sign.strip() in _SIGNS:  # ≤ and ≥, as exports print them
+        lab["comparator"] = _SIGNS[sign.strip()]
     value = lab.get("value")
     found = _BOUND_CELL.match(value.strip()) if isinstance(value, str) else None
+    if found and lab.get("comparator") is not None:  # "<0.5" beside "<": read once, not refused
+        if _SIGNS.get(found[1], found[1]) == lab["comparator"]:
+            lab["comparator"] = None
     if found and lab.get("comparator") is None:
         number = float(found[2])
         lab["value"] = int(number) if number.is_integer() and "." not in found[2] else number
@@ -383,13 +407,45 @@ def _split_bound(lab: dict[str, object]) -> None:
 
 #: Stems of the names exports give the counts leukodx reads (Neut#, Lymphs, Segs, PLT, Hgb).
 _COUNT_STEMS = ("neut", "wbc", "anc", "leuk", "lymph", "granul", "seg", "band", "plt", "platelet",
-                "hgb", "hemoglobin", "haemoglobin", "mono", "blast")  # fmt: skip
+                "hgb", "hemoglobin", "haemoglobin", "mono", "blast", "pmn", "poly")  # fmt: skip
+#: A LOINC code as a results table writes it in its test column (``751-8``).
+_LOINC = re.compile(r"\d{1,7}-\d")
+#: Words of a body-temperature test name (``Temperature``, ``Temp oral``, ``Body temp``).
+_TEMPERATURE = re.compile(r"temp", re.IGNORECASE)
+TEMPERATURE_ROW = (
+    "is a body temperature, which a results table does not give leukodx: a fever drives the "
+    "febrile neutropenia alert, so it is not skipped; expected the fever as a finding in the "
+    "--conditions table (kind finding, name fever, with its since and until dates), or these "
+    "rows left out of the file"
+)
 
 
 def _may_be_read(test: str) -> bool:
     """Whether an unknown test name may be a count leukodx reads under a local name (it holds a
     count's stem): such a row still fails its patient under
     ``--skip-unknown-tests``, naming the test it resembles, since skipping it would drop an ANC
-    called "Neut#" or "neutrophils"."""
-    folded = test.strip().casefold()
+    called "Neut#", "neutrophils", "PMN abs" or "A.N.C."."""
+    folded = re.sub(r"[\s.]", "", test.casefold())
     return any(stem in folded for stem in _COUNT_STEMS)
+
+
+def _coded_test(test: str) -> tuple[str | None, str | None]:
+    """(the contract test, None) for a LOINC code the FHIR reader maps (``751-8`` -> ``anc``:
+    the code is the test, and the unit column still decides the conversion); (None, why) for a
+    body temperature, by name or LOINC code (skipped, a fever was lost), or a LOINC code that
+    is deliberately not read; (None, None) for anything else, read by name as before."""
+    code = test.strip()
+    if _LOINC.fullmatch(code):
+        from engine.fhir.terms import load_terminology  # only for tables that use codes
+
+        terms = load_terminology()
+        if code in terms.tests:
+            return terms.tests[code], None
+        if code in terms.fever_loincs:
+            return None, f"test '{code}' (LOINC) {TEMPERATURE_ROW}"
+        if code in terms.loinc_not_used:
+            return None, f"test '{code}': {terms.loinc_not_used[code]}"
+        return None, None
+    if not vocab.is_test(test) and _TEMPERATURE.search(test):
+        return None, f"test {test!r} {TEMPERATURE_ROW}"
+    return None, None

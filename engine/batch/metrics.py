@@ -17,6 +17,7 @@ the number of distinct onset days, not cases.
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -50,8 +51,9 @@ DEFINITIONS: dict[str, str] = {
                 "not an onset on the drug)",
     "alerts": "cases_by_level counts each case once, at the most urgent level of its alerts "
               "(none: no alert); cases_per_alert counts the cases raising each alert; "
-              "critical_cases names the cases with a critical alert (at most 1000, in the order "
-              "written; every case's alerts are in its result line and the --table alerts column)",
+              "critical_cases names the cases with a critical alert (at most 1000, the first by "
+              "id, in id order; every case's alerts are in its result line and the --table "
+              "alerts column)",
 }  # fmt: skip
 
 NONE = "(none)"
@@ -148,7 +150,7 @@ class Summary:
 
     def alerts(self) -> dict[str, Any]:
         """Cases by their highest alert level, cases per alert, and the critical cases (the
-        first :data:`CRITICAL_LISTED`, in the order they were written): a batch over a lab
+        first :data:`CRITICAL_LISTED` by id, in id order): a batch over a lab
         export is a screening, and its critical patients must be found without reading every
         result line."""
         return {
@@ -236,9 +238,17 @@ def _add_alerts(s: Summary, record: dict[str, Any]) -> None:
     levels = {a.get("level") for a in alerts}
     s.alert_cases[next((lv for lv in ALERT_LEVELS[:3] if lv in levels), "none")] += 1
     s.alert_ids.update({a["id"] for a in alerts if "id" in a})
-    if "critical" in levels and len(s.critical) < CRITICAL_LISTED:
+    if "critical" in levels:
+        # kept in id order, the first CRITICAL_LISTED ids: with several workers cases finish in
+        # no set order, and the list (and the terminal's first ten) changed from run to run
         ids = sorted({a["id"] for a in alerts if a.get("level") == "critical"})
-        s.critical.append({"id": record.get("id"), "alerts": ids})
+        bisect.insort(s.critical, {"id": record.get("id"), "alerts": ids}, key=_case_id)
+        if len(s.critical) > CRITICAL_LISTED:
+            s.critical.pop()
+
+
+def _case_id(entry: dict[str, Any]) -> str:
+    return str(entry["id"])
 
 
 def _add(s: Summary, sc: Scored) -> None:

@@ -70,8 +70,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+from engine import units
 from engine.errors import InputError
-from engine.vocab import suggest
+from engine.vocab import COUNT_TESTS, suggest
 
 CSV_SUFFIXES: tuple[str, ...] = (".csv", ".tsv")
 PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq")
@@ -362,6 +363,10 @@ class Table:
                 error = (name, "not valid UTF-8 text")
             value = cell(column, text)
             cells[column] = value
+        if error is None and self.kind == RESULTS and "value" in self.columns:
+            error = _grouped_per_microlitre(
+                self.columns["value"][0], record[self.columns["value"][1]], cells.get("unit")
+            ) if self.columns["value"][1] < len(record) else None  # fmt: skip
         if error is None and _read_as_exact(cells):
             signs = ((name, record[i] if i < len(record) else "") for name, i in self.sign_columns)
             error = _sign_error(signs, self.has_comparator, cells.get("value"))
@@ -473,6 +478,56 @@ def _is_range_column(name: str) -> bool:
     return not _RANGE_WORDS.isdisjoint(re.split(r"[_\W]+", _normal(split)))
 
 
+#: Words of a column that gives a result's comparison operator in its own words or codes
+#: (``Operator`` ``LT``, OMOP's ``operator_concept_id`` ``4171756`` for "<"): unread, each such
+#: row was an exact value, and an ANC "< 0.5" became a moderate count of 0.5 (probe 10).
+_OPERATOR_WORDS = frozenset({"operator", "comparator", "qualifier", "modifier", "op"})
+#: Cells of such a column that mark an exact value: "=", "EQ", and OMOP's concept 4172703,
+#: "=" in the OHDSI vocabulary's Meas Value Operator domain (a CONCEPT table row, "4172703, '=',
+#: 'Meas Value Operator', 'SNOMED', 'Qualifier Value', 'S', '276136004'").
+_EQUALITY = frozenset({"=", "==", "eq", "equal", "equals", "4172703"})
+
+
+#: A number written with thousands separators and no decimals (``12.000``, ``8.000``).
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+")
+
+
+def _grouped_per_microlitre(name: str, text: str, unit: object) -> tuple[str, str] | None:
+    """(column, problem) for a per-microlitre count written like ``12.000``: a count per
+    microlitre is a whole number, so "12.000 /µl" is twelve thousand with a thousands separator,
+    yet it reads as 12 cells per microlitre (0.012 x 10^9/L) and raised a critical alert to
+    interrupt the patient's antipsychotic (probe 10). ``4.500`` is refused later as a fraction
+    of a cell; this is the case whose digits after the point are all zeros. Not guessed either
+    way: refused."""
+    if not isinstance(unit, str) or not _GROUPED.fullmatch(text.strip()):
+        return None
+    if not any(units.factor_of(t, unit) == units.PER_MICROLITRE for t in COUNT_TESTS):
+        return None
+    shown = text.strip()
+    read = f" (it would read as {float(shown):g})" if shown.count(".") == 1 else ""
+    return name, (
+        f"{shown!r} with unit {unit!r} has a thousands separator or three decimals, but a count "
+        f"per microlitre is a whole number{read}; expected the count without a separator "
+        f"({shown.replace('.', '')}) or in 10^9/L"
+    )
+
+
+def _is_operator_column(name: str) -> bool:
+    """Whether an unread column names a comparison operator (``Operator``, ``result_qualifier``,
+    ``operator_concept_id``)."""
+    split = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name)  # ValueOperator
+    return not _OPERATOR_WORDS.isdisjoint(re.split(r"[_\W]+", _normal(split)))
+
+
+def _operator_problem(name: str, text: str) -> str:
+    return (
+        f"holds the operator {_shown(text)}, which leukodx does not read, so the value would be "
+        "read as exact; expected the bound as a sign (<, <=, >, >=, =) in a comparator column "
+        f"(map the codes to signs, then --columns '{name}=comparator'), or this column left out "
+        "of the file"
+    )
+
+
 def _read_as_exact(cells: Mapping[str, Cell]) -> bool:
     """Whether a results row's value will be read as an exact value: no comparator (or ``=``)
     and a value that is not written with its sign (``<0.5`` is a bound, read as such)."""
@@ -487,7 +542,9 @@ def _sign_error(
     the row's ``value`` bounds something else (a reference range ``<5`` beside a CRP of 40,
     whatever the column is called), and is left alone."""
     for name, cell in cells:
-        text = str(cell).lstrip() if cell is not None else ""
+        text = str(cell).strip() if cell is not None else ""
+        if text and _is_operator_column(name) and text.casefold() not in _EQUALITY:
+            return name, _operator_problem(name, text)
         if text[:1] in _SIGN_FIRST and (found := _SIGN_START.match(text)):
             if _another_number(text[found.end() :], value):
                 continue
@@ -723,11 +780,17 @@ def cell(column: str, text: str) -> Cell:
         return _number(text)
     if column in _DATES:
         match = _DATE.fullmatch(text)
+        if match and column == "date" and _valid_time(text) and _OFFSET.search(text):
+            return text  # a result's instant orders it against another offset's (engine.instants)
         return match.group(1) if match and _valid_time(text) else text
     if column in _BOOLEANS:
         low = text.lower()
         return True if low in _TRUE else False if low in _FALSE else text
     return text
+
+
+#: A timestamp's UTC offset (``Z``, ``+01:00``, ``-0500``).
+_OFFSET = re.compile(r"T.*(?:Z|[+-]\d{2}:?\d{2})$")
 
 
 def _valid_time(text: str) -> bool:

@@ -37,6 +37,7 @@ from engine.batch.cases import (
     OutputError,
     check_sources,
     count_cases,
+    folder_tables,
     output_error,
 )
 from engine.batch.flat import DEFAULT_TOP_K, check_table_path, write_table
@@ -297,6 +298,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
     others = [p for p in (args.summary, args.report, args.table) if p]  # never read as input
     spec = table_spec(args)
     _check_tables(args, spec, [p for p in (args.out, *others) if p])
+    unread = folder_tables(args.paths)
+    if unread:
+        shown = ", ".join(unread[:5]) + (f" and {len(unread) - 5} more" if len(unread) > 5 else "")
+        print(
+            f"leukodx: {len(unread)} results table(s) inside the input folders are not read "
+            f"({shown}): a folder is read for case and JSONL files; name a table as an input "
+            "(with --patients, --medications and --conditions for its companions)",
+            file=sys.stderr,
+        )
     with _results_file(args.out) as out:
         total = 0  # for the progress shown, which --quiet leaves out: no pass over the inputs
         if not args.quiet and STDIN not in args.paths:  # standard input is read once: unknown
@@ -321,6 +331,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
                     tables=spec,
                     on_done=reporter.record,
                 )
+            if unread and not stats.tally.summary.n_cases:
+                print("leukodx: no cases were read (see above)", file=sys.stderr)
+                return EXIT_INVALID
             return _finish(args, out, stats.tally, table_to_stdout=not echo)
         except KeyboardInterrupt:
             where = f"in {out}" if args.out else "on stdout"

@@ -345,10 +345,25 @@ def parse_bytes(
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise YamlError(path, line, f"not UTF-8 text (byte {exc.start + 1})") from None
+        packed = next((kind for magic, kind in _PACKED if raw.startswith(magic)), None)
+        hint = f"; it is a {packed} file, which is not read: unpack it first" if packed else ""
+        raise YamlError(path, line, f"not UTF-8 text (byte {exc.start + 1}){hint}") from None
     if as_json is None:
         as_json = text.lstrip().startswith(("{", "["))
-    return parse_json(text, path) if as_json else parse_yaml(text, path)
+    data = parse_json(text, path) if as_json else parse_yaml(text, path)
+    if isinstance(data, str) and not path.startswith("<") and _TABULAR.match(text):
+        raise YamlError(
+            path, 1, "reads as one line of text, not a case: it looks like a results table, and "
+            "a table is read only from a file named .csv, .tsv or .parquet",
+        )  # fmt: skip
+    return data
+
+
+#: Compressed files by their first bytes: named, since "not UTF-8 text (byte 2)" told nothing.
+_PACKED = ((b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip"), (b"BZh", "bzip2"),
+           (b"\xfd7zXZ", "xz"))  # fmt: skip
+#: A header line of at least three fields separated by commas, semicolons or tabs, and a row.
+_TABULAR = re.compile(r"[^\n]*[,;\t][^\n]*[,;\t][^\n]*\n[^\n]*\S")
 
 
 def describe_shape(data: Any) -> str:
