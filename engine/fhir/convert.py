@@ -57,6 +57,7 @@ from engine.fhir.terms import (
     parse_instant,
     path,
 )
+from engine.instants import Timed, overtaken
 from engine.vocab import SCHEMA_VERSION, SEXES
 
 _BUNDLE_TYPES = (
@@ -134,6 +135,7 @@ def from_fhir(
     for item in items:
         if item.type == "Medication" and item.where not in ctx.used_medications:
             ctx.ignore(item.where, f"Medication not referenced by a {_USES_TEXT}")
+    _one_date_per_instant(ctx)
     _set_aside_overtaken(ctx)
     latest = _latest(ctx)
     facts = _assemble(ctx, patient, as_of or (min(latest, today) if latest and today else latest))
@@ -169,6 +171,7 @@ class _Context:
     courses: dict[str, list[Span]] = field(default_factory=dict)
     members: dict[Concept, list[Span]] = field(default_factory=dict)
     temperatures: list[Temperature] = field(default_factory=list)
+    open_fevers: list[tuple[str, Span]] = field(default_factory=list)  # (resource, span) no end
     ignored: list[IgnoredInput] = field(default_factory=list)
     medications: dict[str, _Item] = field(default_factory=dict)
     used_medications: set[str] = field(default_factory=set)
@@ -226,7 +229,11 @@ class _Context:
             if reading.instant is not None:
                 self.timed.append((reading.where, reading.lab, reading.instant))
         elif reading.member is not None:
-            self.members.setdefault(reading.member[0], []).append(reading.member[1])
+            concept, span = reading.member
+            if span[1] is None and concept == Concept("finding", self.terms.fever_finding):
+                self.open_fevers.append((reading.where, span))  # timed in _close_open_fevers
+            else:
+                self.members.setdefault(concept, []).append(span)
         elif reading.course is not None:
             self.courses.setdefault(reading.course[0], []).append(reading.course[1])
         elif reading.temperature is not None:
@@ -263,7 +270,12 @@ def _add(resource: Resource, loc: str, url: object, items: list[_Item], ctx: _Co
         )  # fmt: skip
     entries = resource.get("entry") or []
     prefix = "" if loc == "resource" else f"{loc}."
-    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+    if not isinstance(entries, list):  # read as empty, it answered a CDS client with no cards
+        raise InputError(
+            f"{prefix}entry", "a Bundle's entry must be a list of entries",
+            got=type(entries).__name__, expected="a JSON array",
+        )  # fmt: skip
+    for i, entry in enumerate(entries):
         inner = entry.get("resource") if isinstance(entry, dict) else None
         if isinstance(inner, dict) and _is_resource(inner):
             _add(inner, f"{prefix}entry[{i}]", entry.get("fullUrl"), items, ctx)
@@ -419,38 +431,51 @@ def _one_subject(items: list[_Item]) -> None:
 
 # --- results whose written dates and instants disagree ------------------------------------
 
-#: How far apart two results can be drawn and still be ordered one way by their instants and the
-#: other by their written dates: UTC offsets run from -12:00 to +14:00.
-_OFFSET_SPAN = dt.timedelta(hours=26)
+
+#: How ``ignored_inputs`` says that a result was read on the date of another drawn at the same
+#: instant (a reading, not a loss: the CDS service's "not used" card leaves it out).
+SAME_INSTANT = "read on the date of the results drawn at the same instant"
+
+
+def _one_date_per_instant(ctx: _Context) -> None:
+    """Results drawn at one instant but written with different UTC offsets, and so on two dates
+    (a WBC at 2026-12-06T23:55:00-05:00, its differential at 2026-12-07T04:55:00Z), are read on
+    one date: the WBC's, else the earliest. Split, the ANC could not be computed from the WBC and
+    the differential, a clozapine patient's critical alert was lost and the card said "ANC: none
+    on file" (probe 11). Said in ``ignored_inputs``."""
+    by_instant: dict[dt.datetime, list[tuple[str, dict[str, Any]]]] = {}
+    for where, lab, instant in ctx.timed:
+        by_instant.setdefault(instant, []).append((where, lab))
+    for group in by_instant.values():
+        dates = {lab["date"] for _, lab in group}
+        if len(dates) < 2:
+            continue
+        wbc = sorted(lab["date"] for _, lab in group if lab.get("test") == "wbc")
+        day = wbc[0] if wbc else min(dates)
+        for where, lab in group:
+            if lab["date"] != day:
+                ctx.ignore(where, f"{lab['test']} dated {lab['date']}: {SAME_INSTANT} ({day})")
+                lab["date"] = day
 
 
 def _set_aside_overtaken(ctx: _Context) -> None:
-    """A result is dated as written, with no time-zone shift; so of two results of one test
-    written with different offsets, the one drawn first can carry the later date: an ANC of 3.5
-    drawn at 2025-02-10T02:00:00Z is dated the 10th, an ANC of 0.3 drawn two hours later at
-    2025-02-09T23:00:00-05:00 the 9th, and the 3.5 was read as the latest count (no alert).
-    When the instants of two results order them the other way round from their dates, the one
-    with the later date is not used if it is the higher, with the reason: the later, lower
-    result stands as the latest, as the lowest result of one day is read (a result the dates
-    cannot order is read the conservative way). A lower one stays, and no date is changed."""
-    by_test: dict[str, list[tuple[dt.datetime, float, str, dict[str, Any]]]] = {}
+    """Of two results of one test whose instants order them the other way round from their
+    written dates, the higher one with the later date is not used (:mod:`engine.instants`)."""
+    timed: list[Timed] = []
+    labs: list[dict[str, Any]] = []
     for where, lab, instant in ctx.timed:
         found = _in_canonical_unit(lab)
         if found is not None:
-            by_test.setdefault(found[0], []).append((instant, found[1], where, lab))
-    dropped: set[int] = set()
-    for results in by_test.values():
-        results.sort(key=lambda r: r[0])
-        for i, (instant, value, where, lab) in enumerate(results):
-            for later, lower, other, after in results[i + 1 :]:
-                if later - instant > _OFFSET_SPAN:
-                    break
-                if later > instant and after["date"] < lab["date"] and lower < value:
-                    dropped.add(id(lab))
-                    ctx.ignore(where, _overtaken(lab, instant, after, later, other))
-                    break
+            shown = f"{lab.get('comparator') or ''}{lab['value']:g} {lab.get('unit', '')}".strip()
+            timed.append(Timed(found[0], found[1], lab["date"], instant, f"{lab['test']} {shown}",
+                               where))  # fmt: skip
+            labs.append(lab)
+    dropped = overtaken(timed)
+    for i, reason in dropped.items():
+        ctx.ignore(timed[i].where, reason)
     if dropped:
-        ctx.labs = [lab for lab in ctx.labs if id(lab) not in dropped]
+        gone = {id(labs[i]) for i in dropped}
+        ctx.labs = [lab for lab in ctx.labs if id(lab) not in gone]
 
 
 def _in_canonical_unit(lab: dict[str, Any]) -> tuple[str, float] | None:
@@ -467,26 +492,11 @@ def _in_canonical_unit(lab: dict[str, Any]) -> tuple[str, float] | None:
         return None
 
 
-def _overtaken(
-    lab: dict[str, Any], instant: dt.datetime, after: dict[str, Any], later: dt.datetime,
-    other: str,
-) -> str:  # fmt: skip
-    def utc(moment: dt.datetime) -> str:
-        return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-    shown = f"{lab.get('comparator') or ''}{lab['value']:g} {lab.get('unit', '')}".strip()
-    return (
-        f"{lab['test']} {shown} dated {lab['date']} was drawn at {utc(instant)}, before the "
-        f"lower {lab['test']} of {other} (drawn at {utc(later)}, dated {after['date']}: dates "
-        "are as written, with no time-zone shift); by its later date it would hide that later "
-        "result as the latest, so it is not used"
-    )
-
-
 # --- assembling the facts -------------------------------------------------------------------
 
 
 def _assemble(ctx: _Context, patient: _Item | None, as_of: dt.date | None) -> dict[str, Any]:
+    _close_open_fevers(ctx, as_of)
     fever = _fever_spans(ctx.temperatures)
     if fever:
         concept = Concept("finding", ctx.terms.fever_finding)
@@ -516,6 +526,51 @@ def _assemble(ctx: _Context, patient: _Item | None, as_of: dt.date | None) -> di
             if source:
                 entry["source"] = source
     return facts
+
+
+#: Days an open fever Condition (no abatement) is read as a current fever after its onset, when
+#: no body temperature since says otherwise: problem lists and encounter diagnoses are seldom
+#: closed, and a "fever" of 2021 raised febrile neutropenia in 2026 (probe 11). As long as a
+#: finding that ended stays part of the presentation (kb.yaml ``finding_current_days``).
+OPEN_FEVER_DAYS = 90
+#: How ``ignored_inputs`` says that an open fever was ended by a later afebrile temperature (a
+#: reading, not a loss: the CDS service's "not used" card leaves it out).
+ENDED_BY_TEMPERATURE = "no abatement date; read as ended"
+
+
+def _close_open_fevers(ctx: _Context, as_of: dt.date | None) -> None:
+    """Time each fever Condition that has no abatement date, then add it to the members.
+
+    * When body temperatures were taken since its onset (on or before ``as_of``) and the latest
+      of them is afebrile, it ended at its last febrile reading, or at its onset when none
+      followed (said in ``ignored_inputs``).
+    * Otherwise, when its onset is more than :data:`OPEN_FEVER_DAYS` before ``as_of``, it is not
+      read as a current fever: it is listed as not used (the CDS service's card then says that
+      fever could not be assessed, and to check the temperature).
+    * Otherwise it is a fever since its onset (or undated), as before."""
+    fever = Concept("finding", ctx.terms.fever_finding)
+    for where, (since, until) in ctx.open_fevers:
+        days: dict[dt.date, bool] = {}
+        for day, febrile, _ in ctx.temperatures:
+            if since is not None and day >= since and (as_of is None or day <= as_of):
+                days[day] = days.get(day, False) or febrile
+        if since is not None and days and not days[max(days)]:
+            until = max((day for day, febrile in days.items() if febrile), default=since)
+            shown = [text for day, _, text in ctx.temperatures if day == max(days)]
+            ctx.ignore(
+                where,
+                f"fever: {ENDED_BY_TEMPERATURE} on {until.isoformat()}, since the body "
+                f"temperature of {max(days).isoformat()} ({', '.join(shown)}) is afebrile",
+            )
+        elif since and not days and as_of and (as_of - since).days > OPEN_FEVER_DAYS:
+            ctx.ignore(
+                where,
+                f"fever since {since.isoformat()} with no abatement date and no body temperature "
+                f"since: more than {OPEN_FEVER_DAYS} days before {as_of.isoformat()}, so not read "
+                "as a current fever; check the patient's temperature",
+            )
+            continue
+        ctx.members.setdefault(fever, []).append((since, until))
 
 
 #: How many febrile readings a fever's ``source`` names (the highest first).
@@ -572,8 +627,10 @@ def _merge(spans: list[Span], *, touching: bool = False) -> list[Span]:
 
 
 def _fever_spans(readings: list[Temperature]) -> list[Span]:
-    """From the first febrile day until the next day whose readings are all afebrile, or, when
-    no afebrile day follows, until the last febrile day.
+    """From the first febrile day until its last febrile day before a day whose readings are all
+    afebrile. (The span ran to that afebrile day itself: a temperature of 38.9 a month ago and
+    36.8 today made a fever "until today", and febrile neutropenia was raised on a patient with
+    a normal temperature; probe 11.)
 
     A reading says nothing of the days after it: a single febrile reading of last year is a fever
     that day, not a fever ever since (which would raise the febrile-neutropenia alert on every
@@ -590,7 +647,7 @@ def _fever_spans(readings: list[Temperature]) -> list[Span]:
             start = day if start is None else start
             last = day
         elif start is not None:
-            spans.append((start, day))
+            spans.append((start, last))
             start = None
     return spans + ([(start, last)] if start is not None else [])
 
@@ -623,9 +680,14 @@ def _patient(patient: _Item | None, as_of: dt.date | None, ctx: _Context) -> dic
         ctx.ignore(patient.where, f"gender {gender!r} is not one of {', '.join(SEXES)}")
     born = parse_date(res.get("birthDate"), partial=True)
     if born is not None:
-        age = _age(born, as_of or dt.date.today())
+        on = as_of or dt.date.today()
+        age = _age(born, on)
+        latest = _latest_birth(res.get("birthDate"), born)
+        youngest = _age(min(latest, on), on) if latest is not None else age
         if age is None:
             ctx.ignore(patient.where, f"birthDate {res['birthDate']} is after as_of {as_of}")
+        elif youngest != age:
+            _partial_age(facts, ctx, patient.where, str(res["birthDate"]), youngest, age)
         else:
             facts["age"] = age
     elif res.get("birthDate") is not None:
@@ -640,6 +702,46 @@ def _patient(patient: _Item | None, as_of: dt.date | None, ctx: _Context) -> dic
             "living patient",
         )
     return facts
+
+
+#: An age below this (years) is read only from a full birth date: the rules for infants and
+#: children turn on months (autoimmune neutropenia of infancy at 5 to 15 months).
+ADULT_AGE = 18
+
+
+def _latest_birth(written: object, born: dt.date) -> dt.date | None:
+    """The last day a partial birthDate allows (``2026`` -> 2026-12-31, ``2026-12`` ->
+    2026-12-31); None for a full date."""
+    text = str(written).strip()
+    if len(text) == len("2026"):
+        return dt.date(born.year, 12, 31)
+    if len(text) == len("2026-12"):
+        following = dt.date(born.year + born.month // 12, born.month % 12 + 1, 1)
+        return following - dt.timedelta(days=1)
+    return None
+
+
+def _partial_age(
+    facts: dict[str, Any], ctx: _Context, where: str, written: str,
+    youngest: int | float | None, oldest: int | float,
+) -> None:  # fmt: skip
+    """The age from a birthDate given as a year or a month, which allows ages from ``youngest``
+    to ``oldest``: the age certainly reached when it is an adult's (said in ``ignored_inputs``);
+    no age at all for a child, whose rules turn on months. A year alone was read as 1 January:
+    "2026" made a baby 11 months old and fired the infant rules (probe 11)."""
+    if youngest is not None and youngest >= ADULT_AGE:
+        facts["age"] = youngest
+        ctx.ignore(
+            where,
+            f"birthDate {written} gives an age of {youngest} to {oldest}; read as {youngest}, "
+            "the age certainly reached",
+        )
+        return
+    ctx.ignore(
+        where,
+        f"birthDate {written} gives an age from {youngest} to {oldest} years, too imprecise for "
+        "the rules that turn on a child's age, so the age is not used; give the full birth date",
+    )
 
 
 def _age(born: dt.date, on: dt.date) -> int | float | None:

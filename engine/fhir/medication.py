@@ -44,8 +44,8 @@ def read_medication(
     * MedicationStatement: ``effectivePeriod`` start and end, or ``effectiveDateTime`` as start;
     * MedicationRequest: the dosage's ``timing.repeat.boundsPeriod.start``, else ``authoredOn``,
       else ``dispenseRequest.validityPeriod.start`` as start, except that a renewal
-      (``priorPrescription``) without bounds has no known start; ``boundsPeriod.end`` (else
-      ``validityPeriod.end``) is the stop only once the order has ended (``request_ended``);
+      (``priorPrescription``) without bounds has no known start; ``boundsPeriod.end`` is the
+      stop, and ``validityPeriod.end`` too once the order has ended (``request_ended``);
     * a statement or request whose status says it ended (``request_ended``: completed, stopped)
       but gives no end date is not used, with that reason: its timing is unknown, and read as
       ongoing it made a drug stopped years ago "taken now";
@@ -90,7 +90,10 @@ def _span(res: Resource, terms: Terminology) -> Span:
     start, _ = first_date(res, (("authoredOn",), (*validity, "start")), partial=True)
     stop = bounds[1] or parse_date(path(res, (*validity, "end")), partial=True)
     if str(res.get("status")) not in terms.request_ended:
-        stop = None  # an open order's validity end is not a stop date
+        # an open order's validity end is not a stop date (the supply may run on), but its
+        # dosage schedule's end is when the drug is to be taken until: an "active" order
+        # whose schedule ended in 2025 was clozapine "taken now" in 2026 (probe 11)
+        stop = bounds[1]
     if isinstance(res.get("priorPrescription"), dict) and bounds[0] is None:
         # a renewal: the drug was started under an earlier order, on a day this one does not
         # give; its authoredOn read as the start made a long-term patient "newly started"

@@ -239,7 +239,11 @@ def _no_value(part: Resource, default: str) -> str:
     if absent is not None:
         return f"no value (dataAbsentReason: {text_of(absent) or describe(absent)})"
     present = sorted(k for k in part if k.startswith("value"))
-    why = f"{default} ({', '.join(present)} not understood)" if present else default
+    shown = [f"{k} {part[k]!r}" if isinstance(part[k], str) else k for k in present]
+    why = f"{default} ({', '.join(shown)} not understood)" if present else default
+    text = part.get("valueString")
+    if isinstance(text, str) and text.strip()[:1] in ("<", ">", "≤", "≥"):
+        why += "; a bound such as '<0.5' is valueQuantity.value with valueQuantity.comparator"
     flags = [code for concept in _as_list(part.get("interpretation"))
              for _, code in codings(concept) if code]  # fmt: skip
     # a flag without a value (LL: critically low) cannot drive a threshold, but must be seen
@@ -354,20 +358,45 @@ def unmapped(concept: object, terms: Terminology) -> str:
     return f"no code leukodx uses: {describe(concept)}{named}"
 
 
-def _status(concept: object) -> str | None:
+#: HL7's code systems for a Condition's statuses (FHIR R4).
+VERIFICATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CLINICAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+#: The verification status that keeps a Condition (the others are skipped or not understood).
+CONFIRMED = frozenset({"confirmed"})
+
+
+def _status(concept: object, system: str, known: frozenset[str]) -> str | None:
+    """A Condition status: the code of HL7's own coding (``system``), wherever it stands among
+    the codings; failing that, a code or text that is one of the ``known`` status words ("3",
+    "Refuted": a local coding first and HL7's second was read as "3", and a refuted fever raised
+    febrile neutropenia); failing that, the first code, which the caller reports as not
+    understood where it must."""
     found = codings(concept)
+    for sys_, code in found:
+        if sys_.strip() == system:
+            return code.strip()
+    words = [code for _, code in found]
+    text = text_of(concept)
+    for word in (*words, *([text] if text else [])):
+        normal = word.strip().lower().replace(" ", "-")
+        if normal in known:
+            return normal
     return found[0][1] if found else None
 
 
 def read_condition(where: str, res: Resource, terms: Terminology) -> list[Reading]:
     """Conditions, findings or history from a Condition, timed by onset and abatement."""
-    verification = _status(res.get("verificationStatus"))
+    verification = _status(
+        res.get("verificationStatus"), VERIFICATION_SYSTEM, terms.verification_skip | CONFIRMED
+    )
     if verification in terms.verification_skip:
         return [Reading(where, ignored=f"verificationStatus {verification}")]
     concepts = concepts_of(res.get("code"), terms)
     if not concepts:
         return [Reading(where, ignored=unmapped(res.get("code"), terms))]
-    clinical = _status(res.get("clinicalStatus"))
+    clinical = _status(
+        res.get("clinicalStatus"), CLINICAL_SYSTEM, terms.clinical_current | terms.clinical_past
+    )
     since, _ = first_date(res, (("onsetDateTime",), ("onsetPeriod", "start")), partial=True)
     until, ends_raw = None, None
     if clinical in terms.clinical_past:
@@ -377,7 +406,36 @@ def read_condition(where: str, res: Resource, terms: Terminology) -> list[Readin
             return [Reading(where, ignored=f"clinicalStatus {clinical} with no abatement date")]
     elif clinical is not None and clinical not in terms.clinical_current:
         return [Reading(where, ignored=f"clinicalStatus {clinical} is not understood")]
+    if until is None and _encounter_diagnosis(res) and since is not None:
+        # a fever diagnosed at an encounter is a fever of that encounter, not ever since: a 2020
+        # visit's "fever, unspecified" raised febrile neutropenia in 2026 (probe 11)
+        fever = [c for c in concepts if c.kind == "finding" and c.name == terms.fever_finding]
+        others = [c for c in concepts if c not in fever]
+        return [
+            *(
+                _spanned(where, fever, (since, since), None, ("onset", "abatement"))
+                if fever
+                else []
+            ),
+            *(
+                _spanned(where, others, (since, None), None, ("onset", "abatement"))
+                if others
+                else []
+            ),
+        ]
     return _spanned(where, concepts, (since, until), ends_raw, ("onset", "abatement"))
+
+
+#: HL7's Condition category for a diagnosis made at one encounter (FHIR R4 condition-category).
+ENCOUNTER_DIAGNOSIS = "encounter-diagnosis"
+
+
+def _encounter_diagnosis(res: Resource) -> bool:
+    """Whether a Condition is categorised as an encounter diagnosis."""
+    return any(
+        code == ENCOUNTER_DIAGNOSIS for concept in _as_list(res.get("category"))
+        for _, code in codings(concept)
+    )  # fmt: skip
 
 
 def read_procedure(where: str, res: Resource, terms: Terminology) -> list[Reading]:

@@ -478,7 +478,8 @@ def codings(concept: object) -> list[tuple[str, str]]:
         (path(c, ("system",)), path(c, ("code",)))
         for c in (found if isinstance(found, list) else [])
     ]
-    return [(s, c) for s, c in pairs if isinstance(s, str) and isinstance(c, str)]
+    # stripped: a code sent as " 751-8 " was refused as "LOINC  751-8  is not a test"
+    return [(s.strip(), c.strip()) for s, c in pairs if isinstance(s, str) and isinstance(c, str)]
 
 
 def text_of(concept: object) -> str | None:

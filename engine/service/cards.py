@@ -80,10 +80,11 @@ PATIENT_VIEW, ORDER_SELECT = "leukodx-patient-view", "leukodx-order-select"
 HOOKS = {PATIENT_VIEW: "patient-view", ORDER_SELECT: "order-select"}
 #: Contract tests whose Observations are prefetched (the LOINC codes come from the terminology).
 #: The differential percentages are there because the engine computes the ANC (and ALC) from
-#: WBC x (neutrophil% + band%) when no count is reported.
+#: WBC x (neutrophil% + band%) when no count is reported; blasts, because a critical alert
+#: reads them.
 PREFETCH_TESTS = (
     "wbc", "anc", "neutrophil_pct", "band_pct", "alc", "lymphocyte_pct", "hemoglobin",
-    "platelets", "mcv", "vitamin_b12",
+    "platelets", "mcv", "vitamin_b12", "blasts_pct",
 )  # fmt: skip
 #: FHIR R4 MedicationRequest statuses; the prefetch asks only for those the FHIR reader uses.
 _REQUEST_STATUSES = (
@@ -398,8 +399,9 @@ def dropped_card(
     n = len(dropped)
     fever = [x for x in dropped if x.test in FEVER_INPUTS]
     drugs = [x for x in dropped if x.test == MEDICATION]
+    unknown = any(x.test == UNIDENTIFIED for x in dropped)
     kind = ("medication" if len(drugs) == n else "input" if drugs
-            else "result" if fever else "blood count result")  # fmt: skip
+            else "result" if fever or unknown else "blood count result")  # fmt: skip
     consequence = (
         f"fever could not be assessed from {'it' if n == 1 else 'them'}" if len(fever) == n
         else f"its drug alerts and causes were checked without {'it' if n == 1 else 'them'}"
@@ -452,10 +454,8 @@ def no_count_card(kb: KnowledgeBase, dropped: Sequence[Dropped], patient_id: str
     and why, with a CBC to order. An empty answer here hid a febrile patient's ANC of 300 sent in
     a unit the reader does not know."""
     n = sum(x.test not in FEVER_INPUTS for x in dropped)
-    summary = (
-        f"{n} blood count result{'s' if n != 1 else ''} on file, none usable: no alert could be "
-        "checked"
-    )
+    kind = "result" if any(x.test == UNIDENTIFIED for x in dropped) else "blood count result"
+    summary = f"{n} {kind}{'s' if n != 1 else ''} on file, none usable: no alert could be checked"
     body = [
         *_not_used(dropped),
         "No white cell or neutrophil count could be used, so no neutropenia alert (febrile, "
@@ -607,6 +607,19 @@ def unread_order_card(
                       "warning", body, None)  # fmt: skip
 
 
+def unidentified_order_card(kb: KnowledgeBase, why: str) -> Card:
+    """A draft order whose drug the FHIR reader could not identify (an NDC code alone, a
+    reference to a Medication that is not there): a ``warning`` that it was not checked, since
+    it may be a drug with a label's ANC table."""
+    body = [
+        f"The drug of this order could not be identified ({md(why)}), so the order was not "
+        "checked against the patient's blood counts, and no drug-specific rule (a label's ANC "
+        "table, a drug to stop at a low count) was applied. Check the drug by hand, or order it "
+        "with an RxNorm code or its generic name."
+    ]
+    return _bare_card(kb, "Order for an unidentified drug: not checked", "warning", body, None)
+
+
 def notice_card(
     kb: KnowledgeBase, summary: str, text: str, suggestion: Suggestion | None = None
 ) -> Card:
@@ -686,7 +699,7 @@ def _counts_block(fresh: Freshness) -> str:
         state = "stale" if fresh.is_stale(count) else "current"
         lines.append(f"- {md(count.text)} ({state})")
     if fresh.anc_missing:
-        lines.append("- ANC: none on file, and no differential to compute it from")
+        lines.append("- ANC: none that could be read, and no differential to compute it from")
     return "\n".join(lines)
 
 
@@ -706,11 +719,15 @@ def _lookback_text(fresh: Freshness, refs: References) -> str:
 FEVER_INPUTS = {"temperature": "body temperature", "fever": "fever"}
 #: The ``test`` of a medication the FHIR conversion did not use (a :class:`Dropped`).
 MEDICATION = "medication"
+#: The ``test`` of an Observation with no code leukodx knows (a local code or text alone).
+UNIDENTIFIED = "unidentified"
 
 
 def _test_words(test: str) -> str:
     if test in FEVER_INPUTS:
         return FEVER_INPUTS[test]
+    if test == UNIDENTIFIED:
+        return "result with no code leukodx knows"
     return words(test) if test else "blood count"
 
 
@@ -723,11 +740,17 @@ def indicator(level: str) -> Indicator:
     return _INDICATORS.get(level, "warning")
 
 
+_CLAUSE_END = re.compile(r", |; |\. ")
+
+
 def _alert_summary(d: Differential, alert: Alert) -> str:
     """The head of the alert's message (up to its first colon), plus the dated values it rests on
     (``ANC 0.108 x 10^9/L on 2020-01-25``)."""
     message = " ".join(alert.message.split())
     head = message.split(": ", 1)[0] if ": " in message else message.split(". ", 1)[0]
+    if ": " in message and len(head.split()) <= 2:  # "Clozapine: no ANC on file, so ...": the
+        clause = _CLAUSE_END.split(message.split(": ", 1)[1], maxsplit=1)[0]  # drug's name alone
+        head = f"{head}: {clause}"  # said nothing
     values = [
         value_text(f)
         for f in inputs_of(d, [f.id for f in alert.facts])

@@ -36,7 +36,7 @@ from engine.backends.base import DEFAULT_BACKEND
 from engine.differential import Citation, Differential
 from engine.differential import IgnoredInput as NotUsed
 from engine.errors import InputError, LeukodxError
-from engine.fhir.convert import IgnoredInput, from_fhir
+from engine.fhir.convert import ENDED_BY_TEMPERATURE, SAME_INSTANT, IgnoredInput, from_fhir
 from engine.fhir.read import concepts_of
 from engine.fhir.terms import Terminology, codings, load_terminology
 from engine.kb.lexicon import UNLISTED, Lexicon
@@ -58,11 +58,14 @@ from engine.service.models import INDICATOR_ORDER, Card, CdsRequest, CdsResponse
 
 log = logging.getLogger("leukodx.service")
 
-#: Tests whose dropped results get a card: the counts and the differential of a blood count.
+#: Tests whose dropped results get a card: the counts and the differential of a blood count,
+#: and the blast percentage (a critical alert reads it).
 COUNT_TESTS = frozenset(
     {"wbc", "anc", "alc", "amc", "neutrophil_pct", "band_pct", "lymphocyte_pct", "platelets",
-     "hemoglobin"}
+     "hemoglobin", "blasts_pct"}
 )  # fmt: skip
+#: What the FHIR reader says of a result with no code it knows (engine/fhir/read.py unmapped).
+_NO_CODE = "no code leukodx uses"
 _COMPONENT = re.compile(r"^(?P<resource>\S+) component\[(?P<index>\d+)\]$")
 
 
@@ -295,7 +298,7 @@ class Hooks:
         ev = self._evaluate(data)
         if isinstance(ev, NoCount):
             dropped = self._unused(ev)
-            if not any(x.test in COUNT_TESTS for x in dropped):
+            if not any(x.test in (*COUNT_TESTS, cds.UNIDENTIFIED) for x in dropped):
                 return CdsResponse(cards=[])  # no count on file: nothing to say
             return CdsResponse(cards=[cds.no_count_card(self.kb, dropped, patient_id)])
         d, setting = ev.d, self._setting(ev, patient_id, base_url)
@@ -335,6 +338,17 @@ class Hooks:
         orders, medications = _draft_orders(context, self.settings.today())
         if not orders:
             return CdsResponse(cards=[])
+        codes, unreadable = _unidentified_orders(orders, medications, self.kb.lexicon)
+        response = self._checked_orders(orders, medications, codes, data, patient_id, base_url)
+        # an order whose drug cannot be identified may be any drug: named, never silent
+        missing = [cds.unidentified_order_card(self.kb, why) for why in unreadable]
+        return CdsResponse(cards=[*response.cards, *missing]) if missing else response
+
+    def _checked_orders(
+        self, orders: list[Any], medications: list[Any], codes: list[str],
+        data: dict[str, Any], patient_id: str, base_url: str | None,
+    ) -> CdsResponse:  # fmt: skip
+        """The cards of the draft orders whose drugs the lexicon knows or nearly knows."""
         drafts = {
             "resourceType": "Bundle",
             "type": "collection",
@@ -357,6 +371,7 @@ class Hooks:
         # "checked, nothing found". Other unknown names (paracetamol) are drugs the knowledge
         # base has no rules for, and stay silent.
         unread = sorted({n for d in drugs for n in d.unread if self.kb.lexicon.near_matches(n)})
+        unread += codes  # known only by a code the lexicon lacks: may be any drug
         if not scoped and not unread:
             return CdsResponse(cards=[])
         ev = self._evaluate({**data, "context.draftOrders": drafts})
@@ -513,10 +528,28 @@ def _draft_orders(context: dict[str, Any], today: dt.date) -> tuple[list[Any], l
     chosen = _selected(resources, selections, urls) if selections else resources
     orders = [r for r in chosen if r.get("resourceType") == "MedicationRequest"]
     active = [
-        {**r, "id": f"draft-{i}", "status": "active", "authoredOn": today.isoformat()}
+        {**_from_today(r), "id": f"draft-{i}", "status": "active", "authoredOn": today.isoformat()}
         for i, r in enumerate(orders)
     ]
     return active, [r for r in resources if r.get("resourceType") == "Medication"]
+
+
+def _from_today(order: dict[str, Any]) -> dict[str, Any]:
+    """A draft order without the planned dates of its dosage (``timing.repeat.boundsPeriod``)
+    and dispense (``validityPeriod``): it is checked as started today, on today's counts. A
+    drug order planned to start in two days read as starting after today, was set aside,
+    and lost its critical "baseline ANC below 1500: do not start" card (probe 11)."""
+    order = copy.deepcopy(order)
+    dosages = order.get("dosageInstruction")
+    for dosage in dosages if isinstance(dosages, list) else []:
+        timing = dosage.get("timing") if isinstance(dosage, dict) else None
+        repeat = timing.get("repeat") if isinstance(timing, dict) else None
+        if isinstance(repeat, dict):
+            repeat.pop("boundsPeriod", None)
+    dispense = order.get("dispenseRequest")
+    if isinstance(dispense, dict):
+        dispense.pop("validityPeriod", None)
+    return order
 
 
 def _selected(resources: list[Any], selections: list[str], urls: dict[str, Any]) -> list[Any]:
@@ -549,6 +582,29 @@ def _selected(resources: list[Any], selections: list[str], urls: dict[str, Any])
             )
         chosen[f"{found.get('resourceType')}/{found.get('id')}"] = found
     return list(chosen.values())
+
+
+#: A drug name the FHIR reader made of a code alone (``rxnorm:213184``).
+_CODE_NAME = re.compile(r"[a-z0-9-]+:\S+")
+
+
+def _unidentified_orders(
+    orders: list[Any], medications: list[Any], lexicon: Lexicon
+) -> tuple[list[str], list[str]]:
+    """The draft orders whose drug cannot be identified: the code names the lexicon does not
+    know (``rxnorm:213184``), and why the reader could not read the others' drug at all (an NDC
+    code alone, a reference to no Medication). Such an order answered ``{"cards": []}``, which
+    reads as "checked, nothing found" (probe 11)."""
+    codes: set[str] = set()
+    reasons: list[str] = []
+    for order in orders:
+        conversion = from_fhir([order, *medications])
+        names = [m["name"] for m in conversion.facts.get("medications", [])]
+        if not names:
+            why = [i.reason for i in conversion.ignored if i.resource.startswith("Medication")]
+            reasons.append(why[0] if why else "no medication code or name")
+        codes |= {n for n in names if _CODE_NAME.fullmatch(n) and not lexicon.resolve(n).known}
+    return sorted(codes), reasons
 
 
 def _drug_names(orders: list[Any], medications: list[Any]) -> list[str]:
@@ -602,7 +658,9 @@ def dropped_counts(
     result) is not a loss."""
     out = []
     for item in ignored:
-        if item.reason.startswith("status "):
+        if item.reason.startswith("status ") or any(
+            note in item.reason for note in (ENDED_BY_TEMPERATURE, SAME_INSTANT)
+        ):  # a reading, not a loss
             continue
         found = _COMPONENT.match(item.resource)
         res = resources.get(found["resource"] if found else item.resource)
@@ -611,7 +669,10 @@ def dropped_counts(
             parts = res.get("component")
             index = int(found["index"])
             part = parts[index] if isinstance(parts, list) and index < len(parts) else None
-        test = _count_test(part, terms) or _prefix_test(item.reason) or _fever_input(part, terms)
+        test = (
+            _count_test(part, terms) or _prefix_test(item.reason) or _fever_input(part, terms)
+            or _unidentified(item, res)
+        )  # fmt: skip
         drug = _known_drug(item, lexicon) if test is None and lexicon is not None else None
         if drug is not None:
             out.append(
@@ -620,6 +681,15 @@ def dropped_counts(
         elif test is not None:
             out.append(cds.Dropped(item.resource, test, _effective(res), item.reason))
     return out
+
+
+def _unidentified(item: IgnoredInput, res: dict[str, Any] | None) -> str | None:
+    """:data:`~engine.service.cards.UNIDENTIFIED` for an Observation with no code leukodx knows
+    (a local code, or text alone): it may be the ANC or the temperature an alert needs, which is
+    not guessed from its words, so the clinician is shown it. None for anything else (a LOINC
+    result of another test is no loss)."""
+    observation = res is not None and res.get("resourceType") == "Observation"
+    return cds.UNIDENTIFIED if observation and item.reason.startswith(_NO_CODE) else None
 
 
 def _known_drug(item: IgnoredInput, lexicon: Lexicon) -> str | None:

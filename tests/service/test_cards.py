@@ -206,7 +206,7 @@ def test_count_card_for_a_stale_count_and_for_a_missing_anc(
     card = cds.count_card(no_anc, setting_on(no_anc, "2025-02-11", real_kb), urgent=True)
     assert card is not None and card.indicator == "warning"
     assert card.summary.startswith("No ANC on file (latest WBC 2.9 x 10^9/L on 2025-02-10")
-    assert "ANC: none on file" in (card.detail or "")
+    assert "ANC: none that could be read" in (card.detail or "")
 
 
 def test_dropped_card_names_each_count_with_its_date(clozapine: Differential) -> None:

@@ -126,13 +126,35 @@ def test_a_draft_by_medication_reference_is_resolved(hooks: Hooks) -> None:
     assert len(cards) == 1 and cards[0].indicator in ("warning", "critical")
 
 
-@pytest.mark.parametrize("order", [
-    draft(None, "paracetamol 500 mg"),  # not in the lexicon: no rules
-    draft(None, ""),  # no drug at all
-])  # fmt: skip
-def test_drugs_without_rules_get_no_card(hooks: Hooks, order: dict[str, Any]) -> None:
+def test_drugs_without_rules_get_no_card(hooks: Hooks) -> None:
+    order = draft(None, "paracetamol 500 mg")  # not in the lexicon: no rules
     body = order_select(draftOrders=bundle(order), selections=["MedicationRequest/d1"])
     assert call(hooks, cds.ORDER_SELECT, body) == []
+
+
+@pytest.mark.parametrize("change", [
+    {"medicationCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/sid/ndc",
+                                               "code": "0078-0126-05"}]}},  # an NDC code alone
+    {"medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "99999991"}]}},
+    {"medicationCodeableConcept": {}},  # no drug at all
+])  # fmt: skip
+def test_a_draft_whose_drug_cannot_be_identified_is_said_not_checked(
+    hooks: Hooks, change: dict[str, Any]
+) -> None:
+    """Probe 11: an NDC-only code, an RxNorm code the lexicon lacks, or no drug answered
+    ``{"cards": []}``, the answer for "checked, nothing found"; the order may be clozapine. A
+    clozapine draft beside it is still checked."""
+    order = {**draft(None, ""), **change}
+    body = order_select(draftOrders=bundle(order), selections=["MedicationRequest/d1"])
+    cards = call(hooks, cds.ORDER_SELECT, body)
+    assert [c.indicator for c in cards] == ["warning"]
+    assert "not checked" in cards[0].summary
+    clozapine = draft("2626", "clozapine", rid="d2")
+    both = order_select(draftOrders=bundle(order, clozapine), selections=[])
+    summaries = [c.summary for c in call(hooks, cds.ORDER_SELECT, both)]
+    assert any("clozapine" in s.lower() for s in summaries) and any(
+        "not checked" in s for s in summaries
+    )
 
 
 def test_a_drafted_name_that_looks_like_a_known_drug_is_said_not_checked(hooks: Hooks) -> None:
@@ -523,3 +545,52 @@ def test_every_card_links_to_the_stored_report(hooks: Hooks) -> None:
     assert report is not None and "<svg" in report
     without = call(hooks, cds.PATIENT_VIEW, load_example("patient-view-clozapine.json"))
     assert all(c.links is None for c in without)  # no base URL, no link
+
+
+# --- probe 11 (2026-12-07): FHIR as EHR sandboxes write it --------------------------------------
+
+
+def test_a_draft_planned_to_start_later_is_checked_as_started_today(hooks: Hooks) -> None:
+    """A clozapine draft whose dosage starts in two days read as starting after today, was set
+    aside, and its critical "do not start" card became a generic warning."""
+    plain = [c.indicator for c in call(hooks, cds.ORDER_SELECT, order_select())]
+    body = order_select()
+    for entry in body["context"]["draftOrders"]["entry"]:
+        resource = entry["resource"]
+        if resource.get("resourceType") == "MedicationRequest":
+            later = (TODAY + dt.timedelta(days=2)).isoformat()
+            resource["dosageInstruction"] = [{"timing": {"repeat": {"boundsPeriod": {
+                "start": later}}}}]  # fmt: skip
+            resource["dispenseRequest"] = {"validityPeriod": {"start": later}}
+    cards = call(hooks, cds.ORDER_SELECT, body)
+    assert [c.indicator for c in cards] == plain and "critical" in plain
+    assert TODAY.isoformat() in (cards[0].detail or "")
+
+
+def test_an_unidentified_result_is_shown_and_the_anc_is_not_called_absent(hooks: Hooks) -> None:
+    """An ANC with a local code only is not guessed to be an ANC, but the clinician sees it: the
+    card said "ANC: none on file"."""
+    body = load_example("patient-view.json")
+    for lab in _labs_of(body):
+        if lab.get("code", {}).get("coding", [{}])[0].get("code") in ("751-8", "26499-4"):
+            lab["code"] = {"coding": [{"system": "urn:oid:1.2.840.114350.1", "code": "1234"}],
+                           "text": "ABSOLUTE NEUTROPHIL COUNT"}  # fmt: skip
+    cards = call(hooks, cds.PATIENT_VIEW, body)
+    dropped = next(c for c in cards if "not used" in c.summary)
+    assert "result with no code leukodx knows" in dropped.summary
+    assert "ABSOLUTE NEUTROPHIL COUNT" in (dropped.detail or "")
+    assert all("ANC: none on file" not in (c.detail or "") for c in cards)
+
+
+def test_an_anc_a_thousand_times_too_high_gets_a_card_not_silence(hooks: Hooks) -> None:
+    body = load_example("patient-view.json")
+    labs = _labs_of(body)
+    body["prefetch"]["labs"]["entry"] = [
+        {"resource": lab} for lab in labs if lab.get("id") == "pv-anc-2"
+    ]
+    lab = body["prefetch"]["labs"]["entry"][0]["resource"]
+    lab["valueQuantity"] = {"value": 300, "unit": "10*3/uL", "code": "10*3/uL",
+                            "system": "http://unitsofmeasure.org"}  # fmt: skip
+    cards = call(hooks, cds.PATIENT_VIEW, body)
+    assert cards and cards[0].indicator == "warning"
+    assert "no wbc of the same day" in " ".join(c.detail or "" for c in cards)

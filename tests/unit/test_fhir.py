@@ -169,7 +169,7 @@ def test_missing_values_say_what_was_there() -> None:
     result = convert(obs("a", "751-8", **absent), obs("b", "751-8", valueString="low"))
     assert reasons(result) == {
         "Observation/a": "anc: no value (dataAbsentReason: specimen clotted)",
-        "Observation/b": "anc: no valueQuantity (valueString not understood)",
+        "Observation/b": "anc: no valueQuantity (valueString 'low' not understood)",
     }
 
 
@@ -333,7 +333,9 @@ def test_unreadable_qualitative_results_are_ignored() -> None:
         obs("c", "56888-1", valueString="1:160"),  # a titer is only read for titer tests
     )
     found = reasons(result)
-    assert found["Observation/a"] == "hiv: no positive/negative (valueString not understood)"
+    assert found["Observation/a"] == (
+        "hiv: no positive/negative (valueString 'see comment' not understood)"
+    )
     assert found["Observation/b"] == "cmv_igm: no positive/negative (valueQuantity not understood)"
     assert found["Observation/c"].startswith("hiv: no positive/negative")
 
@@ -433,7 +435,7 @@ def test_fever_from_body_temperature() -> None:
     )
     # each fever names the febrile readings it rests on (shown where the fever is explained)
     assert result.facts["findings"] == [
-        {"name": "fever", "since": D(2025, 2, 9), "until": D(2025, 2, 12),
+        {"name": "fever", "since": D(2025, 2, 9), "until": D(2025, 2, 9),
          "source": "febrile body temperature 38 Cel (Observation/t2) on 2025-02-09"},
         {"name": "fever", "since": D(2025, 3, 1), "until": D(2025, 3, 1),
          "source": "febrile body temperature 100.4 [degF] (Observation/t5) on 2025-03-01"},
@@ -473,7 +475,7 @@ def test_plain_spellings_of_celsius_and_fahrenheit_and_site_codes_are_temperatur
         oral,
     )
     assert spans(result.facts["findings"]) == [
-        {"name": "fever", "since": D(2025, 2, 8), "until": D(2025, 2, 9)},
+        {"name": "fever", "since": D(2025, 2, 8), "until": D(2025, 2, 8)},
         {"name": "fever", "since": D(2025, 2, 10), "until": D(2025, 2, 10)},
     ]
     assert result.ignored == ()
@@ -503,7 +505,7 @@ def test_a_temperature_bound_counts_when_it_decides_fever() -> None:
         bound("t4", ">=", 38.0, "2025-02-11"),
     )
     assert spans(result.facts["findings"]) == [
-        {"name": "fever", "since": D(2025, 2, 8), "until": D(2025, 2, 9)},
+        {"name": "fever", "since": D(2025, 2, 8), "until": D(2025, 2, 8)},
         {"name": "fever", "since": D(2025, 2, 11), "until": D(2025, 2, 11)},
     ]
     assert reasons(result) == {
@@ -774,7 +776,7 @@ def patient(born: str | None = None, **extra: Any) -> dict[str, Any]:
         ("2023-03-01", D(2025, 2, 28), 1.92),  # 23 months
         ("2023-03-01", D(2025, 3, 1), 2),
         ("2024-02-29", D(2025, 2, 28), 0.92),
-        ("1950", D(2025, 6, 1), 75),
+        ("1950", D(2025, 6, 1), 74),  # 74 or 75: the age certainly reached (probe 11)
     ],
 )
 def test_age_at_as_of(born: str, on: D, age: float) -> None:
@@ -1070,7 +1072,7 @@ def test_odd_medication_and_temperature_resources() -> None:
                                            {"name": "Mirtazapine 15 mg"}]  # fmt: skip
     assert reasons(result) == {
         "MedicationStatement/c": "medicationReference '#gone' is not a Medication in the input",
-        "Observation/t": "body temperature: no valueQuantity (valueString not understood)",
+        "Observation/t": "body temperature: no valueQuantity (valueString 'warm' not understood)",
     }
 
 
@@ -1103,3 +1105,117 @@ def test_malformed_resources_are_ignored_not_crashed_on(data: st.DataObject) -> 
     except InputError:
         return  # e.g. an entry list that is no longer FHIR
     assert isinstance(result.facts["labs"], list)
+
+
+# --- probe 11 (2026-12-07): FHIR as EHR sandboxes write it --------------------------------------
+
+
+def test_blasts_are_read_from_their_loinc_codes_and_raise_the_critical_alert() -> None:
+    counts = [
+        obs("w", "6690-2", valueQuantity=qty(1.9, "10*3/uL")),
+        obs("a", "751-8", valueQuantity=qty(0.3, "10*3/uL")),
+    ]
+    for code in ("26446-5", "709-6"):
+        result = convert(*counts, obs("b", code, valueQuantity=qty(30, "%")))
+        assert {lab["test"]: lab["value"] for lab in result.facts["labs"]}["blasts_pct"] == 30
+        d = diagnose(result.facts, today=D(2025, 1, 3))
+        assert "blasts_with_low_count" in {a.id for a in d.alerts}
+    absolute = convert(*counts, obs("n", "30376-8", valueQuantity=qty(0.6, "10*3/uL")))
+    assert "percentage" in reasons(absolute)["Observation/n"]
+
+
+def test_a_status_is_read_from_hl7s_coding_wherever_it_stands() -> None:
+    local = {"system": "http://example.org/status", "code": "3", "display": "Refuted"}
+    hl7 = {"system": VERIFICATION, "code": "refuted"}
+    fever = ("c", SCT, "386661006")
+    second = convert(cond(*fever, verificationStatus={"coding": [local, hl7]}))
+    assert reasons(second) == {"Condition/c": "verificationStatus refuted"}
+    # no HL7 coding: a code or text that is a status word is read; a local number is not one
+    worded = convert(cond(*fever, verificationStatus={"text": "Entered in error"}))
+    assert reasons(worded) == {"Condition/c": "verificationStatus entered-in-error"}
+    resolved = {"coding": [{"system": "http://example.org/s", "code": "res"},
+                           {"system": CLINICAL, "code": "resolved"}]}  # fmt: skip
+    ended = convert(cond(*fever, clinicalStatus=resolved, abatementDateTime="2024-01-01"))
+    assert ended.facts["findings"] == [{"name": "fever", "until": D(2024, 1, 1)}]
+
+
+def test_codes_with_spaces_around_them_are_read() -> None:
+    result = convert(obs("a", " 751-8 ", valueQuantity=qty(0.3, "10*3/uL")))
+    assert [lab["test"] for lab in result.facts["labs"]] == ["anc"]
+
+
+def test_a_bound_sent_as_text_is_refused_with_how_to_send_it() -> None:
+    result = convert(obs("a", "751-8", valueString="<0.5"))
+    reason = reasons(result)["Observation/a"]
+    assert "valueString '<0.5' not understood" in reason and "comparator" in reason
+
+
+def test_a_bundle_whose_entry_is_not_a_list_is_refused_naming_it() -> None:
+    broken = {"resourceType": "Bundle", "type": "searchset", "entry": {"resource": {}}}
+    with pytest.raises(InputError) as caught:
+        from_fhir(broken)
+    assert caught.value.field == "entry" and "list" in str(caught.value)
+    with pytest.raises(InputError) as keyed:
+        from_fhir({"labs": broken})
+    assert keyed.value.field == "labs.entry"
+
+
+FEVER_SCT = ("c", SCT, "386661006")
+
+
+def test_an_encounter_diagnosis_of_fever_is_a_fever_of_that_day() -> None:
+    category = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                             "code": "encounter-diagnosis"}]}]  # fmt: skip
+    result = convert(cond(*FEVER_SCT, category=category, onsetDateTime="2020-01-01"))
+    assert result.facts["findings"] == [
+        {"name": "fever", "since": D(2020, 1, 1), "until": D(2020, 1, 1)}
+    ]
+
+
+def test_an_open_fever_ends_at_a_later_afebrile_temperature() -> None:
+    result = convert(
+        cond(*FEVER_SCT, onsetDateTime="2026-11-01"),
+        temperature("t1", 38.9, "Cel", "2026-11-02"),
+        temperature("t2", 36.8, "Cel", "2026-12-06"),
+        as_of=D(2026, 12, 6),
+    )
+    (fever,) = [f for f in result.facts["findings"] if f["name"] == "fever" and "until" in f]
+    assert fever["since"] == D(2026, 11, 1) and fever["until"] == D(2026, 11, 2)
+    assert "read as ended on 2026-11-02" in reasons(result)["Condition/c"]
+
+
+def test_an_old_open_fever_with_no_temperature_since_is_not_a_current_fever() -> None:
+    old = convert(cond(*FEVER_SCT, onsetDateTime="2021-03-01"), as_of=D(2026, 12, 6))
+    assert old.facts["findings"] == []
+    assert "not read as a current fever" in reasons(old)["Condition/c"]
+    recent = convert(cond(*FEVER_SCT, onsetDateTime="2026-11-20"), as_of=D(2026, 12, 6))
+    assert recent.facts["findings"] == [{"name": "fever", "since": D(2026, 11, 20)}]
+
+
+def test_an_open_orders_dosage_end_is_its_stop_but_not_its_validity_end() -> None:
+    def order(**extra: Any) -> dict[str, Any]:
+        return {"resourceType": "MedicationRequest", "id": "m", "status": "active",
+                "intent": "order", "authoredOn": "2025-01-01",
+                "medicationCodeableConcept": cc(RX, "2626"), **extra}  # fmt: skip
+
+    ended = convert(order(dosageInstruction=[{"timing": {"repeat": {"boundsPeriod": {
+        "start": "2025-01-01", "end": "2025-03-01"}}}}]))  # fmt: skip
+    ((course,),) = [ended.facts["medications"]]
+    assert (course["start"], course["stop"]) == (D(2025, 1, 1), D(2025, 3, 1))
+    supply = convert(order(dispenseRequest={"validityPeriod": {"end": "2025-03-01"}}))
+    ((course,),) = [supply.facts["medications"]]
+    assert course["start"] == D(2025, 1, 1) and "stop" not in course
+
+
+def test_a_partial_birth_date_gives_an_adults_certain_age_and_no_childs() -> None:
+    def patient(born: str) -> dict[str, Any]:
+        return {"resourceType": "Patient", "id": "p", "birthDate": born}
+
+    baby = from_fhir(bundle(patient("2026")), as_of=D(2026, 12, 6))
+    assert "age" not in baby.facts and "too imprecise" in reasons(baby)["Patient/p"]
+    adult = from_fhir(bundle(patient("1961")), as_of=D(2026, 12, 6))
+    assert adult.facts["age"] == 64 and "read as 64" in reasons(adult)["Patient/p"]
+    month = from_fhir(bundle(patient("2026-12")), as_of=D(2026, 12, 6))
+    assert month.facts["age"] == 0.0 and reasons(month) == {}  # 0 completed months either way
+    full = from_fhir(bundle(patient("2026-01-15")), as_of=D(2026, 12, 6))
+    assert full.facts["age"] == 0.83 and reasons(full) == {}

@@ -72,8 +72,9 @@ def test_a_statement_or_order_that_ended_without_an_end_date_is_not_used() -> No
 
 def test_an_order_is_timed_by_its_dosage_bounds_before_its_authored_date() -> None:
     """``authoredOn`` is when the order was written; the dosage schedule's boundsPeriod is when
-    the drug is taken (earliest start, latest end over the instructions; the end only once the
-    order has ended)."""
+    the drug is taken (earliest start, latest end over the instructions; the end is the stop of
+    an open order too since probe 11: an "active" order whose schedule ended in 2025 was read
+    as taken now)."""
 
     def dosage(start: str, end: str | None = None) -> dict[str, Any]:
         period = {"start": start, **({"end": end} if end else {})}
@@ -82,7 +83,9 @@ def test_an_order_is_timed_by_its_dosage_bounds_before_its_authored_date() -> No
     text = {"medicationCodeableConcept": {"text": "clozapine"}}
     both = [dosage("2024-12-10"), dosage("2024-12-01", "2025-06-01")]
     active = use("MedicationRequest", "r1", text, authoredOn="2024-11-01", dosageInstruction=both)
-    assert convert(active).facts["medications"] == [{"name": "clozapine", "start": D(2024, 12, 1)}]
+    assert convert(active).facts["medications"] == [
+        {"name": "clozapine", "start": D(2024, 12, 1), "stop": D(2025, 6, 1)}
+    ]
     ended = use("MedicationRequest", "r2", text, status="completed", authoredOn="2024-11-01",
                 dosageInstruction=[dosage("2024-12-01", "2025-01-15")])  # fmt: skip
     assert convert(ended).facts["medications"] == [
