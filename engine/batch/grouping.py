@@ -305,9 +305,11 @@ class _Builder:
 
     def done(self) -> TablePatient:
         source = self.tables[0].name
-        if self.error is None and self.first_line is None and self.origins:
-            # only a companion table has this id: an id written another way there (00123 and
-            # 123.0, X16 and x16) took the drug off the patient in silence (probe 10)
+        summary = "wbc_trend" in self.data and "leukopenia_duration_days" in self.data
+        if self.error is None and self.first_line is None and self.origins and not summary:
+            # only a companion table has this id, and no summary of the counts (wbc_trend and
+            # leukopenia_duration_days) stands in for results: an id written another way there
+            # (00123 and 123.0, X16 and x16) took the drug off the patient in silence (probe 10)
             first = next(iter(self.origins.values()))
             self.error = Located(
                 "patient_id", first.where,
