@@ -138,7 +138,8 @@ def _alert(d: Differential, a: Alert, room: _Room) -> list[str]:
     """An alert with the values it rests on, then its message. With one line to spare the values
     go (the counts table above gives them): cut to one line, a line of values said nothing of
     what the alert is or what to do."""
-    on = "; ".join(value_text(r) for r in inputs_of(d, [f.id for f in a.facts]))
+    # each value once: two course rows of one drug read "clozapine; clozapine" (probe 10)
+    on = "; ".join(dict.fromkeys(value_text(r) for r in inputs_of(d, [f.id for f in a.facts])))
     head = f"  {a.level.upper()} " + (f"[{on}] " if on and room.alert > 1 else "")
     return _clip(head, a.message, "", room.alert, "    ")
 

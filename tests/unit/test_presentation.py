@@ -436,3 +436,13 @@ def test_every_lead_could_move_the_score() -> None:
         for c in diagnose(path, today=TODAY).candidates:
             for lead in c.ask_next:
                 assert max(lead.could_add, -lead.could_remove) >= NEGLIGIBLE, (path, lead)
+
+
+def test_an_alert_names_each_value_it_rests_on_once() -> None:
+    """Two course rows of one drug (an export's duplicate) read "clozapine; clozapine"."""
+    course = {"name": "clozapine", "start": "2025-01-01"}
+    d = diagnose({"as_of": "2025-02-10", "medications": [course, dict(course)], "labs": [
+        {"test": "wbc", "value": 1.9, "unit": "10^9/L", "date": "2025-02-10"},
+        {"test": "anc", "value": 0.3, "unit": "10^9/L", "date": "2025-02-10"}]})  # fmt: skip
+    note = consult_note(d)
+    assert "clozapine; clozapine" not in note and "; clozapine]" in note
