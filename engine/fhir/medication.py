@@ -36,6 +36,13 @@ _STATEMENT = ((("effectivePeriod", "start"), ("effectiveDateTime",)), ("effectiv
 _ADMINISTRATION = ((("effectivePeriod", "start"),), ("effectivePeriod", "end"))
 
 
+#: MedicationRequest intents that authorise no one to give the drug (FHIR R4
+#: medicationrequest-intent): a proposal is a suggestion, a plan an intention, an option one of
+#: several choices in a request group. An order (and its original, reflex, filler and instance
+#: kinds) is read.
+NOT_AN_ORDER = frozenset({"proposal", "plan", "option"})
+
+
 def read_medication(
     where: str, res: Resource, terms: Terminology, resolve: Resolver, known: frozenset[str]
 ) -> list[Reading]:
@@ -62,6 +69,10 @@ def read_medication(
         return [Reading(where, ignored=problem)]
     if res.get("doNotPerform") is True:  # "do not give": read as a course, it said the opposite
         return [Reading(where, ignored=f"{name}: doNotPerform, an order not to give it")]
+    intent = res.get("intent")
+    if res.get("resourceType") == "MedicationRequest" and intent in NOT_AN_ORDER:
+        # a suggestion or an option read as a course raised "interrupt clozapine" (probe 11)
+        return [Reading(where, ignored=f"{name}: intent {intent}, not an order to give it")]
     span = _span(res, terms)
     ended = res.get("resourceType") in ("MedicationStatement", "MedicationRequest")
     if ended and str(status) in terms.request_ended and span[1] is None:

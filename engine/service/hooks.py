@@ -528,7 +528,13 @@ def _draft_orders(context: dict[str, Any], today: dt.date) -> tuple[list[Any], l
     chosen = _selected(resources, selections, urls) if selections else resources
     orders = [r for r in chosen if r.get("resourceType") == "MedicationRequest"]
     active = [
-        {**_from_today(r), "id": f"draft-{i}", "status": "active", "authoredOn": today.isoformat()}
+        {
+            **_from_today(r),
+            "id": f"draft-{i}",
+            "status": "active",
+            "intent": "order",
+            "authoredOn": today.isoformat(),
+        }  # fmt: skip
         for i, r in enumerate(orders)
     ]
     return active, [r for r in resources if r.get("resourceType") == "Medication"]

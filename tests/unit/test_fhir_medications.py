@@ -302,3 +302,25 @@ def test_a_product_coded_clozapine_order_keeps_its_alert(medication: dict[str, A
     d = diagnose(_patient_bundle(medication))
     assert d.unknown_medications == []
     assert any("clozapine" in a.message.lower() for a in d.alerts), [a.message for a in d.alerts]
+
+
+def test_a_proposal_plan_or_option_is_no_course_and_says_so() -> None:
+    """Probe 11: a MedicationRequest with intent proposal or plan raised "interrupt clozapine" as
+    though the drug were taken; an order of any kind is read."""
+    text = {"medicationCodeableConcept": {"text": "clozapine"}}
+    for intent in ("proposal", "plan", "option"):
+        request = {
+            **use("MedicationRequest", "r1", text, authoredOn="2024-11-01"),
+            "intent": intent,
+        }
+        result = convert(request)
+        assert result.facts["medications"] == []
+        assert f"intent {intent}, not an order" in result.ignored[0].reason
+    for intent in ("order", "original-order", "instance-order"):
+        request = {
+            **use("MedicationRequest", "r1", text, authoredOn="2024-11-01"),
+            "intent": intent,
+        }
+        assert convert(request).facts["medications"] == [
+            {"name": "clozapine", "start": D(2024, 11, 1)}
+        ]
