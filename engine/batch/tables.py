@@ -356,7 +356,10 @@ class Table:
         cells: dict[str, Cell] = {}
         error: tuple[str | None, str] | None = None
         if len(record) != width:
-            error = (None, f"{len(record)} fields where the header has {width}")
+            error = (None, f"{len(record)} fields where the header has {width}" + (
+                "; an extra separator at the end of the line, or one inside a value that is "
+                "not quoted (\"1,5\")" if len(record) > width else
+                "; a value or its separator is missing"))  # fmt: skip
         for column, (name, index) in self.columns.items():
             text = record[index] if index < len(record) else ""
             if _SURROGATE.search(text) and error is None:

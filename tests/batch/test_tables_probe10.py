@@ -137,3 +137,10 @@ def test_a_folder_of_tables_is_named_not_read_in_silence(tmp_path: Path) -> None
     )
     run = leukodx("batch", str(folder), "--out", str(tmp_path / "r.jsonl"), "--quiet")
     assert run.returncode == 0 and "results.csv" in run.stderr  # named, and the case runs
+
+
+def test_a_row_with_too_many_fields_says_what_usually_causes_it(tmp_path: Path) -> None:
+    rows = [HEAD, ["p1", "wbc", "2.0", "10^9/L", "2025-02-10", ""]]  # a trailing comma
+    (patient,) = list(iter_patients(write_csv(tmp_path / "r.csv", rows)))
+    assert patient.error is not None
+    assert "6 fields where the header has 5; an extra separator" in patient.error.problem
