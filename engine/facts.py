@@ -180,7 +180,7 @@ EDGE_READ_BOUNDS = frozenset({"wbc", "anc"})
 #: ferritin, reticulocytes as a percentage), read together with the white count only when
 #: current: an LDH of 2019 says nothing of a neutropenia of 2026.
 OTHER_LINES = ("hemoglobin", "platelets", "mcv", "reticulocytes", "reticulocytes_pct", "ldh",
-               "ferritin")  # fmt: skip
+               "ferritin", "blasts_pct")  # fmt: skip
 
 
 def _not_concurrent(by_test: dict[str, list[Point]], days: int) -> tuple[tuple[str, str], ...]:

@@ -109,7 +109,9 @@ def _key(unit: str) -> str:
     return text.lower().replace("[iu]", "iu")  # UCUM writes the international unit [IU]
 
 
-_PCT = {"%": 1.0}
+#: A percentage: "%", or UCUM's "per hundred" with its annotation ("/100{WBCs}", valid UCUM
+#: that FHIR servers send for differentials; refused, it lost a clozapine alert; probe 13).
+_PCT = {"%": 1.0, "/100": 1.0}
 #: Contract 1.1, one entry per numeric test.
 CONVERSIONS: dict[str, UnitRule] = {
     "wbc": _rule(_COUNT, _COUNT_UNITS, 0.0, 500.0),
@@ -224,7 +226,7 @@ def to_canonical(
         )
     name = test
     key = _key(unit)
-    if test == "reticulocytes" and key == "%":
+    if test == "reticulocytes" and key in _PCT:
         name, factor, low, high = RETICULOCYTE_PCT, 1.0, 0.0, 100.0
     elif key in rule.factors:
         factor, low, high = rule.factors[key], rule.low, rule.high

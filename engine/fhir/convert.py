@@ -437,16 +437,25 @@ def _one_subject(items: list[_Item]) -> None:
 SAME_INSTANT = "read on the date of the results drawn at the same instant"
 
 
+#: Results drawn within this long of each other are one draw (a WBC at 23:55:00.000 and its
+#: differential at 23:55:30.123, stamped by two analysers).
+ONE_DRAW = dt.timedelta(minutes=5)
+
+
 def _one_date_per_instant(ctx: _Context) -> None:
-    """Results drawn at one instant but written with different UTC offsets, and so on two dates
-    (a WBC at 2026-12-06T23:55:00-05:00, its differential at 2026-12-07T04:55:00Z), are read on
-    one date: the WBC's, else the earliest. Split, the ANC could not be computed from the WBC and
-    the differential, a clozapine patient's critical alert was lost and the card said "ANC: none
-    on file" (probe 11). Said in ``ignored_inputs``."""
-    by_instant: dict[dt.datetime, list[tuple[str, dict[str, Any]]]] = {}
-    for where, lab, instant in ctx.timed:
-        by_instant.setdefault(instant, []).append((where, lab))
-    for group in by_instant.values():
+    """Results drawn at one instant (within :data:`ONE_DRAW`) but written with different UTC
+    offsets, and so on two dates (a WBC at 2026-12-06T23:55:00-05:00, its differential at
+    2026-12-07T04:55:00Z), are read on one date: the WBC's, else the earliest. Split, the ANC
+    could not be computed from the WBC and the differential, a clozapine patient's critical alert
+    was lost and the card said "ANC: none on file" (probe 11). Said in ``ignored_inputs``."""
+    groups: list[list[tuple[str, dict[str, Any]]]] = []
+    first: dt.datetime | None = None
+    for where, lab, instant in sorted(ctx.timed, key=lambda t: t[2]):
+        if first is None or instant - first > ONE_DRAW:
+            groups.append([])
+            first = instant
+        groups[-1].append((where, lab))
+    for group in groups:
         dates = {lab["date"] for _, lab in group}
         if len(dates) < 2:
             continue
@@ -686,6 +695,12 @@ def _patient(patient: _Item | None, as_of: dt.date | None, ctx: _Context) -> dic
         youngest = _age(min(latest, on), on) if latest is not None else age
         if age is None:
             ctx.ignore(patient.where, f"birthDate {res['birthDate']} is after as_of {as_of}")
+        elif age > MAX_AGE:  # 1900-01-01 is a placeholder; the hook was refused whole (probe 13)
+            ctx.ignore(
+                patient.where,
+                f"birthDate {res['birthDate']} gives an age of {age}, more than {MAX_AGE}: a "
+                "placeholder, not a birth date, so the age is not used",
+            )
         elif youngest != age:
             _partial_age(facts, ctx, patient.where, str(res["birthDate"]), youngest, age)
         else:
@@ -704,6 +719,8 @@ def _patient(patient: _Item | None, as_of: dt.date | None, ctx: _Context) -> dic
     return facts
 
 
+#: The oldest age the patient facts accept (contract section 1).
+MAX_AGE = 120
 #: An age below this (years) is read only from a full birth date: the rules for infants and
 #: children turn on months (autoimmune neutropenia of infancy at 5 to 15 months).
 ADULT_AGE = 18

@@ -25,9 +25,10 @@ name, which :mod:`engine.kb.drugnames` reads. The dates of each resource type ar
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 
-from engine.fhir.read import Reading, Resource, Span
+from engine.fhir.read import Reading, Resource, Span, status_word
 from engine.fhir.terms import Terminology, codings, describe, first_date, parse_date, path
 
 Resolver = Callable[[object], Resource | None]
@@ -61,7 +62,8 @@ def read_medication(
     * MedicationDispense: ``whenHandedOver`` as start, no stop (a dispense tells when the supply
       began, not when the patient stopped).
     """
-    status = res.get("status")
+    # statuses as HL7 spells its codes: "Stopped" with no end date was read as ongoing (probe 13)
+    status = status_word(res["status"]) if isinstance(res.get("status"), str) else res.get("status")
     if isinstance(status, str) and status in terms.skip_status.get(str(res["resourceType"]), ()):
         return [Reading(where, ignored=f"status {status}")]
     name, problem = drug_name(res, terms, resolve, known)
@@ -73,7 +75,11 @@ def read_medication(
     if res.get("resourceType") == "MedicationRequest" and intent in NOT_AN_ORDER:
         # a suggestion or an option read as a course raised "interrupt clozapine" (probe 11)
         return [Reading(where, ignored=f"{name}: intent {intent}, not an order to give it")]
-    span = _span(res, terms)
+    span = _span(res, terms, status)
+    if span[0] is not None and span[1] is not None and span[1] < span[0]:
+        # one misdated order refused the whole patient, and a CDS client got no card (probe 13)
+        why = f"{name}: its end {span[1].isoformat()} is before its start {span[0].isoformat()}"
+        return [Reading(where, ignored=f"{why}; which is wrong is not guessed, so not used")]
     ended = res.get("resourceType") in ("MedicationStatement", "MedicationRequest")
     if ended and str(status) in terms.request_ended and span[1] is None:
         # stopped, but not when: read as ongoing it raised "interrupt clozapine" for a drug
@@ -83,7 +89,7 @@ def read_medication(
     return [Reading(where, course=(name, span))]
 
 
-def _span(res: Resource, terms: Terminology) -> Span:
+def _span(res: Resource, terms: Terminology, status: object) -> Span:
     kind = res.get("resourceType")
     if kind == "MedicationStatement":
         start, _ = first_date(res, _STATEMENT[0], partial=True)
@@ -100,16 +106,43 @@ def _span(res: Resource, terms: Terminology) -> Span:
     bounds = _bounds(res)
     start, _ = first_date(res, (("authoredOn",), (*validity, "start")), partial=True)
     stop = bounds[1] or parse_date(path(res, (*validity, "end")), partial=True)
-    if str(res.get("status")) not in terms.request_ended:
+    if str(status) not in terms.request_ended:
         # an open order's validity end is not a stop date (the supply may run on), but its
         # dosage schedule's end is when the drug is to be taken until: an "active" order
         # whose schedule ended in 2025 was clozapine "taken now" in 2026 (probe 11)
         stop = bounds[1]
+    lasting, began = _bounds_duration(res), bounds[0] or start
+    if stop is None and lasting is not None and began is not None:
+        # "for 14 days" from its start: read as open, a 2025 course was clozapine taken now
+        stop = began + lasting
     if isinstance(res.get("priorPrescription"), dict) and bounds[0] is None:
         # a renewal: the drug was started under an earlier order, on a day this one does not
         # give; its authoredOn read as the start made a long-term patient "newly started"
         start = None
     return bounds[0] or start, stop
+
+
+#: UCUM time units in days (UCUM defines the month and the year as mean Julian ones).
+_DAYS_PER_UNIT = {"s": 1 / 86400, "min": 1 / 1440, "h": 1 / 24, "d": 1.0, "wk": 7.0,
+                  "mo": 30.4375, "a": 365.25}  # fmt: skip
+
+
+def _bounds_duration(res: Resource) -> dt.timedelta | None:
+    """How long the dosage schedule lasts when every dosage instruction gives it as
+    ``timing.repeat.boundsDuration`` in a UCUM time unit (the longest of them); None when one
+    does not (an open maintenance dose, a period, a unit that is not a time)."""
+    dosages = res.get("dosageInstruction")
+    longest: float | None = None
+    for dosage in dosages if isinstance(dosages, list) else []:
+        q = path(dosage, ("timing", "repeat", "boundsDuration"))
+        value = q.get("value") if isinstance(q, dict) else None
+        unit = (q.get("code") or q.get("unit")) if isinstance(q, dict) else None
+        per = _DAYS_PER_UNIT.get(str(unit).strip()) if unit is not None else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or per is None:
+            return None
+        days = float(value) * per
+        longest = days if longest is None else max(longest, days)
+    return dt.timedelta(days=math.ceil(longest)) if longest else None
 
 
 def _bounds(res: Resource) -> Span:
@@ -118,16 +151,21 @@ def _bounds(res: Resource) -> Span:
     was written) only approximates; a start read from it times the drug-timing rules."""
     starts: list[dt.date] = []
     ends: list[dt.date] = []
+    open_ended = False  # a dosage with no end of its own: the schedule has none
     dosages = res.get("dosageInstruction")
     for dosage in dosages if isinstance(dosages, list) else []:
         period = path(dosage, ("timing", "repeat", "boundsPeriod"))
         if not isinstance(period, dict):
+            open_ended = True  # a maintenance dose after a titration, with no bounds at all
             continue
         start = parse_date(period.get("start"), partial=True)
         end = parse_date(period.get("end"), partial=True)
         starts += [start] if start else []
         ends += [end] if end else []
-    return min(starts, default=None), max(ends, default=None)
+        open_ended |= end is None
+    # the end is the latest only when every dosage has one: a titration ending on the 14th
+    # beside an open maintenance dose read as stopped on the 14th (probe 13)
+    return min(starts, default=None), None if open_ended else max(ends, default=None)
 
 
 def drug_name(

@@ -67,8 +67,8 @@ class Reading:
 
 
 def _skip(where: str, res: Resource, terms: Terminology) -> list[Reading]:
-    status = res.get("status")
-    if isinstance(status, str) and status in terms.skip_status.get(str(res["resourceType"]), ()):
+    status = status_word(res["status"]) if isinstance(res.get("status"), str) else None
+    if status is not None and status in terms.skip_status.get(str(res["resourceType"]), ()):
         return [Reading(where, ignored=f"status {status}")]
     return []
 
@@ -366,64 +366,94 @@ CONFIRMED = frozenset({"confirmed"})
 
 
 def _status(concept: object, system: str, known: frozenset[str]) -> str | None:
-    """A Condition status: the code of HL7's own coding (``system``), wherever it stands among
-    the codings; failing that, a code or text that is one of the ``known`` status words ("3",
-    "Refuted": a local coding first and HL7's second was read as "3", and a refuted fever raised
-    febrile neutropenia); failing that, the first code, which the caller reports as not
-    understood where it must."""
+    """A Condition status, lower case: the code of HL7's own coding (``system``), wherever it
+    stands among the codings; failing that, a code or text that is one of the ``known`` status
+    words ("3", "Refuted": a local coding first and HL7's second was read as "3", and a refuted
+    fever raised febrile neutropenia); a plain string (STU3 wrote the status so); failing that,
+    the first code, or ``"(malformed)"`` for a value of no FHIR shape, which the caller reports
+    as not understood. None when there is no status."""
+    if concept is None:
+        return None
+    if isinstance(concept, str):
+        return status_word(concept)
+    if not isinstance(concept, dict):
+        return "(malformed)"
     found = codings(concept)
     for sys_, code in found:
-        if sys_.strip() == system:
-            return code.strip()
-    words = [code for _, code in found]
+        if sys_ == system:
+            return status_word(code)
     text = text_of(concept)
-    for word in (*words, *([text] if text else [])):
-        normal = word.strip().lower().replace(" ", "-")
-        if normal in known:
-            return normal
-    return found[0][1] if found else None
+    for word in (*(code for _, code in found), *([text] if text else [])):
+        if status_word(word) in known:
+            return status_word(word)
+    return status_word(found[0][1]) if found else None
+
+
+def status_word(code: str) -> str:
+    """A status code or word as HL7 spells its codes ("Entered in error" -> entered-in-error)."""
+    return code.strip().lower().replace(" ", "-")
+
+
+#: The onset dates of a Condition, then the date it was first recorded (a fever known only by
+#: when it was recorded is timed from then, not read as a fever now and ever after).
+_ONSETS = (("onsetDateTime",), ("onsetPeriod", "start"), ("recordedDate",))
+_ABATEMENTS = (("abatementDateTime",), ("abatementPeriod", "end"), ("abatementPeriod", "start"))
+#: Clinical statuses that say a Condition is going on now (remission is not among them).
+_ONGOING = frozenset({"active", "recurrence", "relapse"})
 
 
 def read_condition(where: str, res: Resource, terms: Terminology) -> list[Reading]:
-    """Conditions, findings or history from a Condition, timed by onset and abatement."""
-    verification = _status(
-        res.get("verificationStatus"), VERIFICATION_SYSTEM, terms.verification_skip | CONFIRMED
-    )
+    """Conditions, findings or history from a Condition, timed by onset and abatement.
+
+    An abatement date ends the Condition whatever its ``clinicalStatus`` (R4 allows it with no
+    status at all), unless the status says it is going on now: then which is right is not
+    guessed, and it is not used. An abatement given without a date (``abatementString``), or a
+    status that is not understood, is not used either. A fever with no date at all is not read
+    as a fever now: with an ANC of 0.3 it raised febrile neutropenia from a Condition of any
+    age (probe 13)."""
+    known = terms.verification_skip | CONFIRMED
+    verification = _status(res.get("verificationStatus"), VERIFICATION_SYSTEM, known)
     if verification in terms.verification_skip:
         return [Reading(where, ignored=f"verificationStatus {verification}")]
+    if verification is not None and verification not in known:
+        text = text_of(res.get("verificationStatus"))
+        shown = f"{verification} ({text!r})" if text else verification
+        return [Reading(where, ignored=f"verificationStatus {shown} is not understood")]
     concepts = concepts_of(res.get("code"), terms)
     if not concepts:
         return [Reading(where, ignored=unmapped(res.get("code"), terms))]
     clinical = _status(
         res.get("clinicalStatus"), CLINICAL_SYSTEM, terms.clinical_current | terms.clinical_past
     )
-    since, _ = first_date(res, (("onsetDateTime",), ("onsetPeriod", "start")), partial=True)
-    until, ends_raw = None, None
-    if clinical in terms.clinical_past:
-        ends = (("abatementDateTime",), ("abatementPeriod", "end"), ("abatementPeriod", "start"))
-        until, ends_raw = first_date(res, ends, partial=True)
-        if until is None:
-            return [Reading(where, ignored=f"clinicalStatus {clinical} with no abatement date")]
-    elif clinical is not None and clinical not in terms.clinical_current:
+    if clinical is not None and clinical not in terms.clinical_current | terms.clinical_past:
         return [Reading(where, ignored=f"clinicalStatus {clinical} is not understood")]
+    since, _ = first_date(res, _ONSETS, partial=True)
+    until, ends_raw = first_date(res, _ABATEMENTS, partial=True)
+    undated_end = [k for k in res if k.startswith("abatement") and k not in (
+        "abatementDateTime", "abatementPeriod")]  # fmt: skip
+    if until is not None and clinical in _ONGOING:
+        why = f"clinicalStatus {clinical} but abatement date {until.isoformat()}"
+        return [Reading(where, ignored=f"{why}: which is right is not guessed, so not used")]
+    if until is None and (clinical in terms.clinical_past or undated_end):
+        given = f" ({undated_end[0]})" if undated_end else ""
+        if clinical in terms.clinical_past and not undated_end:
+            return [Reading(where, ignored=f"clinicalStatus {clinical} with no abatement date")]
+        return [Reading(where, ignored=f"an abatement with no date{given}: it ended, but not "
+                        "when, so not used")]  # fmt: skip
+    fever = [c for c in concepts if c.kind == "finding" and c.name == terms.fever_finding]
+    others = [c for c in concepts if c not in fever]
+    readings = _spanned(where, others, (since, until), ends_raw, ("onset", "abatement"))
+    if not fever:
+        return readings
+    if since is None and until is None:
+        return [*readings, Reading(where, ignored="fever with no onset or recorded date: when it "
+                                   "was cannot be told, so it is not read as a fever now; check "
+                                   "the patient's temperature")]  # fmt: skip
     if until is None and _encounter_diagnosis(res) and since is not None:
         # a fever diagnosed at an encounter is a fever of that encounter, not ever since: a 2020
         # visit's "fever, unspecified" raised febrile neutropenia in 2026 (probe 11)
-        fever = [c for c in concepts if c.kind == "finding" and c.name == terms.fever_finding]
-        others = [c for c in concepts if c not in fever]
-        return [
-            *(
-                _spanned(where, fever, (since, since), None, ("onset", "abatement"))
-                if fever
-                else []
-            ),
-            *(
-                _spanned(where, others, (since, None), None, ("onset", "abatement"))
-                if others
-                else []
-            ),
-        ]
-    return _spanned(where, concepts, (since, until), ends_raw, ("onset", "abatement"))
+        until = since
+    return [*readings, *_spanned(where, fever, (since, until), ends_raw, ("onset", "abatement"))]
 
 
 #: HL7's Condition category for a diagnosis made at one encounter (FHIR R4 condition-category).

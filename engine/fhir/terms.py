@@ -80,14 +80,16 @@ class Terminology:
 
     def system_key(self, url: object) -> str | None:
         """The data's key (``loinc``, ``snomed`` ...) of a coding system URL, if known: its
-        canonical URL (a trailing slash aside), or its HL7 OID (``urn:oid:2.16.840.1.113883.6.88``
-        is RxNorm), which FHIR converted from C-CDA carries; read only by the URL, a clozapine
-        order coded so lost its alerts."""
+        canonical URL (a trailing slash or an ``https`` scheme aside), or its HL7 OID
+        (``urn:oid:2.16.840.1.113883.6.88`` is RxNorm), which FHIR converted from C-CDA carries;
+        read only by the URL, a clozapine order coded so lost its alerts."""
         if not isinstance(url, str):
             return None
-        text = url.strip()
+        text = url.strip().rstrip("/")
+        if text.startswith("https://"):  # the same URL with the other scheme (https://loinc.org)
+            text = "http://" + text.removeprefix("https://")
         for key, known in self.systems.items():
-            if text == known or text.rstrip("/") == known:
+            if text == known:
                 return key
         return self.system_oids.get(text.removeprefix("urn:oid:"))
 

@@ -326,7 +326,7 @@ class Hooks:
         count = cds.count_card(ev.d, setting, urgent=urgent)
         if count is not None:
             out.append(count)
-        dropped = [*self._unused(ev), *_dated_out(ev.d)]
+        dropped = [*self._unused(ev), *_dated_out(ev.d, self.kb.lexicon)]
         if dropped:
             out.append(cds.dropped_card(ev.d, dropped, setting))
         return out
@@ -426,7 +426,10 @@ _DATED_INPUT = re.compile(r"^(?:labs \((?P<test>\w+) on|findings \((?P<finding>\
                           r"(?P<date>\d{4}-\d{2}-\d{2})\)$")  # fmt: skip
 
 
-def _dated_out(d: Differential) -> list[cds.Dropped]:
+_LATER_COURSE = re.compile(r"^medications \((?P<name>.+) started (?P<date>\d{4}-\d{2}-\d{2})\)$")
+
+
+def _dated_out(d: Differential, lexicon: Lexicon | None = None) -> list[cds.Dropped]:
     """Blood counts and fevers the engine left out for their date (after ``as_of``, or lines of
     another episode): the card that names unused results named only what the FHIR reader
     dropped, so a count dated in 2062 (a mistyped year) vanished without a word."""
@@ -436,6 +439,12 @@ def _dated_out(d: Differential) -> list[cds.Dropped]:
         test = found and (found["test"] or found["finding"])
         if found and test in (*COUNT_TESTS, "fever"):
             out.append(cds.Dropped(item.item, str(test), found["date"], item.reason))
+        later = _LATER_COURSE.match(item.item) if lexicon is not None else None
+        drug = lexicon.resolve(later["name"]) if later and lexicon is not None else None
+        if later and drug is not None and drug.known and UNLISTED not in drug.agents:
+            # a signed order that starts in two days: its drug's checks were not made (probe 13)
+            out.append(cds.Dropped(item.item, cds.MEDICATION, later["date"], item.reason,
+                                   drug.name))  # fmt: skip
     return out
 
 

@@ -594,3 +594,15 @@ def test_an_anc_a_thousand_times_too_high_gets_a_card_not_silence(hooks: Hooks) 
     cards = call(hooks, cds.PATIENT_VIEW, body)
     assert cards and cards[0].indicator == "warning"
     assert "no wbc of the same day" in " ".join(c.detail or "" for c in cards)
+
+
+def test_a_signed_order_starting_after_today_is_named_on_a_card(hooks: Hooks) -> None:
+    """Probe 13: an active clozapine order starting in two days was set aside as dated after
+    as_of, and no card said so."""
+    body = load_example("patient-view.json")
+    later = (TODAY + dt.timedelta(days=2)).isoformat()
+    order = draft("2626", "clozapine", rid="m-later", status="active", authoredOn=later)
+    body["prefetch"]["medications"] = bundle(order)
+    cards = call(hooks, cds.PATIENT_VIEW, body)
+    dropped = [c for c in cards if "medication not used (clozapine)" in c.summary]
+    assert dropped and dropped[0].indicator == "warning"

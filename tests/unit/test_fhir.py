@@ -1219,3 +1219,80 @@ def test_a_partial_birth_date_gives_an_adults_certain_age_and_no_childs() -> Non
     assert month.facts["age"] == 0.0 and reasons(month) == {}  # 0 completed months either way
     full = from_fhir(bundle(patient("2026-01-15")), as_of=D(2026, 12, 6))
     assert full.facts["age"] == 0.83 and reasons(full) == {}
+
+
+# --- probe 13 (2026-12-07): the probe-11 fixes re-tested ---------------------------------------
+
+
+def test_statuses_in_other_cases_and_shapes_are_read_and_unknown_ones_set_aside() -> None:
+    fever = FEVER_SCT
+    capital = convert(cond(*fever, verificationStatus=status(VERIFICATION, "Refuted")))
+    assert reasons(capital) == {"Condition/c": "verificationStatus refuted"}
+    stu3 = convert(cond(*fever, verificationStatus="refuted"))
+    assert reasons(stu3) == {"Condition/c": "verificationStatus refuted"}
+    ruled_out = {"coding": [{"system": "http://example.org/v", "code": "r"}], "text": "Ruled out"}
+    unknown = convert(cond(*fever, verificationStatus=ruled_out))
+    assert "verificationStatus r ('Ruled out') is not understood" in reasons(unknown)["Condition/c"]
+    malformed = convert(cond(*fever, verificationStatus=["refuted"]))
+    assert "not understood" in reasons(malformed)["Condition/c"]
+    active = convert(cond(*fever, clinicalStatus=status(CLINICAL, "Active"),
+                          onsetDateTime="2026-12-01"), as_of=D(2026, 12, 6))  # fmt: skip
+    assert active.facts["findings"] == [{"name": "fever", "since": D(2026, 12, 1)}]
+
+
+def test_an_abatement_ends_a_condition_whatever_its_status_says_unless_it_is_ongoing() -> None:
+    ended = convert(cond(*FEVER_SCT, onsetDateTime="2026-11-01", abatementDateTime="2026-11-05"))
+    assert ended.facts["findings"] == [
+        {"name": "fever", "since": D(2026, 11, 1), "until": D(2026, 11, 5)}
+    ]
+    stu3 = convert(cond(*FEVER_SCT, clinicalStatus="resolved", abatementDateTime="2026-11-05"))
+    assert stu3.facts["findings"] == [{"name": "fever", "until": D(2026, 11, 5)}]
+    conflict = convert(cond(*FEVER_SCT, clinicalStatus=status(CLINICAL, "active"),
+                            abatementDateTime="2026-11-05"))  # fmt: skip
+    assert conflict.facts["findings"] == []
+    assert "which is right is not guessed" in reasons(conflict)["Condition/c"]
+    undated = convert(cond(*FEVER_SCT, clinicalStatus=status(CLINICAL, "active"),
+                           abatementString="last winter"))  # fmt: skip
+    assert undated.facts["findings"] == [] and "abatementString" in reasons(undated)["Condition/c"]
+
+
+def test_a_fever_known_only_by_its_recorded_date_is_timed_from_it_and_an_undated_one_not_read() -> (
+    None
+):
+    recorded = convert(cond(*FEVER_SCT, recordedDate="2020-01-01"), as_of=D(2026, 12, 6))
+    assert recorded.facts["findings"] == []  # open for years, no temperature since
+    assert "more than 90 days" in reasons(recorded)["Condition/c"]
+    undated = convert(cond(*FEVER_SCT, onsetString="a while ago"), as_of=D(2026, 12, 6))
+    assert undated.facts["findings"] == []
+    assert "no onset or recorded date" in reasons(undated)["Condition/c"]
+    other = convert(cond("h", SCT, "86406008"), as_of=D(2026, 12, 6))  # HIV, undated: read
+    assert other.facts["conditions"] == ["hiv"]
+
+
+def test_a_misdated_order_an_implausible_birth_date_and_a_capital_status_are_set_aside() -> None:
+    bounds = {"timing": {"repeat": {"boundsPeriod": {"end": "2026-02-01"}}}}
+    order = {"resourceType": "MedicationRequest", "id": "m", "status": "active", "intent": "order",
+             "authoredOn": "2026-03-01", "medicationCodeableConcept": cc(RX, "6851"),
+             "dosageInstruction": [bounds]}  # fmt: skip
+    misdated = convert(order)
+    assert misdated.facts["medications"] == []
+    assert "is before its start" in reasons(misdated)["MedicationRequest/m"]
+    born = from_fhir(bundle({"resourceType": "Patient", "id": "p", "birthDate": "1900-01-01"}),
+                     as_of=D(2026, 12, 6))  # fmt: skip
+    assert "age" not in born.facts and "placeholder" in reasons(born)["Patient/p"]
+    stopped = {"resourceType": "MedicationStatement", "id": "s", "status": "Stopped",
+               "medicationCodeableConcept": cc(RX, "2626")}  # fmt: skip
+    assert convert(stopped).facts["medications"] == []
+    assert "status stopped with no end date" in reasons(convert(stopped))["MedicationStatement/s"]
+
+
+def test_loinc_over_https_per_hundred_units_and_results_seconds_apart() -> None:
+    https = {"resourceType": "Observation", "id": "b", "status": "final",
+             "code": {"coding": [{"system": "https://loinc.org", "code": "26446-5"}]},
+             "effectiveDateTime": "2025-01-02", "valueQuantity": qty(30, "/100{WBCs}")}  # fmt: skip
+    result = convert(https)
+    assert [(lab["test"], lab["value"]) for lab in result.facts["labs"]] == [("blasts_pct", 30)]
+    wbc = obs("w", "6690-2", "2026-12-06T23:55:00.000-05:00", valueQuantity=qty(1.9, "10*3/uL"))
+    pct = obs("n", "770-8", "2026-12-07T04:55:30.123Z", valueQuantity=qty(10, "%"))
+    paired = convert(wbc, pct)
+    assert {lab["date"] for lab in paired.facts["labs"]} == {D(2026, 12, 6)}

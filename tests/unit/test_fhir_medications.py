@@ -72,9 +72,9 @@ def test_a_statement_or_order_that_ended_without_an_end_date_is_not_used() -> No
 
 def test_an_order_is_timed_by_its_dosage_bounds_before_its_authored_date() -> None:
     """``authoredOn`` is when the order was written; the dosage schedule's boundsPeriod is when
-    the drug is taken (earliest start, latest end over the instructions; the end is the stop of
-    an open order too since probe 11: an "active" order whose schedule ended in 2025 was read
-    as taken now)."""
+    the drug is taken (earliest start, latest end over the instructions when every one has an
+    end; the end is the stop of an open order too since probe 11: an "active" order whose
+    schedule ended in 2025 was read as taken now; a boundsDuration ends it after that long)."""
 
     def dosage(start: str, end: str | None = None) -> dict[str, Any]:
         period = {"start": start, **({"end": end} if end else {})}
@@ -83,8 +83,26 @@ def test_an_order_is_timed_by_its_dosage_bounds_before_its_authored_date() -> No
     text = {"medicationCodeableConcept": {"text": "clozapine"}}
     both = [dosage("2024-12-10"), dosage("2024-12-01", "2025-06-01")]
     active = use("MedicationRequest", "r1", text, authoredOn="2024-11-01", dosageInstruction=both)
-    assert convert(active).facts["medications"] == [
+    # one instruction has no end (a maintenance dose after a titration): the schedule has none
+    assert convert(active).facts["medications"] == [{"name": "clozapine", "start": D(2024, 12, 1)}]
+    ended_schedule = [dosage("2024-12-01", "2024-12-14"), dosage("2024-12-15", "2025-06-01")]
+    closed = use("MedicationRequest", "r5", text, authoredOn="2024-11-01",
+                 dosageInstruction=ended_schedule)  # fmt: skip
+    assert convert(closed).facts["medications"] == [
         {"name": "clozapine", "start": D(2024, 12, 1), "stop": D(2025, 6, 1)}
+    ]
+    unbounded = use(
+        "MedicationRequest",
+        "r6",
+        text,
+        authoredOn="2024-11-01",
+        dosageInstruction=[dosage("2024-12-01", "2024-12-14"), {"text": "daily"}],
+    )
+    assert "stop" not in convert(unbounded).facts["medications"][0]
+    lasting = use("MedicationRequest", "r7", text, authoredOn="2025-01-01", dosageInstruction=[
+        {"timing": {"repeat": {"boundsDuration": {"value": 2, "code": "wk"}}}}])  # fmt: skip
+    assert convert(lasting).facts["medications"] == [
+        {"name": "clozapine", "start": D(2025, 1, 1), "stop": D(2025, 1, 15)}
     ]
     ended = use("MedicationRequest", "r2", text, status="completed", authoredOn="2024-11-01",
                 dosageInstruction=[dosage("2024-12-01", "2025-01-15")])  # fmt: skip
