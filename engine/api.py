@@ -57,6 +57,13 @@ def diagnose(
             "kb", "not a knowledge base", got=type(kb).__name__,
             expected="a KnowledgeBase, a path to a rules directory, or None for the bundled one",
         )  # fmt: skip
+    if today is not None and not isinstance(today, dt.date):  # "2025-03-01" failed deep inside
+        raise InputError(
+            "today", "not a date", got=repr(today)[:60],
+            expected="a datetime.date (the date undated shorthand values are given), or None",
+        )  # fmt: skip
+    if isinstance(today, dt.datetime):
+        today = today.date()
     knowledge = kb if isinstance(kb, KnowledgeBase) else load_knowledge_base(kb)
     today = today or dt.date.today()
     source: str | None = None

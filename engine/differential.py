@@ -8,6 +8,8 @@ clock except ``as_of`` when the input gives no date at all.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from pydantic import BaseModel, ConfigDict
 
 Scalar = str | int | float | bool
@@ -68,6 +70,32 @@ class Evidence(BaseModel):
     origin: str = "judgement"
     prior_lr: float | None = None
     fitted_cases: int | None = None
+
+
+class SharedList(list[str]):
+    """A list that many results share: the citations of a cause's next steps and considerations
+    are the knowledge base's constants, built once and shared by every differential (issue 18).
+    It reads like any list; changing it raises, since the change would have reached every later
+    result of the process (clearing one result's citations emptied them for every later patient,
+    and appending an unknown id made every later ``diagnose()`` fail; probe 12). A copy
+    (``list(x)``, :func:`copy.copy`, :func:`copy.deepcopy`, pickling) is a plain list."""
+
+    def _shared(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError(
+            "this list is shared by every result of the knowledge base; copy it first (list(x))"
+        )
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _shared
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _shared
+
+    def __copy__(self) -> list[str]:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> list[str]:
+        return list(self)
+
+    def __reduce__(self) -> tuple[type[list[str]], tuple[list[str]]]:
+        return list, (list(self),)
 
 
 class NextStep(BaseModel):

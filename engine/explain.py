@@ -31,6 +31,7 @@ from engine.differential import (
     Link,
     NextStep,
     RuleStatus,
+    SharedList,
     TraceEntry,
 )
 from engine.facts import FactSet
@@ -406,7 +407,12 @@ def _agent(ctx: _Context, name: str) -> str:
 
 
 def _steps(steps: tuple[KbStep, ...]) -> list[tuple[NextStep, str | None]]:
-    return [(NextStep(text=s.text, citations=list(s.cite)), s.drug_class) for s in steps]
+    """A cause's steps as output models, made once per knowledge base and shared: their citation
+    lists are :class:`SharedList`, which no caller can change under the later results."""
+    return [
+        (unchecked(NextStep, text=s.text, citations=SharedList(s.cite)), s.drug_class)
+        for s in steps
+    ]
 
 
 def _trace(

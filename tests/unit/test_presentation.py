@@ -446,3 +446,29 @@ def test_an_alert_names_each_value_it_rests_on_once() -> None:
         {"test": "anc", "value": 0.3, "unit": "10^9/L", "date": "2025-02-10"}]})  # fmt: skip
     note = consult_note(d)
     assert "clozapine; clozapine" not in note and "; clozapine]" in note
+
+
+def test_shared_citation_lists_cannot_be_changed_under_later_results() -> None:
+    """Probe 12: clearing one result's next-step citations emptied them for every later patient,
+    and appending an unknown id made every later diagnose() fail."""
+    import copy
+    import pickle
+
+    first = diagnose(str(CASES / "clozapine_induced-01.yaml"))
+    shared = first.candidates[0].next_steps[0].citations
+    with pytest.raises(TypeError, match="shared"):
+        shared.clear()
+    with pytest.raises(TypeError, match="shared"):
+        shared.append("nonexistent-ref")
+    later = diagnose(str(CASES / "clozapine_induced-02.yaml"))
+    assert all(step.citations for c in later.candidates for step in c.next_steps)
+    mine = copy.deepcopy(first)
+    mine.candidates[0].next_steps[0].citations.append("mine")  # a copy is the caller's own
+    assert pickle.loads(pickle.dumps(first)) == first and first.model_copy(deep=True) == first
+
+
+def test_today_must_be_a_date() -> None:
+    with pytest.raises(InputError) as caught:
+        diagnose({"wbc": 2.0}, today="2025-03-01")  # type: ignore[arg-type]
+    assert caught.value.field == "today"
+    assert diagnose({"wbc": 2.0}, today=dt.datetime(2025, 3, 1, 9)).as_of == "2025-03-01"
