@@ -68,3 +68,27 @@ def test_clozapine_alone_is_no_other_drug_exposure(backend: str) -> None:
     assert rule in fired_rules(diagnose(alone, backend=backend))
     other = _patient(0.3, medications=[{"name": "methimazole", "start": "2025-03-01"}])
     assert rule not in fired_rules(diagnose(other, backend=backend))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_methotrexate_with_two_low_lines_raises_the_marrow_toxicity_warning(backend: str) -> None:
+    """Probe 12: an elderly patient on methotrexate with new trimethoprim-sulfamethoxazole and a
+    pancytopenia got no alert; an isolated neutropenia on it is left to the differential."""
+    courses = [{"name": "methotrexate", "start": "2019-01-01"},
+               {"name": "trimethoprim-sulfamethoxazole", "start": "2025-03-29"}]  # fmt: skip
+    meds = {"medications": courses}
+    pancytopenia = _patient(0.7, **meds)
+    pancytopenia["labs"] += [
+        {"test": "hemoglobin", "value": 8.9, "unit": "g/dL", "date": "2025-04-11"},
+        {"test": "platelets", "value": 35, "unit": "10^9/L", "date": "2025-04-11"},
+    ]
+    ids = {a.id for a in diagnose(pancytopenia, backend=backend).alerts}
+    assert "methotrexate_marrow_toxicity" in ids
+    isolated = _patient(0.7, **meds)
+    isolated["labs"] += [
+        {"test": "hemoglobin", "value": 13.5, "unit": "g/dL", "date": "2025-04-11"},
+        {"test": "platelets", "value": 250, "unit": "10^9/L", "date": "2025-04-11"},
+    ]
+    assert "methotrexate_marrow_toxicity" not in {
+        a.id for a in diagnose(isolated, backend=backend).alerts
+    }
