@@ -82,11 +82,15 @@ from dataclasses import dataclass
 
 RXNORM_PREFIX = "rxnorm:"
 
+
 #: Dose-form, route, release, pharmacopoeia and frequency words: never part of a drug's name in
 #: the lexicon. Besides English: the dose forms of German (Tabletten, Filmtabletten, Kapseln),
 #: French (comprimés, gélules), Italian (compresse) and Spanish (tabletas, comprimidos) labels,
 #: and the Latin-derived frequency words of British prescriptions (OD, bd, tds, qds, nocte, mane).
+#: Kept without their accents, as :func:`clean` reads every name (comprimés -> comprimes).
 FORM_WORDS = frozenset(
+    "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+    for word in (
     "tablet tablets tab tabs capsule capsules cap caps caplet oral orally po solution soln "
     "suspension susp syrup elixir liquid drops injection injectable inj infusion iv intravenous "
     "im intramuscular sc subcut subcutaneous vial vials ampoule ampule syringe prefilled pen "
@@ -101,8 +105,9 @@ FORM_WORDS = frozenset(
     "retardtablette retardtabletten kapsel kapseln hartkapseln weichkapseln "
     "comprimé comprimés pelliculé pelliculés gélule gélules orodispersibles "
     "compressa compresse rivestite orodispersibili "
-    "tableta tabletas comprimido comprimidos cápsula cápsulas recubiertos bucodispersables".split()
-)
+    "tableta tabletas comprimido comprimidos cápsula cápsulas recubiertos bucodispersables"
+    ).split()
+)  # fmt: skip
 
 #: Salt, counter-ion, hydrate and liposome words: the same drug with or without them.
 SALT_WORDS = frozenset(
@@ -176,10 +181,14 @@ _MARKS = str.maketrans("", "", "®™©℠")
 
 
 def clean(text: str) -> str:
-    """Step 1: NFKC, invisible and control characters out, dashes unified, case folded."""
+    """Step 1: NFKC, invisible and control characters out, accents off, dashes unified, case
+    folded. Accents come off because a drug name is the same with them ("Méthimazole", as a
+    French record writes it, raised no antithyroid alert; probe 12)."""
     out = []
-    for char in unicodedata.normalize("NFKC", text.translate(_MARKS)):  # before NFKC: ™ -> TM
+    for char in unicodedata.normalize("NFKD", text.translate(_MARKS)):  # before NFKD: ™ -> TM
         category = unicodedata.category(char)
+        if unicodedata.combining(char):  # an accent, split off its letter by NFKD
+            continue
         if category in ("Cc", "Cf"):
             out.append(" " if char in "\t\n\r\x0b\x0c" else "")
         elif category == "Pd":

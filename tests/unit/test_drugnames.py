@@ -29,7 +29,7 @@ ALERT_CLASSES = {"tki", "thiopurine", "antithyroid", "chemotherapy", "anti_cd20"
 ALERT_DRUGS = sorted(
     d.name
     for d in LEXICON.drugs.values()
-    if d.name == "clozapine" or ALERT_CLASSES & set(d.classes)
+    if d.name in ("clozapine", "methotrexate") or ALERT_CLASSES & set(d.classes)
 )
 #: (drug, a name it is written by): the generic name and every brand of six letters or more.
 ALERT_NAMES = sorted(
@@ -704,3 +704,12 @@ def test_a_long_unknown_name_does_not_hide_the_clozapine_alert() -> None:
     )
     assert "clozapine_severe_neutropenia" in {a.id for a in d.alerts}
     assert d.unknown_medications and len(d.unknown_medications[0]) == 20_000
+
+
+@pytest.mark.parametrize("name", ["Méthimazole", "MÉTHIMAZOLE 5 mg comprimés", "Methimazol"])
+def test_accents_do_not_hide_a_drug(name: str) -> None:
+    """Probe 12: "Méthimazole", as a French record writes it, raised no antithyroid alert."""
+    if name == "Methimazol":  # a misspelling stays a misspelling: only accents are folded
+        assert not LEXICON.resolve(name).known
+        return
+    assert resolves_to(name, "methimazole")
