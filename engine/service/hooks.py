@@ -536,6 +536,18 @@ def _draft_orders(context: dict[str, Any], today: dt.date) -> tuple[list[Any], l
     urls = {e["fullUrl"]: e["resource"] for e in kept if isinstance(e.get("fullUrl"), str)}
     chosen = _selected(resources, selections, urls) if selections else resources
     orders = [r for r in chosen if r.get("resourceType") == "MedicationRequest"]
+    patient = context.get("patientId")
+    for i, order in enumerate(orders):
+        subject = order.get("subject")
+        ref = subject.get("reference") if isinstance(subject, dict) else None
+        named = ref.split("/_history/")[0].split("/")[-2:] if isinstance(ref, str) else None
+        if named is not None and isinstance(patient, str) and named != ["Patient", patient]:
+            # it was set aside later, and its card said it had been checked (probe 13)
+            raise InputError(
+                f"context.draftOrders (MedicationRequest {order.get('id') or i}).subject",
+                "is not the patient of context.patientId",
+                got=ref, expected=f"Patient/{patient}",
+            )  # fmt: skip
     active = [
         {
             **_from_today(r),
@@ -617,6 +629,8 @@ def _unidentified_orders(
         names = [m["name"] for m in conversion.facts.get("medications", [])]
         if not names:
             why = [i.reason for i in conversion.ignored if i.resource.startswith("Medication")]
+            if any("doNotPerform" in w for w in why):
+                continue  # an order not to give a drug: nothing to check against the counts
             reasons.append(why[0] if why else "no medication code or name")
         codes |= {n for n in names if _CODE_NAME.fullmatch(n) and not lexicon.resolve(n).known}
     return sorted(codes), reasons

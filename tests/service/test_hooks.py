@@ -608,3 +608,21 @@ def test_a_signed_order_starting_after_today_is_named_on_a_card(hooks: Hooks) ->
     cards = call(hooks, cds.PATIENT_VIEW, body)
     dropped = [c for c in cards if "medication not used (clozapine)" in c.summary]
     assert dropped and dropped[0].indicator == "warning"
+
+
+def test_a_draft_for_another_patient_is_refused_and_a_do_not_perform_draft_is_no_card(
+    hooks: Hooks,
+) -> None:
+    """Probe 13: a draft whose subject was another patient was set aside while its card said it
+    had been checked; a doNotPerform draft was called an unidentified drug."""
+    other = draft("2626", "clozapine", subject={"reference": "Patient/someone-else"})
+    body = order_select(draftOrders=bundle(other), selections=["MedicationRequest/d1"])
+    with pytest.raises(InputError) as caught:
+        call(hooks, cds.ORDER_SELECT, body)
+    assert caught.value.field == "context.draftOrders (MedicationRequest d1).subject"
+    versioned = draft("2626", "clozapine", subject={"reference": "Patient/ra-felty-01/_history/3"})
+    body = order_select(draftOrders=bundle(versioned), selections=["MedicationRequest/d1"])
+    assert call(hooks, cds.ORDER_SELECT, body)  # the same patient: checked
+    never = draft("2626", "clozapine", doNotPerform=True)
+    body = order_select(draftOrders=bundle(never), selections=["MedicationRequest/d1"])
+    assert call(hooks, cds.ORDER_SELECT, body) == []
