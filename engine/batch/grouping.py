@@ -30,11 +30,12 @@ before the first patient is returned, so such an error comes before any case of 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import vocab
 from engine.batch.digests import DigestSet
@@ -50,6 +51,9 @@ from engine.batch.tables import (
     TableSpec,
 )
 from engine.errors import InputError
+
+if TYPE_CHECKING:
+    from engine.fhir.terms import Terminology
 
 #: ``kind`` column of the conditions table -> the patient facts list it fills
 KINDS: dict[str, str] = {
@@ -431,6 +435,15 @@ def _may_be_read(test: str) -> bool:
     return any(stem in folded for stem in _COUNT_STEMS)
 
 
+@functools.cache
+def _terminology() -> Terminology:
+    """The bundled FHIR terminology, read once per process: a table may name a LOINC code on
+    every one of a million rows, and each load checks both files' modification times."""
+    from engine.fhir.terms import load_terminology  # only for tables that use codes
+
+    return load_terminology()
+
+
 def _coded_test(test: str) -> tuple[str | None, str | None]:
     """(the contract test, None) for a LOINC code the FHIR reader maps (``751-8`` -> ``anc``:
     the code is the test, and the unit column still decides the conversion); (None, why) for a
@@ -438,9 +451,7 @@ def _coded_test(test: str) -> tuple[str | None, str | None]:
     is deliberately not read; (None, None) for anything else, read by name as before."""
     code = test.strip()
     if _LOINC.fullmatch(code):
-        from engine.fhir.terms import load_terminology  # only for tables that use codes
-
-        terms = load_terminology()
+        terms = _terminology()
         if code in terms.tests:
             return terms.tests[code], None
         if code in terms.fever_loincs:

@@ -72,6 +72,7 @@ from typing import IO, Any, NamedTuple
 
 from engine import units
 from engine.errors import InputError
+from engine.instants import instant_of
 from engine.vocab import COUNT_TESTS, suggest
 
 CSV_SUFFIXES: tuple[str, ...] = (".csv", ".tsv")
@@ -783,17 +784,13 @@ def cell(column: str, text: str) -> Cell:
         return _number(text)
     if column in _DATES:
         match = _DATE.fullmatch(text)
-        if match and column == "date" and _valid_time(text) and _OFFSET.search(text):
+        if match and column == "date" and instant_of(text) is not None:
             return text  # a result's instant orders it against another offset's (engine.instants)
         return match.group(1) if match and _valid_time(text) else text
     if column in _BOOLEANS:
         low = text.lower()
         return True if low in _TRUE else False if low in _FALSE else text
     return text
-
-
-#: A timestamp's UTC offset (``Z``, ``+01:00``, ``-0500``).
-_OFFSET = re.compile(r"T.*(?:Z|[+-]\d{2}:?\d{2})$")
 
 
 def _valid_time(text: str) -> bool:

@@ -563,13 +563,14 @@ def _close_open_fevers(ctx: _Context, as_of: dt.date | None) -> None:
         for day, febrile, _ in ctx.temperatures:
             if since is not None and day >= since and (as_of is None or day <= as_of):
                 days[day] = days.get(day, False) or febrile
-        if since is not None and days and not days[max(days)]:
+        latest = max(days, default=None)
+        if since is not None and latest is not None and not days[latest]:
             until = max((day for day, febrile in days.items() if febrile), default=since)
-            shown = [text for day, _, text in ctx.temperatures if day == max(days)]
+            shown = [text for day, _, text in ctx.temperatures if day == latest]
             ctx.ignore(
                 where,
                 f"fever: {ENDED_BY_TEMPERATURE} on {until.isoformat()}, since the body "
-                f"temperature of {max(days).isoformat()} ({', '.join(shown)}) is afebrile",
+                f"temperature of {latest.isoformat()} ({', '.join(shown)}) is afebrile",
             )
         elif since and not days and as_of and (as_of - since).days > OPEN_FEVER_DAYS:
             ctx.ignore(

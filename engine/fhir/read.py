@@ -441,10 +441,12 @@ def read_condition(where: str, res: Resource, terms: Terminology) -> list[Readin
         return [Reading(where, ignored=f"an abatement with no date{given}: it ended, but not "
                         "when, so not used")]  # fmt: skip
     fever = [c for c in concepts if c.kind == "finding" and c.name == terms.fever_finding]
-    others = [c for c in concepts if c not in fever]
-    readings = _spanned(where, others, (since, until), ends_raw, ("onset", "abatement"))
     if not fever:
-        return readings
+        return _spanned(where, concepts, (since, until), ends_raw, ("onset", "abatement"))
+    others = [c for c in concepts if c not in fever]
+    readings = (
+        _spanned(where, others, (since, until), ends_raw, ("onset", "abatement")) if others else []
+    )
     if since is None and until is None:
         return [*readings, Reading(where, ignored="fever with no onset or recorded date: when it "
                                    "was cannot be told, so it is not read as a fever now; check "

@@ -22,6 +22,7 @@ from typing import Any
 
 from engine.errors import KnowledgeBaseError, Problem
 from engine.fhir.snomed import DESCENDANTS_FILE, read_descendants
+from engine.instants import instant_of
 from engine.kb.paths import default_rules_dir
 from engine.kb.yamlio import YamlError, load_yaml
 from engine.vocab import MEMBERSHIP, QUALITATIVE_TESTS, TESTS
@@ -445,14 +446,8 @@ def parse_instant(value: object) -> dt.datetime | None:
     """The moment (in UTC) of a FHIR dateTime or instant that gives a time and its offset
     (``2025-02-09T23:00:00-05:00`` is 2025-02-10 04:00 UTC); None for a date alone, a time
     without an offset, or anything unreadable. It orders results; their date stays
-    :func:`parse_date`'s."""
-    if not isinstance(value, str) or "T" not in value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return moment.astimezone(dt.UTC) if moment.tzinfo is not None else None
+    :func:`parse_date`'s (:func:`engine.instants.instant_of`, which the patient reader uses too)."""
+    return instant_of(value) if isinstance(value, str) else None
 
 
 def path(node: object, keys: tuple[str, ...]) -> Any:

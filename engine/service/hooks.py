@@ -338,14 +338,14 @@ class Hooks:
         orders, medications = _draft_orders(context, self.settings.today())
         if not orders:
             return CdsResponse(cards=[])
-        codes, unreadable = _unidentified_orders(orders, medications, self.kb.lexicon)
-        response = self._checked_orders(orders, medications, codes, data, patient_id, base_url)
+        drafted = _drafted(orders, medications, self.kb.lexicon)
+        response = self._checked_orders(orders, medications, drafted, data, patient_id, base_url)
         # an order whose drug cannot be identified may be any drug: named, never silent
-        missing = [cds.unidentified_order_card(self.kb, why) for why in unreadable]
+        missing = [cds.unidentified_order_card(self.kb, why) for why in drafted.unreadable]
         return CdsResponse(cards=[*response.cards, *missing]) if missing else response
 
     def _checked_orders(
-        self, orders: list[Any], medications: list[Any], codes: list[str],
+        self, orders: list[Any], medications: list[Any], drafted: _Drafted,
         data: dict[str, Any], patient_id: str, base_url: str | None,
     ) -> CdsResponse:  # fmt: skip
         """The cards of the draft orders whose drugs the lexicon knows or nearly knows."""
@@ -354,7 +354,7 @@ class Hooks:
             "type": "collection",
             "entry": [{"resource": r} for r in (*orders, *medications)],
         }
-        drugs = [self.kb.lexicon.resolve(name) for name in _drug_names(orders, medications)]
+        drugs = [self.kb.lexicon.resolve(name) for name in drafted.names]
         # Only what the knowledge base knows about a drug scopes an order: rules about any
         # unlisted drug (its timing against a low count) cannot apply to a drug not yet given.
         # Alert rules check the order; evidence rules only say the drug lowers counts (their
@@ -371,7 +371,7 @@ class Hooks:
         # "checked, nothing found". Other unknown names (paracetamol) are drugs the knowledge
         # base has no rules for, and stay silent.
         unread = sorted({n for d in drugs for n in d.unread if self.kb.lexicon.near_matches(n)})
-        unread += codes  # known only by a code the lexicon lacks: may be any drug
+        unread += drafted.codes  # known only by a code the lexicon lacks: may be any drug
         if not scoped and not unread:
             return CdsResponse(cards=[])
         ev = self._evaluate({**data, "context.draftOrders": drafts})
@@ -615,34 +615,36 @@ def _selected(resources: list[Any], selections: list[str], urls: dict[str, Any])
 _CODE_NAME = re.compile(r"[a-z0-9-]+:\S+")
 
 
-def _unidentified_orders(
-    orders: list[Any], medications: list[Any], lexicon: Lexicon
-) -> tuple[list[str], list[str]]:
-    """The draft orders whose drug cannot be identified: the code names the lexicon does not
-    know (``rxnorm:213184``), and why the reader could not read the others' drug at all (an NDC
-    code alone, a reference to no Medication). Such an order answered ``{"cards": []}``, which
-    reads as "checked, nothing found" (probe 11)."""
+@dataclass(frozen=True)
+class _Drafted:
+    """What the draft orders' drugs are, each order read once: the drug names (each once, in
+    order), the code names the lexicon does not know (``rxnorm:213184``), and why the reader
+    could not read an order's drug at all (an NDC code alone, a reference to no Medication)."""
+
+    names: list[str]
+    codes: list[str]
+    unreadable: list[str]
+
+
+def _drafted(orders: list[Any], medications: list[Any], lexicon: Lexicon) -> _Drafted:
+    """The draft orders' drugs (:class:`_Drafted`). An order whose drug cannot be identified
+    answered ``{"cards": []}``, which reads as "checked, nothing found" (probe 11); an order not
+    to give a drug (doNotPerform) has nothing to check against the counts."""
+    names: list[str] = []
     codes: set[str] = set()
     reasons: list[str] = []
     for order in orders:
         conversion = from_fhir([order, *medications])
-        names = [m["name"] for m in conversion.facts.get("medications", [])]
-        if not names:
+        found = [m["name"] for m in conversion.facts.get("medications", [])]
+        if not found:
             why = [i.reason for i in conversion.ignored if i.resource.startswith("Medication")]
-            if any("doNotPerform" in w for w in why):
-                continue  # an order not to give a drug: nothing to check against the counts
-            reasons.append(why[0] if why else "no medication code or name")
-        codes |= {n for n in names if _CODE_NAME.fullmatch(n) and not lexicon.resolve(n).known}
-    return sorted(codes), reasons
-
-
-def _drug_names(orders: list[Any], medications: list[Any]) -> list[str]:
-    names: list[str] = []
-    for order in orders:
-        for med in from_fhir([order, *medications]).facts.get("medications", []):
-            if med["name"] not in names:
-                names.append(med["name"])
-    return names
+            if not any("doNotPerform" in w for w in why):
+                reasons.append(why[0] if why else "no medication code or name")
+        for name in found:
+            if name not in names:
+                names.append(name)
+        codes |= {n for n in found if _CODE_NAME.fullmatch(n) and not lexicon.resolve(n).known}
+    return _Drafted(names, sorted(codes), reasons)
 
 
 # --- counts the conversion dropped ----------------------------------------------------------
