@@ -42,7 +42,8 @@ _WORDS = {
     "igm": "IgM", "ana": "ANA", "hiv": "HIV", "ebv": "EBV", "cmv": "CMV", "pcr": "PCR",
     "tpmt": "TPMT", "nudt15": "NUDT15", "lgl": "LGL", "c3": "C3", "c4": "C4", "b12": "B12",
     "dsdna": "dsDNA", "ccp": "CCP", "rna": "RNA", "sars": "SARS", "cov": "CoV", "pct": "%",
-    "hemoglobin": "haemoglobin",
+    "hemoglobin": "haemoglobin", "mds": "MDS", "cll": "CLL", "cml": "CML", "sle": "SLE",
+    "ibd": "IBD", "fmf": "FMF",
 }  # fmt: skip
 #: Words for a probability: the IPCC likelihood terms in their disjoint bands (IPCC AR4 WG II,
 #: front matter F: very likely 90-99%, likely 66-90%, ... exceptionally unlikely < 1%), capped at
@@ -63,7 +64,8 @@ def asked(fact: str) -> str:
     """An ask-next fact in words: ``finding hepatomegaly`` -> ``hepatomegaly``, ``absent_finding
     fever`` -> ``no fever`` (recording the finding absent is what would move the score; "absent
     finding fever" read as if an absent fever were unknown), ``history chemotherapy`` ->
-    ``history of chemotherapy``; a value fact as :func:`words` says it."""
+    ``history of chemotherapy``, ``condition mds`` -> ``known MDS`` (a diagnosis already made, not
+    the question the differential asks); a value fact as :func:`words` says it."""
     kind, _, name = fact.partition(" ")
     if not name:
         return words(fact)
@@ -71,8 +73,10 @@ def asked(fact: str) -> str:
         return f"no {words(name)}"
     if kind == "history":
         return f"history of {words(name)}"
-    if kind in ("finding", "condition"):
+    if kind == "finding":
         return words(name)
+    if kind == "condition":  # "MDS" alone read as if the note asked whether this is MDS
+        return f"known {words(name)}" if name != "pregnancy" else words(name)
     return f"{words(kind)} {words(name)}"
 
 

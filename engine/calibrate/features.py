@@ -26,6 +26,7 @@ from engine.backends.base import get_matcher
 from engine.errors import InputError, LeukodxError
 from engine.facts import build_facts
 from engine.kb.load import KnowledgeBase
+from engine.kb.profiles import is_profile_rule
 from engine.kb.schema import AddEvidence, Derive
 from engine.kb.yamlio import load_patient_file
 from engine.patient import parse_patient
@@ -68,9 +69,29 @@ class Model:
     rule_class: tuple[int, ...]  # index into ``classes`` of each rule's cause
     weight: tuple[float, ...]  # authored weight (natural-log LR) of each rule
     list_floor: float
+    #: per rule, how far (natural log) the fit may move its weight from the authored one; empty:
+    #: no limit but the sign and MAX_ABS_WEIGHT (engine.calibrate.fit.bounds)
+    band: tuple[float, ...] = ()
 
     def class_index(self, cause: str) -> int:
         return self.classes.index(cause)
+
+
+#: A fitted likelihood ratio stays within these factors of its authored value. A profile side's
+#: statement quotes the two frequencies its LR comes from ("found in about 40% of patients with
+#: sepsis against about 45% of leukopenia work-ups"), and an authored rule's weight_basis states
+#: its evidence; unbounded, the fit moved 43 printed profile LRs more than twofold from the value
+#: their own sentence implies (absent splenomegaly LR 4.1 for congenital neutropenia, where the
+#: frequencies give 1.08: probe 14), so the explanation a clinician reads contradicted itself.
+#: Held within these bands, grouped cross-validation measured no loss (evaluation/README.md,
+#: session 18).
+PROFILE_FIT_BAND = 2.0
+RULE_FIT_BAND = 3.0
+
+
+def fit_band(rule_id: str) -> float:
+    """The most the fit may move ``rule_id``'s weight, as a natural log of a factor."""
+    return math.log(PROFILE_FIT_BAND if is_profile_rule(rule_id) else RULE_FIT_BAND)
 
 
 def scoring_settings(kb: KnowledgeBase) -> Any:
@@ -97,6 +118,7 @@ def authored_model(kb: KnowledgeBase) -> Model:
         rule_class=tuple(classes.index(e.cause) for _, e in evidence),
         weight=tuple(_authored_weight(e) for _, e in evidence),
         list_floor=float(floor),
+        band=tuple(fit_band(rid) for rid, _ in evidence),
     )
 
 

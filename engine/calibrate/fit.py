@@ -5,7 +5,10 @@ For case i the class scores are ``s = b + sum of the weights of the evidence rul
 and ``p = softmax(s)`` over the causes and "other". The loss is
 ``sum_i -log(sum_{c in expected_i} p_c) + lam |w - w0|^2 + lam_b |b - b0|^2``: the authored
 values are the prior the fit shrinks toward, so a weight moves only as far as the cases push it.
-Each weight keeps its authored sign and ``|w| <= ln(1000)``; a rule that fired in no training case
+Each weight keeps its authored sign and ``|w| <= ln(1000)``, and stays within the model's band
+of its authored value (a factor of 2 for a profile side, 3 for an authored rule:
+:data:`engine.calibrate.features.PROFILE_FIT_BAND`), so that the LR printed beside a statement never
+contradicts the frequencies or evidence the statement gives; a rule that fired in no training case
 keeps its authored weight exactly. The gradient is analytic (``dL/ds = p - q``, where ``q`` is
 ``p`` renormalised over the expected causes). numpy and scipy are imported inside functions
 (the optional ``calibrate`` extra).
@@ -65,6 +68,7 @@ class Data:
     b0: Array
     pair_case: NDArray[np.int64]
     pair_rule: NDArray[np.int64]
+    band: Array  # per rule, the most its weight may move from w0 (inf: no band)
 
     def subset(self, rows: Sequence[int]) -> Data:
         return _data(self.fired[numpy().asarray(rows, dtype=int)], self.expected[rows], self)
@@ -85,6 +89,8 @@ def design(cases: Sequence[Case], model: Model) -> Data:
     onehot = np_.zeros((len(model.rules), len(model.classes)))
     onehot[np_.arange(len(model.rules)), rule_class] = 1.0
     empty = np_.zeros(0, dtype=np_.int64)
+    n_rules = len(model.rules)
+    band = np_.asarray(model.band, dtype=float) if model.band else np_.full(n_rules, np_.inf)
     shared = Data(
         fired,
         expected,
@@ -94,6 +100,7 @@ def design(cases: Sequence[Case], model: Model) -> Data:
         np_.asarray(model.prior, dtype=float),
         empty,
         empty,
+        band,
     )
     return _data(fired, expected, shared)
 
@@ -110,6 +117,7 @@ def _data(fired: Array, expected: Array, like: Data) -> Data:
         like.b0,
         pair_case.astype(int),
         pair_rule.astype(int),
+        like.band,
     )
 
 
@@ -172,16 +180,17 @@ class Fit:
 
 
 def bounds(data: Data) -> list[tuple[float | None, float | None]]:
-    """Per parameter: sign held, |w| <= ln(1000), unfired rules fixed; priors free."""
+    """Per parameter: sign held, |w| <= ln(1000), within the band of the authored weight,
+    unfired rules fixed; priors free."""
     used = data.fired.sum(axis=0) > 0
     out: list[tuple[float | None, float | None]] = []
-    for w0, on in zip(data.w0.tolist(), used.tolist(), strict=True):
+    for w0, on, band in zip(data.w0.tolist(), used.tolist(), data.band.tolist(), strict=True):
         if not on:
             out.append((w0, w0))
         elif w0 >= 0:
-            out.append((0.0, max(MAX_ABS_WEIGHT, 0.0)))
+            out.append((max(0.0, w0 - band), min(MAX_ABS_WEIGHT, w0 + band)))
         else:
-            out.append((-MAX_ABS_WEIGHT, 0.0))
+            out.append((max(-MAX_ABS_WEIGHT, w0 - band), min(0.0, w0 + band)))
     return out + [(None, None)] * data.b0.shape[0]
 
 

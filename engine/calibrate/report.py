@@ -17,15 +17,16 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from engine.calibrate.evaluate import Calibration, Evaluation, Metrics
-from engine.calibrate.features import Model, Skipped
+from engine.calibrate.features import PROFILE_FIT_BAND, RULE_FIT_BAND, Model, Skipped
 
 #: A fitted value is written only when it moved by at least this much (log scale).
 MIN_MOVE = 0.01
 DIGITS = 6
 METHOD = (
     "penalised maximum likelihood of the expected cause (softmax over causes and other), "
-    "L2 shrinkage toward the authored values, signs held, |w| <= ln(1000), "
-    "lambda by grouped cross-validation over publications"
+    "L2 shrinkage toward the authored values, signs held, each LR within a factor of "
+    f"{PROFILE_FIT_BAND:g} (profile sides) or {RULE_FIT_BAND:g} (authored rules) of its authored "
+    "value, |w| <= ln(1000), lambda by grouped cross-validation over publications"
 )
 
 
@@ -204,7 +205,9 @@ def to_markdown(result: Evaluation, model: Model, skipped: list[Skipped], info: 
         "",
         f"{result.n_cases} cases in {result.n_groups} publication groups; grouped {result.folds}-"
         f"fold cross-validation (seed {result.seed}); lambda chosen by inner grouped CV in each "
-        'outer fold (nested). "Before" is the authored model, "after" the fitted one; '
+        "outer fold (nested); every fitted LR held to its authored sign and within a factor of "
+        f"{PROFILE_FIT_BAND:g} (profile sides) or {RULE_FIT_BAND:g} (authored rules) of its "
+        'authored value. "Before" is the authored model, "after" the fitted one; '
         "the in-sample row is the final fit scored on the cases it was fitted on and flatters it.",
         "",
         "## Summary",

@@ -47,6 +47,12 @@ _FINDING_KEYS = ("id", "label", "plain", "present", "absent", "base_frequency", 
 _ENTRY_KEYS = ("finding", "frequency", "origin", "basis", "cite", "present_counted_by")
 
 
+def is_profile_rule(rule_id: str) -> bool:
+    """Whether ``rule_id`` is a side of a profile entry (``<cause>.profile.<finding>`` or
+    ``<cause>.profile.no_<finding>``), compiled here rather than written by an author."""
+    return ".profile." in rule_id
+
+
 @dataclass(frozen=True)
 class ProfileFinding:
     id: str

@@ -18,6 +18,7 @@ from html import escape
 from engine.differential import DISCLAIMER
 from engine.differential import Citation as OutCitation
 from engine.kb.load import KnowledgeBase
+from engine.kb.profiles import is_profile_rule
 from engine.kb.review import file_is_approved, is_journal_article, rule_review, rules_by_file
 from engine.kb.schema import (
     AddEvidence,
@@ -145,8 +146,8 @@ def _toc(kb: KnowledgeBase, headers: dict[str, RuleFile], cause_files: dict[str,
 
 
 def _cause_html(kb: KnowledgeBase, cause: Cause, header: RuleFile | None, rules: list[Rule]) -> str:
-    evidence = [r for r in rules if ".profile." not in r.id]
-    profile = [r for r in rules if ".profile." in r.id]
+    evidence = [r for r in rules if not is_profile_rule(r.id)]
+    profile = [r for r in rules if is_profile_rule(r.id)]
     steps = "".join(f"<li>{escape(s.text)} {_cites(s.cite)}</li>" for s in cause.next_steps)
     cons = "".join(f"<li>{escape(s.text)} {_cites(s.cite)}</li>" for s in cause.considerations)
     return (

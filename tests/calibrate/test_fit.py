@@ -92,3 +92,35 @@ def test_lambda_is_chosen_from_the_grid(k: int) -> None:
     cases, data = synthetic()
     lam, losses = choose_lambda(data, list(range(len(cases))), k, 0, (0.3, 3.0))
     assert lam in (0.3, 3.0) and set(losses) == {0.3, 3.0}
+
+
+def test_weights_stay_within_the_band_of_their_authored_value() -> None:
+    """With a tiny penalty the cases alone would move the weights far; the band holds each within
+    its factor of the authored LR, and a zero band keeps the authored weight."""
+    cases, _ = synthetic()
+    free = fit(design(cases, model()), 1e-4)
+    band = (0.2, 0.2, 0.0, 0.2, 0.2, 0.2)
+    banded_model = Model(**{**model().__dict__, "band": band})
+    data = design(cases, banded_model)
+    held = fit(data, 1e-4)
+    moved = np.abs(held.w - data.w0)
+    assert np.all(moved <= np.asarray(band) + 1e-9)
+    assert held.w[RULES.index("b.one")] == data.w0[RULES.index("b.one")]
+    assert np.max(np.abs(free.w - data.w0)) > 0.2  # the band, not the data, held them
+
+
+def test_profile_sides_get_the_narrower_band() -> None:
+    from engine.calibrate.features import (
+        PROFILE_FIT_BAND,
+        RULE_FIT_BAND,
+        authored_model,
+        fit_band,
+    )
+    from engine.kb.load import load_knowledge_base
+
+    assert fit_band("sepsis.profile.no_anemia") == pytest.approx(np.log(PROFILE_FIT_BAND))
+    assert fit_band("sepsis.band_forms") == pytest.approx(np.log(RULE_FIT_BAND))
+    m = authored_model(load_knowledge_base())
+    assert len(m.band) == len(m.rules)
+    profile = [b for r, b in zip(m.rules, m.band, strict=True) if ".profile." in r]
+    assert profile and np.allclose(profile, np.log(PROFILE_FIT_BAND))

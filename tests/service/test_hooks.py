@@ -166,11 +166,11 @@ def test_a_drafted_name_that_looks_like_a_known_drug_is_said_not_checked(hooks: 
     assert card.summary == "Order for clozapinne 25 mg: drug name not recognised, not checked"
     assert "did you mean `clozapine`?" in (card.detail or "")
     # beside a drug the service does check, both cards come back
-    both = bundle(draft("2626", "clozapine"), draft(None, "metamizol 500 mg", rid="d2"))
+    both = bundle(draft("2626", "clozapine"), draft(None, "metamizolum 500 mg", rid="d2"))
     cards = call(hooks, cds.ORDER_SELECT, order_select(draftOrders=both, selections=[]))
     summaries = [c.summary for c in cards]
     assert any(s.startswith("Order for clozapine:") for s in summaries)
-    assert "Order for metamizol 500 mg: drug name not recognised, not checked" in summaries
+    assert "Order for metamizolum 500 mg: drug name not recognised, not checked" in summaries
     # the unread part of a combination is named too (the sixth probe)
     part = bundle(draft(None, "rituximab + clozapin"))
     cards = call(hooks, cds.ORDER_SELECT, order_select(draftOrders=part, selections=[]))

@@ -75,6 +75,8 @@ def test_consult_note_lists_them() -> None:
         ("absent_finding fever", "no fever"),
         ("finding hepatomegaly", "hepatomegaly"),
         ("condition pregnancy", "pregnancy"),
+        ("condition mds", "known MDS"),
+        ("condition rheumatoid_arthritis", "known rheumatoid arthritis"),
         ("history chemotherapy", "history of chemotherapy"),
         ("ldh", "LDH"),
     ],

@@ -519,7 +519,7 @@ def test_a_common_drug_the_lexicon_does_not_list_is_no_typo_of_one_it_does(name:
 
 @pytest.mark.parametrize(
     ("name", "drug"),
-    [("clozapinne", "clozapine"), ("metamizol", "metamizole"), ("Tapazol", "methimazole"),
+    [("clozapinne", "clozapine"), ("metamizolum", "metamizole"), ("Tapazol", "methimazole"),
      ("mFOLFOX6", "oxaliplatin"), ("imatinb", "imatinib")],
 )  # fmt: skip
 def test_a_real_typo_is_still_suspected(name: str, drug: str) -> None:
@@ -713,3 +713,19 @@ def test_accents_do_not_hide_a_drug(name: str) -> None:
         assert not LEXICON.resolve(name).known
         return
     assert resolves_to(name, "methimazole")
+
+
+@pytest.mark.parametrize(
+    ("given_name", "drug"),
+    [("MTX", "methotrexate"), ("Metoject PEN 15 mg", "methotrexate"), ("Nordimet", "methotrexate"),
+     ("Methotrexat", "methotrexate"), ("Nolotil 575 mg", "metamizole"), ("Metamizol", "metamizole"),
+     ("Novaminsulfon 500 mg", "metamizole"), ("Septrin Forte", "trimethoprim-sulfamethoxazole"),
+     ("Salazopyrin EN-Tabs 500 mg", "sulfasalazine"), ("Thiamazol", "methimazole"),
+     ("Plaquenil", "hydroxychloroquine")],
+)  # fmt: skip
+def test_names_a_clinical_probe_found_unread_are_read(given_name: str, drug: str) -> None:
+    """Probe 14 (2026-12-07): each of these, as a European or rheumatology record writes it,
+    dropped its drug's alerts (the methotrexate toxicity warning, the antithyroid agranulocytosis
+    alert) or its evidence."""
+    resolved = LEXICON.resolve(given_name)
+    assert resolved.known and resolved.name == drug, given_name
