@@ -165,7 +165,10 @@ def exposure(
     if start is None or start > as_of:
         return out
     baseline = _baseline(start, low, normal)
-    if episode_start is not None and episode_start < start:
+    # known whenever the start is (the _low_before_start sentence says when the episode began)
+    began_low = episode_start is not None and episode_start < start
+    out["started_in_low_episode"] = Computed(began_low, "", ())
+    if episode_start is not None and began_low:
         out.update(_low_before_start(start, episode_start, baseline))
     else:
         out.update(_onset(start, stop, as_of, low))

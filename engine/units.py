@@ -37,7 +37,7 @@ _COUNT_UNITS: dict[str, float] = {
     "g/l": 1.0,  # "G/L", giga per litre (France, Switzerland); a count test, so never grams
     "gpt/l": 1.0,  # "Gpt/l", Gigapartikel per litre (German laboratory reports)
     "/nl": 1.0,  # per nanolitre (German reports: "Leukozyten 4,4 - 11,3 /nl")
-    "10*6/ml": 1.0,
+    "10*6/ml": 1.0, "10^6/ml": 1.0,  # per millilitre: 10^6/mL is 10^9/L
     # Thousands per microlitre (US conventional units)
     "10^3/ul": 1.0, "x10^3/ul": 1.0, "10*3/ul": 1.0,  # 10*3/uL is UCUM; "10³/µL" normalises here
     "10e3/ul": 1.0, "x10e3/ul": 1.0,  # "x10E3/uL" (Labcorp reports)
@@ -50,7 +50,8 @@ _COUNT_UNITS: dict[str, float] = {
     "x1000/ul": 1.0,
     # Cells per microlitre (US conventional units; "cells/cumm" in Indian reports)
     "/ul": 0.001, "cells/ul": 0.001, "/mm3": 0.001, "cells/mm3": 0.001, "/mm^3": 0.001,
-    "/cumm": 0.001, "cells/cumm": 0.001,
+    "/cumm": 0.001, "cells/cumm": 0.001, "cells/mm^3": 0.001,
+    "/cmm": 0.001, "cells/cmm": 0.001,  # "cmm", cubic millimetre (South Asian reports; probe 15)
     "1/ul": 0.001, "1/mm3": 0.001,  # UCUM spells "per microlitre" 1/uL as well as /uL
 }  # fmt: skip
 

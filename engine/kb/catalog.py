@@ -82,6 +82,7 @@ MEDICATION_FIELDS: dict[str, FactType] = {
     "onset_days": NUMBER,
     "on_drug_at_onset": BOOL,
     "baseline_low": BOOL,
+    "started_in_low_episode": BOOL,
     "baseline_anc": NUMBER,
     "recent_anc_nadir": NUMBER,
     "recovered_after_stop": BOOL,

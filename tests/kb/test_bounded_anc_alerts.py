@@ -46,6 +46,23 @@ def test_fever_with_a_low_white_count_alone_asks_for_the_anc(real_kb: KnowledgeB
     assert "fever_with_unknown_anc" not in alerts(real_kb, [wbc(1.6)], findings=FEVER)
 
 
+def test_fever_with_a_low_white_count_and_no_differential_asks_for_one(
+    real_kb: KnowledgeBase,
+) -> None:
+    """Probe 15: a febrile toddler with a WBC of 1.6 and no differential raised no alert."""
+    for value in (1.6, 3.0):
+        found = alerts(real_kb, [wbc(value)], findings=FEVER, age=2)
+        assert found.get("fever_with_leukopenia_no_differential") == "warning", value
+    assert "fever_with_leukopenia_no_differential" not in alerts(real_kb, [wbc(1.6)], age=2)
+    exact = [wbc(1.6), {"test": "anc", "value": 1.0, "unit": "10^9/L", "date": DAY}]
+    assert "fever_with_leukopenia_no_differential" not in alerts(real_kb, exact, findings=FEVER)
+    bounded = alerts(real_kb, [wbc(0.8)], findings=FEVER)  # the bound speaks, not this
+    assert "fever_with_leukopenia_no_differential" not in bounded
+    assert "fever_with_leukopenia_no_differential" not in alerts(
+        real_kb, [wbc(6.0)], findings=FEVER
+    )
+
+
 def test_antithyroid_fever_still_asks_for_a_differential_beside_a_bound(
     real_kb: KnowledgeBase,
 ) -> None:

@@ -187,14 +187,27 @@ def test_other_percentages_below_one_are_kept() -> None:
     "unit",
     ["10^9/L", "10*9/L", "x10(9)/L", "Gpt/L", "G/L", "/nL", "10^3/uL", "10³/µL", "10³/μL",
      "x10E3/uL", "x10(3)/mcL", "x10(3)/uL", "10E3/mm3", "K/uL", "K/mcL", "K/µL", "K/cumm",
-     "Thousand/uL", "TH/uL", "thou/uL", "10*3/uL", "10*3{cells}/uL", "× 10⁹/L"],
+     "Thousand/uL", "TH/uL", "thou/uL", "10*3/uL", "10*3{cells}/uL", "× 10⁹/L", "10^6/mL"],
 )  # fmt: skip
 def test_count_spellings_of_10_9_per_litre(unit: str) -> None:
     assert to_canonical("wbc", 2.5, unit, field="labs[0]") == ("wbc", 2.5)
 
 
 @pytest.mark.parametrize(
-    "unit", ["/uL", "cells/uL", "/mm3", "cells/mm3", "/mcL", "cells/cumm", "1/uL", "1/mm3"]
+    "unit",
+    [
+        "/uL",
+        "cells/uL",
+        "/mm3",
+        "cells/mm3",
+        "/mcL",
+        "cells/cumm",
+        "1/uL",
+        "1/mm3",
+        "/cmm",
+        "cells/cmm",
+        "cells/mm³",
+    ],
 )
 def test_count_spellings_per_microlitre(unit: str) -> None:
     assert to_canonical("wbc", 2500, unit, field="labs[0]") == ("wbc", 2.5)

@@ -443,6 +443,7 @@ def test_exposure_ongoing_course() -> None:
         "onset_days": 31,
         "on_drug_at_onset": True,
         "baseline_low": False,
+        "started_in_low_episode": False,
     }
     assert got["onset_days"].how == "First low result 2025-02-01, 31 days after start 2025-01-01"
     assert got["onset_days"].dates == (D("2025-02-01"),)
@@ -461,6 +462,7 @@ def test_exposure_stopped_course_with_dechallenge() -> None:
         "onset_days": 19,
         "on_drug_at_onset": True,
         "baseline_low": False,
+        "started_in_low_episode": False,
         "recovered_after_stop": True,
     }
     assert got["recovered_after_stop"].dates == (D("2025-01-20"), D("2025-02-20"))
@@ -492,6 +494,19 @@ def test_exposure_onset_after_stop_is_not_on_drug() -> None:
     assert "after stopping it on 2025-01-31" in got["on_drug_at_onset"].how
 
 
+def test_exposure_a_course_begun_during_the_low_episode_says_so() -> None:
+    """Probe 15: co-trimoxazole started after three years of an ANC near 1.0 was ranked its
+    cause; the field keeps such a course out of the drug rules."""
+    got = exposure(D("2025-02-01"), None, AS_OF, [D("2022-05-01"), D("2025-02-20")], [],
+                   episode_start=D("2022-05-01"))  # fmt: skip
+    assert got["started_in_low_episode"].value is True
+    assert got["on_drug_at_onset"].value is False
+    unknown_start = exposure(
+        None, None, AS_OF, [D("2025-02-20")], [], episode_start=D("2022-05-01")
+    )
+    assert "started_in_low_episode" not in unknown_start  # unknowable without a start
+
+
 def test_exposure_baseline_low_and_boundaries() -> None:
     got = exposure(D("2025-01-01"), None, AS_OF, [D("2024-12-31"), D("2025-01-01")], [])
     assert got["baseline_low"].value is True
@@ -502,6 +517,7 @@ def test_exposure_stop_on_as_of_is_still_active() -> None:
     got = exposure(D("2025-01-01"), AS_OF, AS_OF, [], [])
     assert values(got) == {
         "active": True, "days_since_start": 59, "days_on_drug": 59, "days_since_stop": 0,
+        "started_in_low_episode": False,
     }  # fmt: skip
 
 
