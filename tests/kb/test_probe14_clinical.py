@@ -1,12 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Clinical corrections after probes 12 and 14 (2026-12-07, session 18), on both backends.
+"""Clinical corrections after probes 12 and 14 (2026-12-07, session 18).
 
 A blast percentage is blasts on the film for every cause (vitamin B12 deficiency ranked above
 acute leukaemia at 8% blasts); methotrexate's multilineage toxicity is weighed for its cause (B12
 deficiency ranked first for the textbook patient); a low count soon after stopping clozapine
 counts for clozapine; a known Duffy-null patient's ANC of 0.4 is not explained by the genotype; a
 chemotherapy course that ended a week ago explains a falling count; a drug the lexicon does not
-know counts in the agranulocytosis onset window only for an ANC below 1.0."""
+know counts in the agranulocytosis onset window only for an ANC below 1.0.
+
+On the default backend (CLIPS) only: the suite's time budget is spent on experta where it
+proves something, and tests/property/test_backend_equivalence.py proves the two agree on every
+case file and on generated patients."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import pytest
 from engine import diagnose
 from tests.kb.differential_reading import fired_rules
 
-BACKENDS = ["experta", "clips"]
+BACKENDS = ["clips"]
 DAY = "2025-09-01"
 
 

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Clinical corrections after probe 15 (2026-12-07, session 18), on both backends.
+"""Clinical corrections after probe 15 (2026-12-07, session 18).
 
 A drug begun after the low episode had begun is no candidate cause (co-trimoxazole started after
 three years of an ANC near 1.0 was first at 83%); zidovudine's anaemia and macrocytosis count for
-it, not against it; a thiopurine with allopurinol is named, as evidence and as an alert."""
+it, not against it; a thiopurine with allopurinol is named, as evidence and as an alert.
+
+On the default backend (CLIPS) only, as tests/kb/test_probe14_clinical.py says why."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pytest
 from engine import diagnose
 from tests.kb.differential_reading import fired_rules
 
-BACKENDS = ["experta", "clips"]
+BACKENDS = ["clips"]
 
 
 def _l(test: str, value: float, unit: str, date: str) -> dict[str, Any]:
