@@ -32,6 +32,16 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+#: The backends the knowledge-base rule tests run on: CLIPS, the default, always; experta, the
+#: pure-Python reference, too with HYPOTHESIS_PROFILE=slow or LEUKODX_TEST_EXPERTA=1. Every run
+#: compares the two on every case file and on generated patients
+#: (tests/property/test_backend_equivalence.py); experta costs about 180 ms a patient, twice that
+#: under coverage, and running each rule test on it too took the suite past its 10-minute budget.
+BOTH_BACKENDS = (
+    os.environ.get("HYPOTHESIS_PROFILE") == "slow" or os.environ.get("LEUKODX_TEST_EXPERTA") == "1"
+)
+RULE_TEST_BACKENDS: list[str] = ["clips", "experta"] if BOTH_BACKENDS else ["clips"]
+
 
 @pytest.fixture(scope="session")
 def mini_kb():  # type: ignore[no-untyped-def]

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The acute-fever laboratory patterns and the neonatal immune pattern, on both backends.
+"""The acute-fever laboratory patterns and the neonatal immune pattern, on the rule-test backends.
 
 Fever with a low white count, thrombocytopenia and raised transaminases is the picture of the
 tick-borne ehrlichioses (and, after travel, of dengue); a tick bite makes it presumptive. An
@@ -17,10 +17,11 @@ import pytest
 from engine import diagnose
 from engine.differential import Differential
 from engine.errors import InputError
+from tests.conftest import RULE_TEST_BACKENDS
 from tests.kb.differential_reading import fired_rules, kb_weight, rule_weights
 
 TODAY = dt.date(2024, 6, 3)
-BACKENDS = ["experta", "clips"]
+BACKENDS = RULE_TEST_BACKENDS
 TRIAD = "infection_other.fever_cytopenias_raised_transaminases"
 TICK = "infection_other.tick_bite_fever"
 DENGUE = "viral_infection.febrile_traveller_dengue_pattern"

@@ -15,8 +15,9 @@ import pytest
 from engine.api import diagnose
 from engine.differential import Differential
 from engine.kb.load import KnowledgeBase
+from tests.conftest import RULE_TEST_BACKENDS
 
-BACKENDS = ["clips", "experta"]
+BACKENDS = RULE_TEST_BACKENDS
 DAY = "2025-02-10"
 
 

@@ -23,9 +23,10 @@ from engine.kb.load import load_knowledge_base
 from engine.kb.schema import AddEvidence
 from engine.patient import parse_patient
 from engine.why_not import explain_cause, why_not
+from tests.conftest import RULE_TEST_BACKENDS
 
 TODAY = dt.date(2025, 3, 1)
-BACKENDS = ["experta", "clips"]
+BACKENDS = RULE_TEST_BACKENDS
 ANEMIA = "acute_leukemia.profile.anemia"
 THROMBO = "acute_leukemia.profile.thrombocytopenia"
 PANCYTOPENIA = "acute_leukemia.adult_new_pancytopenia"

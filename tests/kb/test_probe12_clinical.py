@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Clinical corrections after probe 12 (2026-12-07), on both backends: fever soon after
+"""Clinical corrections after probe 12 (2026-12-07), on the rule-test backends: fever soon after
 chemotherapy with an ANC of 1.0-1.49 gets a warning (nothing was raised at 1.2, a critical alert
 at 0.99); a recorded ancestry in which the Duffy-null genotype is rare argues against it; and
 clozapine is no "other drug" exposure (probe 11)."""
@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from engine import diagnose
+from tests.conftest import RULE_TEST_BACKENDS
 from tests.kb.differential_reading import fired_rules
 
-BACKENDS = ["experta", "clips"]
+BACKENDS = RULE_TEST_BACKENDS
 
 
 def _patient(anc: float, **extra: Any) -> dict[str, Any]:

@@ -8,9 +8,8 @@ counts for clozapine; a known Duffy-null patient's ANC of 0.4 is not explained b
 chemotherapy course that ended a week ago explains a falling count; a drug the lexicon does not
 know counts in the agranulocytosis onset window only for an ANC below 1.0.
 
-On the default backend (CLIPS) only: the suite's time budget is spent on experta where it
-proves something, and tests/property/test_backend_equivalence.py proves the two agree on every
-case file and on generated patients."""
+Run on the backends of tests/conftest.py's RULE_TEST_BACKENDS (CLIPS; experta too in the slow
+profile)."""
 
 from __future__ import annotations
 
@@ -19,9 +18,10 @@ from typing import Any
 import pytest
 
 from engine import diagnose
+from tests.conftest import RULE_TEST_BACKENDS
 from tests.kb.differential_reading import fired_rules
 
-BACKENDS = ["clips"]
+BACKENDS = RULE_TEST_BACKENDS
 DAY = "2025-09-01"
 
 

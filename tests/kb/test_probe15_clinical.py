@@ -5,7 +5,8 @@ A drug begun after the low episode had begun is no candidate cause (co-trimoxazo
 three years of an ANC near 1.0 was first at 83%); zidovudine's anaemia and macrocytosis count for
 it, not against it; a thiopurine with allopurinol is named, as evidence and as an alert.
 
-On the default backend (CLIPS) only, as tests/kb/test_probe14_clinical.py says why."""
+Run on the backends of tests/conftest.py's RULE_TEST_BACKENDS (CLIPS; experta too in the slow
+profile)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from typing import Any
 import pytest
 
 from engine import diagnose
+from tests.conftest import RULE_TEST_BACKENDS
 from tests.kb.differential_reading import fired_rules
 
-BACKENDS = ["clips"]
+BACKENDS = RULE_TEST_BACKENDS
 
 
 def _l(test: str, value: float, unit: str, date: str) -> dict[str, Any]:

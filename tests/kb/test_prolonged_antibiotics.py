@@ -17,10 +17,11 @@ import pytest
 
 from engine import diagnose
 from engine.kb.load import load_knowledge_base
+from tests.conftest import RULE_TEST_BACKENDS
 from tests.kb.differential_reading import fired_rules
 
 TODAY = dt.date(2026, 3, 30)
-BACKENDS = ["experta", "clips"]
+BACKENDS = RULE_TEST_BACKENDS
 COURSE = "drug_induced_other.prolonged_antibiotic_course"
 RECOVERED = "drug_induced_other.recovered_after_prolonged_antibiotic"
 UNLISTED = "drug_induced_other.unlisted_drug_in_onset_window"

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The ranking model of issue 15 on the bundled knowledge base, both backends:
+"""The ranking model of issue 15 on the bundled knowledge base, on the rule-test backends:
 
 * recorded absences (``{name: X, present: false}``) are known negatives that profile rules weigh,
   while an unmentioned finding adds nothing;
@@ -23,10 +23,10 @@ from engine import diagnose, load_knowledge_base
 from engine.errors import InputError, KnowledgeBaseError
 from engine.kb.load import lint
 from engine.kb.schema import AddEvidence
-from tests.conftest import ROOT
+from tests.conftest import ROOT, RULE_TEST_BACKENDS
 
 TODAY = dt.date(2025, 3, 1)
-BACKENDS = ["experta", "clips"]
+BACKENDS = RULE_TEST_BACKENDS
 RULES = ROOT / "rules"
 
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The seed statements encoded in issue 20, on the bundled knowledge base and both backends.
+"""The seed statements encoded in issue 20, on the bundled KB and the rule-test backends.
 
 Each rule counts in its setting and stays silent outside it; none of them adds to a score (they
 are findings and alerts: the ranking is pinned elsewhere). Also the clozapine label's BEN table
@@ -14,9 +14,9 @@ import pytest
 from engine import diagnose
 from engine.differential import Differential
 from engine.kb.schema import AddEvidence
-from tests.conftest import RULES
+from tests.conftest import RULE_TEST_BACKENDS, RULES
 
-BACKENDS = ("clips", "experta")
+BACKENDS = RULE_TEST_BACKENDS
 NEW_RULES = (
     "context.ben_documented",
     "context.cll_autoimmune_cytopenia_possible",

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The TKI cause covers every tyrosine kinase inhibitor the lexicon lists, on both backends.
+"""The TKI cause covers every tyrosine kinase inhibitor of the lexicon, on the rule-test backends.
 
 Sunitinib (a VEGFR/KIT multi-kinase inhibitor) lowers neutrophils in about half of treated
 patients on its label, as the BCR-ABL inhibitors do, so a count that falls on it is weighed as
@@ -15,10 +15,11 @@ import pytest
 
 from engine import diagnose
 from engine.kb.load import load_knowledge_base
+from tests.conftest import RULE_TEST_BACKENDS
 from tests.kb.differential_reading import fired_rules
 
 TODAY = dt.date(2026, 3, 2)
-BACKENDS = ["experta", "clips"]
+BACKENDS = RULE_TEST_BACKENDS
 ON_TKI = "tki_myelosuppression.on_tki"
 NO_TKI = "tki_myelosuppression.no_tki_exposure"
 

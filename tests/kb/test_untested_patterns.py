@@ -3,7 +3,7 @@
 
 Two low cell lines are a multilineage pattern whether or not the third line was measured; an
 HIV indicator picture and a chronic low count with fever ask for the test that is missing (HIV,
-ANA), and stop counting once its result is on record. Checked on both backends."""
+ANA), and stop counting once its result is on record. Checked on the rule-test backends."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ import pytest
 
 from engine import diagnose
 from engine.differential import Differential
+from tests.conftest import RULE_TEST_BACKENDS
 from tests.kb.differential_reading import kb_weight, rule_weights
 
 TODAY = dt.date(2024, 3, 1)
-BACKENDS = ["experta", "clips"]
+BACKENDS = RULE_TEST_BACKENDS
 
 
 def _lab(
