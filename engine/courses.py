@@ -83,6 +83,11 @@ def course_facts(
             timing["start_known"] = Computed(False, "No start date given", ())
         elif med.start <= as_of:  # a course not yet begun has only ``active``
             timing["start_known"] = Computed(True, "", ())
+        if "start_known" in timing:
+            # true only when the start date shows it (exposure's _low_before_start says when the
+            # episode began): a course with no start may have begun before, and stays a candidate
+            began_low = began_in_episode(med.start, episode_start)
+            timing["started_in_low_episode"] = Computed(began_low, "", ())
         if med.start is not None and med.start <= as_of:
             baseline = baseline_value(med.start, anc, as_of, "ANC")
             if baseline is not None:
@@ -140,6 +145,12 @@ def _treatment_starts(
     return out
 
 
+def began_in_episode(start: Day | None, episode_start: Day | None) -> bool:
+    """Whether the start date shows a course began after the current low episode had begun (so
+    it did not start it): false with no start date or no episode."""
+    return start is not None and episode_start is not None and episode_start < start
+
+
 def exposure(
     start: Day | None, stop: Day | None, as_of: Day, low: Dates, normal: Dates,
     episode_start: Day | None = None,
@@ -165,10 +176,7 @@ def exposure(
     if start is None or start > as_of:
         return out
     baseline = _baseline(start, low, normal)
-    # known whenever the start is (the _low_before_start sentence says when the episode began)
-    began_low = episode_start is not None and episode_start < start
-    out["started_in_low_episode"] = Computed(began_low, "", ())
-    if episode_start is not None and began_low:
+    if episode_start is not None and began_in_episode(start, episode_start):
         out.update(_low_before_start(start, episode_start, baseline))
     else:
         out.update(_onset(start, stop, as_of, low))

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from engine.courses import exposure
+from engine.courses import began_in_episode, exposure
 from engine.errors import InputError
 from engine.series import (
     Computed,
@@ -443,7 +443,6 @@ def test_exposure_ongoing_course() -> None:
         "onset_days": 31,
         "on_drug_at_onset": True,
         "baseline_low": False,
-        "started_in_low_episode": False,
     }
     assert got["onset_days"].how == "First low result 2025-02-01, 31 days after start 2025-01-01"
     assert got["onset_days"].dates == (D("2025-02-01"),)
@@ -462,7 +461,6 @@ def test_exposure_stopped_course_with_dechallenge() -> None:
         "onset_days": 19,
         "on_drug_at_onset": True,
         "baseline_low": False,
-        "started_in_low_episode": False,
         "recovered_after_stop": True,
     }
     assert got["recovered_after_stop"].dates == (D("2025-01-20"), D("2025-02-20"))
@@ -494,17 +492,17 @@ def test_exposure_onset_after_stop_is_not_on_drug() -> None:
     assert "after stopping it on 2025-01-31" in got["on_drug_at_onset"].how
 
 
-def test_exposure_a_course_begun_during_the_low_episode_says_so() -> None:
+def test_a_course_begun_during_the_low_episode_is_shown_so_only_by_its_start() -> None:
     """Probe 15: co-trimoxazole started after three years of an ANC near 1.0 was ranked its
-    cause; the field keeps such a course out of the drug rules."""
+    cause; ``started_in_low_episode`` keeps such a course out of the drug rules, and a course
+    with no start date, which may have begun before, stays a candidate."""
+    assert began_in_episode(D("2025-02-01"), D("2022-05-01")) is True
+    assert began_in_episode(D("2022-01-01"), D("2022-05-01")) is False
+    assert began_in_episode(None, D("2022-05-01")) is False
+    assert began_in_episode(D("2025-02-01"), None) is False
     got = exposure(D("2025-02-01"), None, AS_OF, [D("2022-05-01"), D("2025-02-20")], [],
                    episode_start=D("2022-05-01"))  # fmt: skip
-    assert got["started_in_low_episode"].value is True
     assert got["on_drug_at_onset"].value is False
-    unknown_start = exposure(
-        None, None, AS_OF, [D("2025-02-20")], [], episode_start=D("2022-05-01")
-    )
-    assert "started_in_low_episode" not in unknown_start  # unknowable without a start
 
 
 def test_exposure_baseline_low_and_boundaries() -> None:
@@ -517,7 +515,6 @@ def test_exposure_stop_on_as_of_is_still_active() -> None:
     got = exposure(D("2025-01-01"), AS_OF, AS_OF, [], [])
     assert values(got) == {
         "active": True, "days_since_start": 59, "days_on_drug": 59, "days_since_stop": 0,
-        "started_in_low_episode": False,
     }  # fmt: skip
 
 
