@@ -5,15 +5,9 @@ only when measured within 30 days of the latest WBC or ANC: a haemoglobin and pl
 
 from __future__ import annotations
 
-from typing import Any
-
 from engine.api import diagnose
 from engine.kb.load import KnowledgeBase
-
-
-def lab(test: str, value: float, unit: str, date: str) -> dict[str, Any]:
-    return {"test": test, "value": value, "unit": unit, "date": date}
-
+from tests.kb.patient_data import lab
 
 WHITE = [lab("wbc", 2.0, "10^9/L", "2025-02-10"), lab("anc", 0.9, "10^9/L", "2025-02-10")]
 

@@ -20,13 +20,10 @@ import pytest
 from engine import diagnose
 from tests.conftest import RULE_TEST_BACKENDS
 from tests.kb.differential_reading import fired_rules
+from tests.kb.patient_data import lab as _l
 
 BACKENDS = RULE_TEST_BACKENDS
 DAY = "2025-09-01"
-
-
-def _l(test: str, value: float, unit: str, date: str = DAY) -> dict[str, Any]:
-    return {"test": test, "value": value, "unit": unit, "date": date}
 
 
 def _rank(d: Any, cause: str) -> int:
@@ -37,15 +34,15 @@ def _rank(d: Any, cause: str) -> int:
 def test_a_blast_percentage_counts_against_megaloblastic_anaemia(backend: str) -> None:
     patient = {
         "as_of": DAY, "age": 74, "sex": "male",
-        "labs": [_l("wbc", 1.8, "10^9/L"), _l("anc", 0.6, "10^9/L"),
-                 _l("hemoglobin", 8.4, "g/dL"), _l("platelets", 42, "10^9/L"),
-                 _l("mcv", 104, "fL"), _l("blasts_pct", 8, "%")],
+        "labs": [_l("wbc", 1.8, "10^9/L", DAY), _l("anc", 0.6, "10^9/L", DAY),
+                 _l("hemoglobin", 8.4, "g/dL", DAY), _l("platelets", 42, "10^9/L", DAY),
+                 _l("mcv", 104, "fL", DAY), _l("blasts_pct", 8, "%", DAY)],
     }  # fmt: skip
     d = diagnose(patient, backend=backend)
     assert "megaloblastic.profile.smear_blasts" in fired_rules(d)
     assert _rank(d, "acute_leukemia") < _rank(d, "megaloblastic")
     # a differential reporting 0% blasts is their recorded absence
-    patient["labs"][-1] = _l("blasts_pct", 0, "%")
+    patient["labs"][-1] = _l("blasts_pct", 0, "%", DAY)
     assert "acute_leukemia.no_circulating_blasts" in fired_rules(diagnose(patient, backend=backend))
 
 

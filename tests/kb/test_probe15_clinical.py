@@ -17,12 +17,9 @@ import pytest
 from engine import diagnose
 from tests.conftest import RULE_TEST_BACKENDS
 from tests.kb.differential_reading import fired_rules
+from tests.kb.patient_data import lab as _l
 
 BACKENDS = RULE_TEST_BACKENDS
-
-
-def _l(test: str, value: float, unit: str, date: str) -> dict[str, Any]:
-    return {"test": test, "value": value, "unit": unit, "date": date}
 
 
 def _chronic(medications: list[dict[str, Any]]) -> dict[str, Any]:
