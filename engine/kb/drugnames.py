@@ -101,6 +101,8 @@ FORM_WORDS = frozenset(
     "ds ss daily bid tid qid qd qhs prn nightly weekly once twice x × "
     "od bd bds tds qds nocte mane midi hs stat forte mite cycle cycles "
     "q q4h q6h q8h q12h q24h q48h qod qam qpm "  # "q12h" loses "12h" as a strength first
+    "times thrice two three four per day days week weeks every alternate morning evening tiw biw "
+    "mwf "  # "960 mg three times weekly" was no co-trimoxazole (probe 16)
     "tablette tabletten filmtablette filmtabletten schmelztablette schmelztabletten "
     "retardtablette retardtabletten kapsel kapseln hartkapseln weichkapseln "
     "comprimé comprimés pelliculé pelliculés gélule gélules orodispersibles "
@@ -146,8 +148,10 @@ CONFUSABLES = dict(
 
 _UNIT = r"(?:mg|mcg|µg|μg|ug|g|kg|ng|ml|l|meq|mmol|unt|units?|iu|%|hr|h|m2|actuat)"
 _NUMBER = r"\d+(?:[.,]\d+)?"
-_STRENGTH = re.compile(
-    rf"(?<![\d.,:-]){_NUMBER}\s*{_UNIT}(?!\w)(?:\s*/\s*(?:{_NUMBER}\s*)?{_UNIT}(?!\w))?"
+_STRENGTH = re.compile(  # a combination's strengths first: "800/160 mg" (probe 16)
+    rf"(?<![\d.,:/-]){_NUMBER}\s*/\s*{_NUMBER}\s*{_UNIT}(?!\w)"
+    rf"|(?<![\w.,:/-]){_NUMBER}/{_NUMBER}(?![\w/-])"
+    rf"|(?<![\d.,:-]){_NUMBER}\s*{_UNIT}(?!\w)(?:\s*/\s*(?:{_NUMBER}\s*)?{_UNIT}(?!\w))?"
     rf"|(?<![\w:-]){_NUMBER}(?![\w-])"
 )
 _BRACKETS = re.compile(r"\[([^][(){}]*)\]|\(([^][(){}]*)\)|\{([^][(){}]*)\}")
