@@ -106,8 +106,11 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     recent_days = int(kb.parameter("recent_nadir_days"))
     values += _recent_nadir(by_test.get("anc", []), as_of, recent_days)
     values += _latest_result_facts(by_test.get("anc", []), as_of, "anc")
-    low, normal = series.low_dates(counts, [lln["wbc"], lln["anc"]], as_of)
-    episode_start = _episode_start(patient, episode, as_of)
+    # a neutropenia's drug timing is read on the ANC wherever it was counted (series.low_dates)
+    decides = 1 if _latest_is_low(by_test.get("anc", []), lln["anc"], as_of) else None
+    low, normal = series.low_dates(counts, [lln["wbc"], lln["anc"]], as_of, decides=decides)
+    drug_episode = series.low_episode_days(counts, [lln["wbc"], lln["anc"]], as_of, decides=decides)
+    episode_start = _episode_start(patient, drug_episode, as_of)
     courses, unknown = course_facts(
         patient.medications,
         kb.lexicon,
@@ -634,6 +637,14 @@ def _trends(
 
 def _vf(name: str, c: Computed) -> ValueFact:
     return ValueFact(f"v:{name}", name, c.value, c.how)
+
+
+def _latest_is_low(points: list[series.Point], limit: float, as_of: dt.date) -> bool:
+    """Whether the latest result on or before ``as_of`` is below ``limit``: the patient's current
+    problem is a neutropenia, whose drug timing the ANC decides (a leukopenia with a normal ANC,
+    a lymphopenia, keeps the white count's dates)."""
+    known = series.collapse(points, as_of)
+    return bool(known) and known[-1].value < limit
 
 
 def _episode_start(

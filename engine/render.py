@@ -28,6 +28,7 @@ from engine.wording import (
     finding_text,
     inputs_of,
     likelihood,
+    lr_brief,
     lr_text,
     percent,
     unit_of,
@@ -155,7 +156,7 @@ def _differential(d: Differential, room: _Room) -> list[str]:
         reasons = sorted(c.evidence_for, key=lambda e: (-abs(e.weight), e.rule_id))[:REASONS]
         lines = room.top_reason if c is d.top else room.reason
         for e in reasons:
-            out += _clip("     + ", e.statement, f" (LR {e.lr:.3g}, {e.origin})", lines, "       ")
+            out += _clip("     + ", e.statement, f" ({lr_brief(e)})", lines, "       ")
         if not reasons:
             out.append("     (no rule for it fired: listed on its probability alone)")
     return out

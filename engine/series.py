@@ -343,28 +343,37 @@ def cycle(
 
 
 def low_dates(
-    series: Sequence[Iterable[Point]], thresholds: Sequence[float], as_of: Day
-) -> tuple[list[Day], list[Day]]:
+    series: Sequence[Iterable[Point]], thresholds: Sequence[float], as_of: Day,
+    *, decides: int | None = None,
+) -> tuple[list[Day], list[Day]]:  # fmt: skip
     """Split result dates on or before ``as_of`` into (low dates, normal dates), both ascending.
 
     A date is low when any series is below its own threshold that day (e.g. WBC or ANC), and
-    normal when it has results and none is low.
+    normal when it has results and none is low. With ``decides`` (a series' position), a date on
+    which that series has a result is low or normal by that result alone: a drug's timing is
+    read on the neutrophils where they were counted, so that a white count of 3.9 beside a
+    normal ANC of 2.6 is not the start of the neutropenia a drug began two days later (probe 16).
     """
     if len(series) != len(thresholds):
         raise ValueError(f"low_dates: {len(series)} series but {len(thresholds)} thresholds")
     low: set[Day] = set()
     seen: set[Day] = set()
-    for points, limit in zip(series, thresholds, strict=True):
+    ruled: dict[Day, bool] = {}
+    for position, (points, limit) in enumerate(zip(series, thresholds, strict=True)):
         for point in collapse(points, as_of):
             seen.add(point.date)
             if point.value < limit:
                 low.add(point.date)
+            if position == decides:
+                ruled[point.date] = point.value < limit
+    low = {d for d in low if ruled.get(d, True)}
     return sorted(low), sorted(seen - low)
 
 
 def low_episode_days(
-    series: Sequence[Iterable[Point]], thresholds: Sequence[float], as_of: Day
-) -> Computed | None:
+    series: Sequence[Iterable[Point]], thresholds: Sequence[float], as_of: Day,
+    *, decides: int | None = None,
+) -> Computed | None:  # fmt: skip
     """Days the current unbroken low run is documented: from its first low date to its last.
 
     The run ends at the latest result; any normal result resets it, since a count that recovered
@@ -373,7 +382,7 @@ def low_episode_days(
     documents no duration at all (counting to ``as_of`` made it a "chronic" neutropenia, and in a
     CDS hook, answered as of today, every low count older than 90 days did the same).
     """
-    low, normal = low_dates(series, thresholds, as_of)
+    low, normal = low_dates(series, thresholds, as_of, decides=decides)
     if not low or (normal and normal[-1] > low[-1]):
         return None
     last_normal = normal[-1] if normal else None

@@ -14,6 +14,7 @@ did-you-mean. Pure functions: only the CLI prints.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -298,7 +299,7 @@ def explain_cause(d: Differential, cause: str) -> str:
     refs = Refs(d.citations)
     out = [
         f"{c.label}: rank {c.rank}, score {c.score:+.4f}, probability {percent(c.probability)}",
-        f"  prior log-odds {c.prior:+.2f} (prior probability {c.prior_probability:g})",
+        wrap(_prior_line(c.prior, c.prior_probability), "    "),
     ]
     for title, items in (
         ("Evidence for", c.evidence_for),
@@ -322,8 +323,29 @@ def explain_cause(d: Differential, cause: str) -> str:
         + " ".join(f"{e.weight:+.4f}" for e in (*c.evidence_for, *c.evidence_against))
         + f" = {total:+.4f}"
     )
+    out.append(
+        wrap(
+            f"Probability {percent(c.probability)}: this score against every other cause's and an "
+            "unnamed other cause's (each e^score over their sum), so it is a share of this "
+            "differential, not a diagnosis.",
+            "  ",
+        )
+    )
     out += ["", "REFERENCES", *refs.lines(), "", wrap(d.disclaimer, "")]
     return "\n".join(out)
+
+
+def _prior_line(prior: float, authored_probability: float) -> str:
+    """The prior as scored, and the authors' prior probability when the fit replaced it: "prior
+    log-odds -0.78 (prior probability 0.08)" read as a contradiction (-0.78 is 31%; probe 16)."""
+    authored = round(math.log(authored_probability / (1 - authored_probability)), 2)
+    if abs(authored - prior) < 0.006:
+        return f"  prior log-odds {prior:+.2f} (prior probability {authored_probability:g})"
+    fitted = 1 / (1 + math.exp(-prior))
+    return (
+        f"  prior log-odds {prior:+.2f} (probability {fitted:.2g}, fitted to the published cases; "
+        f"the authors' prior probability {authored_probability:g} is log-odds {authored:+.2f})"
+    )
 
 
 def _value(ref: FactRef) -> str:

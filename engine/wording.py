@@ -250,5 +250,15 @@ def lr_text(e: Evidence) -> str:
     return text + ")"
 
 
+def lr_brief(e: Evidence) -> str:
+    """The note's short form: 'LR 3, judgement', or with a fitted value its authored one beside
+    it, 'LR 1.93, fitted; authored 1.08': the sentence quotes the authored frequencies, and a
+    fitted number beside them alone read as a contradiction (probe 16)."""
+    text = f"LR {e.lr:.3g}, {e.origin}"
+    if e.origin == "fitted" and e.prior_lr is not None and f"{e.prior_lr:.3g}" != f"{e.lr:.3g}":
+        text += f"; authored {e.prior_lr:.3g}"
+    return text
+
+
 def percent(p: float) -> str:
     return "<0.1%" if p < 0.001 else f"{100 * p:.1f}%" if p < 0.1 else f"{100 * p:.0f}%"

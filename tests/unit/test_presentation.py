@@ -6,6 +6,7 @@ note over every bundled case, facts in clinical words, and ``--explain``'s why-n
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import shutil
 from pathlib import Path
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from engine import InputError, diagnose, vocab
 from engine.ask import Lead
-from engine.differential import EVIDENCE_GROUPS, Differential, Finding, Scalar
+from engine.differential import EVIDENCE_GROUPS, Differential, Evidence, Finding, Scalar
 from engine.kb.catalog import INPUT_VALUES
 from engine.kb.load import KnowledgeBase, lint
 from engine.kb.registry import CITATION_KINDS
@@ -32,13 +33,14 @@ from engine.render import (
     patient_candidates,
     patient_note,
 )
-from engine.why_not import check_cause, why_not, why_not_text
+from engine.why_not import check_cause, explain_cause, why_not, why_not_text
 from engine.wording import (
     NOTE_COUNTS,
     fact_date,
     finding_text,
     inputs_of,
     likelihood,
+    lr_brief,
     percent,
     quantity,
     value_text,
@@ -267,7 +269,7 @@ def test_short_note_reads_like_a_consult(real_kb: KnowledgeBase) -> None:
         strongest = sorted(c.evidence_for, key=lambda e: -abs(e.weight))[:2]
         for e in strongest:
             assert f"+ {' '.join(e.statement.split()[:6])}" in flat
-            assert f"(LR {e.lr:.3g}, {e.origin})" in flat
+            assert f"({lr_brief(e)})" in flat
         for e in c.evidence_for[2:]:
             if e not in strongest:
                 assert e.statement[:40] not in flat
@@ -472,3 +474,35 @@ def test_today_must_be_a_date() -> None:
         diagnose({"wbc": 2.0}, today="2025-03-01")  # type: ignore[arg-type]
     assert caught.value.field == "today"
     assert diagnose({"wbc": 2.0}, today=dt.datetime(2025, 3, 1, 9)).as_of == "2025-03-01"
+
+
+def test_a_fitted_lr_is_shown_with_its_authored_value() -> None:
+    """Probe 16: 'found in about 30% ... against about 35%' beside '(LR 1.93, fitted)' read as
+    a contradiction; the note shows the authored value too, when it differs."""
+    base = dict(rule_id="r", statement="s", weight=0.66, facts=[], citations=[], chain=[],
+                source_kind="cohort", group="research", review_status="draft")  # fmt: skip
+    fitted = Evidence(**base, lr=1.93, origin="fitted", prior_lr=1.08, fitted_cases=40)
+    assert lr_brief(fitted) == "LR 1.93, fitted; authored 1.08"
+    same = Evidence(**base, lr=3.0, origin="fitted", prior_lr=3.0, fitted_cases=40)
+    assert lr_brief(same) == "LR 3, fitted"
+    assert lr_brief(Evidence(**base, lr=3.0, origin="judgement")) == "LR 3, judgement"
+
+
+def test_explain_gives_a_fitted_prior_with_its_authored_probability() -> None:
+    """Probe 16: 'prior log-odds -0.78 (prior probability 0.08)' read as a contradiction
+    (-0.78 is 31%): a fitted prior says so and gives both."""
+    patient = {
+        "as_of": "2025-02-03", "age": 44, "sex": "male",
+        "labs": [{"test": "wbc", "value": 2.7, "unit": "10^9/L", "date": "2025-02-03"},
+                 {"test": "anc", "value": 1.2, "unit": "10^9/L", "date": "2025-02-03"}],
+    }  # fmt: skip
+    d = diagnose(patient)
+    c = d.candidates[0]
+    flat = " ".join(explain_cause(d, c.cause).split())
+    authored = math.log(c.prior_probability / (1 - c.prior_probability))
+    if abs(authored - c.prior) < 0.006:
+        assert f"prior log-odds {c.prior:+.2f} (prior probability {c.prior_probability:g})" in flat
+    else:
+        assert "fitted to the published cases; the authors' prior probability" in flat
+        assert f"{1 / (1 + math.exp(-c.prior)):.2g}" in flat
+    assert f"Probability {percent(c.probability)}: this score against every other" in flat
