@@ -379,7 +379,7 @@ def _candidate(ctx: _Context, r: Ranked, known: KnownFacts) -> Candidate:
     label = (
         f"{cause.label} ({', '.join(_agent(ctx, a) for a in agents)})" if agents else cause.label
     )
-    next_steps = ctx.constants.steps(r.cause, "next_steps", ctx.drug_classes)
+    next_steps = _relevant_first(ctx.constants.steps(r.cause, "next_steps", ctx.drug_classes), pro)
     considerations = ctx.constants.steps(r.cause, "considerations", ctx.drug_classes)
     ctx.cited.update(cause.prior_cite)
     ctx.cited.update(cid for s in (*next_steps, *considerations) for cid in s.citations)
@@ -396,6 +396,17 @@ def _candidate(ctx: _Context, r: Ranked, known: KnownFacts) -> Candidate:
         ],
         summary=None, probability=r.probability,
     )  # fmt: skip
+
+
+def _relevant_first(steps: list[NextStep], pro: list[Evidence]) -> list[NextStep]:
+    """A cause's next steps with those that share a source with its supporting evidence first,
+    otherwise in the order written: a tick-borne infection's "start doxycycline" was the fifth
+    of five steps, hidden behind malaria films, Brucella serology and Leishmania tests, for a
+    patient whose evidence was the tick bite (probe 16)."""
+    sources = {cid for e in pro for cid in e.citations}
+    if not sources:
+        return steps
+    return sorted(steps, key=lambda s: not sources.intersection(s.citations))
 
 
 def _agent(ctx: _Context, name: str) -> str:

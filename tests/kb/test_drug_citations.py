@@ -63,23 +63,23 @@ def test_signal_drug_stopped_long_before_does_not() -> None:
 
 
 def test_an_unlisted_drug_in_the_onset_window_is_a_suspect() -> None:
-    d = diagnose(_patient({"name": "omeprazole", "start": "2024-01-30"}), today=TODAY)
+    d = diagnose(_patient({"name": "amlodipine", "start": "2024-01-30"}), today=TODAY)
     rules = _evidence(d, "drug_induced_other")
     assert set(rules) == {"drug_induced_other.unlisted_drug_in_onset_window"}
     cand = next(c for c in d.candidates if c.cause == "drug_induced_other")
-    assert cand.agents == ["omeprazole"]
-    assert d.unknown_medications == ["omeprazole"]  # still reported as unknown
+    assert cand.agents == ["amlodipine"]
+    assert d.unknown_medications == ["amlodipine"]  # still reported as unknown
     # the label says the name was not recognised (the fifth probe: "Other drug-induced
     # neutropenia (clozapin 25 mg)" at 70% beside a warning that the name was not used)
-    assert cand.label.endswith("(unrecognised name 'omeprazole')")
+    assert cand.label.endswith("(unrecognised name 'amlodipine')")
     known = diagnose(_patient({"name": "Pentasa", "start": "2024-01-20"}), today=TODAY)
     assert "unrecognised" not in next(c.label for c in known.candidates if c.agents)
 
 
 def test_an_unlisted_drug_outside_the_window_or_a_listed_inert_drug_is_not() -> None:
     for med in (
-        {"name": "omeprazole", "start": "2024-02-20"},  # 10 days: too early
-        {"name": "omeprazole", "start": "2023-11-01"},  # 121 days: too late
+        {"name": "amlodipine", "start": "2024-02-20"},  # 10 days: too early
+        {"name": "amlodipine", "start": "2023-11-01"},  # 121 days: too late
         {"name": "fluvoxamine", "start": "2024-01-30"},  # in the lexicon, no signal
     ):
         d = diagnose(_patient(med), today=TODAY)

@@ -317,3 +317,57 @@ def test_one_low_count_is_not_said_to_have_been_low_for_a_short_time() -> None:
     two_days = {**patient, "labs": [*patient["labs"], _l("wbc", 3.5, "10^9/L", "2025-05-01")]}
     chronicity = next(f for f in diagnose(two_days).findings if f.fact == "chronicity")
     assert (chronicity.value, chronicity.rule_id) == ("transient", "context.transient")
+
+
+def _pregnant(platelets: float) -> dict[str, Any]:
+    labs = [_l("wbc", 3.6, "10^9/L", "2025-05-15"), _l("anc", 1.25, "10^9/L", "2025-05-15"),
+            _l("hemoglobin", 10.6, "g/dL", "2025-05-15"),
+            _l("platelets", platelets, "10^9/L", "2025-05-15")]  # fmt: skip
+    return {"as_of": "2025-05-15", "age": 31, "sex": "female", "labs": labs,
+            "conditions": [{"name": "pregnancy", "since": "2024-12-01"}]}  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_gestational_platelet_count_is_no_second_low_line(backend: str) -> None:
+    findings = {f.fact: f.value for f in diagnose(_pregnant(135), backend=backend).findings}
+    assert "thrombocytopenia" not in findings
+    assert findings["lineage"] == "bicytopenia"  # anaemia for pregnancy, and the neutropenia
+    low = {f.fact: f.value for f in diagnose(_pregnant(85), backend=backend).findings}
+    assert low["thrombocytopenia"] is True and low["lineage"] == "pancytopenia"
+    outside = _pregnant(135)
+    del outside["conditions"]
+    assert {f.fact: f.value for f in diagnose(outside, backend=backend).findings}.get(
+        "thrombocytopenia"
+    ) is True
+
+
+def test_metformin_and_a_ppi_are_named_as_reasons_for_a_low_b12() -> None:
+    patient = {
+        "as_of": "2025-05-15", "age": 67, "sex": "male",
+        "labs": [_l("wbc", 3.4, "10^9/L", "2025-05-15"), _l("anc", 1.4, "10^9/L", "2025-05-15"),
+                 _l("hemoglobin", 10.9, "g/dL", "2025-05-15"), _l("mcv", 108, "fL", "2025-05-15"),
+                 _l("vitamin_b12", 115, "pg/mL", "2025-05-15")],
+        "medications": [{"name": "metformin", "start": "2012-06-01"},
+                        {"name": "omeprazole", "start": "2016-02-01"}],
+    }  # fmt: skip
+    d = diagnose(patient)
+    assert not d.unknown_medications
+    b12 = d.candidate("megaloblastic")
+    assert b12 is not None and d.candidates[0].cause == "megaloblastic"
+    assert any("metformin or a proton-pump inhibitor" in s.text for s in b12.considerations)
+    without = diagnose({**patient, "medications": []}).candidate("megaloblastic")
+    assert without is not None
+    assert not any("metformin" in s.text for s in without.considerations)
+
+
+def test_the_next_step_that_shares_a_source_with_the_evidence_comes_first() -> None:
+    patient = {
+        "as_of": "2025-07-10", "age": 61, "sex": "male",
+        "labs": [_l("wbc", 2.3, "10^9/L", "2025-07-10"), _l("anc", 1.3, "10^9/L", "2025-07-10"),
+                 _l("platelets", 58, "10^9/L", "2025-07-10"), _l("alt", 128, "U/L", "2025-07-10")],
+        "history": [{"name": "tick_bite", "since": "2025-06-28"}],
+        "findings": [{"name": "fever", "since": "2025-07-06"}],
+    }  # fmt: skip
+    infection = diagnose(patient).candidate("infection_other")
+    assert infection is not None
+    assert "doxycycline" in infection.next_steps[0].text

@@ -413,7 +413,7 @@ def test_a_name_that_still_fails_but_holds_a_known_name_is_suspected(
 
 @pytest.mark.parametrize(
     "given_name",
-    ["dexamethasone-Mylan", "omeprazole-Hexal", "Metoprolol succinat-1A Pharma",
+    ["dexamethasone-Mylan", "simvastatin-Hexal", "Metoprolol succinat-1A Pharma",
      "aspirin-ratiopharm", "paracetamol 500mg; ibuprofen", "L-Thyroxin Henning"],
 )  # fmt: skip
 def test_manufacturer_words_alone_suggest_no_drug(given_name: str) -> None:
