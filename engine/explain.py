@@ -89,8 +89,8 @@ class _Constants:
 
     def steps(self, cause: str, which: str, classes: frozenset[str] | None) -> list[NextStep]:
         """A cause's next steps or considerations (a new list of the shared models): a step kept
-        for one drug class only when the patient's medications include that class (``classes``;
-        ``None`` when a medication the lexicon does not know might belong to any class)."""
+        for one drug class only when the patient's medications include that class, or an unread
+        name resembles a drug of it (``classes``; ``None``: every step)."""
         key = (cause, which)
         if key not in self._steps:
             self._steps[key] = _steps(getattr(self.kb.causes[cause], which))
@@ -126,7 +126,7 @@ class _Context:
     cited: set[str]
     drugs: dict[str, str]  # medication-course fact id -> generic drug name
     constants: _Constants
-    drug_classes: frozenset[str] | None  # every drug and class recorded; None: one is unknown
+    drug_classes: frozenset[str] | None  # recorded drugs, classes, what unread names resemble
     links: dict[str, Link] = field(default_factory=dict)  # one Link per derived fact, built once
     chains: dict[tuple[str, ...], list[Link]] = field(default_factory=dict)
 
@@ -184,8 +184,12 @@ def build_differential(
     firings = sorted(firings, key=lambda f: (kb.rule(f.rule_id).stratum, f.rule_id))
     by_rule = {f.rule_id: f for f in firings}
     drugs = {c.fid: c.drug for c in facts.courses}
-    classes = (
-        None if facts.unknown_medications else frozenset(a for c in facts.courses for a in c.agents)
+    # the classes a step may be kept for: the courses' and those an unread name resembles (an
+    # unread name that resembles no lexicon drug gave every class's steps, antithyroid steps
+    # among them, to a patient on Femara and Kisqali; probe 16)
+    classes = frozenset(
+        [a for c in facts.courses for a in c.agents]
+        + [m.name for m in facts.members if m.kind == "suspected_drug"]
     )
     ctx = _Context(
         kb, _fact_refs(kb, facts, firings), by_rule, set(), drugs, _constants(kb), classes

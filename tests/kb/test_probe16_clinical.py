@@ -371,3 +371,22 @@ def test_the_next_step_that_shares_a_source_with_the_evidence_comes_first() -> N
     infection = diagnose(patient).candidate("infection_other")
     assert infection is not None
     assert "doxycycline" in infection.next_steps[0].text
+
+
+def _on_filgrastim(anc_today: float, before: float = 0.6) -> dict[str, Any]:
+    labs = [_l("anc", before, "10^9/L", day) for day in ("2025-03-01", "2025-05-01", "2025-07-01")]
+    labs.append(_l("anc", anc_today, "10^9/L", "2025-10-01"))
+    return {"as_of": "2025-10-01", "age": 66, "sex": "female", "labs": labs,
+            "medications": [{"name": "Neupogen", "start": "2025-07-15"}]}  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_counts_on_a_growth_factor_are_said_not_to_be_the_patients_own(backend: str) -> None:
+    masked = _alerts(diagnose(_on_filgrastim(7.4), backend=backend))
+    assert masked.get("neutropenia_masked_by_growth_factor") == "warning"
+    assert masked.get("counts_on_growth_factor") == "info"
+    never_low = _alerts(diagnose(_on_filgrastim(7.4, before=3.0), backend=backend))
+    assert "neutropenia_masked_by_growth_factor" not in never_low
+    assert never_low.get("counts_on_growth_factor") == "info"
+    still_low = _alerts(diagnose(_on_filgrastim(0.9), backend=backend))
+    assert "neutropenia_masked_by_growth_factor" not in still_low
