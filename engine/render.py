@@ -163,12 +163,20 @@ def _differential(d: Differential, room: _Room) -> list[str]:
 
 
 def _next_steps(top: Candidate, room: _Room) -> list[str]:
+    asks = [asked(a.fact) for a in top.ask_next]
+    if not top.evidence_for:
+        # a cause first on its prior alone has no claim to its own tests: a lone white count of
+        # 3.6 led with Duffy genotyping (probe 16); the facts that would rank the causes come first
+        head = "NEXT STEPS: no cause has supporting evidence yet; first find out: "
+        asks.sort(key=lambda a: a != asked("anc"))  # without a differential nothing is graded
+        body = ", ".join(asks) if asks else "more of the patient's results and history"
+        tail = f" (steps for {top.label}: --full)"
+        return _clip(head, body, tail, 3, "  ")
     n = len(top.next_steps)
     more = f" ({room.steps} of {n}; --full lists all)" if n > room.steps else ""
     out = _clip("NEXT STEPS for ", top.label, more, 2, "  ")
     for s in top.next_steps[: room.steps]:
         out += _clip("  - ", s.text, "", room.step, "    ")
-    asks = [asked(a.fact) for a in top.ask_next]
     head = "  unknown facts that would change this most: "
     while len(asks) > 1 and len(head + ", ".join(asks)) > WIDTH:
         asks.pop()  # the least telling: they come most telling first
@@ -337,9 +345,13 @@ UNCLEAR_BELOW = 0.33
 
 
 def patient_candidates(candidates: list[Candidate]) -> list[Candidate]:
-    """The causes a patient reads: those at or above 5%, at most five, and always the first."""
-    shown = [c for c in candidates if c.probability >= PATIENT_MIN_PROBABILITY]
-    return (shown or candidates[:1])[:PATIENT_MAX_CAUSES]
+    """The causes a patient reads: those with supporting evidence at or above 5%, at most five,
+    and the first that has supporting evidence. A cause listed on its probability alone is not
+    read out: a well 50-year-old with one white count of 3.6 was shown myelodysplastic syndrome
+    and a congenital neutropenia "usually found in babies" (probe 16)."""
+    supported = [c for c in candidates if c.evidence_for]
+    shown = [c for c in supported if c.probability >= PATIENT_MIN_PROBABILITY]
+    return (shown or supported[:1])[:PATIENT_MAX_CAUSES]
 
 
 def patient_note(d: Differential) -> str:
@@ -353,14 +365,23 @@ def patient_note(d: Differential) -> str:
         out.append("What the results show:")
         out += [wrap(f"  - {f.statement}", "    ") for f in d.findings]
         out.append("")
-    if d.candidates:
-        shown = patient_candidates(d.candidates)
+    shown = patient_candidates(d.candidates)
+    if d.candidates and not shown:
+        out.append(
+            wrap(
+                "No explanation has support yet from the information given: more tests are "
+                f"needed before a cause can be named. {len(d.candidates)} possible explanations "
+                "were weighed; your clinician can see the list and explain it.",
+                "",
+            )
+        )
+    elif d.candidates:
         out.append("Possible explanations, the most likely first:")
         if shown[0].probability < UNCLEAR_BELOW:
             out.append(wrap("  None of these stands out: each is less likely than not, and more "
                             "tests are needed to find the cause.", "  "))  # fmt: skip
-        for c in shown:
-            out.append(wrap(f"  {c.rank}. {c.label} ({likelihood(c.probability)})", "     "))
+        for i, c in enumerate(shown, start=1):  # reading order: unsupported causes are left out
+            out.append(wrap(f"  {i}. {c.label} ({likelihood(c.probability)})", "     "))
             if c.summary:
                 out.append(wrap(f"     {c.summary}", "     "))
             for e in c.evidence_for:

@@ -159,21 +159,24 @@ def test_patient_note_reads_out_only_the_likely_causes() -> None:
     case = load_patient_file(Path(__file__).parents[2] / "cases" / "acute_leukemia-01.yaml")
     d = diagnose(case, today=TODAY, audience="patient")
     shown = patient_candidates(d.candidates)
+    supported = [c for c in d.candidates if c.evidence_for]
     assert 1 <= len(shown) <= 5 < len(d.candidates)
-    assert shown == d.candidates[: len(shown)]
+    assert shown == supported[: len(shown)]  # a cause on its probability alone is not read out
     assert all(c.probability >= 0.05 for c in shown)
     note = patient_note(d)
-    assert all(f"  {c.rank}. {c.label}" in note for c in shown)
+    assert all(f"  {i}. {c.label}" in note for i, c in enumerate(shown, start=1))
     assert f"  {len(shown) + 1}. " not in note
     assert f"{len(d.candidates) - len(shown)} other explanations were also weighed" in note
     low = [c.model_copy(update={"probability": 0.01}) for c in d.candidates]
-    assert patient_candidates(low) == low[:1]
+    assert patient_candidates(low) == [c for c in low if c.evidence_for][:1]
     # each cause carries its likelihood words, and a first cause under 33% says none stands out
     assert f"  1. {shown[0].label} ({likelihood(shown[0].probability)})" in note
 
     def with_top(p: float) -> Differential:
-        top = d.candidates[0].model_copy(update={"probability": p})
-        return d.model_copy(update={"candidates": [top, *d.candidates[1:]]})
+        first = d.candidates.index(shown[0])
+        top = shown[0].model_copy(update={"probability": p})
+        rest = [c for i, c in enumerate(d.candidates) if i != first]
+        return d.model_copy(update={"candidates": [top, *rest]})
 
     assert "None of these stands out" in patient_note(with_top(0.2))
     assert f"  1. {shown[0].label} (unlikely)" in patient_note(with_top(0.2))
@@ -506,3 +509,22 @@ def test_explain_gives_a_fitted_prior_with_its_authored_probability() -> None:
         assert "fitted to the published cases; the authors' prior probability" in flat
         assert f"{1 / (1 + math.exp(-c.prior)):.2g}" in flat
     assert f"Probability {percent(c.probability)}: this score against every other" in flat
+
+
+def test_a_cause_with_no_supporting_evidence_leads_no_steps_and_is_not_read_to_a_patient() -> None:
+    """Probe 16: a well 50-year-old with one white count of 3.6 had Duffy genotyping as the first
+    step, and the patient read myelodysplastic syndrome and a congenital neutropenia."""
+    lone = {
+        "as_of": "2025-06-01", "age": 50, "sex": "male",
+        "labs": [{"test": "wbc", "value": 3.6, "unit": "10^9/L", "date": "2025-06-01"}],
+    }  # fmt: skip
+    d = diagnose(lone)
+    assert d.candidates and not d.candidates[0].evidence_for
+    flat = " ".join(consult_note(d).split())
+    assert "NEXT STEPS: no cause has supporting evidence yet; first find out: ANC" in flat
+    assert "NEXT STEPS for" not in flat
+    assert patient_candidates(d.candidates) == []
+    patient = " ".join(patient_note(d).split())
+    assert "No explanation has support yet from the information given" in patient
+    assert "Possible explanations" not in patient
+    assert all(c.label not in patient for c in d.candidates)
