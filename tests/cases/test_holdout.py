@@ -49,6 +49,7 @@ SETS = {
     "held-out set 19": EVALUATION / "holdout19",
     "held-out set 20": EVALUATION / "holdout20",
     "held-out set 21": EVALUATION / "holdout21",
+    "held-out set 22": EVALUATION / "holdout22",
 }
 ORDER = list(SETS)
 FILES = {name: sorted(d.glob("*.yaml")) for name, d in SETS.items()}
