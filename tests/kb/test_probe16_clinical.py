@@ -390,3 +390,27 @@ def test_counts_on_a_growth_factor_are_said_not_to_be_the_patients_own(backend: 
     assert never_low.get("counts_on_growth_factor") == "info"
     still_low = _alerts(diagnose(_on_filgrastim(0.9), backend=backend))
     assert "neutropenia_masked_by_growth_factor" not in still_low
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cotrimoxazole_marrow_suppression_counts_for_the_drug(backend: str) -> None:
+    patient: dict[str, Any] = {
+        "as_of": "2025-04-20", "age": 71, "sex": "male",
+        "labs": [_l("wbc", 2.1, "10^9/L", "2025-04-20"), _l("anc", 0.9, "10^9/L", "2025-04-20"),
+                 _l("hemoglobin", 9.1, "g/dL", "2025-04-20"), _l("mcv", 104, "fL", "2025-04-20"),
+                 _l("platelets", 62, "10^9/L", "2025-04-20")],
+        "medications": [{"name": "co-trimoxazole 960 mg three times daily", "start": "2025-03-25"}],
+    }  # fmt: skip
+    d = diagnose(patient, backend=backend)
+    assert "drug_induced_other.cotrimoxazole_marrow_suppression" in fired_rules(d)
+    drug = d.candidate("drug_induced_other")
+    assert drug is not None
+    against = {e.rule_id for e in drug.evidence_against}
+    assert "drug_induced_other.profile.anemia" not in against  # counted once, by this rule
+    with_mtx = {
+        **patient,
+        "medications": [*patient["medications"], {"name": "methotrexate", "start": "2020-01-01"}],
+    }
+    assert "drug_induced_other.cotrimoxazole_marrow_suppression" not in fired_rules(
+        diagnose(with_mtx, backend=backend)
+    )
