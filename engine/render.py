@@ -147,6 +147,13 @@ def _alert(d: Differential, a: Alert, room: _Room) -> list[str]:
 
 def _differential(d: Differential, room: _Room) -> list[str]:
     if not d.candidates:
+        low = {f.fact for f in d.findings if f.value is True}
+        if not low & {"leukopenia", "neutropenia"}:
+            # a recovered or normal series read only "no cause has supporting evidence", as if
+            # a low count were unexplained (probe 16)
+            alone = " (a low lymphocyte count alone is not ranked)" if "lymphopenia" in low else ""
+            text = f"none: the latest white count and ANC are not low, so no cause is ranked{alone}"
+            return _clip("DIFFERENTIAL: ", text, "", 2, "  ")
         return ["DIFFERENTIAL: no cause has supporting evidence"]
     shown = d.candidates[:TOP_CAUSES]
     out = [f"DIFFERENTIAL (top {len(shown)} of {len(d.candidates)} listed; strongest reasons)"]

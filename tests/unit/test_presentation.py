@@ -528,3 +528,26 @@ def test_a_cause_with_no_supporting_evidence_leads_no_steps_and_is_not_read_to_a
     assert "No explanation has support yet from the information given" in patient
     assert "Possible explanations" not in patient
     assert all(c.label not in patient for c in d.candidates)
+
+
+def test_a_normal_latest_count_says_there_is_nothing_to_explain() -> None:
+    """Probe 16: a recovered series read only "no cause has supporting evidence"."""
+
+    def day(v: float, anc: float, date: str) -> list[dict[str, object]]:
+        return [{"test": "wbc", "value": v, "unit": "10^9/L", "date": date},
+                {"test": "anc", "value": anc, "unit": "10^9/L", "date": date}]  # fmt: skip
+
+    recovered = {"as_of": "2025-05-15", "age": 28, "sex": "male",
+                 "labs": day(3.1, 0.95, "2025-04-28") + day(6.4, 3.6, "2025-05-15")}  # fmt: skip
+    d = diagnose(recovered)
+    assert not d.candidates
+    flat = " ".join(consult_note(d).split())
+    assert "DIFFERENTIAL: none: the latest white count and ANC are not low" in flat
+    lymphopenic = {
+        **recovered,
+        "labs": day(4.6, 3.3, "2025-05-15")
+        + [{"test": "alc", "value": 0.75, "unit": "10^9/L", "date": "2025-05-15"}],
+    }
+    assert "a low lymphocyte count alone is not ranked" in " ".join(
+        consult_note(diagnose(lymphopenic)).split()
+    )
