@@ -414,3 +414,12 @@ def test_cotrimoxazole_marrow_suppression_counts_for_the_drug(backend: str) -> N
     assert "drug_induced_other.cotrimoxazole_marrow_suppression" not in fired_rules(
         diagnose(with_mtx, backend=backend)
     )
+
+
+def test_a_fluoropyrimidine_brings_the_dpyd_step() -> None:
+    d = diagnose(_fever_after_cycle("Xeloda"))
+    chemo = d.candidate("chemotherapy_radiation")
+    assert chemo is not None
+    assert any("DPYD" in s.text for s in chemo.next_steps)
+    other = diagnose(_fever_after_cycle("docetaxel")).candidate("chemotherapy_radiation")
+    assert other is not None and not any("DPYD" in s.text for s in other.next_steps)
