@@ -253,6 +253,8 @@ def test_sjogren_syndrome_is_a_cause_and_mutes_the_duffy_hint(backend: str) -> N
         ("Kisqali 600 mg", "ribociclib"),
         ("Prograf", "tacrolimus"),
         ("clozapine 1/2 tab", "clozapine"),
+        ("Mycophenolate Sodium 360 mg", "mycophenolic acid"),
+        ("mycophenolate", "mycophenolate mofetil"),
     ],
 )
 def test_names_read_since_probe_16(name: str, generic: str) -> None:
