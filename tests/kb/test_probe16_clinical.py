@@ -425,3 +425,16 @@ def test_a_fluoropyrimidine_brings_the_dpyd_step() -> None:
     assert any("DPYD" in s.text for s in chemo.next_steps)
     other = diagnose(_fever_after_cycle("docetaxel")).candidate("chemotherapy_radiation")
     assert other is not None and not any("DPYD" in s.text for s in other.next_steps)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_stopped_chemotherapy_medication_counts_as_its_history_record(backend: str) -> None:
+    labs = [_l("wbc", 1.6, "10^9/L", "2025-06-07"), _l("anc", 0.4, "10^9/L", "2025-06-07"),
+            _l("platelets", 12, "10^9/L", "2025-06-07")]  # fmt: skip
+    course = {"name": "Temodal", "start": "2025-03-20", "stop": "2025-05-01"}
+    patient = {"as_of": "2025-06-07", "age": 58, "sex": "male", "labs": labs,
+               "medications": [course]}  # fmt: skip
+    rule = "chemotherapy_radiation.chemotherapy_3_to_8_weeks_ago"
+    assert rule in fired_rules(diagnose(patient, backend=backend))
+    again = {**patient, "medications": [course, {"name": "temozolomide", "start": "2025-06-01"}]}
+    assert rule not in fired_rules(diagnose(again, backend=backend))  # a current course instead
