@@ -141,6 +141,11 @@ def _alert(d: Differential, a: Alert, room: _Room) -> list[str]:
     what the alert is or what to do."""
     # each value once: two course rows of one drug read "clozapine; clozapine" (probe 10)
     on = "; ".join(dict.fromkeys(value_text(r) for r in inputs_of(d, [f.id for f in a.facts])))
+    # the values take at most the first line, so that the message keeps the rest: five values
+    # of a travel alert left "exclude malaria today" cut off (probe 16)
+    room_for_values = WIDTH - len(a.level) - 6
+    if len(on) > room_for_values:
+        on = on[: room_for_values - 3].rsplit("; ", 1)[0] + "; …"
     head = f"  {a.level.upper()} " + (f"[{on}] " if on and room.alert > 1 else "")
     return _clip(head, a.message, "", room.alert, "    ")
 

@@ -34,6 +34,10 @@ from engine.kb.yamlio import YamlList, YamlMap
 #: The class every name the lexicon does not know belongs to, when the lexicon defines it: rules
 #: can then reason about "some other drug" (e.g. its timing) without knowing what it is.
 UNLISTED = "unlisted_drug"
+#: The class of every medication name the lexicon does not read (never an explicit member): unlike
+#: ``unlisted_drug``, which also holds drugs it reads but has not assessed, it says the name itself
+#: was not understood, so that a rule can say "a name that was not recognised" truthfully.
+UNREAD = "unread_name"
 #: How a name written as several drugs was read (``clozapine; paroxetin``): its ``unmatched``
 #: parts are names of their own that the lexicon does not know, and are reported as such.
 COMBINATION = "combination"
@@ -142,7 +146,7 @@ class Lexicon:
             bare = core(key)
             if bare in self.class_names and not held:
                 return self._class(given, bare)
-            unlisted = (UNLISTED,) if UNLISTED in self.classes and not held else ()
+            unlisted = tuple(c for c in (UNLISTED, UNREAD) if c in self.classes) if not held else ()
             how = f"not read: {' '.join(held)!r} says it may not be taken now" if held else ""
             return ResolvedDrug(given, key, unlisted, False, how=how)
         return self._resolved(given, found)

@@ -438,3 +438,41 @@ def test_a_stopped_chemotherapy_medication_counts_as_its_history_record(backend:
     assert rule in fired_rules(diagnose(patient, backend=backend))
     again = {**patient, "medications": [course, {"name": "temozolomide", "start": "2025-06-01"}]}
     assert rule not in fired_rules(diagnose(again, backend=backend))  # a current course instead
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_read_but_unassessed_drug_is_not_called_unrecognised(backend: str) -> None:
+    """Re-probe: isoniazid, now read (class unlisted_drug), was called 'not recognised'."""
+    alerts = _alerts(diagnose(_fever_after_cycle("isoniazid"), backend=backend))
+    assert "fever_with_unread_medication" not in alerts
+    assert alerts.get("fever_with_moderate_neutropenia") == "warning"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_ended_pregnancy_gives_the_usual_limits(backend: str) -> None:
+    ended = _pregnant(130)
+    ended["conditions"] = [{"name": "pregnancy", "since": "2024-06-01", "until": "2025-01-10"}]
+    findings = {f.fact: f.value for f in diagnose(ended, backend=backend).findings}
+    assert findings.get("thrombocytopenia") is True and findings.get("anemia") is True
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_growth_factor_for_a_chemotherapy_nadir_masks_nothing(backend: str) -> None:
+    patient = _on_filgrastim(7.4)
+    patient["history"] = [{"name": "chemotherapy", "since": "2025-06-01", "until": "2025-09-25"}]
+    alerts = _alerts(diagnose(patient, backend=backend))
+    assert "neutropenia_masked_by_growth_factor" not in alerts
+    assert alerts.get("counts_on_growth_factor") == "info"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_unknown_drug_is_not_named_beside_current_chemotherapy(backend: str) -> None:
+    patient = {
+        "as_of": "2025-03-20", "age": 58, "sex": "female",
+        "labs": [_l("anc", 3.1, "10^9/L", "2025-02-20"), _l("anc", 0.4, "10^9/L", "2025-03-20")],
+        "medications": [{"name": "Kisqali", "start": "2025-02-20"},
+                        {"name": "Femara", "start": "2025-02-20"}],
+    }  # fmt: skip
+    d = diagnose(patient, backend=backend)
+    assert "drug_induced_other.unlisted_drug_in_onset_window" not in fired_rules(d)
+    assert d.candidates[0].cause == "chemotherapy_radiation"
