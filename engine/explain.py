@@ -403,14 +403,21 @@ def _candidate(ctx: _Context, r: Ranked, known: KnownFacts) -> Candidate:
 
 
 def _relevant_first(steps: list[NextStep], pro: list[Evidence]) -> list[NextStep]:
-    """A cause's next steps with those that share a source with its supporting evidence first,
-    otherwise in the order written: a tick-borne infection's "start doxycycline" was the fifth
-    of five steps, hidden behind malaria films, Brucella serology and Leishmania tests, for a
-    patient whose evidence was the tick bite (probe 16)."""
-    sources = {cid for e in pro for cid in e.citations}
-    if not sources:
+    """A cause's next steps ordered by the strongest supporting evidence they share a source
+    with, steps sharing none last, ties in the order written: a tick-borne infection's "start
+    doxycycline" was the fifth of five steps, hidden behind malaria films, Brucella serology and
+    Leishmania tests, for a patient whose evidence was the tick bite (probe 16)."""
+    strongest: dict[str, float] = {}
+    for e in pro:
+        for cid in e.citations:
+            strongest[cid] = max(strongest.get(cid, 0.0), e.weight)
+    if not strongest:
         return steps
-    return sorted(steps, key=lambda s: not sources.intersection(s.citations))
+
+    def shared(step: NextStep) -> float:
+        return max((strongest.get(c, 0.0) for c in step.citations), default=0.0)
+
+    return sorted(steps, key=lambda s: -shared(s))
 
 
 def _agent(ctx: _Context, name: str) -> str:

@@ -476,3 +476,10 @@ def test_an_unknown_drug_is_not_named_beside_current_chemotherapy(backend: str) 
     d = diagnose(patient, backend=backend)
     assert "drug_induced_other.unlisted_drug_in_onset_window" not in fired_rules(d)
     assert d.candidates[0].cause == "chemotherapy_radiation"
+
+
+def test_a_febrile_travellers_viral_steps_lead_with_dengue_and_malaria_tests() -> None:
+    d = diagnose(_traveller("2025-01-03"))
+    viral = d.candidate("viral_infection")
+    assert viral is not None
+    assert "dengue NS1" in viral.next_steps[0].text
