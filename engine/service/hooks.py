@@ -39,7 +39,7 @@ from engine.errors import InputError, LeukodxError
 from engine.fhir.convert import ENDED_BY_TEMPERATURE, SAME_INSTANT, IgnoredInput, from_fhir
 from engine.fhir.read import concepts_of
 from engine.fhir.terms import Terminology, codings, load_terminology
-from engine.kb.lexicon import UNLISTED, Lexicon
+from engine.kb.lexicon import UNLISTED, UNREAD, Lexicon
 from engine.kb.load import KnowledgeBase
 from engine.patient import parse_patient
 from engine.report.patient import render_patient
@@ -356,10 +356,11 @@ class Hooks:
         }
         drugs = [self.kb.lexicon.resolve(name) for name in drafted.names]
         # Only what the knowledge base knows about a drug scopes an order: rules about any
-        # unlisted drug (its timing against a low count) cannot apply to a drug not yet given.
+        # unlisted drug (its timing against a low count) or any unread name cannot apply to a
+        # drug not yet given.
         # Alert rules check the order; evidence rules only say the drug lowers counts (their
         # "the count arose on the drug" cannot hold for a drug not yet given).
-        agents = {drug.name: [a for a in drug.agents if a != UNLISTED] for drug in drugs}
+        agents = {d.name: [a for a in d.agents if a not in (UNLISTED, UNREAD)] for d in drugs}
         scoped = [(drug, cds.drug_rules(self.kb, agents[drug.name])) for drug in drugs]
         scoped = [(drug, rules) for drug, rules in scoped if rules]
         alert_rules = {
