@@ -109,8 +109,7 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     # a neutropenia's drug timing is read on the ANC wherever it was counted (series.low_dates)
     decides = 1 if _latest_is_low(by_test.get("anc", []), lln["anc"], as_of) else None
     low, normal = series.low_dates(counts, [lln["wbc"], lln["anc"]], as_of, decides=decides)
-    drug_episode = series.low_episode_days(counts, [lln["wbc"], lln["anc"]], as_of, decides=decides)
-    episode_start = _episode_start(patient, drug_episode, as_of)
+    episode_start = _episode_start(patient, series.episode_of(low, normal, as_of), as_of)
     courses, unknown = course_facts(
         patient.medications,
         kb.lexicon,

@@ -371,9 +371,8 @@ def low_dates(
 
 
 def low_episode_days(
-    series: Sequence[Iterable[Point]], thresholds: Sequence[float], as_of: Day,
-    *, decides: int | None = None,
-) -> Computed | None:  # fmt: skip
+    series: Sequence[Iterable[Point]], thresholds: Sequence[float], as_of: Day
+) -> Computed | None:
     """Days the current unbroken low run is documented: from its first low date to its last.
 
     The run ends at the latest result; any normal result resets it, since a count that recovered
@@ -382,7 +381,11 @@ def low_episode_days(
     documents no duration at all (counting to ``as_of`` made it a "chronic" neutropenia, and in a
     CDS hook, answered as of today, every low count older than 90 days did the same).
     """
-    low, normal = low_dates(series, thresholds, as_of, decides=decides)
+    return episode_of(*low_dates(series, thresholds, as_of), as_of)
+
+
+def episode_of(low: Sequence[Day], normal: Sequence[Day], as_of: Day) -> Computed | None:
+    """:func:`low_episode_days` of dates already split by :func:`low_dates` (ascending)."""
     if not low or (normal and normal[-1] > low[-1]):
         return None
     last_normal = normal[-1] if normal else None
