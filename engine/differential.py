@@ -99,9 +99,14 @@ class SharedList(list[str]):
 
 
 class NextStep(BaseModel):
+    """A test or action for one candidate. ``resulted``: the patient's results for the tests that
+    complete the step (contract addition; empty when the step names no test or none is
+    resulted); a step whose every test is resulted comes after the steps still to do."""
+
     model_config = _FROZEN
     text: str
     citations: list[str]
+    resulted: tuple[FactRef, ...] = ()
 
 
 class AskNext(BaseModel):

@@ -46,6 +46,9 @@ from engine.version import __version__
 #: Candidates (by rank) for which the unknown facts that matter most are listed.
 ASK_RANKS = 3
 
+#: A next step as a shared output model, with the lab tests whose results complete it.
+_Step = tuple[NextStep, tuple[str, ...]]
+
 #: Series facts shown as findings (how they were computed is in their ``how``).
 SERIES_FINDINGS: tuple[str, ...] = (
     "wbc_trend", "anc_trend", "leukopenia_duration_days", "cycle_period_days",
@@ -60,7 +63,7 @@ class _Constants:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self._citations: dict[str, Citation] = {}
-        self._steps: dict[tuple[str, str], list[tuple[NextStep, str | None]]] = {}
+        self._steps: dict[tuple[str, str], list[tuple[NextStep, str | None, tuple[str, ...]]]] = {}
         self._status: dict[str, RuleStatus] = {}
         self._trace: dict[str, tuple[int, str]] = {}
         self._kinds: dict[tuple[str, ...], str] = {}
@@ -87,16 +90,17 @@ class _Constants:
             c = self._citations[cid] = Citation.model_validate(self.kb.citations[cid].published())
         return c
 
-    def steps(self, cause: str, which: str, classes: frozenset[str] | None) -> list[NextStep]:
-        """A cause's next steps or considerations (a new list of the shared models): a step kept
-        for one drug class only when the patient's medications include that class, or an unread
-        name resembles a drug of it (``classes``; ``None``: every step)."""
+    def steps(self, cause: str, which: str, classes: frozenset[str] | None) -> list[_Step]:
+        """A cause's next steps or considerations (a new list of the shared models, each with the
+        tests that complete it): a step kept for one drug class only when the patient's
+        medications include that class, or an unread name resembles a drug of it (``classes``;
+        ``None``: every step)."""
         key = (cause, which)
         if key not in self._steps:
             self._steps[key] = _steps(getattr(self.kb.causes[cause], which))
         return [
-            model
-            for model, drug_class in self._steps[key]
+            (model, tests)
+            for model, drug_class, tests in self._steps[key]
             if drug_class is None or classes is None or drug_class in classes
         ]
 
@@ -132,6 +136,11 @@ class _Context:
 
     def ref(self, fid: str) -> FactRef:
         return self.refs[fid]
+
+    def result(self, test: str) -> FactRef | None:
+        """The patient's latest result of a lab test (a reticulocyte count given in % is
+        ``reticulocytes_pct``), or None when the record has none up to ``as_of``."""
+        return self.refs.get(f"v:{test}") or self.refs.get(f"v:{test}_pct")
 
     def link(self, fid: str) -> Link:
         """The derivation step of one derived fact (shared by every chain that reaches it)."""
@@ -383,8 +392,11 @@ def _candidate(ctx: _Context, r: Ranked, known: KnownFacts) -> Candidate:
     label = (
         f"{cause.label} ({', '.join(_agent(ctx, a) for a in agents)})" if agents else cause.label
     )
-    next_steps = _relevant_first(ctx.constants.steps(r.cause, "next_steps", ctx.drug_classes), pro)
-    considerations = ctx.constants.steps(r.cause, "considerations", ctx.drug_classes)
+    steps = _relevant_first(ctx.constants.steps(r.cause, "next_steps", ctx.drug_classes), pro)
+    next_steps = _resulted_last(ctx, steps)
+    considerations = [
+        m for m, _ in ctx.constants.steps(r.cause, "considerations", ctx.drug_classes)
+    ]
     ctx.cited.update(cause.prior_cite)
     ctx.cited.update(cid for s in (*next_steps, *considerations) for cid in s.citations)
     return unchecked(
@@ -402,7 +414,7 @@ def _candidate(ctx: _Context, r: Ranked, known: KnownFacts) -> Candidate:
     )  # fmt: skip
 
 
-def _relevant_first(steps: list[NextStep], pro: list[Evidence]) -> list[NextStep]:
+def _relevant_first(steps: list[_Step], pro: list[Evidence]) -> list[_Step]:
     """A cause's next steps ordered by the strongest supporting evidence they share a source
     with, steps sharing none last, ties in the order written: a tick-borne infection's "start
     doxycycline" was the fifth of five steps, hidden behind malaria films, Brucella serology and
@@ -414,10 +426,26 @@ def _relevant_first(steps: list[NextStep], pro: list[Evidence]) -> list[NextStep
     if not strongest:
         return steps
 
-    def shared(step: NextStep) -> float:
-        return max((strongest.get(c, 0.0) for c in step.citations), default=0.0)
+    def shared(step: _Step) -> float:
+        return max((strongest.get(c, 0.0) for c in step[0].citations), default=0.0)
 
     return sorted(steps, key=lambda s: -shared(s))
+
+
+def _resulted_last(ctx: _Context, steps: list[_Step]) -> list[NextStep]:
+    """The steps with the patient's results for their tests beside them; a step whose every
+    test is resulted moves after those still to do (in their order): the note's first steps
+    asked for a vitamin B12 and folate that the record already held (session 19's open list)."""
+    todo: list[NextStep] = []
+    done: list[NextStep] = []
+    for model, tests in steps:
+        results = tuple(ref for t in tests if (ref := ctx.result(t)) is not None)
+        if not results:
+            todo.append(model)
+            continue
+        step = unchecked(NextStep, text=model.text, citations=model.citations, resulted=results)
+        (done if len(results) == len(tests) else todo).append(step)
+    return todo + done
 
 
 def _agent(ctx: _Context, name: str) -> str:
@@ -428,13 +456,14 @@ def _agent(ctx: _Context, name: str) -> str:
     return name if known else f"unrecognised name '{name}'"
 
 
-def _steps(steps: tuple[KbStep, ...]) -> list[tuple[NextStep, str | None]]:
+def _steps(steps: tuple[KbStep, ...]) -> list[tuple[NextStep, str | None, tuple[str, ...]]]:
     """A cause's steps as output models, made once per knowledge base and shared: their citation
     lists are :class:`SharedList`, which no caller can change under the later results."""
     return [
-        (unchecked(NextStep, text=s.text, citations=SharedList(s.cite)), s.drug_class)
+        (unchecked(NextStep, text=s.text, citations=SharedList(s.cite), resulted=()),
+         s.drug_class, s.tests)
         for s in steps
-    ]
+    ]  # fmt: skip
 
 
 def _trace(

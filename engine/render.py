@@ -31,6 +31,7 @@ from engine.wording import (
     lr_brief,
     lr_text,
     percent,
+    resulted_text,
     unit_of,
     value_text,
     words,
@@ -188,7 +189,7 @@ def _next_steps(top: Candidate, room: _Room) -> list[str]:
     more = f" ({room.steps} of {n}; --full lists all)" if n > room.steps else ""
     out = _clip("NEXT STEPS for ", top.label, more, 2, "  ")
     for s in top.next_steps[: room.steps]:
-        out += _clip("  - ", s.text, "", room.step, "    ")
+        out += _clip("  - ", s.text, resulted_text(s), room.step, "    ")
     head = "  unknown facts that would change this most: "
     while len(asks) > 1 and len(head + ", ".join(asks)) > WIDTH:
         asks.pop()  # the least telling: they come most telling first
@@ -310,7 +311,9 @@ def _candidate_lines(c: Candidate, refs: Refs) -> list[str]:
                 )
                 out.append(wrap(text, "         "))
     for s in c.next_steps:
-        out.append(wrap(f"     next: {s.text}{refs.mark(s.citations)}", "       "))
+        out.append(
+            wrap(f"     next: {s.text}{refs.mark(s.citations)}{resulted_text(s)}", "       ")
+        )
     if c.ask_next:
         asks = ", ".join(
             f"{asked(a.fact)} ({_span(a.could_add, a.could_remove)})" for a in c.ask_next

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from engine.differential import Differential, Evidence, FactRef, Finding, Scalar
+from engine.differential import Differential, Evidence, FactRef, Finding, NextStep, Scalar
 from engine.units import fact_unit
 
 #: The counts the notes and cards open with, in reading order.
@@ -138,6 +138,15 @@ def value_text(ref: FactRef) -> str:
     if _BOUND.match(ref.how) and isinstance(ref.value, (int, float)):
         text = text.replace(f" {ref.value:g}", f" {number_text(ref)}", 1)  # as reported
     return text + (f" on {date}" if date else "")
+
+
+def resulted_text(step: NextStep) -> str:
+    """What the record already holds for a next step's tests, for after its text:
+    `` (resulted: vitamin B12 384 pg/mL on 2020-03-01; folate 3.9 ng/mL on 2020-03-01)``, or ""
+    when nothing is."""
+    if not step.resulted:
+        return ""
+    return f" (resulted: {'; '.join(value_text(ref) for ref in step.resulted)})"
 
 
 def finding_text(f: Finding) -> str:

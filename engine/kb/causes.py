@@ -16,6 +16,8 @@ it (``rules:``, each with its own patient-audience ``plain:`` text) and its ``pr
       next_steps:                 # tests that confirm or exclude it
         - {text: "...", cite: [clozaril-label]}
         - {text: "...", cite: [...], drug_class: antithyroid}   # only with such a drug recorded
+        - {text: "Serum vitamin B12 and folate.", cite: [...], tests: [vitamin_b12, folate]}
+                                  # the results that complete the step (shown beside it)
       considerations:             # what to do about it, for clinicians (each item cited)
         - {text: "...", cite: [clozaril-label]}
       plain: {label: "...", summary: "..."}   # the patient view's name and summary
@@ -140,7 +142,7 @@ def _steps(
         if not isinstance(item, YamlMap) or not isinstance(item.get("text"), str):
             ctx.error(line, where, "expected {text, cite}")
             continue
-        ctx.reject_unknown_keys(item, ("text", "cite", "drug_class"), where)
+        ctx.reject_unknown_keys(item, ("text", "cite", "drug_class", "tests"), where)
         cite = str_list(ctx, item.get("cite"), f"{where}.cite", item.line_of("cite"))
         if cite_required and not cite:
             ctx.error(item.line_of("cite"), f"{where}.cite", "a consideration needs a citation")
@@ -150,8 +152,29 @@ def _steps(
             ctx.error(item.line_of("drug_class"), f"{where}.drug_class",
                       "expected the name of a drug class of the lexicon")  # fmt: skip
             drug_class = None
-        steps.append(NextStep(item["text"].strip(), cite, drug_class))
+        tests = _tests(ctx, item, key, where)
+        steps.append(NextStep(item["text"].strip(), cite, drug_class, tests))
     return tuple(steps)
+
+
+def _tests(ctx: Ctx, item: YamlMap, key: str, where: str) -> tuple[str, ...]:
+    """A next step's ``tests``: lab test names of contract 1.1, each once; the results that
+    complete the step (a consideration is what to do, not a test, and takes none)."""
+    if "tests" not in item:
+        return ()
+    line = item.line_of("tests")
+    if key != "next_steps":
+        ctx.error(line, f"{where}.tests", "only next steps name the tests that complete them")
+        return ()
+    tests = str_list(ctx, item.get("tests"), f"{where}.tests", line)
+    if not tests:
+        ctx.error(line, f"{where}.tests", "expected a list of lab test names (contract 1.1)")
+    for test in tests:
+        if test not in vocab.TESTS:
+            ctx.error(line, f"{where}.tests", f"unknown lab test '{test}'{dym(test, vocab.TESTS)}")
+    if len(set(tests)) != len(tests):
+        ctx.error(line, f"{where}.tests", "a test is listed twice")
+    return tuple(t for t in tests if t in vocab.TESTS)
 
 
 def _plain(ctx: Ctx, node: Any, line: int) -> tuple[str | None, str | None]:

@@ -212,11 +212,16 @@ class Citation:
 @dataclass(frozen=True)
 class NextStep:
     """A next step or consideration; with ``drug_class`` it is shown only to a patient who has a
-    medication of that lexicon class recorded (or one the lexicon does not know, which might be)."""
+    medication of that lexicon class recorded (or one the lexicon does not know, which might be).
+    ``tests`` are the lab tests (contract 1.1 names) whose results complete a next step: the
+    explanation shows the patient's results beside it, and a step whose every test is resulted
+    comes after the steps still to do (a note asked for "serum vitamin B12 and folate" beside a
+    B12 of 384 and a folate of 3.9 already in the record)."""
 
     text: str
     cite: tuple[str, ...] = ()
     drug_class: str | None = None
+    tests: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

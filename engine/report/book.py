@@ -145,10 +145,19 @@ def _toc(kb: KnowledgeBase, headers: dict[str, RuleFile], cause_files: dict[str,
     )
 
 
+def _tests(tests: tuple[str, ...]) -> str:
+    """The lab tests that complete a next step, for the reviewer to check against its text."""
+    return (
+        f' <span class="muted">(completed by: {escape(", ".join(tests))})</span>' if tests else ""
+    )
+
+
 def _cause_html(kb: KnowledgeBase, cause: Cause, header: RuleFile | None, rules: list[Rule]) -> str:
     evidence = [r for r in rules if not is_profile_rule(r.id)]
     profile = [r for r in rules if is_profile_rule(r.id)]
-    steps = "".join(f"<li>{escape(s.text)} {_cites(s.cite)}</li>" for s in cause.next_steps)
+    steps = "".join(
+        f"<li>{escape(s.text)} {_cites(s.cite)}{_tests(s.tests)}</li>" for s in cause.next_steps
+    )
     cons = "".join(f"<li>{escape(s.text)} {_cites(s.cite)}</li>" for s in cause.considerations)
     return (
         f'<section class="case" id="cause-{cause.id}" data-cause="{cause.id}">'

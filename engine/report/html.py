@@ -13,7 +13,14 @@ from __future__ import annotations
 from html import escape
 
 from engine.differential import DISCLAIMER, Candidate, Citation, Differential, Evidence, Link
-from engine.wording import finding_text, inputs_of, likelihood, percent, value_text
+from engine.wording import (
+    finding_text,
+    inputs_of,
+    likelihood,
+    percent,
+    resulted_text,
+    value_text,
+)
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;color:#222}
@@ -173,7 +180,10 @@ def _candidate_html(c: Candidate, refs: Refs) -> str:
     if c.next_steps:
         out.append(
             "<p>Next steps:</p><ul>"
-            + "".join(f"<li>{escape(s.text)}{refs.mark(s.citations)}</li>" for s in c.next_steps)
+            + "".join(
+                f"<li>{escape(s.text)}{refs.mark(s.citations)}{escape(resulted_text(s))}</li>"
+                for s in c.next_steps
+            )
             + "</ul>"
         )
     return "".join(out) + "</div>"

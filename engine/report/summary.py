@@ -20,6 +20,7 @@ from engine.wording import (
     likelihood,
     lr_text,
     percent,
+    resulted_text,
     unit_of,
     words,
 )
@@ -103,7 +104,7 @@ def _cause_html(c: Candidate) -> str:
 
 
 def _next_steps_html(top: Candidate) -> str:
-    steps = "".join(f"<li>{escape(s.text)}</li>" for s in top.next_steps)
+    steps = "".join(f"<li>{escape(s.text + resulted_text(s))}</li>" for s in top.next_steps)
     asks = ", ".join(asked(a.fact) for a in top.ask_next)
     ask = f"<p>Unknown facts that would change this most: {escape(asks)}.</p>" if asks else ""
     if not steps and not ask:

@@ -65,6 +65,7 @@ from engine.wording import (
     latest_counts,
     likelihood,
     percent,
+    resulted_text,
     value_text,
     words,
 )
@@ -771,7 +772,8 @@ def _candidate_block(cand: Candidate, refs: References, *, next_steps: bool) -> 
         ]
     if next_steps:
         lines += [
-            f"- Next step: {md(s.text)}{refs.mark(s.citations)}" for s in cand.next_steps[:MAX_NEXT]
+            f"- Next step: {md(s.text)}{refs.mark(s.citations)}{md(resulted_text(s))}"
+            for s in cand.next_steps[:MAX_NEXT]
         ]
     return "\n".join(lines)
 
