@@ -92,6 +92,9 @@ def course_facts(
             baseline = baseline_value(med.start, anc, as_of, "ANC")
             if baseline is not None:
                 timing["baseline_anc"] = baseline
+            after = anc_after_start(med.start, anc, as_of)
+            if after is not None:
+                timing["anc_after_start"] = after
         if med.start is None or med.start <= as_of:
             recent = recent_nadir_since_start(med.start, anc, as_of, recent_days)
             if recent is not None:
@@ -199,6 +202,23 @@ def baseline_value(start: Day, points: Iterable[Point], as_of: Day, what: str) -
     last = before[-1]
     how = f"Last {what} on or before start {start}: {last.value:g} on {last.date}"
     return Computed(last.value, how, (last.date,))
+
+
+def anc_after_start(start: Day, points: Iterable[Point], as_of: Day) -> Computed | None:
+    """Whether the latest ANC up to ``as_of`` was drawn after the start day (None: no ANC).
+
+    A label's ANC table manages the counts taken on the drug; the latest ANC drawn before the
+    first dose (or on its day, the baseline day of :func:`baseline_value`) is a baseline, which
+    the initiation rules read. A drug started the day after an ANC of 1.3 had its label's "mild
+    neutropenia: continue the drug" beside "initiation is not recommended", and ranked first as
+    the cause of a count it could not have lowered (probe 17)."""
+    dates = [p.date for p in points if p.date <= as_of]
+    if not dates:
+        return None
+    latest = max(dates)
+    after = latest > start
+    how = "" if after else f"Latest ANC {latest}, on or before start {start}: a baseline"
+    return Computed(after, how, (latest,))
 
 
 def recent_nadir_since_start(

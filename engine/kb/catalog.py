@@ -85,6 +85,7 @@ MEDICATION_FIELDS: dict[str, FactType] = {
     "started_in_low_episode": BOOL,
     "baseline_anc": NUMBER,
     "recent_anc_nadir": NUMBER,
+    "anc_after_start": BOOL,
     "recovered_after_stop": BOOL,
     "low_on_rechallenge": BOOL,
 }

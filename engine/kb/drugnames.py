@@ -103,6 +103,7 @@ FORM_WORDS = frozenset(
     "q q4h q6h q8h q12h q24h q48h qod qam qpm "  # "q12h" loses "12h" as a strength first
     "times thrice two three four per day days week weeks every alternate morning evening tiw biw "
     "mwf "  # "960 mg three times weekly" was no co-trimoxazole (probe 16)
+    "retard chrono prolonged-release "  # "Tegretol Retard", "Epilim Chrono" were unread (probe 17)
     "tablette tabletten filmtablette filmtabletten schmelztablette schmelztabletten "
     "retardtablette retardtabletten kapsel kapseln hartkapseln weichkapseln "
     "comprimé comprimés pelliculé pelliculés gélule gélules orodispersibles "

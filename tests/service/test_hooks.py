@@ -315,13 +315,15 @@ def test_an_order_on_stale_counts_suggests_a_count_first(hooks: Hooks) -> None:
 
 def test_an_order_card_leads_with_the_start_rule_and_never_blames_the_unstarted_drug() -> None:
     """A clozapine draft against an ANC of 0.7: the label's initiation rule (baseline below
-    1500/uL) leads; evidence that the count "arose on clozapine" is not shown for a drug not yet
-    given; the card keeps the most urgent level of its alerts."""
+    1500/uL, and below the 1000/uL at which its table interrupts: critical) leads; evidence that
+    the count "arose on clozapine" is not shown for a drug not yet given, nor the on-treatment
+    rows of the label's table, which read counts drawn after the first dose (session 20)."""
     (card,) = call(hooks_on(dt.date(2025, 9, 5)), cds.ORDER_SELECT, order_select())
     assert card.summary.startswith("Order for clozapine: clozapine label section 2.1")
     assert card.indicator == "critical"
     detail = card.detail or ""
-    assert detail.index("initiation is not recommended") < detail.index("moderate neutropenia")
+    assert "initiation is not recommended" in detail and "do not start clozapine" in detail
+    assert "moderate neutropenia" not in detail
     assert "Evidence for" not in detail
 
 

@@ -25,11 +25,13 @@ from engine.kb.schema import Atom, Condition, Not
 LEXICON: Lexicon = load_knowledge_base().lexicon
 
 #: The classes whose drugs drive an alert or a dedicated cause; clozapine has a cause of its own.
-ALERT_CLASSES = {"tki", "thiopurine", "antithyroid", "chemotherapy", "anti_cd20"}
+ALERT_CLASSES = {
+    "tki", "thiopurine", "antithyroid", "chemotherapy", "anti_cd20", "agranulocytosis_warning_drug",
+}  # fmt: skip
 ALERT_DRUGS = sorted(
     d.name
     for d in LEXICON.drugs.values()
-    if d.name in ("clozapine", "methotrexate", "valganciclovir", "ganciclovir")
+    if d.name in ("clozapine", "methotrexate", "valganciclovir", "ganciclovir", "deferiprone")
     or ALERT_CLASSES & set(d.classes)
 )
 #: (drug, a name it is written by): the generic name and every brand of six letters or more.
@@ -76,6 +78,8 @@ def test_the_alert_drugs_are_there() -> None:
     covered = set(ALERT_DRUGS) | ALERT_CLASSES
     # partners of clozapine and of the thiopurines: they raise no alert alone
     partners = {"cyp1a2_inhibitor", "cyp2d6_cyp3a4_inhibitor", "xanthine_oxidase_inhibitor"}
+    # of methotrexate: its marrow toxicity with co-trimoxazole (tests/kb/test_probe17_clinical.py)
+    partners.add("trimethoprim-sulfamethoxazole")
     # every unread name has this class; its alert is tested in tests/kb/test_probe16_clinical.py
     partners.update({"unlisted_drug", "unread_name"})
     # counts taken on a growth factor: its alerts are tested in tests/kb/test_probe16_clinical.py

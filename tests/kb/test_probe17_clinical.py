@@ -1,0 +1,230 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Clinical corrections after probe 17 (session 20: a rheumatology / transplant / immuno-oncology
+physician's vignettes and a psychiatrist's and clinical pharmacist's).
+
+Fever or a sore throat on a drug whose label asks for a blood count at once raises an alert
+when no count of today is on file (clozapine had none); deferiprone has its label's alerts; an
+antithyroid drug with an ANC of 0.5-0.99 is to be stopped; four HLH-2004 criteria prompt HLH; a
+count drawn before clozapine's first dose is a baseline, not a neutropenia on the drug; a
+positive ANA in known Sjogren syndrome is not lupus evidence; methotrexate with co-trimoxazole
+and an isolated low count is flagged; psychiatric, neurological, rheumatological and
+immuno-oncology drugs and European form words are read.
+
+Run on the backends of tests/conftest.py's RULE_TEST_BACKENDS (CLIPS; experta too in the slow
+profile)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from engine import diagnose
+from engine.differential import Differential
+from engine.kb.load import load_knowledge_base
+from tests.conftest import RULE_TEST_BACKENDS
+from tests.kb.differential_reading import fired_rules
+from tests.kb.patient_data import lab as _l
+
+BACKENDS = RULE_TEST_BACKENDS
+DAY = "2025-05-20"
+TODAY = dt.date(2025, 5, 20)
+
+
+def _alerts(d: Differential) -> dict[str, str]:
+    return {a.id: a.level for a in d.alerts}
+
+
+def _run(patient: dict[str, Any], backend: str = "clips") -> Differential:
+    return diagnose({"as_of": DAY, "age": 44, "sex": "female", **patient}, backend=backend,
+                    today=TODAY)  # fmt: skip
+
+
+def _febrile_on(
+    name: str, *, stop: str | None = None, anc_day: str = "2025-05-15"
+) -> dict[str, Any]:
+    """Fever and a sore throat today; the last count (normal) five days ago."""
+    med: dict[str, Any] = {"name": name, "start": "2025-04-10"}
+    if stop:
+        med["stop"] = stop
+    return {
+        "labs": [_l("wbc", 5.1, "10^9/L", anc_day), _l("anc", 2.6, "10^9/L", anc_day)],
+        "medications": [med],
+        "findings": [{"name": "fever", "since": DAY}, {"name": "pharyngitis", "since": DAY}],
+    }
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "drug", ["clozapine", "Leponex", "sulfasalazine", "Ferriprox", "dapsone", "metamizole"]
+)
+def test_fever_on_a_drug_whose_label_asks_for_a_count_raises_the_alert(
+    backend: str, drug: str
+) -> None:
+    assert _alerts(_run(_febrile_on(drug), backend)).get("fever_on_agranulocytosis_drug") == (
+        "warning"
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_fever_alert_runs_two_weeks_after_stopping(backend: str) -> None:
+    assert "fever_on_agranulocytosis_drug" in _alerts(
+        _run(_febrile_on("clozapine", stop="2025-05-10"), backend)
+    )
+    assert "fever_on_agranulocytosis_drug" not in _alerts(
+        _run(_febrile_on("clozapine", stop="2025-05-01"), backend)
+    )
+
+
+def test_the_fever_alert_is_silent_once_todays_count_is_on_file() -> None:
+    assert "fever_on_agranulocytosis_drug" not in _alerts(
+        _run(_febrile_on("clozapine", anc_day=DAY))
+    )
+    # a drug without that label advice raises nothing of the kind
+    assert "fever_on_agranulocytosis_drug" not in _alerts(_run(_febrile_on("amlodipine")))
+    # antithyroid drugs keep their own alert, which now says to withhold the drug
+    alerts = {a.id: a for a in _run(_febrile_on("carbimazole")).alerts}
+    assert "fever_on_agranulocytosis_drug" not in alerts
+    assert alerts["antithyroid_fever"].message.startswith(
+        "Fever or sore throat on an antithyroid drug: withhold it"
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("anc", "expected"),
+    [(1.2, {"deferiprone_neutropenia": "warning"}),
+     (0.4, {"deferiprone_agranulocytosis": "critical"}), (1.6, {})],
+)  # fmt: skip
+def test_deferiprone_has_its_labels_alerts(
+    backend: str, anc: float, expected: dict[str, str]
+) -> None:
+    d = _run({"labs": [_l("anc", anc, "10^9/L", DAY)],
+              "medications": [{"name": "Ferriprox", "start": "2025-01-02"}]}, backend)  # fmt: skip
+    got = {k: v for k, v in _alerts(d).items() if k.startswith("deferiprone")}
+    assert got == expected
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("anc", "fires"), [(0.8, True), (0.5, True), (1.2, False), (0.4, False)])
+def test_an_antithyroid_drug_with_an_anc_below_one_is_to_be_stopped(
+    backend: str, anc: float, fires: bool
+) -> None:
+    meds = [{"name": "Neo-Mercazole", "start": "2025-04-15"}]
+    d = _run({"labs": [_l("anc", anc, "10^9/L", DAY)], "medications": meds}, backend)
+    assert ("antithyroid_neutropenia" in _alerts(d)) is fires
+    if anc < 0.5:
+        assert _alerts(d)["antithyroid_agranulocytosis"] == "critical"
+
+
+def _hlh(**change: Any) -> dict[str, Any]:
+    patient: dict[str, Any] = {
+        "labs": [_l("anc", 0.6, "10^9/L", DAY), _l("hemoglobin", 9.4, "g/dL", DAY),
+                 _l("platelets", 60, "10^9/L", DAY), _l("ferritin", 12000, "ug/L", DAY)],
+        "medications": [{"name": "Lamictal", "start": "2025-04-29"}],
+        "findings": [{"name": "fever", "since": "2025-05-15"}, "splenomegaly"],
+    }  # fmt: skip
+    patient.update(change)
+    return patient
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_four_hlh_criteria_prompt_hlh(backend: str) -> None:
+    alerts = {a.id: a for a in _run(_hlh(), backend).alerts}
+    assert alerts["hlh_criteria"].level == "warning"
+    assert "lamotrigine" in alerts["hlh_criteria"].message
+    no_spleen = _hlh(findings=[{"name": "fever", "since": "2025-05-15"}])
+    assert "hlh_criteria" not in _alerts(_run(no_spleen, backend))
+    low_ferritin = _hlh()
+    low_ferritin["labs"] = [*low_ferritin["labs"][:3], _l("ferritin", 300, "ug/L", DAY)]
+    assert "hlh_criteria" not in _alerts(_run(low_ferritin, backend))
+    one_line = _hlh()
+    one_line["labs"] = [_l("anc", 0.6, "10^9/L", DAY), _l("ferritin", 12000, "ug/L", DAY)]
+    assert "hlh_criteria" not in _alerts(_run(one_line, backend))  # one low line only
+
+
+def _clozapine_on(day: str, anc: float) -> dict[str, Any]:
+    return {"labs": [_l("anc", anc, "10^9/L", day), _l("wbc", 3.6, "10^9/L", day)],
+            "medications": [{"name": "clozapine", "start": "2025-05-19"}]}  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_count_before_the_first_dose_is_a_baseline_not_a_neutropenia_on_it(
+    backend: str,
+) -> None:
+    d = _run(_clozapine_on("2025-05-18", 1.3), backend)
+    alerts = _alerts(d)
+    assert alerts.get("clozapine_low_baseline_anc") == "warning"
+    assert "clozapine_mild_neutropenia" not in alerts  # no "continue clozapine" beside it
+    assert "clozapine_induced.on_clozapine" not in fired_rules(d)
+    after = _run(_clozapine_on(DAY, 1.3), backend)  # drawn the day after the start
+    assert _alerts(after).get("clozapine_mild_neutropenia") == "warning"
+    assert "clozapine_induced.on_clozapine" in fired_rules(after)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_clozapine_started_below_the_interrupt_level_is_critical(backend: str) -> None:
+    alerts = _alerts(_run(_clozapine_on("2025-05-18", 0.7), backend))
+    assert alerts.get("clozapine_very_low_baseline_anc") == "critical"
+    assert "clozapine_moderate_neutropenia" not in alerts
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_positive_ana_in_known_sjogren_syndrome_is_not_lupus_evidence(backend: str) -> None:
+    patient = {
+        "labs": [_l("anc", 1.2, "10^9/L", DAY), _l("wbc", 3.1, "10^9/L", DAY),
+                 {"test": "ana", "value": "positive", "date": DAY}],
+        "conditions": ["sjogren"],
+    }  # fmt: skip
+    d = _run(patient, backend)
+    assert "sle.ana_positive" not in fired_rules(d)
+    assert d.candidates[0].cause == "autoimmune_neutropenia"
+    patient["conditions"] = []
+    assert "sle.ana_positive" in fired_rules(_run(patient, backend))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_methotrexate_with_cotrimoxazole_and_an_isolated_low_count_is_flagged(
+    backend: str,
+) -> None:
+    meds = [{"name": "methotrexate 15 mg weekly", "start": "2024-01-01"},
+            {"name": "Bactrim DS", "start": "2025-05-06"}]  # fmt: skip
+
+    def counts(hb: float, plt: float) -> list[dict[str, Any]]:
+        return [_l("anc", 0.35, "10^9/L", DAY), _l("hemoglobin", hb, "g/dL", DAY),
+                _l("platelets", plt, "10^9/L", DAY)]  # fmt: skip
+
+    isolated = _run({"labs": counts(13, 210), "medications": meds}, backend)
+    assert _alerts(isolated).get("methotrexate_with_cotrimoxazole") == "warning"
+    pancytopenia = _run({"labs": counts(8, 40), "medications": meds}, backend)
+    alerts = _alerts(pancytopenia)
+    assert "methotrexate_marrow_toxicity" in alerts
+    assert "methotrexate_with_cotrimoxazole" not in alerts
+
+
+@pytest.mark.parametrize(
+    ("name", "drug", "cls"),
+    [
+        ("Tegretol Retard 400mg", "carbamazepine", "neutropenia_signal_drug"),
+        ("Epilim Chrono 500", "valproic acid", "neutropenia_signal_drug"),
+        ("Imurel 50 mg", "azathioprine", "thiopurine"),
+        ("Adenuric 80 mg", "febuxostat", "xanthine_oxidase_inhibitor"),
+        ("Zyprexa 10mg", "olanzapine", "neutropenia_signal_drug"),
+        ("Xeljanz", "tofacitinib", "neutropenia_signal_drug"),
+        ("colchicine 0.5 mg", "colchicine", "neutropenia_signal_drug"),
+        ("Ocrevus", "ocrelizumab", "anti_cd20"),
+        ("Ferriprox", "deferiprone", "agranulocytosis_warning_drug"),
+    ],
+)
+def test_names_read_since_probe_17(name: str, drug: str, cls: str) -> None:
+    found = load_knowledge_base().lexicon.resolve(name)
+    assert found.known and found.name == drug and cls in found.agents
+
+
+def test_febuxostat_beside_a_thiopurine_raises_the_interaction_alert() -> None:
+    d = _run({"labs": [_l("anc", 0.9, "10^9/L", DAY), _l("wbc", 1.6, "10^9/L", DAY)],
+              "medications": [{"name": "azathioprine", "start": "2025-01-01"},
+                              {"name": "Adenuric", "start": "2025-04-01"}]})  # fmt: skip
+    alert = next(a for a in d.alerts if a.rule_id == "drug_holds.thiopurine_with_allopurinol")
+    assert "medication febuxostat" in [f.name for f in alert.facts]
