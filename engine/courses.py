@@ -68,17 +68,26 @@ def course_facts(
     )
     out: list[CourseFact] = []
     unknown: list[str] = []
-    earlier_low: dict[str, bool] = {}
+    earlier_low: dict[str, set[Day | None]] = {}  # drug -> treatment starts with a low count
     counts: dict[str, int] = {}
     began = _treatment_starts(resolved, gap_days)
     for drug, med in resolved:
         counts[drug.name] = counts.get(drug.name, 0) + 1
-        timing = exposure(med.start, med.stop, as_of, low, normal, episode_start)
         first = began.get(id(med))
+        # the treatment's start, not the order's: a dose change is a new order of a drug taken
+        # for a year, and read from the order's own start it was "the count fell 19-60 days
+        # after the drug was started" (probe 17), a pre-drug baseline taken on the drug, and
+        # (the ANC-table rows reading only counts after the start) a clozapine ANC of 0.4 two
+        # days before a dose change would have been read as a baseline
+        start = med.start if first is None or (med.start and med.start > as_of) else first
+        timing = exposure(start, med.stop, as_of, low, normal, episode_start)
         if first is not None and med.start is not None and med.start <= as_of:
             days = (as_of - first).days
             how = f"{days} days of treatment since {first}"
-            timing["days_on_treatment"] = Computed(days, how if first != med.start else "", ())
+            continued = f"{how}; this order, from {med.start}, continues it"
+            timing["days_on_treatment"] = Computed(
+                days, continued if first != med.start else "", ()
+            )
         if med.start is None:  # rules that need the stage of treatment cannot tell it
             timing["start_known"] = Computed(False, "No start date given", ())
         elif med.start <= as_of:  # a course not yet begun has only ``active``
@@ -86,24 +95,26 @@ def course_facts(
         if "start_known" in timing:
             # true only when the start date shows it (exposure's _low_before_start says when the
             # episode began): a course with no start may have begun before, and stays a candidate
-            began_low = began_in_episode(med.start, episode_start)
+            began_low = began_in_episode(start, episode_start)
             timing["started_in_low_episode"] = Computed(began_low, "", ())
-        if med.start is not None and med.start <= as_of:
-            baseline = baseline_value(med.start, anc, as_of, "ANC")
+        if start is not None and start <= as_of:
+            baseline = baseline_value(start, anc, as_of, "ANC")
             if baseline is not None:
                 timing["baseline_anc"] = baseline
-            after = anc_after_start(med.start, anc, as_of)
+            after = anc_after_start(start, anc, as_of)
             if after is not None:
                 timing["anc_after_start"] = after
-        if med.start is None or med.start <= as_of:
-            recent = recent_nadir_since_start(med.start, anc, as_of, recent_days)
+        if start is None or start <= as_of:
+            recent = recent_nadir_since_start(start, anc, as_of, recent_days)
             if recent is not None:
                 timing["recent_anc_nadir"] = recent
         fields: dict[str, Scalar] = {k: c.value for k, c in timing.items()}
         if "onset_days" in fields and counts[drug.name] > 1:
-            fields["low_on_rechallenge"] = earlier_low.get(drug.name, False)
+            # a rechallenge is a new treatment: an order continuing one that had a low count
+            # (a dose change) is the same exposure, not a second one
+            fields["low_on_rechallenge"] = bool(earlier_low.get(drug.name, set()) - {start})
         if fields.get("on_drug_at_onset") is True:
-            earlier_low[drug.name] = True
+            earlier_low.setdefault(drug.name, set()).add(start)
         # never empty: ``active`` is always known
         how = "; ".join(c.how for c in timing.values() if c.how)
         label = drug.name if drug.known else f"{drug.given} (not in the lexicon)"

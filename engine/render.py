@@ -12,6 +12,7 @@ and the HTML report, so that every output words a fact the same way.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.differential import (
@@ -88,7 +89,7 @@ def _short_note(d: Differential, room: _Room) -> list[str]:
         sections.append(_clip("FINDINGS: ", text, "", room.findings, "  "))
     sections.append(_differential(d, room))
     if d.top is not None:
-        sections.append(_next_steps(d.top, room))
+        sections.append(_next_steps(d.top, room, unread=d.unknown_medications))
     tail = []
     if d.unknown_medications:
         tail += _clip("Not in the drug lexicon (not used): ", ", ".join(d.unknown_medications),
@@ -175,13 +176,16 @@ def _differential(d: Differential, room: _Room) -> list[str]:
     return out
 
 
-def _next_steps(top: Candidate, room: _Room) -> list[str]:
+def _next_steps(top: Candidate, room: _Room, unread: Sequence[str] = ()) -> list[str]:
     asks = [asked(a.fact) for a in top.ask_next]
     if not top.evidence_for:
         # a cause first on its prior alone has no claim to its own tests: a lone white count of
         # 3.6 led with Duffy genotyping (probe 16); the facts that would rank the causes come first
         head = "NEXT STEPS: no cause has supporting evidence yet; first find out: "
         asks.sort(key=lambda a: a != asked("anc"))  # without a differential nothing is graded
+        # a medication name that could not be read may be the cause; naming it comes before a
+        # ferritin or an LDH (probe 17: "Xeljanz", then unread, led to "splenomegaly, ferritin")
+        asks[:0] = [f"what '{name}' is (not in the drug lexicon)" for name in unread[:2]]
         body = ", ".join(asks) if asks else "more of the patient's results and history"
         tail = f" (steps for {top.label}: --full)"
         return _clip(head, body, tail, 3, "  ")

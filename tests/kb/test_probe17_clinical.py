@@ -23,6 +23,7 @@ import pytest
 from engine import diagnose
 from engine.differential import Differential
 from engine.kb.load import load_knowledge_base
+from engine.render import consult_note
 from tests.conftest import RULE_TEST_BACKENDS
 from tests.kb.differential_reading import fired_rules
 from tests.kb.patient_data import lab as _l
@@ -228,3 +229,46 @@ def test_febuxostat_beside_a_thiopurine_raises_the_interaction_alert() -> None:
                               {"name": "Adenuric", "start": "2025-04-01"}]})  # fmt: skip
     alert = next(a for a in d.alerts if a.rule_id == "drug_holds.thiopurine_with_allopurinol")
     assert "medication febuxostat" in [f.name for f in alert.facts]
+
+
+def _dose_change(anc_day: str, anc: float) -> dict[str, Any]:
+    """Mycophenolic acid for a year, its dose raised on 2025-04-16 (a new order)."""
+    return {
+        "labs": [_l("wbc", 5.9, "10^9/L", "2025-03-01"), _l("anc", 3.4, "10^9/L", "2025-03-01"),
+                 _l("wbc", 2.1, "10^9/L", anc_day), _l("anc", anc, "10^9/L", anc_day)],
+        "medications": [{"name": "Myfortic 360 mg", "start": "2024-05-01", "stop": "2025-04-15"},
+                        {"name": "Myfortic 720mg BD", "start": "2025-04-16"}],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_dose_change_is_not_a_new_start(backend: str) -> None:
+    """The new order continues a treatment of a year: the idiosyncratic 19-60-day window does
+    not apply, and the course says which treatment it continues."""
+    d = _run(_dose_change(DAY, 0.9), backend)
+    assert "drug_induced_other.onset_19_to_60_days" not in fired_rules(d)
+    course = next(f for f in d.facts if f.id == "x:mycophenolic acid#2")
+    assert "this order, from 2025-04-16, continues it" in course.how
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_clozapine_count_before_a_dose_change_is_still_on_the_drug(backend: str) -> None:
+    """The ANC-table rows read counts after the start of treatment, not of the latest order: an
+    ANC of 0.4 two days before a dose change keeps the severe row."""
+    patient = {
+        "labs": [_l("anc", 0.4, "10^9/L", "2025-05-18")],
+        "medications": [{"name": "clozapine 100 mg", "start": "2025-02-01", "stop": "2025-05-19"},
+                        {"name": "clozapine 150 mg", "start": "2025-05-20"}],
+    }  # fmt: skip
+    alerts = _alerts(_run(patient, backend))
+    assert alerts.get("clozapine_severe_neutropenia") == "critical"
+    assert "clozapine_very_low_baseline_anc" not in alerts
+
+
+def test_an_unread_name_is_the_first_thing_to_find_out() -> None:
+    patient = {
+        "labs": [_l("anc", 0.9, "10^9/L", DAY)],
+        "medications": [{"name": "Zorblax 20 mg", "start": "2025-05-18"}],
+    }
+    note = " ".join(consult_note(_run(patient)).split())
+    assert "first find out: what 'Zorblax 20 mg' is (not in the drug lexicon)" in note
