@@ -272,3 +272,20 @@ def test_an_unread_name_is_the_first_thing_to_find_out() -> None:
     }
     note = " ".join(consult_note(_run(patient)).split())
     assert "first find out: what 'Zorblax 20 mg' is (not in the drug lexicon)" in note
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("latest", [1.6, 1.2])
+def test_recovery_from_a_recent_moderate_neutropenia_keeps_the_labels_schedule(
+    backend: str, latest: float
+) -> None:
+    """Interrupted at an ANC of 0.7: with the count back at 1.2 or 1.6 the label's weekly counts
+    for 4 weeks after 1500/uL still apply, and no "continue clozapine" row stands beside it."""
+    patient = {
+        "labs": [_l("anc", 3.1, "10^9/L", "2025-05-01"), _l("anc", 0.7, "10^9/L", "2025-05-08"),
+                 _l("anc", latest, "10^9/L", DAY)],
+        "medications": [{"name": "clozapine", "start": "2025-01-10", "stop": "2025-05-08"}],
+    }  # fmt: skip
+    alerts = {a.id: a for a in _run(patient, backend).alerts}
+    assert "weekly for 4 weeks" in alerts["clozapine_recent_moderate_neutropenia"].message
+    assert "clozapine_mild_neutropenia" not in alerts
