@@ -39,6 +39,8 @@ QUALITATIVE_TESTS: dict[str, tuple[str, ...]] = {
             "rheumatoid_factor",
             "anti_ccp",
             "ebv_pcr",
+            "cmv_pcr",
+            "parvovirus_pcr",
             "sars_cov_2",
             "hiv_rna",
             "brucella_serology",
@@ -78,6 +80,7 @@ ANCILLARY_TESTS: frozenset[str] = frozenset(
         "creatinine", "esr", "c3", "c4",
         "ana", "anti_neutrophil_ab", "hiv", "ebv_igm", "cmv_igm", "parvovirus_igm", "anti_dsdna",
         "direct_coombs", "rheumatoid_factor", "anti_ccp", "ebv_pcr", "sars_cov_2", "hiv_rna",
+        "cmv_pcr", "parvovirus_pcr",
         "brucella_serology", "blood_culture",
     )
 )  # fmt: skip

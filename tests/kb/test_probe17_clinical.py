@@ -289,3 +289,13 @@ def test_recovery_from_a_recent_moderate_neutropenia_keeps_the_labels_schedule(
     alerts = {a.id: a for a in _run(patient, backend).alerts}
     assert "weekly for 4 weeks" in alerts["clozapine_recent_moderate_neutropenia"].message
     assert "clozapine_mild_neutropenia" not in alerts
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("test", ["cmv_pcr", "parvovirus_pcr"])
+def test_a_viral_pcr_is_read_like_the_antibody(backend: str, test: str) -> None:
+    patient = {
+        "labs": [_l("anc", 0.9, "10^9/L", DAY), _l("wbc", 2.4, "10^9/L", DAY),
+                 {"test": test, "value": "positive", "date": DAY}],
+    }  # fmt: skip
+    assert "viral_infection.positive_viral_test" in fired_rules(_run(patient, backend))
