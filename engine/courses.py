@@ -73,6 +73,7 @@ def course_facts(
     began = _treatment_starts(resolved, gap_days)
     for drug, med in resolved:
         counts[drug.name] = counts.get(drug.name, 0) + 1
+        continues_undated = id(med) in began and began[id(med)] is None
         first = began.get(id(med))
         # the treatment's start, not the order's: a dose change is a new order of a drug taken
         # for a year, and read from the order's own start it was "the count fell 19-60 days
@@ -80,6 +81,8 @@ def course_facts(
         # (the ANC-table rows reading only counts after the start) a clozapine ANC of 0.4 two
         # days before a dose change would have been read as a baseline
         start = med.start if first is None or (med.start and med.start > as_of) else first
+        if continues_undated and med.start is not None and med.start <= as_of:
+            start = None  # the treatment's start is not known: read as for an undated course
         timing = exposure(start, med.stop, as_of, low, normal, episode_start)
         if first is not None and med.start is not None and med.start <= as_of:
             days = (as_of - first).days
@@ -134,16 +137,22 @@ def course_facts(
 
 def _treatment_starts(
     resolved: Sequence[tuple[ResolvedDrug, Medication]], gap_days: int
-) -> dict[int, Day]:
-    """Per course (by ``id`` of its medication), the start of the treatment it belongs to:
+) -> dict[int, Day | None]:
+    """Per course (by ``id`` of its medication), the start of the treatment it belongs to (None:
+    it continues an order with no start date):
     courses of one drug whose start comes less than ``gap_days`` after the previous one ended
     (or while it runs) are one treatment. EHR histories record every dose change as a new order;
     a monitored drug's label continues its schedule after an interruption of less than 30
     days, so the stage of treatment runs from the first start."""
-    out: dict[int, Day] = {}
-    last: dict[str, tuple[Day, Day | None]] = {}  # drug -> (treatment start, latest stop)
-    for drug, med in resolved:  # sorted by drug, then start
+    out: dict[int, Day | None] = {}
+    last: dict[str, tuple[Day | None, Day | None]] = {}  # drug -> (treatment start, latest stop)
+    for drug, med in resolved:  # sorted by drug, then start (no start first)
         if med.start is None:
+            # an order with no start date but a stop: the next order continuing it continues a
+            # treatment whose start is unknown (a dose change after an undated order turned an
+            # ANC of 0.4 on clozapine into a pre-drug baseline; re-probe of probe 17)
+            if med.stop is not None:
+                last[drug.name] = (None, med.stop)
             continue
         earlier = last.get(drug.name)
         if earlier is not None:

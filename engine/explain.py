@@ -8,6 +8,7 @@ citations and the trace. Text rendering lives in :mod:`engine.render`.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -42,9 +43,12 @@ from engine.kb.schema import NextStep as KbStep
 from engine.rank import Contribution, Ranked, rank
 from engine.unchecked import unchecked
 from engine.version import __version__
+from engine.wording import fact_date
 
 #: Candidates (by rank) for which the unknown facts that matter most are listed.
 ASK_RANKS = 3
+#: How old a result may be and still stand beside a next step as done (days before ``as_of``).
+RESULT_DAYS = 90
 
 #: A next step as a shared output model, with the lab tests whose results complete it.
 _Step = tuple[NextStep, tuple[str, ...]]
@@ -131,6 +135,7 @@ class _Context:
     drugs: dict[str, str]  # medication-course fact id -> generic drug name
     constants: _Constants
     drug_classes: frozenset[str] | None  # recorded drugs, classes, what unread names resemble
+    as_of: dt.date | None = None
     links: dict[str, Link] = field(default_factory=dict)  # one Link per derived fact, built once
     chains: dict[tuple[str, ...], list[Link]] = field(default_factory=dict)
 
@@ -139,8 +144,16 @@ class _Context:
 
     def result(self, test: str) -> FactRef | None:
         """The patient's latest result of a lab test (a reticulocyte count given in % is
-        ``reticulocytes_pct``), or None when the record has none up to ``as_of``."""
-        return self.refs.get(f"v:{test}") or self.refs.get(f"v:{test}_pct")
+        ``reticulocytes_pct``) from the last ``RESULT_DAYS`` before ``as_of``, or None: a
+        vitamin B12 of 2018 marked the 2025 step "done" (re-probe of probe 17)."""
+        ref = self.refs.get(f"v:{test}") or self.refs.get(f"v:{test}_pct")
+        if ref is None:
+            return None
+        day = fact_date(ref)
+        if day is not None and self.as_of is not None:
+            if (self.as_of - dt.date.fromisoformat(day)).days > RESULT_DAYS:
+                return None
+        return ref
 
     def link(self, fid: str) -> Link:
         """The derivation step of one derived fact (shared by every chain that reaches it)."""
@@ -201,8 +214,9 @@ def build_differential(
         + [m.name for m in facts.members if m.kind == "suspected_drug"]
     )
     ctx = _Context(
-        kb, _fact_refs(kb, facts, firings), by_rule, set(), drugs, _constants(kb), classes
-    )
+        kb, _fact_refs(kb, facts, firings), by_rule, set(), drugs, _constants(kb), classes,
+        facts.as_of,
+    )  # fmt: skip
     findings = _findings(ctx, facts, firings)
     alerts = [
         _alert(ctx, f, kb.rule(f.rule_id))
