@@ -563,6 +563,11 @@ def _series_values(
             )
         )
     out += _trends(patient, kb, by_test, as_of, lln)
+    fall = series.fall_from_normal(
+        by_test.get("anc", []), as_of, lln["anc"], int(kb.parameter("trend_window_days"))
+    )
+    if fall is not None:
+        out.append(_vf("anc_fall_from_normal_pct", fall))
     duration = _duration(patient, episode)
     if duration is not None:
         out.append(duration)

@@ -279,6 +279,30 @@ def trend(
     return Computed(value, how, tuple(p.date for p in series))
 
 
+def fall_from_normal(
+    points: Iterable[Point], as_of: Day, limit: float, window_days: int
+) -> Computed | None:
+    """How far (in % of it) a low latest result fell from the latest normal result of the
+    ``window_days`` before it; None when the latest result is not low or no normal one precedes
+    it in the window. Two results are no trend (:func:`trend` needs three), yet a normal ANC of
+    3.4 and one of 1.2 ten weeks later are a new drop, not a lifelong low count (probe 17)."""
+    known = collapse(points, as_of)
+    if not known or known[-1].value >= limit:
+        return None
+    low = known[-1]
+    start = low.date - dt.timedelta(days=window_days)
+    normal = [p for p in known[:-1] if p.date >= start and p.value >= limit]
+    if not normal:
+        return None
+    before = normal[-1]
+    pct = round(100 * (1 - low.value / before.value))
+    how = (
+        f"Fell from {shown(before)} on {before.date} (normal) to {shown(low)} on {low.date}: "
+        f"{pct}% in {(low.date - before.date).days} days"
+    )
+    return Computed(pct, how, (before.date, low.date))
+
+
 def _recovery(series: Sequence[Point], tolerance: float) -> Point | None:
     """The window's lowest result when the count has risen steadily since it (never falling from
     one result to the next) and ends more than ``tolerance`` above it: the slope over the whole

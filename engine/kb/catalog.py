@@ -47,6 +47,7 @@ def _input_values() -> dict[str, FactType]:
         "anc_recent_nadir": NUMBER,
         "anc_age_days": NUMBER,
         "anc_is_upper_bound": BOOL,
+        "anc_fall_from_normal_pct": NUMBER,
     }
     for test in vocab.NUMERIC_TESTS:
         facts[test] = NUMBER

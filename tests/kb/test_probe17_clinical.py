@@ -380,3 +380,21 @@ def test_an_old_result_does_not_mark_a_step_done() -> None:
     assert cand is not None
     step = next(s for s in cand.next_steps if s.text == "Serum vitamin B12 and folate.")
     assert [r.id for r in step.resulted] == ["v:folate"]  # the B12 of 2018 is not today's
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_fall_by_half_from_a_normal_anc_is_not_the_duffy_null_trait(backend: str) -> None:
+    """Two results are no trend, but a normal ANC of 3.4 and one of 1.2 ten weeks later are a new
+    drop: the lifelong Duffy-null count is weighed down (it ranked first at 47% beside a drug
+    started between them)."""
+    patient = {
+        "labs": [_l("anc", 3.4, "10^9/L", "2025-03-10"), _l("anc", 1.2, "10^9/L", DAY),
+                 _l("hemoglobin", 12.9, "g/dL", DAY), _l("platelets", 200, "10^9/L", DAY)],
+    }  # fmt: skip
+    d = _run(patient, backend)
+    assert "duffy_null.recent_fall_from_normal" in fired_rules(d)
+    fall = next(f for f in d.facts if f.id == "v:anc_fall_from_normal_pct")
+    assert fall.value == 65 and "Fell from 3.4 on 2025-03-10" in fall.how
+    # a normal result more than three months before is no recent fall
+    patient["labs"][0] = _l("anc", 3.4, "10^9/L", "2024-12-01")
+    assert "duffy_null.recent_fall_from_normal" not in fired_rules(_run(patient, backend))
