@@ -97,6 +97,7 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     computed_how = _add_computed_counts(by_test)
     _add_anc_bounds(by_test, computed_how)
     stale = _not_concurrent(by_test, int(kb.parameter("concurrent_lines_days")))
+    stale += _out_of_date(by_test, as_of, int(kb.parameter("ancillary_result_days")))
     values = _demographics(patient)
     values += _lab_values(patient.labs, by_test, computed_how, as_of)
     lln = _limits(patient, kb)
@@ -183,6 +184,38 @@ EDGE_READ_BOUNDS = frozenset({"wbc", "anc"})
 #: current: an LDH of 2019 says nothing of a neutropenia of 2026.
 OTHER_LINES = ("hemoglobin", "platelets", "mcv", "reticulocytes", "reticulocytes_pct", "ldh",
                "ferritin", "blasts_pct")  # fmt: skip
+
+
+#: Numeric tests that change with time and are read on their latest result, whatever its age,
+#: unless it is older than kb.yaml ``ancillary_result_days``: a vitamin B12 of 2018 counted as
+#: evidence about a 2025 pancytopenia (re-probe of probe 17). Genotypes and serologies are left
+#: alone (a TPMT genotype or a positive HIV test does not go out of date).
+DATED_RESULTS: tuple[str, ...] = tuple(
+    t for t in vocab.NUMERIC_TESTS if t in vocab.ANCILLARY_TESTS and t not in OTHER_LINES
+)
+
+
+def _out_of_date(
+    by_test: dict[str, list[Point]], as_of: dt.date, days: int
+) -> tuple[tuple[str, str], ...]:
+    """Removes from ``by_test`` the :data:`DATED_RESULTS` whose latest result is more than
+    ``days`` before ``as_of``, and says why each is not used."""
+    out = []
+    for test in DATED_RESULTS:
+        points = [p for p in by_test.get(test, []) if p.date <= as_of]
+        if not points:
+            continue
+        last = max(points, key=lambda p: p.date)
+        if (as_of - last.date).days > days:
+            del by_test[test]
+            out.append(
+                (
+                    f"labs ({test} on {last.date.isoformat()})",
+                    f"more than {days} days before {as_of.isoformat()}, so it does not stand for "
+                    "today; not used",
+                )
+            )
+    return tuple(out)
 
 
 def _not_concurrent(by_test: dict[str, list[Point]], days: int) -> tuple[tuple[str, str], ...]:

@@ -27,7 +27,7 @@ CITATION_KINDS: tuple[str, ...] = (
 REQUIRED_PARAMETERS: tuple[str, ...] = (
     "wbc_lln", "anc_lln", "wbc_lln_duffy_null", "anc_lln_duffy_null", "chronic_days",
     "trend_window_days", "trend_stable_slope_per_30d", "cycle_min_days", "cycle_max_days",
-    "concurrent_lines_days", "recent_nadir_days", "finding_current_days",
+    "concurrent_lines_days", "recent_nadir_days", "finding_current_days", "ancillary_result_days",
 )  # fmt: skip
 
 

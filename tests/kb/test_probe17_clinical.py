@@ -398,3 +398,18 @@ def test_a_fall_by_half_from_a_normal_anc_is_not_the_duffy_null_trait(backend: s
     # a normal result more than three months before is no recent fall
     patient["labs"][0] = _l("anc", 3.4, "10^9/L", "2024-12-01")
     assert "duffy_null.recent_fall_from_normal" not in fired_rules(_run(patient, backend))
+
+
+def test_a_result_over_a_year_old_is_not_read_and_says_so() -> None:
+    """A vitamin B12 of 2018 is not evidence about a count of 2025; it is listed as not used. A
+    genotype or a serology does not go out of date."""
+    patient = {
+        "labs": [_l("anc", 0.9, "10^9/L", DAY), _l("wbc", 2.2, "10^9/L", DAY),
+                 _l("vitamin_b12", 450, "pg/mL", "2018-03-01"),
+                 {"test": "hiv", "value": "negative", "date": "2018-03-01"}],
+    }  # fmt: skip
+    d = _run(patient)
+    ids = {f.id for f in d.facts}
+    assert "v:vitamin_b12" not in ids and "v:hiv" in ids
+    (item,) = [i for i in d.ignored_inputs if "vitamin_b12" in i.item]
+    assert "more than 365 days before 2025-05-20" in item.reason
