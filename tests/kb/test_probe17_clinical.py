@@ -413,3 +413,16 @@ def test_a_result_over_a_year_old_is_not_read_and_says_so() -> None:
     assert "v:vitamin_b12" not in ids and "v:hiv" in ids
     (item,) = [i for i in d.ignored_inputs if "vitamin_b12" in i.item]
     assert "more than 365 days before 2025-05-20" in item.reason
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fever_with_a_low_anc_on_sulfasalazine_says_to_withhold_it(backend: str) -> None:
+    patient = _febrile_on("sulfasalazine", anc_day=DAY)
+    patient["labs"] = [_l("anc", 0.7, "10^9/L", DAY)]
+    alerts = {a.id: a for a in _run(patient, backend).alerts}
+    assert "withhold it" in alerts["fever_and_neutropenia_on_agranulocytosis_drug"].message
+    assert "fever_on_agranulocytosis_drug" not in alerts  # today's count is on file
+    # clozapine's own table decides for clozapine
+    clozapine = _febrile_on("clozapine", anc_day=DAY)
+    clozapine["labs"] = [_l("anc", 0.7, "10^9/L", DAY)]
+    assert "fever_and_neutropenia_on_agranulocytosis_drug" not in _alerts(_run(clozapine, backend))
