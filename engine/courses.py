@@ -73,16 +73,14 @@ def course_facts(
     began = _treatment_starts(resolved, gap_days)
     for drug, med in resolved:
         counts[drug.name] = counts.get(drug.name, 0) + 1
-        continues_undated = id(med) in began and began[id(med)] is None
-        first = began.get(id(med))
+        first = began.get(id(med))  # None: no start date, or it continues an undated order
         # the treatment's start, not the order's: a dose change is a new order of a drug taken
         # for a year, and read from the order's own start it was "the count fell 19-60 days
         # after the drug was started" (probe 17), a pre-drug baseline taken on the drug, and
         # (the ANC-table rows reading only counts after the start) a clozapine ANC of 0.4 two
-        # days before a dose change would have been read as a baseline
-        start = med.start if first is None or (med.start and med.start > as_of) else first
-        if continues_undated and med.start is not None and med.start <= as_of:
-            start = None  # the treatment's start is not known: read as for an undated course
+        # days before a dose change would have been read as a baseline; a course not yet begun
+        # keeps its own start (it has only ``active``)
+        start = med.start if med.start is not None and med.start > as_of else first
         timing = exposure(start, med.stop, as_of, low, normal, episode_start)
         if first is not None and med.start is not None and med.start <= as_of:
             days = (as_of - first).days

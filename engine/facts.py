@@ -12,7 +12,7 @@ facts whatever order it was written in.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from engine import series, units, vocab
@@ -200,22 +200,13 @@ def _out_of_date(
 ) -> tuple[tuple[str, str], ...]:
     """Removes from ``by_test`` the :data:`DATED_RESULTS` whose latest result is more than
     ``days`` before ``as_of``, and says why each is not used."""
-    out = []
-    for test in DATED_RESULTS:
-        points = [p for p in by_test.get(test, []) if p.date <= as_of]
-        if not points:
-            continue
-        last = max(points, key=lambda p: p.date)
-        if (as_of - last.date).days > days:
-            del by_test[test]
-            out.append(
-                (
-                    f"labs ({test} on {last.date.isoformat()})",
-                    f"more than {days} days before {as_of.isoformat()}, so it does not stand for "
-                    "today; not used",
-                )
-            )
-    return tuple(out)
+
+    def too_old(last: dt.date) -> str | None:
+        if (as_of - last).days <= days:
+            return None
+        return f"more than {days} days before {as_of.isoformat()}, so it does not stand for today"
+
+    return _set_aside(by_test, DATED_RESULTS, too_old)
 
 
 def _not_concurrent(by_test: dict[str, list[Point]], days: int) -> tuple[tuple[str, str], ...]:
@@ -226,23 +217,35 @@ def _not_concurrent(by_test: dict[str, list[Point]], days: int) -> tuple[tuple[s
     if not white:
         return ()
     latest = max(white)
+
+    def elsewhere(last: dt.date) -> str | None:
+        gap = (latest - last).days
+        if abs(gap) <= days:  # either way: a white count of May is no pancytopenia with today's
+            return None
+        side = "before" if gap > 0 else "after"
+        return (
+            f"more than {days} days {side} the latest white count ({latest.isoformat()}), so not "
+            "read with it"
+        )
+
+    return _set_aside(by_test, OTHER_LINES, elsewhere)
+
+
+def _set_aside(
+    by_test: dict[str, list[Point]], tests: Iterable[str], why: Callable[[dt.date], str | None]
+) -> tuple[tuple[str, str], ...]:
+    """Removes from ``by_test`` each of ``tests`` for whose latest result date ``why`` gives a
+    reason, and lists it as not used with that reason."""
     out = []
-    for test in OTHER_LINES:
+    for test in tests:
         points = by_test.get(test)
         if not points:
             continue
-        last = max(points, key=lambda p: p.date)
-        gap = (latest - last.date).days
-        if abs(gap) > days:  # either way: a white count of May is no pancytopenia with today's
+        last = max(p.date for p in points)
+        reason = why(last)
+        if reason is not None:
             del by_test[test]
-            side = "before" if gap > 0 else "after"
-            out.append(
-                (
-                    f"labs ({test} on {last.date.isoformat()})",
-                    f"more than {days} days {side} the latest white count "
-                    f"({latest.isoformat()}), so not read with it; not used",
-                )
-            )
+            out.append((f"labs ({test} on {last.isoformat()})", f"{reason}; not used"))
     return tuple(out)
 
 
