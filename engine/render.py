@@ -160,6 +160,9 @@ def _differential(d: Differential, room: _Room) -> list[str]:
             # a low count were unexplained (probe 16)
             alone = " (a low lymphocyte count alone is not ranked)" if "lymphopenia" in low else ""
             text = f"none: the latest white count and ANC are not low, so no cause is ranked{alone}"
+            if not {"v:wbc", "v:anc"} & {f.id for f in d.facts}:
+                # a case with no count at all read "are not low", as if one had been measured
+                text = "none: no white count or ANC is on file, so no cause is ranked"
             return _clip("DIFFERENTIAL: ", text, "", 2, "  ")
         return ["DIFFERENTIAL: no cause has supporting evidence"]
     shown = d.candidates[:TOP_CAUSES]

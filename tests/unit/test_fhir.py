@@ -326,6 +326,33 @@ def test_qualitative_results(loinc: str, value: dict[str, Any], expected: str) -
     assert result.ignored == ()
 
 
+@pytest.mark.parametrize(
+    ("loinc", "test"),
+    [
+        ("4996-5", "cmv_pcr"), ("30246-3", "cmv_pcr"), ("5002-1", "ebv_pcr"),
+        ("94500-6", "sars_cov_2"), ("94309-2", "sars_cov_2"), ("94759-8", "sars_cov_2"),
+        ("95406-5", "sars_cov_2"), ("25835-0", "hiv_rna"), ("5017-9", "hiv_rna"),
+    ],
+)  # fmt: skip
+def test_nucleic_acid_presence_codes_are_read(loinc: str, test: str) -> None:
+    """A CMV PCR sent as FHIR could not reach the rules that read it (session 21)."""
+    result = convert(
+        obs("d", loinc, "2025-01-03", valueCodeableConcept=cc(LOINC, "LA11882-0")),  # Detected
+        obs("n", loinc, "2025-01-02", valueString="Not detected"),
+    )
+    found = sorted((str(lab["date"]), lab["test"], lab["value"]) for lab in result.facts["labs"])
+    assert found == [("2025-01-02", test, "negative"), ("2025-01-03", test, "positive")]
+    assert result.ignored == ()
+
+
+def test_a_viral_load_is_not_read_as_a_qualitative_result() -> None:
+    """Copies per mL are not positive or negative: a viral-load code stays unread, with a reason,
+    rather than being guessed into a detected result."""
+    result = convert(obs("v", "29604-6", valueQuantity=qty(5400, "{copies}/mL")))
+    assert result.facts.get("labs", []) == []
+    assert "Observation/v" in reasons(result)
+
+
 def test_unreadable_qualitative_results_are_ignored() -> None:
     result = convert(
         obs("a", "7917-8", valueString="see comment"),
