@@ -104,6 +104,7 @@ FORM_WORDS = frozenset(
     "times thrice two three four per day days week weeks every alternate morning evening tiw biw "
     "mwf "  # "960 mg three times weekly" was no co-trimoxazole (probe 16)
     "retard chrono prolonged-release "  # "Tegretol Retard", "Epilim Chrono" were unread (probe 17)
+    "paediatric pediatric "  # "Septrin paediatric suspension" was unread (probe 18)
     "tablette tabletten filmtablette filmtabletten schmelztablette schmelztabletten "
     "retardtablette retardtabletten kapsel kapseln hartkapseln weichkapseln "
     "comprimé comprimés pelliculé pelliculés gélule gélules orodispersibles "
@@ -147,7 +148,12 @@ CONFUSABLES = dict(
     )
 )
 
-_UNIT = r"(?:mg|mcg|µg|μg|ug|g|kg|ng|ml|l|meq|mmol|unt|units?|iu|%|hr|h|m2|actuat)"
+#: Strength units; "30 MU" (million units) and "60 million units" are how filgrastim and
+#: penicillin G are dosed ("Zarzio 30 MU" and "penicillin G 60 million units/day" were unread).
+_UNIT = (
+    r"(?:mg|mcg|µg|μg|ug|g|kg|ng|ml|l|meq|mmol|million\s+units?|million\s+iu|mio|miu|mu"
+    r"|unt|units?|iu|%|hr|h|m2|actuat)"
+)
 _NUMBER = r"\d+(?:[.,]\d+)?"
 _STRENGTH = re.compile(  # a combination's strengths first: "800/160 mg" (probe 16)
     rf"(?<![\d.,:/-]){_NUMBER}\s*/\s*{_NUMBER}\s*{_UNIT}(?!\w)"

@@ -120,6 +120,13 @@ def _atoms(condition: Condition) -> list[Atom]:
         ("doxorubicin hydrochloride liposome 2 MG/ML", "doxorubicin"),
         ("{24 (Methotrexate 2.5 MG Oral Tablet) } Pack", "methotrexate"),
         ("rituximab-abbs", "rituximab"),
+        ("Zarzio 30 MU", "filgrastim"),  # session 21 (probe 18): EU brands, million units
+        ("Nivestim 48 MU/0.5 mL", "filgrastim"),
+        ("Neupogen 30 million units", "filgrastim"),
+        ("Puri-Nethol 50 mg", "mercaptopurine"),
+        ("Septrin paediatric suspension", "trimethoprim-sulfamethoxazole"),
+        ("Bactrim pediatric", "trimethoprim-sulfamethoxazole"),
+        ("ciclosporin 100 mg", "cyclosporine"),
         ("divalproex", "divalproex sodium"),
         ("Depakote ER 500 mg", "divalproex sodium"),
         ("valproate sodium", "valproic acid"),
