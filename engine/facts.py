@@ -810,4 +810,7 @@ def _timing(entry: Entry, as_of: dt.date) -> tuple[dict[str, Scalar], str]:
         parts.append(f"until {entry.until.isoformat()}")
     elif entry.since is not None:
         fields["days_since_end"] = 0
+    if entry.since is not None:
+        end = as_of if entry.until is None else min(entry.until, as_of)
+        fields["duration_days"] = max(0, (end - entry.since).days)
     return fields, (f" ({', '.join(parts)})" if parts else "")

@@ -159,7 +159,10 @@ def _differential(d: Differential, room: _Room) -> list[str]:
             # a recovered or normal series read only "no cause has supporting evidence", as if
             # a low count were unexplained (probe 16)
             alone = " (a low lymphocyte count alone is not ranked)" if "lymphopenia" in low else ""
-            text = f"none: the latest white count and ANC are not low, so no cause is ranked{alone}"
+            text = (
+                "none: the latest white count and ANC are not low by leukodx's limits for this "
+                f"age, so no cause is ranked{alone}"
+            )  # "for this age": a newborn's alert may call a count low that these limits do not
             if not {"v:wbc", "v:anc"} & {f.id for f in d.facts}:
                 # a case with no count at all read "are not low", as if one had been measured
                 text = "none: no white count or ANC is on file, so no cause is ranked"

@@ -69,6 +69,9 @@ INPUT_VALUES: dict[str, FactType] = _input_values()
 MEMBERSHIP_FIELDS: dict[str, FactType] = {
     "days_since": NUMBER,
     "days_since_end": NUMBER,
+    # how long it lasted (to its end, or to as_of while it goes on): "fever for more than three
+    # weeks" read days_since, and a fever of three days that ended three weeks ago passed
+    "duration_days": NUMBER,
     "active": BOOL,
 }
 

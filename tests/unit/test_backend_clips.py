@@ -20,7 +20,7 @@ from engine.backends import base, clips_compile, predicates
 from engine.backends.base import Firing, get_matcher
 from engine.errors import BackendUnavailableError, LeukodxError
 from engine.facts import CourseFact, FactSet, MemberFact, ValueFact
-from engine.kb.catalog import MEDICATION_FIELDS
+from engine.kb.catalog import MEDICATION_FIELDS, MEMBERSHIP_FIELDS
 from engine.kb.load import KnowledgeBase, load_knowledge_base
 from tests.conftest import MINI_KB, ROOT
 
@@ -314,7 +314,7 @@ def test_only_facts_some_rule_mentions_go_into_clips(cb: ModuleType, kb: Knowled
     )
     records, fids = cb.fact_records(facts, cb.compile(kb).mentioned)
     assert fids == ["v:age", "m:finding:fever", "m:condition:pregnancy", "x:drug1#1"]
-    nil = [None] * 3
+    nil = [None] * len(MEMBERSHIP_FIELDS)
     course_fields = [None] * len(MEDICATION_FIELDS)
     assert records == [1, "age", 3, None, 2, "finding", "fever", *nil, "condition", "pregnancy",
                        *nil, 1, 1, "tki", "drug1", *course_fields]  # fmt: skip
