@@ -51,6 +51,7 @@ SETS = {
     "held-out set 21": EVALUATION / "holdout21",
     "held-out set 22": EVALUATION / "holdout22",
     "held-out set 23": EVALUATION / "holdout23",
+    "held-out set 24": EVALUATION / "holdout24",
 }
 ORDER = list(SETS)
 FILES = {name: sorted(d.glob("*.yaml")) for name, d in SETS.items()}
