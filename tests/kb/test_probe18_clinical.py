@@ -394,3 +394,28 @@ def test_leukaemia_signs_alert_is_silent_after_recent_cancer_treatment(backend: 
 def test_b12_deficiency_weighs_little_in_the_first_month(backend: str) -> None:
     assert "megaloblastic.first_month_of_life" in fired_rules(_run(_baby(0.005, 0.8), backend))
     assert "megaloblastic.first_month_of_life" not in fired_rules(_run(_baby(0.5, 0.8), backend))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("days", [30, 80, 200])
+def test_cytopenias_after_car_t_are_weighed_for_months(backend: str, days: int) -> None:
+    """Post-CAR-T cytopenias are early, often prolonged (30-90 days) and sometimes late: at day 80
+    no timing rule fired, and at day 30 the note said counts were 'usually recovering'."""
+    infused = (TODAY - dt.timedelta(days=days)).isoformat()
+    d = _run(
+        {
+            "labs": [
+                _l("wbc", 1.6, "10^9/L", DAY),
+                _l("anc", 0.6, "10^9/L", DAY),
+                _l("platelets", 70, "10^9/L", DAY),
+            ],
+            "medications": [{"name": "Kymriah", "start": infused, "stop": infused}],
+            "conditions": [{"name": "lymphoma"}],
+        },
+        backend,
+    )
+    rules = fired_rules(d)
+    assert "chemotherapy_radiation.after_car_t" in rules
+    assert "chemotherapy_radiation.chemotherapy_3_to_8_weeks_ago" not in rules
+    chemo = next(c for c in d.candidates if c.cause == "chemotherapy_radiation")
+    assert any("After CAR-T" in s.text for s in chemo.next_steps)
