@@ -40,6 +40,16 @@ def _first(d: Differential) -> str:
     return d.candidates[0].cause
 
 
+def _counts(wbc: float, anc: float, hb: float, plt: float, day: str = DAY) -> list[dict[str, Any]]:
+    """One day's blood count: WBC, ANC, haemoglobin (g/dL) and platelets (10^9/L)."""
+    return [
+        _l("wbc", wbc, "10^9/L", day),
+        _l("anc", anc, "10^9/L", day),
+        _l("hemoglobin", hb, "g/dL", day),
+        _l("platelets", plt, "10^9/L", day),
+    ]
+
+
 def _on_folfox(second_drug: str, *, chemo_stop: str | None = None) -> dict[str, Any]:
     """Pancytopenia 43 days into FOLFOX, with ``second_drug`` begun the same day."""
     chemo: dict[str, Any] = {"name": "FOLFOX", "start": "2026-02-05"}
@@ -146,12 +156,7 @@ def test_cellular_and_bispecific_cancer_treatments_count_as_chemotherapy(
     counts as cancer treatment does; they were unread names before (session 21)."""
     d = _run(
         {
-            "labs": [
-                _l("wbc", 1.1, "10^9/L", "2026-03-19"),
-                _l("anc", 0.3, "10^9/L", "2026-03-19"),
-                _l("hemoglobin", 8.9, "g/dL", "2026-03-19"),
-                _l("platelets", 45, "10^9/L", "2026-03-19"),
-            ],
+            "labs": _counts(1.1, 0.3, 8.9, 45, "2026-03-19"),
             "medications": [{"name": product, "start": "2026-03-05", "stop": "2026-03-05"}],
             "conditions": [{"name": "lymphoma"}],
         },
@@ -185,12 +190,7 @@ def test_signal_drug_beside_a_thiopurine_is_not_the_cause(backend: str) -> None:
     dose-dependent marrow toxicity explains it (infliximab, now read, was first at 52%)."""
     d = _run(
         {
-            "labs": [
-                _l("wbc", 1.1, "10^9/L", "2026-03-19"),
-                _l("anc", 0.1, "10^9/L", "2026-03-19"),
-                _l("hemoglobin", 10.7, "g/dL", "2026-03-19"),
-                _l("platelets", 56, "10^9/L", "2026-03-19"),
-            ],
+            "labs": _counts(1.1, 0.1, 10.7, 56, "2026-03-19"),
             "medications": [
                 {"name": "azathioprine", "start": "2026-02-26"},
                 {"name": "infliximab", "start": "2026-02-26"},
@@ -233,10 +233,7 @@ def _haemolysis(reticulocytes: float) -> dict[str, Any]:
     return {
         "age": 35,
         "labs": [
-            _l("wbc", 2.8, "10^9/L", DAY),
-            _l("anc", 0.9, "10^9/L", DAY),
-            _l("hemoglobin", 8.0, "g/dL", DAY),
-            _l("platelets", 60, "10^9/L", DAY),
+            *_counts(2.8, 0.9, 8.0, 60),
             _l("reticulocytes", reticulocytes, "10^9/L", DAY),
             _l("ldh", 1450, "U/L", DAY),
             _l("haptoglobin", 5, "mg/dL", DAY),
@@ -312,12 +309,7 @@ def test_a_newborn_anc_below_the_term_range_is_flagged(
 def _child_with_signs(**extra: Any) -> dict[str, Any]:
     return {
         "age": 4,
-        "labs": [
-            _l("wbc", 1.9, "10^9/L", DAY),
-            _l("anc", 0.3, "10^9/L", DAY),
-            _l("hemoglobin", 7.1, "g/dL", DAY),
-            _l("platelets", 38, "10^9/L", DAY),
-        ],
+        "labs": _counts(1.9, 0.3, 7.1, 38),
         "findings": ["hepatomegaly", "splenomegaly", "petechiae"],
         **extra,
     }
@@ -360,13 +352,7 @@ def test_newborn_range_by_age(backend: str, age: float, anc: float, raised: bool
 
 
 def _severe_adult(**extra: Any) -> dict[str, Any]:
-    labs = [
-        _l("wbc", 1.5, "10^9/L", DAY),
-        _l("anc", 0.4, "10^9/L", DAY),
-        _l("hemoglobin", 7.5, "g/dL", DAY),
-        _l("platelets", 60, "10^9/L", DAY),
-    ]
-    return {"age": 45, "labs": labs, **extra}
+    return {"age": 45, "labs": _counts(1.5, 0.4, 7.5, 60), **extra}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -419,3 +405,23 @@ def test_cytopenias_after_car_t_are_weighed_for_months(backend: str, days: int) 
     assert "chemotherapy_radiation.chemotherapy_3_to_8_weeks_ago" not in rules
     chemo = next(c for c in d.candidates if c.cause == "chemotherapy_radiation")
     assert any("After CAR-T" in s.text for s in chemo.next_steps)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("partner", ["sulfasalazine", "Pentasa"])
+def test_thiopurine_with_an_aminosalicylate_and_a_low_count_is_flagged(
+    backend: str, partner: str
+) -> None:
+    d = _run(
+        {
+            "age": 34,
+            "labs": [_l("wbc", 2.9, "10^9/L", DAY), _l("anc", 1.1, "10^9/L", DAY)],
+            "medications": [
+                {"name": "azathioprine", "start": "2025-11-01"},
+                {"name": partner, "start": "2025-06-01"},
+            ],
+            "conditions": [{"name": "ibd"}],
+        },
+        backend,
+    )
+    assert _alert_ids(d).get("thiopurine_with_aminosalicylate") == "warning"
