@@ -427,3 +427,21 @@ def test_thiopurine_with_an_aminosalicylate_and_a_low_count_is_flagged(
         backend,
     )
     assert _alert_ids(d).get("thiopurine_with_aminosalicylate") == "warning"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_low_count_after_stem_cell_transplant_names_the_transplant_causes(backend: str) -> None:
+    """No cause is graft failure or GVHD; a graft-failure vignette at day +37 had acute leukaemia
+    first and nothing named the transplant (probe 18)."""
+    patient = {
+        "age": 52,
+        "labs": _counts(0.6, 0.2, 8.5, 40),
+        "history": [{"name": "stem_cell_transplant", "since": "2026-02-10"}],
+    }
+    alert = next(
+        a for a in _run(patient, backend).alerts if a.id == "low_count_after_stem_cell_transplant"
+    )
+    assert alert.level == "warning" and "CMV PCR" in alert.message
+    assert "low_count_after_stem_cell_transplant" not in _alert_ids(
+        _run({**patient, "history": []}, backend)
+    )
