@@ -20,15 +20,27 @@ PATIENT_DISCLAIMER = (
     "clinician, who knows your full history."
 )
 
+#: Added to the disclaimer for a child: the plain texts speak to the patient ("your count"), and
+#: a parent reading about a ten-day-old was told "you have a fever ... chills" (probe 18).
+CHILD_READER_NOTE = (
+    "The sentences below speak to the patient: for a baby or child, read 'you' and 'your' as "
+    "your child."
+)
+#: Below this age (years) the reader is taken to be a parent.
+CHILD_AGE = 16
+
 OTHER_CAUSE = "Another possible cause that your clinician can explain"
 
 
 def for_patient(d: Differential, kb: KnowledgeBase) -> Differential:
     """The same differential in plain language (see the module docstring)."""
+    age = next((f.value for f in d.facts if f.id == "v:age"), None)
+    child = isinstance(age, int | float) and not isinstance(age, bool) and age < CHILD_AGE
+    disclaimer = f"{PATIENT_DISCLAIMER} {CHILD_READER_NOTE}" if child else PATIENT_DISCLAIMER
     return d.model_copy(
         update={
             "audience": "patient",
-            "disclaimer": PATIENT_DISCLAIMER,
+            "disclaimer": disclaimer,
             "findings": _findings(d.findings, kb),
             "alerts": [a for a in (_alert(x, kb) for x in d.alerts) if a is not None],
             "candidates": [_candidate(c, kb) for c in d.candidates],

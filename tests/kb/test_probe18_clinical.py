@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from engine import diagnose
+from engine.audience import CHILD_READER_NOTE
 from engine.differential import Differential
 from engine.kb.load import load_knowledge_base
 from engine.render import consult_note
@@ -445,3 +446,42 @@ def test_a_low_count_after_stem_cell_transplant_names_the_transplant_causes(back
     assert "low_count_after_stem_cell_transplant" not in _alert_ids(
         _run({**patient, "history": []}, backend)
     )
+
+
+def test_the_patient_view_of_a_child_tells_the_parent_how_to_read_it() -> None:
+    """The plain texts speak to the patient; a parent of a ten-day-old read "you have a fever ...
+    chills" (probe 18)."""
+    baby = diagnose({"as_of": DAY, "sex": "female", **_baby(0.03, 0.4)}, audience="patient",
+                    today=TODAY)  # fmt: skip
+    adult = diagnose({"as_of": DAY, "sex": "female", **_baby(40, 0.4)}, audience="patient",
+                     today=TODAY)  # fmt: skip
+    assert CHILD_READER_NOTE in baby.disclaimer
+    assert CHILD_READER_NOTE not in adult.disclaimer
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "known",
+    [
+        {"conditions": [{"name": "mds"}]},
+        {"conditions": [{"name": "myelofibrosis"}]},
+        {"history": [{"name": "stem_cell_transplant", "since": "2026-02-01"}]},
+        {"history": [{"name": "radiotherapy", "since": "2026-03-01"}]},
+        {"medications": [{"name": "Yescarta", "start": "2026-02-01", "stop": "2026-02-01"}]},
+    ],
+)
+def test_severe_pancytopenia_alert_is_silent_under_known_care(
+    backend: str, known: dict[str, Any]
+) -> None:
+    """A regression sweep found the emergency-referral alert in known MDS and myelofibrosis,
+    after a transplant or CAR-T and during radiotherapy: patients a team already follows."""
+    assert "severe_multilineage_cytopenia" not in _alert_ids(_run(_severe_adult(**known), backend))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("condition", ["portal_hypertension", "cml", "leishmaniasis"])
+def test_leukaemia_signs_alert_is_silent_when_a_known_disease_explains_them(
+    backend: str, condition: str
+) -> None:
+    known = _child_with_signs(conditions=[{"name": condition}])
+    assert "leukaemia_signs_in_child" not in _alert_ids(_run(known, backend))

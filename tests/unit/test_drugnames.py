@@ -27,6 +27,7 @@ LEXICON: Lexicon = load_knowledge_base().lexicon
 #: The classes whose drugs drive an alert or a dedicated cause; clozapine has a cause of its own.
 ALERT_CLASSES = {
     "tki", "thiopurine", "antithyroid", "chemotherapy", "anti_cd20", "agranulocytosis_warning_drug",
+    "car_t",
 }  # fmt: skip
 ALERT_DRUGS = sorted(
     d.name
