@@ -55,7 +55,7 @@ LAYERS: dict[str, tuple[int, str]] = {
     "batch.forkserver": (7, "batch"),
     "calibrate": (8, "calibrate"), "calibrate.features": (8, "calibrate"),
     "calibrate.fit": (8, "calibrate"), "calibrate.evaluate": (8, "calibrate"),
-    "calibrate.report": (8, "calibrate"),
+    "calibrate.report": (8, "calibrate"), "calibrate.headroom": (8, "calibrate"),
     "report": (8, "report"), "report.html": (8, "report"), "report.charts": (8, "report"),
     "report.patient": (8, "report"), "report.batch": (8, "report"),
     "report.book": (8, "report"), "report.book_script": (8, "report"),

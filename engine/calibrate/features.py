@@ -17,7 +17,7 @@ import datetime as dt
 import math
 import random
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from engine.kb.load import KnowledgeBase
 from engine.kb.profiles import is_profile_rule
 from engine.kb.schema import AddEvidence, Derive
 from engine.kb.yamlio import load_patient_file
-from engine.patient import parse_patient
+from engine.patient import PatientFacts, parse_patient
 
 CASE_SUFFIXES: tuple[str, ...] = (".yaml", ".yml", ".json")
 #: The class for "none of the causes of the knowledge base" (the softmax's last column).
@@ -57,6 +57,8 @@ class Case:
     expected: tuple[str, ...]
     fired: tuple[str, ...]  # evidence rule ids, sorted
     presentation: bool = True  # has a presentation finding: causes may be listed by probability
+    #: everything the engine read (:func:`observations`); only --headroom uses it
+    observations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -196,11 +198,41 @@ def load_cases(
                 expected=expected,
                 fired=fired,
                 presentation=_presentation(kb, [f.rule_id for f in firings], shown),
+                observations=observations(patient, sorted(ids)),
             )
         )
         if on_case:
             on_case(n, len(files))
     return cases, skipped
+
+
+#: Age bands of the observations (upper bounds in years, exclusive).
+_AGE_BANDS: tuple[tuple[float, str], ...] = (
+    (1 / 12, "under 1 month"),
+    (1.0, "under 1 year"),
+    (18.0, "under 18"),
+    (60.0, "18 to 59"),
+    (math.inf, "60 or over"),
+)
+
+
+def observations(patient: PatientFacts, fired_rules: Sequence[str]) -> tuple[str, ...]:
+    """Everything the engine read about a patient, as sorted labels: every fired rule, every
+    finding, condition and history entry (present or recorded absent), every lab test
+    recorded, the age band and the sex."""
+    seen = {f"rule:{rid}" for rid in fired_rules}
+    for kind, entries in (
+        ("finding", patient.findings),
+        ("condition", patient.conditions),
+        ("history", patient.history),
+    ):
+        seen |= {f"{kind}:{e.name}" + ("" if e.present else ":absent") for e in entries}
+    seen |= {f"lab:{lab.test}" for lab in patient.labs}
+    if patient.age is not None:
+        seen.add("age:" + next(label for top, label in _AGE_BANDS if patient.age < top))
+    if patient.sex:
+        seen.add(f"sex:{patient.sex}")
+    return tuple(sorted(seen))
 
 
 def _presentation(kb: KnowledgeBase, fired: list[str], shown: tuple[str, ...]) -> bool:

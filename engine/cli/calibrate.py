@@ -18,8 +18,16 @@ from pathlib import Path
 
 from engine.calibrate.evaluate import evaluate
 from engine.calibrate.features import assign_folds, authored_model, group_cases, load_cases
-from engine.calibrate.fit import require_extra
-from engine.calibrate.report import RunInfo, fitted_yaml, summary_table, to_json, to_markdown
+from engine.calibrate.fit import design, require_extra
+from engine.calibrate.headroom import headroom
+from engine.calibrate.report import (
+    RunInfo,
+    fitted_yaml,
+    headroom_table,
+    summary_table,
+    to_json,
+    to_markdown,
+)
 from engine.errors import InputError
 from engine.kb.load import load_knowledge_base
 
@@ -53,6 +61,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("--report", metavar="FILE", help="write a Markdown report")
     c.add_argument("--json", metavar="FILE", help="write the figures and fitted values as JSON")
     c.add_argument("--write", metavar="FITTED_YAML", help="write the fitted values (YAML)")
+    c.add_argument(
+        "--headroom",
+        action="store_true",
+        help="also measure whether the model or the cases are the limit: a learning curve and "
+        "free residual weights over everything the engine read (slower; changes no weight)",
+    )
     c.add_argument("--quiet", action="store_true", help="no progress on stderr")
     c.set_defaults(func=cmd_calibrate)
 
@@ -87,10 +101,24 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         seed=args.seed,
         on_step=lambda msg: _progress(args.quiet, msg),
     )
+    room = (
+        headroom(
+            design(cases, model),
+            model,
+            cases,
+            groups,
+            folds=args.folds,
+            seed=args.seed,
+            lam=result.lam,
+            on_step=lambda msg: _progress(args.quiet, msg),
+        )
+        if args.headroom
+        else None
+    )
     info = RunInfo(tuple(args.paths), backend, kb.name, kb.version, kb.content_hash)
     outputs: tuple[tuple[str | None, Callable[[], str]], ...] = (
-        (args.report, lambda: to_markdown(result, model, skipped, info)),
-        (args.json, lambda: to_json(result, model, skipped, info)),
+        (args.report, lambda: to_markdown(result, model, skipped, info, room)),
+        (args.json, lambda: to_json(result, model, skipped, info, room)),
         (args.write, lambda: fitted_yaml(result, model, today)),
     )
     for target, render in outputs:
@@ -100,4 +128,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if skipped:
         print(f"skipped {len(skipped)} case file(s) (listed on stderr)")
     print(summary_table(result))
+    if room is not None:
+        print(headroom_table(room))
     return EXIT_OK

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""``leukodx calibrate`` as a real process on 20 bundled cases: outputs written, figures in
-[0, 1], byte-identical on a second run, a broken case file reported and skipped, bad arguments
-exit 2."""
+"""``leukodx calibrate`` as a real process on 20 bundled cases: outputs written (with the
+``--headroom`` section), figures in [0, 1], byte-identical on a second run, a broken case file
+reported and skipped, bad arguments exit 2."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def run(case_dir: Path, out: Path) -> subprocess.CompletedProcess[str]:
         str(out / "calibration.json"),
         "--write",
         str(out / "fitted.yaml"),
+        "--headroom",
     )
 
 
@@ -54,6 +55,7 @@ def test_calibrate_writes_reproducible_outputs(case_dir: Path, tmp_path: Path) -
     assert first.returncode == 0, first.stderr
     assert "zz-broken.yaml" in first.stderr and "skipped" in first.stdout
     assert "out-of-fold CV" in first.stdout and "in-sample" in first.stdout
+    assert "headroom" in first.stdout and "per doubling" in first.stdout
     for name in ("calibration.md", "calibration.json", "fitted.yaml"):
         a, b = (tmp_path / "a" / name).read_bytes(), (tmp_path / "b" / name).read_bytes()
         assert a and a == b, name
@@ -72,6 +74,14 @@ def test_calibrate_writes_reproducible_outputs(case_dir: Path, tmp_path: Path) -
         for b in cal["bins"]:
             for key in ("mean_predicted", "observed"):
                 assert b[key] is None or 0.0 <= b[key] <= 1.0
+
+    room = doc["headroom"]
+    assert [p["fraction"] for p in room["learning_curve"]] == [0.25, 0.5, 0.75, 1.0]
+    assert [p["penalty"] for p in room["residual"]] == [None, 3.0, 10.0, 30.0]
+    for point in room["learning_curve"] + room["residual"]:
+        assert 0.0 <= point["top1"] <= point["top3"] <= 1.0
+    assert room["observations"] > 0 and room["lambda"] == doc["lambda"]
+    assert "## Headroom" in (tmp_path / "a" / "calibration.md").read_text()
 
     fitted = load_yaml(tmp_path / "a" / "fitted.yaml")
     assert fitted["cases"] == 20 and fitted["lambda"] == doc["lambda"]
