@@ -44,7 +44,8 @@ FREQUENCY_RANGE = (0.01, 0.99)
 MIN_LOG_LR = 0.05
 _FINDING_KEYS = ("id", "label", "plain", "present", "absent", "base_frequency", "basis", "cite",
                  "group", "implies", "atoms", "context")  # fmt: skip
-_ENTRY_KEYS = ("finding", "frequency", "origin", "basis", "cite", "present_counted_by")
+_ENTRY_KEYS = ("finding", "frequency", "origin", "basis", "cite", "present_counted_by",
+               "absent_counted_by")  # fmt: skip
 
 
 def is_profile_rule(rule_id: str) -> bool:
@@ -86,6 +87,8 @@ class ProfileEntry:
     cite: tuple[str, ...]
     counted_by: tuple[str, ...]
     line: int
+    #: authored "argues against" rules of the cause that already count the finding's absence
+    absent_counted_by: tuple[str, ...] = ()
 
     @property
     def lr_present(self) -> float:
@@ -168,9 +171,19 @@ def parse_profile(ctx: Ctx, node: Any, catalogue: Catalogue) -> list[ProfileEntr
             ctx.error(line, where, "a profile entry needs a basis and at least one citation")
             continue
         counted = str_list(ctx, item.get("present_counted_by", []), f"{where}.counted", line)
+        absent = str_list(
+            ctx, item.get("absent_counted_by", []), f"{where}.absent_counted_by", line
+        )
         entries.append(
             ProfileEntry(
-                finding, float(freq), str(origin), str(item["basis"]).strip(), cite, counted, line
+                finding,
+                float(freq),
+                str(origin),
+                str(item["basis"]).strip(),
+                cite,
+                counted,
+                line,
+                absent,
             )  # fmt: skip
         )
     seen: set[str] = set()
@@ -243,6 +256,7 @@ def _rule(
 ) -> list[Rule]:
     f = e.finding
     lr = e.lr_present if present else e.lr_absent
+    counted_by = e.counted_by if present else e.absent_counted_by
     share = (
         f"in about {_pct(e.frequency)} of patients with {_in_sentence(cause_label)} against "
         + (f"about {_pct(f.base_frequency)} of leukopenia work-ups")
@@ -269,9 +283,9 @@ def _rule(
                 f"{e.frequency:g} in the cause ({e.basis}) and {f.base_frequency:g} across "
                 f"leukopenia work-ups ({f.basis})."
                 + (
-                    f" Counted only when none of {', '.join(e.counted_by)} fired: those rules"
-                    " count this finding themselves."
-                    if present and e.counted_by
+                    f" Counted only when none of {', '.join(counted_by)} fired: those rules"
+                    f" count this finding{'' if present else chr(39) + 's absence'} themselves."
+                    if counted_by
                     else ""
                 )
             ),
@@ -287,7 +301,7 @@ def _rule(
         replace(
             rule,
             plain=_plain(f.plain, present, lr, plain_label or cause_label),
-            counted_by=e.counted_by if present else (),
+            counted_by=counted_by,
         )
     ]
 
@@ -374,7 +388,10 @@ def check_counted_once(
     """A finding an authored rule of the same cause already counts, for or against it, must be
     declared in the profile entry (``present_counted_by``), so that its present side is not
     counted twice (a profile's present side argues against a cause when the finding is rarer in
-    it than across work-ups, as an authored "argues against" rule does)."""
+    it than across work-ups, as an authored "argues against" rule does). Likewise an authored
+    "argues against" rule that reads the finding's absence (a normal result, an isolated
+    lineage, a differential with no blasts) while the profile's absent side argues against the
+    cause too must be declared in ``absent_counted_by``."""
     for cause, (entries, compiled) in profiles.items():
         generated = {r.id for r in compiled}
         authored = {
@@ -388,6 +405,19 @@ def check_counted_once(
                     problems.append(Problem(file, e.line, f"profile.{e.finding.id}",
                                             f"present_counted_by names {rule_id!r}, not an "
                                             f"evidence rule of {cause}"))  # fmt: skip
+            for rule_id in e.absent_counted_by:
+                if rule_id not in authored or authored[rule_id][1].weight >= 0:
+                    problems.append(Problem(file, e.line, f"profile.{e.finding.id}",
+                                            f"absent_counted_by names {rule_id!r}, not an "
+                                            f"'argues against' rule of {cause}"))  # fmt: skip
+            readers = sorted(rid for rid, (rule, effect) in authored.items()
+                             if _counts_absent(rule, effect, e))  # fmt: skip
+            unlisted = [rid for rid in readers if rid not in e.absent_counted_by]
+            if unlisted:
+                problems.append(Problem(file, e.line, f"profile.{e.finding.id}",
+                                        f"the absence of {e.finding.id} is already counted by "
+                                        f"{', '.join(unlisted)}: list them in "
+                                        "absent_counted_by so it counts once"))  # fmt: skip
             users = sorted(rid for rid, (rule, effect) in authored.items()
                            if _counts_present(rule, effect, e))  # fmt: skip
             missing = [rid for rid in users if rid not in e.counted_by]
@@ -408,6 +438,20 @@ def _counts_present(rule: Rule, effect: AddEvidence, entry: ProfileEntry) -> boo
         return bool(atom_keys(rule) & finding_keys(entry.finding))
     asked = atom_keys(rule, asked_true=True) & present_keys(entry.finding)
     return bool(asked) and entry.lr_present < 1
+
+
+def _counts_absent(rule: Rule, effect: AddEvidence, entry: ProfileEntry) -> bool:
+    """Whether an authored rule of the cause already counts the entry's finding as absent: an
+    "argues against" rule that reads a measurement or derived fact of the finding without asking
+    for the finding itself, beside a compiled absent side that argues against the cause too."""
+    if effect.weight >= 0 or entry.lr_absent >= 1 or abs(math.log(entry.lr_absent)) < MIN_LOG_LR:
+        return False
+    if atom_keys(rule, asked_true=True) & present_keys(entry.finding):
+        return False  # it reads the finding present: the present-side check covers it
+    # An absence is read from a measurement or a derived fact (a normal platelet count, an
+    # isolated lineage); a finding word the rule asks for says something else is present.
+    shared = atom_keys(rule) & finding_keys(entry.finding)
+    return any(key.startswith("fact:") for key in shared)
 
 
 def atom_keys(rule: Rule, *, asked_true: bool = False) -> set[str]:

@@ -239,6 +239,68 @@ def test_an_argues_against_rule_beside_a_rare_finding_must_be_declared(kb_copy: 
     )
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_absence_an_authored_rule_counts_is_not_counted_again(backend: str) -> None:
+    """A differential with 0% blasts: acute leukaemia's own rule counts the absence of blasts
+    (LR 1/3), and the profile's absent side fires beside it but adds nothing
+    (``absent_counted_by``); with the film alone recording no blasts, the profile counts it."""
+    kb = load_knowledge_base(None)
+    assert kb.rule("acute_leukemia.profile.no_smear_blasts").counted_by == (
+        "acute_leukemia.no_circulating_blasts",
+    )
+    labs = [
+        {"test": "wbc", "value": 2.4, "unit": "10^9/L", "date": "2025-03-01"},
+        {"test": "blasts_pct", "value": 0, "unit": "%", "date": "2025-03-01"},
+    ]
+    counted_by_rule = diagnose(patient(labs=labs), backend=backend, today=TODAY)
+    film_only = diagnose(
+        patient(findings=[{"name": "smear_blasts", "present": False}]), backend=backend,
+        today=TODAY,
+    )  # fmt: skip
+
+    def counted(d: Any) -> set[str]:
+        return {
+            e.rule_id
+            for c in d.candidates
+            if c.cause == "acute_leukemia"
+            for e in (*c.evidence_for, *c.evidence_against)
+        }
+
+    assert "acute_leukemia.profile.no_smear_blasts" in {t.rule_id for t in counted_by_rule.trace}
+    assert "acute_leukemia.no_circulating_blasts" in counted(counted_by_rule)
+    assert "acute_leukemia.profile.no_smear_blasts" not in counted(counted_by_rule)
+    assert "acute_leukemia.profile.no_smear_blasts" in counted(film_only)
+
+
+def test_an_absence_counted_by_an_authored_rule_must_be_declared(kb_copy: Path) -> None:
+    """Acute leukaemia's isolated-cytopenia rule reads normal haemoglobin and platelets; its
+    profile's absent anaemia side argues against it too: undeclared, it would count twice."""
+    path = kb_copy / "causes" / "acute_leukemia.yaml"
+    text = path.read_text()
+    declared = "    absent_counted_by: [acute_leukemia.isolated_cytopenia]\n"
+    assert declared in text
+    path.write_text(text.replace(declared, "", 1))
+    assert any(
+        "the absence of anemia is already counted by acute_leukemia.isolated_cytopenia" in p
+        for p in _problems(kb_copy)
+    )
+
+
+def test_absent_counted_by_must_name_an_argues_against_rule(kb_copy: Path) -> None:
+    path = kb_copy / "causes" / "acute_leukemia.yaml"
+    text = path.read_text()
+    path.write_text(
+        text.replace(
+            "absent_counted_by: [acute_leukemia.no_circulating_blasts]",
+            "absent_counted_by: [acute_leukemia.circulating_blasts]",
+        )
+    )
+    assert any(
+        "absent_counted_by names 'acute_leukemia.circulating_blasts'" in p
+        for p in _problems(kb_copy)
+    )
+
+
 def test_a_finding_beside_one_it_implies_is_refused(kb_copy: Path) -> None:
     catalogue = kb_copy / "profiles.yaml"
     text = catalogue.read_text()
