@@ -50,6 +50,25 @@ MIN_SUPPORT = 3
 
 
 @dataclass(frozen=True)
+class Setting:
+    """What both measurements share: the cases as arrays, the model, the publication groups,
+    the grouped folds (``folds`` of them, assigned with ``seed``) and the fit's lambda."""
+
+    data: Data
+    model: Model
+    cases: Sequence[Case]
+    groups: Sequence[int]
+    folds: int
+    seed: int
+    lam: float
+
+    def splits(self) -> list[tuple[list[int], list[int]]]:
+        """(training, held-out) case indices of each grouped fold."""
+        assigned = assign_folds(list(self.groups), self.folds, self.seed)
+        return list(fold_indices(assigned, self.folds))
+
+
+@dataclass(frozen=True)
 class CurvePoint:
     """Out-of-fold figures when each training part keeps ``fraction`` of its publications."""
 
@@ -83,39 +102,33 @@ class Headroom:
 
 
 def learning_curve(
-    data: Data,
-    model: Model,
-    cases: Sequence[Case],
-    groups: Sequence[int],
-    *,
-    folds: int,
-    seed: int,
-    lam: float,
+    setting: Setting,
     fractions: Sequence[float] = CURVE_FRACTIONS,
     repeats: int = CURVE_REPEATS,
 ) -> tuple[CurvePoint, ...]:
     """Grouped-CV figures with each training part cut to a fraction of its publications."""
-    fold_of = assign_folds(list(groups), folds, seed)
+    data, model, cases, groups = setting.data, setting.model, setting.cases, setting.groups
+    splits = setting.splits()
     points = []
     for fraction in fractions:
         draws = 1 if fraction >= 1.0 else repeats
         top1 = top3 = kept_total = 0.0
         for draw in range(draws):
-            rng = random.Random(f"{seed}:{fraction}:{draw}")
+            rng = random.Random(f"{setting.seed}:{fraction}:{draw}")
             held: list[Prediction | None] = [None] * len(cases)
-            for train, test in fold_indices(fold_of, folds):
+            for train, test in splits:
                 publications = sorted({groups[i] for i in train})
                 keep = set(rng.sample(publications, max(1, round(fraction * len(publications)))))
                 kept = [i for i in train if groups[i] in keep]
                 kept_total += len(kept)
-                params = fit(data.subset(kept), lam)
+                params = fit(data.subset(kept), setting.lam)
                 preds = predict(data.subset(test), model, params, [cases[i] for i in test])
                 for i, pred in zip(test, preds, strict=True):
                     held[i] = pred
             m = metrics([pred for pred in held if pred is not None])
             top1, top3 = top1 + m.top1, top3 + m.top3
         points.append(
-            CurvePoint(fraction, kept_total / (draws * folds), top1 / draws, top3 / draws)
+            CurvePoint(fraction, kept_total / (draws * len(splits)), top1 / draws, top3 / draws)
         )
     return tuple(points)
 
@@ -183,20 +196,12 @@ def _ranks(s: Array, expected: Array, n_causes: int) -> list[int]:
 
 
 def residual_headroom(
-    data: Data,
-    model: Model,
-    cases: Sequence[Case],
-    groups: Sequence[int],
-    *,
-    folds: int,
-    seed: int,
-    lam: float,
-    penalties: Sequence[float] = HEADROOM_PENALTIES,
+    setting: Setting, penalties: Sequence[float] = HEADROOM_PENALTIES
 ) -> tuple[int, tuple[HeadroomPoint, ...]]:
     """Out-of-fold figures of the fitted engine alone and with free residual weights; also how
     many observations (carried by at least MIN_SUPPORT cases) the residual model could use."""
     np_ = numpy()
-    fold_of = assign_folds(list(groups), folds, seed)
+    data, model, cases = setting.data, setting.model, setting.cases
     n_causes = len(model.classes) - 1
     ranks: dict[float | None, list[int]] = {p: [] for p in (None, *penalties)}
     support: dict[str, int] = {}
@@ -204,8 +209,8 @@ def residual_headroom(
         for label in case.observations:
             support[label] = support.get(label, 0) + 1
     used = sum(1 for n in support.values() if n >= MIN_SUPPORT)
-    for train, test in fold_indices(fold_of, folds):
-        params = fit(data.subset(train), lam)
+    for train, test in setting.splits():
+        params = fit(data.subset(train), setting.lam)
         s_train = scores(data.subset(train), params.w, params.b)
         s_test = scores(data.subset(test), params.w, params.b)
         counts: dict[str, int] = {}
@@ -229,21 +234,13 @@ def residual_headroom(
     return used, points
 
 
-def headroom(
-    data: Data,
-    model: Model,
-    cases: Sequence[Case],
-    groups: Sequence[int],
-    *,
-    folds: int,
-    seed: int,
-    lam: float,
-    on_step: Callable[[str], None] | None = None,
-) -> Headroom:
-    """Both measurements, under the folds of ``seed``, at ``lam``."""
+def headroom(setting: Setting, on_step: Callable[[str], None] | None = None) -> Headroom:
+    """Both measurements, under the setting's folds and lambda."""
     note = on_step or (lambda _msg: None)
     note("headroom: learning curve")
-    curve = learning_curve(data, model, cases, groups, folds=folds, seed=seed, lam=lam)
+    curve = learning_curve(setting)
     note("headroom: free residual weights")
-    used, residual = residual_headroom(data, model, cases, groups, folds=folds, seed=seed, lam=lam)
-    return Headroom(lam, seed, folds, curve, slope_per_doubling(curve), used, residual)
+    used, residual = residual_headroom(setting)
+    return Headroom(
+        setting.lam, setting.seed, setting.folds, curve, slope_per_doubling(curve), used, residual
+    )

@@ -19,7 +19,7 @@ from pathlib import Path
 from engine.calibrate.evaluate import evaluate
 from engine.calibrate.features import assign_folds, authored_model, group_cases, load_cases
 from engine.calibrate.fit import design, require_extra
-from engine.calibrate.headroom import headroom
+from engine.calibrate.headroom import Setting, headroom
 from engine.calibrate.report import (
     RunInfo,
     fitted_yaml,
@@ -101,19 +101,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         seed=args.seed,
         on_step=lambda msg: _progress(args.quiet, msg),
     )
+    setting = Setting(design(cases, model), model, cases, groups, args.folds, args.seed, result.lam)
     room = (
-        headroom(
-            design(cases, model),
-            model,
-            cases,
-            groups,
-            folds=args.folds,
-            seed=args.seed,
-            lam=result.lam,
-            on_step=lambda msg: _progress(args.quiet, msg),
-        )
-        if args.headroom
-        else None
+        headroom(setting, on_step=lambda msg: _progress(args.quiet, msg)) if args.headroom else None
     )
     info = RunInfo(tuple(args.paths), backend, kb.name, kb.version, kb.content_hash)
     outputs: tuple[tuple[str | None, Callable[[], str]], ...] = (

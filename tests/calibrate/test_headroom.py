@@ -15,6 +15,7 @@ from engine.calibrate.features import Case, Model, group_cases, observations
 from engine.calibrate.fit import design
 from engine.calibrate.headroom import (
     CurvePoint,
+    Setting,
     learning_curve,
     residual_headroom,
     slope_per_doubling,
@@ -52,12 +53,14 @@ def cases_with_hidden_clue(n: int = 90, clue: bool = True) -> list[Case]:
     return out
 
 
+def setting(cases: list[Case]) -> Setting:
+    m = model()
+    return Setting(design(cases, m), m, cases, group_cases(cases), folds=3, seed=0, lam=1.0)
+
+
 def test_residual_weights_find_a_clue_no_rule_reads() -> None:
     cases = cases_with_hidden_clue()
-    m = model()
-    used, points = residual_headroom(
-        design(cases, m), m, cases, group_cases(cases), folds=3, seed=0, lam=1.0
-    )
+    used, points = residual_headroom(setting(cases))
     alone, *free = points
     assert alone.penalty is None and [p.penalty for p in free] == [3.0, 10.0, 30.0]
     assert used == 3 + 2 + 3  # three rules, two sexes, three clues
@@ -68,10 +71,7 @@ def test_residual_weights_find_a_clue_no_rule_reads() -> None:
 
 def test_no_clue_no_headroom() -> None:
     cases = cases_with_hidden_clue(clue=False)
-    m = model()
-    _, points = residual_headroom(
-        design(cases, m), m, cases, group_cases(cases), folds=3, seed=0, lam=1.0
-    )
+    _, points = residual_headroom(setting(cases))
     alone, *free = points
     assert all(p.top3 == 1.0 for p in points)  # three causes: every one is in the top 3
     assert all(p.top1 <= alone.top1 + 0.1 for p in free)
@@ -79,18 +79,11 @@ def test_no_clue_no_headroom() -> None:
 
 def test_learning_curve_keeps_the_fraction_of_publications() -> None:
     cases = cases_with_hidden_clue()
-    m = model()
-    curve = learning_curve(
-        design(cases, m), m, cases, group_cases(cases), folds=3, seed=0, lam=1.0,
-        fractions=(0.5, 1.0),
-    )  # fmt: skip
+    curve = learning_curve(setting(cases), fractions=(0.5, 1.0))
     assert [p.fraction for p in curve] == [0.5, 1.0]
     assert curve[1].training_cases == 60.0  # 90 cases, one publication each, 3 folds
     assert curve[0].training_cases == 30.0
-    again = learning_curve(
-        design(cases, m), m, cases, group_cases(cases), folds=3, seed=0, lam=1.0,
-        fractions=(0.5, 1.0),
-    )  # fmt: skip
+    again = learning_curve(setting(cases), fractions=(0.5, 1.0))
     assert again == curve
 
 
