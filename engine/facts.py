@@ -108,8 +108,9 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
     values += _recent_nadir(by_test.get("anc", []), as_of, recent_days)
     values += _latest_result_facts(by_test.get("anc", []), as_of, "anc")
     # a neutropenia's drug timing is read on the ANC wherever it was counted (series.low_dates)
-    decides = 1 if _latest_is_low(by_test.get("anc", []), lln["anc"], as_of) else None
-    low, normal = series.low_dates(counts, [lln["wbc"], lln["anc"]], as_of, decides=decides)
+    timing = _timing_limits(patient, kb, lln)
+    decides = 1 if _latest_is_low(by_test.get("anc", []), timing["anc"], as_of) else None
+    low, normal = series.low_dates(counts, [timing["wbc"], timing["anc"]], as_of, decides=decides)
     episode_start = _episode_start(patient, series.episode_of(low, normal, as_of), as_of)
     courses, unknown = course_facts(
         patient.medications,
@@ -574,6 +575,24 @@ def _limits(patient: PatientFacts, kb: KnowledgeBase) -> dict[str, float]:
     Duffy-null limits when Duffy-null status is stated."""
     suffix = "_duffy_null" if patient.duffy_null else ""
     return {t: kb.parameter(f"{t}_lln{suffix}", age=patient.age) for t in ("wbc", "anc")}
+
+
+def _timing_limits(
+    patient: PatientFacts, kb: KnowledgeBase, lln: dict[str, float]
+) -> dict[str, float]:
+    """The limits a drug's timing is read against: the patient's own (:func:`_limits`), except
+    that with a documented benign ethnic neutropenia and no Duffy status given, the ANC limit is
+    the lower end of the BEN normal range (kb.yaml ``anc_lln_ben_timing``). Read against the
+    general limits, a lifelong low baseline is one low episode begun years before any drug, and
+    a new fall on a drug was never the drug's (probe 19). The ANC decides a date's timing where
+    it was counted (:func:`engine.series.low_dates`), so the white count keeps its limit."""
+    documented = any(
+        c.name == "benign_ethnic_neutropenia" and c.present for c in patient.conditions
+    )
+    known = kb.manifest is not None and "anc_lln_ben_timing" in kb.manifest.parameters
+    if patient.duffy_null is not None or not documented or not known:
+        return lln  # a knowledge base without the limit (a test KB) reads the general ones
+    return {"wbc": lln["wbc"], "anc": min(lln["anc"], kb.parameter("anc_lln_ben_timing"))}
 
 
 def _series_values(

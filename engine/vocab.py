@@ -113,7 +113,7 @@ HISTORY: tuple[str, ...] = (
     "family_history_neutropenia", "recent_travel",
     "splenectomy", "recent_hepatitis", "endemic_area_residence", "animal_exposure",
     "sickle_cell_trait", "dialysis", "family_history_leukemia",
-    "tick_bite",
+    "tick_bite", "solid_organ_transplant",
 )  # fmt: skip
 
 ANCESTRIES: tuple[str, ...] = (
@@ -180,12 +180,33 @@ def suggest(word: str, known: Iterable[str]) -> str | None:
     lowered = word.lower()
     if lowered in candidates and lowered != word:
         return lowered
+    if lowered == "transplant" and lowered not in candidates:
+        return None  # stem cell or solid organ: spelling cannot tell, and either would mislead
+    transplant = _transplant_kind(lowered)
+    if transplant in candidates:
+        return transplant
     # A known word the input starts with ("anc_count" -> "anc") beats a merely similar spelling.
     stems = [k for k in candidates if lowered.startswith(k + "_") or lowered.endswith("_" + k)]
     if stems:
         return max(stems, key=len)
     matches = difflib.get_close_matches(lowered, candidates, n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+#: Words that name a transplant of blood-forming cells rather than of an organ.
+_MARROW_WORDS = ("stem", "marrow", "hsct", "bmt", "haemat", "hemat", "cord_blood", "sct")
+
+
+def _transplant_kind(word: str) -> str | None:
+    """The history word for a transplant named another way: by spelling alone "kidney_transplant"
+    was closest to "stem_cell_transplant", whose alerts (graft failure, GVHD) then misled (probe
+    19); the organ decides which word to suggest."""
+    named = "transplant" in word or word in ("hsct", "bmt", "sot") or word.endswith("_sct")
+    if not named:
+        return None
+    if any(part in word for part in _MARROW_WORDS):
+        return "stem_cell_transplant"
+    return "solid_organ_transplant"
 
 
 #: Who an output is written for (``diagnose(..., audience=...)``, ``--audience``).

@@ -109,7 +109,9 @@ FORM_WORDS = frozenset(
     "retardtablette retardtabletten kapsel kapseln hartkapseln weichkapseln "
     "comprimé comprimés pelliculé pelliculés gélule gélules orodispersibles "
     "compressa compresse rivestite orodispersibili "
-    "tableta tabletas comprimido comprimidos cápsula cápsulas recubiertos bucodispersables"
+    "tableta tabletas comprimido comprimidos cápsula cápsulas recubiertos bucodispersables "
+    # drops and oral solutions ("Novaminsulfon 500 mg/ml Tropfen" was unread: probe 19)
+    "tropfen lösung losung injektionslösung gouttes gotas gocce"
     ).split()
 )  # fmt: skip
 
@@ -119,7 +121,10 @@ SALT_WORDS = frozenset(
     "dipotassium calcium magnesium mesylate mesilate dimesylate maleate sulfate sulphate "
     "phosphate acetate citrate tartrate bitartrate succinate fumarate besylate besilate tosylate "
     "lactate gluconate chloride bromide hyclate monohydrate dihydrate trihydrate hydrate "
-    "anhydrous liposome liposomal as base".split()
+    "anhydrous liposome liposomal as base "
+    # German, Spanish and Italian salt words ("Metamizol-Natrium", "metamizol sódico": probe 19)
+    "natrium kalium sódico sódica magnésico magnésica potásico sodico sodica magnesico "
+    "magnesica potasico monohydrat".split()
 )
 
 #: Words that say a drug is held, stopped or finished (``clozapine-held``, ``chemo (completed
