@@ -45,7 +45,7 @@ class CourseFact:
 def course_facts(
     meds: Iterable[Medication], lexicon: Lexicon, as_of: Day, low: list[Day],
     normal: list[Day], episode_start: Day | None, anc: list[Point], recent_days: int = 30,
-    gap_days: int = 30,
+    gap_days: int = 30, fall_fraction: float | None = None,
 ) -> tuple[tuple[CourseFact, ...], tuple[str, ...]]:  # fmt: skip
     """One course fact per medication, and the names the lexicon does not know (sorted, once).
 
@@ -55,7 +55,9 @@ def course_facts(
     facts in any input order; a repeated course of one drug is numbered
     (``x:<drug>#2``) and knows whether an earlier course was followed by a low count. Courses of
     one drug less than ``gap_days`` apart are one treatment (``days_on_treatment``): a dose
-    change is a new order, not a new start.
+    change is a new order, not a new start. With ``fall_fraction``, a course begun during a low
+    episode whose ANC then fell to that fraction of its pre-start ANC or below has its onset at
+    that fall (:func:`new_fall_on_drug`).
     """
     resolved = sorted(
         ((lexicon.resolve(m.name), m) for m in meds),
@@ -105,6 +107,10 @@ def course_facts(
             after = anc_after_start(start, anc, as_of)
             if after is not None:
                 timing["anc_after_start"] = after
+            if fall_fraction is not None and began_in_episode(start, episode_start):
+                timing.update(
+                    new_fall_on_drug(start, med.stop, anc, as_of, baseline, fall_fraction)
+                )
         if start is None or start <= as_of:
             recent = recent_nadir_since_start(start, anc, as_of, recent_days)
             if recent is not None:
@@ -220,6 +226,35 @@ def baseline_value(start: Day, points: Iterable[Point], as_of: Day, what: str) -
     last = before[-1]
     how = f"Last {what} on or before start {start}: {last.value:g} on {last.date}"
     return Computed(last.value, how, (last.date,))
+
+
+def new_fall_on_drug(
+    start: Day, stop: Day | None, points: Iterable[Point], as_of: Day,
+    baseline: Computed | None, fraction: float,
+) -> dict[str, Computed]:  # fmt: skip
+    """Onset facts for a course begun while the count was already low, when the ANC then fell on
+    the drug to ``fraction`` of the last pre-start ANC or below: the first such result is the
+    onset of a new fall, which the drug may have caused. A mildly low baseline (1.3-1.4, never
+    investigated) made a fall to 0.6 on day 14 of piperacillin-tazobactam part of a low episode
+    begun the year before, and the drug was 18th (probe 19). Empty when there is no pre-start
+    ANC or no such fall while on the drug."""
+    if baseline is None or not isinstance(baseline.value, (int, float)) or baseline.value <= 0:
+        return {}
+    limit = float(baseline.value) * fraction
+    end = as_of if stop is None else min(stop, as_of)
+    fall = next((p for p in collapse(points, end) if p.date > start and p.value <= limit), None)
+    if fall is None:
+        return {}
+    days = (fall.date - start).days
+    how = (
+        f"ANC {fall.value:g} on {fall.date}, {days} days after start {start}: at most "
+        f"{fraction:g} of the {baseline.value:g} before the start, a new fall on the drug"
+    )
+    return {
+        "onset_days": Computed(days, how, (fall.date,)),
+        "on_drug_at_onset": Computed(True, how, (fall.date,)),
+        "started_in_low_episode": Computed(False, how, (fall.date,)),
+    }
 
 
 def anc_after_start(start: Day, points: Iterable[Point], as_of: Day) -> Computed | None:

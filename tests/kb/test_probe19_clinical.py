@@ -174,3 +174,53 @@ def test_without_documented_ben_the_general_limits_still_apply() -> None:
     """Ancestry alone does not move the limits: the episode began in 2024, before the drug."""
     d = _run(_ben_on_methimazole(0.8, documented=False))
     assert "drug_holds.antithyroid_neutropenia" not in _alerts(d)
+
+
+def _low_baseline_then(drug: str, start: str, anc_after: float, **course: str) -> dict[str, Any]:
+    """An ANC of 1.3-1.4 for a year (never investigated), then ``anc_after`` today."""
+    labs = [
+        _l("wbc", 3.4, "10^9/L", "2025-06-01"), _l("anc", 1.3, "10^9/L", "2025-06-01"),
+        _l("wbc", 3.6, "10^9/L", "2026-02-16"), _l("anc", 1.4, "10^9/L", "2026-02-16"),
+        _l("wbc", 2.0, "10^9/L", DAY), _l("anc", anc_after, "10^9/L", DAY),
+        _l("hemoglobin", 12.2, "g/dL", DAY), _l("platelets", 260, "10^9/L", DAY),
+    ]  # fmt: skip
+    return {
+        "age": 63, "labs": labs, "medications": [{"name": drug, "start": start, **course}],
+        "findings": [{"name": "fever", "present": False}],
+    }  # fmt: skip
+
+
+def _course(d: Differential, drug: str) -> Any:
+    return next(f for f in d.facts if f.id.startswith(f"x:{drug}"))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_new_fall_on_a_drug_from_a_mildly_low_baseline_is_its_onset(backend: str) -> None:
+    """Halved on day 14 of piperacillin-tazobactam: the drug is first (it was 18th)."""
+    d = _run(_low_baseline_then("piperacillin-tazobactam", "2026-02-16", 0.6), backend)
+    assert d.candidates[0].cause == "drug_induced_other"
+    assert "a new fall on the drug" in _course(d, "piperacillin-tazobactam").how
+
+
+@pytest.mark.parametrize(
+    ("anc_after", "course"),
+    [
+        (0.9, {}),  # not half the pre-start 1.4
+        (0.6, {"stop": "2026-02-20"}),  # the fall came after the drug was stopped
+    ],
+    ids=["small-fall", "fall-after-stop"],
+)
+def test_no_new_fall_on_the_drug_keeps_the_old_episode(
+    anc_after: float, course: dict[str, str]
+) -> None:
+    d = _run(_low_baseline_then("piperacillin-tazobactam", "2026-02-16", anc_after, **course))
+    assert "a new fall on the drug" not in _course(d, "piperacillin-tazobactam").how
+
+
+def test_a_new_fall_on_an_antithyroid_drug_raises_its_alert() -> None:
+    """Already low before carbimazole (1.3), more than halved in week 3: the low-baseline
+    exclusion no longer silences the antithyroid neutropenia warning."""
+    d = _run(_low_baseline_then("carbimazole", "2026-02-09", 0.6))
+    assert "drug_holds.antithyroid_neutropenia" in _alerts(d)
+    steady = _run(_low_baseline_then("carbimazole", "2026-02-09", 1.2))
+    assert "drug_holds.antithyroid_neutropenia" not in _alerts(steady)
