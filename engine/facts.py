@@ -122,7 +122,7 @@ def build_facts(patient: PatientFacts, kb: KnowledgeBase, *, today: dt.date) -> 
         by_test.get("anc", []),
         recent_days,
         int(kb.parameter("treatment_gap_days")),
-        _optional_parameter(kb, "drug_new_fall_fraction"),
+        kb.optional_parameter("drug_new_fall_fraction"),
     )
     superseded = _superseded(patient, as_of)
     current_days = int(kb.parameter("finding_current_days"))
@@ -578,13 +578,6 @@ def _limits(patient: PatientFacts, kb: KnowledgeBase) -> dict[str, float]:
     return {t: kb.parameter(f"{t}_lln{suffix}", age=patient.age) for t in ("wbc", "anc")}
 
 
-def _optional_parameter(kb: KnowledgeBase, name: str) -> float | None:
-    """A parameter a knowledge base may leave out (a test KB): None when it does."""
-    if kb.manifest is None or name not in kb.manifest.parameters:
-        return None
-    return kb.parameter(name)
-
-
 def _timing_limits(
     patient: PatientFacts, kb: KnowledgeBase, lln: dict[str, float]
 ) -> dict[str, float]:
@@ -597,7 +590,7 @@ def _timing_limits(
     documented = any(
         c.name == "benign_ethnic_neutropenia" and c.present for c in patient.conditions
     )
-    ben = _optional_parameter(kb, "anc_lln_ben_timing")
+    ben = kb.optional_parameter("anc_lln_ben_timing")
     if patient.duffy_null is not None or not documented or ben is None:
         return lln  # a knowledge base without the limit (a test KB) reads the general ones
     return {"wbc": lln["wbc"], "anc": min(lln["anc"], ben)}

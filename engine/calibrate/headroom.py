@@ -27,11 +27,12 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from engine.calibrate.evaluate import Prediction, metrics, predict
 from engine.calibrate.features import Case, Model, assign_folds, fold_indices
-from engine.calibrate.fit import Data, _extra, fit, numpy, scores
+from engine.calibrate.fit import Data, Fit, _extra, fit, numpy, scores
 
 if TYPE_CHECKING:
     import numpy as np
@@ -62,10 +63,17 @@ class Setting:
     seed: int
     lam: float
 
+    @cached_property
     def splits(self) -> list[tuple[list[int], list[int]]]:
         """(training, held-out) case indices of each grouped fold."""
         assigned = assign_folds(list(self.groups), self.folds, self.seed)
         return list(fold_indices(assigned, self.folds))
+
+    @cached_property
+    def fold_fits(self) -> list[Fit]:
+        """The fit on each fold's whole training part: the learning curve's full-size row and
+        the residual model's offsets are the same fits, made once."""
+        return [fit(self.data.subset(train), self.lam) for train, _ in self.splits]
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,7 @@ def learning_curve(
 ) -> tuple[CurvePoint, ...]:
     """Grouped-CV figures with each training part cut to a fraction of its publications."""
     data, model, cases, groups = setting.data, setting.model, setting.cases, setting.groups
-    splits = setting.splits()
+    splits = setting.splits
     points = []
     for fraction in fractions:
         draws = 1 if fraction >= 1.0 else repeats
@@ -116,12 +124,13 @@ def learning_curve(
         for draw in range(draws):
             rng = random.Random(f"{setting.seed}:{fraction}:{draw}")
             held: list[Prediction | None] = [None] * len(cases)
-            for train, test in splits:
+            for k, (train, test) in enumerate(splits):
                 publications = sorted({groups[i] for i in train})
                 keep = set(rng.sample(publications, max(1, round(fraction * len(publications)))))
                 kept = [i for i in train if groups[i] in keep]
                 kept_total += len(kept)
-                params = fit(data.subset(kept), setting.lam)
+                whole = len(kept) == len(train)
+                params = setting.fold_fits[k] if whole else fit(data.subset(kept), setting.lam)
                 preds = predict(data.subset(test), model, params, [cases[i] for i in test])
                 for i, pred in zip(test, preds, strict=True):
                     held[i] = pred
@@ -209,8 +218,7 @@ def residual_headroom(
         for label in case.observations:
             support[label] = support.get(label, 0) + 1
     used = sum(1 for n in support.values() if n >= MIN_SUPPORT)
-    for train, test in setting.splits():
-        params = fit(data.subset(train), setting.lam)
+    for (train, test), params in zip(setting.splits, setting.fold_fits, strict=True):
         s_train = scores(data.subset(train), params.w, params.b)
         s_test = scores(data.subset(test), params.w, params.b)
         counts: dict[str, int] = {}
@@ -221,9 +229,9 @@ def residual_headroom(
         vocab = {label: j for j, label in enumerate(common)}
         x_train, x_test = _matrix(cases, train, vocab), _matrix(cases, test, vocab)
         expected_test = data.expected[np_.asarray(test, dtype=int)]
+        expected_train = data.expected[np_.asarray(train, dtype=int)]
         ranks[None] += _ranks(s_test, expected_test, n_causes)
         for penalty in penalties:
-            expected_train = data.expected[np_.asarray(train, dtype=int)]
             w = _fit_residual(x_train, s_train, expected_train, penalty)
             ranks[penalty] += _ranks(s_test + x_test @ w, expected_test, n_causes)
     n = len(cases)

@@ -58,6 +58,12 @@ class KnowledgeBase:
         """A parameter's value, for a patient of ``age`` years when it has age bands."""
         return self.manifest.parameters[name].at(age)
 
+    def optional_parameter(self, name: str) -> float | None:
+        """A parameter a knowledge base may leave out (the mini test KB does): None when it
+        does, so that the feature it sets is off rather than an error."""
+        found = self.manifest.parameters.get(name)
+        return None if found is None else found.at(None)
+
     def rule(self, rule_id: str) -> Rule:
         return self._by_id[rule_id]
 
